@@ -1,0 +1,14 @@
+"""HTTP API Lambda: Powertools wiring only; routes live in the shared layer (parley.http)."""
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from parley.http.app import app
+from parley.observability import instrument
+
+
+@instrument(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

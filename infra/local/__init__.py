@@ -1,0 +1,1 @@
+"""The local stack: the same tables, bus, rules and queues as CDK, provisioned on moto."""

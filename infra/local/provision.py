@@ -1,0 +1,95 @@
+"""Provision tables, the bus and one rule -> queue (with DLQ) per route, from the shared definitions.
+
+Used by the integration tests today and by the local stack (`make dev`); CDK builds the same
+resources from the same routing table and table models, so local and AWS cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from parley.adapters import tables
+from parley.routing import ROUTES, Route
+from parley.settings import Settings
+
+SINK_RULE = "parley-event-sink"
+SINK_PATTERN: dict[str, Any] = {"source": [{"prefix": "parley."}]}
+
+
+@dataclass
+class Provisioned:
+    bus_arn: str
+    queue_urls: dict[str, str] = field(default_factory=dict)
+    dlq_urls: dict[str, str] = field(default_factory=dict)
+    sink_url: str | None = None
+
+
+def create_tables(settings: Settings) -> None:
+    tables.bind(settings)
+    client = boto3.client("dynamodb", region_name=settings.region)
+    for table in tables.TABLES:
+        if not table.model.exists():
+            table.model.create_table(wait=True)
+        if table.ttl_attribute:
+            client.update_time_to_live(
+                TableName=getattr(settings, table.setting),
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
+            )
+
+
+def _queue(sqs: Any, name: str, attributes: dict[str, str] | None = None) -> tuple[str, str]:
+    url = sqs.create_queue(QueueName=name, Attributes=attributes or {})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return url, arn
+
+
+def _target_queue(
+    sqs: Any,
+    events: Any,
+    bus: str,
+    rule: str,
+    pattern: dict[str, Any],
+    name: str,
+    attributes: dict[str, str] | None = None,
+) -> str:
+    url, arn = _queue(sqs, name, attributes)
+    events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(pattern), State="ENABLED")
+    events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": name, "Arn": arn}])
+    return url
+
+
+def provision_route(settings: Settings, route: Route, provisioned: Provisioned) -> None:
+    sqs = boto3.client("sqs", region_name=settings.region)
+    events = boto3.client("events", region_name=settings.region)
+    dlq_url, dlq_arn = _queue(sqs, route.dlq_name)
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": route.retry.max_attempts})
+    provisioned.dlq_urls[route.name] = dlq_url
+    provisioned.queue_urls[route.name] = _target_queue(
+        sqs,
+        events,
+        settings.bus_name,
+        route.rule_name,
+        route.pattern,
+        route.queue_name,
+        {"RedrivePolicy": redrive, "VisibilityTimeout": str(max(1, int(route.retry.backoff_seconds)))},
+    )
+
+
+def provision(settings: Settings, *, sink: bool = False) -> Provisioned:
+    """Create everything; ``sink`` adds a catch-all rule into a queue so tests can see every event."""
+    create_tables(settings)
+    events = boto3.client("events", region_name=settings.region)
+    bus_arn = events.create_event_bus(Name=settings.bus_name)["EventBusArn"]
+    provisioned = Provisioned(bus_arn=bus_arn)
+    for route in ROUTES:
+        provision_route(settings, route, provisioned)
+    if sink:
+        sqs = boto3.client("sqs", region_name=settings.region)
+        provisioned.sink_url = _target_queue(
+            sqs, events, settings.bus_name, SINK_RULE, SINK_PATTERN, "parley-event-sink"
+        )
+    return provisioned

@@ -1,0 +1,50 @@
+"""DynamoDB tables, built from the same PynamoDB models the code reads and writes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from constructs import Construct
+
+from parley.adapters.tables import TABLES, spec
+
+_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER}
+
+
+def _attribute(key: dict[str, str] | None) -> dynamodb.Attribute | None:
+    return dynamodb.Attribute(name=key["name"], type=_TYPES[key["type"]]) if key else None
+
+
+class Storage(Construct):
+    """One on-demand table per definition in ``parley.adapters.tables.TABLES``."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, retain: bool = True) -> None:
+        super().__init__(scope, construct_id)
+        self.tables: dict[str, dynamodb.TableV2] = {}
+        for table in TABLES:
+            definition: dict[str, Any] = spec(table)
+            partition_key = _attribute(definition["partition_key"])
+            assert partition_key is not None
+            self.tables[table.key] = dynamodb.TableV2(
+                self,
+                table.key.capitalize(),
+                partition_key=partition_key,
+                sort_key=_attribute(definition["sort_key"]),
+                billing=dynamodb.Billing.on_demand(),
+                time_to_live_attribute=definition["ttl_attribute"],
+                point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                    point_in_time_recovery_enabled=True
+                ),
+                deletion_protection=retain,
+                removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
+                global_secondary_indexes=[
+                    dynamodb.GlobalSecondaryIndexPropsV2(
+                        index_name=index["name"],
+                        partition_key=_attribute(index["partition_key"]),
+                        sort_key=_attribute(index["sort_key"]),
+                    )
+                    for index in definition["indexes"]
+                ],
+            )

@@ -1,0 +1,252 @@
+"""The chat repository on DynamoDB: every command's writes commit in one transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from parley.adapters.tables import (
+    ChatRecord,
+    EventRecord,
+    IdempotencyRecord,
+    MembershipRecord,
+    MessageRecord,
+)
+from parley.catalog import Envelope, MessageView
+from parley.domain.model import Chat, Outcome
+from parley.errors import ConcurrentWriteError
+
+OUTBOX_PENDING = "pending"
+
+
+class DuplicateClientMessageError(Exception):
+    """The (chat, sender, client_message_id) was already used: the transaction wrote nothing."""
+
+
+@dataclass(frozen=True)
+class LoadedChat:
+    chat: Chat
+    version: int | None
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    chat_id: str
+    sequence: int
+    detail: dict[str, Any]
+
+
+def client_message_key(chat_id: str, user_id: str, client_message_id: str) -> str:
+    return f"client-message#{chat_id}#{user_id}#{client_message_id}"
+
+
+def _message_from_record(record: MessageRecord) -> MessageView:
+    return MessageView(
+        message_id=record.message_id,
+        chat_id=record.chat_id,
+        sequence=int(record.sequence),
+        sender_id=record.sender_id,
+        sender_name=record.sender_name,
+        sender_kind=record.sender_kind,
+        text=record.text,
+        client_message_id=record.client_message_id,
+        created_at=datetime.fromisoformat(record.created_at),
+    )
+
+
+class ChatRepository:
+    def __init__(self, region: str, client_message_ttl_seconds: int = 86400) -> None:
+        self._region = region
+        self._client_message_ttl = timedelta(seconds=client_message_ttl_seconds)
+        self._connection: Connection | None = None
+
+    def _conn(self) -> Connection:
+        if self._connection is None:
+            self._connection = Connection(region=self._region)
+        return self._connection
+
+    # -- reads -------------------------------------------------------------------------------------
+
+    def load(self, chat_id: str) -> LoadedChat | None:
+        try:
+            record = ChatRecord.get(chat_id, consistent_read=True)
+        except ChatRecord.DoesNotExist:
+            return None
+        return LoadedChat(chat=Chat.model_validate_json(record.state), version=record.version)
+
+    def client_message(self, chat_id: str, user_id: str, client_message_id: str) -> MessageView | None:
+        """The message an earlier request with the same client_message_id stored, if any."""
+        key = client_message_key(chat_id, user_id, client_message_id)
+        try:
+            record = IdempotencyRecord.get(key, consistent_read=True)
+        except IdempotencyRecord.DoesNotExist:
+            return None
+        sequence = json.loads(record.data or "{}").get("sequence")
+        if sequence is None:
+            return None
+        return self.message(chat_id, int(sequence))
+
+    def message(self, chat_id: str, sequence: int) -> MessageView | None:
+        try:
+            return _message_from_record(MessageRecord.get(chat_id, sequence, consistent_read=True))
+        except MessageRecord.DoesNotExist:
+            return None
+
+    def messages(
+        self, chat_id: str, *, after: int | None, before: int | None, limit: int
+    ) -> tuple[list[MessageView], bool]:
+        """Messages in sequence order strictly between ``after`` and ``before``; and whether more follow."""
+        low = (after or 0) + 1
+        if before is not None and before - 1 < low:
+            return [], False
+        condition = (
+            MessageRecord.sequence.between(low, before - 1)
+            if before is not None
+            else MessageRecord.sequence >= low
+        )
+        records = list(MessageRecord.query(chat_id, condition, consistent_read=True, limit=limit + 1))
+        items = [_message_from_record(r) for r in records[:limit]]
+        return items, len(records) > limit
+
+    def events(self, chat_id: str, *, after: int | None, limit: int) -> tuple[list[dict[str, Any]], bool]:
+        records = list(
+            EventRecord.query(
+                chat_id, EventRecord.sequence > (after or 0), consistent_read=True, limit=limit + 1
+            )
+        )
+        return [json.loads(r.detail) for r in records[:limit]], len(records) > limit
+
+    def memberships(self, user_id: str) -> list[str]:
+        return [r.chat_id for r in MembershipRecord.query(user_id)]
+
+    def pending_events(self, *, older_than: datetime, limit: int) -> list[StoredEvent]:
+        """Events the outbox has not confirmed as published, oldest first."""
+        cutoff = older_than.astimezone(UTC).isoformat()
+        records = EventRecord.outbox_index.query(
+            OUTBOX_PENDING, EventRecord.occurred_at < cutoff, limit=limit
+        )
+        return [StoredEvent(r.chat_id, int(r.sequence), json.loads(r.detail)) for r in records]
+
+    # -- writes ------------------------------------------------------------------------------------
+
+    def commit(
+        self,
+        loaded: LoadedChat | None,
+        outcome: Outcome,
+        envelopes: Sequence[Envelope[Any]],
+        *,
+        client_message_id: str | None = None,
+        now: datetime,
+    ) -> None:
+        """Write the chat, its new message, membership changes and event-log rows atomically.
+
+        Raises ConcurrentWriteError when another writer got there first (retry from a fresh read),
+        and DuplicateClientMessageError when the client_message_id was already used.
+        """
+        chat = outcome.chat
+        with self._transaction() as tx:
+            record = ChatRecord(chat.chat_id, state=chat.model_dump_json(), updated_at=now.isoformat())
+            if loaded is not None and loaded.version is not None:
+                record.version = loaded.version
+            tx.save(record)
+            if outcome.message is not None:
+                m = outcome.message
+                tx.save(
+                    MessageRecord(
+                        m.chat_id,
+                        m.sequence,
+                        message_id=m.message_id,
+                        sender_id=m.sender_id,
+                        sender_name=m.sender_name,
+                        sender_kind=m.sender_kind,
+                        text=m.text,
+                        client_message_id=m.client_message_id,
+                        created_at=m.created_at.isoformat(),
+                    ),
+                    condition=MessageRecord.sequence.does_not_exist(),
+                )
+                if client_message_id is not None:
+                    tx.save(
+                        IdempotencyRecord(
+                            client_message_key(chat.chat_id, m.sender_id, client_message_id),
+                            expiration=now + self._client_message_ttl,
+                            data=json.dumps({"sequence": m.sequence, "message_id": m.message_id}),
+                        ),
+                        condition=IdempotencyRecord.id.does_not_exist(),
+                    )
+            if outcome.joined is not None:
+                tx.save(
+                    MembershipRecord(
+                        outcome.joined.id,
+                        chat.chat_id,
+                        role=outcome.joined.role,
+                        joined_at=outcome.joined.joined_at.isoformat(),
+                    )
+                )
+            if outcome.left is not None:
+                tx.delete(MembershipRecord(outcome.left, chat.chat_id))
+            for envelope in envelopes:
+                meta = envelope.metadata
+                assert meta.sequence is not None, "only sequenced events belong in the event log"
+                tx.save(
+                    EventRecord(
+                        meta.chat_id,
+                        meta.sequence,
+                        event_id=meta.event_id,
+                        event_type=meta.event_type,
+                        detail=json.dumps(envelope.to_detail(), separators=(",", ":")),
+                        occurred_at=meta.occurred_at.astimezone(UTC).isoformat(),
+                        outbox=OUTBOX_PENDING,
+                    ),
+                    condition=EventRecord.sequence.does_not_exist(),
+                )
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._conn())
+
+    def mark_published(self, keys: Sequence[tuple[str, int]]) -> None:
+        """Drop published events from the outbox index (the log rows themselves stay forever)."""
+        for chat_id, sequence in keys:
+            EventRecord(chat_id, sequence).update(actions=[EventRecord.outbox.remove()])
+
+
+class _Transaction:
+    """TransactWrite that turns cancellation reasons into the repository's typed errors."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._tx = TransactWrite(connection=connection)
+        self._kinds: list[str] = []
+
+    def __enter__(self) -> _Transaction:
+        return self
+
+    def save(self, model: Any, condition: Any = None) -> None:
+        self._kinds.append(type(model).__name__)
+        self._tx.save(model, condition=condition)
+
+    def delete(self, model: Any) -> None:
+        self._kinds.append(type(model).__name__)
+        self._tx.delete(model, add_version_condition=False)
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None:
+            return
+        try:
+            self._tx._commit()
+        except TransactWriteError as error:
+            reasons = error.cancellation_reasons
+            codes = [(kind, r.code if r else None) for kind, r in zip(self._kinds, reasons, strict=False)]
+            if any(kind == "IdempotencyRecord" and code == "ConditionalCheckFailed" for kind, code in codes):
+                raise DuplicateClientMessageError() from error
+            if any(code in {"ConditionalCheckFailed", "TransactionConflict"} for _, code in codes) or (
+                error.cause_response_code == "TransactionConflictException"
+            ):
+                raise ConcurrentWriteError("the chat changed during the write", reasons=codes) from error
+            raise

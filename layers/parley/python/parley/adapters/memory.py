@@ -1,0 +1,30 @@
+"""In-memory fakes that implement the same ports as the real adapters (and are type-checked)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from parley.catalog import Envelope
+from parley.errors import PublishError
+
+
+class InMemoryPublisher:
+    """Records what was published; ``fail_next`` makes the next publish raise, like a broken bus."""
+
+    def __init__(self) -> None:
+        self.published: list[Envelope[Any]] = []
+        self.fail_next: BaseException | None = None
+
+    def publish(self, envelopes: Sequence[Envelope[Any]]) -> None:
+        if self.fail_next is not None:
+            error, self.fail_next = self.fail_next, None
+            raise error
+        self.published.extend(envelopes)
+
+    def types(self) -> list[str]:
+        return [e.event_type for e in self.published]
+
+
+def failing(message: str = "bus unavailable") -> PublishError:
+    return PublishError(message)

@@ -1,0 +1,154 @@
+"""Every DynamoDB table, defined once as PynamoDB models.
+
+Tests (moto), the local stack and CDK all read these definitions: ``TABLES`` lists them with the
+setting that names each table, and ``spec()`` turns a model into plain key-schema data for CDK.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute, VersionAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from parley.settings import Settings
+
+PAY_PER_REQUEST = "PAY_PER_REQUEST"
+
+
+class ChatRecord(Model):
+    """The chat aggregate: one item per chat, JSON state guarded by an optimistic-lock version."""
+
+    class Meta:
+        table_name = "parley-chats"
+        billing_mode = PAY_PER_REQUEST
+
+    chat_id = UnicodeAttribute(hash_key=True)
+    version = VersionAttribute()
+    state = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class MembershipRecord(Model):
+    """Which chats a user belongs to (the chat item holds the authoritative participant list)."""
+
+    class Meta:
+        table_name = "parley-memberships"
+        billing_mode = PAY_PER_REQUEST
+
+    user_id = UnicodeAttribute(hash_key=True)
+    chat_id = UnicodeAttribute(range_key=True)
+    role = UnicodeAttribute()
+    joined_at = UnicodeAttribute()
+
+
+class MessageRecord(Model):
+    class Meta:
+        table_name = "parley-messages"
+        billing_mode = PAY_PER_REQUEST
+
+    chat_id = UnicodeAttribute(hash_key=True)
+    sequence = NumberAttribute(range_key=True)
+    message_id = UnicodeAttribute()
+    sender_id = UnicodeAttribute()
+    sender_name = UnicodeAttribute()
+    sender_kind = UnicodeAttribute()
+    text = UnicodeAttribute()
+    client_message_id = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+
+
+class OutboxIndex(GlobalSecondaryIndex["EventRecord"]):  # type: ignore[no-untyped-call]
+    """Sparse index of events not yet confirmed published; the sweeper reads it."""
+
+    class Meta:
+        index_name = "outbox"
+        projection = AllProjection()
+
+    outbox = UnicodeAttribute(hash_key=True)
+    occurred_at = UnicodeAttribute(range_key=True)
+
+
+class EventRecord(Model):
+    """The per-chat append-only event log, which is also the transactional outbox."""
+
+    class Meta:
+        table_name = "parley-events"
+        billing_mode = PAY_PER_REQUEST
+
+    chat_id = UnicodeAttribute(hash_key=True)
+    sequence = NumberAttribute(range_key=True)
+    event_id = UnicodeAttribute()
+    event_type = UnicodeAttribute()
+    detail = UnicodeAttribute()
+    occurred_at = UnicodeAttribute()
+    outbox = UnicodeAttribute(null=True)
+    outbox_index = OutboxIndex()
+
+
+class IdempotencyRecord(Model):
+    """Shared with Powertools' idempotency utility (same key and TTL attribute names)."""
+
+    class Meta:
+        table_name = "parley-idempotency"
+        billing_mode = PAY_PER_REQUEST
+
+    id = UnicodeAttribute(hash_key=True)
+    expiration = TTLAttribute(null=True)
+    data = UnicodeAttribute(null=True)
+
+
+@dataclass(frozen=True)
+class TableDef:
+    key: str
+    model: type[Model]
+    setting: str
+    ttl_attribute: str | None = None
+
+
+TABLES: tuple[TableDef, ...] = (
+    TableDef("chats", ChatRecord, "chats_table"),
+    TableDef("memberships", MembershipRecord, "memberships_table"),
+    TableDef("messages", MessageRecord, "messages_table"),
+    TableDef("events", EventRecord, "events_table"),
+    TableDef("idempotency", IdempotencyRecord, "idempotency_table", ttl_attribute="expiration"),
+)
+
+
+def bind(settings: Settings) -> None:
+    """Point every model at the configured table names and region (and drop cached connections)."""
+    for table in TABLES:
+        meta: Any = table.model.Meta
+        meta.table_name = getattr(settings, table.setting)
+        meta.region = settings.region
+        table.model._connection = None
+
+
+def spec(table: TableDef) -> dict[str, Any]:
+    """Plain key schema of a table, for CDK: partition and sort keys, indexes and TTL."""
+    model = table.model
+    attrs = model.get_attributes()
+
+    def key(name: str | None) -> dict[str, str] | None:
+        if name is None:
+            return None
+        return {"name": name, "type": "N" if isinstance(attrs[name], NumberAttribute) else "S"}
+
+    indexes = []
+    for index in model._indexes.values():
+        index_attrs = index.Meta.attributes.values()
+        hash_name = next(a.attr_name for a in index_attrs if a.is_hash_key)
+        range_name = next((a.attr_name for a in index_attrs if a.is_range_key), None)
+        indexes.append(
+            {"name": index.Meta.index_name, "partition_key": key(hash_name), "sort_key": key(range_name)}
+        )
+    return {
+        "key": table.key,
+        "setting": table.setting,
+        "partition_key": key(model._hash_keyname),
+        "sort_key": key(model._range_keyname),
+        "indexes": indexes,
+        "ttl_attribute": table.ttl_attribute,
+    }

@@ -1,0 +1,621 @@
+"""The event catalog: every domain event Parley emits, as frozen pydantic models.
+
+Only this module knows every event type. Each event's detail-type and schema version are explicit
+class attributes, never derived from the class name, so renaming a class can never change a contract.
+The same models produce the JSON Schemas in docs/events/ and the EventBridge schema registry.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
+
+CORE_SOURCE = "parley.core"
+EXTENSION_SOURCE_PREFIX = "parley.ext."
+
+ActorKind = Literal["user", "ai", "system", "extension"]
+
+
+class CatalogError(Exception):
+    """The catalog was asked for an event type or version it does not define."""
+
+
+class EventParseError(CatalogError):
+    """An EventBridge detail did not match the envelope or its event's data model."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Actor(_Frozen):
+    """Who caused the event; ``system`` for handlers acting on their own (timeouts, turn moves)."""
+
+    id: str
+    kind: ActorKind
+    name: str | None = None
+
+
+SYSTEM = Actor(id="parley", kind="system", name="Parley")
+
+
+class Metadata(_Frozen):
+    event_id: str = Field(description="Business identity of the event; consumers deduplicate on it.")
+    event_type: str = Field(description="Equals the EventBridge detail-type.")
+    version: int = Field(ge=1, description="Schema version of `data` for this event type.")
+    chat_id: str
+    sequence: int | None = Field(
+        default=None,
+        ge=1,
+        description="Position in the chat's event log; null for ephemeral events that are never stored.",
+    )
+    correlation_id: str = Field(description="Shared by every event of one user-visible flow.")
+    causation_id: str | None = Field(default=None, description="event_id of the event that caused this one.")
+    actor: Actor
+    occurred_at: datetime
+
+
+class EventData(_Frozen):
+    """Base of every event's ``data``. Subclasses set the class attributes below and call ``@event``."""
+
+    event_type: ClassVar[str]
+    version: ClassVar[int]
+    description: ClassVar[str]
+    producers: ClassVar[tuple[str, ...]]
+    ephemeral: ClassVar[bool] = False
+
+
+D = TypeVar("D", bound=EventData)
+E = TypeVar("E", bound=type[EventData])
+
+
+class Envelope(_Frozen, Generic[D]):
+    """What EventBridge carries in ``detail``: ``{"metadata": {...}, "data": {...}}``."""
+
+    metadata: Metadata
+    data: SerializeAsAny[D]
+
+    @property
+    def event_type(self) -> str:
+        return self.metadata.event_type
+
+    @property
+    def source(self) -> str:
+        """EventBridge ``source``: core events come from ``parley.core``, extensions from their own."""
+        actor = self.metadata.actor
+        return f"{EXTENSION_SOURCE_PREFIX}{actor.id}" if actor.kind == "extension" else CORE_SOURCE
+
+    def with_sequence(self, sequence: int) -> Envelope[D]:
+        return self.model_copy(update={"metadata": self.metadata.model_copy(update={"sequence": sequence})})
+
+    def to_detail(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+CATALOG: dict[str, type[EventData]] = {}
+
+
+def event(cls: E) -> E:
+    """Register an event data model in the catalog; fails at import on a duplicate or a missing field."""
+    for attr in ("event_type", "version", "description", "producers"):
+        if attr not in cls.__dict__:
+            raise CatalogError(f"{cls.__name__} must define {attr}")
+    if cls.event_type in CATALOG:
+        raise CatalogError(f"duplicate event type {cls.event_type}")
+    CATALOG[cls.event_type] = cls
+    return cls
+
+
+def new_event(
+    data: D,
+    *,
+    chat_id: str,
+    actor: Actor,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+    occurred_at: datetime | None = None,
+) -> Envelope[D]:
+    """Start a new flow (or continue one whose correlation id came from a request)."""
+    event_id = str(uuid.uuid4())
+    metadata = Metadata(
+        event_id=event_id,
+        event_type=data.event_type,
+        version=data.version,
+        chat_id=chat_id,
+        correlation_id=correlation_id or event_id,
+        causation_id=causation_id,
+        actor=actor,
+        occurred_at=occurred_at or datetime.now(UTC),
+    )
+    return Envelope(metadata=metadata, data=data)
+
+
+def derive(
+    cause: Envelope[Any],
+    data: D,
+    *,
+    actor: Actor = SYSTEM,
+    chat_id: str | None = None,
+    occurred_at: datetime | None = None,
+) -> Envelope[D]:
+    """An event caused by another: same correlation id, causation id set to the cause's event id."""
+    return new_event(
+        data,
+        chat_id=chat_id or cause.metadata.chat_id,
+        actor=actor,
+        correlation_id=cause.metadata.correlation_id,
+        causation_id=cause.metadata.event_id,
+        occurred_at=occurred_at,
+    )
+
+
+def data_model(event_type: str) -> type[EventData]:
+    try:
+        return CATALOG[event_type]
+    except KeyError:
+        raise CatalogError(f"unknown event type {event_type!r}") from None
+
+
+def parse_detail(detail: Mapping[str, Any]) -> Envelope[EventData]:
+    """Validate an EventBridge ``detail`` into the envelope of its catalogued event type."""
+    try:
+        metadata = Metadata.model_validate(detail.get("metadata"))
+    except ValidationError as exc:
+        raise EventParseError(f"bad event metadata: {exc.errors(include_url=False)}") from exc
+    model = data_model(metadata.event_type)
+    if metadata.version > model.version:
+        raise EventParseError(
+            f"{metadata.event_type} version {metadata.version} is newer than this code ({model.version})"
+        )
+    try:
+        data = model.model_validate(detail.get("data"))
+    except ValidationError as exc:
+        raise EventParseError(f"bad data for {metadata.event_type}: {exc.errors(include_url=False)}") from exc
+    return Envelope(metadata=metadata, data=data)
+
+
+def envelope_schema(event_type: str) -> dict[str, Any]:
+    """JSON Schema of one event's full envelope, as published to docs and the schema registry."""
+    model = data_model(event_type)
+    schema = Envelope[model].model_json_schema()  # type: ignore[valid-type]
+    schema["title"] = event_type
+    schema["description"] = model.description
+    schema["x-parley-version"] = model.version
+    schema["x-parley-ephemeral"] = model.ephemeral
+    return schema
+
+
+# --------------------------------------------------------------------------------------------------
+# Shared views carried inside events
+# --------------------------------------------------------------------------------------------------
+
+TurnMode = Literal["free", "round_robin", "alternating", "moderated"]
+ParticipantKind = Literal["human", "ai"]
+Role = Literal["owner", "moderator", "member"]
+
+
+class ParticipantView(_Frozen):
+    id: str
+    name: str
+    kind: ParticipantKind
+    role: Role
+
+
+class MessageView(_Frozen):
+    message_id: str
+    chat_id: str
+    sequence: int = Field(ge=1, description="Position among the chat's messages: 1, 2, 3... without gaps.")
+    sender_id: str
+    sender_name: str
+    sender_kind: ParticipantKind
+    text: str
+    client_message_id: str | None = None
+    created_at: datetime
+
+
+# --------------------------------------------------------------------------------------------------
+# Chat life cycle
+# --------------------------------------------------------------------------------------------------
+
+
+@event
+class ChatCreated(EventData):
+    event_type = "ChatCreated"
+    version = 1
+    description = "A chat was created; its creator (and any AI participants) are its first members."
+    producers = ("api",)
+
+    title: str
+    turn_mode: TurnMode
+    created_by: str
+    participants: tuple[ParticipantView, ...]
+    settings: dict[str, Any]
+
+
+@event
+class ChatSettingsChanged(EventData):
+    event_type = "ChatSettingsChanged"
+    version = 1
+    description = "A moderator changed chat settings; `changes` holds only the fields that changed."
+    producers = ("api",)
+
+    changed_by: str
+    changes: dict[str, Any]
+    turn_mode: TurnMode
+    settings: dict[str, Any]
+
+
+@event
+class ChatCompleted(EventData):
+    event_type = "ChatCompleted"
+    version = 1
+    description = "The chat was closed; no further messages are accepted."
+    producers = ("api",)
+
+    completed_by: str
+    reason: str = "completed"
+
+
+@event
+class UserJoined(EventData):
+    event_type = "UserJoined"
+    version = 1
+    description = "A person or AI participant became a member of the chat."
+    producers = ("api",)
+
+    participant: ParticipantView
+    turn_mode: TurnMode
+
+
+@event
+class UserLeft(EventData):
+    event_type = "UserLeft"
+    version = 1
+    description = "A member left the chat (or was removed)."
+    producers = ("api",)
+
+    participant_id: str
+    reason: Literal["left", "removed"] = "left"
+    turn_mode: TurnMode
+
+
+# --------------------------------------------------------------------------------------------------
+# Messages
+# --------------------------------------------------------------------------------------------------
+
+
+@event
+class MessageReceived(EventData):
+    event_type = "MessageReceived"
+    version = 1
+    description = "A message arrived and awaits validation or moderation before it becomes visible."
+    producers = ("api",)
+
+    message_id: str
+    sender_id: str
+    text: str
+    client_message_id: str | None = None
+
+
+@event
+class MessageValidated(EventData):
+    event_type = "MessageValidated"
+    version = 1
+    description = "A received message passed validation (and moderation, where installed)."
+    producers = ("api", "moderation")
+
+    message_id: str
+    sender_id: str
+
+
+@event
+class MessageRejected(EventData):
+    event_type = "MessageRejected"
+    version = 1
+    description = "A message was refused (out of turn, chat completed, moderation); nothing was stored."
+    producers = ("api", "moderation")
+
+    sender_id: str
+    reason: str = Field(description="Machine-readable code, e.g. `not_your_turn`, `chat_completed`.")
+    detail: str
+    client_message_id: str | None = None
+    turn_holder_id: str | None = None
+
+
+@event
+class MessageStored(EventData):
+    event_type = "MessageStored"
+    version = 1
+    description = "A message is stored and visible in history; the main trigger of the flow."
+    producers = ("api", "ai-responder")
+
+    message: MessageView
+    turn_mode: TurnMode
+    turn_number: int = Field(ge=0, description="The turn the message was posted in.")
+
+
+# --------------------------------------------------------------------------------------------------
+# Turns
+# --------------------------------------------------------------------------------------------------
+
+
+@event
+class TurnChanged(EventData):
+    event_type = "TurnChanged"
+    version = 1
+    description = "The floor moved: `holder_id` may post now (null means the floor is open to all)."
+    producers = ("api", "turns")
+
+    turn_mode: TurnMode
+    holder_id: str | None
+    previous_holder_id: str | None = None
+    turn_number: int = Field(ge=0)
+    reason: Literal["started", "message", "joined", "left", "timeout", "mode_changed", "granted", "ai_failed"]
+
+
+@event
+class TurnValidationRequested(EventData):
+    event_type = "TurnValidationRequested"
+    version = 1
+    description = "A custom turn policy (an extension with `turns:control`) is asked to rule on a post."
+    producers = ("api",)
+
+    message_id: str
+    sender_id: str
+    turn_number: int = Field(ge=0)
+
+
+# --------------------------------------------------------------------------------------------------
+# AI participants
+# --------------------------------------------------------------------------------------------------
+
+
+@event
+class AIResponseRequested(EventData):
+    event_type = "AIResponseRequested"
+    version = 1
+    description = "An AI participant should answer (its turn came, it was mentioned, or it always answers)."
+    producers = ("turns",)
+
+    request_id: str
+    participant_id: str
+    trigger: Literal["turn", "mention", "always"]
+    after_message_sequence: int = Field(ge=0)
+
+
+@event
+class AIResponseStarted(EventData):
+    event_type = "AIResponseStarted"
+    version = 1
+    description = "The AI responder called the model; chunks follow on the chat's sockets."
+    producers = ("ai-responder",)
+
+    request_id: str
+    participant_id: str
+    model: str
+
+
+@event
+class AIResponseChunk(EventData):
+    event_type = "AIResponseChunk"
+    version = 1
+    description = "A piece of a streamed AI reply; pushed to sockets only, never put on the bus or stored."
+    producers = ("ai-responder",)
+    ephemeral = True
+
+    request_id: str
+    participant_id: str
+    index: int = Field(ge=0)
+    text: str
+
+
+@event
+class AIResponseCompleted(EventData):
+    event_type = "AIResponseCompleted"
+    version = 1
+    description = "The AI reply is stored as a message; timings and token counts for analytics."
+    producers = ("ai-responder",)
+
+    request_id: str
+    participant_id: str
+    message_id: str
+    message_sequence: int = Field(ge=1)
+    time_to_first_token_ms: float = Field(ge=0)
+    duration_ms: float = Field(ge=0)
+    input_tokens: int = Field(ge=0)
+    output_tokens: int = Field(ge=0)
+
+
+@event
+class AIResponseFailed(EventData):
+    event_type = "AIResponseFailed"
+    version = 1
+    description = (
+        "The AI reply failed (model error, throttling, time-out, chat completed); the turn moves on."
+    )
+    producers = ("ai-responder",)
+
+    request_id: str
+    participant_id: str
+    reason: Literal["model_error", "throttled", "timeout", "cancelled"]
+    detail: str
+
+
+# --------------------------------------------------------------------------------------------------
+# Presence (ephemeral)
+# --------------------------------------------------------------------------------------------------
+
+
+@event
+class TypingStarted(EventData):
+    event_type = "TypingStarted"
+    version = 1
+    description = "A member is typing; throttled, expires by itself, never stored in history."
+    producers = ("realtime",)
+    ephemeral = True
+
+    participant_id: str
+    expires_in_seconds: int = Field(default=5, ge=1)
+
+
+@event
+class TypingStopped(EventData):
+    event_type = "TypingStopped"
+    version = 1
+    description = "A member stopped typing (sent the message, or the indicator expired)."
+    producers = ("realtime",)
+    ephemeral = True
+
+    participant_id: str
+
+
+# --------------------------------------------------------------------------------------------------
+# Extensions
+# --------------------------------------------------------------------------------------------------
+
+
+@event
+class ExtensionInstalled(EventData):
+    event_type = "ExtensionInstalled"
+    version = 1
+    description = "An extension was installed on a chat with a validated config."
+    producers = ("api",)
+
+    extension_id: str
+    extension_version: str
+    config: dict[str, Any]
+    enabled: bool
+
+
+@event
+class ExtensionActivated(EventData):
+    event_type = "ExtensionActivated"
+    version = 1
+    description = "An installed extension was enabled on the chat (or re-enabled after its circuit opened)."
+    producers = ("api",)
+
+    extension_id: str
+
+
+@event
+class ExtensionConfigChanged(EventData):
+    event_type = "ExtensionConfigChanged"
+    version = 1
+    description = "A moderator changed an extension's per-chat config."
+    producers = ("api",)
+
+    extension_id: str
+    config: dict[str, Any]
+
+
+@event
+class ExtensionDeactivated(EventData):
+    event_type = "ExtensionDeactivated"
+    version = 1
+    description = "An extension was disabled on the chat by a moderator."
+    producers = ("api",)
+
+    extension_id: str
+    reason: str = "disabled"
+
+
+@event
+class ExtensionUninstalled(EventData):
+    event_type = "ExtensionUninstalled"
+    version = 1
+    description = "An extension was removed from the chat with its config."
+    producers = ("api",)
+
+    extension_id: str
+
+
+@event
+class ExtensionFailed(EventData):
+    event_type = "ExtensionFailed"
+    version = 1
+    description = "An extension's handler failed on an event; counts toward its circuit breaker."
+    producers = ("extensions",)
+
+    extension_id: str
+    failed_event_id: str
+    error: str
+    consecutive_failures: int = Field(ge=1)
+
+
+@event
+class ExtensionDisabled(EventData):
+    event_type = "ExtensionDisabled"
+    version = 1
+    description = "An extension's circuit opened after repeated failures; it is off for the chat."
+    producers = ("extensions",)
+
+    extension_id: str
+    reason: str
+    consecutive_failures: int = Field(ge=0)
+
+
+@event
+class ExtensionEvent(EventData):
+    event_type = "ExtensionEvent"
+    version = 1
+    description = "A custom event an extension emits for other extensions (needs `events:emit`)."
+    producers = ("extensions",)
+
+    extension_id: str
+    name: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+@event
+class ExtensionEventRejected(EventData):
+    event_type = "ExtensionEventRejected"
+    version = 1
+    description = "The core refused an extension's event (missing capability, or not enabled on the chat)."
+    producers = ("extensions",)
+
+    extension_id: str
+    rejected_event_type: str
+    rejected_event_id: str
+    reason: str
+
+
+# --------------------------------------------------------------------------------------------------
+# Operations
+# --------------------------------------------------------------------------------------------------
+
+
+@event
+class HandlerFailed(EventData):
+    event_type = "HandlerFailed"
+    version = 1
+    description = "A handler dead-lettered an event after its retries; the event can be redriven."
+    producers = ("dispatcher",)
+
+    handler: str
+    failed_event_id: str
+    failed_event_type: str
+    error: str
+    attempts: int = Field(ge=1)
+
+
+CLIENT_VISIBLE: frozenset[str] = frozenset(
+    {
+        "MessageStored",
+        "TurnChanged",
+        "UserJoined",
+        "UserLeft",
+        "TypingStarted",
+        "TypingStopped",
+        "AIResponseStarted",
+        "AIResponseChunk",
+        "AIResponseCompleted",
+        "AIResponseFailed",
+        "ChatSettingsChanged",
+        "ChatCompleted",
+    }
+)
+"""Event types pushed to chat members' sockets (the frame protocol's `type`)."""

@@ -1,0 +1,54 @@
+"""The edge of every bus consumer: SQS batch -> EventBridge event -> catalog envelope -> one function.
+
+Rule -> queue -> Lambda with partial batch responses: a failing record is retried (and finally
+dead-lettered) on its own, never taking the rest of the batch with it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from parley.catalog import Envelope, parse_detail
+from parley.observability import logger
+from parley.routing import Route
+
+
+class UnexpectedEventError(Exception):
+    """A route delivered an event type it does not subscribe to: a configuration bug, never skipped."""
+
+
+def envelope_from_eventbridge(event: dict[str, Any], route: Route) -> Envelope[Any]:
+    detail_type = event.get("detail-type")
+    if detail_type not in route.event_types:
+        raise UnexpectedEventError(f"route {route.name} does not subscribe to {detail_type!r}")
+    envelope = parse_detail(event.get("detail") or {})
+    if envelope.event_type != detail_type:
+        raise UnexpectedEventError(f"detail-type {detail_type!r} but metadata says {envelope.event_type!r}")
+    return envelope
+
+
+def sqs_consumer(
+    route: Route, handle: Callable[[Envelope[Any]], None]
+) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """A Lambda handler that feeds each queued EventBridge event of ``route`` to ``handle``."""
+    processor = BatchProcessor(event_type=EventType.SQS)
+
+    def record_handler(record: SQSRecord) -> None:
+        envelope = envelope_from_eventbridge(json.loads(record.body), route)
+        logger.set_correlation_id(envelope.metadata.correlation_id)
+        logger.append_keys(event_id=envelope.metadata.event_id, event_type=envelope.event_type)
+        handle(envelope)
+
+    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        response = process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+        return dict(response)
+
+    return lambda_handler

@@ -1,0 +1,100 @@
+"""The chat aggregate as stored (one item, written with optimistic concurrency)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from parley.catalog import EventData, MessageView, ParticipantKind, ParticipantView, Role, TurnMode
+
+SUPPORTED_TURN_MODES: frozenset[str] = frozenset({"free", "round_robin"})
+"""Modes whose turn rules are enforced today; `alternating` and `moderated` arrive with AI turns."""
+
+MODERATOR_ROLES: frozenset[str] = frozenset({"owner", "moderator"})
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ChatSettings(_Frozen):
+    max_message_length: int = Field(4000, ge=1, le=100_000, description="Longest accepted message text.")
+    rate_limit_messages: int = Field(10, ge=1, le=10_000, description="Messages one member may post ...")
+    rate_limit_window_seconds: int = Field(10, ge=1, le=3600, description="... within this many seconds.")
+    turn_timeout_seconds: int = Field(
+        120, ge=5, le=86_400, description="An untaken turn moves on after this."
+    )
+
+
+class AIProfile(_Frozen):
+    persona: str = Field("", max_length=8000, description="System prompt of the AI participant.")
+    provider: str = Field("local", max_length=64)
+    model: str = Field("", max_length=256)
+    invocation: Literal["on_turn", "on_mention", "always"] | None = Field(
+        None, description="Default: on_mention in free chats, on_turn in the others."
+    )
+
+
+class Participant(_Frozen):
+    id: str
+    name: str
+    kind: ParticipantKind
+    role: Role
+    joined_at: datetime
+    ai: AIProfile | None = None
+
+    def view(self) -> ParticipantView:
+        return ParticipantView(id=self.id, name=self.name, kind=self.kind, role=self.role)
+
+
+class TurnState(_Frozen):
+    holder_id: str | None = None
+    holder_joined_at: datetime | None = Field(
+        None, description="Lets the floor pass to the holder's successor even after the holder left."
+    )
+    turn_number: int = 0
+    consumed: bool = Field(False, description="The holder has posted; the turns handler moves the floor.")
+    since: datetime | None = None
+
+
+class Chat(_Frozen):
+    chat_id: str
+    title: str
+    status: Literal["active", "completed"] = "active"
+    turn_mode: TurnMode
+    settings: ChatSettings
+    participants: tuple[Participant, ...] = ()
+    turn: TurnState = TurnState()
+    created_by: str
+    created_at: datetime
+    last_message_sequence: int = 0
+    last_event_sequence: int = 0
+    recent_posts: dict[str, tuple[float, ...]] = Field(
+        default_factory=dict, description="Per-member post times inside the rate-limit window."
+    )
+
+    def member(self, user_id: str) -> Participant | None:
+        return next((p for p in self.participants if p.id == user_id), None)
+
+    def human(self, user_id: str) -> Participant | None:
+        """The member a signed-in caller is; AI participants can never be impersonated by a token."""
+        member = self.member(user_id)
+        return member if member is not None and member.kind == "human" else None
+
+    def is_moderator(self, user_id: str) -> bool:
+        member = self.human(user_id)
+        return member is not None and member.role in MODERATOR_ROLES
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a command decided: the new chat state and what to write and announce with it."""
+
+    chat: Chat
+    events: tuple[EventData, ...] = ()
+    message: MessageView | None = None
+    joined: Participant | None = None
+    left: str | None = None

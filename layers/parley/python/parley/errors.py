@@ -1,0 +1,76 @@
+"""Domain errors. The HTTP edge maps them to status codes in one place (parley.http.errors)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ParleyError(Exception):
+    """Base of every expected failure; ``code`` is stable and machine-readable, never the message."""
+
+    code = "error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotAuthenticatedError(ParleyError):
+    code = "not_authenticated"
+
+
+class ChatNotFoundError(ParleyError):
+    """Also raised for chats the caller is not a member of, so outsiders learn nothing."""
+
+    code = "chat_not_found"
+
+
+class ForbiddenError(ParleyError):
+    code = "forbidden"
+
+
+class InvalidRequestError(ParleyError):
+    code = "invalid_request"
+
+
+class ChatCompletedError(ParleyError):
+    code = "chat_completed"
+
+
+class NotYourTurnError(ParleyError):
+    code = "not_your_turn"
+
+
+class AlreadyMemberError(ParleyError):
+    code = "already_member"
+
+
+class RateLimitedError(ParleyError):
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+class ConcurrentWriteError(ParleyError):
+    """Another writer changed the chat first; the command is retried from a fresh read."""
+
+    code = "conflict"
+
+
+class ContentionError(ParleyError):
+    """A command kept losing the optimistic-concurrency race; the client may retry."""
+
+    code = "contention"
+
+
+class PublishError(ParleyError):
+    """PutEvents refused entries that retries could not deliver; they stay in the outbox."""
+
+    code = "publish_failed"
+
+
+class EventTooLargeError(PublishError):
+    code = "event_too_large"

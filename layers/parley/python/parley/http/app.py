@@ -1,0 +1,112 @@
+"""The HTTP API resolver: routers, OpenAPI and Swagger UI, and the mapping of errors to responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from parley.errors import (
+    ChatCompletedError,
+    ChatNotFoundError,
+    ContentionError,
+    ForbiddenError,
+    InvalidRequestError,
+    NotAuthenticatedError,
+    NotYourTurnError,
+    ParleyError,
+    RateLimitedError,
+)
+from parley.http.models import ErrorBody, ErrorResponse, Health
+from parley.http.routes import chats, messages
+from parley.observability import logger
+
+TITLE = "Parley HTTP API"
+VERSION = "1.0.0"
+JSON = "application/json"
+
+STATUS: dict[type[ParleyError], int] = {
+    NotAuthenticatedError: 401,
+    ForbiddenError: 403,
+    ChatNotFoundError: 404,
+    ChatCompletedError: 409,
+    NotYourTurnError: 409,
+    InvalidRequestError: 422,
+    RateLimitedError: 429,
+    ContentionError: 503,
+}
+
+app = APIGatewayHttpResolver(enable_validation=True)
+app.include_router(chats.router)
+app.include_router(messages.router)
+app.enable_swagger(path="/docs", title=TITLE, version=VERSION)
+
+
+def _error(status: int, body: ErrorBody, headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(
+        status_code=status,
+        content_type=JSON,
+        body=ErrorResponse(error=body).model_dump_json(),
+        headers=headers or {},
+    )
+
+
+@app.get("/health", summary="Liveness")
+def health() -> Health:
+    return Health()
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def openapi_document() -> Response[Any]:
+    return Response(status_code=200, content_type=JSON, body=openapi_json())
+
+
+def openapi_json() -> str:
+    return app.get_openapi_json_schema(title=TITLE, version=VERSION)
+
+
+@app.exception_handler(ParleyError)
+def domain_error(exc: ParleyError) -> Response[Any]:
+    status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 500)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimitedError) else {}
+    if isinstance(exc, ContentionError):
+        headers = {"Retry-After": "1"}
+    fields = [{"field": exc.details["field"], "problem": exc.message}] if "field" in exc.details else []
+    details = {k: v for k, v in exc.details.items() if k != "field"}
+    return _error(
+        status, ErrorBody(code=exc.code, message=exc.message, details=details, fields=fields), headers
+    )
+
+
+@app.exception_handler(RequestValidationError)
+def validation_error(exc: RequestValidationError) -> Response[Any]:
+    errors = list(exc.errors())
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return _error(400, ErrorBody(code="malformed_json", message="the request body is not valid JSON"))
+    fields = [
+        {
+            "field": ".".join(str(part) for part in e.get("loc", ())),
+            "problem": e.get("msg", "invalid"),
+            "type": e.get("type", "invalid"),
+        }
+        for e in errors
+    ]
+    summary = "; ".join(f"{f['field']}: {f['problem']}" for f in fields)
+    return _error(
+        422, ErrorBody(code="validation_error", message=summary or "invalid request", fields=fields)
+    )
+
+
+@app.not_found
+def not_found(exc: Exception) -> Response[Any]:
+    return _error(404, ErrorBody(code="route_not_found", message="no such route"))
+
+
+@app.exception_handler(Exception)
+def unexpected(exc: Exception) -> Response[Any]:
+    logger.exception("unhandled error")
+    return _error(500, ErrorBody(code="internal", message="something went wrong; it has been logged"))
+
+
+__all__ = ["app", "openapi_json"]

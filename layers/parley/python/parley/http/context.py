@@ -1,0 +1,38 @@
+"""Who is calling and which flow the request belongs to, read from what API Gateway hands the Lambda."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from parley.errors import NotAuthenticatedError
+from parley.services.chats import Identity
+
+CORRELATION_HEADER = "x-correlation-id"
+
+
+def _claims(raw_event: dict[str, Any]) -> dict[str, Any]:
+    authorizer = (raw_event.get("requestContext") or {}).get("authorizer") or {}
+    claims = (authorizer.get("jwt") or {}).get("claims") or {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def identity_of(raw_event: dict[str, Any]) -> Identity:
+    """The caller from the JWT authorizer's claims: ``sub`` is the user id, never the request body."""
+    claims = _claims(raw_event)
+    user_id = claims.get("sub")
+    if not isinstance(user_id, str) or not user_id:
+        raise NotAuthenticatedError("sign in first: this route needs a bearer token")
+    name = next(
+        (claims[k] for k in ("name", "preferred_username", "cognito:username", "username") if claims.get(k)),
+        user_id,
+    )
+    return Identity(user_id=user_id, name=str(name)[:64])
+
+
+def correlation_id_of(raw_event: dict[str, Any]) -> str | None:
+    headers = raw_event.get("headers") or {}
+    given = headers.get(CORRELATION_HEADER)
+    if isinstance(given, str) and 0 < len(given) <= 128:
+        return given
+    request_id = (raw_event.get("requestContext") or {}).get("requestId")
+    return request_id if isinstance(request_id, str) else None

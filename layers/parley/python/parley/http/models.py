@@ -1,0 +1,163 @@
+"""Request and response bodies of the HTTP API (the OpenAPI document is generated from these)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from parley.catalog import MessageView, ParticipantKind, Role, TurnMode
+from parley.domain.model import AIProfile, Chat, ChatSettings
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AIParticipantIn(_Request):
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Stable id, unique in the chat.")
+    name: str = Field(min_length=1, max_length=64, description="Display name; `@name` mentions it.")
+    persona: str = Field("", max_length=8000)
+    provider: str = Field("local", max_length=64)
+    model: str = Field("", max_length=256)
+    invocation: Literal["on_turn", "on_mention", "always"] | None = None
+
+    def profile(self) -> AIProfile:
+        return AIProfile(
+            persona=self.persona, provider=self.provider, model=self.model, invocation=self.invocation
+        )
+
+
+class CreateChatRequest(_Request):
+    title: str = Field(min_length=1, max_length=200)
+    turn_mode: TurnMode
+    ai_participants: list[AIParticipantIn] = Field(default_factory=list, max_length=10)
+    settings: ChatSettings | None = None
+
+    @field_validator("title")
+    @classmethod
+    def _title_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("title must not be blank")
+        return value.strip()
+
+
+class PostMessageRequest(_Request):
+    text: str = Field(min_length=1, max_length=100_000, description="Also limited by the chat's setting.")
+    client_message_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        description="Retry key: the same value again returns the first message and stores nothing.",
+    )
+
+
+class SettingsPatch(_Request):
+    turn_mode: TurnMode | None = None
+    max_message_length: int | None = Field(None, ge=1, le=100_000)
+    rate_limit_messages: int | None = Field(None, ge=1, le=10_000)
+    rate_limit_window_seconds: int | None = Field(None, ge=1, le=3600)
+    turn_timeout_seconds: int | None = Field(None, ge=5, le=86_400)
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class ParticipantOut(BaseModel):
+    id: str
+    name: str
+    kind: ParticipantKind
+    role: Role
+    joined_at: datetime
+    ai: AIProfile | None = None
+
+
+class TurnOut(BaseModel):
+    holder_id: str | None
+    turn_number: int
+    since: datetime | None
+
+
+class ChatOut(BaseModel):
+    chat_id: str
+    title: str
+    status: Literal["active", "completed"]
+    turn_mode: TurnMode
+    settings: ChatSettings
+    participants: list[ParticipantOut]
+    turn: TurnOut
+    created_by: str
+    created_at: datetime
+    last_sequence: int = Field(description="Sequence of the chat's latest message (0 when none).")
+    last_event_sequence: int = Field(description="Sequence of the latest entry in the chat's event log.")
+
+    @classmethod
+    def of(cls, chat: Chat) -> ChatOut:
+        return cls(
+            chat_id=chat.chat_id,
+            title=chat.title,
+            status=chat.status,
+            turn_mode=chat.turn_mode,
+            settings=chat.settings,
+            participants=[ParticipantOut.model_validate(p.model_dump()) for p in chat.participants],
+            turn=TurnOut(
+                holder_id=chat.turn.holder_id, turn_number=chat.turn.turn_number, since=chat.turn.since
+            ),
+            created_by=chat.created_by,
+            created_at=chat.created_at,
+            last_sequence=chat.last_message_sequence,
+            last_event_sequence=chat.last_event_sequence,
+        )
+
+
+class ChatList(BaseModel):
+    items: list[ChatOut]
+
+
+class MessagePage(BaseModel):
+    items: list[MessageView]
+    next: str | None = Field(description="Pass as `after` to get the next page; null at the end.")
+
+
+class EventItem(BaseModel):
+    event_id: str
+    event_type: str
+    sequence: int
+    occurred_at: datetime
+    correlation_id: str
+    metadata: dict[str, Any]
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, detail: dict[str, Any]) -> EventItem:
+        meta = detail["metadata"]
+        return cls(
+            event_id=meta["event_id"],
+            event_type=meta["event_type"],
+            sequence=meta["sequence"],
+            occurred_at=meta["occurred_at"],
+            correlation_id=meta["correlation_id"],
+            metadata=meta,
+            data=detail["data"],
+        )
+
+
+class EventPage(BaseModel):
+    items: list[EventItem]
+    next: str | None
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+    fields: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"

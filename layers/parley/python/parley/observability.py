@@ -1,0 +1,27 @@
+"""One place creates the Logger, Tracer and Metrics every function uses, with one decorator order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace="Parley")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def instrument(correlation_id_path: str | None = None) -> Callable[[F], F]:
+    """Logger context (with correlation id), X-Ray tracing and EMF metrics, always in this order."""
+
+    def wrap(handler: F) -> F:
+        traced = tracer.capture_lambda_handler(metrics.log_metrics(handler))
+        logged = logger.inject_lambda_context(correlation_id_path=correlation_id_path, clear_state=True)(
+            traced
+        )
+        return cast(F, logged)
+
+    return wrap

@@ -1,0 +1,101 @@
+"""The routing table: which handler receives which events, and how failures are retried.
+
+Plain data with no CDK import. CDK builds one EventBridge rule per route from it, the local stack
+builds the same rules in moto, and a test proves the synthesized template and this table agree.
+Adding an extension means adding a route (a rule target), never editing a handler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from parley.catalog import CORE_SOURCE
+
+Delivery = Literal["queue", "direct"]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often a target gets an event before it is dead-lettered.
+
+    ``max_attempts`` is the SQS ``maxReceiveCount`` for queue targets and EventBridge's retry count
+    plus one for direct targets; ``backoff_seconds`` is the visibility delay between attempts.
+    """
+
+    max_attempts: int = 3
+    max_event_age_seconds: int = 3600
+    backoff_seconds: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_attempts <= 185:
+            raise ValueError("max_attempts must be between 1 and 185 (EventBridge's limit)")
+        if not 60 <= self.max_event_age_seconds <= 86400:
+            raise ValueError("max_event_age_seconds must be between 60 and 86400")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One subscriber: a function under functions/<function>/ and the events it consumes."""
+
+    name: str
+    function: str
+    event_types: tuple[str, ...]
+    description: str
+    sources: tuple[str, ...] = (CORE_SOURCE,)
+    detail_filter: Mapping[str, Any] = field(default_factory=dict)
+    delivery: Delivery = "queue"
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    batch_size: int = 10
+    critical: bool = False
+
+    @property
+    def rule_name(self) -> str:
+        return f"parley-{self.name}"
+
+    @property
+    def queue_name(self) -> str:
+        return f"parley-{self.name}"
+
+    @property
+    def dlq_name(self) -> str:
+        return f"parley-{self.name}-dlq"
+
+    @property
+    def pattern(self) -> dict[str, Any]:
+        """The EventBridge event pattern, identical in CDK and in the local stack."""
+        pattern: dict[str, Any] = {
+            "source": list(self.sources),
+            "detail-type": list(self.event_types),
+        }
+        if self.detail_filter:
+            pattern["detail"] = dict(self.detail_filter)
+        return pattern
+
+
+STRICT_TURN_MODES = ("round_robin", "alternating", "moderated")
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        name="turns",
+        function="turns",
+        event_types=("MessageStored", "UserJoined", "UserLeft"),
+        description="Moves the floor after a post, a join or a leave, and emits TurnChanged.",
+        # Free chats have no turn holder, so their events never cost a turns invocation.
+        detail_filter={"data": {"turn_mode": list(STRICT_TURN_MODES)}},
+        retry=RetryPolicy(max_attempts=5, max_event_age_seconds=3600, backoff_seconds=1.0),
+        critical=True,
+    ),
+)
+
+
+def route(name: str) -> Route:
+    for candidate in ROUTES:
+        if candidate.name == name:
+            return candidate
+    raise KeyError(f"no route named {name!r}")
+
+
+def consumers_of(event_type: str) -> tuple[Route, ...]:
+    return tuple(r for r in ROUTES if event_type in r.event_types)

@@ -1,0 +1,1 @@
+"""Services wire pure domain decisions to the adapters: load, decide, commit, publish."""

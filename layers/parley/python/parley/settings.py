@@ -1,0 +1,42 @@
+"""Settings are a validated model read once at cold start; logic receives values, never os.environ.
+
+Endpoints are not settings: boto3 and PynamoDB honour ``AWS_ENDPOINT_URL``, which is how the local
+stack points the very same code at moto. There is no "if local" branch anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import cache
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    region: str = Field("us-east-1", alias="AWS_REGION")
+    bus_name: str = Field("parley", alias="PARLEY_BUS_NAME")
+    chats_table: str = Field("parley-chats", alias="PARLEY_CHATS_TABLE")
+    memberships_table: str = Field("parley-memberships", alias="PARLEY_MEMBERSHIPS_TABLE")
+    messages_table: str = Field("parley-messages", alias="PARLEY_MESSAGES_TABLE")
+    events_table: str = Field("parley-events", alias="PARLEY_EVENTS_TABLE")
+    idempotency_table: str = Field("parley-idempotency", alias="PARLEY_IDEMPOTENCY_TABLE")
+    publish_max_attempts: int = Field(3, ge=1, le=10, alias="PARLEY_PUBLISH_MAX_ATTEMPTS")
+    outbox_grace_seconds: float = Field(
+        10.0, ge=0, alias="PARLEY_OUTBOX_GRACE_SECONDS", description="Sweeper leaves younger events alone."
+    )
+    client_message_ttl_seconds: int = Field(86400, ge=60, alias="PARLEY_CLIENT_MESSAGE_TTL_SECONDS")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        source = os.environ if env is None else env
+        known = {f.alias for f in cls.model_fields.values() if f.alias}
+        return cls.model_validate({k: v for k, v in source.items() if k in known})
+
+
+@cache
+def settings() -> Settings:
+    """The process's settings, parsed once; tests call ``settings.cache_clear()`` after changing env."""
+    return Settings.from_env()

@@ -1,0 +1,1 @@
+"""Test support: an HTTP API client for the api Lambda, moto fixtures, and the event sink."""

@@ -1,0 +1,116 @@
+"""Invoke the api Lambda with API Gateway HTTP API (payload v2) events, as the JWT authorizer would."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from infra.local.dispatch import LambdaContext
+from infra.local.functions import load_handler
+
+
+@dataclass(frozen=True)
+class User:
+    user_id: str
+    name: str
+
+    @property
+    def claims(self) -> dict[str, str]:
+        return {"sub": self.user_id, "name": self.name}
+
+
+@dataclass
+class ApiResponse:
+    status: int
+    headers: dict[str, str]
+    text: str
+    json: Any = field(default=None)
+
+
+def http_event(
+    method: str,
+    path: str,
+    *,
+    user: User | None = None,
+    body: Any = None,
+    raw_body: str | None = None,
+    query: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    query = {k: str(v) for k, v in (query or {}).items() if v is not None}
+    request_context: dict[str, Any] = {
+        "accountId": "123456789012",
+        "apiId": "local",
+        "domainName": "localhost",
+        "http": {
+            "method": method,
+            "path": path,
+            "protocol": "HTTP/1.1",
+            "sourceIp": "127.0.0.1",
+            "userAgent": "pytest",
+        },
+        "requestId": str(uuid.uuid4()),
+        "routeKey": "$default",
+        "stage": "$default",
+        "time": "26/Nov/2026:12:00:00 +0000",
+        "timeEpoch": 0,
+    }
+    if user is not None:
+        request_context["authorizer"] = {"jwt": {"claims": user.claims, "scopes": None}}
+    text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": urlencode(query),
+        "headers": {"content-type": "application/json", **(headers or {})},
+        "queryStringParameters": query or None,
+        "requestContext": request_context,
+        "body": text,
+        "isBase64Encoded": False,
+    }
+
+
+class Api:
+    """A tiny client over the real api handler (Powertools resolver and all)."""
+
+    def __init__(self) -> None:
+        self._handler = load_handler("api")
+
+    def call(self, method: str, path: str, user: User | None = None, **kwargs: Any) -> ApiResponse:
+        result = self._handler(
+            http_event(method, path, user=user, **kwargs), LambdaContext.for_function("api")
+        )
+        text = result.get("body") or ""
+        headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
+        parsed = (
+            json.loads(text)
+            if text and headers.get("content-type", "").startswith("application/json")
+            else None
+        )
+        return ApiResponse(result["statusCode"], headers, text, parsed)
+
+    def get(self, path: str, user: User | None = None, **kwargs: Any) -> ApiResponse:
+        return self.call("GET", path, user, **kwargs)
+
+    def post(self, path: str, user: User | None = None, **kwargs: Any) -> ApiResponse:
+        return self.call("POST", path, user, **kwargs)
+
+    def patch(self, path: str, user: User | None = None, **kwargs: Any) -> ApiResponse:
+        return self.call("PATCH", path, user, **kwargs)
+
+    def delete(self, path: str, user: User | None = None, **kwargs: Any) -> ApiResponse:
+        return self.call("DELETE", path, user, **kwargs)
+
+    # the common steps of a scenario
+    def create_chat(self, user: User, **body: Any) -> dict[str, Any]:
+        response = self.post("/chats", user, body={"title": "Test chat", "turn_mode": "free", **body})
+        assert response.status == 201, response.text
+        chat: dict[str, Any] = response.json
+        return chat
+
+    def send(self, user: User, chat_id: str, text: str, **body: Any) -> ApiResponse:
+        return self.post(f"/chats/{chat_id}/messages", user, body={"text": text, **body})
