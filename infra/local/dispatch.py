@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.local.functions import Handler
+from parley.observability import logger
 
 LOCAL_ACCOUNT = "123456789012"
 
@@ -83,7 +84,12 @@ def deliver_once(
     if not messages:
         return Delivery(0, 0)
     arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    result = handler(sqs_event(messages, arn, region), LambdaContext.for_function(function_name, region))
+    try:
+        result = handler(sqs_event(messages, arn, region), LambdaContext.for_function(function_name, region))
+    except Exception:
+        # like Lambda: a failed invocation returns the whole batch to the queue
+        logger.exception("handler invocation failed", extra={"function": function_name})
+        return Delivery(0, len(messages))
     failed_ids = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
     done = [m for m in messages if m["MessageId"] not in failed_ids]
     if done:
