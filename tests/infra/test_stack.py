@@ -20,7 +20,7 @@ def template() -> Template:
 
 
 def resources(template: Template, kind: str) -> dict[str, Any]:
-    found: dict[str, Any] = template.find_resources(kind)
+    found = dict(template.find_resources(kind))
     return found
 
 

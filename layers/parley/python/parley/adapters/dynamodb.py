@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,12 @@ from parley.catalog import Envelope, MessageView
 from parley.domain.model import Chat, Outcome
 from parley.errors import ConcurrentWriteError
 
-OUTBOX_PENDING = "pending"
+OUTBOX_SHARDS = 16
+"""Pending events spread over this many index partitions, so no single key takes every write."""
+
+
+def outbox_shard(chat_id: str) -> str:
+    return f"pending#{zlib.crc32(chat_id.encode()) % OUTBOX_SHARDS:02d}"
 
 
 class DuplicateClientMessageError(Exception):
@@ -127,12 +133,17 @@ class ChatRepository:
         return [r.chat_id for r in MembershipRecord.query(user_id)]
 
     def pending_events(self, *, older_than: datetime, limit: int) -> list[StoredEvent]:
-        """Events the outbox has not confirmed as published, oldest first."""
+        """Events the outbox has not confirmed as published, oldest first within each shard."""
         cutoff = older_than.astimezone(UTC).isoformat()
-        records = EventRecord.outbox_index.query(
-            OUTBOX_PENDING, EventRecord.occurred_at < cutoff, limit=limit
-        )
-        return [StoredEvent(r.chat_id, int(r.sequence), json.loads(r.detail)) for r in records]
+        found: list[StoredEvent] = []
+        for shard in range(OUTBOX_SHARDS):
+            if len(found) >= limit:
+                break
+            records = EventRecord.outbox_index.query(
+                f"pending#{shard:02d}", EventRecord.occurred_at < cutoff, limit=limit - len(found)
+            )
+            found.extend(StoredEvent(r.chat_id, int(r.sequence), json.loads(r.detail)) for r in records)
+        return found
 
     # -- writes ------------------------------------------------------------------------------------
 
@@ -203,7 +214,7 @@ class ChatRepository:
                         event_type=meta.event_type,
                         detail=json.dumps(envelope.to_detail(), separators=(",", ":")),
                         occurred_at=meta.occurred_at.astimezone(UTC).isoformat(),
-                        outbox=OUTBOX_PENDING,
+                        outbox=outbox_shard(meta.chat_id),
                     ),
                     condition=EventRecord.sequence.does_not_exist(),
                 )
