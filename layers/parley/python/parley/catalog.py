@@ -7,6 +7,7 @@ The same models produce the JSON Schemas in docs/events/ and the EventBridge sch
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -29,7 +30,8 @@ class EventParseError(CatalogError):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    # inf and NaN are not JSON: an event that validates must always serialize to strict JSON
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
 
 class Actor(_Frozen):
@@ -94,6 +96,10 @@ class Envelope(_Frozen, Generic[D]):
 
     def to_detail(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+    def to_json(self) -> str:
+        """The detail as sent and stored: compact UTF-8 (not ASCII escapes), strict JSON."""
+        return json.dumps(self.to_detail(), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 CATALOG: dict[str, type[EventData]] = {}

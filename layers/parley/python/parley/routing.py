@@ -31,6 +31,8 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if not 1 <= self.max_attempts <= 185:
             raise ValueError("max_attempts must be between 1 and 185 (EventBridge's limit)")
+        if self.backoff_seconds <= 0:
+            raise ValueError("backoff_seconds must be positive")
         if not 60 <= self.max_event_age_seconds <= 86400:
             raise ValueError("max_event_age_seconds must be between 60 and 86400")
 

@@ -212,7 +212,7 @@ class ChatRepository:
                         meta.sequence,
                         event_id=meta.event_id,
                         event_type=meta.event_type,
-                        detail=json.dumps(envelope.to_detail(), separators=(",", ":")),
+                        detail=envelope.to_json(),
                         occurred_at=meta.occurred_at.astimezone(UTC).isoformat(),
                         outbox=outbox_shard(meta.chat_id),
                     ),

@@ -42,7 +42,7 @@ def to_entry(envelope: Envelope[Any], bus_name: str) -> dict[str, Any]:
     return {
         "Source": envelope.source,
         "DetailType": envelope.event_type,
-        "Detail": json.dumps(envelope.to_detail(), separators=(",", ":")),
+        "Detail": envelope.to_json(),
         "EventBusName": bus_name,
         "Time": envelope.metadata.occurred_at,
     }
@@ -93,19 +93,23 @@ class EventBridgePublisher:
 
     def publish(self, envelopes: Sequence[Envelope[Any]]) -> None:
         entries = [to_entry(e, self._bus_name) for e in envelopes]
-        for envelope, entry in zip(envelopes, entries, strict=True):
-            if entry_size(entry) > MAX_REQUEST_BYTES:
-                raise EventTooLargeError(
-                    f"{envelope.event_type} {envelope.metadata.event_id} is {entry_size(entry)} bytes; "
-                    f"EventBridge accepts at most {MAX_REQUEST_BYTES}",
-                    event_id=envelope.metadata.event_id,
-                )
         failed: list[FailedEntry] = []
-        for batch in batches(entries):
+        sendable: list[dict[str, Any]] = []
+        for envelope, entry in zip(envelopes, entries, strict=True):
+            size = entry_size(entry)
+            if size > MAX_REQUEST_BYTES:
+                meta = envelope.metadata
+                failed.append(FailedEntry(meta.event_id, meta.event_type, "EventTooLarge", f"{size} bytes"))
+            else:
+                sendable.append(entry)
+        too_large = len(failed)
+        for batch in batches(sendable):
             failed.extend(self._send(batch))
         if failed:
-            raise PublishError(
-                f"{len(failed)} of {len(entries)} events were not published",
+            error = EventTooLargeError if too_large else PublishError
+            raise error(
+                f"{len(failed)} of {len(entries)} events were not published"
+                + (f" ({too_large} over EventBridge's {MAX_REQUEST_BYTES} bytes)" if too_large else ""),
                 failed=[f.__dict__ for f in failed],
             )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from parley.catalog import (
@@ -69,7 +69,7 @@ def create_chat(
             name=name,
             kind="ai",
             role="member",
-            joined_at=now.replace(microsecond=min(now.microsecond + i + 1, 999_999)),
+            joined_at=now + timedelta(microseconds=i + 1),
             ai=profile,
         )
         for i, (ai_id, name, profile) in enumerate(ai_participants)
@@ -119,19 +119,15 @@ def join(chat: Chat, *, user_id: str, name: str, now: datetime) -> Outcome:
 def leave(chat: Chat, *, user_id: str) -> Outcome:
     if not chat.human(user_id):
         return Outcome(chat=chat)
-    recent = {k: v for k, v in chat.recent_posts.items() if k != user_id}
-    chat = chat.model_copy(
-        update={
-            "participants": tuple(p for p in chat.participants if p.id != user_id),
-            "recent_posts": recent,
-        }
-    )
+    # recent_posts stay: leaving and rejoining must not reset the rate limit
+    chat = chat.model_copy(update={"participants": tuple(p for p in chat.participants if p.id != user_id)})
     return Outcome(
         chat=chat, events=(UserLeft(participant_id=user_id, turn_mode=chat.turn_mode),), left=user_id
     )
 
 
-def _rate_limit(chat: Chat, user_id: str, now_ts: float) -> tuple[float, ...]:
+def _rate_limit(chat: Chat, user_id: str, now_ts: float) -> dict[str, tuple[float, ...]]:
+    """The post times to store after this post, or RateLimitedError; stale entries are dropped."""
     window = chat.settings.rate_limit_window_seconds
     recent = tuple(t for t in chat.recent_posts.get(user_id, ()) if t > now_ts - window)
     if len(recent) >= chat.settings.rate_limit_messages:
@@ -140,7 +136,8 @@ def _rate_limit(chat: Chat, user_id: str, now_ts: float) -> tuple[float, ...]:
             f"at most {chat.settings.rate_limit_messages} messages in {window} s; retry in {retry_after} s",
             retry_after=retry_after,
         )
-    return (*recent, now_ts)
+    kept = {u: ts for u, ts in chat.recent_posts.items() if u != user_id and ts and ts[-1] > now_ts - window}
+    return {**kept, user_id: (*recent, now_ts)}
 
 
 def post_message(
@@ -187,7 +184,7 @@ def post_message(
         update={
             "last_message_sequence": sequence,
             "turn": turn,
-            "recent_posts": {**chat.recent_posts, sender_id: recent},
+            "recent_posts": recent,
         }
     )
     stored = MessageStored(message=message, turn_mode=chat.turn_mode, turn_number=chat.turn.turn_number)

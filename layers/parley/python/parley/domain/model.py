@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from parley.catalog import EventData, MessageView, ParticipantKind, ParticipantView, Role, TurnMode
 
+MAX_MESSAGE_LENGTH = 20_000
+"""Hard cap: 20,000 characters of 4-byte UTF-8 still fit an EventBridge entry (256 KiB) with room."""
+
 SUPPORTED_TURN_MODES: frozenset[str] = frozenset({"free", "round_robin"})
 """Modes whose turn rules are enforced today; `alternating` and `moderated` arrive with AI turns."""
 
@@ -21,7 +24,12 @@ class _Frozen(BaseModel):
 
 
 class ChatSettings(_Frozen):
-    max_message_length: int = Field(4000, ge=1, le=100_000, description="Longest accepted message text.")
+    max_message_length: int = Field(
+        4000,
+        ge=1,
+        le=MAX_MESSAGE_LENGTH,
+        description="Longest accepted message text, in characters.",
+    )
     rate_limit_messages: int = Field(10, ge=1, le=10_000, description="Messages one member may post ...")
     rate_limit_window_seconds: int = Field(10, ge=1, le=3600, description="... within this many seconds.")
     turn_timeout_seconds: int = Field(

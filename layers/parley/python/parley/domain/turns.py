@@ -8,12 +8,15 @@ from parley.catalog import TurnChanged
 from parley.domain.model import Chat, Participant, TurnState
 
 
-def _successor(participants: tuple[Participant, ...], after: datetime | None) -> Participant:
-    """The first member who joined after ``after``, wrapping round to the earliest."""
+def _successor(participants: tuple[Participant, ...], after: tuple[datetime, str] | None) -> Participant:
+    """The first member after ``after`` in join order, wrapping round to the earliest.
+
+    Join order is (joined_at, id), so members who joined in the same microsecond still have one.
+    """
     ordered = sorted(participants, key=lambda p: (p.joined_at, p.id))
     if after is not None:
         for candidate in ordered:
-            if candidate.joined_at > after:
+            if (candidate.joined_at, candidate.id) > after:
                 return candidate
     return ordered[0]
 
@@ -41,9 +44,10 @@ def reconcile_turn(
             "started" if turn.turn_number == 0 else "joined",
         )
     elif holder is None:
-        new_holder, reason = _successor(chat.participants, turn.holder_joined_at), "left"
+        departed = (turn.holder_joined_at, turn.holder_id) if turn.holder_joined_at else None
+        new_holder, reason = _successor(chat.participants, departed), "left"
     elif turn.consumed:
-        new_holder, reason = _successor(chat.participants, holder.joined_at), "message"
+        new_holder, reason = _successor(chat.participants, (holder.joined_at, holder.id)), "message"
     else:
         return chat, None
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from parley.catalog import MessageView, ParticipantKind, Role, TurnMode
-from parley.domain.model import AIProfile, Chat, ChatSettings
+from parley.domain.model import MAX_MESSAGE_LENGTH, AIProfile, Chat, ChatSettings
 
 
 class _Request(BaseModel):
@@ -44,7 +44,9 @@ class CreateChatRequest(_Request):
 
 
 class PostMessageRequest(_Request):
-    text: str = Field(min_length=1, max_length=100_000, description="Also limited by the chat's setting.")
+    text: str = Field(
+        min_length=1, max_length=MAX_MESSAGE_LENGTH, description="Also limited by the chat's setting."
+    )
     client_message_id: str | None = Field(
         None,
         min_length=1,
@@ -55,7 +57,7 @@ class PostMessageRequest(_Request):
 
 class SettingsPatch(_Request):
     turn_mode: TurnMode | None = None
-    max_message_length: int | None = Field(None, ge=1, le=100_000)
+    max_message_length: int | None = Field(None, ge=1, le=MAX_MESSAGE_LENGTH)
     rate_limit_messages: int | None = Field(None, ge=1, le=10_000)
     rate_limit_window_seconds: int | None = Field(None, ge=1, le=3600)
     turn_timeout_seconds: int | None = Field(None, ge=5, le=86_400)

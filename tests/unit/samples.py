@@ -1,0 +1,153 @@
+"""One minimal, valid ``data`` instance per catalogued event type, shared by the unit tests.
+
+``test_catalog`` asserts that this table covers the catalog exactly, so a new event type cannot be
+added without a sample (and therefore without its round-trip and schema tests).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from parley.catalog import (
+    AIResponseChunk,
+    AIResponseCompleted,
+    AIResponseFailed,
+    AIResponseRequested,
+    AIResponseStarted,
+    ChatCompleted,
+    ChatCreated,
+    ChatSettingsChanged,
+    EventData,
+    ExtensionActivated,
+    ExtensionConfigChanged,
+    ExtensionDeactivated,
+    ExtensionDisabled,
+    ExtensionEvent,
+    ExtensionEventRejected,
+    ExtensionFailed,
+    ExtensionInstalled,
+    ExtensionUninstalled,
+    HandlerFailed,
+    MessageReceived,
+    MessageRejected,
+    MessageStored,
+    MessageValidated,
+    MessageView,
+    ParticipantView,
+    TurnChanged,
+    TurnValidationRequested,
+    TypingStarted,
+    TypingStopped,
+    UserJoined,
+    UserLeft,
+)
+
+SAMPLE_TIME = datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=UTC)
+
+ALICE_VIEW = ParticipantView(id="user-alice", name="Alice", kind="human", role="owner")
+BOT_VIEW = ParticipantView(id="ai-bot", name="Bot", kind="ai", role="member")
+
+
+def message_view(text: str = "hello, world", *, sequence: int = 1) -> MessageView:
+    return MessageView(
+        message_id="msg-1",
+        chat_id="chat-1",
+        sequence=sequence,
+        sender_id="user-alice",
+        sender_name="Alice",
+        sender_kind="human",
+        text=text,
+        client_message_id="client-1",
+        created_at=SAMPLE_TIME,
+    )
+
+
+def message_stored(text: str = "hello, world") -> MessageStored:
+    return MessageStored(message=message_view(text), turn_mode="round_robin", turn_number=3)
+
+
+def sample_data() -> dict[str, EventData]:
+    """A fresh sample per event type, keyed by event type."""
+    samples: list[EventData] = [
+        ChatCreated(
+            title="Standup",
+            turn_mode="round_robin",
+            created_by="user-alice",
+            participants=(ALICE_VIEW, BOT_VIEW),
+            settings={"max_message_length": 4000, "rate_limit_messages": 10},
+        ),
+        ChatSettingsChanged(
+            changed_by="user-alice",
+            changes={"max_message_length": 200},
+            turn_mode="free",
+            settings={"max_message_length": 200},
+        ),
+        ChatCompleted(completed_by="user-alice", reason="done"),
+        UserJoined(participant=BOT_VIEW, turn_mode="free"),
+        UserLeft(participant_id="user-bob", reason="removed", turn_mode="round_robin"),
+        MessageReceived(message_id="msg-1", sender_id="user-alice", text="hi", client_message_id="c-1"),
+        MessageValidated(message_id="msg-1", sender_id="user-alice"),
+        MessageRejected(
+            sender_id="user-bob",
+            reason="not_your_turn",
+            detail="it is not your turn",
+            client_message_id="c-2",
+            turn_holder_id="user-alice",
+        ),
+        message_stored(),
+        TurnChanged(
+            turn_mode="round_robin",
+            holder_id="user-bob",
+            previous_holder_id="user-alice",
+            turn_number=4,
+            reason="message",
+        ),
+        TurnValidationRequested(message_id="msg-1", sender_id="user-alice", turn_number=2),
+        AIResponseRequested(
+            request_id="req-1", participant_id="ai-bot", trigger="mention", after_message_sequence=7
+        ),
+        AIResponseStarted(request_id="req-1", participant_id="ai-bot", model="local-echo"),
+        AIResponseChunk(request_id="req-1", participant_id="ai-bot", index=0, text="Hel"),
+        AIResponseCompleted(
+            request_id="req-1",
+            participant_id="ai-bot",
+            message_id="msg-2",
+            message_sequence=8,
+            time_to_first_token_ms=12.5,
+            duration_ms=250.25,
+            input_tokens=100,
+            output_tokens=20,
+        ),
+        AIResponseFailed(request_id="req-1", participant_id="ai-bot", reason="throttled", detail="429"),
+        TypingStarted(participant_id="user-alice", expires_in_seconds=3),
+        TypingStopped(participant_id="user-alice"),
+        ExtensionInstalled(
+            extension_id="ext-poll",
+            extension_version="1.2.0",
+            config={"question": "Lunch?", "options": ["yes", "no"], "anonymous": True},
+            enabled=True,
+        ),
+        ExtensionActivated(extension_id="ext-poll"),
+        ExtensionConfigChanged(extension_id="ext-poll", config={"anonymous": False}),
+        ExtensionDeactivated(extension_id="ext-poll", reason="noisy"),
+        ExtensionUninstalled(extension_id="ext-poll"),
+        ExtensionFailed(
+            extension_id="ext-poll", failed_event_id="evt-9", error="KeyError: 'x'", consecutive_failures=2
+        ),
+        ExtensionDisabled(extension_id="ext-poll", reason="circuit open", consecutive_failures=5),
+        ExtensionEvent(extension_id="ext-poll", name="vote", payload={"option": "yes", "weight": 1.5}),
+        ExtensionEventRejected(
+            extension_id="ext-poll",
+            rejected_event_type="ExtensionEvent",
+            rejected_event_id="evt-10",
+            reason="missing capability events:emit",
+        ),
+        HandlerFailed(
+            handler="turns",
+            failed_event_id="evt-11",
+            failed_event_type="MessageStored",
+            error="boom",
+            attempts=5,
+        ),
+    ]
+    return {sample.event_type: sample for sample in samples}
