@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
 from infra.local.dispatch import LambdaContext
+from infra.local.events import http_api_event
 from infra.local.functions import load_handler
 
 
@@ -40,38 +39,15 @@ def http_event(
     query: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    query = {k: str(v) for k, v in (query or {}).items() if v is not None}
-    request_context: dict[str, Any] = {
-        "accountId": "123456789012",
-        "apiId": "local",
-        "domainName": "localhost",
-        "http": {
-            "method": method,
-            "path": path,
-            "protocol": "HTTP/1.1",
-            "sourceIp": "127.0.0.1",
-            "userAgent": "pytest",
-        },
-        "requestId": str(uuid.uuid4()),
-        "routeKey": "$default",
-        "stage": "$default",
-        "time": "26/Nov/2026:12:00:00 +0000",
-        "timeEpoch": 0,
-    }
-    if user is not None:
-        request_context["authorizer"] = {"jwt": {"claims": user.claims, "scopes": None}}
     text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": urlencode(query),
-        "headers": {"content-type": "application/json", **(headers or {})},
-        "queryStringParameters": query or None,
-        "requestContext": request_context,
-        "body": text,
-        "isBase64Encoded": False,
-    }
+    return http_api_event(
+        method,
+        path,
+        query={k: str(v) for k, v in (query or {}).items() if v is not None},
+        headers={"content-type": "application/json", "user-agent": "pytest", **(headers or {})},
+        body=text,
+        claims=user.claims if user else None,
+    )
 
 
 class Api:

@@ -37,15 +37,15 @@ def test_every_routed_event_type_is_catalogued(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ROUTE_NAMES)
-def test_every_route_never_subscribes_to_ephemeral_events(name: str) -> None:
+def test_every_route_never_subscribes_to_events_that_never_reach_the_bus(name: str) -> None:
     # Given a route
     subscribed = route(name).event_types
 
-    # When the subscribed types are checked against the catalog's ephemeral flag
-    ephemeral = [t for t in subscribed if CATALOG[t].ephemeral]
+    # When the subscribed types are checked against the catalog's on_bus flag
+    off_bus = [t for t in subscribed if not CATALOG[t].on_bus]
 
-    # Then no route waits for an event that is never put on the bus
-    assert ephemeral == []
+    # Then no route waits for an event that is never put on the bus (AI chunks go straight to sockets)
+    assert off_bus == []
 
 
 @pytest.mark.parametrize("name", ROUTE_NAMES)
@@ -175,9 +175,11 @@ def test_consumers_of_returns_exactly_the_subscribed_routes(event_type: str) -> 
 def test_consumers_of_known_examples() -> None:
     # Given the current routing table
     # When consumers of a routed and an unrouted event are asked for
-    # Then MessageStored reaches the turns handler and typing indicators reach no handler
-    assert route("turns") in consumers_of("MessageStored")
-    assert consumers_of("TypingStarted") == ()
+    # Then MessageStored reaches turns and the broadcaster, typing only the broadcaster, AI chunks
+    # (pushed straight to sockets) and unknown types no route
+    assert set(consumers_of("MessageStored")) == {route("turns"), route("broadcaster")}
+    assert consumers_of("TypingStarted") == (route("broadcaster"),)
+    assert consumers_of("AIResponseChunk") == ()
     assert consumers_of("NoSuchEvent") == ()
 
 

@@ -69,6 +69,7 @@ class EventData(_Frozen):
     description: ClassVar[str]
     producers: ClassVar[tuple[str, ...]]
     ephemeral: ClassVar[bool] = False
+    on_bus: ClassVar[bool] = True
 
 
 D = TypeVar("D", bound=EventData)
@@ -192,6 +193,7 @@ def envelope_schema(event_type: str) -> dict[str, Any]:
     schema["description"] = model.description
     schema["x-parley-version"] = model.version
     schema["x-parley-ephemeral"] = model.ephemeral
+    schema["x-parley-on-bus"] = model.on_bus
     return schema
 
 
@@ -412,6 +414,7 @@ class AIResponseChunk(EventData):
     description = "A piece of a streamed AI reply; pushed to sockets only, never put on the bus or stored."
     producers = ("ai-responder",)
     ephemeral = True
+    on_bus = False
 
     request_id: str
     participant_id: str

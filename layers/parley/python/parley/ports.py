@@ -11,3 +11,12 @@ from parley.catalog import Envelope
 class EventPublisher(Protocol):
     def publish(self, envelopes: Sequence[Envelope[Any]]) -> None:
         """Deliver every envelope to the bus, or raise PublishError naming what was not delivered."""
+
+
+class ConnectionGoneError(Exception):
+    """The socket is closed for good (API Gateway answered 410 Gone): forget the connection."""
+
+
+class Pusher(Protocol):
+    def push(self, connection_id: str, frame: bytes) -> None:
+        """Send one frame to one socket; raise ConnectionGoneError when it no longer exists."""

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from parley.catalog import CORE_SOURCE
+from parley.catalog import CATALOG, CLIENT_VISIBLE, CORE_SOURCE
 
 Delivery = Literal["queue", "direct"]
 
@@ -87,6 +87,14 @@ ROUTES: tuple[Route, ...] = (
         # Free chats have no turn holder, so their events never cost a turns invocation.
         detail_filter={"data": {"turn_mode": list(STRICT_TURN_MODES)}},
         retry=RetryPolicy(max_attempts=5, max_event_age_seconds=3600, backoff_seconds=1.0),
+        critical=True,
+    ),
+    Route(
+        name="broadcaster",
+        function="broadcaster",
+        event_types=tuple(sorted(t for t in CLIENT_VISIBLE if CATALOG[t].on_bus)),
+        description="Pushes client-visible events to the sockets of the chat's members.",
+        retry=RetryPolicy(max_attempts=3, max_event_age_seconds=600, backoff_seconds=1.0),
         critical=True,
     ),
 )

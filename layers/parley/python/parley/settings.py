@@ -23,6 +23,21 @@ class Settings(BaseModel):
     messages_table: str = Field("parley-messages", alias="PARLEY_MESSAGES_TABLE")
     events_table: str = Field("parley-events", alias="PARLEY_EVENTS_TABLE")
     idempotency_table: str = Field("parley-idempotency", alias="PARLEY_IDEMPOTENCY_TABLE")
+    connections_table: str = Field("parley-connections", alias="PARLEY_CONNECTIONS_TABLE")
+    subscriptions_table: str = Field("parley-subscriptions", alias="PARLEY_SUBSCRIPTIONS_TABLE")
+    websocket_url: str = Field(
+        "ws://127.0.0.1:8000/ws",
+        alias="PARLEY_WEBSOCKET_URL",
+        description="Where clients connect, with ?ticket=",
+    )
+    websocket_management_url: str = Field(
+        "http://127.0.0.1:8000",
+        alias="PARLEY_WEBSOCKET_MANAGEMENT_URL",
+        description="API Gateway management API endpoint: https://{api-id}.execute-api.{region}.amazonaws.com/{stage}",
+    )
+    ticket_ttl_seconds: int = Field(60, ge=5, le=600, alias="PARLEY_TICKET_TTL_SECONDS")
+    typing_throttle_seconds: float = Field(3.0, ge=0, alias="PARLEY_TYPING_THROTTLE_SECONDS")
+    push_concurrency: int = Field(16, ge=1, le=256, alias="PARLEY_PUSH_CONCURRENCY")
     publish_max_attempts: int = Field(3, ge=1, le=10, alias="PARLEY_PUBLISH_MAX_ATTEMPTS")
     outbox_grace_seconds: float = Field(
         10.0, ge=0, alias="PARLEY_OUTBOX_GRACE_SECONDS", description="Sweeper leaves younger events alone."

@@ -7,6 +7,7 @@ from typing import Any
 
 from parley.catalog import Envelope
 from parley.errors import PublishError
+from parley.ports import ConnectionGoneError
 
 
 class InMemoryPublisher:
@@ -28,3 +29,16 @@ class InMemoryPublisher:
 
 def failing(message: str = "bus unavailable") -> PublishError:
     return PublishError(message)
+
+
+class InMemoryPusher:
+    """Records frames per connection; connections in ``gone`` answer like a 410."""
+
+    def __init__(self) -> None:
+        self.frames: dict[str, list[bytes]] = {}
+        self.gone: set[str] = set()
+
+    def push(self, connection_id: str, frame: bytes) -> None:
+        if connection_id in self.gone:
+            raise ConnectionGoneError(connection_id)
+        self.frames.setdefault(connection_id, []).append(frame)

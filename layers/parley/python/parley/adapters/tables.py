@@ -9,7 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute, VersionAttribute
+from pynamodb.attributes import (
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    VersionAttribute,
+)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -100,6 +106,34 @@ class IdempotencyRecord(Model):
     data = UnicodeAttribute(null=True)
 
 
+class ConnectionRecord(Model):
+    """An open WebSocket connection; expires with API Gateway's 2 h limit (plus a margin)."""
+
+    class Meta:
+        table_name = "parley-connections"
+        billing_mode = PAY_PER_REQUEST
+
+    connection_id = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    connected_at = UnicodeAttribute()
+    chats = UnicodeSetAttribute(null=True)
+    expires_at = TTLAttribute()
+
+
+class SubscriptionRecord(Model):
+    """A connection subscribed to a chat: the broadcaster's fan-out list is one Query on chat_id."""
+
+    class Meta:
+        table_name = "parley-subscriptions"
+        billing_mode = PAY_PER_REQUEST
+
+    chat_id = UnicodeAttribute(hash_key=True)
+    connection_id = UnicodeAttribute(range_key=True)
+    user_id = UnicodeAttribute()
+    expires_at = TTLAttribute()
+
+
 @dataclass(frozen=True)
 class TableDef:
     key: str
@@ -114,6 +148,8 @@ TABLES: tuple[TableDef, ...] = (
     TableDef("messages", MessageRecord, "messages_table"),
     TableDef("events", EventRecord, "events_table"),
     TableDef("idempotency", IdempotencyRecord, "idempotency_table", ttl_attribute="expiration"),
+    TableDef("connections", ConnectionRecord, "connections_table", ttl_attribute="expires_at"),
+    TableDef("subscriptions", SubscriptionRecord, "subscriptions_table", ttl_attribute="expires_at"),
 )
 
 

@@ -19,7 +19,7 @@ from parley.errors import (
     RateLimitedError,
 )
 from parley.http.models import ErrorBody, ErrorResponse, Health
-from parley.http.routes import chats, messages
+from parley.http.routes import chats, messages, realtime
 from parley.observability import logger
 
 TITLE = "Parley HTTP API"
@@ -40,6 +40,7 @@ STATUS: dict[type[ParleyError], int] = {
 app = APIGatewayHttpResolver(enable_validation=True)
 app.include_router(chats.router)
 app.include_router(messages.router)
+app.include_router(realtime.router)
 app.enable_swagger(path="/docs", title=TITLE, version=VERSION)
 
 

@@ -1,0 +1,262 @@
+"""The local gateway: API Gateway's HTTP API, WebSocket API and management API on one port.
+
+HTTP requests become HTTP API (v2) events for the api Lambda after the same JWT checks API
+Gateway's authorizer makes; WebSocket handshakes go through the ticket authorizer, then frames
+become WebSocket API events for the realtime Lambda (action routes chosen by ``$request.body.action``);
+``/@connections/{id}`` is the management API the broadcaster's boto3 client talks to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from infra.local.auth import InvalidTokenError, LocalIdentityProvider
+from infra.local.dispatch import LambdaContext
+from infra.local.events import authorizer_event, http_api_event, websocket_event
+from infra.local.functions import load_handler
+from parley.observability import logger
+from parley.realtime.frames import ACTIONS
+
+PUBLIC_ROUTES = {("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/docs")}
+"""Routes without the JWT authorizer, as in the CDK stack."""
+MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway's WebSocket message limit
+WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+
+
+@dataclass
+class Socket:
+    ws: web.WebSocketResponse
+    user_id: str
+    connected_at: datetime
+    source_ip: str
+    user_agent: str
+    last_active_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status, text=json.dumps(body), content_type="application/json", headers=headers
+    )
+
+
+class Gateway:
+    def __init__(
+        self,
+        identity: LocalIdentityProvider,
+        *,
+        ready: Callable[[], bool],
+        stats: Callable[[], dict[str, Any]],
+        redrive: Callable[[], dict[str, int]],
+    ) -> None:
+        self.identity = identity
+        self.sockets: dict[str, Socket] = {}
+        self._ready = ready
+        self._stats = stats
+        self._redrive = redrive
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=1024 * 1024)
+        app.router.add_get("/health", self.health)
+        app.router.add_post("/local/token", self.token)
+        app.router.add_get("/local/stats", self.stats)
+        app.router.add_post("/local/redrive", self.redrive)
+        app.router.add_get("/ws", self.websocket)
+        app.router.add_post("/@connections/{connection_id}", self.post_to_connection)
+        app.router.add_get("/@connections/{connection_id}", self.get_connection)
+        app.router.add_delete("/@connections/{connection_id}", self.delete_connection)
+        app.router.add_get("/", self.index)
+        app.router.add_static("/static/", WEB_DIR, show_index=False)
+        app.router.add_route("*", "/{tail:.*}", self.http_api)
+        return app
+
+    async def _invoke(self, function: str, event: dict[str, Any]) -> Any:
+        handler = load_handler(function)
+        return await asyncio.to_thread(handler, event, LambdaContext.for_function(function))
+
+    # -- local-only routes -------------------------------------------------------------------------
+
+    async def health(self, request: web.Request) -> web.Response:
+        if not self._ready():
+            return _json(503, {"status": "starting"})
+        return _json(200, {"status": "ok"})
+
+    async def token(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            return _json(400, {"error": {"code": "malformed_json", "message": "the body is not JSON"}})
+        user_id, name = (body or {}).get("user_id"), (body or {}).get("name")
+        problems = []
+        if (
+            not isinstance(user_id, str)
+            or not 1 <= len(user_id) <= 64
+            or not user_id.replace("-", "").replace("_", "").replace(".", "").isalnum()
+        ):
+            problems.append({"field": "user_id", "problem": "1-64 letters, digits, '-', '_' or '.'"})
+        if not isinstance(name, str) or not 1 <= len(name.strip()) <= 64:
+            problems.append({"field": "name", "problem": "1-64 characters"})
+        if problems:
+            return _json(
+                422, {"error": {"code": "validation_error", "message": "bad sign-in", "fields": problems}}
+            )
+        token, expires = self.identity.issue(str(user_id), str(name).strip())
+        return _json(
+            200, {"token": token, "user_id": user_id, "name": str(name).strip(), "expires_at": expires}
+        )
+
+    async def stats(self, request: web.Request) -> web.Response:
+        snapshot = await asyncio.to_thread(self._stats)
+        snapshot["sockets"] = len(self.sockets)
+        return _json(200, snapshot)
+
+    async def redrive(self, request: web.Request) -> web.Response:
+        return _json(200, {"moved": await asyncio.to_thread(self._redrive)})
+
+    async def index(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(WEB_DIR / "index.html")
+
+    # -- HTTP API ----------------------------------------------------------------------------------
+
+    async def http_api(self, request: web.Request) -> web.Response:
+        claims = None
+        if (request.method, request.path) not in PUBLIC_ROUTES:
+            try:
+                claims = self.identity.verify(request.headers.get("Authorization"))
+            except InvalidTokenError:
+                return _json(401, {"message": "Unauthorized"})
+        event = http_api_event(
+            request.method,
+            request.path,
+            query={k: ",".join(request.query.getall(k)) for k in request.query},
+            raw_query=request.query_string,
+            headers={k: v for k, v in request.headers.items()},
+            body=await request.read(),
+            claims=claims,
+            source_ip=request.remote or "127.0.0.1",
+        )
+        result = await self._invoke("api", event)
+        body = result.get("body") or ""
+        raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+        headers = {k: v for k, v in (result.get("headers") or {}).items() if k.lower() != "content-length"}
+        return web.Response(status=result["statusCode"], body=raw, headers=headers)
+
+    # -- WebSocket API -----------------------------------------------------------------------------
+
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        connection_id = base64.urlsafe_b64encode(secrets.token_bytes(12)).decode()
+        query = dict(request.query)
+        headers = dict(request.headers)
+        try:
+            decision = await self._invoke(
+                "ws_authorizer", authorizer_event(connection_id, query=query, headers=headers)
+            )
+        except PermissionError:
+            return _json(401, {"message": "Unauthorized"})
+        statement = decision["policyDocument"]["Statement"][0]
+        if statement["Effect"] != "Allow":
+            return _json(403, {"message": "Forbidden"})
+        authorizer = {"principalId": decision["principalId"], **decision.get("context", {})}
+        connected = await self._invoke(
+            "realtime",
+            websocket_event("$connect", connection_id, authorizer=authorizer, headers=headers, query=query),
+        )
+        if connected.get("statusCode") != 200:
+            return _json(connected.get("statusCode", 500), {"message": "Forbidden"})
+
+        ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, heartbeat=30)
+        await ws.prepare(request)
+        now = datetime.now(UTC)
+        self.sockets[connection_id] = Socket(
+            ws, authorizer["user_id"], now, request.remote or "127.0.0.1", headers.get("User-Agent", "")
+        )
+        connected_ms = int(now.timestamp() * 1000)
+        try:
+            async for message in ws:
+                if message.type != WSMsgType.TEXT:
+                    continue
+                self.sockets[connection_id].last_active_at = datetime.now(UTC)
+                await self._on_frame(connection_id, message.data, authorizer, connected_ms)
+        finally:
+            self.sockets.pop(connection_id, None)
+            try:
+                await self._invoke(
+                    "realtime", websocket_event("$disconnect", connection_id, authorizer=authorizer)
+                )
+            except Exception:
+                logger.exception("$disconnect failed", extra={"connection_id": connection_id})
+        return ws
+
+    async def _on_frame(
+        self, connection_id: str, data: str, authorizer: dict[str, str], connected_ms: int
+    ) -> None:
+        try:
+            action = json.loads(data).get("action")
+        except (json.JSONDecodeError, AttributeError):
+            action = None
+        route_key = action if action in ACTIONS else "$default"
+        event = websocket_event(
+            route_key, connection_id, body=data, authorizer=authorizer, connected_at_ms=connected_ms
+        )
+        try:
+            result = await self._invoke("realtime", event)
+        except Exception:
+            logger.exception("realtime handler failed", extra={"connection_id": connection_id})
+            result = {"statusCode": 500, "body": json.dumps({"type": "Error", "data": {"code": "internal"}})}
+        socket = self.sockets.get(connection_id)
+        if socket and result.get("body") and not socket.ws.closed:
+            await socket.ws.send_str(result["body"])
+
+    # -- management API ----------------------------------------------------------------------------
+
+    def _gone(self, connection_id: str) -> web.Response:
+        return _json(
+            410, {"message": f"connection {connection_id} is gone"}, {"x-amzn-ErrorType": "GoneException"}
+        )
+
+    async def post_to_connection(self, request: web.Request) -> web.Response:
+        connection_id = request.match_info["connection_id"]
+        socket = self.sockets.get(connection_id)
+        if socket is None or socket.ws.closed:
+            return self._gone(connection_id)
+        data = await request.read()
+        if len(data) > MAX_MESSAGE_BYTES:
+            return _json(
+                413, {"message": "payload too large"}, {"x-amzn-ErrorType": "PayloadTooLargeException"}
+            )
+        try:
+            await socket.ws.send_str(data.decode())
+        except ConnectionResetError:
+            return self._gone(connection_id)
+        return web.Response(status=200)
+
+    async def get_connection(self, request: web.Request) -> web.Response:
+        connection_id = request.match_info["connection_id"]
+        socket = self.sockets.get(connection_id)
+        if socket is None:
+            return self._gone(connection_id)
+        return _json(
+            200,
+            {
+                "ConnectedAt": socket.connected_at.isoformat(),
+                "LastActiveAt": socket.last_active_at.isoformat(),
+                "Identity": {"SourceIp": socket.source_ip, "UserAgent": socket.user_agent},
+            },
+        )
+
+    async def delete_connection(self, request: web.Request) -> web.Response:
+        connection_id = request.match_info["connection_id"]
+        socket = self.sockets.get(connection_id)
+        if socket is None:
+            return self._gone(connection_id)
+        await socket.ws.close()
+        return web.Response(status=204)

@@ -1,0 +1,172 @@
+"""The whole system on one machine: moto server, provisioning, dispatcher, sweeper and gateway.
+
+Everything listens on 127.0.0.1. State lives in moto's memory and is gone when the stack stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+from aiohttp import web
+
+from infra.local.auth import LocalIdentityProvider
+from infra.local.dispatch import LambdaContext
+from infra.local.dispatcher import Dispatcher
+from infra.local.functions import load_handler
+from infra.local.gateway import Gateway
+from infra.local.moto_fixes import serialize_dynamodb_requests
+from infra.local.provision import provision
+from parley.observability import logger
+from parley.services import container
+from parley.settings import settings
+
+REGION = "us-east-1"
+SWEEP_EVERY_SECONDS = 5.0
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class LocalStack:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 8000, moto_port: int | None = None) -> None:
+        self.host = host
+        self.port = port
+        self.moto_port = moto_port or free_port(host)
+        self.base_url = f"http://{host}:{port}"
+        self._ready = threading.Event()
+        self._stopping = threading.Event()
+        self._moto: Any = None
+        self._dispatcher: Dispatcher | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._threads: list[threading.Thread] = []
+
+    def environment(self) -> dict[str, str]:
+        """What the Lambdas see: AWS endpoints, names and URLs come from here, never from code."""
+        return {
+            "AWS_ENDPOINT_URL": f"http://{self.host}:{self.moto_port}",
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "PARLEY_WEBSOCKET_URL": f"ws://{self.host}:{self.port}/ws",
+            "PARLEY_WEBSOCKET_MANAGEMENT_URL": self.base_url,
+            "POWERTOOLS_SERVICE_NAME": "parley-local",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("PARLEY_LOG_LEVEL", "WARNING"),
+        }
+
+    def start(self, progress: Callable[[str], None] = print) -> None:
+        started = time.perf_counter()
+        os.environ.update(self.environment())
+        container.reset()
+        serialize_dynamodb_requests()
+
+        progress(f"[1/5] moto server (the embedded AWS) on http://{self.host}:{self.moto_port}")
+        from moto.moto_server.werkzeug_app import MotoRequestHandler
+        from moto.server import ThreadedMotoServer
+
+        MotoRequestHandler.log_request = lambda *_, **__: None  # type: ignore[method-assign]  # an access-log line per AWS call is noise
+        self._moto = ThreadedMotoServer(ip_address=self.host, port=self.moto_port, verbose=False)
+        self._moto.start()
+
+        progress("[2/5] provisioning tables, bus, rules and queues from the routing table")
+        provisioned = provision(settings())
+        self._count_published_events()
+
+        progress("[3/5] dispatcher: one consumer per route (" + ", ".join(provisioned.queue_urls) + ")")
+        self._dispatcher = Dispatcher(provisioned, REGION)
+        self._dispatcher.start()
+        self._spawn(self._sweep_forever, "outbox-sweeper")
+
+        progress("[4/5] local sign-in key and gateway handlers")
+        identity = LocalIdentityProvider(issuer=f"{self.base_url}/local")
+        for function in ("api", "realtime", "ws_authorizer"):
+            load_handler(function)
+        gateway = Gateway(
+            identity,
+            ready=self._ready.is_set,
+            stats=self._dispatcher.snapshot,
+            redrive=self._dispatcher.redrive,
+        )
+
+        progress(f"[5/5] gateway on {self.base_url}")
+        server_up = threading.Event()
+        self._spawn(lambda: self._serve(gateway, server_up), "gateway")
+        if not server_up.wait(timeout=30):
+            raise RuntimeError(f"the gateway did not start on {self.base_url}")
+        self._ready.set()
+        progress(f"ready in {time.perf_counter() - started:.1f} s")
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _serve(self, gateway: Gateway, server_up: threading.Event) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        # handlers run in threads, as concurrent Lambda invocations would
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=32, thread_name_prefix="lambda"))
+        self._runner = web.AppRunner(gateway.app(), access_log=None)
+        loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, self.host, self.port)
+        loop.run_until_complete(site.start())
+        server_up.set()
+        loop.run_forever()
+        loop.run_until_complete(self._runner.cleanup())
+        loop.close()
+
+    def _sweep_forever(self) -> None:
+        sweeper = load_handler("outbox_sweeper")
+        while not self._stopping.wait(SWEEP_EVERY_SECONDS):
+            try:
+                sweeper({}, LambdaContext.for_function("outbox_sweeper"))
+            except Exception:
+                logger.exception("outbox sweep failed")
+
+    def _count_published_events(self) -> None:
+        """Count accepted PutEvents entries per detail-type, for /local/stats."""
+        session = boto3._get_default_session()
+
+        def before(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+            import json
+
+            context["parley_types"] = [e["DetailType"] for e in json.loads(params["body"])["Entries"]]
+
+        def after(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+            types = context.get("parley_types", [])
+            accepted = [
+                t for t, r in zip(types, parsed.get("Entries", []), strict=False) if "ErrorCode" not in r
+            ]
+            if self._dispatcher:
+                self._dispatcher.count_published(accepted)
+
+        session.events.register("before-call.events.PutEvents", before, unique_id="parley-stats-before")
+        session.events.register("after-call.events.PutEvents", after, unique_id="parley-stats-after")
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._ready.clear()
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._dispatcher is not None:
+            self._dispatcher.stop()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        if self._moto is not None:
+            self._moto.stop()

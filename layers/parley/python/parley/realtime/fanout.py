@@ -1,0 +1,82 @@
+"""The broadcaster's work: push one event to every subscribed socket of its chat's members."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from parley.adapters.connections import ConnectionRepository, Subscriber
+from parley.adapters.dynamodb import ChatRepository
+from parley.catalog import Envelope
+from parley.observability import logger
+from parley.ports import ConnectionGoneError, Pusher
+from parley.realtime.frames import frame_of
+
+
+@dataclass(frozen=True)
+class FanoutResult:
+    delivered: int
+    gone: int
+    failed: int
+    not_members: int
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Broadcaster:
+    def __init__(
+        self,
+        connections: ConnectionRepository,
+        chats: ChatRepository,
+        pusher: Pusher,
+        *,
+        concurrency: int = 16,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self._connections = connections
+        self._chats = chats
+        self._pusher = pusher
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="push")
+        self._clock = clock
+
+    def broadcast(self, envelope: Envelope[Any]) -> FanoutResult:
+        chat_id = envelope.metadata.chat_id
+        subscribers = self._connections.subscribers(chat_id, now=self._clock())
+        if not subscribers:
+            return FanoutResult(0, 0, 0, 0)
+        loaded = self._chats.load(chat_id)
+        # membership is checked again at every fan-out, not only when the socket subscribed
+        members = {p.id for p in loaded.chat.participants if p.kind == "human"} if loaded else set()
+        targets = [s for s in subscribers if s.user_id in members]
+        outsiders = [s for s in subscribers if s.user_id not in members]
+        for stale in outsiders:
+            self._connections.drop_subscription(chat_id, stale.connection_id)
+        frame = frame_of(envelope).encode()
+        outcomes = list(self._pool.map(lambda s: self._push(s, frame), targets))
+        result = FanoutResult(
+            delivered=outcomes.count("delivered"),
+            gone=outcomes.count("gone"),
+            failed=outcomes.count("failed"),
+            not_members=len(outsiders),
+        )
+        logger.info("fan-out done", extra={"chat_id": chat_id, **result.__dict__})
+        return result
+
+    def _push(self, subscriber: Subscriber, frame: bytes) -> str:
+        try:
+            self._pusher.push(subscriber.connection_id, frame)
+        except ConnectionGoneError:
+            self._connections.remove_connection(subscriber.connection_id)
+            return "gone"
+        except (ClientError, BotoCoreError):
+            # botocore already retried (bounded); one bad socket must not fail the others
+            logger.warning("push failed", extra={"connection_id": subscriber.connection_id}, exc_info=True)
+            return "failed"
+        return "delivered"

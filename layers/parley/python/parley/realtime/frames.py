@@ -1,0 +1,120 @@
+"""The WebSocket protocol: what clients send (actions) and what the server pushes (frames).
+
+docs/asyncapi.yaml is generated from these models, so the document cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from parley.catalog import CLIENT_VISIBLE, Envelope
+from parley.domain.model import MAX_MESSAGE_LENGTH
+
+
+class _Action(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Subscribe(_Action):
+    """Start receiving a chat's frames; with `after_sequence`, first get what was missed."""
+
+    action: Literal["subscribe"]
+    chat_id: str = Field(min_length=1, max_length=64)
+    after_sequence: int | None = Field(None, ge=0, description="The last event-log sequence the client saw.")
+
+
+class Unsubscribe(_Action):
+    action: Literal["unsubscribe"]
+    chat_id: str = Field(min_length=1, max_length=64)
+
+
+class Typing(_Action):
+    """Typing indicator: throttled per member, expires by itself, never stored."""
+
+    action: Literal["typing"]
+    chat_id: str = Field(min_length=1, max_length=64)
+    typing: bool = True
+
+
+class SendMessage(_Action):
+    """Post a message over the socket: same rules and result as POST /chats/{chat_id}/messages."""
+
+    action: Literal["sendMessage"]
+    chat_id: str = Field(min_length=1, max_length=64)
+    text: str = Field(min_length=1, max_length=MAX_MESSAGE_LENGTH)
+    client_message_id: str = Field(min_length=1, max_length=128)
+
+
+class Ping(_Action):
+    action: Literal["ping"]
+
+
+ClientAction = Annotated[Subscribe | Unsubscribe | Typing | SendMessage | Ping, Field(discriminator="action")]
+ACTIONS: tuple[str, ...] = ("subscribe", "unsubscribe", "typing", "sendMessage", "ping")
+
+FrameType = Literal[
+    "MessageStored",
+    "TurnChanged",
+    "UserJoined",
+    "UserLeft",
+    "TypingStarted",
+    "TypingStopped",
+    "AIResponseStarted",
+    "AIResponseChunk",
+    "AIResponseCompleted",
+    "AIResponseFailed",
+    "ChatSettingsChanged",
+    "ChatCompleted",
+    "Subscribed",
+    "Unsubscribed",
+    "Ack",
+    "pong",
+    "Error",
+]
+
+
+class Frame(BaseModel):
+    """Every server-to-client message. Event frames carry the event-log `sequence` (none for
+    ephemeral ones), so a client detects a gap and resumes with `subscribe {after_sequence}`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: FrameType
+    chat_id: str | None = None
+    sequence: int | None = None
+    event_id: str | None = None
+    occurred_at: datetime | None = None
+    actor: dict[str, Any] | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            self.model_dump(mode="json", exclude_none=True), separators=(",", ":"), ensure_ascii=False
+        ).encode()
+
+
+def frame_of(envelope: Envelope[Any]) -> Frame:
+    if envelope.event_type not in CLIENT_VISIBLE:
+        raise ValueError(f"{envelope.event_type} is not pushed to clients")
+    meta = envelope.metadata
+    return Frame(
+        type=envelope.event_type,
+        chat_id=meta.chat_id,
+        sequence=meta.sequence,
+        event_id=meta.event_id,
+        occurred_at=meta.occurred_at,
+        actor=meta.actor.model_dump(mode="json"),
+        data=envelope.data.model_dump(mode="json"),
+    )
+
+
+def error_frame(
+    code: str, message: str, *, action: str | None = None, chat_id: str | None = None, **details: Any
+) -> Frame:
+    return Frame(
+        type="Error", chat_id=chat_id, data={"code": code, "message": message, "action": action, **details}
+    )

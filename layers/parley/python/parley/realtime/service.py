@@ -1,0 +1,205 @@
+"""WebSocket use cases: tickets, connect and disconnect, and the client actions."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from parley.adapters.connections import ConnectionInfo, ConnectionRepository
+from parley.adapters.dynamodb import ChatRepository
+from parley.catalog import CLIENT_VISIBLE, TypingStarted, TypingStopped, new_event, parse_detail
+from parley.errors import ParleyError
+from parley.ports import ConnectionGoneError, Pusher
+from parley.realtime.frames import (
+    ClientAction,
+    Frame,
+    Ping,
+    SendMessage,
+    Subscribe,
+    Typing,
+    Unsubscribe,
+    error_frame,
+    frame_of,
+)
+from parley.services.chats import ChatService, Identity
+from parley.services.outbox import Outbox
+
+_ACTION = TypeAdapter[ClientAction](ClientAction)
+REPLAY_PAGE = 200
+
+
+class TicketMissingError(ParleyError):
+    code = "ticket_missing"
+
+
+class TicketRejectedError(ParleyError):
+    """Forged, expired or already used: the handshake is refused."""
+
+    code = "ticket_rejected"
+
+
+@dataclass(frozen=True)
+class Ticket:
+    ticket: str
+    url: str
+    expires_at: datetime
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class RealtimeService:
+    def __init__(
+        self,
+        connections: ConnectionRepository,
+        chats: ChatRepository,
+        chat_service: ChatService,
+        outbox: Outbox,
+        pusher: Pusher,
+        *,
+        websocket_url: str,
+        ticket_ttl_seconds: int = 60,
+        typing_throttle_seconds: float = 3.0,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self._connections = connections
+        self._chats = chats
+        self._chat_service = chat_service
+        self._outbox = outbox
+        self._pusher = pusher
+        self._websocket_url = websocket_url
+        self._ticket_ttl = timedelta(seconds=ticket_ttl_seconds)
+        self._typing_every = timedelta(seconds=typing_throttle_seconds)
+        self._clock = clock
+
+    # -- handshake ---------------------------------------------------------------------------------
+
+    def issue_ticket(self, who: Identity) -> Ticket:
+        """A short-lived, single-use ticket: browsers cannot set headers on a WebSocket."""
+        ticket = secrets.token_urlsafe(32)
+        expires_at = self._clock() + self._ticket_ttl
+        self._connections.put_ticket(ticket, user_id=who.user_id, name=who.name, expires_at=expires_at)
+        return Ticket(ticket, f"{self._websocket_url}?ticket={ticket}", expires_at)
+
+    def authorize(self, ticket: str | None) -> Identity:
+        if not ticket:
+            raise TicketMissingError("connect with ?ticket= from POST /realtime/tickets")
+        redeemed = self._connections.redeem_ticket(ticket, now=self._clock())
+        if redeemed is None:
+            raise TicketRejectedError("the ticket is unknown, expired or already used")
+        return Identity(user_id=redeemed[0], name=redeemed[1])
+
+    def connect(self, connection_id: str, who: Identity) -> None:
+        self._connections.add_connection(connection_id, user_id=who.user_id, name=who.name, now=self._clock())
+
+    def disconnect(self, connection_id: str) -> None:
+        self._connections.remove_connection(connection_id)
+
+    # -- actions -----------------------------------------------------------------------------------
+
+    def handle(self, connection_id: str, body: str | None, *, correlation_id: str | None = None) -> Frame:
+        """Run one client action; the returned frame is the reply to that action (never raises)."""
+        try:
+            action = _ACTION.validate_json(body or "")
+        except ValidationError as exc:
+            problems = [
+                {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
+                for e in exc.errors(include_url=False)
+            ]
+            return error_frame("invalid_action", "the frame is not a valid action", fields=problems)
+        connection = self._connections.connection(connection_id, now=self._clock())
+        if connection is None:
+            return error_frame("not_connected", "this connection is unknown or expired", action=action.action)
+        who = Identity(connection.user_id, connection.name)
+        try:
+            return self._dispatch(action, connection, who, correlation_id)
+        except ParleyError as exc:
+            chat_id = getattr(action, "chat_id", None)
+            return error_frame(exc.code, exc.message, action=action.action, chat_id=chat_id, **exc.details)
+
+    def _dispatch(
+        self, action: ClientAction, connection: ConnectionInfo, who: Identity, correlation_id: str | None
+    ) -> Frame:
+        match action:
+            case Ping():
+                return Frame(type="pong")
+            case Subscribe():
+                return self._subscribe(action, connection, who)
+            case Unsubscribe():
+                self._connections.unsubscribe(connection.connection_id, action.chat_id)
+                return Frame(type="Unsubscribed", chat_id=action.chat_id)
+            case Typing():
+                return self._typing(action, who, correlation_id)
+            case SendMessage():
+                result = self._chat_service.post_message(
+                    who,
+                    action.chat_id,
+                    text=action.text,
+                    client_message_id=action.client_message_id,
+                    correlation_id=correlation_id,
+                )
+                return Frame(
+                    type="Ack",
+                    chat_id=action.chat_id,
+                    data={
+                        "action": "sendMessage",
+                        "replayed": result.replayed,
+                        "message": result.message.model_dump(mode="json"),
+                    },
+                )
+
+    def _subscribe(self, action: Subscribe, connection: ConnectionInfo, who: Identity) -> Frame:
+        chat = self._chat_service.get_chat(who, action.chat_id)  # members only (404 otherwise)
+        self._connections.subscribe(
+            connection.connection_id, action.chat_id, user_id=who.user_id, now=self._clock()
+        )
+        replayed = 0
+        if action.after_sequence is not None:
+            # subscribed first, then replayed: nothing falls in between (a frame may come twice;
+            # clients drop sequences they already have)
+            replayed = self._replay(connection.connection_id, action.chat_id, action.after_sequence)
+        return Frame(
+            type="Subscribed",
+            chat_id=action.chat_id,
+            sequence=chat.last_event_sequence,
+            data={"replayed": replayed, "last_message_sequence": chat.last_message_sequence},
+        )
+
+    def _replay(self, connection_id: str, chat_id: str, after: int) -> int:
+        pushed = 0
+        while True:
+            details, more = self._chats.events(chat_id, after=after, limit=REPLAY_PAGE)
+            for detail in details:
+                after = int(detail["metadata"]["sequence"])
+                envelope = parse_detail(detail)
+                if envelope.event_type in CLIENT_VISIBLE:
+                    try:
+                        self._pusher.push(connection_id, frame_of(envelope).encode())
+                    except ConnectionGoneError:
+                        self._connections.remove_connection(connection_id)
+                        return pushed
+                    pushed += 1
+            if not more:
+                return pushed
+
+    def _typing(self, action: Typing, who: Identity, correlation_id: str | None) -> Frame:
+        chat = self._chat_service.get_chat(who, action.chat_id)
+        now = self._clock()
+        if action.typing and not self._connections.claim_typing_slot(
+            chat.chat_id, who.user_id, now=now, every=self._typing_every
+        ):
+            return Frame(type="Ack", chat_id=chat.chat_id, data={"action": "typing", "throttled": True})
+        data: Any = (
+            TypingStarted(participant_id=who.user_id)
+            if action.typing
+            else TypingStopped(participant_id=who.user_id)
+        )
+        envelope = new_event(data, chat_id=chat.chat_id, actor=who.actor, correlation_id=correlation_id)
+        self._outbox.publish_unsequenced([envelope])
+        return Frame(type="Ack", chat_id=chat.chat_id, data={"action": "typing", "throttled": False})
