@@ -8,10 +8,11 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONPATH := layers/parley/python:.
 
-.PHONY: help install test lint fmt typecheck pytest docs-check schemas openapi docs dev clean
+.PHONY: help install test lint fmt typecheck pytest docs-check schemas openapi asyncapi docs dev redrive clean
 
 help:
-	@echo "make dev        start the local stack (not available yet: see README)"
+	@echo "make dev        start the whole system locally on http://127.0.0.1:8000 (PARLEY_PORT overrides)"
+	@echo "make redrive    put the running local stack's dead-lettered events back on their queues"
 	@echo "make test       create .venv, install pinned requirements, run ruff, mypy and pytest"
 	@echo "make schemas    write docs/events/*.json and docs/events.md from the event catalog"
 	@echo "make openapi    write docs/openapi.json from the HTTP API"
@@ -50,6 +51,9 @@ schemas: $(STAMP)
 openapi: $(STAMP)
 	$(BIN)/python -m scripts.gen_docs --openapi
 
+asyncapi: $(STAMP)
+	$(BIN)/python -m scripts.gen_docs --asyncapi
+
 docs: $(STAMP)
 	$(BIN)/python -m scripts.gen_docs
 
@@ -57,10 +61,11 @@ fmt: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-dev:
-	@echo "The local stack (make dev) is not built yet: it is tracked as the local-stack issue."
-	@echo "Until then, 'make test' runs the whole system on moto in-process."
-	@exit 1
+dev: $(STAMP)
+	$(BIN)/python -m infra.local
+
+redrive: $(STAMP)
+	$(BIN)/python -m infra.local.redrive
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache cdk.out

@@ -56,6 +56,7 @@ class Gateway:
         *,
         ready: Callable[[], bool],
         stats: Callable[[], dict[str, Any]],
+        aws_endpoint: str,
         redrive: Callable[[], dict[str, int]],
     ) -> None:
         self.identity = identity
@@ -63,6 +64,7 @@ class Gateway:
         self._ready = ready
         self._stats = stats
         self._redrive = redrive
+        self._aws_endpoint = aws_endpoint
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=1024 * 1024)
@@ -117,6 +119,7 @@ class Gateway:
     async def stats(self, request: web.Request) -> web.Response:
         snapshot = await asyncio.to_thread(self._stats)
         snapshot["sockets"] = len(self.sockets)
+        snapshot["aws_endpoint"] = self._aws_endpoint  # point the AWS CLI or boto3 here to look inside
         return _json(200, snapshot)
 
     async def redrive(self, request: web.Request) -> web.Response:

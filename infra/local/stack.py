@@ -101,6 +101,7 @@ class LocalStack:
             ready=self._ready.is_set,
             stats=self._dispatcher.snapshot,
             redrive=self._dispatcher.redrive,
+            aws_endpoint=self.environment()["AWS_ENDPOINT_URL"],
         )
 
         progress(f"[5/5] gateway on {self.base_url}")

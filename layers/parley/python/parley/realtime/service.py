@@ -121,7 +121,10 @@ class RealtimeService:
             return self._dispatch(action, connection, who, correlation_id)
         except ParleyError as exc:
             chat_id = getattr(action, "chat_id", None)
-            return error_frame(exc.code, exc.message, action=action.action, chat_id=chat_id, **exc.details)
+            details = {
+                k: v for k, v in exc.details.items() if k not in {"chat_id", "action", "code", "message"}
+            }
+            return error_frame(exc.code, exc.message, action=action.action, chat_id=chat_id, **details)
 
     def _dispatch(
         self, action: ClientAction, connection: ConnectionInfo, who: Identity, correlation_id: str | None
