@@ -8,10 +8,11 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONPATH := layers/parley/python:.
 
-.PHONY: help install test lint fmt typecheck pytest docs-check schemas openapi asyncapi docs dev redrive clean
+.PHONY: help install test lint fmt typecheck pytest docs-check schemas openapi asyncapi docs dev redrive bench clean
 
 help:
 	@echo "make dev        start the whole system locally on http://127.0.0.1:8000 (PARLEY_PORT overrides)"
+	@echo "make bench      local latency and fan-out benchmarks, printed as a table (bench/results.json)"
 	@echo "make redrive    put the running local stack's dead-lettered events back on their queues"
 	@echo "make test       create .venv, install pinned requirements, run ruff, mypy and pytest"
 	@echo "make schemas    write docs/events/*.json and docs/events.md from the event catalog"
@@ -66,6 +67,9 @@ dev: $(STAMP)
 
 redrive: $(STAMP)
 	$(BIN)/python -m infra.local.redrive
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.realtime
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache cdk.out

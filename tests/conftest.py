@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from moto import mock_aws
 
-from infra.local.moto_fixes import serialize_dynamodb_requests
+from infra.local import moto_fixes
 from infra.local.provision import Provisioned, provision
 from parley.services import container
 from parley.settings import settings
@@ -42,7 +42,7 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def aws() -> Iterator[Provisioned]:
-    serialize_dynamodb_requests()
+    moto_fixes.apply_all()
     with mock_aws():
         yield provision(settings(), sink=True)
 

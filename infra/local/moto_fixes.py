@@ -11,6 +11,8 @@ optimistic concurrency must handle.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import threading
 from typing import Any
 
@@ -33,3 +35,126 @@ def serialize_dynamodb_requests() -> None:
 
     DynamoHandler.call_action = call_action  # type: ignore[method-assign]
     _applied = True
+
+
+def cache_jsonpath_parsing() -> None:
+    """moto's EventBridge re-parses the same JSONPath expressions (a yacc grammar) for every target
+    of every event, which costs ~15 ms per PutEvents; parsed paths are immutable, so cache them."""
+    ext: Any = importlib.import_module("jsonpath_ng.ext")
+    if getattr(ext.parse, "_parley_cached", False):
+        return
+    cached: Any = functools.lru_cache(maxsize=1024)(ext.parse)
+    cached._parley_cached = True
+    ext.parse = cached
+
+
+def fast_dynamodb_transactions() -> None:
+    """Skip moto's whole-table deep copy when a transaction cannot need a rollback.
+
+    moto backs up every table a TransactWriteItems touches (a deep copy, O(table size)) so it can
+    undo a failed transaction. With requests serialized (above), we check every condition and key
+    first; when all pass, nothing can fail midway, so the backup is skipped and the cost no longer
+    grows with the table. When a check fails, moto's own path runs unchanged, for its exact errors.
+    """
+    from moto.dynamodb.comparisons import get_filter_expression
+
+    models: Any = importlib.import_module("moto.dynamodb.models")
+
+    backend_class: Any = models.DynamoDBBackend
+    if getattr(backend_class.transact_write_items, "_parley_fast", False):
+        return
+    original = backend_class.transact_write_items
+
+    class _NoCopy:
+        @staticmethod
+        def deepcopy(value: Any) -> Any:
+            return value
+
+    def all_checks_pass(backend: Any, transact_items: list[dict[str, Any]]) -> bool:
+        seen: set[tuple[str, str]] = set()
+        for item in transact_items:
+            if len(item) != 1:
+                return False
+            op_type, op = next(iter(item.items()))
+            table_name = op.get("TableName")
+            if (
+                op_type not in {"ConditionCheck", "Put", "Delete", "Update"}
+                or table_name not in backend.tables
+            ):
+                return False
+            table = backend.tables[table_name]
+            if op_type == "Put":
+                attrs = op["Item"]
+                if table.hash_key_attr not in attrs or (
+                    table.range_key_attr is not None and table.range_key_attr not in attrs
+                ):
+                    return False
+                key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = attrs[table.range_key_attr]
+            else:
+                key = op["Key"]
+            identity = (str(table_name), str(dict(sorted(key.items()))))
+            if identity in seen:
+                return False
+            seen.add(identity)
+            condition = op.get("ConditionExpression")
+            if condition is not None:
+                current = backend.get_item(table_name, key)
+                check = get_filter_expression(
+                    condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+                )
+                if not check.expr(current):
+                    return False
+        return True
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        if len(transact_items) <= 100 and all_checks_pass(self, transact_items):
+            with _lock:
+                saved = models.copy
+                models.copy = _NoCopy
+                try:
+                    original(self, transact_items)
+                finally:
+                    models.copy = saved
+            return
+        original(self, transact_items)
+
+    fast: Any = transact_write_items
+    fast._parley_fast = True
+    backend_class.transact_write_items = fast
+
+
+def apply_all() -> None:
+    """Every fix, for the local stack and the tests."""
+    serialize_dynamodb_requests()
+    cache_jsonpath_parsing()
+    fast_dynamodb_transactions()
+
+
+def speed_up_server() -> None:
+    """Per-request overheads of moto's server mode that do not exist in AWS (about 3 ms of ~6):
+
+    - it lists its own package directory on every request to route it (``list_of_moto_modules``);
+    - it inspects the response class's methods on every request (``method_names_from_class``);
+    - werkzeug speaks HTTP/1.0, so botocore opens a new TCP connection (and the server a new
+      thread) per call; HTTP/1.1 keeps connections alive, as AWS endpoints do.
+    """
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    backends: Any = importlib.import_module("moto.backends")
+    responses: Any = importlib.import_module("moto.core.responses")
+
+    if getattr(backends.list_of_moto_modules, "_parley_cached", False):
+        return
+    modules = tuple(backends.list_of_moto_modules())
+
+    def list_of_moto_modules() -> tuple[str, ...]:
+        return modules
+
+    listing: Any = list_of_moto_modules
+    listing._parley_cached = True
+    backends.list_of_moto_modules = listing
+    responses.method_names_from_class = functools.lru_cache(maxsize=None)(responses.method_names_from_class)
+    MotoRequestHandler.protocol_version = "HTTP/1.1"
+    MotoRequestHandler.log_request = lambda *_, **__: None  # type: ignore[method-assign]  # one line per call is noise

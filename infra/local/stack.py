@@ -17,12 +17,12 @@ from typing import Any
 import boto3
 from aiohttp import web
 
+from infra.local import moto_fixes
 from infra.local.auth import LocalIdentityProvider
 from infra.local.dispatch import LambdaContext
 from infra.local.dispatcher import Dispatcher
 from infra.local.functions import load_handler
 from infra.local.gateway import Gateway
-from infra.local.moto_fixes import serialize_dynamodb_requests
 from infra.local.provision import provision
 from parley.observability import logger
 from parley.services import container
@@ -73,13 +73,12 @@ class LocalStack:
         started = time.perf_counter()
         os.environ.update(self.environment())
         container.reset()
-        serialize_dynamodb_requests()
+        moto_fixes.apply_all()
 
         progress(f"[1/5] moto server (the embedded AWS) on http://{self.host}:{self.moto_port}")
-        from moto.moto_server.werkzeug_app import MotoRequestHandler
         from moto.server import ThreadedMotoServer
 
-        MotoRequestHandler.log_request = lambda *_, **__: None  # type: ignore[method-assign]  # an access-log line per AWS call is noise
+        moto_fixes.speed_up_server()
         self._moto = ThreadedMotoServer(ip_address=self.host, port=self.moto_port, verbose=False)
         self._moto.start()
 

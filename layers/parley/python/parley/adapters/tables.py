@@ -154,11 +154,18 @@ TABLES: tuple[TableDef, ...] = (
 
 
 def bind(settings: Settings) -> None:
-    """Point every model at the configured table names and region (and drop cached connections)."""
+    """Point every model at the configured table names and region.
+
+    A model's cached connection is dropped only when its name or region changes: building one is a
+    new botocore client, which is what a cold start should pay once, not every rebind.
+    """
     for table in TABLES:
         meta: Any = table.model.Meta
-        meta.table_name = getattr(settings, table.setting)
-        meta.region = settings.region
+        name, region = getattr(settings, table.setting), settings.region
+        if getattr(meta, "table_name", None) == name and getattr(meta, "region", None) == region:
+            continue
+        meta.table_name = name
+        meta.region = region
         table.model._connection = None
 
 

@@ -18,6 +18,7 @@ from parley.errors import (
     ParleyError,
     RateLimitedError,
 )
+from parley.http.context import identity_of
 from parley.http.models import ErrorBody, ErrorResponse, Health
 from parley.http.routes import chats, messages, realtime
 from parley.observability import logger
@@ -80,8 +81,19 @@ def domain_error(exc: ParleyError) -> Response[Any]:
     )
 
 
+PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/docs"})
+
+
 @app.exception_handler(RequestValidationError)
 def validation_error(exc: RequestValidationError) -> Response[Any]:
+    # Powertools validates before the route runs: an anonymous caller must still get 401, not 422
+    event = app.current_event
+    if event.path not in PUBLIC_PATHS:
+        try:
+            identity_of(event.raw_event)
+        except NotAuthenticatedError as anonymous:
+            unauthorized: Response[Any] = domain_error(anonymous)
+            return unauthorized
     errors = list(exc.errors())
     if any(e.get("type") == "json_invalid" for e in errors):
         return _error(400, ErrorBody(code="malformed_json", message="the request body is not valid JSON"))

@@ -48,10 +48,12 @@ class Broadcaster:
 
     def broadcast(self, envelope: Envelope[Any]) -> FanoutResult:
         chat_id = envelope.metadata.chat_id
+        # the two reads are independent: run them side by side, the push waits for the slower one
+        chat = self._pool.submit(self._chats.load, chat_id)
         subscribers = self._connections.subscribers(chat_id, now=self._clock())
+        loaded = chat.result()
         if not subscribers:
             return FanoutResult(0, 0, 0, 0)
-        loaded = self._chats.load(chat_id)
         # membership is checked again at every fan-out, not only when the socket subscribed
         members = {p.id for p in loaded.chat.participants if p.kind == "human"} if loaded else set()
         targets = [s for s in subscribers if s.user_id in members]
