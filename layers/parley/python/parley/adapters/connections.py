@@ -117,7 +117,13 @@ class ConnectionRepository:
 
     def claim_typing_slot(self, chat_id: str, user_id: str, *, now: datetime, every: timedelta) -> bool:
         """True at most once per ``every`` per member and chat: the throttle lives in one conditional put."""
-        record = IdempotencyRecord(f"typing#{chat_id}#{user_id}", expiration=now + every)
+        if every <= timedelta(0):
+            return True
+        until = now + every
+        if until.microsecond:
+            # the TTL attribute keeps whole seconds: round up so the window is never shorter
+            until = until.replace(microsecond=0) + timedelta(seconds=1)
+        record = IdempotencyRecord(f"typing#{chat_id}#{user_id}", expiration=until)
         try:
             record.save(
                 condition=IdempotencyRecord.id.does_not_exist() | (IdempotencyRecord.expiration <= now)

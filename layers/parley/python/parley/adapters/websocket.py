@@ -11,7 +11,7 @@ from parley.ports import ConnectionGoneError
 
 # botocore retries throttling, 5xx and connection errors itself (bounded); timeouts stay short so
 # one slow socket cannot hold a fan-out
-PUSH_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=3)
+PUSH_CONFIG = Config(retries={"total_max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=3)
 
 
 class ManagementApiPusher:

@@ -61,7 +61,7 @@ class Broadcaster:
         for stale in outsiders:
             self._connections.drop_subscription(chat_id, stale.connection_id)
         frame = frame_of(envelope).encode()
-        outcomes = list(self._pool.map(lambda s: self._push(s, frame), targets))
+        outcomes = list(self._pool.map(lambda s: self._push(chat_id, s, frame), targets))
         result = FanoutResult(
             delivered=outcomes.count("delivered"),
             gone=outcomes.count("gone"),
@@ -71,10 +71,12 @@ class Broadcaster:
         logger.info("fan-out done", extra={"chat_id": chat_id, **result.__dict__})
         return result
 
-    def _push(self, subscriber: Subscriber, frame: bytes) -> str:
+    def _push(self, chat_id: str, subscriber: Subscriber, frame: bytes) -> str:
         try:
             self._pusher.push(subscriber.connection_id, frame)
         except ConnectionGoneError:
+            # this row first: the connection row (which lists its chats) may have expired already
+            self._connections.drop_subscription(chat_id, subscriber.connection_id)
             self._connections.remove_connection(subscriber.connection_id)
             return "gone"
         except (ClientError, BotoCoreError):

@@ -83,7 +83,8 @@ class RealtimeService:
     def issue_ticket(self, who: Identity) -> Ticket:
         """A short-lived, single-use ticket: browsers cannot set headers on a WebSocket."""
         ticket = secrets.token_urlsafe(32)
-        expires_at = self._clock() + self._ticket_ttl
+        # whole seconds: the TTL attribute stores no fraction, so the advertised expiry must not either
+        expires_at = (self._clock() + self._ticket_ttl).replace(microsecond=0)
         self._connections.put_ticket(ticket, user_id=who.user_id, name=who.name, expires_at=expires_at)
         return Ticket(ticket, f"{self._websocket_url}?ticket={ticket}", expires_at)
 

@@ -1,0 +1,843 @@
+"""The real-time layer on moto: tickets, the WebSocket routes and actions, and the broadcaster's fan-out.
+
+Handlers run as Lambda would run them; pushes reach moto's API Gateway management API, which keeps
+what each connection received (see tests/support/sockets.py for the 410 and 500 answers).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+
+from infra.local.dispatch import LambdaContext, sqs_event
+from infra.local.functions import load_handler
+from parley.adapters.connections import ConnectionRepository
+from parley.adapters.memory import InMemoryPusher
+from parley.adapters.tables import SubscriptionRecord
+from parley.adapters.websocket import ManagementApiPusher
+from parley.catalog import CLIENT_VISIBLE, parse_detail
+from parley.ports import ConnectionGoneError
+from parley.realtime.fanout import Broadcaster, FanoutResult
+from parley.realtime.service import RealtimeService, TicketRejectedError
+from parley.services import container
+from parley.services.chats import Identity
+from tests.support.api import Api, User
+from tests.support.bus import Bus
+from tests.support.sockets import (
+    MANAGEMENT_URL,
+    WEBSOCKET_URL,
+    Gateway,
+    Sockets,
+    connection_row,
+    effect,
+    subscribed,
+)
+
+
+@pytest.fixture
+def gateway(api: Api, monkeypatch: pytest.MonkeyPatch) -> Gateway:
+    """Point the pusher at an endpoint moto serves, and hook its client before anything pushes."""
+    monkeypatch.setenv("PARLEY_WEBSOCKET_MANAGEMENT_URL", MANAGEMENT_URL)
+    monkeypatch.setenv("PARLEY_WEBSOCKET_URL", WEBSOCKET_URL)
+    container.reset()
+    injected = Gateway()
+    injected.install(container.pusher().client)
+    return injected
+
+
+@pytest.fixture
+def sockets(api: Api, gateway: Gateway) -> Sockets:
+    return Sockets(api, gateway)
+
+
+def chat_of(api: Api, bus: Bus, owner: User, *members: User, turn_mode: str = "free") -> str:
+    """A chat whose creation and joins have all been delivered (so later frames are only what follows)."""
+    chat_id: str = api.create_chat(owner, turn_mode=turn_mode)["chat_id"]
+    for member in members:
+        assert api.post(f"/chats/{chat_id}/members", member).status == 200
+    bus.pump()
+    return chat_id
+
+
+def event_log(api: Api, user: User, chat_id: str) -> list[dict[str, Any]]:
+    response = api.get(f"/chats/{chat_id}/events", user, query={"limit": 200})
+    items: list[dict[str, Any]] = response.json["items"]
+    return items
+
+
+def as_frame(item: dict[str, Any]) -> dict[str, Any]:
+    """The frame a client gets for an event-log entry."""
+    meta = item["metadata"]
+    return {
+        "type": item["event_type"],
+        "chat_id": meta["chat_id"],
+        "sequence": item["sequence"],
+        "event_id": item["event_id"],
+        "occurred_at": meta["occurred_at"],
+        "actor": meta["actor"],
+        "data": item["data"],
+    }
+
+
+def deliver_broadcasts(bus: Bus) -> dict[str, Any]:
+    """Hand everything waiting on the broadcaster's queue to its Lambda as one SQS batch."""
+    queued = bus.raw_queue("broadcaster")
+    assert queued, "nothing to broadcast"
+    event = sqs_event(queued, "arn:aws:sqs:us-east-1:123456789012:parley-broadcaster", "us-east-1")
+    result: dict[str, Any] = load_handler("broadcaster")(event, LambdaContext.for_function("broadcaster"))
+    return result
+
+
+# -- tickets and the handshake -------------------------------------------------------------------
+
+
+def test_a_ticket_opens_exactly_one_handshake(sockets: Sockets, alice: User) -> None:
+    # When Alice asks for a ticket
+    before = datetime.now(UTC)
+    response = sockets.api.post("/realtime/tickets", alice)
+
+    # Then she gets a single-use ticket, the URL to connect to with it, and its expiry (60 s)
+    assert response.status == 201, response.text
+    body = response.json
+    assert set(body) == {"ticket", "url", "expires_at"}
+    assert body["url"] == f"{WEBSOCKET_URL}?ticket={body['ticket']}"
+    expires_at = datetime.fromisoformat(body["expires_at"])
+    assert before + timedelta(seconds=59) <= expires_at <= datetime.now(UTC) + timedelta(seconds=61)
+
+    # When the authorizer sees it, Then the handshake is allowed, for Alice, once
+    policy = sockets.authorize({"ticket": body["ticket"]}, "conn-1")
+    assert effect(policy) == "Allow"
+    assert policy["principalId"] == alice.user_id
+    assert policy["context"] == {"user_id": alice.user_id, "name": alice.name}
+    assert policy["policyDocument"]["Statement"][0]["Resource"].endswith("/$connect")
+
+    # When the same ticket is presented again, Then it is denied
+    again = sockets.authorize({"ticket": body["ticket"]}, "conn-2")
+    assert effect(again) == "Deny"
+    assert again["context"] == {}
+
+
+def test_a_forged_ticket_is_denied(sockets: Sockets, alice: User) -> None:
+    # Given a real ticket exists
+    real = sockets.ticket(alice)
+
+    # When someone presents a ticket that was never issued (or a real one, altered)
+    forged = sockets.authorize({"ticket": "forged-" + "x" * 40})
+    altered = sockets.authorize({"ticket": real[:-1] + ("A" if real[-1] != "A" else "B")})
+
+    # Then both are denied, and the real ticket still works
+    assert (effect(forged), effect(altered)) == ("Deny", "Deny")
+    assert effect(sockets.authorize({"ticket": real})) == "Allow"
+
+
+def test_a_handshake_without_a_ticket_is_unauthorized(sockets: Sockets) -> None:
+    # When the handshake carries no ticket, or an empty one
+    # Then the authorizer raises "Unauthorized" (API Gateway answers 401)
+    with pytest.raises(PermissionError, match=r"^Unauthorized$"):
+        sockets.authorize({})
+    with pytest.raises(PermissionError, match=r"^Unauthorized$"):
+        sockets.authorize({"ticket": ""})
+
+
+def realtime_service_at(clock: datetime, *, ttl: int) -> RealtimeService:
+    """The container's service, with a fixed clock and ticket lifetime."""
+    box = container.outbox()
+    return RealtimeService(
+        ConnectionRepository(),
+        box.repository,
+        container.chat_service(),
+        box,
+        InMemoryPusher(),
+        websocket_url=WEBSOCKET_URL,
+        ticket_ttl_seconds=ttl,
+        clock=lambda: clock,
+    )
+
+
+def test_an_expired_ticket_is_denied(sockets: Sockets, alice: User) -> None:
+    # Given a ticket with the shortest lifetime, issued 10 s ago (so it expired 5 s ago)
+    issued_at = datetime.now(UTC) - timedelta(seconds=10)
+    ticket = realtime_service_at(issued_at, ttl=5).issue_ticket(Identity(alice.user_id, alice.name))
+
+    # When it reaches the authorizer, Then the handshake is denied
+    assert effect(sockets.authorize({"ticket": ticket.ticket})) == "Deny"
+
+
+def test_a_ticket_is_good_until_its_expiry_and_not_after(sockets: Sockets, alice: User) -> None:
+    # Given two tickets issued at the same instant (a whole second), valid for 5 s
+    issued_at = datetime.now(UTC).replace(microsecond=0)
+    issuer = realtime_service_at(issued_at, ttl=5)
+    who = Identity(alice.user_id, alice.name)
+    early, late = issuer.issue_ticket(who), issuer.issue_ticket(who)
+    assert early.expires_at == issued_at + timedelta(seconds=5)
+
+    # When one is redeemed a second before it expires, Then it is accepted
+    assert realtime_service_at(issued_at + timedelta(seconds=4), ttl=5).authorize(early.ticket) == who
+
+    # When the other is redeemed at its expiry, Then it is refused
+    with pytest.raises(TicketRejectedError):
+        realtime_service_at(issued_at + timedelta(seconds=5), ttl=5).authorize(late.ticket)
+
+
+def test_a_ticket_is_good_until_the_expiry_it_was_issued_with(sockets: Sockets, alice: User) -> None:
+    # Given a ticket issued at .9 of a second, valid for 5 s
+    issued_at = datetime.now(UTC).replace(microsecond=900_000)
+    who = Identity(alice.user_id, alice.name)
+    ticket = realtime_service_at(issued_at, ttl=5).issue_ticket(who)
+
+    # When it is redeemed half a second before the expires_at the client was given
+    redeemer = realtime_service_at(ticket.expires_at - timedelta(milliseconds=500), ttl=5)
+
+    # Then it is accepted
+    assert redeemer.authorize(ticket.ticket) == who
+
+
+def test_only_a_signed_in_user_gets_a_ticket(api: Api) -> None:
+    # When nobody signed in asks for a ticket, Then the API answers 401
+    response = api.post("/realtime/tickets")
+    assert response.status == 401, response.text
+    assert response.json["error"]["code"] == "not_authenticated"
+
+
+# -- $connect and $disconnect ----------------------------------------------------------------------
+
+
+def test_connect_stores_the_connection_and_disconnect_forgets_it_with_its_subscriptions(
+    api: Api, bus: Bus, sockets: Sockets, alice: User
+) -> None:
+    # Given two of Alice's chats
+    first, second = chat_of(api, bus, alice), chat_of(api, bus, alice)
+
+    # When she connects twice (two tabs), through the whole handshake
+    tab1, tab2 = sockets.open(alice, "tab-1"), sockets.open(alice, "tab-2")
+
+    # Then each connection is stored under her name
+    row = connection_row(tab1)
+    assert row is not None
+    assert (row.user_id, row.name) == (alice.user_id, alice.name)
+    assert not row.chats
+    assert row.expires_at > datetime.now(UTC) + timedelta(hours=2)
+
+    # When the first tab subscribes to both chats and the second to one, then the first disconnects
+    sockets.subscribe(tab1, first)
+    sockets.subscribe(tab1, second)
+    sockets.subscribe(tab2, first)
+    row = connection_row(tab1)
+    assert row is not None
+    assert row.chats == {first, second}
+    assert sockets.disconnect(tab1) == {"statusCode": 200}
+
+    # Then its row and its subscriptions are gone, and the other tab's are untouched
+    assert connection_row(tab1) is None
+    assert subscribed(first) == {tab2}
+    assert subscribed(second) == set()
+    assert connection_row(tab2) is not None
+
+    # And a second $disconnect (API Gateway may repeat it) is harmless
+    assert sockets.disconnect(tab1) == {"statusCode": 200}
+
+
+# -- actions ---------------------------------------------------------------------------------------
+
+
+def test_ping_gets_pong(sockets: Sockets, alice: User) -> None:
+    conn = sockets.open(alice, "conn-a")
+    assert sockets.send(conn, action="ping") == {"type": "pong", "data": {}}
+
+
+BAD_FRAMES: list[tuple[str | None, str]] = [
+    # (the frame's text, a field the error must name; "" when the frame is not an action at all)
+    ("not json", ""),
+    ('{"action": "ping"', ""),
+    ("[]", ""),
+    ("null", ""),
+    ("", ""),
+    (None, ""),
+    ('{"action": "dance"}', ""),
+    ('{"chat_id": "c-1"}', ""),
+    ('{"action": "ping", "extra": 1}', "ping.extra"),
+    ('{"action": "subscribe"}', "subscribe.chat_id"),
+    ('{"action": "subscribe", "chat_id": "c-1", "after_sequence": -1}', "subscribe.after_sequence"),
+    ('{"action": "subscribe", "chat_id": "c-1", "since": 3}', "subscribe.since"),
+    ('{"action": "sendMessage", "chat_id": "c-1", "text": "hi"}', "sendMessage.client_message_id"),
+    ('{"action": "sendMessage", "chat_id": "c-1", "text": "", "client_message_id": "x"}', "sendMessage.text"),
+    ('{"action": "typing", "chat_id": "' + "c" * 65 + '"}', "typing.chat_id"),
+]
+
+
+def test_a_bad_frame_gets_an_invalid_action_error_never_an_exception(sockets: Sockets, alice: User) -> None:
+    # Given a connected socket
+    conn = sockets.open(alice, "conn-a")
+
+    for body, field in BAD_FRAMES:
+        # When it sends something that is not a valid action
+        reply = sockets.send_raw(conn, body)
+
+        # Then the reply is an Error frame with code invalid_action, naming the problem
+        assert reply["type"] == "Error", body
+        assert reply["data"]["code"] == "invalid_action", body
+        assert reply["data"]["fields"], body
+        if field:
+            assert field in [f["field"] for f in reply["data"]["fields"]], (body, reply)
+        assert "sequence" not in reply
+
+    # And the socket still works
+    assert sockets.send(conn, action="ping")["type"] == "pong"
+
+
+def test_subscribing_to_a_chat_you_are_not_in_is_refused(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User
+) -> None:
+    # Given Alice's chat, and Bob, who is not in it, connected
+    chat_id = chat_of(api, bus, alice)
+    conn = sockets.open(bob, "conn-b")
+
+    # When Bob subscribes to it, or to a chat that does not exist
+    reply = sockets.send(conn, action="subscribe", chat_id=chat_id)
+    unknown = sockets.send(conn, action="subscribe", chat_id="no-such-chat")
+
+    # Then both are refused alike (outsiders learn nothing), and no subscription was stored
+    assert reply["type"] == "Error"
+    assert reply["chat_id"] == chat_id
+    assert reply["data"]["code"] == "chat_not_found"
+    assert reply["data"]["action"] == "subscribe"
+    assert unknown["data"]["code"] == "chat_not_found"
+    assert subscribed(chat_id) == set()
+    row = connection_row(conn)
+    assert row is not None
+    assert not row.chats
+    assert sockets.gateway.frames(conn) == []
+
+
+def test_a_member_subscribes_and_learns_where_the_chat_stands(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User
+) -> None:
+    # Given a chat with two messages
+    chat_id = chat_of(api, bus, alice, bob)
+    api.send(alice, chat_id, "one")
+    api.send(bob, chat_id, "two")
+    bus.pump()
+    chat = api.get(f"/chats/{chat_id}", alice).json
+
+    # When Bob subscribes without after_sequence
+    conn = sockets.open(bob, "conn-b")
+    reply = sockets.subscribe(conn, chat_id)
+
+    # Then he learns the chat's last event-log sequence and message sequence, and nothing is replayed
+    assert reply == {
+        "type": "Subscribed",
+        "chat_id": chat_id,
+        "sequence": chat["last_event_sequence"],
+        "data": {"replayed": 0, "last_message_sequence": 2},
+    }
+    assert subscribed(chat_id) == {conn}
+    assert sockets.gateway.frames(conn) == []
+
+
+def test_subscribing_after_a_sequence_replays_exactly_what_was_missed_in_order(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User
+) -> None:
+    # Given a round-robin chat where Alice and Bob posted twice each (with turn changes in between)
+    chat_id = chat_of(api, bus, alice, bob, turn_mode="round_robin")
+    for user, text in [(alice, "a1"), (bob, "b1"), (alice, "a2"), (bob, "b2")]:
+        assert api.send(user, chat_id, text).status == 201
+        bus.pump()
+    log = event_log(api, alice, chat_id)
+    last_seen = next(i["sequence"] for i in log if i["data"].get("message", {}).get("text") == "b1")
+
+    # When Bob's socket comes back having seen everything up to his message "b1"
+    conn = sockets.open(bob, "conn-b")
+    reply = sockets.subscribe(conn, chat_id, after_sequence=last_seen)
+
+    # Then exactly the client-visible events after it were pushed, in log order, and nothing older
+    missed = [as_frame(i) for i in log if i["sequence"] > last_seen and i["event_type"] in CLIENT_VISIBLE]
+    assert [m["type"] for m in missed] == [
+        "TurnChanged",
+        "MessageStored",
+        "TurnChanged",
+        "MessageStored",
+        "TurnChanged",
+    ]
+    pushed = sockets.gateway.frames(conn)
+    assert pushed == missed
+    assert reply["data"]["replayed"] == len(missed)
+    assert reply["sequence"] == log[-1]["sequence"]
+
+
+def test_replaying_from_zero_skips_what_clients_never_see(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User
+) -> None:
+    # Given a chat whose log starts with ChatCreated (not a client frame)
+    chat_id = chat_of(api, bus, alice, bob)
+    api.send(bob, chat_id, "hi")
+    bus.pump()
+    log = event_log(api, alice, chat_id)
+    assert log[0]["event_type"] == "ChatCreated"
+
+    # When a socket subscribes after sequence 0, and another after the last sequence
+    first, second = sockets.open(alice, "conn-1"), sockets.open(alice, "conn-2")
+    everything = sockets.subscribe(first, chat_id, after_sequence=0)
+    nothing = sockets.subscribe(second, chat_id, after_sequence=log[-1]["sequence"])
+
+    # Then the first gets every client-visible event, the second nothing
+    assert sockets.gateway.frames(first) == [as_frame(i) for i in log if i["event_type"] in CLIENT_VISIBLE]
+    assert sockets.gateway.types(first) == ["UserJoined", "UserJoined", "MessageStored"]
+    assert everything["data"]["replayed"] == 3
+    assert sockets.gateway.frames(second) == []
+    assert nothing["data"]["replayed"] == 0
+
+
+def test_a_socket_gone_during_replay_is_forgotten(api: Api, bus: Bus, sockets: Sockets, alice: User) -> None:
+    # Given a chat with history, and a socket that closes while it subscribes with resume
+    chat_id = chat_of(api, bus, alice)
+    conn = sockets.open(alice, "conn-a")
+    sockets.gateway.gone.add(conn)
+
+    # When it subscribes after sequence 0
+    reply = sockets.subscribe(conn, chat_id, after_sequence=0)
+
+    # Then the replay stopped at the first 410, and the connection and its subscription are gone
+    assert reply["data"]["replayed"] == 0
+    assert sockets.gateway.attempts_for(conn) == 1
+    assert connection_row(conn) is None
+    assert subscribed(chat_id) == set()
+
+
+def test_unsubscribe_stops_the_chats_frames(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User
+) -> None:
+    # Given Bob subscribed to a chat
+    chat_id = chat_of(api, bus, alice, bob)
+    conn = sockets.open(bob, "conn-b")
+    sockets.subscribe(conn, chat_id)
+
+    # When he unsubscribes
+    reply = sockets.send(conn, action="unsubscribe", chat_id=chat_id)
+
+    # Then he is told so, his subscription is gone, and a later message does not reach him
+    assert reply == {"type": "Unsubscribed", "chat_id": chat_id, "data": {}}
+    assert subscribed(chat_id) == set()
+    row = connection_row(conn)
+    assert row is not None
+    assert not row.chats
+    api.send(alice, chat_id, "anyone?")
+    bus.pump()
+    assert sockets.gateway.frames(conn) == []
+
+    # And unsubscribing again, or from a chat never subscribed to, is harmless
+    assert sockets.send(conn, action="unsubscribe", chat_id=chat_id)["type"] == "Unsubscribed"
+    assert sockets.send(conn, action="unsubscribe", chat_id="never")["type"] == "Unsubscribed"
+
+
+def test_typing_is_announced_once_per_throttle_window(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User
+) -> None:
+    # Given Alice and Bob subscribed to their chat
+    chat_id = chat_of(api, bus, alice, bob)
+    a, b = sockets.open(alice, "conn-a"), sockets.open(bob, "conn-b")
+    sockets.subscribe(a, chat_id)
+    sockets.subscribe(b, chat_id)
+    before = len(bus.emitted())
+
+    # When Bob starts typing, and again straight away
+    first = sockets.send(b, action="typing", chat_id=chat_id)
+    second = sockets.send(b, action="typing", chat_id=chat_id)
+
+    # Then both are acknowledged, the second as throttled, and one TypingStarted reached the bus
+    assert first == {"type": "Ack", "chat_id": chat_id, "data": {"action": "typing", "throttled": False}}
+    assert second["data"] == {"action": "typing", "throttled": True}
+    emitted = bus.emitted()[before:]
+    assert [e["detail-type"] for e in emitted] == ["TypingStarted"]
+    typing = emitted[0]["detail"]
+    assert typing["data"]["participant_id"] == bob.user_id
+    assert typing["metadata"]["sequence"] is None
+    assert typing["metadata"]["actor"] == {"id": bob.user_id, "kind": "user", "name": bob.name}
+
+    # And the broadcaster pushes it to the chat's sockets, without a sequence, never in the log
+    bus.pump()
+    pushed = sockets.gateway.frames(a)
+    assert [(f["type"], f["data"]["participant_id"], "sequence" in f) for f in pushed] == [
+        ("TypingStarted", bob.user_id, False)
+    ]
+    assert "TypingStarted" not in [i["event_type"] for i in event_log(api, alice, chat_id)]
+
+    # When he stops typing, Then that is announced regardless of the throttle
+    stopped = sockets.send(b, action="typing", chat_id=chat_id, typing=False)
+    assert stopped["data"] == {"action": "typing", "throttled": False}
+    assert bus.emitted_types()[-1] == "TypingStopped"
+
+
+def test_typing_in_a_chat_you_are_not_in_is_refused(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User
+) -> None:
+    # Given Alice's chat and Bob, an outsider, connected
+    chat_id = chat_of(api, bus, alice)
+    conn = sockets.open(bob, "conn-b")
+    before = len(bus.emitted())
+
+    # When Bob types in it, Then he gets an Error and nothing reaches the bus
+    reply = sockets.send(conn, action="typing", chat_id=chat_id)
+    assert reply["type"] == "Error"
+    assert (reply["data"]["code"], reply["data"]["action"]) == ("chat_not_found", "typing")
+    assert len(bus.emitted()) == before
+
+
+def test_typing_stays_throttled_for_the_whole_window(
+    api: Api, bus: Bus, gateway: Gateway, alice: User
+) -> None:
+    # Given Alice connected to her chat, and a service whose clock the test moves (throttle: 3 s)
+    chat_id = chat_of(api, bus, alice)
+    start = datetime.now(UTC).replace(microsecond=900_000)
+    clock = [start]
+    box = container.outbox()
+    service = RealtimeService(
+        ConnectionRepository(),
+        box.repository,
+        container.chat_service(),
+        box,
+        InMemoryPusher(),
+        websocket_url=WEBSOCKET_URL,
+        typing_throttle_seconds=3.0,
+        clock=lambda: clock[0],
+    )
+    service.connect("conn-a", Identity(alice.user_id, alice.name))
+    typing = json.dumps({"action": "typing", "chat_id": chat_id})
+    assert service.handle("conn-a", typing).data["throttled"] is False
+
+    # When she types again 2.1 s later, inside the window
+    clock[0] = start + timedelta(seconds=2.1)
+    again = service.handle("conn-a", typing)
+
+    # Then that is still throttled
+    assert again.data["throttled"] is True
+
+
+def test_send_message_follows_the_same_rules_as_http(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User
+) -> None:
+    # Given a chat where Alice posted over HTTP
+    chat_id = chat_of(api, bus, alice, bob)
+    assert api.send(alice, chat_id, "over http").json["sequence"] == 1
+    conn = sockets.open(bob, "conn-b")
+
+    # When Bob posts over the socket
+    ack = sockets.send(conn, action="sendMessage", chat_id=chat_id, text="over ws", client_message_id="b-1")
+
+    # Then the Ack carries the stored message, next in sequence
+    assert ack["type"] == "Ack"
+    assert ack["chat_id"] == chat_id
+    assert ack["data"]["action"] == "sendMessage"
+    assert ack["data"]["replayed"] is False
+    message = ack["data"]["message"]
+    assert (message["sequence"], message["text"], message["sender_id"]) == (2, "over ws", bob.user_id)
+    assert message["client_message_id"] == "b-1"
+
+    # When he sends the same client_message_id again (a retry after a lost reply)
+    again = sockets.send(conn, action="sendMessage", chat_id=chat_id, text="over ws", client_message_id="b-1")
+
+    # Then he gets the first message back, marked replayed, and nothing new was stored or emitted
+    assert again["data"]["replayed"] is True
+    assert again["data"]["message"] == message
+    history = api.get(f"/chats/{chat_id}/messages", alice).json["items"]
+    assert [(m["sequence"], m["text"]) for m in history] == [(1, "over http"), (2, "over ws")]
+    assert bus.emitted_types().count("MessageStored") == 2
+
+    # And HTTP carries on after it
+    assert api.send(alice, chat_id, "back to http").json["sequence"] == 3
+
+
+def test_send_message_out_of_turn_is_refused(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User
+) -> None:
+    # Given a round-robin chat where Alice holds the turn
+    chat_id = chat_of(api, bus, alice, bob, turn_mode="round_robin")
+    assert api.get(f"/chats/{chat_id}", alice).json["turn"]["holder_id"] == alice.user_id
+    conn = sockets.open(bob, "conn-b")
+
+    # When Bob posts over the socket
+    reply = sockets.send(
+        conn, action="sendMessage", chat_id=chat_id, text="me first", client_message_id="b-1"
+    )
+
+    # Then he gets not_your_turn, nothing is stored, and the refusal is announced
+    assert reply["type"] == "Error"
+    assert reply["chat_id"] == chat_id
+    assert (reply["data"]["code"], reply["data"]["action"]) == ("not_your_turn", "sendMessage")
+    assert reply["data"]["turn_holder_id"] == alice.user_id
+    assert api.get(f"/chats/{chat_id}/messages", alice).json["items"] == []
+    assert bus.emitted_types()[-1] == "MessageRejected"
+
+
+def test_an_action_on_an_unknown_connection_is_refused(sockets: Sockets) -> None:
+    # When a connection that never connected (or was forgotten) sends an action
+    reply = sockets.send("conn-nobody", action="ping")
+
+    # Then it gets not_connected
+    assert reply["type"] == "Error"
+    assert (reply["data"]["code"], reply["data"]["action"]) == ("not_connected", "ping")
+
+
+def test_an_action_on_an_expired_connection_is_refused(
+    api: Api, bus: Bus, sockets: Sockets, alice: User
+) -> None:
+    # Given a connection row past its expiry (DynamoDB's TTL deletes rows hours late)
+    chat_id = chat_of(api, bus, alice)
+    conn = sockets.open(alice, "conn-a")
+    row = connection_row(conn)
+    assert row is not None
+    row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+    row.save()
+
+    # When it sends an action, Then it gets not_connected and nothing is stored
+    reply = sockets.send(conn, action="subscribe", chat_id=chat_id)
+    assert (reply["type"], reply["data"]["code"], reply["data"]["action"]) == (
+        "Error",
+        "not_connected",
+        "subscribe",
+    )
+    assert subscribed(chat_id) == set()
+
+
+# -- the broadcaster -------------------------------------------------------------------------------
+
+
+def message_frames(gateway: Gateway, connection_id: str) -> list[dict[str, Any]]:
+    return [f for f in gateway.frames(connection_id) if f["type"] == "MessageStored"]
+
+
+def test_a_message_reaches_every_subscribed_socket_of_the_members_once(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User, carol: User
+) -> None:
+    # Given Alice with two tabs and Bob with one, all subscribed, and Carol, a member with no socket
+    chat_id = chat_of(api, bus, alice, bob, carol)
+    sockets_of = {
+        "alice-1": alice,
+        "alice-2": alice,
+        "bob-1": bob,
+    }
+    for conn, user in sockets_of.items():
+        sockets.open(user, conn)
+        sockets.subscribe(conn, chat_id)
+    # and a socket of Alice's that is connected but not subscribed to this chat
+    idle = sockets.open(alice, "alice-idle")
+
+    # When Bob posts
+    api.send(bob, chat_id, "hello all")
+    bus.pump()
+
+    # Then each subscribed socket got the MessageStored frame exactly once, as the log has it
+    stored = next(i for i in event_log(api, alice, chat_id) if i["event_type"] == "MessageStored")
+    for conn in sockets_of:
+        assert sockets.gateway.frames(conn) == [as_frame(stored)], conn
+    frame = sockets.gateway.frames("bob-1")[0]
+    assert {"type", "chat_id", "sequence", "event_id", "data"} <= set(frame)
+    assert frame["data"]["message"]["text"] == "hello all"
+    assert sockets.gateway.frames(idle) == []
+    assert sorted(sockets.gateway.attempts) == sorted(sockets_of)
+
+
+def test_a_socket_of_someone_no_longer_in_the_chat_gets_nothing_and_loses_its_subscription(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User, carol: User
+) -> None:
+    # Given Bob subscribed, and a subscription row for Carol, who is not a member (say, removed)
+    chat_id = chat_of(api, bus, alice, bob)
+    sockets.open(bob, "bob-1")
+    sockets.subscribe("bob-1", chat_id)
+    sockets.open(carol, "carol-1")
+    SubscriptionRecord(
+        chat_id, "carol-1", user_id=carol.user_id, expires_at=datetime.now(UTC) + timedelta(hours=1)
+    ).save()
+
+    # When Alice posts
+    api.send(alice, chat_id, "members only")
+    bus.pump()
+
+    # Then Bob got it, Carol's socket was never pushed to, and her subscription row was dropped
+    assert len(message_frames(sockets.gateway, "bob-1")) == 1
+    assert sockets.gateway.attempts_for("carol-1") == 0
+    assert subscribed(chat_id) == {"bob-1"}
+
+
+def test_a_member_who_left_stops_receiving(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User
+) -> None:
+    # Given Alice and Bob subscribed to their chat
+    chat_id = chat_of(api, bus, alice, bob)
+    for conn, user in {"alice-1": alice, "bob-1": bob}.items():
+        sockets.open(user, conn)
+        sockets.subscribe(conn, chat_id)
+
+    # When Bob leaves, and Alice posts afterwards
+    assert api.delete(f"/chats/{chat_id}/members/me", bob).status == 204
+    bus.pump()
+    api.send(alice, chat_id, "bye Bob")
+    bus.pump()
+
+    # Then Alice saw him leave and her own message, Bob saw nothing, and his subscription is gone
+    assert sockets.gateway.types("alice-1") == ["UserLeft", "MessageStored"]
+    assert sockets.gateway.frames("alice-1")[0]["data"]["participant_id"] == bob.user_id
+    assert sockets.gateway.frames("bob-1") == []
+    assert subscribed(chat_id) == {"alice-1"}
+
+
+def test_a_socket_answering_410_is_pruned_and_the_others_still_get_the_frame(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User
+) -> None:
+    # Given Bob's two sockets subscribed to two chats, and Alice's socket; Bob's first socket died
+    chat_id, other = chat_of(api, bus, alice, bob), chat_of(api, bus, bob)
+    for conn, user in {"alice-1": alice, "bob-1": bob, "bob-2": bob}.items():
+        sockets.open(user, conn)
+        sockets.subscribe(conn, chat_id)
+    sockets.subscribe("bob-1", other)
+    sockets.gateway.gone.add("bob-1")
+
+    # When Alice posts
+    api.send(alice, chat_id, "still there?")
+    result = deliver_broadcasts(bus)
+
+    # Then the batch succeeded, the live sockets got the frame, and the dead one was asked once
+    assert result["batchItemFailures"] == []
+    assert len(message_frames(sockets.gateway, "alice-1")) == 1
+    assert len(message_frames(sockets.gateway, "bob-2")) == 1
+    assert sockets.gateway.attempts_for("bob-1") == 1
+    assert sockets.gateway.frames("bob-1") == []
+
+    # And the dead connection and all of its subscriptions are gone
+    assert connection_row("bob-1") is None
+    assert subscribed(chat_id) == {"alice-1", "bob-2"}
+    assert subscribed(other) == set()
+
+
+def test_a_410_drops_the_subscription_even_when_the_connection_row_is_already_gone(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User
+) -> None:
+    # Given Bob's subscription row outlived its connection row ($disconnect is best effort, and the
+    # connection row expires before a subscription made later), and his socket is closed for good
+    chat_id = chat_of(api, bus, alice, bob)
+    sockets.open(alice, "alice-1")
+    sockets.subscribe("alice-1", chat_id)
+    SubscriptionRecord(
+        chat_id, "bob-1", user_id=bob.user_id, expires_at=datetime.now(UTC) + timedelta(hours=1)
+    ).save()
+    sockets.gateway.gone.add("bob-1")
+
+    # When Alice posts twice
+    api.send(alice, chat_id, "one")
+    bus.pump()
+    api.send(alice, chat_id, "two")
+    bus.pump()
+
+    # Then the first 410 dropped Bob's subscription: his dead socket was asked once, not at every message
+    assert len(message_frames(sockets.gateway, "alice-1")) == 2
+    assert subscribed(chat_id) == {"alice-1"}
+    assert sockets.gateway.attempts_for("bob-1") == 1
+
+
+def test_a_push_failing_with_500_is_retried_a_bounded_number_of_times_and_does_not_fail_the_batch(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User
+) -> None:
+    # Given Alice and Bob subscribed, and API Gateway failing every push to Bob's socket with a 500
+    chat_id = chat_of(api, bus, alice, bob)
+    for conn, user in {"alice-1": alice, "bob-1": bob}.items():
+        sockets.open(user, conn)
+        sockets.subscribe(conn, chat_id)
+    sockets.gateway.broken.add("bob-1")
+
+    # When Alice posts and the broadcaster gets the event
+    api.send(alice, chat_id, "can you hear me?")
+    result = deliver_broadcasts(bus)
+
+    # Then botocore tried Bob's socket a bounded number of times: PUSH_CONFIG allows 3 attempts in all
+    assert sockets.gateway.attempts_for("bob-1") == 3
+    # and the record is not reported failed
+    assert result["batchItemFailures"] == []
+
+    # And Alice got the frame, while Bob's connection is kept (a 500 is not a 410)
+    assert len(message_frames(sockets.gateway, "alice-1")) == 1
+    assert sockets.gateway.frames("bob-1") == []
+    assert connection_row("bob-1") is not None
+    assert subscribed(chat_id) == {"alice-1", "bob-1"}
+
+
+def test_an_expired_subscription_is_ignored(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User
+) -> None:
+    # Given Alice subscribed, and Bob's subscription row past its expiry (TTL deletes rows late)
+    chat_id = chat_of(api, bus, alice, bob)
+    for conn, user in {"alice-1": alice, "bob-1": bob}.items():
+        sockets.open(user, conn)
+        sockets.subscribe(conn, chat_id)
+    SubscriptionRecord(
+        chat_id, "bob-1", user_id=bob.user_id, expires_at=datetime.now(UTC) - timedelta(seconds=1)
+    ).save()
+
+    # When Alice posts
+    api.send(alice, chat_id, "hello?")
+    bus.pump()
+
+    # Then only Alice's socket was pushed to
+    assert len(message_frames(sockets.gateway, "alice-1")) == 1
+    assert sockets.gateway.attempts_for("bob-1") == 0
+
+
+def test_a_fan_out_counts_what_happened_to_each_subscriber(
+    api: Api, bus: Bus, gateway: Gateway, alice: User, bob: User, carol: User
+) -> None:
+    # Given a chat with three subscriptions: Alice's live socket, Bob's closed one, and Carol's (not a member)
+    chat_id = chat_of(api, bus, alice, bob)
+    connections = ConnectionRepository()
+    now = datetime.now(UTC)
+    for conn, user in {"alice-1": alice, "bob-1": bob, "carol-1": carol}.items():
+        connections.add_connection(conn, user_id=user.user_id, name=user.name, now=now)
+        connections.subscribe(conn, chat_id, user_id=user.user_id, now=now)
+    pusher = InMemoryPusher()
+    pusher.gone.add("bob-1")
+    broadcaster = Broadcaster(connections, container.outbox().repository, pusher, concurrency=2)
+
+    # When a MessageStored is broadcast
+    api.send(alice, chat_id, "counted")
+    stored = event_log(api, alice, chat_id)[-1]
+    result = broadcaster.broadcast(parse_detail({"metadata": stored["metadata"], "data": stored["data"]}))
+
+    # Then the fan-out reports one delivered, one gone and one outsider, and pushed the frame once
+    assert result == FanoutResult(delivered=1, gone=1, failed=0, not_members=1)
+    assert [json.loads(f) for f in pusher.frames["alice-1"]] == [as_frame(stored)]
+    assert subscribed(chat_id) == {"alice-1"}
+    assert connection_row("bob-1") is None
+
+
+# -- the pusher's error mapping --------------------------------------------------------------------
+
+
+def test_the_pusher_maps_410_to_connection_gone_and_lets_other_errors_through() -> None:
+    # Given a management API client whose answers are stubbed
+    client = boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=MANAGEMENT_URL,
+        region_name="us-east-1",
+        config=Config(retries={"max_attempts": 1}),
+    )
+    pusher = ManagementApiPusher(MANAGEMENT_URL, client=client)
+    with Stubber(client) as stub:
+        stub.add_response("post_to_connection", {}, {"ConnectionId": "ok", "Data": b"{}"})
+        stub.add_client_error("post_to_connection", service_error_code="GoneException", http_status_code=410)
+        stub.add_client_error(
+            "post_to_connection", service_error_code="ForbiddenException", http_status_code=403
+        )
+
+        # When it pushes to a live socket, Then nothing is raised
+        pusher.push("ok", b"{}")
+        # When the socket is gone, Then ConnectionGoneError names it
+        with pytest.raises(ConnectionGoneError, match="gone-1"):
+            pusher.push("gone-1", b"{}")
+        # When API Gateway refuses for another reason, Then the ClientError goes through as it is
+        with pytest.raises(ClientError, match="ForbiddenException"):
+            pusher.push("forbidden-1", b"{}")
+        stub.assert_no_pending_responses()
