@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"could not start: {exc} (is port {args.port} taken? set PARLEY_PORT)", file=sys.stderr)
         return 1
+    except (RuntimeError, ValueError) as exc:
+        print(f"could not start: {exc}", file=sys.stderr)
+        return 1
     base = stack.base_url
     print(
         "\nParley is running (state is in memory: it is gone when you stop)\n"

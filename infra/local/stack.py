@@ -63,6 +63,8 @@ class LocalStack:
             "AWS_DEFAULT_REGION": REGION,
             "PARLEY_WEBSOCKET_URL": f"ws://{self.host}:{self.port}/ws",
             "PARLEY_WEBSOCKET_MANAGEMENT_URL": self.base_url,
+            # no network, no account: every AI participant answers through the local provider
+            "PARLEY_AI_PROVIDER": os.environ.get("PARLEY_AI_PROVIDER", "local"),
             "POWERTOOLS_SERVICE_NAME": "parley-local",
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_DISABLED": "true",
@@ -105,9 +107,13 @@ class LocalStack:
 
         progress(f"[5/5] gateway on {self.base_url}")
         server_up = threading.Event()
-        self._spawn(lambda: self._serve(gateway, server_up), "gateway")
+        failures: list[BaseException] = []
+        self._spawn(lambda: self._serve(gateway, server_up, failures), "gateway")
         if not server_up.wait(timeout=30):
             raise RuntimeError(f"the gateway did not start on {self.base_url}")
+        if failures:
+            self.stop()
+            raise failures[0]
         self._ready.set()
         progress(f"ready in {time.perf_counter() - started:.1f} s")
 
@@ -116,16 +122,23 @@ class LocalStack:
         thread.start()
         self._threads.append(thread)
 
-    def _serve(self, gateway: Gateway, server_up: threading.Event) -> None:
+    def _serve(self, gateway: Gateway, server_up: threading.Event, failures: list[BaseException]) -> None:
         loop = asyncio.new_event_loop()
         self._loop = loop
         asyncio.set_event_loop(loop)
         # handlers run in threads, as concurrent Lambda invocations would
         loop.set_default_executor(ThreadPoolExecutor(max_workers=32, thread_name_prefix="lambda"))
-        self._runner = web.AppRunner(gateway.app(), access_log=None)
-        loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, self.host, self.port)
-        loop.run_until_complete(site.start())
+        try:
+            self._runner = web.AppRunner(gateway.app(), access_log=None)
+            loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(self._runner, self.host, self.port)
+            loop.run_until_complete(site.start())
+        except BaseException as exc:  # a taken port, a missing web/ folder: report it to start()
+            failures.append(exc)
+            self._loop = None
+            server_up.set()
+            loop.close()
+            return
         server_up.set()
         loop.run_forever()
         loop.run_until_complete(self._runner.cleanup())

@@ -58,10 +58,16 @@ def running_stack(*, startup_timeout: float = 60.0) -> Iterator[str]:
                 time.sleep(0.2)
             yield base
         finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
+            # Ctrl-C first, as a person would; a shell that started us in the background may have
+            # made SIGINT ignored, so SIGTERM (handled the same way) next, and only then kill
+            for stop, wait in ((process.send_signal, 5), (lambda _: process.terminate(), 10)):
+                stop(signal.SIGINT)
+                try:
+                    process.wait(timeout=wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+            else:
                 process.kill()
                 process.wait()
 

@@ -1,0 +1,116 @@
+// The HTTP API, as the web client uses it. Every failure becomes an ApiError with a stable `code`.
+
+export class ApiError extends Error {
+  constructor(status, code, message, { details = {}, fields = [], retryAfter = null } = {}) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status; // 0 when the server could not be reached
+    this.code = code;
+    this.details = details;
+    this.fields = fields;
+    this.retryAfter = retryAfter; // seconds, from the Retry-After header
+  }
+}
+
+function retryAfterSeconds(header) {
+  if (!header) return null;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return Math.max(0, Math.ceil(seconds));
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? null : Math.max(0, Math.ceil((date - Date.now()) / 1000));
+}
+
+export class Api {
+  /**
+   * @param {{token: () => string | null, refresh: () => Promise<boolean>}} auth
+   *   `refresh` gets a new token after a 401 (the local stack signs a new key at every start).
+   */
+  constructor(auth) {
+    this.auth = auth;
+  }
+
+  async request(method, path, body = undefined, { authenticated = true, retried = false } = {}) {
+    const headers = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const token = authenticated ? this.auth.token() : null;
+    if (token) headers.Authorization = `Bearer ${token}`;
+    let response;
+    try {
+      response = await fetch(path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch {
+      throw new ApiError(0, "network", "Cannot reach the server. Check your connection.");
+    }
+    if (response.status === 401 && authenticated && !retried && (await this.auth.refresh())) {
+      return this.request(method, path, body, { authenticated, retried: true });
+    }
+    const text = await response.text();
+    let data = null;
+    if (text) {
+      try {
+        data = JSON.parse(text);
+      } catch {
+        data = null;
+      }
+    }
+    if (!response.ok) {
+      const error = (data && data.error) || {};
+      throw new ApiError(
+        response.status,
+        error.code || (response.status === 401 ? "unauthorized" : `http_${response.status}`),
+        error.message || (data && data.message) || response.statusText || "Request failed",
+        {
+          details: error.details || {},
+          fields: error.fields || [],
+          retryAfter: retryAfterSeconds(response.headers.get("Retry-After")),
+        },
+      );
+    }
+    return data;
+  }
+
+  signIn(userId, name) {
+    return this.request("POST", "/local/token", { user_id: userId, name }, { authenticated: false });
+  }
+
+  listChats() {
+    return this.request("GET", "/chats");
+  }
+
+  getChat(chatId) {
+    return this.request("GET", `/chats/${encodeURIComponent(chatId)}`);
+  }
+
+  createChat({ title, turnMode, aiParticipants = [] }) {
+    return this.request("POST", "/chats", {
+      title,
+      turn_mode: turnMode,
+      ai_participants: aiParticipants,
+    });
+  }
+
+  joinChat(chatId) {
+    return this.request("POST", `/chats/${encodeURIComponent(chatId)}/members`);
+  }
+
+  messages(chatId, { after = null, before = null, limit = 100 } = {}) {
+    const query = new URLSearchParams({ limit: String(limit) });
+    if (after !== null) query.set("after", String(after));
+    if (before !== null) query.set("before", String(before));
+    return this.request("GET", `/chats/${encodeURIComponent(chatId)}/messages?${query}`);
+  }
+
+  postMessage(chatId, text, clientMessageId) {
+    return this.request("POST", `/chats/${encodeURIComponent(chatId)}/messages`, {
+      text,
+      client_message_id: clientMessageId,
+    });
+  }
+
+  ticket() {
+    return this.request("POST", "/realtime/tickets");
+  }
+}
