@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONPATH := layers/parley/python:.
 
-.PHONY: help install test lint fmt typecheck pytest docs-check schemas openapi asyncapi docs dev redrive bench clean
+.PHONY: help install test lint fmt typecheck pytest docs-check schemas openapi asyncapi docs dev redrive bench clean layer synth
 
 help:
 	@echo "make dev        start the whole system locally on http://127.0.0.1:8000 (PARLEY_PORT overrides)"
@@ -18,6 +18,8 @@ help:
 	@echo "make schemas    write docs/events/*.json and docs/events.md from the event catalog"
 	@echo "make openapi    write docs/openapi.json from the HTTP API"
 	@echo "make fmt        format and autofix with ruff"
+	@echo "make layer      build the shared layer's packages for Lambda arm64 / Python 3.13 into .cache/ (no Docker)"
+	@echo "make synth      npx cdk synth with the pinned CDK CLI (see docs/deploy.md for deploy)"
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || { echo "==> creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
@@ -25,7 +27,7 @@ $(STAMP): requirements.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) layer
 
 lint: $(STAMP)
 	@echo "==> ruff"
@@ -36,7 +38,7 @@ typecheck: $(STAMP)
 	@echo "==> mypy"
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) layer
 	@echo "==> pytest"
 	$(BIN)/pytest
 
@@ -70,6 +72,18 @@ redrive: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.realtime
+
+# The layer's wheels for Lambda, cached by a hash of layers/parley/requirements.txt: a no-op when
+# current, so synthesis (and the infra tests) never reach the network.
+layer: $(STAMP)
+	@echo "==> shared layer packages"
+	$(BIN)/python -m infra.layer_build
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+synth: install node_modules/.package-lock.json
+	npx cdk synth --quiet
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache cdk.out

@@ -1,14 +1,15 @@
-"""CDK entry point: `npx cdk synth` / `cdk deploy` build Parley from infra/."""
+"""CDK entry point: `npx cdk synth` / `npx cdk deploy` build Parley from infra/ (see docs/deploy.md)."""
 
 import sys
 from pathlib import Path
 
+# CDK reads the routing table, tables, catalog and OpenAPI from the shared layer's own code
 sys.path.insert(0, str(Path(__file__).parent / "layers" / "parley" / "python"))
 
 import aws_cdk as cdk
 
-from infra.stack import ParleyStack
+from infra.application import build
 
 app = cdk.App()
-ParleyStack(app, "Parley", retain_data=app.node.try_get_context("retain_data") != "false")
+build(app)
 app.synth()

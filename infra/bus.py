@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra.nag import acknowledge
 from parley.routing import ROUTES, Route
 
 
@@ -31,11 +34,18 @@ class RouteQueues(Construct):
             enforce_ssl=True,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
         )
+        acknowledge(
+            self.dlq,
+            "Serverless-SQSRedrivePolicy",
+            "This is the route's dead-letter queue, the end of the line: its messages wait (14 days, "
+            "alarmed) for an operator to inspect and redrive them.",
+        )
         self.queue = sqs.Queue(
             self,
             "Queue",
-            # Lambda's guidance: at least six times the function timeout, so retries never overlap
-            visibility_timeout=Duration.seconds(max(6 * function_timeout.to_seconds(), 30)),
+            # Lambda's guidance: at least six times the consumer's timeout, so a record still being
+            # worked on (or retried by the poller) never becomes visible to a second invocation
+            visibility_timeout=Duration.seconds(6 * function_timeout.to_seconds()),
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=route.retry.max_attempts),
             enforce_ssl=True,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
@@ -63,8 +73,22 @@ class RouteQueues(Construct):
 
 
 class Bus(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, function_timeout: Duration) -> None:
+    """The ``parley`` bus, its replay archive, and a rule -> queue -> DLQ per routing-table entry.
+
+    ``consumer_timeouts`` maps each route to build to its consuming function's timeout (from the
+    function spec list), which sizes that route's queue visibility timeout.
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, consumer_timeouts: Mapping[str, Duration]
+    ) -> None:
         super().__init__(scope, construct_id)
+        built = [r for r in ROUTES if r.name in consumer_timeouts]
+        direct = [r.name for r in built if r.delivery != "queue"]
+        if direct:
+            raise NotImplementedError(
+                f"routes {direct} use direct delivery, which the stack does not build yet"
+            )
         self.bus = events.EventBus(self, "Bus", event_bus_name="parley")
         self.archive = self.bus.archive(
             "Archive",
@@ -74,7 +98,11 @@ class Bus(Construct):
         )
         self.routes = {
             route.name: RouteQueues(
-                self, f"Route-{route.name}", bus=self.bus, route=route, function_timeout=function_timeout
+                self,
+                f"Route-{route.name}",
+                bus=self.bus,
+                route=route,
+                function_timeout=consumer_timeouts[route.name],
             )
-            for route in ROUTES
+            for route in built
         }

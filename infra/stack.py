@@ -1,25 +1,78 @@
-"""Parley's stack, composed from small constructs.
+"""Parley's stack: a thin composition of one construct per capability.
 
-Today it holds the state and the event routing (tables, bus, archive, one rule -> queue -> DLQ
-per route), all built from the definitions the code itself uses. Functions, the HTTP and
-WebSocket APIs and observability are added by the CDK issue on top of these constructs.
+State (tables), events (bus, archive, rule -> queue -> DLQ per route, schema registry), the shared
+layer, the functions from the spec list, the HTTP API with Cognito, and observability. Each is
+built from the definitions the code itself uses (tables, routing table, catalog, OpenAPI).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from constructs import Construct
 
 from infra.bus import Bus
+from infra.config import StackConfig
+from infra.functions import Functions
+from infra.http_api import HttpApi
+from infra.layer import SharedLayer
+from infra.observability import Observability
+from infra.schemas import EventSchemas
+from infra.specs import FUNCTIONS, consumer_of, deployed_routes
 from infra.storage import Storage
 
 
 class ParleyStack(Stack):
     def __init__(
-        self, scope: Construct, construct_id: str, *, retain_data: bool = True, **kwargs: Any
+        self, scope: Construct, construct_id: str, *, config: StackConfig | None = None, **kwargs: Any
     ) -> None:
+        kwargs.setdefault("description", "Parley: event-driven chat backend (HTTP API, EventBridge, Lambda)")
         super().__init__(scope, construct_id, **kwargs)
-        self.storage = Storage(self, "Storage", retain=retain_data)
-        self.events = Bus(self, "Events", function_timeout=Duration.seconds(30))
+        config = config or StackConfig()
+        self.config = config
+        self.storage = Storage(
+            self, "Storage", deletion_protection=config.deletion_protection, removal_policy=config.removal
+        )
+        self.events = Bus(
+            self,
+            "Events",
+            consumer_timeouts={
+                r.name: Duration.seconds(consumer_of(r.name).timeout_seconds) for r in deployed_routes()
+            },
+        )
+        self.schemas = EventSchemas(self, "Schemas")
+        self.layer = SharedLayer(self, "Shared")
+        self.functions = Functions(
+            self,
+            "Functions",
+            specs=FUNCTIONS,
+            layer=self.layer.layer,
+            tables=self.storage.tables,
+            bus=self.events.bus,
+            routes=self.events.routes,
+            log_retention=config.retention,
+            removal_policy=config.removal,
+        )
+        (api_handler,) = self.functions.http
+        self.http = HttpApi(self, "Http", handler=api_handler, config=config)
+        self.observability = Observability(
+            self,
+            "Observability",
+            functions=self.functions.functions,
+            routes=self.events.routes,
+            http_api=self.http.api,
+            alarm_email=config.alarm_email,
+        )
+        CfnOutput(self, "HttpApiUrl", value=self.http.url, description="Base URL of the HTTP API")
+        CfnOutput(self, "BusName", value=self.events.bus.event_bus_name, description="EventBridge bus")
+        CfnOutput(
+            self, "UserPoolId", value=self.http.users.pool.user_pool_id, description="Cognito user pool"
+        )
+        CfnOutput(
+            self,
+            "UserPoolClientId",
+            value=self.http.users.client.user_pool_client_id,
+            description="Cognito app client (audience of the JWT authorizer)",
+        )
+        CfnOutput(self, "AlarmTopicArn", value=self.observability.topic.topic_arn, description="Alarm topic")

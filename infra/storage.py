@@ -18,9 +18,20 @@ def _attribute(key: dict[str, str] | None) -> dynamodb.Attribute | None:
 
 
 class Storage(Construct):
-    """One on-demand table per definition in ``parley.adapters.tables.TABLES``."""
+    """One on-demand table per definition in ``parley.adapters.tables.TABLES``.
 
-    def __init__(self, scope: Construct, construct_id: str, *, retain: bool = True) -> None:
+    Deletion protection and the removal policy come from context (``infra.config``): a production
+    stack keeps its chats when someone runs ``cdk destroy``; a throwaway stack can be torn down.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        deletion_protection: bool = True,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.tables: dict[str, dynamodb.TableV2] = {}
         for table in TABLES:
@@ -37,8 +48,8 @@ class Storage(Construct):
                 point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                     point_in_time_recovery_enabled=True
                 ),
-                deletion_protection=retain,
-                removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
+                deletion_protection=deletion_protection,
+                removal_policy=removal_policy,
                 global_secondary_indexes=[
                     dynamodb.GlobalSecondaryIndexPropsV2(
                         index_name=index["name"],

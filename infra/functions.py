@@ -1,0 +1,251 @@
+"""Every Lambda function, created in one loop from ``infra.specs.FUNCTIONS``.
+
+Runtime, architecture, layer, tracing, JSON logs and log retention are set here once for all.
+Each function gets its own role holding only what its spec lists (``grant_*``), the settings
+its code reads (the aliases of ``parley.settings.Settings``), and the trigger its spec names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_scheduler_targets as scheduler_targets
+from constructs import Construct
+
+from infra.bus import RouteQueues
+from infra.layer import ARCHITECTURE, RUNTIME
+from infra.layer_build import LAMBDA_PYTHON
+from infra.nag import acknowledge
+from infra.specs import Consumes, Every, FunctionSpec, Http
+from parley.adapters.tables import TABLES
+from parley.adapters.tables import spec as table_spec
+from parley.routing import route
+from parley.settings import Settings
+
+FUNCTIONS_DIR = Path(__file__).resolve().parents[1] / "functions"
+METRICS_NAMESPACE = "Parley"
+
+assert RUNTIME.name == f"python{LAMBDA_PYTHON}", "the layer is built for another Python than the runtime"
+
+
+def _alias(setting: str) -> str:
+    alias = Settings.model_fields[setting].alias
+    assert alias is not None, f"setting {setting} has no environment alias"
+    return alias
+
+
+TABLE_SETTING = {table.key: _alias(table.setting) for table in TABLES}
+BUS_SETTING = _alias("bus_name")
+INDEXED_TABLES = frozenset(table.key for table in TABLES if table_spec(table)["indexes"])
+KNOWN_SETTINGS = frozenset(f.alias for f in Settings.model_fields.values() if f.alias)
+
+
+def environment(spec: FunctionSpec, table_names: Mapping[str, str], bus_name: str) -> dict[str, str]:
+    """The function's environment: Powertools wiring, the names of what it may touch, its extras."""
+    unknown = [k for k in spec.env if k not in KNOWN_SETTINGS and not k.startswith("POWERTOOLS_")]
+    if unknown:
+        raise ValueError(f"{spec.name}: {unknown} are not settings (parley.settings.Settings aliases)")
+    env = {
+        "POWERTOOLS_SERVICE_NAME": f"parley-{spec.name}",
+        "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+        # responses hold chat messages: keep them out of X-Ray (privacy, and the 64 KB segment limit)
+        "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+    }
+    env.update({TABLE_SETTING[key]: table_names[key] for key in sorted(spec.tables)})
+    if spec.puts_events:
+        env[BUS_SETTING] = bus_name
+    env.update(spec.env)
+    return env
+
+
+class Functions(Construct):
+    """The functions of ``specs``, with their roles, log groups and non-HTTP triggers.
+
+    HTTP-triggered functions are exposed as ``http`` for the HTTP API construct to integrate;
+    a spec that pushes to WebSockets fails here until the real-time construct provides its API.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        specs: tuple[FunctionSpec, ...],
+        layer: lambda_.ILayerVersion,
+        tables: Mapping[str, dynamodb.TableV2],
+        bus: events.IEventBus,
+        routes: Mapping[str, RouteQueues],
+        log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.functions: dict[str, lambda_.Function] = {}
+        self.specs = {spec.name: spec for spec in specs}
+        table_names = {key: table.table_name for key, table in tables.items()}
+        for spec in specs:
+            if spec.pushes_to_websockets:
+                raise NotImplementedError(
+                    f"{spec.name} pushes to WebSockets: the stack has no WebSocket API yet"
+                )
+            if not (FUNCTIONS_DIR / spec.name / "handler.py").is_file():
+                raise FileNotFoundError(f"{spec.name}: no functions/{spec.name}/handler.py")
+            log_group = logs.LogGroup(
+                self, f"{spec.name}-Logs", retention=log_retention, removal_policy=removal_policy
+            )
+            role = iam.Role(
+                self,
+                f"{spec.name}-Role",
+                assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                description=f"parley {spec.name}: only what infra/specs.py lists",
+            )
+            log_group.grant_write(role)
+            scheduled = isinstance(spec.trigger, Every)
+            function = lambda_.Function(
+                self,
+                spec.name,
+                description=spec.description,
+                code=lambda_.Code.from_asset(
+                    str(FUNCTIONS_DIR / spec.name), exclude=["__pycache__", "*.pyc"]
+                ),
+                handler="handler.lambda_handler",
+                runtime=RUNTIME,
+                architecture=ARCHITECTURE,
+                memory_size=spec.memory_mb,
+                timeout=Duration.seconds(spec.timeout_seconds),
+                layers=[layer],
+                role=role,
+                environment=environment(spec, table_names, bus.event_bus_name),
+                tracing=lambda_.Tracing.ACTIVE,
+                logging_format=lambda_.LoggingFormat.JSON,
+                application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
+                # INFO keeps the platform's REPORT line: init duration (cold starts) and memory used
+                system_log_level_v2=lambda_.SystemLogLevel.INFO,
+                log_group=log_group,
+                # a failed scheduled run is retried by the next one; Lambda's own async retries
+                # would only pile runs on top of each other
+                retry_attempts=0 if scheduled else None,
+                max_event_age=Duration.minutes(1) if scheduled else None,
+            )
+            self._grant(spec, role, tables, bus)
+            self._trigger(spec, function, routes)
+            self._acknowledge(spec, function, role, tables)
+            self.functions[spec.name] = function
+
+    @property
+    def http(self) -> list[lambda_.Function]:
+        return [self.functions[n] for n, s in self.specs.items() if isinstance(s.trigger, Http)]
+
+    @staticmethod
+    def _grant(
+        spec: FunctionSpec, role: iam.IRole, tables: Mapping[str, dynamodb.TableV2], bus: events.IEventBus
+    ) -> None:
+        for key, access in sorted(spec.tables.items()):
+            table = tables[key]
+            if access == "read":
+                table.grant_read_data(role)
+            elif access == "write":
+                table.grant_write_data(role)
+            else:
+                table.grant_read_write_data(role)
+        if spec.puts_events:
+            bus.grant_put_events_to(role)
+
+    def _trigger(
+        self, spec: FunctionSpec, function: lambda_.Function, routes: Mapping[str, RouteQueues]
+    ) -> None:
+        trigger = spec.trigger
+        if isinstance(trigger, Consumes):
+            subscribed = route(trigger.route)
+            if subscribed.function != spec.name:
+                raise ValueError(f"route {subscribed.name} names {subscribed.function}, not {spec.name}")
+            function.add_event_source(
+                sources.SqsEventSource(
+                    routes[subscribed.name].queue,
+                    batch_size=subscribed.batch_size,
+                    report_batch_item_failures=True,
+                )
+            )
+            acknowledge(
+                function,
+                "Serverless-LambdaEventSourceMappingDestination",
+                "SQS event sources take no on-failure destination; a record that keeps failing is "
+                "moved to the route's DLQ by the queue's redrive policy (alarmed in observability).",
+            )
+        elif isinstance(trigger, Every):
+            # its own role, so the invoke permission it holds is this function's alone
+            invoker = iam.Role(
+                self,
+                f"{spec.name}-ScheduleRole",
+                assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
+                description=f"EventBridge Scheduler invoking parley {spec.name}",
+            )
+            scheduler.Schedule(
+                self,
+                f"{spec.name}-Schedule",
+                description=f"Runs parley {spec.name}",
+                schedule=scheduler.ScheduleExpression.expression(trigger.expression),
+                target=scheduler_targets.LambdaInvoke(function, retry_attempts=0, role=invoker),
+            )
+            acknowledge(
+                invoker,
+                f"AwsSolutions-IAM5[Resource::<{_logical_id(function)}.Arn>:*]",
+                "CDK grants invoke on the function and its versions (ARN:*); the role is this "
+                "schedule's alone and can invoke nothing else.",
+            )
+
+    @staticmethod
+    def _acknowledge(
+        spec: FunctionSpec, function: lambda_.Function, role: iam.Role, tables: Mapping[str, dynamodb.TableV2]
+    ) -> None:
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray's PutTraceSegments and PutTelemetryRecords take no resource-level permissions, so "
+            "tracing (on for every function) needs Resource *.",
+        )
+        for key in sorted(INDEXED_TABLES & set(spec.tables)):
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::<{_logical_id(tables[key])}.Arn>/index/*]",
+                "grant_*_data also covers the table's indexes (the outbox index is queried); the "
+                "statement is still scoped to this one table.",
+            )
+        for rule in ("AwsSolutions-L1", "Serverless-LambdaLatestVersion"):
+            acknowledge(
+                function,
+                rule,
+                f"Python {LAMBDA_PYTHON} is the runtime the shared layer's wheels and bytecode are built "
+                "for (infra/layer_build.py); moving to a newer one is a deliberate change of both.",
+            )
+        if not isinstance(spec.trigger, Every):
+            acknowledge(
+                function,
+                "Serverless-LambdaDLQ",
+                "Not invoked asynchronously: the HTTP API waits for the answer, and queue consumers "
+                "dead-letter through their route's SQS redrive policy.",
+            )
+        else:
+            for rule in ("Serverless-LambdaDLQ", "Serverless-LambdaAsyncFailureDestination"):
+                acknowledge(
+                    function,
+                    rule,
+                    "A failed scheduled run leaves its work in place for the next run a minute later "
+                    "and raises the error alarm; a DLQ of empty scheduler events holds nothing to replay.",
+                )
+
+
+def _logical_id(construct: Construct) -> str:
+    """The CloudFormation logical id of a construct's resource, as cdk-nag prints it in a finding."""
+    child = construct.node.default_child
+    assert isinstance(child, CfnResource), f"{construct.node.path} has no CloudFormation resource"
+    resolved: str = Stack.of(construct).resolve(child.logical_id)
+    return resolved

@@ -1,0 +1,207 @@
+"""Alarms and the dashboard: what an operator looks at when a chat goes quiet.
+
+Alarms go to one SNS topic: any message in any dead-letter queue (an event a handler gave up on),
+a function error rate, and the HTTP API's 5xx rate. The dashboard shows the API's latency and
+errors, each function's errors and duration, and each route's queue and DLQ depth.
+Tracing, JSON logs and retention are set on the functions themselves (``infra.functions``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Duration
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from infra.bus import RouteQueues
+from infra.nag import acknowledge
+
+FUNCTION_ERROR_RATE_PERCENT = 5
+API_5XX_RATE_PERCENT = 1
+WINDOW = Duration.minutes(5)
+
+
+class Observability(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        functions: Mapping[str, lambda_.Function],
+        routes: Mapping[str, RouteQueues],
+        http_api: apigwv2.HttpApi,
+        alarm_email: str | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.topic = sns.Topic(self, "Alarms", display_name="Parley alarms", enforce_ssl=True)
+        acknowledge(
+            self.topic,
+            "AwsSolutions-SNS2",
+            "Alarm notifications carry only alarm names and states; CloudWatch cannot publish to a "
+            "topic under the AWS-managed SNS key, and a customer key would cost more than the alarms.",
+        )
+        if alarm_email:
+            subscription = self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+            acknowledge(
+                subscription,
+                "Serverless-SNSRedrivePolicy",
+                "An undeliverable alarm e-mail has nothing to replay: the alarm's state stays visible "
+                "on the dashboard and in CloudWatch, and SNS already retries e-mail delivery.",
+            )
+        self.alarms: list[cloudwatch.Alarm] = []
+
+        for name, route in sorted(routes.items()):
+            self._alarm(
+                f"{name}-Dlq",
+                route.dlq.metric_approximate_number_of_messages_visible(
+                    period=Duration.minutes(1), statistic="Maximum"
+                ),
+                threshold=1,
+                description=f"Route {name}: an event was dead-lettered; inspect and redrive the DLQ.",
+            )
+        for name, function in sorted(functions.items()):
+            rate = cloudwatch.MathExpression(
+                expression="IF(invocations > 0, 100 * errors / invocations, 0)",
+                using_metrics={
+                    "errors": function.metric_errors(period=WINDOW, statistic="Sum"),
+                    "invocations": function.metric_invocations(period=WINDOW, statistic="Sum"),
+                },
+                label=f"{name} error %",
+                period=WINDOW,
+            )
+            self._alarm(
+                f"{name}-ErrorRate",
+                rate,
+                threshold=FUNCTION_ERROR_RATE_PERCENT,
+                description=f"Function {name}: over {FUNCTION_ERROR_RATE_PERCENT}% of invocations failed.",
+            )
+        api_5xx = cloudwatch.MathExpression(
+            expression="IF(requests > 0, 100 * errors / requests, 0)",
+            using_metrics={
+                "errors": http_api.metric_server_error(period=WINDOW, statistic="Sum"),
+                "requests": http_api.metric_count(period=WINDOW, statistic="Sum"),
+            },
+            label="API 5xx %",
+            period=WINDOW,
+        )
+        self._alarm(
+            "Api-5xxRate",
+            api_5xx,
+            threshold=API_5XX_RATE_PERCENT,
+            description=f"HTTP API: over {API_5XX_RATE_PERCENT}% of requests failed with 5xx.",
+        )
+        self.dashboard = self._dashboard(functions, routes, http_api)
+
+    def _alarm(
+        self, construct_id: str, metric: cloudwatch.IMetric, *, threshold: float, description: str
+    ) -> None:
+        alarm = cloudwatch.Alarm(
+            self,
+            construct_id,
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description=description,
+        )
+        alarm.add_alarm_action(actions.SnsAction(self.topic))
+        alarm.add_ok_action(actions.SnsAction(self.topic))
+        self.alarms.append(alarm)
+
+    def _dashboard(
+        self,
+        functions: Mapping[str, lambda_.Function],
+        routes: Mapping[str, RouteQueues],
+        http_api: apigwv2.HttpApi,
+    ) -> cloudwatch.Dashboard:
+        minute = Duration.minutes(1)
+        api_row: list[cloudwatch.IWidget] = [
+            cloudwatch.GraphWidget(
+                title="HTTP API latency (ms)",
+                left=[
+                    http_api.metric_latency(period=minute, statistic=s, label=f"latency {s}")
+                    for s in ("p50", "p90", "p99")
+                ]
+                + [
+                    http_api.metric_integration_latency(
+                        period=minute, statistic="p99", label="integration p99"
+                    )
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="HTTP API requests and errors",
+                left=[http_api.metric_count(period=minute, statistic="Sum", label="requests")],
+                right=[
+                    http_api.metric_client_error(period=minute, statistic="Sum", label="4xx"),
+                    http_api.metric_server_error(period=minute, statistic="Sum", label="5xx"),
+                ],
+                width=12,
+            ),
+        ]
+        function_row: list[cloudwatch.IWidget] = [
+            cloudwatch.GraphWidget(
+                title="Function errors",
+                left=[
+                    f.metric_errors(period=minute, statistic="Sum", label=n)
+                    for n, f in sorted(functions.items())
+                ],
+                right=[
+                    f.metric_throttles(period=minute, statistic="Sum", label=f"{n} throttles")
+                    for n, f in sorted(functions.items())
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Function duration p99 (ms)",
+                left=[
+                    f.metric_duration(period=minute, statistic="p99", label=n)
+                    for n, f in sorted(functions.items())
+                ],
+                width=12,
+            ),
+        ]
+        queue_row: list[cloudwatch.IWidget] = [
+            cloudwatch.GraphWidget(
+                title="Route queues: waiting and oldest age (s)",
+                left=[
+                    r.queue.metric_approximate_number_of_messages_visible(
+                        period=minute, statistic="Maximum", label=f"{n} waiting"
+                    )
+                    for n, r in sorted(routes.items())
+                ],
+                right=[
+                    r.queue.metric_approximate_age_of_oldest_message(
+                        period=minute, statistic="Maximum", label=f"{n} oldest"
+                    )
+                    for n, r in sorted(routes.items())
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Dead-letter queues",
+                left=[
+                    r.dlq.metric_approximate_number_of_messages_visible(
+                        period=minute, statistic="Maximum", label=f"{n} DLQ"
+                    )
+                    for n, r in sorted(routes.items())
+                ],
+                width=12,
+            ),
+        ]
+        alarm_row: list[cloudwatch.IWidget] = [
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms), width=24)
+        ]
+        return cloudwatch.Dashboard(
+            self,
+            "Dashboard",
+            default_interval=Duration.hours(3),
+            widgets=[alarm_row, api_row, function_row, queue_row],
+        )

@@ -1,0 +1,52 @@
+"""Alarms reach the topic for dead-lettered events, failing functions and API 5xx; a dashboard shows all."""
+
+from __future__ import annotations
+
+import json
+
+from infra.specs import FUNCTIONS, deployed_routes
+from tests.infra.conftest import Synth
+
+
+def test_any_message_in_any_dlq_raises_an_alarm_to_the_topic(synth: Synth) -> None:
+    topic = synth.logical_id(synth.stack.observability.topic)
+    alarms = synth.resources("AWS::CloudWatch::Alarm").values()
+    dlq_alarms = [
+        a["Properties"]
+        for a in alarms
+        if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
+    ]
+    dlqs = {synth.logical_id(synth.stack.events.routes[r.name].dlq) for r in deployed_routes()}
+    assert {a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for a in dlq_alarms} == dlqs
+    for alarm in dlq_alarms:
+        assert alarm["Threshold"] == 1
+        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        assert alarm["AlarmActions"] == [{"Ref": topic}]
+
+
+def test_each_function_has_an_error_rate_alarm_and_the_api_a_5xx_alarm(synth: Synth) -> None:
+    rates = [
+        a["Properties"]
+        for a in synth.resources("AWS::CloudWatch::Alarm").values()
+        if "Metrics" in a["Properties"]
+    ]
+    described = " ".join(a["AlarmDescription"] for a in rates)
+    for spec in FUNCTIONS:
+        assert f"Function {spec.name}:" in described
+    assert "HTTP API" in described
+    assert len(rates) == len(FUNCTIONS) + 1
+
+
+def test_the_alarm_email_from_context_is_subscribed(synth: Synth) -> None:
+    synth.assertions.has_resource_properties(
+        "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "alarms@example.com"}
+    )
+
+
+def test_the_dashboard_shows_api_functions_queues_and_dlqs(synth: Synth) -> None:
+    (dashboard,) = synth.resources("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for title in ("HTTP API latency", "HTTP API requests and errors", "Function errors", "Function duration"):
+        assert title in body
+    assert "Route queues" in body
+    assert "Dead-letter queues" in body
