@@ -90,3 +90,23 @@ class Api:
 
     def send(self, user: User, chat_id: str, text: str, **body: Any) -> ApiResponse:
         return self.post(f"/chats/{chat_id}/messages", user, body={"text": text, **body})
+
+
+def assert_error(response: ApiResponse, status: int, code: str, field: str | None = None) -> dict[str, Any]:
+    """The response is the documented error shape: {"error": {"code", "message", "fields": [...]}}."""
+    assert response.status < 500, response.text
+    assert response.status == status, response.text
+    assert response.headers.get("content-type", "").startswith("application/json"), response.headers
+    assert isinstance(response.json, dict), response.text
+    assert set(response.json) == {"error"}, response.text
+    error: dict[str, Any] = response.json["error"]
+    assert error["code"] == code, error
+    assert isinstance(error["message"], str), error
+    assert error["message"].strip(), error
+    assert isinstance(error["fields"], list), error
+    for entry in error["fields"]:
+        assert isinstance(entry["field"], str), entry
+        assert isinstance(entry["problem"], str), entry
+    if field is not None:
+        assert any(field in entry["field"] for entry in error["fields"]), error
+    return error

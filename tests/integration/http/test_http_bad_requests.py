@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
-from infra.local.provision import Provisioned, provision
 from parley.domain.model import MAX_MESSAGE_LENGTH
-from parley.services import container
-from parley.settings import settings
-from tests.conftest import AWS_ENV
-from tests.support.api import Api, ApiResponse, User
+from tests.support.api import Api, User, assert_error
 from tests.support.bus import Bus
 
 UNKNOWN_CHAT_ID = "00000000-0000-4000-8000-000000000000"
@@ -38,26 +32,6 @@ class Chats:
         )
 
 
-def assert_error(response: ApiResponse, status: int, code: str, field: str | None = None) -> dict[str, Any]:
-    """The response is the documented error shape: {"error": {"code", "message", "fields": [...]}}."""
-    assert response.status < 500, response.text
-    assert response.status == status, response.text
-    assert response.headers.get("content-type", "").startswith("application/json"), response.headers
-    assert isinstance(response.json, dict), response.text
-    assert set(response.json) == {"error"}, response.text
-    error: dict[str, Any] = response.json["error"]
-    assert error["code"] == code, error
-    assert isinstance(error["message"], str), error
-    assert error["message"].strip(), error
-    assert isinstance(error["fields"], list), error
-    for entry in error["fields"]:
-        assert isinstance(entry["field"], str), entry
-        assert isinstance(entry["problem"], str), entry
-    if field is not None:
-        assert any(field in entry["field"] for entry in error["fields"]), error
-    return error
-
-
 def snapshot(api: Api, user: User, *chat_ids: str) -> dict[str, Any]:
     """All a request could have written: the caller's chat list, and each chat with its messages and log."""
     listed = api.get("/chats", user)
@@ -76,29 +50,6 @@ def assert_nothing_published(bus: Bus, seen: int) -> None:
     """Only an (unsequenced) MessageRejected may reach the bus for a refused request."""
     published = bus.emitted_types()[seen:]
     assert set(published) <= {"MessageRejected"}, published
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _aws_env() -> Iterator[None]:
-    """The conftest guard (fake credentials, no endpoint override), held for the whole module.
-
-    Per test, its container reset makes pynamodb build a fresh botocore client per table (~0.2 s each);
-    this module's tests share one moto account instead, and each test makes its own chats.
-    """
-    with pytest.MonkeyPatch.context() as env:
-        env.delenv("AWS_ENDPOINT_URL", raising=False)
-        env.delenv("AWS_PROFILE", raising=False)
-        for key, value in AWS_ENV.items():
-            env.setenv(key, value)
-        container.reset()
-        yield
-        container.reset()
-
-
-@pytest.fixture(scope="module")
-def aws(_aws_env: None) -> Iterator[Provisioned]:
-    with mock_aws():
-        yield provision(settings(), sink=True)
 
 
 @pytest.fixture(scope="module")
@@ -193,8 +144,6 @@ CASES: list[tuple[str, str, str, Any, dict[str, Any] | None, int, str, str | Non
     ("create-title-too-long", "POST", CHATS, new_chat(title="t" * 201), None, 422, V, "title"),
     ("create-unknown-turn-mode", "POST", CHATS, new_chat(turn_mode="chaos"), None, 422, V, "turn_mode"),
     ("create-turn-mode-null", "POST", CHATS, new_chat(turn_mode=None), None, 422, V, "turn_mode"),
-    ("create-alternating", "POST", CHATS, new_chat(turn_mode="alternating"), None, 422, I, "turn_mode"),
-    ("create-moderated", "POST", CHATS, new_chat(turn_mode="moderated"), None, 422, I, "turn_mode"),
     ("create-owner-id-in-body", "POST", CHATS, new_chat(owner_id="user-bob"), None, 422, V, "owner_id"),
     ("create-created-by-in-body", "POST", CHATS, new_chat(created_by="user-bob"), None, 422, V, "created_by"),
     ("create-ai-bad-id", "POST", CHATS, ais({**BOT, "id": "bad id!"}), None, 422, V, AI_ID),
@@ -217,8 +166,6 @@ CASES: list[tuple[str, str, str, Any, dict[str, Any] | None, int, str, str | Non
     ("settings-length-type", "PATCH", SETTINGS, {ML: "long"}, None, 422, V, ML),
     ("settings-short-timeout", "PATCH", SETTINGS, {"turn_timeout_seconds": 1}, None, 422, V, "turn_timeout"),
     ("settings-unknown-turn-mode", "PATCH", SETTINGS, {"turn_mode": "chaos"}, None, 422, V, "turn_mode"),
-    ("settings-alternating", "PATCH", SETTINGS, {"turn_mode": "alternating"}, None, 422, I, "turn_mode"),
-    ("settings-moderated", "PATCH", SETTINGS, {"turn_mode": "moderated"}, None, 422, I, "turn_mode"),
     ("settings-unknown-chat", "PATCH", UNKNOWN + "/settings", {ML: 5}, None, 404, NOT_FOUND, None),
     # GET /chats/{chat_id}/messages
     ("messages-limit-0", "GET", MESSAGES, None, {"limit": 0}, 422, V, "limit"),

@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from moto import mock_aws
-
-from infra.local.provision import Provisioned, provision
-from parley.services import container
-from parley.settings import settings
-from tests.conftest import AWS_ENV
 from tests.support.api import Api, User
 from tests.support.bus import Bus
 
@@ -33,29 +25,6 @@ CONTRACT: dict[str, set[str]] = {
     "/chats/{chat_id}/complete": {"post"},
     "/health": {"get"},
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _aws_env() -> Iterator[None]:
-    """The conftest guard (fake credentials, no endpoint override), held for the whole module.
-
-    Per test, its container reset makes pynamodb build a fresh botocore client per table (~0.2 s each);
-    this module's tests share one moto account instead, and each test makes its own chats.
-    """
-    with pytest.MonkeyPatch.context() as env:
-        env.delenv("AWS_ENDPOINT_URL", raising=False)
-        env.delenv("AWS_PROFILE", raising=False)
-        for key, value in AWS_ENV.items():
-            env.setenv(key, value)
-        container.reset()
-        yield
-        container.reset()
-
-
-@pytest.fixture(scope="module")
-def aws(_aws_env: None) -> Iterator[Provisioned]:
-    with mock_aws():
-        yield provision(settings(), sink=True)
 
 
 def events(api: Api, user: User, chat_id: str, **query: Any) -> list[dict[str, Any]]:

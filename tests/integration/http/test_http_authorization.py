@@ -7,18 +7,12 @@ is added (a route with a request body needs one valid example body in VALID_BODI
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
-from infra.local.provision import Provisioned, provision
 from parley.http.app import openapi_json
-from parley.services import container
-from parley.settings import settings
-from tests.conftest import AWS_ENV
-from tests.support.api import Api, ApiResponse, User
+from tests.support.api import Api, User, assert_error
 
 DOCUMENT: dict[str, Any] = json.loads(openapi_json())
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -35,6 +29,7 @@ VALID_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/chats"): {"title": "Another chat", "turn_mode": "free"},
     ("POST", "/chats/{chat_id}/messages"): {"text": "let me in", "client_message_id": "probe-1"},
     ("PATCH", "/chats/{chat_id}/settings"): {"max_message_length": 7, "turn_mode": "round_robin"},
+    ("POST", "/chats/{chat_id}/turn"): {"participant_id": "oracle"},
 }
 
 TITLE = "Heist at the Opera"
@@ -76,40 +71,6 @@ def snapshot(api: Api, user: User, chat_id: str) -> dict[str, Any]:
     }
     assert all(r.status == 200 for r in views.values()), {k: r.text for k, r in views.items()}
     return {name: response.json for name, response in views.items()}
-
-
-def assert_error(response: ApiResponse, status: int, code: str) -> dict[str, Any]:
-    assert response.status == status, response.text
-    assert response.headers.get("content-type", "").startswith("application/json"), response.headers
-    error: dict[str, Any] = response.json["error"]
-    assert error["code"] == code, error
-    assert isinstance(error["message"], str), error
-    assert error["message"], error
-    assert isinstance(error["fields"], list), error
-    return error
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _aws_env() -> Iterator[None]:
-    """The conftest guard (fake credentials, no endpoint override), held for the whole module.
-
-    Per test, its container reset makes pynamodb build a fresh botocore client per table (~0.2 s each);
-    this module's tests share one moto account instead, and each test makes its own chats.
-    """
-    with pytest.MonkeyPatch.context() as env:
-        env.delenv("AWS_ENDPOINT_URL", raising=False)
-        env.delenv("AWS_PROFILE", raising=False)
-        for key, value in AWS_ENV.items():
-            env.setenv(key, value)
-        container.reset()
-        yield
-        container.reset()
-
-
-@pytest.fixture(scope="module")
-def aws(_aws_env: None) -> Iterator[Provisioned]:
-    with mock_aws():
-        yield provision(settings(), sink=True)
 
 
 @pytest.fixture(scope="module")
