@@ -1,4 +1,9 @@
-"""Outbox sweeper Lambda (scheduled): publishes committed events whose writer never confirmed them."""
+"""Sweeper Lambda (scheduled): publishes committed events whose writer never confirmed them, and
+moves turns whose deadline passed (TurnChanged reason ``timeout``), so no chat is ever stuck.
+
+One scheduled function for both sweeps: each is a few index queries when there is nothing to do,
+and a second schedule would double the idle invocations for no gain.
+"""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -6,16 +11,32 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from parley.errors import PublishError
-from parley.observability import instrument
-from parley.services.container import outbox
+from parley.observability import instrument, logger
+from parley.services.container import chat_service, outbox
 from parley.settings import settings
 
 PAGE = 100
 STOP_WITH_MS_LEFT = 10_000
 
 
+def _expire_turns(context: LambdaContext) -> int:
+    moved = 0
+    while True:
+        found = chat_service().expire_turns(now=datetime.now(UTC), limit=PAGE)
+        moved += found
+        if found < PAGE or context.get_remaining_time_in_millis() < STOP_WITH_MS_LEFT:
+            return moved
+
+
 @instrument()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    turn_error: Exception | None = None
+    try:
+        turns_moved = _expire_turns(context)
+    except Exception as exc:
+        # the outbox sweep must still run; the error is raised after it, so the alarm still fires
+        logger.exception("turn sweep failed")
+        turn_error, turns_moved = exc, 0
     found = published = 0
     while True:
         result = outbox().sweep(
@@ -28,4 +49,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
                 f"{result.failed} outbox events could not be published", failed_count=result.failed
             )
         if result.found < PAGE or context.get_remaining_time_in_millis() < STOP_WITH_MS_LEFT:
-            return {"found": found, "published": published}
+            if turn_error is not None:
+                raise turn_error
+            return {"found": found, "published": published, "turns_moved": turns_moved}

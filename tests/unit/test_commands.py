@@ -149,14 +149,16 @@ def test_create_chat_rejects_duplicate_participant_ids(creator: str, ais: list[s
 
 
 @pytest.mark.parametrize("mode", ["alternating", "moderated"])
-def test_create_chat_rejects_turn_modes_that_are_not_enforced_yet(mode: TurnMode) -> None:
-    # Given a turn mode the catalog knows but the domain does not enforce yet
+def test_create_chat_accepts_the_enforced_strict_modes_and_gives_the_creator_the_floor(
+    mode: TurnMode,
+) -> None:
+    # Given a strict turn mode with an AI participant
     # When a chat is created with it
-    # Then the request is refused rather than silently running unenforced
-    with pytest.raises(InvalidRequestError, match="not supported") as excinfo:
-        new_chat(mode)
-    assert excinfo.value.code == "invalid_request"
-    assert excinfo.value.details == {"field": "turn_mode"}
+    chat = new_chat(mode, ais=["ai-aardvark"])
+
+    # Then the creator (a person, and the chair in moderated mode) holds the first turn
+    assert chat.turn_mode == mode
+    assert (chat.turn.holder_id, chat.turn.turn_number, chat.turn.consumed) == (OWNER, 1, False)
 
 
 def test_round_robin_chat_starts_with_the_creator_holding_the_turn() -> None:
@@ -630,7 +632,7 @@ def test_settings_change_without_effect_is_a_no_op(changes: dict[str, Any]) -> N
         pytest.param({"max_message_length": 0}, id="below-minimum"),
         pytest.param({"rate_limit_window_seconds": 7200}, id="above-maximum"),
         pytest.param({"colour": "blue"}, id="unknown-setting"),
-        pytest.param({"turn_mode": "moderated"}, id="unsupported-mode"),
+        pytest.param({"turn_mode": "chaos"}, id="unknown-mode"),
     ],
 )
 def test_invalid_settings_are_refused(changes: dict[str, Any]) -> None:

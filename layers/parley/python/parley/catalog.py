@@ -356,7 +356,7 @@ class TurnChanged(EventData):
     event_type = "TurnChanged"
     version = 1
     description = "The floor moved: `holder_id` may post now (null means the floor is open to all)."
-    producers = ("api", "turns")
+    producers = ("api", "turns", "outbox_sweeper", "ai-responder")
 
     turn_mode: TurnMode
     holder_id: str | None
@@ -387,7 +387,7 @@ class AIResponseRequested(EventData):
     event_type = "AIResponseRequested"
     version = 1
     description = "An AI participant should answer (its turn came, it was mentioned, or it always answers)."
-    producers = ("turns",)
+    producers = ("api", "turns", "outbox_sweeper", "ai-responder")
 
     request_id: str
     participant_id: str

@@ -78,6 +78,10 @@ class Route:
 
 STRICT_TURN_MODES = ("round_robin", "alternating", "moderated")
 
+PUSHED_BY_PRODUCER = frozenset({"AIResponseStarted"})
+"""Client-visible events their producer pushes to sockets itself, ahead of the frames that follow
+them (an AI reply's chunks); the broadcaster pushing them again would show them twice."""
+
 ROUTES: tuple[Route, ...] = (
     Route(
         name="turns",
@@ -92,9 +96,22 @@ ROUTES: tuple[Route, ...] = (
     Route(
         name="broadcaster",
         function="broadcaster",
-        event_types=tuple(sorted(t for t in CLIENT_VISIBLE if CATALOG[t].on_bus)),
+        event_types=tuple(
+            sorted(t for t in CLIENT_VISIBLE if CATALOG[t].on_bus and t not in PUSHED_BY_PRODUCER)
+        ),
         description="Pushes client-visible events to the sockets of the chat's members.",
         retry=RetryPolicy(max_attempts=3, max_event_age_seconds=600, backoff_seconds=1.0),
+        critical=True,
+    ),
+    Route(
+        name="ai_responder",
+        function="ai_responder",
+        event_types=("AIResponseRequested",),
+        description="Streams an AI participant's reply to the chat's sockets, then stores it as a message.",
+        # a reply takes seconds: the queue's visibility (the backoff) must outlast one, or a second
+        # worker would pick the same request up while the first still streams
+        retry=RetryPolicy(max_attempts=3, max_event_age_seconds=600, backoff_seconds=90.0),
+        batch_size=1,
         critical=True,
     ),
 )

@@ -43,6 +43,38 @@ class Settings(BaseModel):
         10.0, ge=0, alias="PARLEY_OUTBOX_GRACE_SECONDS", description="Sweeper leaves younger events alone."
     )
     client_message_ttl_seconds: int = Field(86400, ge=60, alias="PARLEY_CLIENT_MESSAGE_TTL_SECONDS")
+    ai_provider: str = Field(
+        "",
+        alias="PARLEY_AI_PROVIDER",
+        description="Force one provider (`local`, `bedrock`) for every AI participant; empty: their own.",
+    )
+    ai_default_model: str = Field(
+        "amazon.nova-micro-v1:0",
+        alias="PARLEY_AI_DEFAULT_MODEL",
+        description="Bedrock model id when a participant names none.",
+    )
+    local_ai_chunk_delay_ms: float = Field(
+        40.0,
+        ge=0,
+        le=5000,
+        alias="PARLEY_LOCAL_AI_CHUNK_DELAY_MS",
+        description="Pace of the local provider's stream.",
+    )
+    ai_timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=800,
+        alias="PARLEY_AI_TIMEOUT_SECONDS",
+        description="A reply not finished by then fails (timeout).",
+    )
+    ai_context_token_budget: int = Field(4000, ge=100, alias="PARLEY_AI_CONTEXT_TOKEN_BUDGET")
+    ai_max_output_tokens: int = Field(512, ge=16, le=8192, alias="PARLEY_AI_MAX_OUTPUT_TOKENS")
+    ai_cancel_check_seconds: float = Field(
+        0.5,
+        ge=0,
+        alias="PARLEY_AI_CANCEL_CHECK_SECONDS",
+        description="How often a stream checks the chat is still open.",
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

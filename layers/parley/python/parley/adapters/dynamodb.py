@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from parley.adapters.tables import (
@@ -22,6 +22,7 @@ from parley.adapters.tables import (
 )
 from parley.catalog import Envelope, MessageView
 from parley.domain.model import Chat, Outcome
+from parley.domain.turns import turn_deadline
 from parley.errors import ConcurrentWriteError
 
 OUTBOX_SHARDS = 16
@@ -30,6 +31,14 @@ OUTBOX_SHARDS = 16
 
 def outbox_shard(chat_id: str) -> str:
     return f"pending#{zlib.crc32(chat_id.encode()) % OUTBOX_SHARDS:02d}"
+
+
+TURN_SHARDS = 16
+"""Turn deadlines spread over this many index partitions, like the outbox."""
+
+
+def turn_shard(chat_id: str) -> str:
+    return f"due#{zlib.crc32(chat_id.encode()) % TURN_SHARDS:02d}"
 
 
 class DuplicateClientMessageError(Exception):
@@ -145,6 +154,19 @@ class ChatRepository:
             found.extend(StoredEvent(r.chat_id, int(r.sequence), json.loads(r.detail)) for r in records)
         return found
 
+    def due_turns(self, *, now: datetime, limit: int) -> list[str]:
+        """Chats whose turn deadline has passed, earliest first within each shard."""
+        cutoff = now.astimezone(UTC).isoformat()
+        found: list[str] = []
+        for shard in range(TURN_SHARDS):
+            if len(found) >= limit:
+                break
+            records = ChatRecord.turn_deadline_index.query(
+                f"due#{shard:02d}", ChatRecord.turn_deadline <= cutoff, limit=limit - len(found)
+            )
+            found.extend(r.chat_id for r in records)
+        return found
+
     # -- writes ------------------------------------------------------------------------------------
 
     def commit(
@@ -163,7 +185,15 @@ class ChatRepository:
         """
         chat = outcome.chat
         with self._transaction() as tx:
-            record = ChatRecord(chat.chat_id, state=chat.model_dump_json(), updated_at=now.isoformat())
+            deadline = turn_deadline(chat)
+            # a put replaces the whole item: without a deadline the chat drops out of the sparse index
+            record = ChatRecord(
+                chat.chat_id,
+                state=chat.model_dump_json(),
+                updated_at=now.isoformat(),
+                turn_due=turn_shard(chat.chat_id) if deadline else None,
+                turn_deadline=deadline.astimezone(UTC).isoformat() if deadline else None,
+            )
             if loaded is not None and loaded.version is not None:
                 record.version = loaded.version
             tx.save(record)
@@ -218,6 +248,34 @@ class ChatRepository:
                     ),
                     condition=EventRecord.sequence.does_not_exist(),
                 )
+
+    def claim(self, key: str, *, now: datetime, ttl_seconds: float) -> str | None:
+        """Take a short lease on ``key``; None when taken, else the holder's state (``running`` or
+        ``done``). An expired lease is taken over (DynamoDB's TTL deletes lazily, so the condition
+        checks the expiry itself)."""
+        record = IdempotencyRecord(
+            key, expiration=now + timedelta(seconds=ttl_seconds), data='{"state":"running"}'
+        )
+        try:
+            expired = IdempotencyRecord.expiration < now
+            record.save(condition=IdempotencyRecord.id.does_not_exist() | expired)
+            return None
+        except PutError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+        try:
+            held = IdempotencyRecord.get(key, consistent_read=True)
+        except IdempotencyRecord.DoesNotExist:
+            return "running"
+        return str(json.loads(held.data or "{}").get("state", "running"))
+
+    def finish_claim(self, key: str, *, now: datetime, keep_seconds: float, outcome: str) -> None:
+        """Mark a claimed job done; duplicates arriving within ``keep_seconds`` see it finished."""
+        IdempotencyRecord(
+            key,
+            expiration=now + timedelta(seconds=keep_seconds),
+            data=json.dumps({"state": "done", "outcome": outcome}),
+        ).save()
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._conn())

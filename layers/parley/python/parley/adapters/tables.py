@@ -16,12 +16,26 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     VersionAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from parley.settings import Settings
 
 PAY_PER_REQUEST = "PAY_PER_REQUEST"
+
+
+class TurnDeadlineIndex(GlobalSecondaryIndex["ChatRecord"]):  # type: ignore[no-untyped-call]
+    """Sparse index of chats whose turn can time out, by deadline; the turn sweeper reads it.
+
+    Keys only: the sweeper needs just the chat id, then loads the chat with a consistent read.
+    """
+
+    class Meta:
+        index_name = "turn-deadline"
+        projection = KeysOnlyProjection()
+
+    turn_due = UnicodeAttribute(hash_key=True)
+    turn_deadline = UnicodeAttribute(range_key=True)
 
 
 class ChatRecord(Model):
@@ -35,6 +49,9 @@ class ChatRecord(Model):
     version = VersionAttribute()
     state = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    turn_due = UnicodeAttribute(null=True)
+    turn_deadline = UnicodeAttribute(null=True)
+    turn_deadline_index = TurnDeadlineIndex()
 
 
 class MembershipRecord(Model):

@@ -7,21 +7,28 @@ on a lost race it simply calls the function again on the fresh state.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from parley.catalog import (
+    AIResponseCompleted,
+    AIResponseFailed,
+    AIResponseRequested,
     ChatCompleted,
     ChatCreated,
     ChatSettingsChanged,
     EventData,
     MessageStored,
     MessageView,
+    TurnChanged,
     TurnMode,
     UserJoined,
     UserLeft,
 )
+from parley.domain import turns
 from parley.domain.model import SUPPORTED_TURN_MODES, AIProfile, Chat, ChatSettings, Outcome, Participant
 from parley.domain.turns import may_post, reconcile_turn
 from parley.errors import (
@@ -31,6 +38,8 @@ from parley.errors import (
     NotYourTurnError,
     RateLimitedError,
 )
+
+FailureReason = Literal["model_error", "throttled", "timeout", "cancelled"]
 
 
 def _require_supported(mode: str) -> None:
@@ -44,6 +53,59 @@ def _require_supported(mode: str) -> None:
 def _require_active(chat: Chat) -> None:
     if chat.status == "completed":
         raise ChatCompletedError("the chat is completed and accepts no changes")
+
+
+def _turn_events(chat: Chat, turn_changed: TurnChanged | None) -> list[EventData]:
+    """A turn move and, when it hands the floor to an AI participant, the request that it answer.
+
+    Both are decided (and committed) together, so a turn can never reach an AI that is not asked.
+    The request id is derived from the turn, so a duplicate trigger asks the same question again.
+    """
+    if turn_changed is None:
+        return []
+    events: list[EventData] = [turn_changed]
+    holder = chat.member(turn_changed.holder_id) if turn_changed.holder_id else None
+    if holder is not None and holder.kind == "ai" and chat.has_news_for(holder):
+        events.append(
+            AIResponseRequested(
+                request_id=f"turn-{turn_changed.turn_number}-{holder.id}",
+                participant_id=holder.id,
+                trigger="turn",
+                after_message_sequence=chat.last_message_sequence,
+            )
+        )
+    return events
+
+
+def mentions(text: str, name: str) -> bool:
+    """``@Name`` anywhere in the text, case-insensitive, not as part of a longer word."""
+    return re.search(rf"(?<![\w@])@{re.escape(name)}(?!\w)", text, re.IGNORECASE) is not None
+
+
+def _free_chat_requests(chat: Chat, message: MessageView) -> list[EventData]:
+    """In a free chat, a person's message asks the AI participants that always answer, or that it
+    mentions. In strict modes every AI answers on its turn instead (the turn order is the policy)."""
+    if chat.turn_mode != "free" or message.sender_kind != "human":
+        return []
+    asked: list[EventData] = []
+    for participant in chat.participants:
+        policy = participant.invocation(chat.turn_mode)
+        if policy is None:
+            continue
+        if (
+            policy == "always"
+            or mentions(message.text, participant.name)
+            or mentions(message.text, participant.id)
+        ):
+            asked.append(
+                AIResponseRequested(
+                    request_id=f"msg-{message.sequence}-{participant.id}",
+                    participant_id=participant.id,
+                    trigger="always" if policy == "always" else "mention",
+                    after_message_sequence=message.sequence,
+                )
+            )
+    return asked
 
 
 def create_chat(
@@ -94,8 +156,7 @@ def create_chat(
         ),
         *(UserJoined(participant=p.view(), turn_mode=turn_mode) for p in chat.participants),
     ]
-    if turn_changed:
-        events.append(turn_changed)
+    events.extend(_turn_events(chat, turn_changed))
     return Outcome(chat=chat, events=tuple(events), joined=creator)
 
 
@@ -180,15 +241,75 @@ def post_message(
     turn = chat.turn
     if chat.turn_mode != "free":
         turn = turn.model_copy(update={"consumed": True})
-    chat = chat.model_copy(
-        update={
-            "last_message_sequence": sequence,
-            "turn": turn,
-            "recent_posts": recent,
-        }
-    )
+    update: dict[str, Any] = {"last_message_sequence": sequence, "turn": turn, "recent_posts": recent}
+    if sender.kind == "human":
+        update["last_human_sequence"] = sequence
+    else:
+        update["ai_replied"] = {**chat.ai_replied, sender.id: sequence}
+    chat = chat.model_copy(update=update)
     stored = MessageStored(message=message, turn_mode=chat.turn_mode, turn_number=chat.turn.turn_number)
-    return Outcome(chat=chat, events=(stored,), message=message)
+    return Outcome(chat=chat, events=(stored, *_free_chat_requests(chat, message)), message=message)
+
+
+def post_ai_reply(
+    chat: Chat,
+    *,
+    participant_id: str,
+    request_id: str,
+    text: str,
+    message_id: str,
+    now: datetime,
+    time_to_first_token_ms: float,
+    duration_ms: float,
+    input_tokens: int,
+    output_tokens: int,
+) -> Outcome:
+    """An AI participant's reply and its AIResponseCompleted, stored together: a reply is never
+    without its completion record, nor a completion without its reply."""
+    participant = chat.member(participant_id)
+    if participant is None or participant.kind != "ai":
+        raise ForbiddenError("only an AI participant of this chat may post an AI reply")
+    posted = post_message(
+        chat,
+        sender_id=participant_id,
+        text=text,
+        client_message_id=request_id,
+        message_id=message_id,
+        now=now,
+    )
+    assert posted.message is not None
+    completed = AIResponseCompleted(
+        request_id=request_id,
+        participant_id=participant_id,
+        message_id=posted.message.message_id,
+        message_sequence=posted.message.sequence,
+        time_to_first_token_ms=time_to_first_token_ms,
+        duration_ms=duration_ms,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+    )
+    return replace(posted, events=(*posted.events, completed))
+
+
+def fail_ai_response(
+    chat: Chat, *, participant_id: str, request_id: str, reason: FailureReason, detail: str, now: datetime
+) -> Outcome:
+    """Record why an AI reply failed and, if the AI still holds an untaken turn, move the floor on
+    (reason ``ai_failed``), so a failing model never leaves a chat stuck. Allowed on a completed
+    chat too: the record says the reply was cancelled."""
+    failed = AIResponseFailed(
+        request_id=request_id,
+        participant_id=participant_id,
+        reason=reason,
+        detail=detail[:1000],
+    )
+    # the failed AI has had its chance: it answers again only once a person posts
+    if chat.member(participant_id) is not None:
+        chat = chat.model_copy(
+            update={"ai_replied": {**chat.ai_replied, participant_id: chat.last_human_sequence}}
+        )
+    moved, turn_changed = turns.pass_turn(chat, participant_id, "ai_failed", now)
+    return Outcome(chat=moved, events=(failed, *_turn_events(moved, turn_changed)))
 
 
 def change_settings(chat: Chat, *, user_id: str, changes: Mapping[str, Any], now: datetime) -> Outcome:
@@ -217,8 +338,7 @@ def change_settings(chat: Chat, *, user_id: str, changes: Mapping[str, Any], now
     ]
     if "turn_mode" in diff:
         chat, turn_changed = reconcile_turn(chat, now, mode_changed=True)
-        if turn_changed:
-            events.append(turn_changed)
+        events.extend(_turn_events(chat, turn_changed))
     return Outcome(chat=chat, events=tuple(events))
 
 
@@ -233,4 +353,29 @@ def complete(chat: Chat, *, user_id: str) -> Outcome:
 
 def advance_turn(chat: Chat, *, now: datetime) -> Outcome:
     chat, turn_changed = reconcile_turn(chat, now)
-    return Outcome(chat=chat, events=(turn_changed,) if turn_changed else ())
+    return Outcome(chat=chat, events=tuple(_turn_events(chat, turn_changed)))
+
+
+def expire_turn(chat: Chat, *, now: datetime) -> Outcome:
+    """The turn sweeper's command: a no-op unless the turn's deadline has passed."""
+    chat, turn_changed = turns.expire_turn(chat, now)
+    return Outcome(chat=chat, events=tuple(_turn_events(chat, turn_changed)))
+
+
+def grant_turn(chat: Chat, *, user_id: str, participant_id: str, now: datetime) -> Outcome:
+    """A moderator gives the floor to one member (moderated chats only)."""
+    if not chat.is_moderator(user_id):
+        raise ForbiddenError("only the chat's owner or moderators may give the floor")
+    _require_active(chat)
+    if chat.turn_mode != "moderated":
+        raise InvalidRequestError(
+            f"the floor is given by moderators only in moderated chats; this one is {chat.turn_mode}",
+            field="turn_mode",
+        )
+    participant = chat.member(participant_id)
+    if participant is None:
+        raise InvalidRequestError(
+            "the floor can only be given to a member of the chat", field="participant_id"
+        )
+    chat, turn_changed = turns.grant(chat, participant, now)
+    return Outcome(chat=chat, events=tuple(_turn_events(chat, turn_changed)))

@@ -13,8 +13,8 @@ from parley.catalog import EventData, MessageView, ParticipantKind, ParticipantV
 MAX_MESSAGE_LENGTH = 20_000
 """Hard cap: 20,000 characters of 4-byte UTF-8 still fit an EventBridge entry (256 KiB) with room."""
 
-SUPPORTED_TURN_MODES: frozenset[str] = frozenset({"free", "round_robin"})
-"""Modes whose turn rules are enforced today; `alternating` and `moderated` arrive with AI turns."""
+SUPPORTED_TURN_MODES: frozenset[str] = frozenset({"free", "round_robin", "alternating", "moderated"})
+"""Modes whose turn rules the domain enforces (see parley.domain.turns)."""
 
 MODERATOR_ROLES: frozenset[str] = frozenset({"owner", "moderator"})
 
@@ -46,6 +46,9 @@ class AIProfile(_Frozen):
     )
 
 
+InvocationPolicy = Literal["on_turn", "on_mention", "always"]
+
+
 class Participant(_Frozen):
     id: str
     name: str
@@ -53,6 +56,13 @@ class Participant(_Frozen):
     role: Role
     joined_at: datetime
     ai: AIProfile | None = None
+
+    def invocation(self, turn_mode: str) -> InvocationPolicy | None:
+        """When this AI participant answers: its own policy, else on_mention in free chats and on_turn
+        in the others. None for people."""
+        if self.ai is None:
+            return None
+        return self.ai.invocation or ("on_mention" if turn_mode == "free" else "on_turn")
 
     def view(self) -> ParticipantView:
         return ParticipantView(id=self.id, name=self.name, kind=self.kind, role=self.role)
@@ -63,9 +73,17 @@ class TurnState(_Frozen):
     holder_joined_at: datetime | None = Field(
         None, description="Lets the floor pass to the holder's successor even after the holder left."
     )
+    holder_kind: ParticipantKind | None = Field(
+        None, description="Alternating mode needs it to place the successor of a holder who left."
+    )
+    last_human: tuple[datetime, str] | None = Field(
+        None,
+        description="(joined_at, id) of the last person who held the floor: alternating resumes after them.",
+    )
     turn_number: int = 0
     consumed: bool = Field(False, description="The holder has posted; the turns handler moves the floor.")
     since: datetime | None = None
+    quiet_turns: int = Field(0, ge=0, description="Time-outs in a row; the deadline backs off with them.")
 
 
 class Chat(_Frozen):
@@ -79,6 +97,10 @@ class Chat(_Frozen):
     created_by: str
     created_at: datetime
     last_message_sequence: int = 0
+    last_human_sequence: int = Field(0, description="Sequence of the latest message a person sent.")
+    ai_replied: dict[str, int] = Field(
+        default_factory=dict, description="Per AI participant, the sequence of its latest reply."
+    )
     last_event_sequence: int = 0
     recent_posts: dict[str, tuple[float, ...]] = Field(
         default_factory=dict, description="Per-member post times inside the rate-limit window."
@@ -91,6 +113,16 @@ class Chat(_Frozen):
         """The member a signed-in caller is; AI participants can never be impersonated by a token."""
         member = self.member(user_id)
         return member if member is not None and member.kind == "human" else None
+
+    def has_news_for(self, participant: Participant) -> bool:
+        """A person has posted since this AI participant last replied: it has something to answer.
+
+        AI participants with nothing new are skipped in turn order, so AIs never talk among
+        themselves in an idle chat and a silent AI never holds the floor until a time-out.
+        """
+        return participant.kind == "human" or self.last_human_sequence > self.ai_replied.get(
+            participant.id, 0
+        )
 
     def is_moderator(self, user_id: str) -> bool:
         member = self.human(user_id)

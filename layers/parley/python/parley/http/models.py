@@ -55,6 +55,10 @@ class PostMessageRequest(_Request):
     )
 
 
+class GrantTurnRequest(_Request):
+    participant_id: str = Field(min_length=1, max_length=128, description="The member who gets the floor.")
+
+
 class SettingsPatch(_Request):
     turn_mode: TurnMode | None = None
     max_message_length: int | None = Field(None, ge=1, le=MAX_MESSAGE_LENGTH)

@@ -48,28 +48,53 @@ class Broadcaster:
 
     def broadcast(self, envelope: Envelope[Any]) -> FanoutResult:
         chat_id = envelope.metadata.chat_id
+        targets, outsiders = self._audience(chat_id)
+        if not targets and not outsiders:
+            return FanoutResult(0, 0, 0, 0)
+        result, _ = self._push_all(targets, envelope, not_members=outsiders)
+        logger.info("fan-out done", extra={"chat_id": chat_id, **result.__dict__})
+        return result
+
+    def stream(self, chat_id: str) -> Stream:
+        """Resolve the chat's audience once, for a burst of frames (an AI reply's chunks).
+
+        Membership is checked when the stream opens; a reply lasts seconds, and the stored reply
+        and its AIResponseCompleted go through the ordinary per-event fan-out anyway.
+        """
+        targets, _ = self._audience(chat_id)
+        return Stream(self, targets)
+
+    def _audience(self, chat_id: str) -> tuple[list[Subscriber], int]:
+        """The members' subscribed sockets; subscriptions of non-members are dropped on the way."""
         # the two reads are independent: run them side by side, the push waits for the slower one
         chat = self._pool.submit(self._chats.load, chat_id)
         subscribers = self._connections.subscribers(chat_id, now=self._clock())
         loaded = chat.result()
         if not subscribers:
-            return FanoutResult(0, 0, 0, 0)
+            return [], 0
         # membership is checked again at every fan-out, not only when the socket subscribed
         members = {p.id for p in loaded.chat.participants if p.kind == "human"} if loaded else set()
         targets = [s for s in subscribers if s.user_id in members]
         outsiders = [s for s in subscribers if s.user_id not in members]
         for stale in outsiders:
             self._connections.drop_subscription(chat_id, stale.connection_id)
+        return targets, len(outsiders)
+
+    def _push_all(
+        self, targets: list[Subscriber], envelope: Envelope[Any], *, not_members: int = 0
+    ) -> tuple[FanoutResult, set[str]]:
+        """Push one frame to every target; also returns the connections that turned out gone."""
+        chat_id = envelope.metadata.chat_id
         frame = frame_of(envelope).encode()
         outcomes = list(self._pool.map(lambda s: self._push(chat_id, s, frame), targets))
         result = FanoutResult(
             delivered=outcomes.count("delivered"),
             gone=outcomes.count("gone"),
             failed=outcomes.count("failed"),
-            not_members=len(outsiders),
+            not_members=not_members,
         )
-        logger.info("fan-out done", extra={"chat_id": chat_id, **result.__dict__})
-        return result
+        gone = {t.connection_id for t, outcome in zip(targets, outcomes, strict=True) if outcome == "gone"}
+        return result, gone
 
     def _push(self, chat_id: str, subscriber: Subscriber, frame: bytes) -> str:
         try:
@@ -84,3 +109,23 @@ class Broadcaster:
             logger.warning("push failed", extra={"connection_id": subscriber.connection_id}, exc_info=True)
             return "failed"
         return "delivered"
+
+
+class Stream:
+    """Frames to one chat's audience, resolved once; sockets found gone are not pushed to again."""
+
+    def __init__(self, broadcaster: Broadcaster, targets: list[Subscriber]) -> None:
+        self._broadcaster = broadcaster
+        self._targets = targets
+
+    @property
+    def audience(self) -> int:
+        return len(self._targets)
+
+    def push(self, envelope: Envelope[Any]) -> FanoutResult:
+        if not self._targets:
+            return FanoutResult(0, 0, 0, 0)
+        result, gone = self._broadcaster._push_all(self._targets, envelope)
+        if gone:
+            self._targets = [t for t in self._targets if t.connection_id not in gone]
+        return result

@@ -193,6 +193,120 @@ class ChatService:
         assert outcome.message is not None
         return PostResult(outcome.message, replayed=False)
 
+    def grant_turn(
+        self, who: Identity, chat_id: str, participant_id: str, *, correlation_id: str | None = None
+    ) -> Chat:
+        return self._execute(
+            chat_id,
+            who,
+            lambda chat, now: commands.grant_turn(
+                chat, user_id=who.user_id, participant_id=participant_id, now=now
+            ),
+            correlation_id,
+        ).chat
+
+    def expire_turns(self, *, now: datetime, limit: int = 100) -> int:
+        """Turn sweeper: move every turn whose deadline has passed; returns how many moved.
+
+        Each chat is decided again under its version condition, so a post that beat the sweeper
+        wins, and two sweepers never move the same turn twice.
+        """
+        moved = 0
+        for chat_id in self._repo.due_turns(now=now, limit=limit):
+            try:
+                outcome = self._execute(
+                    chat_id,
+                    None,
+                    lambda chat, at: commands.expire_turn(chat, now=at),
+                    None,
+                    actor=Actor(id="turns", kind="system", name="Parley"),
+                )
+            except ChatNotFoundError:
+                continue
+            moved += bool(outcome.events)
+        return moved
+
+    def post_ai_reply(
+        self,
+        chat_id: str,
+        *,
+        participant: Actor,
+        request_id: str,
+        text: str,
+        timings: Mapping[str, float],
+        cause: Envelope[Any],
+    ) -> PostResult:
+        """Store an AI participant's reply with its AIResponseCompleted; the request id is its
+        client_message_id, so a duplicate request returns the first reply and stores nothing."""
+        earlier = self._repo.client_message(chat_id, participant.id, request_id)
+        if earlier is not None:
+            return PostResult(earlier, replayed=True)
+        message_id = self._new_id()
+        try:
+            outcome = self._execute(
+                chat_id,
+                None,
+                lambda chat, now: commands.post_ai_reply(
+                    chat,
+                    participant_id=participant.id,
+                    request_id=request_id,
+                    text=text,
+                    message_id=message_id,
+                    now=now,
+                    time_to_first_token_ms=timings["time_to_first_token_ms"],
+                    duration_ms=timings["duration_ms"],
+                    input_tokens=int(timings["input_tokens"]),
+                    output_tokens=int(timings["output_tokens"]),
+                ),
+                cause.metadata.correlation_id,
+                client_message_id=request_id,
+                actor=participant,
+                causation_id=cause.metadata.event_id,
+            )
+        except DuplicateClientMessageError:
+            earlier = self._repo.client_message(chat_id, participant.id, request_id)
+            if earlier is None:
+                raise
+            return PostResult(earlier, replayed=True)
+        assert outcome.message is not None
+        return PostResult(outcome.message, replayed=False)
+
+    def fail_ai_response(
+        self,
+        chat_id: str,
+        *,
+        participant: Actor,
+        request_id: str,
+        reason: commands.FailureReason,
+        detail: str,
+        cause: Envelope[Any],
+    ) -> None:
+        self._execute(
+            chat_id,
+            None,
+            lambda chat, now: commands.fail_ai_response(
+                chat,
+                participant_id=participant.id,
+                request_id=request_id,
+                reason=reason,
+                detail=detail,
+                now=now,
+            ),
+            cause.metadata.correlation_id,
+            actor=participant,
+            causation_id=cause.metadata.event_id,
+        )
+
+    def load(self, chat_id: str) -> Chat | None:
+        """The chat as stored, for trusted internal callers (the AI responder); no membership check."""
+        loaded = self._repo.load(chat_id)
+        return loaded.chat if loaded else None
+
+    def recent_messages(self, chat_id: str, *, up_to: int, limit: int) -> list[MessageView]:
+        """The ``limit`` messages up to sequence ``up_to``, oldest first (the AI responder's context)."""
+        items, _ = self._repo.messages(chat_id, after=max(0, up_to - limit), before=up_to + 1, limit=limit)
+        return items
+
     def advance_turn(self, chat_id: str, *, cause: Envelope[Any]) -> Outcome | None:
         """Turns handler: reconcile the floor with the chat's state; a no-op for a duplicate."""
         try:

@@ -9,6 +9,9 @@ from parley.adapters.connections import ConnectionRepository
 from parley.adapters.dynamodb import ChatRepository
 from parley.adapters.eventbridge import EventBridgePublisher
 from parley.adapters.websocket import ManagementApiPusher
+from parley.ai.providers import ModelProvider, build_provider
+from parley.ai.responder import AIResponder
+from parley.domain.model import Participant
 from parley.realtime.fanout import Broadcaster
 from parley.realtime.service import RealtimeService
 from parley.services.chats import ChatService
@@ -59,7 +62,51 @@ def broadcaster() -> Broadcaster:
     )
 
 
+@cache
+def provider(name: str) -> ModelProvider:
+    config = settings()
+    return build_provider(
+        name,
+        region=config.region,
+        local_chunk_delay_ms=config.local_ai_chunk_delay_ms,
+        read_timeout_seconds=config.ai_timeout_seconds,
+    )
+
+
+def provider_for(participant: Participant) -> ModelProvider:
+    """The settings' override if any, else the participant's own provider."""
+    profile_provider = participant.ai.provider if participant.ai else "local"
+    return provider(settings().ai_provider or profile_provider)
+
+
+@cache
+def ai_responder() -> AIResponder:
+    config = settings()
+    box = outbox()
+    return AIResponder(
+        chat_service(),
+        box.repository,
+        box,
+        broadcaster(),
+        provider_for,
+        default_model=config.ai_default_model,
+        timeout_seconds=config.ai_timeout_seconds,
+        token_budget=config.ai_context_token_budget,
+        max_output_tokens=config.ai_max_output_tokens,
+        cancel_check_seconds=config.ai_cancel_check_seconds,
+    )
+
+
 def reset() -> None:
     """Forget built services and settings (tests change the environment between cases)."""
-    for factory in (settings, outbox, chat_service, pusher, realtime_service, broadcaster):
+    for factory in (
+        settings,
+        outbox,
+        chat_service,
+        pusher,
+        realtime_service,
+        broadcaster,
+        provider,
+        ai_responder,
+    ):
         factory.cache_clear()

@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from parley.http.context import correlation_id_of, identity_of
-from parley.http.models import ChatList, ChatOut, CreateChatRequest, SettingsPatch
+from parley.http.models import ChatList, ChatOut, CreateChatRequest, GrantTurnRequest, SettingsPatch
 from parley.services.chats import AIParticipantSpec
 from parley.services.container import chat_service
 
@@ -67,3 +67,15 @@ def complete_chat(chat_id: str) -> ChatOut:
     return ChatOut.of(
         chat_service().complete(identity_of(raw), chat_id, correlation_id=correlation_id_of(raw))
     )
+
+
+@router.post(
+    "/chats/<chat_id>/turn",
+    summary="Give the floor to a member (moderated chats; owner and moderators)",
+)
+def grant_turn(chat_id: str, body: GrantTurnRequest) -> ChatOut:
+    raw = router.current_event.raw_event
+    chat = chat_service().grant_turn(
+        identity_of(raw), chat_id, body.participant_id, correlation_id=correlation_id_of(raw)
+    )
+    return ChatOut.of(chat)

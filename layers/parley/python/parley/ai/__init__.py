@@ -1,0 +1,1 @@
+"""AI participants: model providers behind one interface, and the responder that streams replies."""

@@ -1,0 +1,265 @@
+"""The AI responder: answer one AIResponseRequested by streaming a model's reply into the chat.
+
+Life cycle of a reply, and where each piece goes:
+
+- AIResponseStarted and every AIResponseChunk are pushed straight to the chat's sockets, in order,
+  without a sequence: they are a live preview, not history. Started is also put on the bus
+  (unsequenced, best effort) for analytics and extensions; the broadcaster does not subscribe to it,
+  so clients get it once, ahead of the chunks.
+- The reply (MessageStored) and AIResponseCompleted commit in one transaction through the event
+  log: a reconnecting client replays them, and a reply can never exist without its completion
+  record. The request id is the reply's client_message_id, so a duplicate request stores nothing.
+- Model errors, throttling, time-outs and a chat completed mid-reply end in AIResponseFailed
+  (event log, pushed by the broadcaster) and, if the AI held the turn, a TurnChanged ``ai_failed``.
+
+A lease on the request id keeps a redelivered request from streaming a second copy while the first
+is still running; once finished, the lease says so and duplicates are dropped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from parley.adapters.dynamodb import ChatRepository
+from parley.ai.providers import (
+    ModelProvider,
+    ModelRequest,
+    ProviderError,
+    TextDelta,
+    Usage,
+    Utterance,
+    estimate_tokens,
+)
+from parley.catalog import (
+    Actor,
+    AIResponseChunk,
+    AIResponseRequested,
+    AIResponseStarted,
+    Envelope,
+    new_event,
+)
+from parley.domain.commands import FailureReason
+from parley.domain.model import Chat, Participant
+from parley.errors import ChatCompletedError, NotYourTurnError, RateLimitedError
+from parley.observability import logger
+from parley.realtime.fanout import Broadcaster, Stream
+from parley.services.chats import ChatService
+from parley.services.outbox import Outbox
+
+CONTEXT_MESSAGES = 50
+LEASE_MARGIN_SECONDS = 30
+DONE_KEEP_SECONDS = 86_400
+
+
+class RequestInProgressError(Exception):
+    """Another invocation is answering this request right now; the queue retries this one later."""
+
+
+class _Cancelled(Exception):
+    """The chat was completed while the reply streamed."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AIResponder:
+    def __init__(
+        self,
+        chats: ChatService,
+        repository: ChatRepository,
+        outbox: Outbox,
+        broadcaster: Broadcaster,
+        provider_for: Callable[[Participant], ModelProvider],
+        *,
+        default_model: str,
+        timeout_seconds: float = 60.0,
+        token_budget: int = 4000,
+        max_output_tokens: int = 512,
+        cancel_check_seconds: float = 0.5,
+        monotonic: Callable[[], float] = time.monotonic,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self._chats = chats
+        self._repo = repository
+        self._outbox = outbox
+        self._broadcaster = broadcaster
+        self._provider_for = provider_for
+        self._default_model = default_model
+        self._timeout = timeout_seconds
+        self._budget = token_budget
+        self._max_output = max_output_tokens
+        self._cancel_check = cancel_check_seconds
+        self._monotonic = monotonic
+        self._clock = clock
+
+    def respond(self, envelope: Envelope[AIResponseRequested]) -> str:
+        """Answer the request; returns what happened (``replied``, ``failed:<reason>``, or why it
+        was skipped). Raises RequestInProgressError only to have the queue retry later."""
+        request = envelope.data
+        chat_id = envelope.metadata.chat_id
+        chat = self._chats.load(chat_id)
+        participant = chat.member(request.participant_id) if chat else None
+        if chat is None or participant is None or participant.kind != "ai":
+            logger.warning("AI request for an unknown chat or participant", extra={"chat_id": chat_id})
+            return "skipped:unknown"
+        skip = self._why_not(chat, participant)
+        if skip:
+            return skip
+        lease = f"ai-request#{chat_id}#{request.request_id}"
+        held = self._repo.claim(lease, now=self._clock(), ttl_seconds=self._timeout + LEASE_MARGIN_SECONDS)
+        if held == "done":
+            return "skipped:duplicate"
+        if held is not None:
+            raise RequestInProgressError(f"request {request.request_id} is being answered")
+        try:
+            outcome = self._answer(envelope, chat, participant)
+        finally:
+            self._repo.finish_claim(lease, now=self._clock(), keep_seconds=DONE_KEEP_SECONDS, outcome="done")
+        return outcome
+
+    def _why_not(self, chat: Chat, participant: Participant) -> str | None:
+        if chat.status == "completed":
+            return "skipped:chat_completed"
+        if chat.turn_mode != "free" and (chat.turn.holder_id != participant.id or chat.turn.consumed):
+            # the turn moved on (time-out, grant, mode change) before the request was served
+            return "skipped:not_its_turn"
+        return None
+
+    def context(self, chat: Chat, participant: Participant, up_to: int) -> ModelRequest:
+        """Persona, the chat's rules, and the latest messages that fit the token budget."""
+        assert participant.ai is not None
+        system = (
+            f"You are {participant.name}, an AI participant in the group chat \u201c{chat.title}\u201d "
+            f"(turn mode: {chat.turn_mode}). Reply in at most {chat.settings.max_message_length} "
+            f"characters, as yourself, without prefixing your name.\n{participant.ai.persona}"
+        ).strip()
+        budget = self._budget - estimate_tokens(system)
+        recent = self._chats.recent_messages(chat.chat_id, up_to=up_to, limit=CONTEXT_MESSAGES)
+        kept: list[Utterance] = []
+        for message in reversed(recent):
+            cost = estimate_tokens(message.text)
+            if kept and cost > budget:
+                break
+            budget -= cost
+            mine = message.sender_id == participant.id
+            kept.append(Utterance("assistant" if mine else "user", message.sender_name, message.text))
+        model = participant.ai.model or self._default_model
+        return ModelRequest(
+            model=model, system=system, messages=tuple(reversed(kept)), max_output_tokens=self._max_output
+        )
+
+    def _answer(self, cause: Envelope[AIResponseRequested], chat: Chat, participant: Participant) -> str:
+        request = cause.data
+        actor = Actor(id=participant.id, kind="ai", name=participant.name)
+        model_request = self.context(
+            chat, participant, max(request.after_message_sequence, chat.last_message_sequence)
+        )
+        try:
+            provider = self._provider_for(participant)
+        except ProviderError as exc:
+            return self._fail(cause, actor, exc.reason, exc.detail)
+
+        def event(data: Any) -> Envelope[Any]:
+            return new_event(
+                data,
+                chat_id=chat.chat_id,
+                actor=actor,
+                correlation_id=cause.metadata.correlation_id,
+                causation_id=cause.metadata.event_id,
+            )
+
+        stream: Stream = self._broadcaster.stream(chat.chat_id)
+        started = event(
+            AIResponseStarted(
+                request_id=request.request_id, participant_id=participant.id, model=model_request.model
+            )
+        )
+        stream.push(started)
+        self._outbox.publish_unsequenced([started])
+
+        began = self._monotonic()
+        first_token: float | None = None
+        last_check = began
+        parts: list[str] = []
+        usage = Usage(0, 0)
+        try:
+            for item in provider.stream(model_request):
+                now = self._monotonic()
+                if now - began > self._timeout:
+                    raise ProviderError("timeout", f"no complete reply within {self._timeout:g} s")
+                if isinstance(item, Usage):
+                    usage = item
+                    continue
+                if not isinstance(item, TextDelta) or not item.text:
+                    continue
+                if first_token is None:
+                    first_token = now
+                stream.push(
+                    event(
+                        AIResponseChunk(
+                            request_id=request.request_id,
+                            participant_id=participant.id,
+                            index=len(parts),
+                            text=item.text,
+                        )
+                    )
+                )
+                parts.append(item.text)
+                if now - last_check >= self._cancel_check:
+                    last_check = now
+                    current = self._chats.load(chat.chat_id)
+                    if current is None or current.status == "completed":
+                        raise _Cancelled()
+        except ProviderError as exc:
+            return self._fail(cause, actor, exc.reason, exc.detail)
+        except _Cancelled:
+            return self._fail(cause, actor, "cancelled", "the chat was completed during the reply")
+        except Exception as exc:  # a provider bug must still end the reply and free the turn
+            logger.exception("AI provider failed unexpectedly")
+            return self._fail(cause, actor, "model_error", f"unexpected {type(exc).__name__}")
+        ended = self._monotonic()
+
+        text = "".join(parts).strip()[: chat.settings.max_message_length]
+        if not text:
+            return self._fail(cause, actor, "model_error", "the model returned an empty reply")
+        timings = {
+            "time_to_first_token_ms": round(((first_token or ended) - began) * 1000, 1),
+            "duration_ms": round((ended - began) * 1000, 1),
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+        }
+        try:
+            self._chats.post_ai_reply(
+                chat.chat_id,
+                participant=actor,
+                request_id=request.request_id,
+                text=text,
+                timings=timings,
+                cause=cause,
+            )
+        except (NotYourTurnError, ChatCompletedError) as exc:
+            return self._fail(cause, actor, "cancelled", exc.message)
+        except RateLimitedError as exc:
+            return self._fail(cause, actor, "throttled", exc.message)
+        logger.info(
+            "AI replied", extra={"chat_id": chat.chat_id, "request_id": request.request_id, **timings}
+        )
+        return "replied"
+
+    def _fail(
+        self, cause: Envelope[AIResponseRequested], actor: Actor, reason: FailureReason, detail: str
+    ) -> str:
+        logger.warning("AI reply failed", extra={"reason": reason, "detail": detail})
+        self._chats.fail_ai_response(
+            cause.metadata.chat_id,
+            participant=actor,
+            request_id=cause.data.request_id,
+            reason=reason,
+            detail=detail,
+            cause=cause,
+        )
+        return f"failed:{reason}"

@@ -1,0 +1,322 @@
+"""AI participants on moto: requests, the streamed reply, its records, failures and turn time-outs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from infra.local.dispatch import LambdaContext, sqs_event
+from infra.local.functions import load_handler
+from parley.adapters.tables import ChatRecord
+from parley.ai.providers import ModelRequest, ProviderError, StreamEvent, TextDelta, Usage
+from parley.services import container
+from parley.services.chats import ChatService
+from tests.support.api import Api, User
+from tests.support.bus import Bus
+from tests.support.sockets import MANAGEMENT_URL, WEBSOCKET_URL, Gateway, Sockets
+
+ORACLE = {"id": "oracle", "name": "Oracle", "persona": "You answer riddles."}
+
+
+@pytest.fixture(autouse=True)
+def _fast_ai(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local provider without its pacing, and a cancel check on every chunk."""
+    monkeypatch.setenv("PARLEY_LOCAL_AI_CHUNK_DELAY_MS", "0")
+    monkeypatch.setenv("PARLEY_AI_CANCEL_CHECK_SECONDS", "0")
+    container.reset()
+
+
+@pytest.fixture
+def gateway(api: Api, monkeypatch: pytest.MonkeyPatch) -> Gateway:
+    """Pushes go to moto's management API, which keeps every frame per connection."""
+    monkeypatch.setenv("PARLEY_WEBSOCKET_MANAGEMENT_URL", MANAGEMENT_URL)
+    monkeypatch.setenv("PARLEY_WEBSOCKET_URL", WEBSOCKET_URL)
+    container.reset()
+    injected = Gateway()
+    injected.install(container.pusher().client)
+    return injected
+
+
+def data_of(bus: Bus, event_type: str) -> list[dict[str, Any]]:
+    return [e["detail"]["data"] for e in bus.emitted() if e["detail-type"] == event_type]
+
+
+def messages(api: Api, user: User, chat_id: str) -> list[tuple[int, str, str]]:
+    items = api.get(f"/chats/{chat_id}/messages", user).json["items"]
+    return [(m["sequence"], m["sender_id"], m["text"]) for m in items]
+
+
+def holder(api: Api, user: User, chat_id: str) -> str | None:
+    found: str | None = api.get(f"/chats/{chat_id}", user).json["turn"]["holder_id"]
+    return found
+
+
+def deliver_ai(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    event = sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:parley-ai_responder", "us-east-1")
+    result: dict[str, Any] = load_handler("ai_responder")(event, LambdaContext.for_function("ai_responder"))
+    return result
+
+
+def test_a_mention_gets_a_streamed_reply_stored_in_sequence_with_its_completion(
+    api: Api, bus: Bus, gateway: Gateway, alice: User, bob: User
+) -> None:
+    # Given a free chat of Alice, Bob and the Oracle (on_mention by default), Bob's socket subscribed
+    chat_id = api.create_chat(alice, ai_participants=[ORACLE])["chat_id"]
+    api.post(f"/chats/{chat_id}/members", bob)
+    sockets = Sockets(api, gateway)
+    sockets.open(bob, "bob-1")
+    sockets.subscribe("bob-1", chat_id)
+    bus.pump()
+
+    # When Alice mentions the Oracle and the bus settles
+    api.send(alice, chat_id, "@Oracle what has keys but opens no locks?")
+    bus.pump()
+
+    # Then the Oracle's reply follows Alice's message in sequence
+    history = messages(api, alice, chat_id)
+    assert [(s, who) for s, who, _ in history] == [(1, alice.user_id), (2, "oracle")]
+    assert history[1][2].startswith("Alice, you said:")
+    # And the request, the reply and its completion are on the bus, the completion naming the reply
+    (requested,) = data_of(bus, "AIResponseRequested")
+    assert (requested["trigger"], requested["participant_id"], requested["after_message_sequence"]) == (
+        "mention",
+        "oracle",
+        1,
+    )
+    (completed,) = data_of(bus, "AIResponseCompleted")
+    assert (completed["request_id"], completed["message_sequence"]) == (requested["request_id"], 2)
+    assert completed["output_tokens"] > 0
+    assert completed["input_tokens"] > 0
+    assert completed["duration_ms"] >= completed["time_to_first_token_ms"] >= 0
+    # And Bob's socket saw Started, then several chunks, then the stored reply and the completion
+    frames = gateway.frames("bob-1")
+    types = [f["type"] for f in frames]
+    started = types.index("AIResponseStarted")
+    chunks = [f for f in frames if f["type"] == "AIResponseChunk"]
+    assert len(chunks) >= 2
+    assert [c["data"]["index"] for c in chunks] == list(range(len(chunks)))
+    assert "".join(c["data"]["text"] for c in chunks) == history[1][2]
+    assert all("sequence" not in c for c in chunks)
+    assert started < types.index("AIResponseChunk") < types.index("AIResponseCompleted")
+    assert types.count("AIResponseStarted") == 1
+    reply_frame = next(f for f in frames if f["type"] == "MessageStored" and f["actor"]["id"] == "oracle")
+    assert reply_frame["data"]["message"]["sequence"] == 2
+
+
+def test_a_duplicate_request_produces_one_reply(api: Api, bus: Bus, alice: User) -> None:
+    # Given Alice mentioned the Oracle, and the request waits on the responder's queue
+    chat_id = api.create_chat(alice, ai_participants=[ORACLE])["chat_id"]
+    api.send(alice, chat_id, "hello @Oracle")
+    for route in ("turns", "broadcaster"):
+        bus.raw_queue(route)
+    queued = bus.raw_queue("ai_responder")
+    assert len(queued) == 1
+
+    # When the same request is delivered twice in a row, then once more
+    assert deliver_ai(queued)["batchItemFailures"] == []
+    assert deliver_ai(queued)["batchItemFailures"] == []
+    assert deliver_ai(queued)["batchItemFailures"] == []
+
+    # Then exactly one reply was stored and one completion emitted
+    assert [who for _, who, _ in messages(api, alice, chat_id)] == [alice.user_id, "oracle"]
+    assert len(data_of(bus, "AIResponseCompleted")) == 1
+
+
+def test_round_robin_with_an_ai_passes_the_floor_to_it_and_back(api: Api, bus: Bus, alice: User) -> None:
+    # Given a round-robin chat of Alice and the Oracle
+    chat_id = api.create_chat(alice, turn_mode="round_robin", ai_participants=[ORACLE])["chat_id"]
+    bus.pump()
+    assert holder(api, alice, chat_id) == alice.user_id
+
+    # When Alice posts twice, each time after the bus settles
+    api.send(alice, chat_id, "first riddle")
+    bus.pump()
+    assert api.send(alice, chat_id, "second riddle").status == 201
+    bus.pump()
+
+    # Then the Oracle answered on its turn and the floor came back to Alice each time
+    history = messages(api, alice, chat_id)
+    assert [who for _, who, _ in history] == [alice.user_id, "oracle", alice.user_id, "oracle"]
+    assert holder(api, alice, chat_id) == alice.user_id
+    reasons = [(c["holder_id"], c["reason"]) for c in data_of(bus, "TurnChanged")]
+    assert reasons[-4:] == [("oracle", "message"), (alice.user_id, "message")] * 2
+    assert [r["trigger"] for r in data_of(bus, "AIResponseRequested")] == ["turn", "turn"]
+
+
+class Failing:
+    name = "failing"
+
+    def stream(self, request: ModelRequest) -> Iterator[StreamEvent]:
+        yield TextDelta("Let me th")
+        raise ProviderError("model_error", "modelStreamErrorException: the model broke")
+
+
+class Broken:
+    """A provider with a bug: any exception must still end the reply and free the turn."""
+
+    name = "broken"
+
+    def stream(self, request: ModelRequest) -> Iterator[StreamEvent]:
+        raise RuntimeError("bug")
+
+
+class Slow:
+    """Chunks that arrive later than the responder's time-out allows."""
+
+    name = "slow"
+
+    def stream(self, request: ModelRequest) -> Iterator[StreamEvent]:
+        for word in ("one", " two", " three", " four"):
+            time.sleep(0.06)
+            yield TextDelta(word)
+        yield Usage(1, 4)
+
+
+@pytest.mark.parametrize(
+    ("provider", "env", "reason"),
+    [
+        pytest.param(Failing(), {}, "model_error", id="model-error"),
+        pytest.param(Slow(), {"PARLEY_AI_TIMEOUT_SECONDS": "0.1"}, "timeout", id="time-out"),
+        pytest.param(Broken(), {}, "model_error", id="provider-bug"),
+    ],
+)
+def test_a_failed_reply_is_recorded_and_the_turn_moves_on(
+    api: Api,
+    bus: Bus,
+    alice: User,
+    monkeypatch: pytest.MonkeyPatch,
+    provider: Any,
+    env: dict[str, str],
+    reason: str,
+) -> None:
+    # Given a round-robin chat of Alice and the Oracle, whose model fails in a given way
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    container.reset()
+    monkeypatch.setattr(container, "provider_for", lambda participant: provider)
+    chat_id = api.create_chat(alice, turn_mode="round_robin", ai_participants=[ORACLE])["chat_id"]
+    bus.pump()
+
+    # When Alice posts and the Oracle's turn comes
+    api.send(alice, chat_id, "your turn, Oracle")
+    bus.pump()
+
+    # Then AIResponseFailed says why, nothing was stored, and the floor is back with Alice (ai_failed)
+    (failed,) = data_of(bus, "AIResponseFailed")
+    assert (failed["participant_id"], failed["reason"]) == ("oracle", reason)
+    assert [who for _, who, _ in messages(api, alice, chat_id)] == [alice.user_id]
+    last = data_of(bus, "TurnChanged")[-1]
+    assert (last["holder_id"], last["previous_holder_id"], last["reason"]) == (
+        alice.user_id,
+        "oracle",
+        "ai_failed",
+    )
+    assert api.send(alice, chat_id, "fine, I will go on").status == 201
+
+
+def test_a_chat_completed_mid_reply_stops_the_stream(
+    api: Api, bus: Bus, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a model that, mid-stream, sees the chat completed by its owner
+    chat_id = api.create_chat(alice, ai_participants=[ORACLE])["chat_id"]
+    sent: list[str] = []
+
+    class CompletedMidway:
+        name = "completed-midway"
+
+        def stream(self, request: ModelRequest) -> Iterator[StreamEvent]:
+            for n in range(10):
+                if n == 2:
+                    assert api.post(f"/chats/{chat_id}/complete", alice).status == 200
+                sent.append(str(n))
+                yield TextDelta(f"{n} ")
+
+    monkeypatch.setattr(container, "provider_for", lambda participant: CompletedMidway())
+
+    # When Alice mentions the Oracle
+    api.send(alice, chat_id, "@Oracle count to ten")
+    bus.pump()
+
+    # Then the stream stopped at the first check after the completion, nothing was stored,
+    # and the reply is recorded as cancelled
+    assert sent == ["0", "1", "2"]
+    assert [who for _, who, _ in messages(api, alice, chat_id)] == [alice.user_id]
+    (failed,) = data_of(bus, "AIResponseFailed")
+    assert failed["reason"] == "cancelled"
+
+
+def test_an_untaken_turn_times_out_through_the_sweeper(api: Api, bus: Bus, alice: User, bob: User) -> None:
+    # Given Bob holds a round-robin turn
+    chat_id = api.create_chat(alice, turn_mode="round_robin")["chat_id"]
+    api.post(f"/chats/{chat_id}/members", bob)
+    api.send(alice, chat_id, "over to you, Bob")
+    bus.pump()
+    assert holder(api, alice, chat_id) == bob.user_id
+    record = ChatRecord.get(chat_id)
+    assert record.turn_due is not None
+    assert record.turn_deadline is not None
+
+    # When the sweeper runs before and after the deadline
+    box = container.outbox()
+    deadline = datetime.fromisoformat(record.turn_deadline)
+    early = ChatService(box.repository, box, clock=lambda: deadline - timedelta(seconds=1))
+    late = ChatService(box.repository, box, clock=lambda: deadline + timedelta(seconds=1))
+    assert early.expire_turns(now=deadline - timedelta(seconds=1)) == 0
+    assert late.expire_turns(now=deadline + timedelta(seconds=1)) == 1
+    assert late.expire_turns(now=deadline + timedelta(seconds=1)) == 0
+
+    # Then the floor moved to Alice with reason timeout, and the new deadline is in the index
+    assert holder(api, alice, chat_id) == alice.user_id
+    last = data_of(bus, "TurnChanged")[-1]
+    assert (last["holder_id"], last["reason"]) == (alice.user_id, "timeout")
+    assert ChatRecord.get(chat_id).turn_deadline > record.turn_deadline
+
+
+def test_a_free_chat_is_not_in_the_deadline_index(api: Api, bus: Bus, alice: User) -> None:
+    # Given a round-robin chat switched to free
+    chat_id = api.create_chat(alice, turn_mode="round_robin")["chat_id"]
+    assert ChatRecord.get(chat_id).turn_deadline is not None
+    api.patch(f"/chats/{chat_id}/settings", alice, body={"turn_mode": "free"})
+
+    # When its item is read back
+    record = ChatRecord.get(chat_id)
+
+    # Then it carries no deadline, so the sweeper never reads it
+    assert not record.turn_due
+    assert not record.turn_deadline
+    assert container.chat_service().expire_turns(now=datetime.now(UTC) + timedelta(days=30)) == 0
+
+
+def test_a_moderator_gives_the_floor_over_http(
+    api: Api, bus: Bus, alice: User, bob: User, carol: User
+) -> None:
+    # Given a moderated chat of Alice (owner), Bob and Carol
+    chat_id = api.create_chat(alice, turn_mode="moderated")["chat_id"]
+    for user in (bob, carol):
+        api.post(f"/chats/{chat_id}/members", user)
+    bus.pump()
+
+    # When Bob tries to take the floor, and then Alice gives it to him
+    refused = api.post(f"/chats/{chat_id}/turn", bob, body={"participant_id": bob.user_id})
+    granted = api.post(f"/chats/{chat_id}/turn", alice, body={"participant_id": bob.user_id})
+
+    # Then only the moderator may, and Bob holds the floor: Carol is refused, Bob may post
+    assert refused.status == 403, refused.text
+    assert granted.status == 200, granted.text
+    assert granted.json["turn"]["holder_id"] == bob.user_id
+    out_of_turn = api.send(carol, chat_id, "me too")
+    assert out_of_turn.status == 409
+    assert out_of_turn.json["error"]["details"]["turn_holder_id"] == bob.user_id
+    assert api.send(bob, chat_id, "thank you, chair").status == 201
+    bus.pump()
+    # And once Bob has spoken, the floor rests with Alice again
+    assert holder(api, alice, chat_id) == alice.user_id
+    reasons = [c["reason"] for c in data_of(bus, "TurnChanged")]
+    assert reasons[-2:] == ["granted", "message"]
+    # And giving the floor to a stranger is refused as invalid
+    stranger = api.post(f"/chats/{chat_id}/turn", alice, body={"participant_id": "user-nobody"})
+    assert stranger.status == 422
