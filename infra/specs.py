@@ -90,12 +90,13 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     ),
     FunctionSpec(
         name="outbox_sweeper",
-        description="Publishes committed events whose writer never confirmed them.",
+        description="Moves expired turns on, then publishes committed events nobody confirmed.",
         trigger=Every("rate(1 minute)"),
         memory_mb=512,
         # the handler stops paging with 10 s left, so a run ends before the next minute's
         timeout_seconds=55,
-        tables={"events": "read_write"},
+        # reads the chats' turn-deadline index and commits turn moves with their event rows
+        tables={"chats": "read_write", "events": "read_write"},
         puts_events=True,
     ),
 )
@@ -108,6 +109,7 @@ NOT_YET_DEPLOYED: Mapping[str, str] = {
     "broadcaster": "pushes over the WebSocket API, which comes with the real-time CDK work",
     "realtime": "the WebSocket API's $connect/$disconnect/action handler: real-time CDK work",
     "ws_authorizer": "the WebSocket API's $connect ticket authorizer: real-time CDK work",
+    "ai_responder": "streams replies over the WebSocket API, which comes with the real-time CDK work",
 }
 
 
