@@ -22,6 +22,8 @@ KEYS = (
     "alarm_email",
     "api_throttle_rate",
     "api_throttle_burst",
+    "websocket_throttle_rate",
+    "websocket_throttle_burst",
 )
 # CloudWatch Logs accepts only these retention periods (in days)
 _RETENTION_DAYS: dict[int, logs.RetentionDays] = {
@@ -67,6 +69,10 @@ class StackConfig(BaseModel):
     alarm_email: str | None = Field(None, description="Subscribe this address to the alarm topic.")
     api_throttle_rate: float = Field(100, gt=0, description="HTTP API stage steady-state requests/s.")
     api_throttle_burst: int = Field(200, gt=0, description="HTTP API stage burst.")
+    websocket_throttle_rate: float = Field(
+        100, gt=0, description="WebSocket stage steady-state messages/s (frames and handshakes)."
+    )
+    websocket_throttle_burst: int = Field(200, gt=0, description="WebSocket stage burst.")
 
     @field_validator("log_retention_days")
     @classmethod

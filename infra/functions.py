@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal, Protocol
 
 from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
@@ -25,7 +26,7 @@ from infra.bus import RouteQueues
 from infra.layer import ARCHITECTURE, RUNTIME
 from infra.layer_build import LAMBDA_PYTHON
 from infra.nag import acknowledge
-from infra.specs import Consumes, Every, FunctionSpec, Http
+from infra.specs import Consumes, Every, FunctionSpec, Http, WebSocket
 from parley.adapters.tables import TABLES
 from parley.adapters.tables import spec as table_spec
 from parley.routing import route
@@ -47,9 +48,30 @@ TABLE_SETTING = {table.key: _alias(table.setting) for table in TABLES}
 BUS_SETTING = _alias("bus_name")
 INDEXED_TABLES = frozenset(table.key for table in TABLES if table_spec(table)["indexes"])
 KNOWN_SETTINGS = frozenset(f.alias for f in Settings.model_fields.values() if f.alias)
+WEBSOCKET_URL_SETTING = _alias("websocket_url")
+MANAGEMENT_URL_SETTING = _alias("websocket_management_url")
+# Bedrock's streaming call on any foundation model: which model is each AI participant's own setting
+BEDROCK_ACTIONS = ("bedrock:InvokeModelWithResponseStream",)
 
 
-def environment(spec: FunctionSpec, table_names: Mapping[str, str], bus_name: str) -> dict[str, str]:
+class WebSocketEndpoints(Protocol):
+    """What functions need from the WebSocket API (``infra.realtime.RealTime``), built before them."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def management_url(self) -> str: ...
+
+    def grant_push(self, grantee: iam.Role) -> None: ...
+
+
+def environment(
+    spec: FunctionSpec,
+    table_names: Mapping[str, str],
+    bus_name: str,
+    websocket: WebSocketEndpoints | None = None,
+) -> dict[str, str]:
     """The function's environment: Powertools wiring, the names of what it may touch, its extras."""
     unknown = [k for k in spec.env if k not in KNOWN_SETTINGS and not k.startswith("POWERTOOLS_")]
     if unknown:
@@ -63,6 +85,13 @@ def environment(spec: FunctionSpec, table_names: Mapping[str, str], bus_name: st
     env.update({TABLE_SETTING[key]: table_names[key] for key in sorted(spec.tables)})
     if spec.puts_events:
         env[BUS_SETTING] = bus_name
+    if spec.knows_websocket_url or spec.pushes_to_websockets:
+        if websocket is None:
+            raise ValueError(f"{spec.name} uses the WebSocket API, but the stack gave none")
+        if spec.knows_websocket_url:
+            env[WEBSOCKET_URL_SETTING] = websocket.url
+        if spec.pushes_to_websockets:
+            env[MANAGEMENT_URL_SETTING] = websocket.management_url
     env.update(spec.env)
     return env
 
@@ -70,8 +99,8 @@ def environment(spec: FunctionSpec, table_names: Mapping[str, str], bus_name: st
 class Functions(Construct):
     """The functions of ``specs``, with their roles, log groups and non-HTTP triggers.
 
-    HTTP-triggered functions are exposed as ``http`` for the HTTP API construct to integrate;
-    a spec that pushes to WebSockets fails here until the real-time construct provides its API.
+    HTTP- and WebSocket-triggered functions are exposed (``http``, ``websocket``) for the API
+    constructs to integrate; the WebSocket API's URLs and push grant come in as ``websocket``.
     """
 
     def __init__(
@@ -86,16 +115,13 @@ class Functions(Construct):
         routes: Mapping[str, RouteQueues],
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
+        websocket: WebSocketEndpoints | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.functions: dict[str, lambda_.Function] = {}
         self.specs = {spec.name: spec for spec in specs}
         table_names = {key: table.table_name for key, table in tables.items()}
         for spec in specs:
-            if spec.pushes_to_websockets:
-                raise NotImplementedError(
-                    f"{spec.name} pushes to WebSockets: the stack has no WebSocket API yet"
-                )
             if not (FUNCTIONS_DIR / spec.name / "handler.py").is_file():
                 raise FileNotFoundError(f"{spec.name}: no functions/{spec.name}/handler.py")
             log_group = logs.LogGroup(
@@ -123,7 +149,7 @@ class Functions(Construct):
                 timeout=Duration.seconds(spec.timeout_seconds),
                 layers=[layer],
                 role=role,
-                environment=environment(spec, table_names, bus.event_bus_name),
+                environment=environment(spec, table_names, bus.event_bus_name, websocket),
                 tracing=lambda_.Tracing.ACTIVE,
                 logging_format=lambda_.LoggingFormat.JSON,
                 application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
@@ -136,6 +162,9 @@ class Functions(Construct):
                 max_event_age=Duration.minutes(1) if scheduled else None,
             )
             self._grant(spec, role, tables, bus)
+            if spec.pushes_to_websockets:
+                assert websocket is not None  # environment() has refused the spec otherwise
+                websocket.grant_push(role)
             self._trigger(spec, function, routes)
             self._acknowledge(spec, function, role, tables)
             self.functions[spec.name] = function
@@ -143,6 +172,15 @@ class Functions(Construct):
     @property
     def http(self) -> list[lambda_.Function]:
         return [self.functions[n] for n, s in self.specs.items() if isinstance(s.trigger, Http)]
+
+    def websocket(self, part: Literal["routes", "authorizer"]) -> lambda_.Function:
+        """The one function serving ``part`` ("routes" or "authorizer") of the WebSocket API."""
+        (found,) = [
+            self.functions[n]
+            for n, s in self.specs.items()
+            if isinstance(s.trigger, WebSocket) and s.trigger.part == part
+        ]
+        return found
 
     @staticmethod
     def _grant(
@@ -158,6 +196,20 @@ class Functions(Construct):
                 table.grant_read_write_data(role)
         if spec.puts_events:
             bus.grant_put_events_to(role)
+        if spec.invokes_bedrock:
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=list(BEDROCK_ACTIONS),
+                    resources=[
+                        Stack.of(role).format_arn(
+                            service="bedrock",
+                            account="",
+                            resource="foundation-model",
+                            resource_name="*",
+                        )
+                    ],
+                )
+            )
 
     def _trigger(
         self, spec: FunctionSpec, function: lambda_.Function, routes: Mapping[str, RouteQueues]
@@ -218,6 +270,13 @@ class Functions(Construct):
                 f"AwsSolutions-IAM5[Resource::<{_logical_id(tables[key])}.Arn>/index/*]",
                 "grant_*_data also covers the table's indexes (the outbox index is queried); the "
                 "statement is still scoped to this one table.",
+            )
+        if spec.invokes_bedrock:
+            acknowledge(
+                role,
+                "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:<AWS::Region>::foundation-model/*]",
+                "Each AI participant names its own model at run time (a chat setting, not a deploy "
+                "setting); the grant is one streaming action on this region's foundation models only.",
             )
         for rule in ("AwsSolutions-L1", "Serverless-LambdaLatestVersion"):
             acknowledge(

@@ -2,7 +2,9 @@
 
 Alarms go to one SNS topic: any message in any dead-letter queue (an event a handler gave up on),
 a function error rate, and the HTTP API's 5xx rate. The dashboard shows the API's latency and
-errors, each function's errors and duration, and each route's queue and DLQ depth.
+errors, the WebSocket API's connects, messages and integration errors, the AI responder's reply
+time (its duration: parley emits no reply-time metric of its own), each function's errors and
+duration, and each route's queue and DLQ depth.
 Tracing, JSON logs and retention are set on the functions themselves (``infra.functions``).
 """
 
@@ -36,6 +38,7 @@ class Observability(Construct):
         functions: Mapping[str, lambda_.Function],
         routes: Mapping[str, RouteQueues],
         http_api: apigwv2.HttpApi,
+        websocket_api: apigwv2.WebSocketApi,
         alarm_email: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -96,7 +99,7 @@ class Observability(Construct):
             threshold=API_5XX_RATE_PERCENT,
             description=f"HTTP API: over {API_5XX_RATE_PERCENT}% of requests failed with 5xx.",
         )
-        self.dashboard = self._dashboard(functions, routes, http_api)
+        self.dashboard = self._dashboard(functions, routes, http_api, websocket_api)
 
     def _alarm(
         self, construct_id: str, metric: cloudwatch.IMetric, *, threshold: float, description: str
@@ -120,6 +123,7 @@ class Observability(Construct):
         functions: Mapping[str, lambda_.Function],
         routes: Mapping[str, RouteQueues],
         http_api: apigwv2.HttpApi,
+        websocket_api: apigwv2.WebSocketApi,
     ) -> cloudwatch.Dashboard:
         minute = Duration.minutes(1)
         api_row: list[cloudwatch.IWidget] = [
@@ -146,6 +150,40 @@ class Observability(Construct):
                 width=12,
             ),
         ]
+        realtime_row: list[cloudwatch.IWidget] = [
+            cloudwatch.GraphWidget(
+                title="WebSocket connects and messages",
+                left=[
+                    websocket_api.metric(name, period=minute, statistic="Sum", label=label)
+                    for name, label in (("ConnectCount", "connects"), ("MessageCount", "messages"))
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="WebSocket errors",
+                left=[
+                    websocket_api.metric(name, period=minute, statistic="Sum", label=label)
+                    for name, label in (
+                        ("IntegrationError", "integration errors"),
+                        ("ExecutionError", "execution errors"),
+                        ("ClientError", "client errors (incl. refused tickets)"),
+                    )
+                ],
+                width=12,
+            ),
+        ]
+        if "ai_responder" in functions:
+            responder = functions["ai_responder"]
+            realtime_row.append(
+                cloudwatch.GraphWidget(
+                    title="AI reply time (ms, ai_responder duration)",
+                    left=[
+                        responder.metric_duration(period=minute, statistic=s, label=f"reply {s}")
+                        for s in ("p50", "p90", "p99")
+                    ],
+                    width=24,
+                )
+            )
         function_row: list[cloudwatch.IWidget] = [
             cloudwatch.GraphWidget(
                 title="Function errors",
@@ -203,5 +241,5 @@ class Observability(Construct):
             self,
             "Dashboard",
             default_interval=Duration.hours(3),
-            widgets=[alarm_row, api_row, function_row, queue_row],
+            widgets=[alarm_row, api_row, realtime_row, function_row, queue_row],
         )

@@ -36,7 +36,15 @@ class Every:
     expression: str
 
 
-Trigger = Http | Consumes | Every
+@dataclass(frozen=True)
+class WebSocket:
+    """Invoked by the WebSocket API: ``routes`` serves $connect/$disconnect/$default and every action,
+    ``authorizer`` is the REQUEST authorizer of $connect (``infra.realtime``)."""
+
+    part: Literal["routes", "authorizer"]
+
+
+Trigger = Http | Consumes | Every | WebSocket
 
 
 @dataclass(frozen=True)
@@ -50,7 +58,12 @@ class FunctionSpec:
     timeout_seconds: int = 30
     tables: Mapping[str, Access] = field(default_factory=dict)
     puts_events: bool = False
+    # execute-api:ManageConnections on the stage and PARLEY_WEBSOCKET_MANAGEMENT_URL: posts to sockets
     pushes_to_websockets: bool = False
+    # PARLEY_WEBSOCKET_URL: hands clients the wss URL (with their ticket) to connect to
+    knows_websocket_url: bool = False
+    # bedrock:InvokeModelWithResponseStream on foundation models: streams AI participants' replies
+    invokes_bedrock: bool = False
     env: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -58,8 +71,8 @@ class FunctionSpec:
             raise ValueError(f"{self.name}: memory must be 128..10240 MB")
         if not 1 <= self.timeout_seconds <= 900:
             raise ValueError(f"{self.name}: timeout must be 1..900 s")
-        if isinstance(self.trigger, Http) and self.timeout_seconds > 29:
-            raise ValueError(f"{self.name}: API Gateway gives up after 30 s, so the timeout must be below it")
+        if isinstance(self.trigger, Http | WebSocket) and self.timeout_seconds > 29:
+            raise ValueError(f"{self.name}: API Gateway gives up after 29 s, so the timeout must be below it")
 
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
@@ -78,6 +91,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             "idempotency": "read_write",
         },
         puts_events=True,
+        knows_websocket_url=True,
     ),
     FunctionSpec(
         name="turns",
@@ -99,18 +113,76 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         tables={"chats": "read_write", "events": "read_write"},
         puts_events=True,
     ),
+    FunctionSpec(
+        name="realtime",
+        description="WebSocket API: connects, subscriptions, typing and messages sent over the socket.",
+        trigger=WebSocket("routes"),
+        # on every socket frame a user waits for: the api's memory, for the same cold-start reason
+        memory_mb=1024,
+        timeout_seconds=10,
+        tables={
+            "connections": "read_write",
+            "subscriptions": "read_write",
+            # sendMessage commits like POST /messages; subscribe checks membership (the chat's own
+            # participant list, not the memberships table) and replays events
+            "chats": "read_write",
+            "messages": "read_write",
+            "events": "read_write",
+            # client_message_id rows and typing throttles
+            "idempotency": "read_write",
+        },
+        puts_events=True,
+        # replays the events a resubscribing socket missed, to that socket
+        pushes_to_websockets=True,
+        knows_websocket_url=True,
+    ),
+    FunctionSpec(
+        name="ws_authorizer",
+        description="Redeems the single-use ticket of a WebSocket $connect (REQUEST authorizer).",
+        trigger=WebSocket("authorizer"),
+        memory_mb=512,
+        timeout_seconds=10,
+        # tickets live in the idempotency table; redeeming one deletes it (single use)
+        tables={"idempotency": "read_write"},
+    ),
+    FunctionSpec(
+        name="broadcaster",
+        description="Pushes client-visible events to the sockets subscribed to their chat.",
+        trigger=Consumes("broadcaster"),
+        memory_mb=512,
+        timeout_seconds=30,
+        # loads the chat; drops subscriptions and connections whose socket is gone (410)
+        tables={"chats": "read", "connections": "read_write", "subscriptions": "read_write"},
+        pushes_to_websockets=True,
+    ),
+    FunctionSpec(
+        name="ai_responder",
+        description="Streams an AI participant's reply to the chat's sockets, then stores it as a message.",
+        trigger=Consumes("ai_responder"),
+        memory_mb=512,
+        # a reply may take PARLEY_AI_TIMEOUT_SECONDS (60 s by default) and is then stored or failed
+        timeout_seconds=120,
+        tables={
+            "chats": "read_write",
+            "messages": "read_write",
+            "events": "read_write",
+            # the request id is the reply's client_message_id: a redelivered request stores nothing
+            "idempotency": "read_write",
+            # the stream's fan-out drops subscriptions and connections whose socket is gone
+            "connections": "read_write",
+            "subscriptions": "read_write",
+        },
+        puts_events=True,
+        pushes_to_websockets=True,
+        invokes_bedrock=True,
+    ),
 )
 
 
-# Handlers under functions/ that the stack does not deploy yet, each with the reason. Their routes get
-# no rule either (a rule into a queue nobody reads would only pile events up). Any other route or
-# folder without a spec fails synthesis; tests/infra keeps this list honest.
-NOT_YET_DEPLOYED: Mapping[str, str] = {
-    "broadcaster": "pushes over the WebSocket API, which comes with the real-time CDK work",
-    "realtime": "the WebSocket API's $connect/$disconnect/action handler: real-time CDK work",
-    "ws_authorizer": "the WebSocket API's $connect ticket authorizer: real-time CDK work",
-    "ai_responder": "streams replies over the WebSocket API, which comes with the real-time CDK work",
-}
+# Handlers under functions/ that the stack does not deploy yet, each with the reason (none today). Their
+# routes get no rule either (a rule into a queue nobody reads would only pile events up). Any other
+# route or folder without a spec fails synthesis; tests/infra keeps this list honest.
+NOT_YET_DEPLOYED: Mapping[str, str] = {}
 
 
 def spec(name: str) -> FunctionSpec:

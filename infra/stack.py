@@ -1,7 +1,8 @@
 """Parley's stack: a thin composition of one construct per capability.
 
 State (tables), events (bus, archive, rule -> queue -> DLQ per route, schema registry), the shared
-layer, the functions from the spec list, the HTTP API with Cognito, and observability. Each is
+layer, the functions from the spec list, the HTTP API with Cognito, the WebSocket API with its
+ticket authorizer, and observability. Each is
 built from the definitions the code itself uses (tables, routing table, catalog, OpenAPI).
 """
 
@@ -18,6 +19,7 @@ from infra.functions import Functions
 from infra.http_api import HttpApi
 from infra.layer import SharedLayer
 from infra.observability import Observability
+from infra.realtime import RealTime
 from infra.schemas import EventSchemas
 from infra.specs import FUNCTIONS, consumer_of, deployed_routes
 from infra.storage import Storage
@@ -27,7 +29,9 @@ class ParleyStack(Stack):
     def __init__(
         self, scope: Construct, construct_id: str, *, config: StackConfig | None = None, **kwargs: Any
     ) -> None:
-        kwargs.setdefault("description", "Parley: event-driven chat backend (HTTP API, EventBridge, Lambda)")
+        kwargs.setdefault(
+            "description", "Parley: event-driven chat backend (HTTP and WebSocket APIs, EventBridge, Lambda)"
+        )
         super().__init__(scope, construct_id, **kwargs)
         config = config or StackConfig()
         self.config = config
@@ -43,6 +47,9 @@ class ParleyStack(Stack):
         )
         self.schemas = EventSchemas(self, "Schemas")
         self.layer = SharedLayer(self, "Shared")
+        # the WebSocket API and stage come first: their URLs are plain tokens in the functions'
+        # environment, and its routes are added once the functions they integrate exist
+        self.realtime = RealTime(self, "RealTime", config=config)
         self.functions = Functions(
             self,
             "Functions",
@@ -53,6 +60,10 @@ class ParleyStack(Stack):
             routes=self.events.routes,
             log_retention=config.retention,
             removal_policy=config.removal,
+            websocket=self.realtime,
+        )
+        self.realtime.add_routes(
+            handler=self.functions.websocket("routes"), authorizer=self.functions.websocket("authorizer")
         )
         (api_handler,) = self.functions.http
         self.http = HttpApi(self, "Http", handler=api_handler, config=config)
@@ -62,9 +73,16 @@ class ParleyStack(Stack):
             functions=self.functions.functions,
             routes=self.events.routes,
             http_api=self.http.api,
+            websocket_api=self.realtime.api,
             alarm_email=config.alarm_email,
         )
         CfnOutput(self, "HttpApiUrl", value=self.http.url, description="Base URL of the HTTP API")
+        CfnOutput(
+            self,
+            "WebSocketUrl",
+            value=self.realtime.url,
+            description="wss URL of the WebSocket API (connect with ?ticket= from POST /realtime/tickets)",
+        )
         CfnOutput(self, "BusName", value=self.events.bus.event_bus_name, description="EventBridge bus")
         CfnOutput(
             self, "UserPoolId", value=self.http.users.pool.user_pool_id, description="Cognito user pool"

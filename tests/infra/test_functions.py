@@ -135,5 +135,5 @@ def test_scheduled_functions_run_on_their_schedule_without_async_retries(synth: 
 
 def test_every_log_group_keeps_logs_for_the_context_retention(synth: Synth) -> None:
     groups = synth.resources("AWS::Logs::LogGroup")
-    assert len(groups) == len(FUNCTIONS) + 1  # one per function, plus the HTTP API access log
+    assert len(groups) == len(FUNCTIONS) + 2  # one per function, plus each API's access log
     assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {30}

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk.assertions import Match
 
 from infra.http_api import PUBLIC_ROUTES, api_routes
 from parley.http.app import app
 from tests.infra.conftest import Synth
+
+
+def _of_http_api(synth: Synth, kind: str) -> dict[str, dict[str, Any]]:
+    """The resources of ``kind`` that belong to the HTTP API (the WebSocket API has its own)."""
+    api = {"Ref": synth.logical_id(synth.stack.http.api)}
+    return {k: v for k, v in synth.resources(kind).items() if v["Properties"]["ApiId"] == api}
 
 
 def test_routes_are_the_openapi_document_plus_the_public_extras() -> None:
@@ -19,7 +27,7 @@ def test_every_route_reaches_the_api_lambda_with_the_authorizer_unless_public(sy
     authorizer = _authorizer(synth)
     routes = {
         r["Properties"]["RouteKey"]: r["Properties"]
-        for r in synth.resources("AWS::ApiGatewayV2::Route").values()
+        for r in _of_http_api(synth, "AWS::ApiGatewayV2::Route").values()
     }
     assert set(routes) == {f"{m} {p}" for m, p in api_routes()}
     for (method, path), public in ((r, r in PUBLIC_ROUTES) for r in api_routes()):
@@ -33,14 +41,14 @@ def test_every_route_reaches_the_api_lambda_with_the_authorizer_unless_public(sy
 
 
 def _authorizer(synth: Synth) -> str:
-    (logical_id,) = synth.resources("AWS::ApiGatewayV2::Authorizer")
+    (logical_id,) = _of_http_api(synth, "AWS::ApiGatewayV2::Authorizer")
     return logical_id
 
 
 def test_the_jwt_authorizer_trusts_the_stack_user_pool_and_its_client(synth: Synth) -> None:
     pool = synth.logical_id(synth.stack.http.users.pool)
     client = synth.logical_id(synth.stack.http.users.client)
-    (authorizer,) = synth.resources("AWS::ApiGatewayV2::Authorizer").values()
+    (authorizer,) = _of_http_api(synth, "AWS::ApiGatewayV2::Authorizer").values()
     props = authorizer["Properties"]
     assert props["AuthorizerType"] == "JWT"
     assert props["IdentitySource"] == ["$request.header.Authorization"]
@@ -65,7 +73,7 @@ def test_the_user_pool_asks_for_a_display_name_and_a_strong_password(synth: Synt
 
 
 def test_the_stage_is_throttled_and_logs_every_request_as_json(synth: Synth) -> None:
-    (stage,) = synth.resources("AWS::ApiGatewayV2::Stage").values()
+    (stage,) = _of_http_api(synth, "AWS::ApiGatewayV2::Stage").values()
     props = stage["Properties"]
     assert props["StageName"] == "$default"
     assert props["AutoDeploy"] is True

@@ -50,3 +50,13 @@ def test_the_dashboard_shows_api_functions_queues_and_dlqs(synth: Synth) -> None
         assert title in body
     assert "Route queues" in body
     assert "Dead-letter queues" in body
+
+
+def test_the_dashboard_shows_websocket_traffic_and_ai_reply_time(synth: Synth) -> None:
+    (dashboard,) = synth.resources("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for metric in ("ConnectCount", "MessageCount", "IntegrationError"):
+        assert f'\\"{metric}\\"' in body, metric
+    assert synth.logical_id(synth.stack.realtime.api) in body
+    assert "AI reply time" in body
+    assert synth.logical_id(synth.stack.functions.functions["ai_responder"]) in body

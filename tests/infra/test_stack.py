@@ -109,4 +109,6 @@ def test_an_archive_keeps_every_parley_event_for_replay(synth: Synth) -> None:
 
 
 def test_outputs_name_what_a_client_needs(synth: Synth) -> None:
-    assert {"HttpApiUrl", "BusName", "UserPoolId", "UserPoolClientId"} <= set(synth.template["Outputs"])
+    assert {"HttpApiUrl", "WebSocketUrl", "BusName", "UserPoolId", "UserPoolClientId"} <= set(
+        synth.template["Outputs"]
+    )
