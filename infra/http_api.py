@@ -54,11 +54,13 @@ def api_routes() -> list[tuple[str, str]]:
 
 
 @jsii.implements(apigwv2.IAccessLogSettings)
-class _AccessLogs:
-    """HttpStage takes access-log settings as an interface; this is its one implementation."""
+class AccessLogs:
+    """API Gateway v2 stages (HTTP and WebSocket) take access-log settings as an interface:
+    one JSON line per request, with the fields given."""
 
-    def __init__(self, group: logs.ILogGroup) -> None:
+    def __init__(self, group: logs.ILogGroup, fields: dict[str, str]) -> None:
         self._destination = apigwv2.LogGroupLogDestination(group)
+        self._fields = fields
 
     @property
     def destination(self) -> apigwv2.IAccessLogDestination:
@@ -66,7 +68,7 @@ class _AccessLogs:
 
     @property
     def format(self) -> apigw.AccessLogFormat:
-        return apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FORMAT, separators=(",", ":")))
+        return apigw.AccessLogFormat.custom(json.dumps(self._fields, separators=(",", ":")))
 
 
 class UserPool(Construct):
@@ -163,7 +165,7 @@ class HttpApi(Construct):
             throttle=apigwv2.ThrottleSettings(
                 rate_limit=config.api_throttle_rate, burst_limit=config.api_throttle_burst
             ),
-            access_log_settings=_AccessLogs(access_logs),
+            access_log_settings=AccessLogs(access_logs, ACCESS_LOG_FORMAT),
         )
         # one invoke permission for the whole API (it is one function serving every route), not one
         # per route: the function's resource policy stays small however many routes the code adds

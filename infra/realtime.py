@@ -8,11 +8,7 @@ authorizer functions exist (``RealTime.add_routes``). The action routes come fro
 
 from __future__ import annotations
 
-import json
-
-import jsii
 from aws_cdk import Stack
-from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
@@ -22,6 +18,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.config import StackConfig
+from infra.http_api import AccessLogs
 from infra.nag import acknowledge
 from parley.realtime.frames import ACTIONS
 
@@ -43,22 +40,6 @@ ACCESS_LOG_FORMAT = {
     "integrationError": "$context.integrationErrorMessage",
     "authorizerError": "$context.authorizer.error",
 }
-
-
-@jsii.implements(apigwv2.IAccessLogSettings)
-class _AccessLogs:
-    """WebSocketStage takes access-log settings as an interface; this is its one implementation."""
-
-    def __init__(self, group: logs.ILogGroup) -> None:
-        self._destination = apigwv2.LogGroupLogDestination(group)
-
-    @property
-    def destination(self) -> apigwv2.IAccessLogDestination:
-        return self._destination
-
-    @property
-    def format(self) -> apigw.AccessLogFormat:
-        return apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FORMAT, separators=(",", ":")))
 
 
 class RealTime(Construct):
@@ -84,7 +65,7 @@ class RealTime(Construct):
             throttle=apigwv2.ThrottleSettings(
                 rate_limit=config.websocket_throttle_rate, burst_limit=config.websocket_throttle_burst
             ),
-            access_log_settings=_AccessLogs(access_logs),
+            access_log_settings=AccessLogs(access_logs, ACCESS_LOG_FORMAT),
         )
         self.routes: dict[str, apigwv2.WebSocketRoute] = {}
 
