@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from parley.adapters.dynamodb import ChatRepository
@@ -41,6 +41,7 @@ from parley.catalog import (
     Envelope,
     new_event,
 )
+from parley.clock import utc_now
 from parley.domain.commands import FailureReason
 from parley.domain.model import Chat, Participant
 from parley.errors import ChatCompletedError, NotYourTurnError, RateLimitedError
@@ -62,10 +63,6 @@ class _Cancelled(Exception):
     """The chat was completed while the reply streamed."""
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class AIResponder:
     def __init__(
         self,
@@ -81,7 +78,7 @@ class AIResponder:
         max_output_tokens: int = 512,
         cancel_check_seconds: float = 0.5,
         monotonic: Callable[[], float] = time.monotonic,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._chats = chats
         self._repo = repository

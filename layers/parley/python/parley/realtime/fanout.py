@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -13,6 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from parley.adapters.connections import ConnectionRepository, Subscriber
 from parley.adapters.dynamodb import ChatRepository
 from parley.catalog import Envelope
+from parley.clock import utc_now
 from parley.observability import logger
 from parley.ports import ConnectionGoneError, Pusher
 from parley.realtime.frames import frame_of
@@ -26,10 +27,6 @@ class FanoutResult:
     not_members: int
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class Broadcaster:
     def __init__(
         self,
@@ -38,7 +35,7 @@ class Broadcaster:
         pusher: Pusher,
         *,
         concurrency: int = 16,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._connections = connections
         self._chats = chats

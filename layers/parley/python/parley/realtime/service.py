@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -13,6 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 from parley.adapters.connections import ConnectionInfo, ConnectionRepository
 from parley.adapters.dynamodb import ChatRepository
 from parley.catalog import CLIENT_VISIBLE, TypingStarted, TypingStopped, new_event, parse_detail
+from parley.clock import utc_now
 from parley.errors import ParleyError
 from parley.ports import ConnectionGoneError, Pusher
 from parley.realtime.frames import (
@@ -50,10 +51,6 @@ class Ticket:
     expires_at: datetime
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class RealtimeService:
     def __init__(
         self,
@@ -66,7 +63,7 @@ class RealtimeService:
         websocket_url: str,
         ticket_ttl_seconds: int = 60,
         typing_throttle_seconds: float = 3.0,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._connections = connections
         self._chats = chats

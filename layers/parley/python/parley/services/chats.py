@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from parley.adapters.dynamodb import ChatRepository, DuplicateClientMessageError, LoadedChat
@@ -21,6 +21,7 @@ from parley.catalog import (
     TurnMode,
     new_event,
 )
+from parley.clock import utc_now
 from parley.domain import commands
 from parley.domain.model import AIProfile, Chat, ChatSettings, Outcome
 from parley.errors import (
@@ -67,17 +68,13 @@ class AIParticipantSpec:
     profile: AIProfile = field(default_factory=AIProfile)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class ChatService:
     def __init__(
         self,
         repository: ChatRepository,
         outbox: Outbox,
         *,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = utc_now,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         max_attempts: int = 40,
     ) -> None:
@@ -151,45 +148,69 @@ class ChatService:
         client_message_id: str | None = None,
         correlation_id: str | None = None,
     ) -> PostResult:
-        if client_message_id is not None:
-            earlier = self._repo.client_message(chat_id, who.user_id, client_message_id)
-            if earlier is not None:
-                self._require_member(chat_id, who)
-                return PostResult(earlier, replayed=True)
         message_id = self._new_id()
-        try:
-            outcome = self._execute(
-                chat_id,
-                who,
-                lambda chat, now: commands.post_message(
-                    chat,
-                    sender_id=who.user_id,
-                    text=text,
+
+        def post() -> Outcome:
+            try:
+                return self._execute(
+                    chat_id,
+                    who,
+                    lambda chat, now: commands.post_message(
+                        chat,
+                        sender_id=who.user_id,
+                        text=text,
+                        client_message_id=client_message_id,
+                        message_id=message_id,
+                        now=now,
+                    ),
+                    correlation_id,
                     client_message_id=client_message_id,
-                    message_id=message_id,
-                    now=now,
-                ),
-                correlation_id,
-                client_message_id=client_message_id,
-            )
+                )
+            except (NotYourTurnError, ChatCompletedError) as exc:
+                rejected = MessageRejected(
+                    sender_id=who.user_id,
+                    reason=exc.code,
+                    detail=exc.message,
+                    client_message_id=client_message_id,
+                    turn_holder_id=exc.details.get("turn_holder_id"),
+                )
+                self._outbox.publish_unsequenced(
+                    [new_event(rejected, chat_id=chat_id, actor=who.actor, correlation_id=correlation_id)]
+                )
+                raise
+
+        return self._post_once(
+            chat_id,
+            who.user_id,
+            client_message_id,
+            post,
+            before_replay=lambda: self._require_member(chat_id, who),
+        )
+
+    def _post_once(
+        self,
+        chat_id: str,
+        sender_id: str,
+        client_message_id: str | None,
+        post: Callable[[], Outcome],
+        *,
+        before_replay: Callable[[], object] | None = None,
+    ) -> PostResult:
+        """A post runs once per (chat, sender, client_message_id): a repeat, or the loser of a race
+        between two identical requests, gets the first message back and stores nothing."""
+        if client_message_id is not None:
+            earlier = self._repo.client_message(chat_id, sender_id, client_message_id)
+            if earlier is not None:
+                if before_replay is not None:
+                    before_replay()
+                return PostResult(earlier, replayed=True)
+        try:
+            outcome = post()
         except DuplicateClientMessageError:
-            # a concurrent request with the same client_message_id won the race
-            earlier = self._repo.client_message(chat_id, who.user_id, client_message_id or "")
+            earlier = self._repo.client_message(chat_id, sender_id, client_message_id or "")
             if earlier is None:
                 raise
             return PostResult(earlier, replayed=True)
-        except (NotYourTurnError, ChatCompletedError) as exc:
-            rejected = MessageRejected(
-                sender_id=who.user_id,
-                reason=exc.code,
-                detail=exc.message,
-                client_message_id=client_message_id,
-                turn_holder_id=exc.details.get("turn_holder_id"),
-            )
-            self._outbox.publish_unsequenced(
-                [new_event(rejected, chat_id=chat_id, actor=who.actor, correlation_id=correlation_id)]
-            )
-            raise
         assert outcome.message is not None
         return PostResult(outcome.message, replayed=False)
 
@@ -238,12 +259,12 @@ class ChatService:
     ) -> PostResult:
         """Store an AI participant's reply with its AIResponseCompleted; the request id is its
         client_message_id, so a duplicate request returns the first reply and stores nothing."""
-        earlier = self._repo.client_message(chat_id, participant.id, request_id)
-        if earlier is not None:
-            return PostResult(earlier, replayed=True)
         message_id = self._new_id()
-        try:
-            outcome = self._execute(
+        return self._post_once(
+            chat_id,
+            participant.id,
+            request_id,
+            lambda: self._execute(
                 chat_id,
                 None,
                 lambda chat, now: commands.post_ai_reply(
@@ -262,14 +283,8 @@ class ChatService:
                 client_message_id=request_id,
                 actor=participant,
                 causation_id=cause.metadata.event_id,
-            )
-        except DuplicateClientMessageError:
-            earlier = self._repo.client_message(chat_id, participant.id, request_id)
-            if earlier is None:
-                raise
-            return PostResult(earlier, replayed=True)
-        assert outcome.message is not None
-        return PostResult(outcome.message, replayed=False)
+            ),
+        )
 
     def fail_ai_response(
         self,
