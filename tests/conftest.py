@@ -25,6 +25,8 @@ AWS_ENV = {
     "POWERTOOLS_METRICS_NAMESPACE": "ParleyTests",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
     "PARLEY_OUTBOX_GRACE_SECONDS": "0",
+    # extension hooks run in-process, as on the local stack (moto's Lambda would need Docker)
+    "PARLEY_HOOK_INVOKER": "inprocess",
 }
 
 

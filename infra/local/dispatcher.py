@@ -18,7 +18,7 @@ from infra.local.dispatch import LambdaContext, sqs_event
 from infra.local.functions import load_handler
 from infra.local.provision import Provisioned
 from parley.observability import logger
-from parley.routing import ROUTES, Route
+from parley.routing import Route, all_routes
 
 
 @dataclass
@@ -31,7 +31,9 @@ class RouteStats:
 
 @dataclass
 class Stats:
-    routes: dict[str, RouteStats] = field(default_factory=lambda: {r.name: RouteStats() for r in ROUTES})
+    routes: dict[str, RouteStats] = field(
+        default_factory=lambda: {r.name: RouteStats() for r in all_routes()}
+    )
     events: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -48,7 +50,7 @@ class Dispatcher:
         self._arns: dict[str, str] = {}
 
     def start(self) -> None:
-        for route in ROUTES:
+        for route in all_routes():
             load_handler(route.function)  # import (cold start) now, not on the first event
             url = self._provisioned.queue_urls[route.name]
             self._arns[route.name] = self._sqs.get_queue_attributes(
@@ -119,7 +121,7 @@ class Dispatcher:
 
     def dead_lettered(self) -> dict[str, int]:
         counts = {}
-        for route in ROUTES:
+        for route in all_routes():
             attrs = self._sqs.get_queue_attributes(
                 QueueUrl=self._provisioned.dlq_urls[route.name],
                 AttributeNames=["ApproximateNumberOfMessages"],
@@ -130,7 +132,7 @@ class Dispatcher:
     def redrive(self) -> dict[str, int]:
         """Move every dead-lettered event back to its route's queue; returns how many per route."""
         moved: dict[str, int] = {}
-        for route in ROUTES:
+        for route in all_routes():
             dlq, queue = self._provisioned.dlq_urls[route.name], self._provisioned.queue_urls[route.name]
             moved[route.name] = 0
             while True:

@@ -12,8 +12,12 @@ from typing import Any
 
 import boto3
 
+from infra.local.functions import load_handler
 from parley.adapters import tables
-from parley.routing import ROUTES, Route
+from parley.adapters.extensions import Registry
+from parley.extensions import hooks
+from parley.extensions.builtin import manifests
+from parley.routing import Route, all_routes
 from parley.settings import Settings
 
 SINK_RULE = "parley-event-sink"
@@ -79,14 +83,24 @@ def provision_route(settings: Settings, route: Route, provisioned: Provisioned) 
     )
 
 
+def register_extensions() -> None:
+    """Register the extensions that ship with Parley (CDK's Extension construct does it in AWS), and
+    let hooks call their handlers in-process, as the dispatcher does for their queues."""
+    registry = Registry()
+    for manifest in manifests():
+        registry.register(manifest.document())
+    hooks.register_loader(load_handler)
+
+
 def provision(settings: Settings, *, sink: bool = False) -> Provisioned:
     """Create everything; ``sink`` adds a catch-all rule into a queue so tests can see every event."""
     create_tables(settings)
     events = boto3.client("events", region_name=settings.region)
     bus_arn = events.create_event_bus(Name=settings.bus_name)["EventBusArn"]
     provisioned = Provisioned(bus_arn=bus_arn)
-    for route in ROUTES:
+    for route in all_routes():
         provision_route(settings, route, provisioned)
+    register_extensions()
     if sink:
         sqs = boto3.client("sqs", region_name=settings.region)
         provisioned.sink_url = _target_queue(

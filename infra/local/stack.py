@@ -65,6 +65,8 @@ class LocalStack:
             "PARLEY_WEBSOCKET_MANAGEMENT_URL": self.base_url,
             # no network, no account: every AI participant answers through the local provider
             "PARLEY_AI_PROVIDER": os.environ.get("PARLEY_AI_PROVIDER", "local"),
+            # hooks call the extensions' handlers in-process (moto's Lambda would need Docker)
+            "PARLEY_HOOK_INVOKER": "inprocess",
             "POWERTOOLS_SERVICE_NAME": "parley-local",
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_DISABLED": "true",

@@ -78,6 +78,9 @@ class Api:
     def patch(self, path: str, user: User | None = None, **kwargs: Any) -> ApiResponse:
         return self.call("PATCH", path, user, **kwargs)
 
+    def put(self, path: str, user: User | None = None, **kwargs: Any) -> ApiResponse:
+        return self.call("PUT", path, user, **kwargs)
+
     def delete(self, path: str, user: User | None = None, **kwargs: Any) -> ApiResponse:
         return self.call("DELETE", path, user, **kwargs)
 

@@ -10,7 +10,7 @@ import boto3
 from infra.local.dispatch import deliver_once
 from infra.local.functions import load_handler
 from infra.local.provision import Provisioned
-from parley.routing import ROUTES
+from parley.routing import all_routes
 
 
 class Bus:
@@ -25,7 +25,7 @@ class Bus:
         delivered = 0
         for _ in range(max_rounds):
             progress = 0
-            for route in ROUTES:
+            for route in all_routes():
                 result = deliver_once(
                     self.sqs,
                     self.provisioned.queue_urls[route.name],

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from parley.catalog import (
+    AIContextContributed,
     AIResponseChunk,
     AIResponseCompleted,
     AIResponseFailed,
@@ -26,8 +27,11 @@ from parley.catalog import (
     ExtensionEventRejected,
     ExtensionFailed,
     ExtensionInstalled,
+    ExtensionMessageRequested,
+    ExtensionRecovered,
     ExtensionUninstalled,
     HandlerFailed,
+    MessageModerated,
     MessageReceived,
     MessageRejected,
     MessageStored,
@@ -141,6 +145,17 @@ def sample_data() -> dict[str, EventData]:
             rejected_event_type="ExtensionEvent",
             rejected_event_id="evt-10",
             reason="missing capability events:emit",
+        ),
+        ExtensionRecovered(extension_id="ext-poll", after_failures=2),
+        ExtensionMessageRequested(extension_id="ext-poll", request_id="req-7", text="Poll closed: yes wins"),
+        AIContextContributed(extension_id="ext-poll", text="The team prefers short answers."),
+        MessageModerated(
+            message_id="msg-1",
+            sender_id="user-alice",
+            extension_id="moderation",
+            action="reject",
+            reason="blocked term",
+            elapsed_ms=3.2,
         ),
         HandlerFailed(
             handler="turns",

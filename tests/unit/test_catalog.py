@@ -139,13 +139,21 @@ def test_every_event_class_is_frozen(event_type: str) -> None:
         setattr(sample, field_name, getattr(sample, field_name))
 
 
-def test_ephemeral_flag_is_set_only_on_stream_chunks_and_typing_indicators() -> None:
+def test_ephemeral_flag_is_set_only_on_socket_frames_and_what_extensions_send() -> None:
     # Given the catalog
     # When the event types flagged ephemeral are collected
     ephemeral = {name for name, cls in CATALOG.items() if cls.ephemeral}
 
-    # Then only the never-stored socket events carry the flag
-    assert ephemeral == {"AIResponseChunk", "TypingStarted", "TypingStopped"}
+    # Then only never-stored socket events and extensions' own requests and reports carry the flag
+    assert ephemeral == {
+        "AIResponseChunk",
+        "TypingStarted",
+        "TypingStopped",
+        "ExtensionEvent",
+        "ExtensionMessageRequested",
+        "ExtensionFailed",
+        "ExtensionRecovered",
+    }
 
 
 # --------------------------------------------------------------------------------------------------

@@ -8,10 +8,10 @@ from typing import get_args
 import pytest
 
 from parley.catalog import CATALOG, CORE_SOURCE, TurnMode
-from parley.routing import ROUTES, STRICT_TURN_MODES, RetryPolicy, Route, consumers_of, route
+from parley.routing import ROUTES, STRICT_TURN_MODES, RetryPolicy, Route, all_routes, consumers_of, route
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-ROUTE_NAMES = [r.name for r in ROUTES]
+ROUTE_NAMES = [r.name for r in all_routes()]
 
 
 def test_the_routing_table_is_not_empty_and_names_are_unique() -> None:
@@ -69,7 +69,7 @@ def test_every_route_pattern_matches_its_source_types_and_filter(name: str) -> N
     pattern = r.pattern
 
     # Then it lists the sources, the detail-types and (when set) the detail filter
-    assert pattern["source"] == list(r.sources)
+    assert pattern["source"] == [*r.sources, *({"prefix": p} for p in r.source_prefixes)]
     assert pattern["detail-type"] == list(r.event_types)
     if r.detail_filter:
         assert pattern["detail"] == dict(r.detail_filter)
@@ -104,9 +104,9 @@ def test_pattern_without_a_filter_has_no_detail_key() -> None:
 
 def test_route_resource_names_are_unique_across_routes() -> None:
     # Given every route
-    rules = [r.rule_name for r in ROUTES]
-    queues = [r.queue_name for r in ROUTES]
-    dlqs = [r.dlq_name for r in ROUTES]
+    rules = [r.rule_name for r in all_routes()]
+    queues = [r.queue_name for r in all_routes()]
+    dlqs = [r.dlq_name for r in all_routes()]
 
     # When the names of their rules, queues and dead-letter queues are compared
     # Then no two routes share a rule, a queue or a DLQ, and no DLQ is named like a queue
@@ -114,7 +114,7 @@ def test_route_resource_names_are_unique_across_routes() -> None:
     assert len(set(queues)) == len(queues)
     assert len(set(dlqs)) == len(dlqs)
     assert not set(queues) & set(dlqs)
-    for r in ROUTES:
+    for r in all_routes():
         assert r.rule_name == f"parley-{r.name}"
         assert r.dlq_name == f"parley-{r.name}-dlq"
 
@@ -123,7 +123,7 @@ def test_resource_names_fit_aws_limits() -> None:
     # Given every route
     # When its resource names are measured
     # Then they fit SQS queue names (80 characters) and EventBridge rule names (64 characters)
-    for r in ROUTES:
+    for r in all_routes():
         assert len(r.queue_name) <= 80
         assert len(r.dlq_name) <= 80
         assert len(r.rule_name) <= 64
@@ -169,7 +169,7 @@ def test_consumers_of_returns_exactly_the_subscribed_routes(event_type: str) -> 
     consumers = consumers_of(event_type)
 
     # Then they are the routes listing it, in table order
-    assert consumers == tuple(r for r in ROUTES if event_type in r.event_types)
+    assert consumers == tuple(r for r in all_routes() if event_type in r.event_types)
 
 
 def test_consumers_of_known_examples() -> None:

@@ -30,6 +30,7 @@ VALID_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/chats/{chat_id}/messages"): {"text": "let me in", "client_message_id": "probe-1"},
     ("PATCH", "/chats/{chat_id}/settings"): {"max_message_length": 7, "turn_mode": "round_robin"},
     ("POST", "/chats/{chat_id}/turn"): {"participant_id": "oracle"},
+    ("PUT", "/chats/{chat_id}/extensions/{extension_id}"): {"enabled": True, "config": {}},
 }
 
 TITLE = "Heist at the Opera"
@@ -124,8 +125,8 @@ def test_outsiders_get_404_and_learn_nothing_on_every_chat_route(
 
     # When they call the route on the chat, and on a chat that does not exist
     body = valid_body(method, path)
-    response = api.call(method, path.format(chat_id=chat_id), who, body=body)
-    unknown = api.call(method, path.format(chat_id=UNKNOWN_CHAT_ID), who, body=body)
+    response = api.call(method, path.format(chat_id=chat_id, extension_id="welcome"), who, body=body)
+    unknown = api.call(method, path.format(chat_id=UNKNOWN_CHAT_ID, extension_id="welcome"), who, body=body)
 
     # Then it is as if the chat did not exist
     assert_error(response, 404, "chat_not_found")
@@ -182,7 +183,7 @@ def test_every_route_but_the_public_ones_needs_claims(
     # When it is sent
     response = api.call(
         method,
-        path.format(chat_id=chat_id),
+        path.format(chat_id=chat_id, extension_id="welcome"),
         IDENTITIES[identity],
         body=valid_body(method, path),
         headers=forged,
@@ -212,13 +213,20 @@ UNAUTHENTICATED_BAD_INPUT = [
 def test_without_claims_bad_input_still_gets_401(api: Api, chat_id: str, method: str, path: str) -> None:
     # Given a request without claims that is also invalid (no body, non-numeric query parameters)
     # When it is sent
-    response = api.call(method, path.format(chat_id=chat_id), None, **invalid_input(method, path))
+    response = api.call(
+        method, path.format(chat_id=chat_id, extension_id="welcome"), None, **invalid_input(method, path)
+    )
 
     # Then who is calling is checked first
     assert_error(response, 401, "not_authenticated")
 
 
-MODERATOR_ONLY = [("PATCH", "/chats/{chat_id}/settings"), ("POST", "/chats/{chat_id}/complete")]
+MODERATOR_ONLY = [
+    ("PATCH", "/chats/{chat_id}/settings"),
+    ("POST", "/chats/{chat_id}/complete"),
+    ("PUT", "/chats/{chat_id}/extensions/{extension_id}"),
+    ("DELETE", "/chats/{chat_id}/extensions/{extension_id}"),
+]
 
 
 @pytest.mark.parametrize(("method", "path"), MODERATOR_ONLY, ids=[f"{m} {p}" for m, p in MODERATOR_ONLY])
@@ -231,7 +239,9 @@ def test_a_plain_member_gets_403_on_moderator_routes(
     before = snapshot(api, alice, chat_id)
 
     # When he changes the settings or completes the chat
-    response = api.call(method, path.format(chat_id=chat_id), bob, body=valid_body(method, path))
+    response = api.call(
+        method, path.format(chat_id=chat_id, extension_id="welcome"), bob, body=valid_body(method, path)
+    )
 
     # Then he is forbidden, and the chat is as it was
     assert_error(response, 403, "forbidden")

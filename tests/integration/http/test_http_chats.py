@@ -12,6 +12,7 @@ DEFAULT_SETTINGS = {
     "rate_limit_messages": 10,
     "rate_limit_window_seconds": 10,
     "turn_timeout_seconds": 120,
+    "hook_fallback": "allow",
 }
 
 CONTRACT: dict[str, set[str]] = {
@@ -24,6 +25,9 @@ CONTRACT: dict[str, set[str]] = {
     "/chats/{chat_id}/settings": {"patch"},
     "/chats/{chat_id}/complete": {"post"},
     "/health": {"get"},
+    "/extensions": {"get"},
+    "/chats/{chat_id}/extensions": {"get"},
+    "/chats/{chat_id}/extensions/{extension_id}": {"get", "put", "delete"},
 }
 
 

@@ -70,6 +70,8 @@ class EventData(_Frozen):
     producers: ClassVar[tuple[str, ...]]
     ephemeral: ClassVar[bool] = False
     on_bus: ClassVar[bool] = True
+    audience: ClassVar[Literal["members", "moderators"]] = "members"
+    """Whose sockets get a client-visible event: every member, or only the owner and moderators."""
 
 
 D = TypeVar("D", bound=EventData)
@@ -203,6 +205,8 @@ def envelope_schema(event_type: str) -> dict[str, Any]:
 
 TurnMode = Literal["free", "round_robin", "alternating", "moderated"]
 ParticipantKind = Literal["human", "ai"]
+SenderKind = Literal["human", "ai", "extension"]
+"""Who wrote a message: extensions post as their own bot (never a chat participant, never holding a turn)."""
 Role = Literal["owner", "moderator", "member"]
 
 
@@ -219,7 +223,7 @@ class MessageView(_Frozen):
     sequence: int = Field(ge=1, description="Position among the chat's messages: 1, 2, 3... without gaps.")
     sender_id: str
     sender_name: str
-    sender_kind: ParticipantKind
+    sender_kind: SenderKind
     text: str
     client_message_id: str | None = None
     created_at: datetime
@@ -346,6 +350,25 @@ class MessageStored(EventData):
     turn_number: int = Field(ge=0, description="The turn the message was posted in.")
 
 
+@event
+class MessageModerated(EventData):
+    event_type = "MessageModerated"
+    version = 1
+    description = (
+        "A moderation hook ruled on a message before anyone saw it: allowed, rejected or rewritten. "
+        "`outcome` says whether the extension decided or the chat's fallback applied."
+    )
+    producers = ("api",)
+
+    message_id: str
+    sender_id: str
+    extension_id: str
+    action: Literal["allow", "reject", "rewrite"]
+    reason: str = ""
+    outcome: Literal["decided", "timeout", "error"] = "decided"
+    elapsed_ms: float = Field(ge=0)
+
+
 # --------------------------------------------------------------------------------------------------
 # Turns
 # --------------------------------------------------------------------------------------------------
@@ -369,12 +392,19 @@ class TurnChanged(EventData):
 class TurnValidationRequested(EventData):
     event_type = "TurnValidationRequested"
     version = 1
-    description = "A custom turn policy (an extension with `turns:control`) is asked to rule on a post."
+    description = (
+        "A custom turn policy (an extension with `turns:control`) ruled on whether a post is in turn; "
+        "recorded with its ruling, or the chat's fallback on time-out or error."
+    )
     producers = ("api",)
 
     message_id: str
     sender_id: str
     turn_number: int = Field(ge=0)
+    extension_id: str | None = Field(None, description="The extension that ruled (absent on requests).")
+    allowed: bool | None = Field(None, description="Its ruling; null on the request itself.")
+    reason: str = ""
+    outcome: Literal["decided", "timeout", "error"] | None = None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -548,6 +578,7 @@ class ExtensionFailed(EventData):
     version = 1
     description = "An extension's handler failed on an event; counts toward its circuit breaker."
     producers = ("extensions",)
+    ephemeral = True
 
     extension_id: str
     failed_event_id: str
@@ -559,8 +590,12 @@ class ExtensionFailed(EventData):
 class ExtensionDisabled(EventData):
     event_type = "ExtensionDisabled"
     version = 1
-    description = "An extension's circuit opened after repeated failures; it is off for the chat."
-    producers = ("extensions",)
+    description = (
+        "An extension's circuit opened after repeated failures; it is off for the chat until a "
+        "moderator enables it again. Pushed to the chat's moderators as a notice."
+    )
+    producers = ("extension_gateway",)
+    audience = "moderators"
 
     extension_id: str
     reason: str
@@ -571,8 +606,12 @@ class ExtensionDisabled(EventData):
 class ExtensionEvent(EventData):
     event_type = "ExtensionEvent"
     version = 1
-    description = "A custom event an extension emits for other extensions (needs `events:emit`)."
+    description = (
+        "A custom event an extension emits for other extensions (needs `events:emit`); `name` is "
+        "namespaced by the extension, e.g. `sentiment.scored`."
+    )
     producers = ("extensions",)
+    ephemeral = True
 
     extension_id: str
     name: str
@@ -584,12 +623,54 @@ class ExtensionEventRejected(EventData):
     event_type = "ExtensionEventRejected"
     version = 1
     description = "The core refused an extension's event (missing capability, or not enabled on the chat)."
-    producers = ("extensions",)
+    producers = ("extension_gateway",)
 
     extension_id: str
     rejected_event_type: str
     rejected_event_id: str
     reason: str
+
+
+@event
+class ExtensionRecovered(EventData):
+    event_type = "ExtensionRecovered"
+    version = 1
+    description = "An extension handled an event after failing: its consecutive-failure count starts again."
+    producers = ("extensions",)
+    ephemeral = True
+
+    extension_id: str
+    after_failures: int = Field(ge=1)
+
+
+@event
+class ExtensionMessageRequested(EventData):
+    event_type = "ExtensionMessageRequested"
+    version = 1
+    description = (
+        "An extension asks to post a message as its bot (needs `messages:write`); the core stores it "
+        "as MessageStored, once per `request_id`."
+    )
+    producers = ("extensions",)
+    ephemeral = True
+
+    extension_id: str
+    request_id: str = Field(min_length=1, max_length=128)
+    text: str = Field(min_length=1)
+
+
+@event
+class AIContextContributed(EventData):
+    event_type = "AIContextContributed"
+    version = 1
+    description = (
+        "An extension with `ai:context` set the text the AI participants of the chat see in their "
+        "context (empty clears it); bounded in size."
+    )
+    producers = ("extensions",)
+
+    extension_id: str
+    text: str = Field(max_length=2000)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -625,6 +706,7 @@ CLIENT_VISIBLE: frozenset[str] = frozenset(
         "AIResponseFailed",
         "ChatSettingsChanged",
         "ChatCompleted",
+        "ExtensionDisabled",
     }
 )
 """Event types pushed to chat members' sockets (the frame protocol's `type`)."""

@@ -74,3 +74,19 @@ class PublishError(ParleyError):
 
 class EventTooLargeError(PublishError):
     code = "event_too_large"
+
+
+class MessageRejectedError(ParleyError):
+    """A moderation hook (or the chat's fallback when the hook failed) refused the message."""
+
+    code = "message_rejected"
+
+
+class ExtensionNotFoundError(ParleyError):
+    code = "extension_not_found"
+
+
+class InvalidConfigError(InvalidRequestError):
+    """An extension config failed its schema; ``fields`` names each bad field."""
+
+    code = "invalid_config"

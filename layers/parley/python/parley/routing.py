@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from parley.catalog import CATALOG, CLIENT_VISIBLE, CORE_SOURCE
+from parley.catalog import CATALOG, CLIENT_VISIBLE, CORE_SOURCE, EXTENSION_SOURCE_PREFIX
+from parley.extensions.manifest import SENT_BY_EXTENSIONS, ExtensionDocument
 
 Delivery = Literal["queue", "direct"]
 
@@ -46,11 +47,14 @@ class Route:
     event_types: tuple[str, ...]
     description: str
     sources: tuple[str, ...] = (CORE_SOURCE,)
+    source_prefixes: tuple[str, ...] = ()
     detail_filter: Mapping[str, Any] = field(default_factory=dict)
     delivery: Delivery = "queue"
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     batch_size: int = 10
     critical: bool = False
+    reserved_concurrency: int | None = None
+    """Extensions get their own: a flood or a hang in one never takes the account's concurrency."""
 
     @property
     def rule_name(self) -> str:
@@ -67,10 +71,8 @@ class Route:
     @property
     def pattern(self) -> dict[str, Any]:
         """The EventBridge event pattern, identical in CDK and in the local stack."""
-        pattern: dict[str, Any] = {
-            "source": list(self.sources),
-            "detail-type": list(self.event_types),
-        }
+        sources: list[Any] = [*self.sources, *({"prefix": p} for p in self.source_prefixes)]
+        pattern: dict[str, Any] = {"source": sources, "detail-type": list(self.event_types)}
         if self.detail_filter:
             pattern["detail"] = dict(self.detail_filter)
         return pattern
@@ -114,15 +116,49 @@ ROUTES: tuple[Route, ...] = (
         batch_size=1,
         critical=True,
     ),
+    Route(
+        name="extension_gateway",
+        function="extension_gateway",
+        event_types=tuple(SENT_BY_EXTENSIONS),
+        description="Checks what extensions send (capability, install), applies it or records a refusal.",
+        sources=(),
+        source_prefixes=(EXTENSION_SOURCE_PREFIX,),
+        retry=RetryPolicy(max_attempts=5, max_event_age_seconds=3600, backoff_seconds=1.0),
+        critical=True,
+    ),
 )
+
+
+def extension_route(document: ExtensionDocument, *, reserved_concurrency: int = 2) -> Route:
+    """An extension's own rule, queue and DLQ: isolated from the core and from other extensions."""
+    return Route(
+        name=f"ext_{document.id}",
+        function=document.target.function or f"ext_{document.id}",
+        event_types=document.subscribed,
+        description=f"Extension {document.id}: {document.description}",
+        source_prefixes=(EXTENSION_SOURCE_PREFIX,) if document.extension_events else (),
+        retry=RetryPolicy(max_attempts=3, max_event_age_seconds=3600, backoff_seconds=2.0),
+        reserved_concurrency=reserved_concurrency,
+    )
+
+
+def all_routes() -> tuple[Route, ...]:
+    """The core routes and those of the extensions that ship with Parley (their manifests are
+    imported here, never on a core Lambda's cold start)."""
+    from parley.extensions.builtin import builtin_routes
+
+    return ROUTES + builtin_routes()
 
 
 def route(name: str) -> Route:
     for candidate in ROUTES:
         if candidate.name == name:
             return candidate
+    for candidate in all_routes():
+        if candidate.name == name:
+            return candidate
     raise KeyError(f"no route named {name!r}")
 
 
 def consumers_of(event_type: str) -> tuple[Route, ...]:
-    return tuple(r for r in ROUTES if event_type in r.event_types)
+    return tuple(r for r in all_routes() if event_type in r.event_types)

@@ -25,6 +25,11 @@ class Settings(BaseModel):
     idempotency_table: str = Field("parley-idempotency", alias="PARLEY_IDEMPOTENCY_TABLE")
     connections_table: str = Field("parley-connections", alias="PARLEY_CONNECTIONS_TABLE")
     subscriptions_table: str = Field("parley-subscriptions", alias="PARLEY_SUBSCRIPTIONS_TABLE")
+    extensions_table: str = Field(
+        "parley-extensions",
+        alias="PARLEY_EXTENSIONS_TABLE",
+        description="Extension registry, per-extension state and the SDK's delivery records.",
+    )
     websocket_url: str = Field(
         "ws://127.0.0.1:8000/ws",
         alias="PARLEY_WEBSOCKET_URL",
@@ -74,6 +79,33 @@ class Settings(BaseModel):
         ge=0,
         alias="PARLEY_AI_CANCEL_CHECK_SECONDS",
         description="How often a stream checks the chat is still open.",
+    )
+
+    hook_budget_ms: int = Field(
+        500,
+        ge=10,
+        le=10_000,
+        alias="PARLEY_HOOK_BUDGET_MS",
+        description="Time a moderation or turn hook has to rule on a post before the fallback applies.",
+    )
+    hook_invoker: str = Field(
+        "lambda",
+        alias="PARLEY_HOOK_INVOKER",
+        description="`lambda` invokes hook functions by name (AWS); `inprocess` calls them directly (local).",
+    )
+    extension_failure_threshold: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        alias="PARLEY_EXTENSION_FAILURE_THRESHOLD",
+        description="Consecutive failures of an extension on a chat that open its circuit (off there).",
+    )
+    extension_handler_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=900,
+        alias="PARLEY_EXTENSION_HANDLER_TIMEOUT_SECONDS",
+        description="An extension handler still running after this counts as failed (a hang).",
     )
 
     @classmethod

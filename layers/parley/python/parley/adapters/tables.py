@@ -151,6 +151,26 @@ class SubscriptionRecord(Model):
     expires_at = TTLAttribute()
 
 
+class ExtensionRecord(Model):
+    """Extensions' table: the registry (``pk = "registry"``) and each extension's own rows.
+
+    Every extension row's partition key starts with ``<extension id>#``, so an extension's IAM role
+    can be limited to its own rows with the ``dynamodb:LeadingKeys`` condition.
+    """
+
+    class Meta:
+        table_name = "parley-extensions"
+        billing_mode = PAY_PER_REQUEST
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    data = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(null=True)
+    lease_until = NumberAttribute(null=True)
+    revision = NumberAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
 @dataclass(frozen=True)
 class TableDef:
     key: str
@@ -167,6 +187,7 @@ TABLES: tuple[TableDef, ...] = (
     TableDef("idempotency", IdempotencyRecord, "idempotency_table", ttl_attribute="expiration"),
     TableDef("connections", ConnectionRecord, "connections_table", ttl_attribute="expires_at"),
     TableDef("subscriptions", SubscriptionRecord, "subscriptions_table", ttl_attribute="expires_at"),
+    TableDef("extensions", ExtensionRecord, "extensions_table", ttl_attribute="expires_at"),
 )
 
 

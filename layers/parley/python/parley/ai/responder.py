@@ -134,6 +134,14 @@ class AIResponder:
             f"(turn mode: {chat.turn_mode}). Reply in at most {chat.settings.max_message_length} "
             f"characters, as yourself, without prefixing your name.\n{participant.ai.persona}"
         ).strip()
+        # what extensions with `ai:context` contributed (each bounded when it was set)
+        notes = [
+            f"[{install.extension_id}] {install.ai_context}"
+            for _, install in sorted(chat.extensions.items())
+            if install.enabled and install.ai_context
+        ]
+        if notes:
+            system += "\n\nContext from this chat's extensions:\n" + "\n".join(notes)
         budget = self._budget - estimate_tokens(system)
         recent = self._chats.recent_messages(chat.chat_id, up_to=up_to, limit=CONTEXT_MESSAGES)
         kept: list[Utterance] = []

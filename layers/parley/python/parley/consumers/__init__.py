@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, overload
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -33,16 +33,41 @@ def envelope_from_eventbridge(event: dict[str, Any], route: Route) -> Envelope[A
     return envelope
 
 
+@overload
 def sqs_consumer(
     route: Route, handle: Callable[[Envelope[Any]], None]
+) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]: ...
+
+
+@overload
+def sqs_consumer(
+    route: Route, handle: Callable[[Envelope[Any], str | None], None], *, with_source: bool
+) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]: ...
+
+
+def sqs_consumer(
+    route: Route, handle: Callable[..., None], *, with_source: bool = False
 ) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
-    """A Lambda handler that feeds each queued EventBridge event of ``route`` to ``handle``."""
+    """A Lambda handler that feeds each queued EventBridge event of ``route`` to ``handle``.
+
+    An event whose bus ``source`` is not the one its envelope implies (a core event put by anyone
+    but the core) is dropped with a warning, never retried. ``with_source`` hands the source to
+    ``handle`` instead, for the extension gateway, which records such refusals itself.
+    """
     processor = BatchProcessor(event_type=EventType.SQS)
 
     def record_handler(record: SQSRecord) -> None:
-        envelope = envelope_from_eventbridge(json.loads(record.body), route)
+        event = json.loads(record.body)
+        envelope = envelope_from_eventbridge(event, route)
         logger.set_correlation_id(envelope.metadata.correlation_id)
         logger.append_keys(event_id=envelope.metadata.event_id, event_type=envelope.event_type)
+        source = event.get("source")
+        if with_source:
+            handle(envelope, source)
+            return
+        if source != envelope.source:
+            logger.warning("dropped an event whose source does not match its actor", extra={"source": source})
+            return
         handle(envelope)
 
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

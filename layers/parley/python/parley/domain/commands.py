@@ -209,7 +209,13 @@ def post_message(
     client_message_id: str | None,
     message_id: str,
     now: datetime,
+    in_turn: bool | None = None,
+    text_override: str | None = None,
 ) -> Outcome:
+    """``in_turn`` is a turn hook's ruling, replacing the chat's turn mode for this post;
+    ``text_override`` a moderation hook's rewrite, checked against the same limits."""
+    if text_override is not None:
+        text = text_override
     sender = chat.member(sender_id)
     if sender is None:  # the service checks membership first; this guards direct callers
         raise ForbiddenError("only members may post")
@@ -221,7 +227,7 @@ def post_message(
             f"text is {len(text)} characters; this chat accepts at most {chat.settings.max_message_length}",
             field="text",
         )
-    if not may_post(chat, sender_id):
+    if not (may_post(chat, sender_id) if in_turn is None else in_turn):
         raise NotYourTurnError(
             "it is not your turn", turn_holder_id=chat.turn.holder_id, turn_number=chat.turn.turn_number
         )
@@ -239,7 +245,7 @@ def post_message(
         created_at=now,
     )
     turn = chat.turn
-    if chat.turn_mode != "free":
+    if chat.turn_mode != "free" and turn.holder_id == sender_id:
         turn = turn.model_copy(update={"consumed": True})
     update: dict[str, Any] = {"last_message_sequence": sequence, "turn": turn, "recent_posts": recent}
     if sender.kind == "human":

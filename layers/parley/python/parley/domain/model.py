@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,6 +34,10 @@ class ChatSettings(_Frozen):
     rate_limit_window_seconds: int = Field(10, ge=1, le=3600, description="... within this many seconds.")
     turn_timeout_seconds: int = Field(
         120, ge=5, le=86_400, description="An untaken turn moves on after this."
+    )
+    hook_fallback: Literal["allow", "reject"] = Field(
+        "allow",
+        description="What applies when a moderation or turn hook of an extension times out or fails.",
     )
 
 
@@ -66,6 +70,28 @@ class Participant(_Frozen):
 
     def view(self) -> ParticipantView:
         return ParticipantView(id=self.id, name=self.name, kind=self.kind, role=self.role)
+
+
+class Install(_Frozen):
+    """An extension installed on this chat, with its validated config and its circuit's state."""
+
+    extension_id: str
+    version: str
+    enabled: bool = True
+    config: dict[str, Any] = Field(default_factory=dict)
+    installed_by: str
+    installed_at: datetime
+    consecutive_failures: int = Field(0, ge=0)
+    disabled_reason: str | None = Field(
+        None, description="Why it is off: `disabled` by a moderator, or `circuit_open` after failures."
+    )
+    ai_context: str = Field("", description="Text it contributes to AI participants' context.")
+    active_since: int = Field(
+        0,
+        ge=0,
+        description="The chat's last event-log sequence when it was (re-)enabled: a late delivery of an "
+        "earlier event is not for it.",
+    )
 
 
 class TurnState(_Frozen):
@@ -105,6 +131,11 @@ class Chat(_Frozen):
     recent_posts: dict[str, tuple[float, ...]] = Field(
         default_factory=dict, description="Per-member post times inside the rate-limit window."
     )
+    extensions: dict[str, Install] = Field(default_factory=dict, description="Installs, by extension id.")
+
+    def enabled_extension(self, extension_id: str) -> Install | None:
+        install = self.extensions.get(extension_id)
+        return install if install is not None and install.enabled else None
 
     def member(self, user_id: str) -> Participant | None:
         return next((p for p in self.participants if p.id == user_id), None)

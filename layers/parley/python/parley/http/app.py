@@ -11,8 +11,10 @@ from parley.errors import (
     ChatCompletedError,
     ChatNotFoundError,
     ContentionError,
+    ExtensionNotFoundError,
     ForbiddenError,
     InvalidRequestError,
+    MessageRejectedError,
     NotAuthenticatedError,
     NotYourTurnError,
     ParleyError,
@@ -20,7 +22,7 @@ from parley.errors import (
 )
 from parley.http.context import identity_of
 from parley.http.models import ErrorBody, ErrorResponse, Health
-from parley.http.routes import chats, messages, realtime
+from parley.http.routes import chats, extensions, messages, realtime
 from parley.observability import logger
 
 TITLE = "Parley HTTP API"
@@ -31,9 +33,11 @@ STATUS: dict[type[ParleyError], int] = {
     NotAuthenticatedError: 401,
     ForbiddenError: 403,
     ChatNotFoundError: 404,
+    ExtensionNotFoundError: 404,
     ChatCompletedError: 409,
     NotYourTurnError: 409,
     InvalidRequestError: 422,
+    MessageRejectedError: 422,
     RateLimitedError: 429,
     ContentionError: 503,
 }
@@ -42,6 +46,7 @@ app = APIGatewayHttpResolver(enable_validation=True)
 app.include_router(chats.router)
 app.include_router(messages.router)
 app.include_router(realtime.router)
+app.include_router(extensions.router)
 app.enable_swagger(path="/docs", title=TITLE, version=VERSION)
 
 
@@ -75,7 +80,8 @@ def domain_error(exc: ParleyError) -> Response[Any]:
     if isinstance(exc, ContentionError):
         headers = {"Retry-After": "1"}
     fields = [{"field": exc.details["field"], "problem": exc.message}] if "field" in exc.details else []
-    details = {k: v for k, v in exc.details.items() if k != "field"}
+    fields += list(exc.details.get("fields", []))
+    details = {k: v for k, v in exc.details.items() if k not in ("field", "fields")}
     return _error(
         status, ErrorBody(code=exc.code, message=exc.message, details=details, fields=fields), headers
     )

@@ -8,7 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from parley.catalog import MessageView, ParticipantKind, Role, TurnMode
-from parley.domain.model import MAX_MESSAGE_LENGTH, AIProfile, Chat, ChatSettings
+from parley.domain.model import MAX_MESSAGE_LENGTH, AIProfile, Chat, ChatSettings, Install
+from parley.extensions.manifest import ExtensionDocument
 
 
 class _Request(BaseModel):
@@ -65,6 +66,7 @@ class SettingsPatch(_Request):
     rate_limit_messages: int | None = Field(None, ge=1, le=10_000)
     rate_limit_window_seconds: int | None = Field(None, ge=1, le=3600)
     turn_timeout_seconds: int | None = Field(None, ge=5, le=86_400)
+    hook_fallback: Literal["allow", "reject"] | None = None
 
     def changes(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
@@ -152,6 +154,54 @@ class EventItem(BaseModel):
 class EventPage(BaseModel):
     items: list[EventItem]
     next: str | None
+
+
+class ExtensionList(BaseModel):
+    items: list[ExtensionDocument] = Field(description="Every registered extension with its config schema.")
+
+
+class PutInstallRequest(_Request):
+    enabled: bool = Field(True, description="Off keeps the install and its config but delivers nothing.")
+    config: dict[str, Any] = Field(
+        default_factory=dict, description="Validated against the extension's `config_schema`."
+    )
+
+
+class InstallOut(BaseModel):
+    extension_id: str
+    version: str
+    enabled: bool
+    status: Literal["enabled", "disabled", "circuit_open"]
+    config: dict[str, Any]
+    installed_by: str
+    installed_at: datetime
+    consecutive_failures: int
+    disabled_reason: str | None
+
+    @classmethod
+    def of(cls, install: Install) -> InstallOut:
+        status: Literal["enabled", "disabled", "circuit_open"] = (
+            "enabled"
+            if install.enabled
+            else "circuit_open"
+            if install.disabled_reason == "circuit_open"
+            else "disabled"
+        )
+        return cls(
+            extension_id=install.extension_id,
+            version=install.version,
+            enabled=install.enabled,
+            status=status,
+            config=install.config,
+            installed_by=install.installed_by,
+            installed_at=install.installed_at,
+            consecutive_failures=install.consecutive_failures,
+            disabled_reason=install.disabled_reason,
+        )
+
+
+class InstallList(BaseModel):
+    items: list[InstallOut]
 
 
 class ErrorBody(BaseModel):

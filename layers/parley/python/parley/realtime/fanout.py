@@ -45,7 +45,7 @@ class Broadcaster:
 
     def broadcast(self, envelope: Envelope[Any]) -> FanoutResult:
         chat_id = envelope.metadata.chat_id
-        targets, outsiders = self._audience(chat_id)
+        targets, outsiders = self._audience(chat_id, moderators_only=envelope.data.audience == "moderators")
         if not targets and not outsiders:
             return FanoutResult(0, 0, 0, 0)
         result, _ = self._push_all(targets, envelope, not_members=outsiders)
@@ -61,8 +61,10 @@ class Broadcaster:
         targets, _ = self._audience(chat_id)
         return Stream(self, targets)
 
-    def _audience(self, chat_id: str) -> tuple[list[Subscriber], int]:
-        """The members' subscribed sockets; subscriptions of non-members are dropped on the way."""
+    def _audience(self, chat_id: str, *, moderators_only: bool = False) -> tuple[list[Subscriber], int]:
+        """The members' subscribed sockets; subscriptions of non-members are dropped on the way.
+
+        ``moderators_only`` narrows it to the owner's and moderators' sockets (notices for them)."""
         # the two reads are independent: run them side by side, the push waits for the slower one
         chat = self._pool.submit(self._chats.load, chat_id)
         subscribers = self._connections.subscribers(chat_id, now=self._clock())
@@ -71,8 +73,10 @@ class Broadcaster:
             return [], 0
         # membership is checked again at every fan-out, not only when the socket subscribed
         members = {p.id for p in loaded.chat.participants if p.kind == "human"} if loaded else set()
-        targets = [s for s in subscribers if s.user_id in members]
         outsiders = [s for s in subscribers if s.user_id not in members]
+        if moderators_only and loaded:
+            members = {p.id for p in loaded.chat.participants if loaded.chat.is_moderator(p.id)}
+        targets = [s for s in subscribers if s.user_id in members]
         for stale in outsiders:
             self._connections.drop_subscription(chat_id, stale.connection_id)
         return targets, len(outsiders)

@@ -69,6 +69,7 @@ FrameType = Literal[
     "AIResponseFailed",
     "ChatSettingsChanged",
     "ChatCompleted",
+    "ExtensionDisabled",
     "Subscribed",
     "Unsubscribed",
     "Ack",

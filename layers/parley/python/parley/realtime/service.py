@@ -164,7 +164,12 @@ class RealtimeService:
         if action.after_sequence is not None:
             # subscribed first, then replayed: nothing falls in between (a frame may come twice;
             # clients drop sequences they already have)
-            replayed = self._replay(connection.connection_id, action.chat_id, action.after_sequence)
+            replayed = self._replay(
+                connection.connection_id,
+                action.chat_id,
+                action.after_sequence,
+                moderator=chat.is_moderator(who.user_id),
+            )
         return Frame(
             type="Subscribed",
             chat_id=action.chat_id,
@@ -172,14 +177,17 @@ class RealtimeService:
             data={"replayed": replayed, "last_message_sequence": chat.last_message_sequence},
         )
 
-    def _replay(self, connection_id: str, chat_id: str, after: int) -> int:
+    def _replay(self, connection_id: str, chat_id: str, after: int, *, moderator: bool) -> int:
         pushed = 0
         while True:
             details, more = self._chats.events(chat_id, after=after, limit=REPLAY_PAGE)
             for detail in details:
                 after = int(detail["metadata"]["sequence"])
                 envelope = parse_detail(detail)
-                if envelope.event_type in CLIENT_VISIBLE:
+                # notices for moderators are replayed to moderators only, as they were pushed
+                if envelope.event_type in CLIENT_VISIBLE and (
+                    moderator or envelope.data.audience == "members"
+                ):
                     try:
                         self._pusher.push(connection_id, frame_of(envelope).encode())
                     except ConnectionGoneError:

@@ -16,21 +16,28 @@ from parley.catalog import (
     Actor,
     Envelope,
     EventData,
+    MessageModerated,
     MessageRejected,
     MessageView,
     TurnMode,
+    TurnValidationRequested,
     new_event,
 )
 from parley.clock import utc_now
 from parley.domain import commands
+from parley.domain import extensions as installs
 from parley.domain.model import AIProfile, Chat, ChatSettings, Outcome
+from parley.domain.turns import may_post
 from parley.errors import (
     ChatCompletedError,
     ChatNotFoundError,
     ConcurrentWriteError,
     ContentionError,
+    MessageRejectedError,
     NotYourTurnError,
 )
+from parley.extensions.hooks import HookRunner, ModerationRequest, TurnRequest, hooked
+from parley.extensions.manifest import ExtensionDocument
 from parley.observability import logger
 from parley.services.outbox import Outbox
 
@@ -68,6 +75,23 @@ class AIParticipantSpec:
     profile: AIProfile = field(default_factory=AIProfile)
 
 
+@dataclass(frozen=True)
+class ExtensionPlatform:
+    """What the core needs of the extension platform: the registry (cached) and the hook runner."""
+
+    registry: Callable[[], Mapping[str, ExtensionDocument]]
+    hooks: HookRunner
+
+
+@dataclass(frozen=True)
+class Rulings:
+    """What a chat's hooks decided about one post, and the records of their decisions."""
+
+    in_turn: bool | None = None
+    text: str | None = None
+    events: tuple[EventData, ...] = ()
+
+
 class ChatService:
     def __init__(
         self,
@@ -77,12 +101,14 @@ class ChatService:
         clock: Callable[[], datetime] = utc_now,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         max_attempts: int = 40,
+        extensions: ExtensionPlatform | None = None,
     ) -> None:
         self._repo = repository
         self._outbox = outbox
         self._clock = clock
         self._new_id = new_id
         self._max_attempts = max_attempts
+        self._extensions = extensions
 
     # -- commands ----------------------------------------------------------------------------------
 
@@ -107,10 +133,30 @@ class ChatService:
             settings=settings or ChatSettings(),
             now=now,
         )
+        outcome = self._install_defaults(outcome, now)
         outcome, envelopes = self._sequence(outcome, who.actor, correlation_id, now)
         self._repo.commit(None, outcome, envelopes, now=now)
         self._outbox.publish_committed(envelopes)
         return outcome.chat
+
+    def _install_defaults(self, outcome: Outcome, now: datetime) -> Outcome:
+        """Extensions registered with ``default_install`` come installed and enabled on a new chat."""
+        if self._extensions is None:
+            return outcome
+        chat, events = outcome.chat, list(outcome.events)
+        for document in sorted(self._extensions.registry().values(), key=lambda d: d.id):
+            if document.default_install:
+                installed = installs.put_install(
+                    chat,
+                    user_id=None,
+                    extension_id=document.id,
+                    version=document.version,
+                    enabled=True,
+                    config={},
+                    now=now,
+                )
+                chat, events = installed.chat, [*events, *installed.events]
+        return replace(outcome, chat=chat, events=tuple(events))
 
     def join(self, who: Identity, chat_id: str, *, correlation_id: str | None = None) -> Chat:
         return self._execute(
@@ -152,21 +198,32 @@ class ChatService:
 
         def post() -> Outcome:
             try:
-                return self._execute(
-                    chat_id,
-                    who,
-                    lambda chat, now: commands.post_message(
+                loaded = self._require_member(chat_id, who)
+                rulings = self._rule_on_post(loaded.chat, who, text, message_id, correlation_id)
+
+                def decide(chat: Chat, now: datetime) -> Outcome:
+                    outcome = commands.post_message(
                         chat,
                         sender_id=who.user_id,
                         text=text,
                         client_message_id=client_message_id,
                         message_id=message_id,
                         now=now,
-                    ),
+                        in_turn=rulings.in_turn,
+                        text_override=rulings.text,
+                    )
+                    # the hooks' decisions are recorded in the same transaction as the message
+                    return replace(outcome, events=(*rulings.events, *outcome.events))
+
+                return self._execute(
+                    chat_id,
+                    who,
+                    decide,
                     correlation_id,
                     client_message_id=client_message_id,
+                    preloaded=loaded,
                 )
-            except (NotYourTurnError, ChatCompletedError) as exc:
+            except (NotYourTurnError, ChatCompletedError, MessageRejectedError) as exc:
                 rejected = MessageRejected(
                     sender_id=who.user_id,
                     reason=exc.code,
@@ -186,6 +243,116 @@ class ChatService:
             post,
             before_replay=lambda: self._require_member(chat_id, who),
         )
+
+    def _rule_on_post(
+        self, chat: Chat, who: Identity, text: str, message_id: str, correlation_id: str | None
+    ) -> Rulings:
+        """Ask the chat's turn hooks, then its moderation hooks, about a post before it is stored.
+
+        A chat with no enabled extension costs nothing here. A refusal is recorded in the chat's
+        event log (with every decision taken so far) and raised; nothing else is written.
+        """
+        if self._extensions is None or not any(i.enabled for i in chat.extensions.values()):
+            return Rulings()
+        registry = self._extensions.registry()
+        hooks = self._extensions.hooks
+        fallback = chat.settings.hook_fallback
+        events: list[EventData] = []
+        in_turn: bool | None = None
+        for document in hooked(chat.extensions, registry, "validate_turn"):
+            ruling = hooks.validate_turn(
+                document,
+                TurnRequest(
+                    chat_id=chat.chat_id,
+                    message_id=message_id,
+                    sender_id=who.user_id,
+                    turn_mode=chat.turn_mode,
+                    turn_holder_id=chat.turn.holder_id,
+                    turn_number=chat.turn.turn_number,
+                    in_turn_by_mode=may_post(chat, who.user_id),
+                    config=chat.extensions[document.id].config,
+                ),
+                fallback,
+            )
+            assert ruling.turn is not None
+            events.append(
+                TurnValidationRequested(
+                    message_id=message_id,
+                    sender_id=who.user_id,
+                    turn_number=chat.turn.turn_number,
+                    extension_id=document.id,
+                    allowed=ruling.turn.allow,
+                    reason=ruling.turn.reason,
+                    outcome=ruling.outcome,
+                )
+            )
+            in_turn = ruling.turn.allow if in_turn is None else in_turn and ruling.turn.allow
+            if not ruling.turn.allow:
+                self._record(chat.chat_id, who, events, correlation_id)
+                raise NotYourTurnError(
+                    f"{document.name} ruled it is not your turn: {ruling.turn.reason or 'no reason given'}",
+                    turn_holder_id=chat.turn.holder_id,
+                    turn_number=chat.turn.turn_number,
+                    extension_id=document.id,
+                )
+        moderators = hooked(chat.extensions, registry, "moderate")
+        if not moderators:
+            return Rulings(in_turn=in_turn, events=tuple(events))
+        # refuse what would fail anyway (turn, rate limit, length) before spending hook budgets
+        commands.post_message(
+            chat,
+            sender_id=who.user_id,
+            text=text,
+            client_message_id=None,
+            message_id=message_id,
+            now=self._clock(),
+            in_turn=in_turn,
+        )
+        current = text
+        for document in moderators:
+            ruling = hooks.moderate(
+                document,
+                ModerationRequest(
+                    chat_id=chat.chat_id,
+                    message_id=message_id,
+                    sender_id=who.user_id,
+                    sender_name=who.name,
+                    text=current,
+                    config=chat.extensions[document.id].config,
+                ),
+                fallback,
+            )
+            decision = ruling.moderation
+            assert decision is not None
+            events.append(
+                MessageModerated(
+                    message_id=message_id,
+                    sender_id=who.user_id,
+                    extension_id=document.id,
+                    action=decision.action,
+                    reason=decision.reason,
+                    outcome=ruling.outcome,
+                    elapsed_ms=round(ruling.elapsed_ms, 1),
+                )
+            )
+            if decision.action == "reject":
+                self._record(chat.chat_id, who, events, correlation_id)
+                raise MessageRejectedError(
+                    f"{document.name} rejected the message: {decision.reason or 'no reason given'}",
+                    extension_id=document.id,
+                    reason=decision.reason,
+                    outcome=ruling.outcome,
+                )
+            if decision.action == "rewrite" and decision.text is not None:
+                current = decision.text
+        return Rulings(in_turn=in_turn, text=current if current != text else None, events=tuple(events))
+
+    def _record(
+        self, chat_id: str, who: Identity | None, events: Sequence[EventData], correlation_id: str | None
+    ) -> None:
+        """Commit decisions that change no state (a refusal) into the chat's event log."""
+        recorded = tuple(events)
+        self._execute(chat_id, who, lambda chat, _: Outcome(chat=chat, events=recorded), correlation_id)
 
     def _post_once(
         self,
@@ -372,6 +539,67 @@ class ChatService:
             raise ChatNotFoundError("no such chat, or you are not a member of it", chat_id=chat_id)
         return loaded
 
+    def execute(
+        self,
+        chat_id: str,
+        decide: Callable[[Chat, datetime], Outcome],
+        *,
+        actor: Actor,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        client_message_id: str | None = None,
+    ) -> Outcome:
+        """A trusted command (the extension gateway's): no member check, decided and committed like any."""
+        return self._execute(
+            chat_id,
+            None,
+            decide,
+            correlation_id,
+            actor=actor,
+            causation_id=causation_id,
+            client_message_id=client_message_id,
+        )
+
+    def execute_as(
+        self,
+        who: Identity,
+        chat_id: str,
+        decide: Callable[[Chat, datetime], Outcome],
+        *,
+        correlation_id: str | None = None,
+    ) -> Outcome:
+        """A member's command decided outside this service (extension installs)."""
+        return self._execute(chat_id, who, decide, correlation_id)
+
+    def post_extension_message(
+        self, chat_id: str, *, document: ExtensionDocument, request_id: str, text: str, cause: Envelope[Any]
+    ) -> PostResult:
+        """An extension's bot message, stored once per (extension, request_id)."""
+        message_id = self._new_id()
+        sender = f"ext:{document.id}"
+        return self._post_once(
+            chat_id,
+            sender,
+            request_id,
+            lambda: self.execute(
+                chat_id,
+                lambda chat, now: installs.post_extension_message(
+                    chat,
+                    extension_id=document.id,
+                    name=document.name,
+                    text=text,
+                    request_id=request_id,
+                    message_id=message_id,
+                    now=now,
+                ),
+                # the core stores it: a core event (source parley.core); the message names the bot
+                actor=Actor(id=f"ext:{document.id}", kind="system", name=document.name),
+                correlation_id=cause.metadata.correlation_id,
+                causation_id=cause.metadata.event_id,
+                client_message_id=request_id,
+            ),
+        )
+
     def _execute(
         self,
         chat_id: str,
@@ -383,10 +611,13 @@ class ChatService:
         client_message_id: str | None = None,
         actor: Actor | None = None,
         causation_id: str | None = None,
+        preloaded: LoadedChat | None = None,
     ) -> Outcome:
-        """Load, decide, commit; on a lost optimistic-concurrency race, decide again on fresh state."""
+        """Load, decide, commit; on a lost optimistic-concurrency race, decide again on fresh state.
+
+        ``preloaded`` is the caller's fresh read, used for the first attempt instead of a second one."""
         for attempt in range(1, self._max_attempts + 1):
-            loaded = self._repo.load(chat_id)
+            loaded = preloaded if attempt == 1 and preloaded is not None else self._repo.load(chat_id)
             if loaded is None or (members_only and who is not None and not loaded.chat.human(who.user_id)):
                 raise ChatNotFoundError("no such chat, or you are not a member of it", chat_id=chat_id)
             now = self._clock()

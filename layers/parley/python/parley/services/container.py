@@ -8,13 +8,17 @@ from parley.adapters import tables
 from parley.adapters.connections import ConnectionRepository
 from parley.adapters.dynamodb import ChatRepository
 from parley.adapters.eventbridge import EventBridgePublisher
+from parley.adapters.extensions import ExtensionState, Registry
 from parley.adapters.websocket import ManagementApiPusher
 from parley.ai.providers import ModelProvider, build_provider
 from parley.ai.responder import AIResponder
-from parley.domain.model import Participant
+from parley.domain.model import Chat, Participant
+from parley.extensions.hooks import HookRunner, InProcessHookInvoker, LambdaHookInvoker
+from parley.extensions.sdk import Runtime
 from parley.realtime.fanout import Broadcaster
 from parley.realtime.service import RealtimeService
-from parley.services.chats import ChatService
+from parley.services.chats import ChatService, ExtensionPlatform
+from parley.services.extensions import ExtensionService
 from parley.services.outbox import Outbox
 from parley.settings import settings
 
@@ -28,9 +32,52 @@ def outbox() -> Outbox:
 
 
 @cache
+def registry() -> Registry:
+    outbox()  # binds the tables
+    return Registry()
+
+
+@cache
+def hook_runner() -> HookRunner:
+    config = settings()
+    invoker = (
+        InProcessHookInvoker() if config.hook_invoker == "inprocess" else LambdaHookInvoker(config.region)
+    )
+    return HookRunner(invoker, budget_ms=config.hook_budget_ms)
+
+
+@cache
 def chat_service() -> ChatService:
     box = outbox()
-    return ChatService(box.repository, box)
+    return ChatService(
+        box.repository, box, extensions=ExtensionPlatform(registry=registry().all, hooks=hook_runner())
+    )
+
+
+@cache
+def extension_service() -> ExtensionService:
+    return ExtensionService(
+        chat_service(), registry(), failure_threshold=settings().extension_failure_threshold
+    )
+
+
+@cache
+def extension_runtime() -> Runtime:
+    """The SDK's ports in a deployed extension: it reads the chat, never writes core tables."""
+    box = outbox()
+    repository = box.repository
+
+    def load_chat(chat_id: str) -> Chat | None:
+        loaded = repository.load(chat_id)
+        return loaded.chat if loaded else None
+
+    return Runtime(
+        load_chat=load_chat,
+        registry=registry().all,
+        publish=box.publisher.publish,
+        state=ExtensionState,
+        handler_timeout_seconds=settings().extension_handler_timeout_seconds,
+    )
 
 
 @cache
@@ -102,7 +149,11 @@ def reset() -> None:
     for factory in (
         settings,
         outbox,
+        registry,
+        hook_runner,
         chat_service,
+        extension_service,
+        extension_runtime,
         pusher,
         realtime_service,
         broadcaster,

@@ -1,0 +1,21 @@
+"""Extension gateway Lambda: the core's check on everything extensions send to the bus.
+
+Each event is applied (a bot message, an AI context, a failure count) only if the extension holds
+the capability and is enabled on the chat; otherwise the refusal is recorded as
+ExtensionEventRejected in the chat's event log and nothing else changes.
+"""
+
+from typing import Any
+
+from parley.catalog import Envelope
+from parley.consumers import sqs_consumer
+from parley.observability import instrument
+from parley.routing import route
+from parley.services.container import extension_service
+
+
+def on_event(envelope: Envelope[Any], source: str | None) -> None:
+    extension_service().accept(envelope, source)
+
+
+lambda_handler = instrument()(sqs_consumer(route("extension_gateway"), on_event, with_source=True))

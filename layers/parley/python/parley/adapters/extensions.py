@@ -1,0 +1,152 @@
+"""The extensions table: the registry, the SDK's delivery records and each extension's own rows.
+
+Key layout (one table, so one IAM statement limits an extension to its own partition keys):
+- ``registry`` / ``<extension id>``: the extension's document (manifest, config schema, target);
+- ``<extension id>#<chat id>`` / ``seen#<event id>``: a delivery claim, so a handler sees each
+  event once (in progress with a lease, then done; a failure releases it for the retry);
+- ``<extension id>#<chat id>`` / ``kv#<key>``: the extension's own state, with a revision for
+  optimistic updates.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pynamodb.exceptions import DoesNotExist, PutError
+
+from parley.adapters.tables import ExtensionRecord
+from parley.errors import ConcurrentWriteError
+from parley.extensions.manifest import ExtensionDocument
+
+REGISTRY = "registry"
+T = TypeVar("T")
+
+
+def _at(epoch_seconds: float) -> datetime:
+    return datetime.fromtimestamp(epoch_seconds, UTC)
+
+
+def _conditional_failed(exc: PutError) -> bool:
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+class Registry:
+    """Registered extensions, cached per process for ``ttl_seconds`` (a registration is a deploy)."""
+
+    def __init__(self, *, ttl_seconds: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._cache: tuple[float, dict[str, ExtensionDocument]] | None = None
+
+    def register(self, document: ExtensionDocument) -> None:
+        ExtensionRecord(REGISTRY, document.id, data=document.model_dump_json()).save()
+        self._cache = None
+
+    def all(self) -> dict[str, ExtensionDocument]:
+        now = self._clock()
+        if self._cache is None or now - self._cache[0] > self._ttl:
+            documents = {
+                r.sk: ExtensionDocument.model_validate_json(r.data or "{}")
+                for r in ExtensionRecord.query(REGISTRY)
+            }
+            self._cache = (now, documents)
+        return self._cache[1]
+
+    def get(self, extension_id: str) -> ExtensionDocument | None:
+        return self.all().get(extension_id)
+
+
+class ExtensionState:
+    """One extension's rows on one chat; every key it touches starts with ``<extension id>#``."""
+
+    def __init__(self, extension_id: str, chat_id: str, *, clock: Callable[[], float] = time.time) -> None:
+        self.pk = f"{extension_id}#{chat_id}"
+        self._clock = clock
+
+    # -- delivery claims ---------------------------------------------------------------------------
+
+    def claim(self, event_id: str, *, lease_seconds: float, keep_seconds: int) -> bool:
+        """True if this delivery may run the handler: the event is new, or an earlier attempt's
+        lease ran out (it crashed or hung). False for a duplicate (done, or running elsewhere)."""
+        now = self._clock()
+        record = ExtensionRecord(
+            self.pk,
+            f"seen#{event_id}",
+            status="running",
+            lease_until=now + lease_seconds,
+            expires_at=_at(now + keep_seconds),
+        )
+        try:
+            record.save(
+                condition=ExtensionRecord.pk.does_not_exist()
+                | ((ExtensionRecord.status == "running") & (ExtensionRecord.lease_until < now))
+            )
+        except PutError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def complete(self, event_id: str, *, keep_seconds: int) -> None:
+        ExtensionRecord(
+            self.pk, f"seen#{event_id}", status="done", expires_at=_at(self._clock() + keep_seconds)
+        ).save()
+
+    def release(self, event_id: str) -> None:
+        ExtensionRecord(self.pk, f"seen#{event_id}").delete()
+
+    # -- key/value state ---------------------------------------------------------------------------
+
+    def get(self, key: str) -> Any | None:
+        try:
+            record = ExtensionRecord.get(self.pk, f"kv#{key}", consistent_read=True)
+        except DoesNotExist:
+            return None
+        return json.loads(record.data or "null")
+
+    def put(self, key: str, value: Any, *, ttl_seconds: int | None = None) -> None:
+        expires = _at(self._clock() + ttl_seconds) if ttl_seconds else None
+        ExtensionRecord(self.pk, f"kv#{key}", data=json.dumps(value), expires_at=expires).save()
+
+    def update(
+        self,
+        key: str,
+        change: Callable[[Any | None], T],
+        *,
+        ttl_seconds: int | None = None,
+        attempts: int = 20,
+    ) -> T:
+        """Read, change, write back only if nobody wrote in between (else read again)."""
+        for _ in range(attempts):
+            try:
+                record: ExtensionRecord | None = ExtensionRecord.get(
+                    self.pk, f"kv#{key}", consistent_read=True
+                )
+            except DoesNotExist:
+                record = None
+            current = json.loads(record.data or "null") if record is not None else None
+            revision = int(record.revision or 0) if record is not None else 0
+            value = change(current)
+            expires = _at(self._clock() + ttl_seconds) if ttl_seconds else None
+            new = ExtensionRecord(
+                self.pk, f"kv#{key}", data=json.dumps(value), revision=revision + 1, expires_at=expires
+            )
+            condition = (
+                ExtensionRecord.pk.does_not_exist()
+                if record is None
+                else ExtensionRecord.revision == revision
+                if record.revision is not None
+                else ExtensionRecord.revision.does_not_exist()
+            )
+            try:
+                new.save(condition=condition)
+            except PutError as exc:
+                if _conditional_failed(exc):
+                    continue
+                raise
+            return value
+        raise ConcurrentWriteError(f"state {key!r} of {self.pk} kept changing under us")

@@ -1,0 +1,201 @@
+"""Extension installs as pure decisions on the chat aggregate.
+
+Installs live in the chat item, so an install change, its life-cycle event and the chat's version
+move together in one transaction, and the post path reads a chat's enabled extensions (its hooks)
+from the item it loads anyway: a chat without extensions pays nothing for the platform.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from parley.catalog import (
+    AIContextContributed,
+    EventData,
+    ExtensionActivated,
+    ExtensionConfigChanged,
+    ExtensionDeactivated,
+    ExtensionDisabled,
+    ExtensionEventRejected,
+    ExtensionInstalled,
+    ExtensionUninstalled,
+    MessageStored,
+    MessageView,
+)
+from parley.domain.model import MAX_MESSAGE_LENGTH, Chat, Install, Outcome
+from parley.errors import ChatCompletedError, ForbiddenError, InvalidRequestError
+
+CIRCUIT_OPEN = "circuit_open"
+MAX_AI_CONTEXT = 2000
+
+
+def _require_moderator(chat: Chat, user_id: str) -> None:
+    if not chat.is_moderator(user_id):
+        raise ForbiddenError("only the chat's owner or moderators may manage its extensions")
+
+
+def _with(chat: Chat, install: Install | None, extension_id: str) -> Chat:
+    installs = dict(chat.extensions)
+    if install is None:
+        installs.pop(extension_id, None)
+    else:
+        installs[extension_id] = install
+    return chat.model_copy(update={"extensions": installs})
+
+
+def put_install(
+    chat: Chat,
+    *,
+    user_id: str | None,
+    extension_id: str,
+    version: str,
+    enabled: bool,
+    config: dict[str, Any],
+    now: datetime,
+) -> Outcome:
+    """Install, reconfigure, enable or disable; only what changed is announced. ``user_id`` None is
+    the platform itself (default installs on a new chat). Enabling also closes an open circuit."""
+    if user_id is not None:
+        _require_moderator(chat, user_id)
+    if chat.status == "completed":
+        raise ChatCompletedError("the chat is completed and accepts no changes")
+    current = chat.extensions.get(extension_id)
+    events: list[EventData] = []
+    if current is None:
+        install = Install(
+            extension_id=extension_id,
+            version=version,
+            enabled=enabled,
+            config=config,
+            installed_by=user_id or "parley",
+            installed_at=now,
+            disabled_reason=None if enabled else "disabled",
+            active_since=chat.last_event_sequence,
+        )
+        events.append(
+            ExtensionInstalled(
+                extension_id=extension_id, extension_version=version, config=config, enabled=enabled
+            )
+        )
+        if enabled:
+            events.append(ExtensionActivated(extension_id=extension_id))
+        return Outcome(chat=_with(chat, install, extension_id), events=tuple(events))
+    install = current.model_copy(update={"version": version})
+    if config != current.config:
+        install = install.model_copy(update={"config": config})
+        events.append(ExtensionConfigChanged(extension_id=extension_id, config=config))
+    if enabled and not current.enabled:
+        install = install.model_copy(
+            update={"enabled": True, "disabled_reason": None, "consecutive_failures": 0}
+        )
+        events.append(ExtensionActivated(extension_id=extension_id))
+    elif not enabled and current.enabled:
+        install = install.model_copy(update={"enabled": False, "disabled_reason": "disabled"})
+        events.append(ExtensionDeactivated(extension_id=extension_id, reason="disabled"))
+    if install == current:
+        return Outcome(chat=chat)
+    return Outcome(chat=_with(chat, install, extension_id), events=tuple(events))
+
+
+def uninstall(chat: Chat, *, user_id: str, extension_id: str) -> Outcome:
+    _require_moderator(chat, user_id)
+    if extension_id not in chat.extensions:
+        return Outcome(chat=chat)
+    return Outcome(
+        chat=_with(chat, None, extension_id), events=(ExtensionUninstalled(extension_id=extension_id),)
+    )
+
+
+def record_failure(chat: Chat, *, extension_id: str, threshold: int, error: str) -> Outcome:
+    """One more consecutive failure; at ``threshold`` the circuit opens and the extension is off for
+    this chat (ExtensionDisabled, pushed to moderators) until a moderator enables it again."""
+    install = chat.enabled_extension(extension_id)
+    if install is None:
+        return Outcome(chat=chat)
+    failures = install.consecutive_failures + 1
+    if failures < threshold:
+        return Outcome(
+            chat=_with(chat, install.model_copy(update={"consecutive_failures": failures}), extension_id)
+        )
+    opened = install.model_copy(
+        update={"consecutive_failures": failures, "enabled": False, "disabled_reason": CIRCUIT_OPEN}
+    )
+    disabled = ExtensionDisabled(
+        extension_id=extension_id,
+        reason=f"{failures} consecutive failures (last: {error[:200]}); a moderator can enable it again",
+        consecutive_failures=failures,
+    )
+    return Outcome(chat=_with(chat, opened, extension_id), events=(disabled,))
+
+
+def record_recovery(chat: Chat, *, extension_id: str) -> Outcome:
+    install = chat.extensions.get(extension_id)
+    if install is None or install.consecutive_failures == 0 or not install.enabled:
+        return Outcome(chat=chat)
+    return Outcome(chat=_with(chat, install.model_copy(update={"consecutive_failures": 0}), extension_id))
+
+
+def set_ai_context(chat: Chat, *, extension_id: str, text: str) -> Outcome:
+    install = chat.enabled_extension(extension_id)
+    if install is None:
+        return Outcome(chat=chat)
+    text = text[:MAX_AI_CONTEXT]
+    if install.ai_context == text:
+        return Outcome(chat=chat)
+    return Outcome(
+        chat=_with(chat, install.model_copy(update={"ai_context": text}), extension_id),
+        events=(AIContextContributed(extension_id=extension_id, text=text),),
+    )
+
+
+def reject_event(chat: Chat, *, extension_id: str, event_type: str, event_id: str, reason: str) -> Outcome:
+    return Outcome(
+        chat=chat,
+        events=(
+            ExtensionEventRejected(
+                extension_id=extension_id,
+                rejected_event_type=event_type,
+                rejected_event_id=event_id,
+                reason=reason,
+            ),
+        ),
+    )
+
+
+def post_extension_message(
+    chat: Chat,
+    *,
+    extension_id: str,
+    name: str,
+    text: str,
+    request_id: str,
+    message_id: str,
+    now: datetime,
+) -> Outcome:
+    """A message from an extension's bot: outside the turn order and the members' rate limits (the
+    extension's own queue and reserved concurrency bound it), never asking AI participants."""
+    if chat.status == "completed":
+        raise ChatCompletedError("the chat is completed and accepts no changes")
+    if not text.strip():
+        raise InvalidRequestError("text must not be empty or only whitespace", field="text")
+    limit = min(MAX_MESSAGE_LENGTH, chat.settings.max_message_length)
+    if len(text) > limit:
+        raise InvalidRequestError(
+            f"text is {len(text)} characters; this chat accepts at most {limit}", field="text"
+        )
+    sequence = chat.last_message_sequence + 1
+    message = MessageView(
+        message_id=message_id,
+        chat_id=chat.chat_id,
+        sequence=sequence,
+        sender_id=f"ext:{extension_id}",
+        sender_name=name,
+        sender_kind="extension",
+        text=text,
+        client_message_id=request_id,
+        created_at=now,
+    )
+    chat = chat.model_copy(update={"last_message_sequence": sequence})
+    stored = MessageStored(message=message, turn_mode=chat.turn_mode, turn_number=chat.turn.turn_number)
+    return Outcome(chat=chat, events=(stored,), message=message)

@@ -1,0 +1,34 @@
+"""The extensions that ship with Parley. Each module declares ``extension`` (manifest + handlers);
+its Lambda is ``functions/ext_<id>/handler.py``, a one-line re-export, like any author's would be."""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from parley.extensions.manifest import Manifest
+    from parley.extensions.sdk import Extension
+    from parley.routing import Route
+
+BUILTIN: tuple[str, ...] = ("welcome", "moderation")
+
+
+def extension(extension_id: str) -> Extension[Any]:
+    module = importlib.import_module(f"parley.extensions.builtin.{extension_id}")
+    found: Extension[Any] = module.extension
+    return found
+
+
+@cache
+def manifests() -> tuple[Manifest, ...]:
+    return tuple(extension(i).manifest for i in BUILTIN)
+
+
+def builtin_routes() -> tuple[Route, ...]:
+    from parley.routing import extension_route
+
+    return tuple(
+        extension_route(m.document(), reserved_concurrency=m.reserved_concurrency) for m in manifests()
+    )

@@ -1,0 +1,44 @@
+"""`welcome`: greets each person who joins a chat (the SDK's smallest real example)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from parley.catalog import Envelope, UserJoined
+from parley.extensions.manifest import Manifest
+from parley.extensions.sdk import Context, Extension
+
+
+class WelcomeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    template: str = Field(
+        "Welcome {name}!", min_length=1, max_length=500, description="`{name}` becomes the joiner's name."
+    )
+
+
+extension: Extension[WelcomeConfig] = Extension(
+    Manifest(
+        id="welcome",
+        version="1.0.0",
+        name="Welcome bot",
+        description="Posts a greeting when a person joins the chat.",
+        events=("UserJoined",),
+        capabilities=frozenset({"messages:write"}),
+        config_model=WelcomeConfig,
+    )
+)
+
+
+def render(template: str, name: str) -> str:
+    """Only `{name}` is replaced: str.format on a moderator's template could reach attributes."""
+    return template.replace("{name}", name)
+
+
+@extension.on("UserJoined")
+def greet(event: Envelope[Any], ctx: Context[WelcomeConfig]) -> None:
+    joined: UserJoined = event.data
+    if joined.participant.kind == "human":
+        ctx.post_message(render(ctx.config.template, joined.participant.name))

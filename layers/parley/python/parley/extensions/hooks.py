@@ -1,0 +1,256 @@
+"""Synchronous hooks: extensions rule on a post (moderation, turn) within a time budget.
+
+The core calls each enabled hook of a chat before the message is stored. A hook that answers late,
+raises or returns nonsense never blocks the post longer than its budget: the chat's fallback
+(``allow`` or ``reject``) applies and the decision is recorded with ``outcome`` timeout or error.
+
+In AWS a hook is a synchronous Lambda invoke of the extension's function (its handler tells a
+hook payload from an SQS batch); locally the same handler is called in-process. Both sit behind
+``HookInvoker``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from parley.extensions.manifest import ExtensionDocument
+from parley.observability import logger
+
+HOOK_KEY = "parley_hook"
+
+
+class HookTimeoutError(Exception):
+    """The hook did not answer within its budget."""
+
+
+class HookInvoker(Protocol):
+    def invoke(self, document: ExtensionDocument, payload: dict[str, Any], timeout_seconds: float) -> Any:
+        """Run the extension's hook with ``payload``; return its JSON answer or raise."""
+        ...
+
+
+class ModerationRequest(BaseModel):
+    """What a moderation hook sees: the post and this chat's config of the extension."""
+
+    model_config = ConfigDict(frozen=True)
+
+    chat_id: str
+    message_id: str
+    sender_id: str
+    sender_name: str
+    text: str
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModerationDecision(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    action: Literal["allow", "reject", "rewrite"]
+    reason: str = Field("", max_length=500)
+    text: str | None = Field(None, description="The rewritten text (action `rewrite`).")
+
+
+class TurnRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    chat_id: str
+    message_id: str
+    sender_id: str
+    turn_mode: str
+    turn_holder_id: str | None
+    turn_number: int
+    in_turn_by_mode: bool = Field(description="What the chat's own turn mode would rule.")
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class TurnDecision(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    allow: bool
+    reason: str = Field("", max_length=500)
+
+
+Outcome = Literal["decided", "timeout", "error"]
+
+
+@dataclass(frozen=True)
+class Ruling:
+    extension_id: str
+    outcome: Outcome
+    elapsed_ms: float
+    moderation: ModerationDecision | None = None
+    turn: TurnDecision | None = None
+
+
+_loader: Callable[[str], Callable[[dict[str, Any], Any], Any]] | None = None
+
+
+def register_loader(load: Callable[[str], Callable[[dict[str, Any], Any], Any]]) -> None:
+    """Where in-process hooks find a function's handler by name (the local stack registers its loader)."""
+    global _loader
+    _loader = load
+
+
+def _registered_loader(name: str) -> Callable[[dict[str, Any], Any], Any]:
+    if _loader is None:
+        raise LookupError(
+            "no in-process function loader registered (parley.extensions.hooks.register_loader)"
+        )
+    return _loader(name)
+
+
+class InProcessHookInvoker:
+    """Calls the extension's Lambda handler in this process, in a worker thread with a deadline.
+
+    ``load`` maps a function name to its handler (the local stack's loader). A hook that overruns is
+    abandoned to its thread, as a Lambda client abandons an invoke after its read timeout."""
+
+    def __init__(
+        self,
+        load: Callable[[str], Callable[[dict[str, Any], Any], Any]] = _registered_loader,
+        workers: int = 8,
+    ) -> None:
+        self._load = load
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hook")
+
+    def invoke(self, document: ExtensionDocument, payload: dict[str, Any], timeout_seconds: float) -> Any:
+        function = document.target.function
+        if not function:
+            raise LookupError(f"extension {document.id} has no function to run its hook")
+        handler = self._load(function)
+        future = self._pool.submit(handler, payload, None)
+        try:
+            return future.result(timeout=timeout_seconds)
+        except FutureTimeout:
+            raise HookTimeoutError(f"no answer within {timeout_seconds * 1000:.0f} ms") from None
+
+
+class LambdaHookInvoker:
+    """Synchronous Lambda invoke with a read timeout of the budget and no retries."""
+
+    def __init__(self, region: str) -> None:
+        self._region = region
+        self._clients: dict[float, Any] = {}
+
+    def _client(self, timeout_seconds: float) -> Any:
+        key = round(timeout_seconds, 2)
+        if key not in self._clients:
+            import boto3
+            from botocore.config import Config
+
+            self._clients[key] = boto3.client(
+                "lambda",
+                region_name=self._region,
+                config=Config(
+                    connect_timeout=max(0.05, timeout_seconds),
+                    read_timeout=max(0.05, timeout_seconds),
+                    retries={"max_attempts": 1, "mode": "standard"},
+                ),
+            )
+        return self._clients[key]
+
+    def invoke(self, document: ExtensionDocument, payload: dict[str, Any], timeout_seconds: float) -> Any:
+        from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+
+        if not document.target.function:
+            raise LookupError(f"extension {document.id} has no function to run its hook")
+        try:
+            response = self._client(timeout_seconds).invoke(
+                FunctionName=document.target.function, Payload=json.dumps(payload).encode()
+            )
+        except (ReadTimeoutError, ConnectTimeoutError) as exc:
+            raise HookTimeoutError(str(exc)) from exc
+        body = response["Payload"].read()
+        if response.get("FunctionError"):
+            raise RuntimeError(f"hook failed: {body[:300]!r}")
+        return json.loads(body or b"null")
+
+
+class HookRunner:
+    """Runs a chat's hooks one after another within one shared budget per hook."""
+
+    def __init__(self, invoker: HookInvoker, *, budget_ms: int) -> None:
+        self._invoker = invoker
+        self._budget_ms = budget_ms
+
+    def _call(self, document: ExtensionDocument, payload: dict[str, Any]) -> tuple[Any, Outcome, float]:
+        budget = (document.hooks.budget_ms or self._budget_ms) / 1000
+        started = time.perf_counter()
+        try:
+            answer = self._invoker.invoke(document, payload, budget)
+            outcome: Outcome = "decided"
+        except HookTimeoutError:
+            answer, outcome = None, "timeout"
+        except Exception:
+            logger.exception("extension hook failed", extra={"extension_id": document.id})
+            answer, outcome = None, "error"
+        elapsed = (time.perf_counter() - started) * 1000
+        if outcome == "decided" and elapsed > budget * 1000:
+            answer, outcome = None, "timeout"
+        return answer, outcome, elapsed
+
+    def moderate(
+        self, document: ExtensionDocument, request: ModerationRequest, fallback: Literal["allow", "reject"]
+    ) -> Ruling:
+        answer, outcome, elapsed = self._call(
+            document, {HOOK_KEY: "moderate", "request": request.model_dump(mode="json")}
+        )
+        decision: ModerationDecision | None = None
+        if outcome == "decided":
+            try:
+                decision = ModerationDecision.model_validate(answer)
+                if decision.action == "rewrite" and decision.text is None:
+                    raise ValueError("a rewrite needs `text`")
+            except (ValidationError, ValueError):
+                logger.warning("moderation hook answered nonsense", extra={"extension_id": document.id})
+                decision, outcome = None, "error"
+        if decision is None:
+            decision = ModerationDecision(
+                action=fallback, reason=f"hook {outcome}; the chat's fallback applied"
+            )
+        return Ruling(document.id, outcome, elapsed, moderation=decision)
+
+    def validate_turn(
+        self, document: ExtensionDocument, request: TurnRequest, fallback: Literal["allow", "reject"]
+    ) -> Ruling:
+        answer, outcome, elapsed = self._call(
+            document, {HOOK_KEY: "validate_turn", "request": request.model_dump(mode="json")}
+        )
+        decision: TurnDecision | None = None
+        if outcome == "decided":
+            try:
+                decision = TurnDecision.model_validate(answer)
+            except ValidationError:
+                decision, outcome = None, "error"
+        if decision is None:
+            decision = TurnDecision(
+                allow=fallback == "allow", reason=f"hook {outcome}; the chat's fallback applied"
+            )
+        return Ruling(document.id, outcome, elapsed, turn=decision)
+
+
+def hooked(
+    installs: Mapping[str, Any],
+    registry: Mapping[str, ExtensionDocument],
+    kind: Literal["moderate", "validate_turn"],
+) -> list[ExtensionDocument]:
+    """The registered documents of the chat's enabled extensions that have a hook of ``kind``, in a
+    stable order (by id), so a rewrite chain is the same on every attempt."""
+    capability = "messages:moderate" if kind == "moderate" else "turns:control"
+    found = []
+    for extension_id in sorted(installs):
+        install = installs[extension_id]
+        document = registry.get(extension_id)
+        if not install.enabled or document is None or not document.can(capability):
+            continue
+        if getattr(document.hooks, kind):
+            found.append(document)
+    return found

@@ -1,0 +1,339 @@
+"""The extension SDK: declare a manifest and handlers; the platform does the rest.
+
+    welcome = Extension(Manifest(id="welcome", ..., events=("UserJoined",)))
+
+    @welcome.on("UserJoined")
+    def greet(event: Envelope[UserJoined], ctx: Context[WelcomeConfig]) -> None:
+        ctx.post_message(ctx.config.template.format(name=event.data.participant.name))
+
+    lambda_handler = welcome.lambda_handler
+
+For every delivered event the SDK: ignores events it has no handler for; checks the event's bus
+source (core events come only from ``parley.core``, other extensions' events pass the core's own
+policy); skips chats where the extension is not enabled; claims the (extension, event) pair so a
+duplicate never reaches the handler; runs the handler with a deadline; publishes what the handler
+asked for (messages, events) only if it succeeded, with ids derived from the cause so a retry
+repeats the same requests; and reports failures and recoveries, which drive the circuit breaker.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+from parley.catalog import (
+    CORE_SOURCE,
+    Actor,
+    AIContextContributed,
+    Envelope,
+    EventData,
+    ExtensionEvent,
+    ExtensionFailed,
+    ExtensionMessageRequested,
+    ExtensionRecovered,
+    derive,
+    parse_detail,
+)
+from parley.domain.model import Chat, Install
+from parley.extensions.hooks import HOOK_KEY, ModerationDecision, ModerationRequest, TurnDecision, TurnRequest
+from parley.extensions.manifest import LIFECYCLE_EVENTS, Capability, ExtensionDocument, Manifest
+from parley.extensions.policy import refusal, sender_id
+from parley.observability import logger
+
+C = TypeVar("C", bound=BaseModel)
+ID_NAMESPACE = uuid.UUID("6f1b8a52-5d0e-4c3e-9a57-0b8f5b7f2a10")
+KEEP_SEEN_SECONDS = 7 * 24 * 3600
+"""How long a handled event is remembered: longer than any redelivery (queue retention is 4 days)."""
+
+
+class CapabilityError(PermissionError):
+    """The extension asked for something its manifest does not declare."""
+
+
+class HandlerTimeoutError(TimeoutError):
+    """The handler ran past its deadline (a hang counts as a failure)."""
+
+
+class Store(Protocol):
+    """What a state backend offers an extension: JSON values by key, scoped to (extension, chat)."""
+
+    def get(self, key: str) -> Any | None: ...
+
+    def put(self, key: str, value: Any, *, ttl_seconds: int | None = None) -> None: ...
+
+    def update(
+        self, key: str, change: Callable[[Any | None], Any], *, ttl_seconds: int | None = None
+    ) -> Any: ...
+
+    def claim(self, event_id: str, *, lease_seconds: float, keep_seconds: int) -> bool: ...
+
+    def complete(self, event_id: str, *, keep_seconds: int) -> None: ...
+
+    def release(self, event_id: str) -> None: ...
+
+
+@dataclass
+class Runtime:
+    """The SDK's ports: the core's chat (read only), the registry, the bus and the extension's rows."""
+
+    load_chat: Callable[[str], Chat | None]
+    registry: Callable[[], Mapping[str, ExtensionDocument]]
+    publish: Callable[[Sequence[Envelope[Any]]], None]
+    state: Callable[[str, str], Store]
+    handler_timeout_seconds: float = 10.0
+
+
+def default_runtime() -> Runtime:
+    from parley.services import container
+
+    return container.extension_runtime()
+
+
+@dataclass
+class Context(Generic[C]):
+    """What a handler gets besides its event: this chat's config, actions and its own state."""
+
+    extension: Extension[C]
+    event: Envelope[Any]
+    chat: Chat
+    install: Install
+    config: C
+    store: Store
+    _outputs: list[EventData] = field(default_factory=list)
+
+    @property
+    def chat_id(self) -> str:
+        return self.event.metadata.chat_id
+
+    def _need(self, capability: Capability) -> None:
+        if capability not in self.extension.manifest.capabilities:
+            raise CapabilityError(f"extension {self.extension.id} lacks the `{capability}` capability")
+
+    def post_message(self, text: str) -> None:
+        """Post as the extension's bot once the handler returns (stored once per event and call)."""
+        self._need("messages:write")
+        n = sum(isinstance(o, ExtensionMessageRequested) for o in self._outputs)
+        request_id = str(
+            uuid.uuid5(ID_NAMESPACE, f"{self.extension.id}:{self.event.metadata.event_id}:msg{n}")
+        )
+        self._outputs.append(
+            ExtensionMessageRequested(extension_id=self.extension.id, request_id=request_id, text=text)
+        )
+
+    def emit(self, name: str, payload: Mapping[str, Any] | None = None) -> None:
+        """Emit one of the manifest's own events (``emits``) for other extensions."""
+        self._need("events:emit")
+        if name not in self.extension.manifest.emits:
+            raise CapabilityError(f"{name!r} is not in the manifest's emits {self.extension.manifest.emits}")
+        self._outputs.append(
+            ExtensionEvent(extension_id=self.extension.id, name=name, payload=dict(payload or {}))
+        )
+
+    def set_ai_context(self, text: str) -> None:
+        """Set the text AI participants of this chat get in their context (empty clears it)."""
+        self._need("ai:context")
+        self._outputs.append(AIContextContributed(extension_id=self.extension.id, text=text[:2000]))
+
+
+Handler = Callable[[Envelope[Any], Context[C]], None]
+
+
+class Extension(Generic[C]):
+    def __init__(
+        self, manifest: Manifest, *, runtime: Runtime | Callable[[], Runtime] = default_runtime
+    ) -> None:
+        self.manifest = manifest
+        self._runtime = runtime
+        self._handlers: dict[str, Handler[C]] = {}
+        self._moderate: Callable[[ModerationRequest, C], ModerationDecision] | None = None
+        self._validate_turn: Callable[[TurnRequest, C], TurnDecision] | None = None
+
+    @property
+    def id(self) -> str:
+        return self.manifest.id
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(id=self.id, kind="extension", name=self.manifest.name)
+
+    def runtime(self) -> Runtime:
+        if callable(self._runtime) and not isinstance(self._runtime, Runtime):
+            self._runtime = self._runtime()
+        assert isinstance(self._runtime, Runtime)
+        return self._runtime
+
+    def use(self, runtime: Runtime) -> None:
+        """Run against other ports (tests)."""
+        self._runtime = runtime
+
+    # -- declaring ---------------------------------------------------------------------------------
+
+    def on(self, event: str) -> Callable[[Handler[C]], Handler[C]]:
+        """Handle a catalog event type (``MessageStored``), a life-cycle event of this extension
+        (``ExtensionActivated``...), or another extension's event by name (``sentiment.scored``)."""
+        manifest = self.manifest
+        declared = event in manifest.subscribed or event in manifest.extension_events
+        if not declared:
+            raise ValueError(
+                f"{manifest.id}: {event!r} is not in the manifest's events, extension_events "
+                "or life-cycle events"
+            )
+
+        def register(fn: Handler[C]) -> Handler[C]:
+            self._handlers[event] = fn
+            return fn
+
+        return register
+
+    def moderate(
+        self, fn: Callable[[ModerationRequest, C], ModerationDecision]
+    ) -> Callable[[ModerationRequest, C], ModerationDecision]:
+        if not self.manifest.hooks.moderate:
+            raise ValueError(f"{self.id}: set hooks.moderate in the manifest to declare a moderation hook")
+        self._moderate = fn
+        return fn
+
+    def validate_turn(
+        self, fn: Callable[[TurnRequest, C], TurnDecision]
+    ) -> Callable[[TurnRequest, C], TurnDecision]:
+        if not self.manifest.hooks.validate_turn:
+            raise ValueError(f"{self.id}: set hooks.validate_turn in the manifest to declare a turn hook")
+        self._validate_turn = fn
+        return fn
+
+    def config_of(self, raw: Mapping[str, Any]) -> C:
+        return self.manifest.config_model.model_validate(dict(raw))  # type: ignore[return-value]
+
+    # -- running -----------------------------------------------------------------------------------
+
+    def lambda_handler(self, event: dict[str, Any], context: Any = None) -> Any:
+        """The Lambda entry point: a hook call (synchronous invoke) or an SQS batch of bus events."""
+        if HOOK_KEY in event:
+            return self.run_hook(event)
+        failures = []
+        for record in event.get("Records", []):
+            try:
+                self.deliver(json.loads(record["body"]))
+            except Exception:
+                logger.exception("extension handler failed", extra={"extension_id": self.id})
+                failures.append({"itemIdentifier": record["messageId"]})
+        return {"batchItemFailures": failures}
+
+    def run_hook(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        kind, request = event[HOOK_KEY], event.get("request") or {}
+        if kind == "moderate" and self._moderate is not None:
+            moderation = ModerationRequest.model_validate(request)
+            return self._moderate(moderation, self.config_of(moderation.config)).model_dump(mode="json")
+        if kind == "validate_turn" and self._validate_turn is not None:
+            turn = TurnRequest.model_validate(request)
+            return self._validate_turn(turn, self.config_of(turn.config)).model_dump(mode="json")
+        raise LookupError(f"extension {self.id} has no {kind!r} hook")
+
+    def _handler_for(self, envelope: Envelope[Any]) -> Handler[C] | None:
+        if envelope.event_type == "ExtensionEvent":
+            return self._handlers.get(envelope.data.name)
+        if envelope.event_type in LIFECYCLE_EVENTS and envelope.data.extension_id != self.id:
+            return None  # another extension's life cycle
+        return self._handlers.get(envelope.event_type)
+
+    def deliver(self, eventbridge_event: Mapping[str, Any]) -> bool:
+        """Handle one bus event; True if the handler ran. Raises if it failed (so it is retried)."""
+        source = eventbridge_event.get("source")
+        envelope = parse_detail(eventbridge_event.get("detail") or {})
+        handler = self._handler_for(envelope)
+        if handler is None:
+            return False
+        runtime = self.runtime()
+        lifecycle = envelope.event_type in LIFECYCLE_EVENTS
+        if envelope.event_type != "ExtensionEvent" and (
+            source != CORE_SOURCE or envelope.source != CORE_SOURCE
+        ):
+            logger.warning(
+                "ignored an event not sent by the core",
+                extra={"source": source, "event_id": envelope.metadata.event_id},
+            )
+            return False
+        chat = runtime.load_chat(envelope.metadata.chat_id)
+        install = chat.extensions.get(self.id) if chat else None
+        if chat is None or install is None or not (install.enabled or lifecycle):
+            return False
+        sequence = envelope.metadata.sequence
+        if not lifecycle and sequence is not None and sequence <= install.active_since:
+            return False  # a late delivery of something that happened before it was enabled
+        if envelope.event_type == "ExtensionEvent":
+            sender = sender_id(envelope, source)
+            reason = refusal(envelope, source, runtime.registry().get(sender), chat)
+            if reason:
+                logger.warning("ignored a refused extension event", extra={"reason": reason})
+                return False
+        state = runtime.state(self.id, chat.chat_id)
+        event_id = envelope.metadata.event_id
+        lease = runtime.handler_timeout_seconds + 30
+        if not state.claim(event_id, lease_seconds=lease, keep_seconds=KEEP_SEEN_SECONDS):
+            logger.info("duplicate delivery skipped", extra={"event_id": event_id})
+            return False
+        context = Context(self, envelope, chat, install, self.config_of(install.config), state)
+        try:
+            self._run(handler, envelope, context, runtime.handler_timeout_seconds)
+            runtime.publish([self._output(envelope, data, n) for n, data in enumerate(context._outputs)])
+        except Exception as exc:
+            state.release(event_id)
+            if install.enabled and not lifecycle:
+                self._report(
+                    runtime,
+                    envelope,
+                    ExtensionFailed(
+                        extension_id=self.id,
+                        failed_event_id=event_id,
+                        error=f"{type(exc).__name__}: {exc}"[:500],
+                        consecutive_failures=install.consecutive_failures + 1,
+                    ),
+                )
+            raise
+        state.complete(event_id, keep_seconds=KEEP_SEEN_SECONDS)
+        if install.consecutive_failures and install.enabled:
+            self._report(
+                runtime,
+                envelope,
+                ExtensionRecovered(extension_id=self.id, after_failures=install.consecutive_failures),
+            )
+        return True
+
+    @staticmethod
+    def _run(handler: Handler[C], envelope: Envelope[Any], context: Context[C], timeout: float) -> None:
+        """Run with a deadline. A hung handler is abandoned to its (daemon) thread; in Lambda the
+        function's own timeout ends it, locally it cannot block anything but itself."""
+        errors: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                handler(envelope, context)
+            except BaseException as exc:  # re-raised in the caller's thread
+                errors.append(exc)
+
+        thread = threading.Thread(target=target, daemon=True, name=f"ext-{context.extension.id}")
+        thread.start()
+        thread.join(timeout)
+        if thread.is_alive():
+            raise HandlerTimeoutError(f"handler still running after {timeout:g} s")
+        if errors:
+            raise errors[0]
+
+    def _output(self, cause: Envelope[Any], data: EventData, n: int) -> Envelope[Any]:
+        envelope = derive(cause, data, actor=self.actor)
+        event_id = str(uuid.uuid5(ID_NAMESPACE, f"{self.id}:{cause.metadata.event_id}:{n}"))
+        return envelope.model_copy(
+            update={"metadata": envelope.metadata.model_copy(update={"event_id": event_id})}
+        )
+
+    def _report(self, runtime: Runtime, cause: Envelope[Any], data: EventData) -> None:
+        try:
+            runtime.publish([derive(cause, data, actor=self.actor)])
+        except Exception:
+            logger.exception("could not report the extension's health", extra={"extension_id": self.id})

@@ -1,0 +1,188 @@
+"""Extension use cases: the registry as the API shows it, per-chat installs, and the gateway that
+applies (or refuses) what extensions send to the core."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from parley.adapters.extensions import Registry
+from parley.catalog import Actor, Envelope
+from parley.domain import extensions as installs
+from parley.domain.model import Chat, Install, Outcome
+from parley.errors import ChatNotFoundError, ExtensionNotFoundError, InvalidConfigError
+from parley.extensions.manifest import ExtensionDocument
+from parley.extensions.policy import refusal, sender_id
+from parley.observability import logger
+from parley.services.chats import ChatService, Identity
+
+GATEWAY = Actor(id="extension_gateway", kind="system", name="Parley")
+
+
+def config_problems(document: ExtensionDocument, config: dict[str, Any]) -> list[dict[str, str]]:
+    """Every way ``config`` breaks the extension's JSON Schema, one entry per field."""
+    from jsonschema import Draft202012Validator  # type: ignore[import-untyped]  # install route only
+
+    validator = Draft202012Validator(document.config_schema)
+    problems = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path)):
+        path = ".".join(str(p) for p in ("config", *error.absolute_path))
+        if error.validator == "additionalProperties":
+            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+            problems += [
+                {"field": f"{path}.{name}", "problem": "not a setting of this extension"} for name in extra
+            ]
+            continue
+        if error.validator == "required":
+            missing = [n for n in error.validator_value if n not in error.instance]
+            problems += [{"field": f"{path}.{name}", "problem": "required"} for name in missing]
+            continue
+        problems.append({"field": path, "problem": error.message})
+    return problems
+
+
+@dataclass(frozen=True)
+class InstallResult:
+    install: Install
+    created: bool
+
+
+class ExtensionService:
+    def __init__(self, chats: ChatService, registry: Registry, *, failure_threshold: int) -> None:
+        self._chats = chats
+        self._registry = registry
+        self._threshold = failure_threshold
+
+    # -- registry ----------------------------------------------------------------------------------
+
+    def registered(self) -> list[ExtensionDocument]:
+        return sorted(self._registry.all().values(), key=lambda d: d.id)
+
+    def document(self, extension_id: str) -> ExtensionDocument:
+        document = self._registry.get(extension_id)
+        if document is None:
+            raise ExtensionNotFoundError(
+                f"no extension {extension_id!r} is registered", extension_id=extension_id
+            )
+        return document
+
+    # -- installs ----------------------------------------------------------------------------------
+
+    def installs(self, who: Identity, chat_id: str) -> list[Install]:
+        chat = self._chats.get_chat(who, chat_id)
+        return [chat.extensions[k] for k in sorted(chat.extensions)]
+
+    def install(self, who: Identity, chat_id: str, extension_id: str) -> Install:
+        chat = self._chats.get_chat(who, chat_id)
+        install = chat.extensions.get(extension_id)
+        if install is None:
+            raise ExtensionNotFoundError(
+                f"extension {extension_id!r} is not installed on this chat", extension_id=extension_id
+            )
+        return install
+
+    def put(
+        self,
+        who: Identity,
+        chat_id: str,
+        extension_id: str,
+        *,
+        enabled: bool,
+        config: dict[str, Any],
+        correlation_id: str | None = None,
+    ) -> InstallResult:
+        document = self.document(extension_id)
+        problems = config_problems(document, config)
+        if problems:
+            summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
+            raise InvalidConfigError(f"invalid config for {extension_id}: {summary}", fields=problems)
+        existed: list[bool] = []
+
+        def decide(chat: Chat, now: datetime) -> Outcome:
+            existed[:] = [extension_id in chat.extensions]
+            return installs.put_install(
+                chat,
+                user_id=who.user_id,
+                extension_id=extension_id,
+                version=document.version,
+                enabled=enabled,
+                config=config,
+                now=now,
+            )
+
+        outcome = self._chats.execute_as(who, chat_id, decide, correlation_id=correlation_id)
+        return InstallResult(outcome.chat.extensions[extension_id], created=not existed[0])
+
+    def uninstall(
+        self, who: Identity, chat_id: str, extension_id: str, *, correlation_id: str | None = None
+    ) -> None:
+        self._chats.execute_as(
+            who,
+            chat_id,
+            lambda chat, _: installs.uninstall(chat, user_id=who.user_id, extension_id=extension_id),
+            correlation_id=correlation_id,
+        )
+
+    # -- the gateway: what extensions send --------------------------------------------------------
+
+    def accept(self, envelope: Envelope[Any], source: str | None) -> str | None:
+        """Apply one event an extension sent, or record why it is refused; returns the refusal."""
+        chat_id = envelope.metadata.chat_id
+        extension_id = sender_id(envelope, source)
+        chat = self._chats.load(chat_id)
+        document = self._registry.get(envelope.metadata.actor.id)
+        reason = refusal(envelope, source, document, chat)
+        if reason is not None:
+            logger.warning(
+                "refused an extension's event", extra={"reason": reason, "extension_id": extension_id}
+            )
+            if chat is not None:
+                self._trusted(
+                    envelope,
+                    lambda c, _: installs.reject_event(
+                        c,
+                        extension_id=extension_id,
+                        event_type=envelope.event_type,
+                        event_id=envelope.metadata.event_id,
+                        reason=reason,
+                    ),
+                )
+            return reason
+        assert document is not None
+        data = envelope.data
+        match envelope.event_type:
+            case "ExtensionMessageRequested":
+                self._chats.post_extension_message(
+                    chat_id, document=document, request_id=data.request_id, text=data.text, cause=envelope
+                )
+            case "AIContextContributed":
+                self._trusted(
+                    envelope,
+                    lambda c, _: installs.set_ai_context(c, extension_id=document.id, text=data.text),
+                )
+            case "ExtensionFailed":
+                self._trusted(
+                    envelope,
+                    lambda c, _: installs.record_failure(
+                        c, extension_id=document.id, threshold=self._threshold, error=data.error
+                    ),
+                )
+            case "ExtensionRecovered":
+                self._trusted(envelope, lambda c, _: installs.record_recovery(c, extension_id=document.id))
+            case _:
+                pass  # an accepted ExtensionEvent: its subscribers receive it from the bus directly
+        return None
+
+    def _trusted(self, cause: Envelope[Any], decide: Callable[[Chat, datetime], Outcome]) -> None:
+        try:
+            self._chats.execute(
+                cause.metadata.chat_id,
+                decide,
+                actor=GATEWAY,
+                correlation_id=cause.metadata.correlation_id,
+                causation_id=cause.metadata.event_id,
+            )
+        except ChatNotFoundError:
+            logger.warning("extension event for an unknown chat", extra={"chat_id": cause.metadata.chat_id})
