@@ -4,6 +4,7 @@ its Lambda is ``functions/ext_<id>/handler.py``, a one-line re-export, like any 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,11 @@ if TYPE_CHECKING:
     from parley.extensions.sdk import Extension
     from parley.routing import Route
 
-BUILTIN: tuple[str, ...] = ("welcome", "moderation")
+BUILTIN: tuple[str, ...] = tuple(
+    sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+)
+"""Every module of this package is a shipped extension: adding one is adding a module (and its
+``functions/ext_<id>/handler.py``)."""
 
 
 def extension(extension_id: str) -> Extension[Any]:
