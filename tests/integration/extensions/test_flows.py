@@ -365,7 +365,7 @@ def test_a_forged_core_event_changes_nothing(api: Api, bus: Bus, alice: User, bo
 
     # and were one handed to a consumer anyway, the core's consumers and the SDK both drop it
     seen: list[Any] = []
-    consumer = sqs_consumer(route("turns"), seen.append)
+    consumer: Any = sqs_consumer(route("turns"), seen.append)
     queued = [{"MessageId": "m-1", "ReceiptHandle": "r-1", "Body": json.dumps(forged)}]
     result = consumer(
         sqs_event(queued, "arn:aws:sqs:us-east-1:123456789012:q", "us-east-1"),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.support.api import Api, User, assert_error
 from tests.support.bus import Bus
 
 
-def _events(bus: Bus, chat_id: str) -> list[tuple[str, dict]]:
+def _events(bus: Bus, chat_id: str) -> list[tuple[str, dict[str, Any]]]:
     return [
         (e["detail-type"], e["detail"]["data"])
         for e in bus.emitted()
