@@ -1,0 +1,148 @@
+"""What extensions change for people: the circuit-open notice reaches moderators only, and
+`ai:context` reaches the AI participants' prompt."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from infra.local.dispatch import LambdaContext, sqs_event
+from infra.local.functions import load_handler
+from parley.ai.providers import ModelRequest, StreamEvent, TextDelta, Usage
+from parley.catalog import Envelope
+from parley.extensions.manifest import Manifest
+from parley.extensions.sdk import Context, Extension
+from parley.services import container
+from tests.support.api import Api, User
+from tests.support.bus import Bus
+from tests.support.extensions import deliver, registered
+from tests.support.sockets import MANAGEMENT_URL, WEBSOCKET_URL, Gateway, Sockets
+
+
+@pytest.fixture
+def sockets(api: Api, monkeypatch: pytest.MonkeyPatch) -> Sockets:
+    monkeypatch.setenv("PARLEY_WEBSOCKET_MANAGEMENT_URL", MANAGEMENT_URL)
+    monkeypatch.setenv("PARLEY_WEBSOCKET_URL", WEBSOCKET_URL)
+    monkeypatch.setenv("PARLEY_EXTENSION_FAILURE_THRESHOLD", "1")
+    container.reset()
+    gateway = Gateway()
+    gateway.install(container.pusher().client)
+    return Sockets(api, gateway)
+
+
+def of_type(bus: Bus, detail_type: str, chat_id: str) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in bus.emitted()
+        if e["detail-type"] == detail_type and e["detail"]["metadata"]["chat_id"] == chat_id
+    ]
+
+
+def test_an_open_circuit_is_pushed_to_moderators_only(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User
+) -> None:
+    # Given Alice (owner) and Bob (member) subscribed to a chat with a failing extension
+    broken: Extension[Any] = Extension(
+        Manifest(id="broken", version="1.0.0", name="Broken", description="Fails.", events=("MessageStored",))
+    )
+
+    @broken.on("MessageStored")
+    def fail(event: Envelope[Any], ctx: Context[Any]) -> None:
+        raise RuntimeError("always")
+
+    with registered(broken):
+        chat_id = api.create_chat(alice)["chat_id"]
+        api.post(f"/chats/{chat_id}/members", bob)
+        assert (
+            api.put(f"/chats/{chat_id}/extensions/broken", alice, body={"enabled": True, "config": {}}).status
+            == 201
+        )
+        bus.pump()
+        for conn, user in {"alice-1": alice, "bob-1": bob}.items():
+            sockets.open(user, conn)
+            sockets.subscribe(conn, chat_id)
+
+        # When it fails once (threshold 1) and the report reaches the core
+        api.send(bob, chat_id, "hello")
+        with pytest.raises(RuntimeError):
+            deliver(broken, of_type(bus, "MessageStored", chat_id))
+        bus.pump()
+
+    # Then only the moderator's socket got the notice, and both got the message
+    assert "ExtensionDisabled" in sockets.gateway.types("alice-1")
+    assert "ExtensionDisabled" not in sockets.gateway.types("bob-1")
+    assert "MessageStored" in sockets.gateway.types("bob-1")
+    notice = next(f for f in sockets.gateway.frames("alice-1") if f["type"] == "ExtensionDisabled")
+    assert notice["data"]["extension_id"] == "broken"
+
+    # and a member resuming from the log is not replayed the notice either
+    sockets.open(bob, "bob-2")
+    sockets.subscribe("bob-2", chat_id, after_sequence=0)
+    sockets.open(alice, "alice-2")
+    sockets.subscribe("alice-2", chat_id, after_sequence=0)
+    assert "ExtensionDisabled" not in sockets.gateway.types("bob-2")
+    assert "ExtensionDisabled" in sockets.gateway.types("alice-2")
+
+
+class Recording:
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.requests: list[ModelRequest] = []
+
+    def stream(self, request: ModelRequest) -> Iterator[StreamEvent]:
+        self.requests.append(request)
+        yield TextDelta("Nine.")
+        yield Usage(10, 1)
+
+
+def test_ai_context_from_an_extension_reaches_the_ai_participants_prompt(
+    api: Api, bus: Bus, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an extension with `ai:context` that sets a fact when it is enabled
+    facts: Extension[Any] = Extension(
+        Manifest(
+            id="facts",
+            version="1.0.0",
+            name="Facts",
+            description="Tells AI participants the house rules.",
+            capabilities=frozenset({"ai:context"}),
+        )
+    )
+
+    @facts.on("ExtensionActivated")
+    def activated(event: Envelope[Any], ctx: Context[Any]) -> None:
+        ctx.set_ai_context("The vault opens at nine. " + "x" * 3000)
+
+    provider = Recording()
+    monkeypatch.setattr(container, "provider_for", lambda participant: provider)
+    monkeypatch.setenv("PARLEY_LOCAL_AI_CHUNK_DELAY_MS", "0")
+    with registered(facts):
+        chat = api.create_chat(
+            alice, ai_participants=[{"id": "oracle", "name": "Oracle", "persona": "Riddles."}]
+        )
+        chat_id = chat["chat_id"]
+        api.put(f"/chats/{chat_id}/extensions/facts", alice, body={"enabled": True, "config": {}})
+        deliver(facts, of_type(bus, "ExtensionActivated", chat_id))
+        bus.pump()
+
+        # When Alice asks the Oracle
+        api.send(alice, chat_id, "@Oracle when does the vault open?")
+        requests = of_type(bus, "AIResponseRequested", chat_id)
+        assert requests
+        queued = [{"MessageId": "1", "ReceiptHandle": "r", "Body": json.dumps(requests[-1])}]
+        load_handler("ai_responder")(
+            sqs_event(queued, "arn:aws:sqs:us-east-1:123456789012:q", "us-east-1"),
+            LambdaContext.for_function("ai_responder"),
+        )
+
+    # Then its system prompt carries the contribution, bounded, and the contribution is on record
+    [request] = provider.requests
+    assert "[facts] The vault opens at nine." in request.system
+    assert len(request.system) < 2000 + 1000
+    [recorded] = of_type(bus, "AIContextContributed", chat_id)[-1:]
+    assert recorded["source"] == "parley.core"
+    assert len(recorded["detail"]["data"]["text"]) == 2000
