@@ -32,7 +32,9 @@ def test_a_moderator_enables_welcome_and_moderation_over_http(stack: str) -> Non
     bob.join(chat_id)
 
     def greeting(frame: dict[str, Any]) -> bool:
-        return frame["type"] == "MessageStored" and frame["data"]["message"]["sender_kind"] == "extension"
+        return bool(
+            frame["type"] == "MessageStored" and frame["data"]["message"]["sender_kind"] == "extension"
+        )
 
     pushed = socket.wait_for(greeting, timeout=15)
     assert pushed["data"]["message"]["text"] == "Welcome Bob! We are reading Dune."

@@ -59,6 +59,13 @@ class Metadata(_Frozen):
     causation_id: str | None = Field(default=None, description="event_id of the event that caused this one.")
     actor: Actor
     occurred_at: datetime
+    roster_version: int | None = Field(
+        default=None,
+        ge=1,
+        description="The chat's membership version when the event was stored (null on events never "
+        "stored): members and roles are the same for every event of one version, so a consumer may "
+        "cache them per version.",
+    )
 
 
 class EventData(_Frozen):
@@ -94,8 +101,11 @@ class Envelope(_Frozen, Generic[D]):
         actor = self.metadata.actor
         return f"{EXTENSION_SOURCE_PREFIX}{actor.id}" if actor.kind == "extension" else CORE_SOURCE
 
-    def with_sequence(self, sequence: int) -> Envelope[D]:
-        return self.model_copy(update={"metadata": self.metadata.model_copy(update={"sequence": sequence})})
+    def with_sequence(self, sequence: int, *, roster_version: int | None = None) -> Envelope[D]:
+        update: dict[str, Any] = {"sequence": sequence}
+        if roster_version is not None:
+            update["roster_version"] = roster_version
+        return self.model_copy(update={"metadata": self.metadata.model_copy(update=update)})
 
     def to_detail(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -132,6 +132,9 @@ class Chat(_Frozen):
         default_factory=dict, description="Per-member post times inside the rate-limit window."
     )
     extensions: dict[str, Install] = Field(default_factory=dict, description="Installs, by extension id.")
+    roster_version: int = Field(
+        0, ge=0, description="Goes up whenever participants or their roles change (see Metadata)."
+    )
 
     def enabled_extension(self, extension_id: str) -> Install | None:
         install = self.extensions.get(extension_id)

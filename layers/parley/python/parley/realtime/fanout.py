@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +19,17 @@ from parley.clock import utc_now
 from parley.observability import logger
 from parley.ports import ConnectionGoneError, Pusher
 from parley.realtime.frames import frame_of
+
+ROSTER_CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class Roster:
+    """Who may receive a chat's events at one roster version: its people, and which moderate."""
+
+    version: int
+    members: frozenset[str]
+    moderators: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,8 @@ class Broadcaster:
         concurrency: int = 16,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        self._rosters: OrderedDict[str, Roster] = OrderedDict()
+        self._rosters_lock = threading.Lock()
         self._connections = connections
         self._chats = chats
         self._pusher = pusher
@@ -45,7 +60,11 @@ class Broadcaster:
 
     def broadcast(self, envelope: Envelope[Any]) -> FanoutResult:
         chat_id = envelope.metadata.chat_id
-        targets, outsiders = self._audience(chat_id, moderators_only=envelope.data.audience == "moderators")
+        targets, outsiders = self._audience(
+            chat_id,
+            moderators_only=envelope.data.audience == "moderators",
+            roster_version=envelope.metadata.roster_version,
+        )
         if not targets and not outsiders:
             return FanoutResult(0, 0, 0, 0)
         result, _ = self._push_all(targets, envelope, not_members=outsiders)
@@ -61,22 +80,54 @@ class Broadcaster:
         targets, _ = self._audience(chat_id)
         return Stream(self, targets)
 
-    def _audience(self, chat_id: str, *, moderators_only: bool = False) -> tuple[list[Subscriber], int]:
+    def _roster(self, chat_id: str) -> Roster | None:
+        loaded = self._chats.load(chat_id)
+        if loaded is None:
+            return None
+        chat = loaded.chat
+        roster = Roster(
+            version=chat.roster_version,
+            members=frozenset(p.id for p in chat.participants if p.kind == "human"),
+            moderators=frozenset(p.id for p in chat.participants if chat.is_moderator(p.id)),
+        )
+        with self._rosters_lock:
+            self._rosters[chat_id] = roster
+            self._rosters.move_to_end(chat_id)
+            while len(self._rosters) > ROSTER_CACHE_SIZE:
+                self._rosters.popitem(last=False)
+        return roster
+
+    def _cached_roster(self, chat_id: str, version: int | None) -> Roster | None:
+        if version is None:
+            return None
+        with self._rosters_lock:
+            cached = self._rosters.get(chat_id)
+            return cached if cached is not None and cached.version == version else None
+
+    def _audience(
+        self, chat_id: str, *, moderators_only: bool = False, roster_version: int | None = None
+    ) -> tuple[list[Subscriber], int]:
         """The members' subscribed sockets; subscriptions of non-members are dropped on the way.
 
-        ``moderators_only`` narrows it to the owner's and moderators' sockets (notices for them)."""
-        # the two reads are independent: run them side by side, the push waits for the slower one
-        chat = self._pool.submit(self._chats.load, chat_id)
+        Membership is checked at every fan-out, not only when the socket subscribed: against the
+        roster of the event's own roster version when this container has it (exact: people and
+        roles only change with the version), else against the chat read now (at least as new).
+        ``moderators_only`` narrows it to the owner's and moderators' sockets (notices for them).
+        """
+        roster = self._cached_roster(chat_id, roster_version)
+        pending: Future[Roster | None] | None = None
+        if roster is None:
+            # the two reads are independent: run them side by side, the push waits for the slower one
+            pending = self._pool.submit(self._roster, chat_id)
         subscribers = self._connections.subscribers(chat_id, now=self._clock())
-        loaded = chat.result()
+        if pending is not None:
+            roster = pending.result()
         if not subscribers:
             return [], 0
-        # membership is checked again at every fan-out, not only when the socket subscribed
-        members = {p.id for p in loaded.chat.participants if p.kind == "human"} if loaded else set()
+        members = roster.members if roster else frozenset()
         outsiders = [s for s in subscribers if s.user_id not in members]
-        if moderators_only and loaded:
-            members = {p.id for p in loaded.chat.participants if loaded.chat.is_moderator(p.id)}
-        targets = [s for s in subscribers if s.user_id in members]
+        allowed = roster.moderators if roster and moderators_only else members
+        targets = [s for s in subscribers if s.user_id in allowed]
         for stale in outsiders:
             self._connections.drop_subscription(chat_id, stale.connection_id)
         return targets, len(outsiders)

@@ -134,7 +134,7 @@ class ChatService:
             now=now,
         )
         outcome = self._install_defaults(outcome, now)
-        outcome, envelopes = self._sequence(outcome, who.actor, correlation_id, now)
+        outcome, envelopes = self._sequence(outcome, who.actor, correlation_id, now, previous=None)
         self._repo.commit(None, outcome, envelopes, now=now)
         self._outbox.publish_committed(envelopes)
         return outcome.chat
@@ -630,6 +630,7 @@ class ChatService:
                 correlation_id,
                 now,
                 causation_id=causation_id,
+                previous=loaded.chat,
             )
             try:
                 self._repo.commit(loaded, outcome, envelopes, client_message_id=client_message_id, now=now)
@@ -649,9 +650,14 @@ class ChatService:
         now: datetime,
         *,
         causation_id: str | None = None,
+        previous: Chat | None,
     ) -> tuple[Outcome, list[Envelope[EventData]]]:
-        """Wrap the decided events in envelopes numbered after the chat's last event-log sequence."""
+        """Wrap the decided events in envelopes numbered after the chat's last event-log sequence,
+        stamped with the chat's roster version (bumped here when participants or roles changed)."""
         base = outcome.chat.last_event_sequence
+        roster = outcome.chat.roster_version
+        if previous is None or previous.participants != outcome.chat.participants or roster == 0:
+            roster = (previous.roster_version if previous else 0) + 1
         envelopes: list[Envelope[EventData]] = []
         for offset, data in enumerate(outcome.events, start=1):
             envelope = new_event(
@@ -661,9 +667,11 @@ class ChatService:
                 correlation_id=correlation_id,
                 causation_id=causation_id,
                 occurred_at=now,
-            ).with_sequence(base + offset)
+            ).with_sequence(base + offset, roster_version=roster)
             envelopes.append(envelope)
             # one flow per request: later events share the first one's correlation id
             correlation_id = correlation_id or envelope.metadata.correlation_id
-        chat = outcome.chat.model_copy(update={"last_event_sequence": base + len(envelopes)})
+        chat = outcome.chat.model_copy(
+            update={"last_event_sequence": base + len(envelopes), "roster_version": roster}
+        )
         return replace(outcome, chat=chat), envelopes
