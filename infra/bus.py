@@ -1,8 +1,13 @@
-"""The event bus and one rule per routing-table entry, each into its own queue with its own DLQ."""
+"""The event bus and one rule per routing-table entry, each into its own queue with its own DLQ.
+
+The core's routes are built here; each extension's route is built by its ``ParleyExtension``
+(``infra.extensions``) from the same pieces (``dead_letter_queue``, ``route_rule``, ``RouteQueues``),
+so a rule looks the same whoever adds it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
@@ -11,7 +16,54 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.nag import acknowledge
-from parley.routing import ROUTES, Route
+from parley.routing import Route
+
+DLQ_RETENTION = Duration.days(14)
+
+
+def dead_letter_queue(scope: Construct, construct_id: str = "Dlq") -> sqs.Queue:
+    """A route's dead-letter queue: encrypted, TLS only, kept 14 days for an operator to redrive."""
+    dlq = sqs.Queue(
+        scope,
+        construct_id,
+        retention_period=DLQ_RETENTION,
+        enforce_ssl=True,
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+    )
+    acknowledge(
+        dlq,
+        "Serverless-SQSRedrivePolicy",
+        "This is the route's dead-letter queue, the end of the line: its messages wait (14 days, "
+        "alarmed) for an operator to inspect and redrive them.",
+    )
+    return dlq
+
+
+def route_rule(
+    scope: Construct, construct_id: str, *, bus: events.IEventBus, route: Route, target: events.IRuleTarget
+) -> events.Rule:
+    """The route's rule on the bus, with exactly the routing table's pattern (``Route.pattern``)."""
+    return events.Rule(
+        scope,
+        construct_id,
+        event_bus=bus,
+        description=route.description[:512],
+        event_pattern=events.EventPattern(
+            source=_sources(route),
+            detail_type=list(route.event_types),
+            detail=dict(route.detail_filter) or None,
+        ),
+        targets=[target],
+    )
+
+
+def _sources(route: Route) -> list[str]:
+    """The pattern's ``source`` list: exact sources, then ``{"prefix": ...}`` matchers."""
+    if not route.source_prefixes:
+        return list(route.sources)
+    matchers = [events.Match.exact_string(s) for s in route.sources]
+    matchers += [events.Match.prefix(p) for p in route.source_prefixes]
+    return matchers[0] if len(matchers) == 1 else events.Match.any_of(*matchers)
 
 
 class RouteQueues(Construct):
@@ -27,19 +79,11 @@ class RouteQueues(Construct):
         function_timeout: Duration,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.dlq = sqs.Queue(
-            self,
-            "Dlq",
-            retention_period=Duration.days(14),
-            enforce_ssl=True,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-        )
-        acknowledge(
-            self.dlq,
-            "Serverless-SQSRedrivePolicy",
-            "This is the route's dead-letter queue, the end of the line: its messages wait (14 days, "
-            "alarmed) for an operator to inspect and redrive them.",
-        )
+        if route.delivery != "queue":
+            raise NotImplementedError(
+                f"route {route.name} uses direct delivery, which the stack does not build"
+            )
+        self.dlq = dead_letter_queue(self)
         self.queue = sqs.Queue(
             self,
             "Queue",
@@ -50,45 +94,36 @@ class RouteQueues(Construct):
             enforce_ssl=True,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
         )
-        self.rule = events.Rule(
+        self.rule = route_rule(
             self,
             "Rule",
-            event_bus=bus,
-            rule_name=None,
-            description=route.description,
-            event_pattern=events.EventPattern(
-                source=list(route.sources),
-                detail_type=list(route.event_types),
-                detail=dict(route.detail_filter) or None,
+            bus=bus,
+            route=route,
+            target=targets.SqsQueue(
+                self.queue,
+                dead_letter_queue=self.dlq,
+                retry_attempts=route.retry.max_attempts,
+                max_event_age=Duration.seconds(route.retry.max_event_age_seconds),
             ),
-            targets=[
-                targets.SqsQueue(
-                    self.queue,
-                    dead_letter_queue=self.dlq,
-                    retry_attempts=route.retry.max_attempts,
-                    max_event_age=Duration.seconds(route.retry.max_event_age_seconds),
-                )
-            ],
         )
 
 
 class Bus(Construct):
-    """The ``parley`` bus, its replay archive, and a rule -> queue -> DLQ per routing-table entry.
+    """The ``parley`` bus, its replay archive, and a rule -> queue -> DLQ per core route.
 
     ``consumer_timeouts`` maps each route to build to its consuming function's timeout (from the
     function spec list), which sizes that route's queue visibility timeout.
     """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, consumer_timeouts: Mapping[str, Duration]
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        routes: Iterable[Route],
+        consumer_timeouts: Mapping[str, Duration],
     ) -> None:
         super().__init__(scope, construct_id)
-        built = [r for r in ROUTES if r.name in consumer_timeouts]
-        direct = [r.name for r in built if r.delivery != "queue"]
-        if direct:
-            raise NotImplementedError(
-                f"routes {direct} use direct delivery, which the stack does not build yet"
-            )
         self.bus = events.EventBus(self, "Bus", event_bus_name="parley")
         self.archive = self.bus.archive(
             "Archive",
@@ -104,5 +139,5 @@ class Bus(Construct):
                 route=route,
                 function_timeout=consumer_timeouts[route.name],
             )
-            for route in built
+            for route in routes
         }

@@ -1,6 +1,7 @@
-"""Every Lambda function, created in one loop from ``infra.specs.FUNCTIONS``.
+"""Every core Lambda function, created in one loop from ``infra.specs.CORE_FUNCTIONS``.
 
-Runtime, architecture, layer, tracing, JSON logs and log retention are set here once for all.
+Runtime, architecture, layer, tracing, JSON logs and log retention are set here once for all, in
+``python_function``, which the extensions' functions (``infra.extensions``) are built with too.
 Each function gets its own role holding only what its spec lists (``grant_*``), the settings
 its code reads (the aliases of ``parley.settings.Settings``), and the trigger its spec names.
 """
@@ -20,6 +21,7 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.bus import RouteQueues
@@ -29,7 +31,7 @@ from infra.nag import acknowledge
 from infra.specs import Consumes, Every, FunctionSpec, Http, WebSocket
 from parley.adapters.tables import TABLES
 from parley.adapters.tables import spec as table_spec
-from parley.routing import route
+from parley.routing import Route, route
 from parley.settings import Settings
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[1] / "functions"
@@ -50,6 +52,7 @@ INDEXED_TABLES = frozenset(table.key for table in TABLES if table_spec(table)["i
 KNOWN_SETTINGS = frozenset(f.alias for f in Settings.model_fields.values() if f.alias)
 WEBSOCKET_URL_SETTING = _alias("websocket_url")
 MANAGEMENT_URL_SETTING = _alias("websocket_management_url")
+HOOK_INVOKER_SETTING = _alias("hook_invoker")
 # Bedrock's streaming call on any foundation model: which model is each AI participant's own setting
 BEDROCK_ACTIONS = ("bedrock:InvokeModelWithResponseStream",)
 
@@ -63,7 +66,7 @@ class WebSocketEndpoints(Protocol):
     @property
     def management_url(self) -> str: ...
 
-    def grant_push(self, grantee: iam.Role) -> None: ...
+    def grant_push(self, grantee: iam.IRole) -> None: ...
 
 
 def environment(
@@ -92,8 +95,106 @@ def environment(
             env[WEBSOCKET_URL_SETTING] = websocket.url
         if spec.pushes_to_websockets:
             env[MANAGEMENT_URL_SETTING] = websocket.management_url
+    if spec.runs_hooks:
+        # hooks are synchronous invokes of the extension's function, by the name in its registry entry
+        env[HOOK_INVOKER_SETTING] = "lambda"
     env.update(spec.env)
     return env
+
+
+def python_function(
+    scope: Construct,
+    spec: FunctionSpec,
+    *,
+    code: lambda_.Code,
+    layer: lambda_.ILayerVersion,
+    environment: Mapping[str, str],
+    log_retention: logs.RetentionDays,
+    removal_policy: RemovalPolicy,
+    handler: str = "handler.lambda_handler",
+) -> lambda_.Function:
+    """One function of ``spec`` in ``scope``, with its own role and log group: the one place that
+    sets runtime, architecture, layer, tracing, logging and the findings every function shares."""
+    log_group = logs.LogGroup(
+        scope, f"{spec.name}-Logs", retention=log_retention, removal_policy=removal_policy
+    )
+    role = iam.Role(
+        scope,
+        f"{spec.name}-Role",
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        description=f"parley {spec.name}: only what infra/specs.py lists",
+    )
+    log_group.grant_write(role)
+    scheduled = isinstance(spec.trigger, Every)
+    function = lambda_.Function(
+        scope,
+        spec.name,
+        description=spec.description,
+        code=code,
+        handler=handler,
+        runtime=RUNTIME,
+        architecture=ARCHITECTURE,
+        memory_size=spec.memory_mb,
+        timeout=Duration.seconds(spec.timeout_seconds),
+        reserved_concurrent_executions=spec.reserved_concurrency,
+        layers=[layer],
+        role=role,
+        environment=dict(environment),
+        tracing=lambda_.Tracing.ACTIVE,
+        logging_format=lambda_.LoggingFormat.JSON,
+        application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
+        # INFO keeps the platform's REPORT line: init duration (cold starts) and memory used
+        system_log_level_v2=lambda_.SystemLogLevel.INFO,
+        log_group=log_group,
+        # a failed scheduled run is retried by the next one; Lambda's own async retries
+        # would only pile runs on top of each other
+        retry_attempts=0 if scheduled else None,
+        max_event_age=Duration.minutes(1) if scheduled else None,
+    )
+    acknowledge(
+        role,
+        "AwsSolutions-IAM5[Resource::*]",
+        "X-Ray's PutTraceSegments and PutTelemetryRecords take no resource-level permissions, so "
+        "tracing (on for every function) needs Resource *.",
+    )
+    for rule in ("AwsSolutions-L1", "Serverless-LambdaLatestVersion"):
+        acknowledge(
+            function,
+            rule,
+            f"Python {LAMBDA_PYTHON} is the runtime the shared layer's wheels and bytecode are built "
+            "for (infra/layer_build.py); moving to a newer one is a deliberate change of both.",
+        )
+    if not scheduled:
+        acknowledge(
+            function,
+            "Serverless-LambdaDLQ",
+            "Not invoked asynchronously: the APIs and hooks wait for the answer, and queue consumers "
+            "dead-letter through their route's SQS redrive policy.",
+        )
+    return function
+
+
+def consume(function: lambda_.Function, route: Route, queue: sqs.IQueue) -> None:
+    """Feed ``function`` from its route's queue, with partial batch responses and the route's batch size.
+
+    With reserved concurrency, the poller is held to it (``MaximumConcurrency``, 2 at least): more
+    pollers than the function may run would be throttled, and each throttle counts as a receive on
+    the way to the DLQ."""
+    reserved = route.reserved_concurrency
+    function.add_event_source(
+        sources.SqsEventSource(
+            queue,
+            batch_size=route.batch_size,
+            report_batch_item_failures=True,
+            max_concurrency=reserved if reserved is not None and reserved >= 2 else None,
+        )
+    )
+    acknowledge(
+        function,
+        "Serverless-LambdaEventSourceMappingDestination",
+        "SQS event sources take no on-failure destination; a record that keeps failing is "
+        "moved to the route's DLQ by the queue's redrive policy (alarmed in observability).",
+    )
 
 
 class Functions(Construct):
@@ -122,45 +223,21 @@ class Functions(Construct):
         self.specs = {spec.name: spec for spec in specs}
         table_names = {key: table.table_name for key, table in tables.items()}
         for spec in specs:
+            if spec.extension is not None:
+                raise ValueError(f"{spec.name} is extension {spec.extension}'s: infra.extensions deploys it")
             if not (FUNCTIONS_DIR / spec.name / "handler.py").is_file():
                 raise FileNotFoundError(f"{spec.name}: no functions/{spec.name}/handler.py")
-            log_group = logs.LogGroup(
-                self, f"{spec.name}-Logs", retention=log_retention, removal_policy=removal_policy
-            )
-            role = iam.Role(
+            function = python_function(
                 self,
-                f"{spec.name}-Role",
-                assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                description=f"parley {spec.name}: only what infra/specs.py lists",
-            )
-            log_group.grant_write(role)
-            scheduled = isinstance(spec.trigger, Every)
-            function = lambda_.Function(
-                self,
-                spec.name,
-                description=spec.description,
-                code=lambda_.Code.from_asset(
-                    str(FUNCTIONS_DIR / spec.name), exclude=["__pycache__", "*.pyc"]
-                ),
-                handler="handler.lambda_handler",
-                runtime=RUNTIME,
-                architecture=ARCHITECTURE,
-                memory_size=spec.memory_mb,
-                timeout=Duration.seconds(spec.timeout_seconds),
-                layers=[layer],
-                role=role,
+                spec,
+                code=function_code(spec.name),
+                layer=layer,
                 environment=environment(spec, table_names, bus.event_bus_name, websocket),
-                tracing=lambda_.Tracing.ACTIVE,
-                logging_format=lambda_.LoggingFormat.JSON,
-                application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
-                # INFO keeps the platform's REPORT line: init duration (cold starts) and memory used
-                system_log_level_v2=lambda_.SystemLogLevel.INFO,
-                log_group=log_group,
-                # a failed scheduled run is retried by the next one; Lambda's own async retries
-                # would only pile runs on top of each other
-                retry_attempts=0 if scheduled else None,
-                max_event_age=Duration.minutes(1) if scheduled else None,
+                log_retention=log_retention,
+                removal_policy=removal_policy,
             )
+            role = function.role
+            assert role is not None
             self._grant(spec, role, tables, bus)
             if spec.pushes_to_websockets:
                 assert websocket is not None  # environment() has refused the spec otherwise
@@ -219,19 +296,7 @@ class Functions(Construct):
             subscribed = route(trigger.route)
             if subscribed.function != spec.name:
                 raise ValueError(f"route {subscribed.name} names {subscribed.function}, not {spec.name}")
-            function.add_event_source(
-                sources.SqsEventSource(
-                    routes[subscribed.name].queue,
-                    batch_size=subscribed.batch_size,
-                    report_batch_item_failures=True,
-                )
-            )
-            acknowledge(
-                function,
-                "Serverless-LambdaEventSourceMappingDestination",
-                "SQS event sources take no on-failure destination; a record that keeps failing is "
-                "moved to the route's DLQ by the queue's redrive policy (alarmed in observability).",
-            )
+            consume(function, subscribed, routes[subscribed.name].queue)
         elif isinstance(trigger, Every):
             # its own role, so the invoke permission it holds is this function's alone
             invoker = iam.Role(
@@ -256,14 +321,11 @@ class Functions(Construct):
 
     @staticmethod
     def _acknowledge(
-        spec: FunctionSpec, function: lambda_.Function, role: iam.Role, tables: Mapping[str, dynamodb.TableV2]
+        spec: FunctionSpec,
+        function: lambda_.Function,
+        role: iam.IRole,
+        tables: Mapping[str, dynamodb.TableV2],
     ) -> None:
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "X-Ray's PutTraceSegments and PutTelemetryRecords take no resource-level permissions, so "
-            "tracing (on for every function) needs Resource *.",
-        )
         for key in sorted(INDEXED_TABLES & set(spec.tables)):
             acknowledge(
                 role,
@@ -278,21 +340,7 @@ class Functions(Construct):
                 "Each AI participant names its own model at run time (a chat setting, not a deploy "
                 "setting); the grant is one streaming action on this region's foundation models only.",
             )
-        for rule in ("AwsSolutions-L1", "Serverless-LambdaLatestVersion"):
-            acknowledge(
-                function,
-                rule,
-                f"Python {LAMBDA_PYTHON} is the runtime the shared layer's wheels and bytecode are built "
-                "for (infra/layer_build.py); moving to a newer one is a deliberate change of both.",
-            )
-        if not isinstance(spec.trigger, Every):
-            acknowledge(
-                function,
-                "Serverless-LambdaDLQ",
-                "Not invoked asynchronously: the HTTP API waits for the answer, and queue consumers "
-                "dead-letter through their route's SQS redrive policy.",
-            )
-        else:
+        if isinstance(spec.trigger, Every):
             for rule in ("Serverless-LambdaDLQ", "Serverless-LambdaAsyncFailureDestination"):
                 acknowledge(
                     function,
@@ -300,6 +348,11 @@ class Functions(Construct):
                     "A failed scheduled run leaves its work in place for the next run a minute later "
                     "and raises the error alarm; a DLQ of empty scheduler events holds nothing to replay.",
                 )
+
+
+def function_code(folder: str) -> lambda_.Code:
+    """The handler folder ``functions/<folder>/`` as the function's code (the layer holds the rest)."""
+    return lambda_.Code.from_asset(str(FUNCTIONS_DIR / folder), exclude=["__pycache__", "*.pyc"])
 
 
 def _logical_id(construct: Construct) -> str:

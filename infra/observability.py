@@ -4,7 +4,8 @@ Alarms go to one SNS topic: any message in any dead-letter queue (an event a han
 a function error rate, and the HTTP API's 5xx rate. The dashboard shows the API's latency and
 errors, the WebSocket API's connects, messages and integration errors, the AI responder's reply
 time (its duration: parley emits no reply-time metric of its own), each function's errors and
-duration, and each route's queue and DLQ depth.
+duration, and each route's queue and DLQ depth. Each extension (``infra.extensions``) asks for the
+same alarms on its own function and DLQ, and gets a dashboard row of its own (``watch_extension``).
 Tracing, JSON logs and retention are set on the functions themselves (``infra.functions``).
 """
 
@@ -19,6 +20,7 @@ from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.bus import RouteQueues
@@ -60,30 +62,9 @@ class Observability(Construct):
         self.alarms: list[cloudwatch.Alarm] = []
 
         for name, route in sorted(routes.items()):
-            self._alarm(
-                f"{name}-Dlq",
-                route.dlq.metric_approximate_number_of_messages_visible(
-                    period=Duration.minutes(1), statistic="Maximum"
-                ),
-                threshold=1,
-                description=f"Route {name}: an event was dead-lettered; inspect and redrive the DLQ.",
-            )
+            self._dlq_alarm(name, route.dlq)
         for name, function in sorted(functions.items()):
-            rate = cloudwatch.MathExpression(
-                expression="IF(invocations > 0, 100 * errors / invocations, 0)",
-                using_metrics={
-                    "errors": function.metric_errors(period=WINDOW, statistic="Sum"),
-                    "invocations": function.metric_invocations(period=WINDOW, statistic="Sum"),
-                },
-                label=f"{name} error %",
-                period=WINDOW,
-            )
-            self._alarm(
-                f"{name}-ErrorRate",
-                rate,
-                threshold=FUNCTION_ERROR_RATE_PERCENT,
-                description=f"Function {name}: over {FUNCTION_ERROR_RATE_PERCENT}% of invocations failed.",
-            )
+            self._error_rate_alarm(name, function)
         api_5xx = cloudwatch.MathExpression(
             expression="IF(requests > 0, 100 * errors / requests, 0)",
             using_metrics={
@@ -101,9 +82,67 @@ class Observability(Construct):
         )
         self.dashboard = self._dashboard(functions, routes, http_api, websocket_api)
 
+    def watch_extension(
+        self,
+        route: str,
+        *,
+        dlq: sqs.IQueue,
+        queue: sqs.IQueue | None = None,
+        function: lambda_.IFunction | None = None,
+    ) -> None:
+        """An extension's alarms (its DLQ, its function's error rate) and its own dashboard row."""
+        alarms = [self._dlq_alarm(route, dlq)]
+        left: list[cloudwatch.IMetric] = []
+        if function is not None:
+            alarms.append(self._error_rate_alarm(route, function))
+            minute = Duration.minutes(1)
+            left = [
+                function.metric_errors(period=minute, statistic="Sum", label="errors"),
+                function.metric_throttles(period=minute, statistic="Sum", label="throttles"),
+                function.metric_duration(period=minute, statistic="p99", label="duration p99 (ms)"),
+            ]
+        right = [
+            q.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(1), statistic="Maximum", label=label
+            )
+            for q, label in ((queue, "waiting"), (dlq, "DLQ"))
+            if q is not None
+        ]
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(title=f"Extension route {route}", left=left, right=right, width=18),
+            cloudwatch.AlarmStatusWidget(title=f"{route} alarms", alarms=list(alarms), width=6),
+        )
+
+    def _dlq_alarm(self, name: str, dlq: sqs.IQueue) -> cloudwatch.Alarm:
+        return self._alarm(
+            f"{name}-Dlq",
+            dlq.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(1), statistic="Maximum"
+            ),
+            threshold=1,
+            description=f"Route {name}: an event was dead-lettered; inspect and redrive the DLQ.",
+        )
+
+    def _error_rate_alarm(self, name: str, function: lambda_.IFunction) -> cloudwatch.Alarm:
+        rate = cloudwatch.MathExpression(
+            expression="IF(invocations > 0, 100 * errors / invocations, 0)",
+            using_metrics={
+                "errors": function.metric_errors(period=WINDOW, statistic="Sum"),
+                "invocations": function.metric_invocations(period=WINDOW, statistic="Sum"),
+            },
+            label=f"{name} error %",
+            period=WINDOW,
+        )
+        return self._alarm(
+            f"{name}-ErrorRate",
+            rate,
+            threshold=FUNCTION_ERROR_RATE_PERCENT,
+            description=f"Function {name}: over {FUNCTION_ERROR_RATE_PERCENT}% of invocations failed.",
+        )
+
     def _alarm(
         self, construct_id: str, metric: cloudwatch.IMetric, *, threshold: float, description: str
-    ) -> None:
+    ) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(
             self,
             construct_id,
@@ -117,6 +156,7 @@ class Observability(Construct):
         alarm.add_alarm_action(actions.SnsAction(self.topic))
         alarm.add_ok_action(actions.SnsAction(self.topic))
         self.alarms.append(alarm)
+        return alarm
 
     def _dashboard(
         self,

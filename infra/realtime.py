@@ -79,7 +79,7 @@ class RealTime(Construct):
         """The https:// callback URL of the management API (@connections) pushers post to."""
         return self.stage.callback_url
 
-    def grant_push(self, grantee: iam.Role) -> None:
+    def grant_push(self, grantee: iam.IRole) -> None:
         """execute-api:ManageConnections on this stage's @connections only (callers: pushers)."""
         self.stage.grant_management_api_access(grantee)
         api_id = Stack.of(self).resolve(self.api.api_id)["Ref"]

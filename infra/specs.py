@@ -1,18 +1,24 @@
 """Every Lambda function as plain data: what it is given, what it may touch, and what starts it.
 
-``infra.functions`` creates all of them in one loop from ``FUNCTIONS``; adding a function is one
-entry here plus its folder under ``functions/``. No CDK import, so tests (and later the local stack)
-can read the same list. Table keys are ``parley.adapters.tables.TABLES`` keys, route names are
-``parley.routing.ROUTES`` names.
+``infra.functions`` creates the core's in one loop from ``CORE_FUNCTIONS``; adding a function is one
+entry here plus its folder under ``functions/``. The shipped extensions' functions are derived, one
+per manifest of ``parley.extensions.builtin`` (``extension_function``), and each is deployed by its
+``infra.extensions.ParleyExtension``. No CDK import, so tests (and later the local stack) can read
+the same list. Table keys are ``parley.adapters.tables.TABLES`` keys, route names are
+``parley.routing.all_routes()`` names.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from parley.routing import ROUTES, Route
+from parley.extensions.builtin import manifests
+from parley.extensions.manifest import Manifest
+from parley.routing import Route, all_routes, extension_route
+from parley.settings import Settings
 
 Access = Literal["read", "write", "read_write"]
 
@@ -64,6 +70,13 @@ class FunctionSpec:
     knows_websocket_url: bool = False
     # bedrock:InvokeModelWithResponseStream on foundation models: streams AI participants' replies
     invokes_bedrock: bool = False
+    # lambda:InvokeFunction on the functions of extensions with a moderation or turn hook: rules on posts
+    runs_hooks: bool = False
+    # Lambda reserved concurrency: an extension's flood or hang never takes the account's concurrency
+    reserved_concurrency: int | None = None
+    # the id of the extension this function is: its rights are scoped to its own rows and bus source
+    # (``infra.extensions``) instead of granted whole from ``tables`` and ``puts_events``
+    extension: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -75,7 +88,7 @@ class FunctionSpec:
             raise ValueError(f"{self.name}: API Gateway gives up after 29 s, so the timeout must be below it")
 
 
-FUNCTIONS: tuple[FunctionSpec, ...] = (
+CORE_FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         name="api",
         description="HTTP API: validates, authorizes and commits commands; publishes their events.",
@@ -89,9 +102,12 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             "messages": "read_write",
             "events": "read_write",
             "idempotency": "read_write",
+            # the registry: GET /extensions, installs, default installs on a new chat, hooks of a post
+            "extensions": "read",
         },
         puts_events=True,
         knows_websocket_url=True,
+        runs_hooks=True,
     ),
     FunctionSpec(
         name="turns",
@@ -130,11 +146,14 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             "events": "read_write",
             # client_message_id rows and typing throttles
             "idempotency": "read_write",
+            # the registry: a sendMessage asks the chat's hooks like POST /messages does
+            "extensions": "read",
         },
         puts_events=True,
         # replays the events a resubscribing socket missed, to that socket
         pushes_to_websockets=True,
         knows_websocket_url=True,
+        runs_hooks=True,
     ),
     FunctionSpec(
         name="ws_authorizer",
@@ -176,7 +195,66 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         pushes_to_websockets=True,
         invokes_bedrock=True,
     ),
+    FunctionSpec(
+        name="extension_gateway",
+        description="Checks what extensions send (capability, install), applies it or records a refusal.",
+        trigger=Consumes("extension_gateway"),
+        memory_mb=512,
+        timeout_seconds=30,
+        tables={
+            # installs, failure counts and the circuit live on the chat; bot messages are committed
+            # like any post (message, event rows, and the request id as their client_message_id)
+            "chats": "read_write",
+            "events": "read_write",
+            "messages": "read_write",
+            "idempotency": "read_write",
+            # the registry: what the sending extension declared
+            "extensions": "read",
+        },
+        puts_events=True,
+    ),
 )
+
+HANDLER_TIMEOUT_SETTING = "PARLEY_EXTENSION_HANDLER_TIMEOUT_SECONDS"
+HANDLER_TIMEOUT_SECONDS: float = Settings.model_fields["extension_handler_timeout_seconds"].default
+# past the handlers' own deadlines: the delivery claim, the chat read and the publish of the outputs
+EXTENSION_MARGIN_SECONDS = 30
+# a hook answers within the platform's budget (500 ms), cold start included: more memory buys CPU
+HOOK_MEMORY_MB = 512
+EXTENSION_MEMORY_MB = 256
+
+
+def extension_function(
+    manifest: Manifest, *, handler_timeout_seconds: float = HANDLER_TIMEOUT_SECONDS
+) -> FunctionSpec:
+    """The function of an extension written with the SDK, from its manifest and its route.
+
+    Every record of a batch may run until the SDK's handler deadline, so the function outlives the
+    worst batch: a hung handler then fails its own record (partial batch response), not the batch.
+    """
+    route = extension_route(manifest.document(), reserved_concurrency=manifest.reserved_concurrency)
+    hooked = manifest.hooks.moderate or manifest.hooks.validate_turn
+    return FunctionSpec(
+        name=route.function,
+        description=f"Extension {manifest.id}: {manifest.description}"[:256],
+        trigger=Consumes(route.name),
+        memory_mb=HOOK_MEMORY_MB if hooked else EXTENSION_MEMORY_MB,
+        timeout_seconds=min(
+            900, math.ceil(handler_timeout_seconds * route.batch_size) + EXTENSION_MARGIN_SECONDS
+        ),
+        # its own rows and the registry (read), the chats' installs (GetItem): see infra.extensions
+        tables={"extensions": "read_write", "chats": "read"},
+        puts_events=True,
+        reserved_concurrency=route.reserved_concurrency,
+        extension=manifest.id,
+        env={HANDLER_TIMEOUT_SETTING: f"{handler_timeout_seconds:g}"},
+    )
+
+
+EXTENSION_FUNCTIONS: tuple[FunctionSpec, ...] = tuple(extension_function(m) for m in manifests())
+"""One per extension that ships with Parley (a module of ``parley.extensions.builtin``)."""
+
+FUNCTIONS: tuple[FunctionSpec, ...] = CORE_FUNCTIONS + EXTENSION_FUNCTIONS
 
 
 # Handlers under functions/ that the stack does not deploy yet, each with the reason (none today). Their
@@ -204,8 +282,15 @@ def consumer_of(route: str) -> FunctionSpec:
 
 
 def deployed_routes() -> tuple[Route, ...]:
-    """The routing-table entries the stack builds: all but those whose handler is not deployed yet."""
-    built = tuple(r for r in ROUTES if r.function not in NOT_YET_DEPLOYED)
+    """The routes the stack builds (the core's and the shipped extensions'): all but those whose
+    handler is not deployed yet."""
+    built = tuple(r for r in all_routes() if r.function not in NOT_YET_DEPLOYED)
     for r in built:
         consumer_of(r.name)
     return built
+
+
+def core_routes() -> tuple[Route, ...]:
+    """The deployed routes whose consumer is a core function (``infra.bus``); the others belong to
+    extensions and are built by their ``ParleyExtension``."""
+    return tuple(r for r in deployed_routes() if consumer_of(r.name).extension is None)

@@ -2,8 +2,9 @@
 
 State (tables), events (bus, archive, rule -> queue -> DLQ per route, schema registry), the shared
 layer, the functions from the spec list, the HTTP API with Cognito, the WebSocket API with its
-ticket authorizer, and observability. Each is
-built from the definitions the code itself uses (tables, routing table, catalog, OpenAPI).
+ticket authorizer, observability, and the extensions that ship with Parley (each through the same
+``ParleyExtension`` a platform team uses for its own, with ``extension_host``). Each is built from
+the definitions the code itself uses (tables, routing table, manifests, catalog, OpenAPI).
 """
 
 from __future__ import annotations
@@ -11,18 +12,21 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from infra.bus import Bus
+from infra.bus import Bus, RouteQueues
 from infra.config import StackConfig
+from infra.extensions import ExtensionHost, ShippedExtensions
 from infra.functions import Functions
 from infra.http_api import HttpApi
 from infra.layer import SharedLayer
 from infra.observability import Observability
 from infra.realtime import RealTime
 from infra.schemas import EventSchemas
-from infra.specs import FUNCTIONS, consumer_of, deployed_routes
+from infra.specs import CORE_FUNCTIONS, consumer_of, core_routes, deployed_routes
 from infra.storage import Storage
+from parley.extensions.builtin import manifests
 
 
 class ParleyStack(Stack):
@@ -41,8 +45,9 @@ class ParleyStack(Stack):
         self.events = Bus(
             self,
             "Events",
+            routes=core_routes(),
             consumer_timeouts={
-                r.name: Duration.seconds(consumer_of(r.name).timeout_seconds) for r in deployed_routes()
+                r.name: Duration.seconds(consumer_of(r.name).timeout_seconds) for r in core_routes()
             },
         )
         self.schemas = EventSchemas(self, "Schemas")
@@ -53,7 +58,7 @@ class ParleyStack(Stack):
         self.functions = Functions(
             self,
             "Functions",
-            specs=FUNCTIONS,
+            specs=CORE_FUNCTIONS,
             layer=self.layer.layer,
             tables=self.storage.tables,
             bus=self.events.bus,
@@ -76,6 +81,22 @@ class ParleyStack(Stack):
             websocket_api=self.realtime.api,
             alarm_email=config.alarm_email,
         )
+        self.extension_host = ExtensionHost(
+            bus=self.events.bus,
+            extensions_table=self.storage.tables["extensions"],
+            chats_table=self.storage.tables["chats"],
+            layer=self.layer.layer,
+            log_retention=config.retention,
+            removal_policy=config.removal,
+            hook_callers=[self.functions.functions[s.name] for s in CORE_FUNCTIONS if s.runs_hooks],
+            observability=self.observability,
+        )
+        self.extensions = ShippedExtensions(
+            self, "Extensions", host=self.extension_host, manifests=manifests()
+        )
+        unbuilt = {r.name for r in deployed_routes()} - set(self.route_queues)
+        if unbuilt:
+            raise LookupError(f"routes {sorted(unbuilt)} have no rule, queue and DLQ in the stack")
         CfnOutput(self, "HttpApiUrl", value=self.http.url, description="Base URL of the HTTP API")
         CfnOutput(
             self,
@@ -94,3 +115,21 @@ class ParleyStack(Stack):
             description="Cognito app client (audience of the JWT authorizer)",
         )
         CfnOutput(self, "AlarmTopicArn", value=self.observability.topic.topic_arn, description="Alarm topic")
+
+    @property
+    def lambdas(self) -> dict[str, lambda_.Function]:
+        """Every Parley function by spec name: the core's and the shipped extensions'."""
+        found = dict(self.functions.functions)
+        for extension in self.extensions.installed.values():
+            assert extension.function is not None
+            found[extension.function.node.id] = extension.function
+        return found
+
+    @property
+    def route_queues(self) -> dict[str, RouteQueues]:
+        """Every built route's rule, queue and DLQ by route name: the core's and the extensions'."""
+        found = dict(self.events.routes)
+        for extension in self.extensions.installed.values():
+            if extension.routed is not None:
+                found[extension.route.name] = extension.routed
+        return found

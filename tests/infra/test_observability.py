@@ -16,7 +16,7 @@ def test_any_message_in_any_dlq_raises_an_alarm_to_the_topic(synth: Synth) -> No
         for a in alarms
         if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
     ]
-    dlqs = {synth.logical_id(synth.stack.events.routes[r.name].dlq) for r in deployed_routes()}
+    dlqs = {synth.logical_id(synth.stack.route_queues[r.name].dlq) for r in deployed_routes()}
     assert {a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for a in dlq_alarms} == dlqs
     for alarm in dlq_alarms:
         assert alarm["Threshold"] == 1
@@ -59,4 +59,4 @@ def test_the_dashboard_shows_websocket_traffic_and_ai_reply_time(synth: Synth) -
         assert f'\\"{metric}\\"' in body, metric
     assert synth.logical_id(synth.stack.realtime.api) in body
     assert "AI reply time" in body
-    assert synth.logical_id(synth.stack.functions.functions["ai_responder"]) in body
+    assert synth.logical_id(synth.stack.lambdas["ai_responder"]) in body

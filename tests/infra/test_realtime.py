@@ -31,7 +31,7 @@ def _routes(synth: Synth) -> dict[str, dict[str, Any]]:
 
 
 def _function_id(synth: Synth, name: str) -> str:
-    return synth.logical_id(synth.stack.functions.functions[name])
+    return synth.logical_id(synth.stack.lambdas[name])
 
 
 def test_a_websocket_api_selects_routes_on_the_action_field(synth: Synth) -> None:
@@ -98,7 +98,7 @@ def test_only_the_functions_that_push_may_manage_connections_of_this_stage(synth
     pushers = {f.name for f in FUNCTIONS if f.pushes_to_websockets}
     assert {"broadcaster", "realtime"} <= pushers
     assert not {"api", "ws_authorizer", "turns", "outbox_sweeper"} & pushers
-    roles = {synth.logical_id(synth.stack.functions.functions[f.name].role): f.name for f in FUNCTIONS}
+    roles = {synth.logical_id(synth.stack.lambdas[f.name].role): f.name for f in FUNCTIONS}
     granted = _manage_statements(synth)
     assert {roles[r] for r in granted} == pushers
     for statements in granted.values():
@@ -130,7 +130,7 @@ def test_the_websocket_functions_are_the_realtime_handler_and_the_authorizer() -
 
 def test_the_broadcaster_consumes_its_route_queue_with_partial_batch_responses(synth: Synth) -> None:
     assert consumer_of("broadcaster").name == "broadcaster"
-    queue = synth.logical_id(synth.stack.events.routes["broadcaster"].queue)
+    queue = synth.logical_id(synth.stack.route_queues["broadcaster"].queue)
     synth.assertions.has_resource_properties(
         "AWS::Lambda::EventSourceMapping",
         {
@@ -151,7 +151,7 @@ def test_only_the_ai_responder_may_stream_from_bedrock_foundation_models(synth: 
                 holders |= {r["Ref"] for r in policy["Properties"]["Roles"]}
     expected = {f.name for f in FUNCTIONS if f.invokes_bedrock}
     assert expected == {"ai_responder"}
-    assert holders == {synth.logical_id(synth.stack.functions.functions[n].role) for n in expected}
+    assert holders == {synth.logical_id(synth.stack.lambdas[n].role) for n in expected}
 
 
 def test_the_websocket_url_is_an_output(synth: Synth) -> None:

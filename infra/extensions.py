@@ -1,0 +1,387 @@
+"""Extensions on AWS: one ``ParleyExtension`` call deploys one extension, shipped or a platform team's.
+
+From the extension's manifest it builds:
+
+- its target: a Python Lambda written with the SDK (``code``: a folder with ``handler.py``; the
+  shared layer gives it the SDK), an existing SQS queue (``queue``), or an HTTPS endpoint through
+  an EventBridge connection and API destination (``https_url``);
+- its rule on the bus with the routing table's pattern for it (``parley.routing.extension_route``);
+- for a Lambda, its own queue and DLQ (partial batch responses, visibility 6x the function's
+  timeout) and reserved concurrency; for a queue or an endpoint, a target DLQ and retry policy;
+- its rights, enforced by IAM as well as by the core: ``events:PutEvents`` only with its own
+  ``source`` and the detail-types its capabilities allow (``Manifest.may_send``); DynamoDB only on
+  its own rows of the extensions table (``dynamodb:LeadingKeys``) and the registry (read), and
+  ``GetItem`` on chats (the SDK reads the chat's install); the functions that run hooks may invoke
+  its function only if it declares one;
+- its registry entry: the manifest's document, with where it runs, written into the extensions table
+  at deploy (and deleted with the extension), which is what the core reads.
+
+    from infra.extensions import ParleyExtension
+
+    ParleyExtension(
+        stack, "Translator",
+        host=stack.extension_host,
+        manifest=translator.extension.manifest,
+        code=lambda_.Code.from_asset("extensions/translator"),
+    )
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from aws_cdk import Duration, RemovalPolicy, Stack, Token
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import custom_resources as cr
+from constructs import Construct
+
+from infra.bus import RouteQueues, dead_letter_queue, route_rule
+from infra.functions import FUNCTIONS_DIR, consume, environment, function_code, python_function
+from infra.nag import acknowledge
+from infra.observability import Observability
+from infra.specs import Consumes, FunctionSpec, extension_function
+from parley.adapters.extensions import REGISTRY
+from parley.extensions.manifest import Manifest, Target
+from parley.routing import extension_route
+
+# DynamoDB actions that always name the partition key they touch, so a dynamodb:LeadingKeys condition
+# binds every call (a Scan names none, and ForAllValues would then pass vacuously: never granted)
+READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem")
+WRITE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
+REGISTRATION_TYPE = "Custom::ParleyExtensionRegistration"
+REGISTRY_PROVIDER = "AWS" + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace("-", "")
+_REGISTRY_LOGS_ID = "ParleyExtensionRegistryLogs"
+
+
+@dataclass(frozen=True)
+class ExtensionHost:
+    """What a Parley stack offers every extension (``ParleyStack.extension_host``)."""
+
+    bus: events.IEventBus
+    extensions_table: dynamodb.ITable
+    chats_table: dynamodb.ITable
+    layer: lambda_.ILayerVersion
+    log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
+    removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
+    # the functions that call hooks (api, realtime): each may invoke exactly the hooked extensions
+    hook_callers: Sequence[iam.IGrantable] = field(default_factory=tuple)
+    # alarms and a dashboard row per extension, when the stack has them
+    observability: Observability | None = None
+
+
+class ParleyExtension(Construct):
+    """One extension, from its manifest, with exactly one target: ``code``, ``queue`` or ``https_url``.
+
+    ``code`` is a folder holding ``handler.py`` whose ``lambda_handler`` is the SDK's
+    (``extension.lambda_handler``); the shared layer provides the SDK. ``spec`` overrides the
+    function's memory, timeout or reserved concurrency (default: ``infra.specs.extension_function``).
+    An ``https_url`` needs ``https_authorization`` (an ``events.Authorization``: API key, basic or
+    OAuth) for its EventBridge connection. Hooks are synchronous invokes of a function, so only a
+    ``code`` extension may declare them.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        host: ExtensionHost,
+        manifest: Manifest,
+        code: lambda_.Code | None = None,
+        queue: sqs.IQueue | None = None,
+        https_url: str | None = None,
+        https_authorization: events.Authorization | None = None,
+        https_rate_limit_per_second: int | None = None,
+        spec: FunctionSpec | None = None,
+        handler: str = "handler.lambda_handler",
+    ) -> None:
+        super().__init__(scope, construct_id)
+        given = [
+            name for name, value in (("code", code), ("queue", queue), ("https_url", https_url)) if value
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                f"extension {manifest.id}: give exactly one target (code, queue or https_url), got {given}"
+            )
+        hooked = manifest.hooks.moderate or manifest.hooks.validate_turn
+        if hooked and code is None:
+            raise ValueError(
+                f"extension {manifest.id} declares a hook: hooks are synchronous invokes of its function, "
+                "so it needs `code`"
+            )
+        self.manifest = manifest
+        self.host = host
+        self.route = extension_route(manifest.document(), reserved_concurrency=manifest.reserved_concurrency)
+        self.function: lambda_.Function | None = None
+        self.queue: sqs.IQueue | None = None
+        # a Lambda extension's own rule, queue and DLQ (None for a queue or endpoint target)
+        self.routed: RouteQueues | None = None
+        if code is not None:
+            routed = self.routed = self._lambda(code, spec or extension_function(manifest), handler)
+            self.rule, self.dlq, self.queue = routed.rule, routed.dlq, routed.queue
+            assert self.function is not None
+            target = Target(kind="lambda", function=self.function.function_name)
+        else:
+            self.dlq = dead_letter_queue(self)
+            acknowledge(
+                self.dlq,
+                "AwsSolutions-SQS3",
+                "This queue is a dead-letter queue: the rule target's (DeadLetterConfig), where EventBridge "
+                "puts what it could not deliver; cdk-nag only recognizes queues named in a redrive policy.",
+            )
+            if queue is not None:
+                self.queue = queue
+                rule_target: events.IRuleTarget = targets.SqsQueue(
+                    queue,
+                    dead_letter_queue=self.dlq,
+                    retry_attempts=self._retries,
+                    max_event_age=self._max_event_age,
+                )
+                target = Target(kind="queue")
+            else:
+                assert https_url is not None
+                rule_target = self._https(https_url, https_authorization, https_rate_limit_per_second)
+                target = Target(kind="https", url=https_url)
+            self.rule = route_rule(self, "Rule", bus=host.bus, route=self.route, target=rule_target)
+        self.registration = self._register(target)
+        if host.observability is not None:
+            host.observability.watch_extension(
+                self.route.name,
+                dlq=self.dlq,
+                queue=self.queue if code is not None else None,
+                function=self.function,
+            )
+
+    # -- rights ------------------------------------------------------------------------------------
+
+    def grant_put_events(self, grantee: iam.IGrantable) -> iam.Grant:
+        """``events:PutEvents`` on the bus, only as this extension and only its allowed detail-types.
+
+        EventBridge authorizes each entry of a PutEvents call on its own, so both keys hold one value
+        per check: ``StringEquals`` matches it against the list, and fails when a key is missing."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["events:PutEvents"],
+            resource_arns=[self.host.bus.event_bus_arn],
+            conditions={
+                "StringEquals": {
+                    "events:source": self.manifest.source,
+                    "events:detail-type": list(self.manifest.may_send),
+                }
+            },
+        )
+
+    def grant_state(self, grantee: iam.IGrantable) -> None:
+        """Its own rows of the extensions table (``<id>#<chat id>``) and the registry, read-only; and
+        ``GetItem`` on chats, where each chat keeps its installs and their configs."""
+        own = f"{self.manifest.id}#*"
+        table = self.host.extensions_table.table_arn
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=list(READ_ACTIONS),
+            resource_arns=[table],
+            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [own, REGISTRY]}},
+        )
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=list(WRITE_ACTIONS),
+            resource_arns=[table],
+            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [own]}},
+        )
+        iam.Grant.add_to_principal(
+            grantee=grantee, actions=["dynamodb:GetItem"], resource_arns=[self.host.chats_table.table_arn]
+        )
+
+    # -- targets -----------------------------------------------------------------------------------
+
+    def _lambda(self, code: lambda_.Code, spec: FunctionSpec, handler: str) -> RouteQueues:
+        if spec.extension != self.manifest.id or spec.trigger != Consumes(self.route.name):
+            raise ValueError(
+                f"extension {self.manifest.id}: its spec must be extension_function(manifest) or a "
+                f"replace() of it (extension={self.manifest.id!r}, trigger=Consumes({self.route.name!r}))"
+            )
+        table_names = {
+            "extensions": self.host.extensions_table.table_name,
+            "chats": self.host.chats_table.table_name,
+        }
+        function = python_function(
+            self,
+            spec,
+            code=code,
+            handler=handler,
+            layer=self.host.layer,
+            environment=environment(spec, table_names, self.host.bus.event_bus_name),
+            log_retention=self.host.log_retention,
+            removal_policy=self.host.removal_policy,
+        )
+        self.function = function
+        assert function.role is not None
+        self.grant_put_events(function.role)
+        self.grant_state(function.role)
+        routed = RouteQueues(
+            self,
+            "Route",
+            bus=self.host.bus,
+            route=self.route,
+            function_timeout=Duration.seconds(spec.timeout_seconds),
+        )
+        consume(function, self.route, routed.queue)
+        if self.manifest.hooks.moderate or self.manifest.hooks.validate_turn:
+            for caller in self.host.hook_callers:
+                # the function itself (unqualified), which is what the hook invoker calls by name
+                iam.Grant.add_to_principal(
+                    grantee=caller, actions=["lambda:InvokeFunction"], resource_arns=[function.function_arn]
+                )
+        return routed
+
+    @property
+    def _retries(self) -> int:
+        """EventBridge's own retries, for targets without a queue of ours in between (the route's
+        ``max_attempts`` counts the first delivery too)."""
+        return self.route.retry.max_attempts - 1
+
+    @property
+    def _max_event_age(self) -> Duration:
+        return Duration.seconds(self.route.retry.max_event_age_seconds)
+
+    def _https(
+        self, url: str, authorization: events.Authorization | None, rate_limit: int | None
+    ) -> events.IRuleTarget:
+        if authorization is None:
+            raise ValueError(
+                f"extension {self.manifest.id}: an HTTPS endpoint needs https_authorization for its "
+                "EventBridge connection, e.g. events.Authorization.api_key(header, SecretValue...)"
+            )
+        if not Token.is_unresolved(url) and not url.startswith("https://"):
+            raise ValueError(f"extension {self.manifest.id}: {url!r} is not an https:// URL")
+        connection = events.Connection(
+            self,
+            "Connection",
+            authorization=authorization,
+            description=f"parley extension {self.manifest.id}",
+        )
+        destination = events.ApiDestination(
+            self,
+            "Destination",
+            connection=connection,
+            endpoint=url,
+            http_method=events.HttpMethod.POST,
+            rate_limit_per_second=rate_limit,
+            description=f"parley extension {self.manifest.id}: {self.manifest.description}"[:512],
+        )
+        return targets.ApiDestination(
+            destination,
+            dead_letter_queue=self.dlq,
+            retry_attempts=self._retries,
+            max_event_age=self._max_event_age,
+        )
+
+    # -- registry ----------------------------------------------------------------------------------
+
+    def _register(self, target: Target) -> cr.AwsCustomResource:
+        """The registry row (``pk = "registry"``, ``sk = <id>``) holding the manifest's document with
+        where it runs, put at deploy and on every change, deleted with the extension."""
+        table = self.host.extensions_table
+        key = {"pk": {"S": REGISTRY}, "sk": {"S": self.manifest.id}}
+        document = self.manifest.document(target=target).model_dump_json()
+        put = cr.AwsSdkCall(
+            service="DynamoDB",
+            action="putItem",
+            parameters={"TableName": table.table_name, "Item": {**key, "data": {"S": document}}},
+            physical_resource_id=cr.PhysicalResourceId.of(f"{REGISTRY}/{self.manifest.id}"),
+        )
+        registration = cr.AwsCustomResource(
+            self,
+            "Registration",
+            resource_type=REGISTRATION_TYPE,
+            on_create=put,
+            on_update=put,
+            on_delete=cr.AwsSdkCall(
+                service="DynamoDB",
+                action="deleteItem",
+                parameters={"TableName": table.table_name, "Key": key},
+            ),
+            # the registry writer may touch the registry rows only, never an extension's own rows
+            policy=cr.AwsCustomResourcePolicy.from_statements(
+                [
+                    iam.PolicyStatement(
+                        actions=["dynamodb:PutItem", "dynamodb:DeleteItem"],
+                        resources=[table.table_arn],
+                        conditions={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [REGISTRY]}},
+                    )
+                ]
+            ),
+            # the SDK bundled with CDK: nothing is downloaded at deploy
+            install_latest_aws_sdk=False,
+            log_group=_registry_logs(self, self.host),
+            memory_size=256,
+            timeout=Duration.minutes(2),
+        )
+        _acknowledge_registry_provider(Stack.of(self))
+        return registration
+
+
+def _registry_logs(scope: Construct, host: ExtensionHost) -> logs.ILogGroup:
+    """One log group for the stack's registry writer (one provider function serves every extension)."""
+    stack = Stack.of(scope)
+    found = stack.node.try_find_child(_REGISTRY_LOGS_ID)
+    if isinstance(found, logs.LogGroup):
+        return found
+    return logs.LogGroup(
+        stack, _REGISTRY_LOGS_ID, retention=host.log_retention, removal_policy=host.removal_policy
+    )
+
+
+def _acknowledge_registry_provider(stack: Stack) -> None:
+    """cdk-nag's findings on CDK's AwsCustomResource provider, a stack-wide singleton function."""
+    provider = stack.node.try_find_child(REGISTRY_PROVIDER)
+    if provider is None or any(m.type == "aws:cdk:acknowledged-rules" for m in provider.node.metadata):
+        return  # not created, or acknowledged by an earlier extension of this stack
+    basic_execution = "arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+    reasons = {
+        f"AwsSolutions-IAM4[Policy::{basic_execution}]": (
+            "CDK's AwsCustomResource provider (the registry writer, run only at deploy) comes with the "
+            "basic execution role for its logs; its DynamoDB rights are the registry rows alone."
+        ),
+        "Serverless-LambdaTracing": (
+            "The registry writer runs once per deploy and extension, inside CloudFormation, whose "
+            "stack events record each call; X-Ray would add nothing but cost."
+        ),
+        "Serverless-LambdaDLQ": (
+            "CloudFormation invokes the registry writer and waits for its answer; a failure fails "
+            "(and rolls back) the deploy, so there is nothing to dead-letter."
+        ),
+    }
+    for rule, reason in reasons.items():
+        acknowledge(provider, rule, reason)
+
+
+class ShippedExtensions(Construct):
+    """The extensions that ship with Parley (``parley.extensions.builtin``), one ``ParleyExtension``
+    each, from their manifests and their ``functions/ext_<id>/`` folders: the same call a platform
+    team makes for its own."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        host: ExtensionHost,
+        manifests: Sequence[Manifest] = (),
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.installed: dict[str, ParleyExtension] = {}
+        for manifest in manifests:
+            spec = extension_function(manifest)
+            if not (FUNCTIONS_DIR / spec.name / "handler.py").is_file():
+                raise FileNotFoundError(f"extension {manifest.id}: no functions/{spec.name}/handler.py")
+            self.installed[manifest.id] = ParleyExtension(
+                self, manifest.id, host=host, manifest=manifest, code=function_code(spec.name), spec=spec
+            )
