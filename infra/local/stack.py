@@ -67,6 +67,8 @@ class LocalStack:
             "PARLEY_AI_PROVIDER": os.environ.get("PARLEY_AI_PROVIDER", "local"),
             # hooks call the extensions' handlers in-process (moto's Lambda would need Docker)
             "PARLEY_HOOK_INVOKER": "inprocess",
+            # the webhook extension may deliver to a receiver on this machine (http://127.0.0.1:...)
+            "PARLEY_WEBHOOK_ALLOW_HTTP": "true",
             "POWERTOOLS_SERVICE_NAME": "parley-local",
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_DISABLED": "true",

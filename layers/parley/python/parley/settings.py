@@ -107,6 +107,12 @@ class Settings(BaseModel):
         alias="PARLEY_EXTENSION_HANDLER_TIMEOUT_SECONDS",
         description="An extension handler still running after this counts as failed (a hang).",
     )
+    webhook_allow_http: bool = Field(
+        False,
+        alias="PARLEY_WEBHOOK_ALLOW_HTTP",
+        description="Let the `webhook` extension deliver over plain http:// and to loopback or private "
+        "addresses (the local stack); otherwise only https:// to public hosts.",
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -28,6 +28,25 @@ from parley.errors import ChatCompletedError, ForbiddenError, InvalidRequestErro
 
 CIRCUIT_OPEN = "circuit_open"
 MAX_AI_CONTEXT = 2000
+REDACTED = "********"
+"""What members see instead of a write-only setting (a secret); sent back in a PUT, it keeps the
+stored value."""
+
+
+def redact(config: dict[str, Any], secret_fields: frozenset[str]) -> dict[str, Any]:
+    """The config as members may see it: each write-only setting that is set shows as ``REDACTED``."""
+    return {k: REDACTED if k in secret_fields and v is not None else v for k, v in config.items()}
+
+
+def keep_secrets(
+    config: dict[str, Any], stored: dict[str, Any], secret_fields: frozenset[str]
+) -> dict[str, Any]:
+    """A PUT's config with each write-only setting sent back as ``REDACTED`` replaced by the stored
+    value (a moderator edits other settings without knowing the secret). One with nothing stored
+    stays ``REDACTED``; the caller refuses it."""
+    return {
+        k: stored[k] if k in secret_fields and v == REDACTED and k in stored else v for k, v in config.items()
+    }
 
 
 def _require_moderator(chat: Chat, user_id: str) -> None:
@@ -53,9 +72,11 @@ def put_install(
     enabled: bool,
     config: dict[str, Any],
     now: datetime,
+    secret_fields: frozenset[str] = frozenset(),
 ) -> Outcome:
     """Install, reconfigure, enable or disable; only what changed is announced. ``user_id`` None is
-    the platform itself (default installs on a new chat). Enabling also closes an open circuit."""
+    the platform itself (default installs on a new chat). Enabling also closes an open circuit.
+    The announcements (kept in the chat's log, which members read) show ``secret_fields`` redacted."""
     if user_id is not None:
         _require_moderator(chat, user_id)
     if chat.status == "completed":
@@ -75,7 +96,10 @@ def put_install(
         )
         events.append(
             ExtensionInstalled(
-                extension_id=extension_id, extension_version=version, config=config, enabled=enabled
+                extension_id=extension_id,
+                extension_version=version,
+                config=redact(config, secret_fields),
+                enabled=enabled,
             )
         )
         if enabled:
@@ -84,7 +108,7 @@ def put_install(
     install = current.model_copy(update={"version": version})
     if config != current.config:
         install = install.model_copy(update={"config": config})
-        events.append(ExtensionConfigChanged(extension_id=extension_id, config=config))
+        events.append(ExtensionConfigChanged(extension_id=extension_id, config=redact(config, secret_fields)))
     if enabled and not current.enabled:
         install = install.model_copy(
             update={"enabled": True, "disabled_reason": None, "consecutive_failures": 0}

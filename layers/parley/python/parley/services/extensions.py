@@ -43,6 +43,13 @@ def config_problems(document: ExtensionDocument, config: dict[str, Any]) -> list
     return problems
 
 
+def write_only(document: ExtensionDocument | None) -> frozenset[str]:
+    """The config's secrets: top-level settings its schema marks ``writeOnly`` (pydantic:
+    ``SecretStr``, or ``Field(json_schema_extra={"writeOnly": True})``). Never shown to members."""
+    properties = (document.config_schema if document else {}).get("properties", {})
+    return frozenset(name for name, p in properties.items() if isinstance(p, dict) and p.get("writeOnly"))
+
+
 @dataclass(frozen=True)
 class InstallResult:
     install: Install
@@ -71,17 +78,23 @@ class ExtensionService:
     # -- installs ----------------------------------------------------------------------------------
 
     def installs(self, who: Identity, chat_id: str) -> list[Install]:
+        """A chat's installs as members see them (secrets redacted)."""
         chat = self._chats.get_chat(who, chat_id)
-        return [chat.extensions[k] for k in sorted(chat.extensions)]
+        return [self._shown(chat.extensions[k]) for k in sorted(chat.extensions)]
 
     def install(self, who: Identity, chat_id: str, extension_id: str) -> Install:
+        """One install as members see it (secrets redacted)."""
         chat = self._chats.get_chat(who, chat_id)
         install = chat.extensions.get(extension_id)
         if install is None:
             raise ExtensionNotFoundError(
                 f"extension {extension_id!r} is not installed on this chat", extension_id=extension_id
             )
-        return install
+        return self._shown(install)
+
+    def _shown(self, install: Install) -> Install:
+        secrets = write_only(self._registry.get(install.extension_id))
+        return install.model_copy(update={"config": installs.redact(install.config, secrets)})
 
     def put(
         self,
@@ -94,26 +107,45 @@ class ExtensionService:
         correlation_id: str | None = None,
     ) -> InstallResult:
         document = self.document(extension_id)
-        problems = config_problems(document, config)
-        if problems:
-            summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
-            raise InvalidConfigError(f"invalid config for {extension_id}: {summary}", fields=problems)
+        secrets = write_only(document)
+        kept = any(config.get(name) == installs.REDACTED for name in secrets)
+        if not kept:
+            self._check(document, config, secrets)  # refused before the chat is even read
         existed: list[bool] = []
 
         def decide(chat: Chat, now: datetime) -> Outcome:
-            existed[:] = [extension_id in chat.extensions]
+            current = chat.extensions.get(extension_id)
+            existed[:] = [current is not None]
+            merged = installs.keep_secrets(config, current.config if current else {}, secrets)
+            if kept:
+                self._check(document, merged, secrets)
             return installs.put_install(
                 chat,
                 user_id=who.user_id,
                 extension_id=extension_id,
                 version=document.version,
                 enabled=enabled,
-                config=config,
+                config=merged,
                 now=now,
+                secret_fields=secrets,
             )
 
         outcome = self._chats.execute_as(who, chat_id, decide, correlation_id=correlation_id)
-        return InstallResult(outcome.chat.extensions[extension_id], created=not existed[0])
+        return InstallResult(self._shown(outcome.chat.extensions[extension_id]), created=not existed[0])
+
+    @staticmethod
+    def _check(document: ExtensionDocument, config: dict[str, Any], secrets: frozenset[str]) -> None:
+        problems = [
+            {
+                "field": f"config.{name}",
+                "problem": f"{installs.REDACTED} keeps the stored value; none is stored",
+            }
+            for name in sorted(secrets)
+            if config.get(name) == installs.REDACTED
+        ] or config_problems(document, config)
+        if problems:
+            summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
+            raise InvalidConfigError(f"invalid config for {document.id}: {summary}", fields=problems)
 
     def uninstall(
         self, who: Identity, chat_id: str, extension_id: str, *, correlation_id: str | None = None
