@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from infra.local.dispatch import LambdaContext, sqs_event
 from infra.local.functions import load_handler
+from parley.adapters.connections import ConnectionRepository
+from parley.adapters.dynamodb import ChatRepository
+from parley.adapters.memory import InMemoryPusher
 from parley.ai.providers import ModelRequest, StreamEvent, TextDelta, Usage
-from parley.catalog import Envelope
+from parley.catalog import Envelope, parse_detail
 from parley.extensions.manifest import Manifest
 from parley.extensions.sdk import Context, Extension
+from parley.realtime.fanout import Broadcaster
 from parley.services import container
 from tests.support.api import Api, User
 from tests.support.bus import Bus
@@ -146,3 +151,46 @@ def test_ai_context_from_an_extension_reaches_the_ai_participants_prompt(
     [recorded] = of_type(bus, "AIContextContributed", chat_id)[-1:]
     assert recorded["source"] == "parley.core"
     assert len(recorded["detail"]["data"]["text"]) == 2000
+
+
+def test_the_broadcaster_reads_a_chat_once_per_roster_version(
+    api: Api, alice: User, bob: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a broadcaster that counts its chat reads, and Alice's and Bob's subscribed sockets
+    container.outbox()  # binds the tables
+    repository = ChatRepository("us-east-1")  # the broadcaster's own, so only its reads are counted
+    reads: list[str] = []
+    original = repository.load
+
+    def counting(chat_id: str) -> Any:
+        reads.append(chat_id)
+        return original(chat_id)
+
+    chat_id = api.create_chat(alice)["chat_id"]
+    api.post(f"/chats/{chat_id}/members", bob)
+    connections = ConnectionRepository()
+    for conn, user in {"alice-1": alice, "bob-1": bob}.items():
+        connections.add_connection(conn, user_id=user.user_id, name=user.name, now=datetime.now(UTC))
+        connections.subscribe(conn, chat_id, user_id=user.user_id, now=datetime.now(UTC))
+    pusher = InMemoryPusher()
+    broadcaster = Broadcaster(connections, repository, pusher, concurrency=2)
+    monkeypatch.setattr(repository, "load", counting)
+
+    def broadcast_last() -> None:
+        detail = api.get(f"/chats/{chat_id}/events", alice).json["items"][-1]
+        broadcaster.broadcast(parse_detail({"metadata": detail["metadata"], "data": detail["data"]}))
+
+    # When three messages are broadcast, then Bob leaves, then Alice posts again
+    for text in ("one", "two", "three"):
+        api.send(alice, chat_id, text)
+        broadcast_last()
+    api.delete(f"/chats/{chat_id}/members/me", bob)
+    broadcast_last()
+    api.send(alice, chat_id, "after Bob left")
+    broadcast_last()
+
+    # Then the broadcaster read the chat once for the first roster and once after the leave changed it
+    assert reads.count(chat_id) == 2
+    # and Bob got the three messages but nothing from the moment he left; Alice got everything
+    assert len(pusher.frames["bob-1"]) == 3
+    assert len(pusher.frames["alice-1"]) == 5
