@@ -94,7 +94,12 @@ class Manifest(BaseModel):
     config_model: type[BaseModel] = Field(default=EmptyConfig, exclude=True)
     hooks: Hooks = Hooks()
     default_install: bool = Field(False, description="Installed and enabled on every new chat.")
-    reserved_concurrency: int = Field(2, ge=1, le=100, description="Its Lambda's reserved concurrency.")
+    reserved_concurrency: int = Field(
+        2,
+        ge=2,
+        le=100,
+        description="Its Lambda's reserved concurrency (at least 2: SQS's event source needs 2 to poll).",
+    )
 
     SDK_VERSION: ClassVar[int] = 1
 

@@ -37,6 +37,8 @@ extension: Extension[ModerationConfig] = Extension(
         capabilities=frozenset({"messages:moderate"}),
         config_model=ModerationConfig,
         hooks=Hooks(moderate=True),
+        # its hook is a synchronous invoke on every post of the chats that enable it
+        reserved_concurrency=20,
     )
 )
 
