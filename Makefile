@@ -70,8 +70,8 @@ dev: $(STAMP)
 redrive: $(STAMP)
 	$(BIN)/python -m infra.local.redrive
 
-bench: $(STAMP)
-	$(BIN)/python -m bench.realtime
+bench: $(STAMP) layer
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # The layer's wheels for Lambda, cached by a hash of layers/parley/requirements.txt: a no-op when
 # current, so synthesis (and the infra tests) never reach the network.

@@ -1,38 +1,50 @@
-"""Local real-time benchmark: POST-to-push latency and fan-out time on the local stack.
+"""Local real-time benchmark: POST-to-push latency, sustained throughput and fan-out on the local stack.
 
 Runs the real local stack in a subprocess (as `make dev` does), then measures over real HTTP and
-WebSocket. Machines here are shared and noisy: read the numbers as ratios within one run.
+WebSocket. Machines here are shared and noisy: read the numbers as orders of magnitude, and as
+ratios within one run. ``python -m bench --only local`` runs just this part.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import statistics
+import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.support.stack import Client, running_stack
+from bench.stats import median, percentile
+from tests.support.stack import Client, Socket, running_stack
 
-RESULTS = Path(__file__).resolve().parent / "results.json"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+SUSTAINED_CHATS = 10
+IN_FLIGHT = 4
+"""Posts a chat's poster may have waiting for their push: enough to keep every stage busy, and a
+bound on the backlog, so the rate measured is what the stack delivers, not what it queues."""
 
 
 def is_message(text: str) -> Callable[[dict[str, Any]], bool]:
     return lambda f: f["type"] == "MessageStored" and f["data"]["message"]["text"] == text
 
 
-def post_to_push_latency(base: str, messages: int) -> list[float]:
+def _discard(socket: Socket) -> None:
+    """Read what the poster's own socket got: unread frames would fill its queue, and a full queue
+    stops the client reading the server's pongs (a keepalive timeout closes the socket)."""
+    socket.frames.clear()
+    while True:
+        try:
+            socket.connection.recv(timeout=0)
+        except TimeoutError:
+            return
+
+
+def post_to_push_latency(base: str, messages: int, progress: Callable[[str], None] = print) -> list[float]:
     """Alice posts over HTTP; the time until Bob's socket has the MessageStored frame."""
     alice, bob = Client.sign_in(base, "Alice"), Client.sign_in(base, "Bob")
     chat_id = alice.create_chat(title="latency", settings={"rate_limit_messages": 10_000})
@@ -47,37 +59,173 @@ def post_to_push_latency(base: str, messages: int) -> list[float]:
         alice.post(chat_id, text)
         b.wait_for(is_message(text))
         samples.append((time.perf_counter() - started) * 1000)
-        a.frames.clear()
+        _discard(a)
         if (n + 1) % 100 == 0:
-            print(f"  latency: {n + 1}/{messages} messages", flush=True)
+            progress(f"  local latency: {n + 1}/{messages} messages")
     a.close()
     b.close()
     return samples
 
 
-async def _fanout(base: str, sockets: int, users: int) -> float:
+# -- sustained load -----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Chat:
+    chat_id: str
+    poster: Client
+    sent: dict[str, float] = field(default_factory=dict)
+    """text -> perf_counter when its POST was sent (only posts that got 201)."""
+    seen: dict[str, float] = field(default_factory=dict)
+    """text -> perf_counter when the reader's socket had it."""
+    refused: dict[int, int] = field(default_factory=dict)
+    """HTTP status -> count of posts that did not get 201."""
+
+
+def _post(client: Client, chat_id: str, text: str) -> int:
+    body = json.dumps({"text": text}).encode()
+    request = urllib.request.Request(
+        f"{client.base}/chats/{chat_id}/messages",
+        data=body,
+        method="POST",
+        headers={"content-type": "application/json", "authorization": f"Bearer {client.token}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+async def _open(client: Client, chat_id: str) -> ClientConnection:
+    ticket = await asyncio.to_thread(client.ticket_url)
+    connection = await connect(ticket, open_timeout=60, max_queue=None)
+    await connection.send(json.dumps({"action": "subscribe", "chat_id": chat_id}))
+    reply = json.loads(await connection.recv())
+    if reply["type"] != "Subscribed":
+        raise RuntimeError(f"subscribe failed: {reply}")
+    return connection
+
+
+async def _sustained(base: str, seconds: float, progress: Callable[[str], None]) -> dict[str, Any]:
+    chats: list[_Chat] = []
+    sockets: list[tuple[_Chat, ClientConnection]] = []
+    readers_of: list[bool] = []
+    for i in range(SUSTAINED_CHATS):
+        poster, reader = Client.sign_in(base, f"Poster{i}"), Client.sign_in(base, f"Reader{i}")
+        chat_id = poster.create_chat(title=f"load {i}", settings={"rate_limit_messages": 10_000})
+        reader.join(chat_id)
+        chat = _Chat(chat_id, poster)
+        chats.append(chat)
+        for client in (poster, reader):
+            sockets.append((chat, await _open(client, chat_id)))
+            readers_of.append(client is reader)
+    prefix = f"load-{uuid.uuid4().hex[:6]}-"
+    arrivals: list[dict[str, float]] = [{} for _ in sockets]
+
+    async def receive(index: int, chat: _Chat, connection: ClientConnection) -> None:
+        try:
+            async for raw in connection:
+                frame: dict[str, Any] = json.loads(raw)
+                if frame.get("type") == "MessageStored":
+                    text = frame["data"]["message"]["text"]
+                    if text.startswith(prefix):
+                        now = time.perf_counter()
+                        arrivals[index].setdefault(text, now)
+                        if readers_of[index]:
+                            chat.seen.setdefault(text, now)
+        except Exception:  # closed at the end
+            return
+
+    readers = [asyncio.create_task(receive(i, chat, c)) for i, (chat, c) in enumerate(sockets)]
+    stop = threading.Event()
+
+    def post_loop(chat: _Chat) -> None:
+        n = 0
+        while not stop.is_set():
+            if len(chat.sent) - len(chat.seen) >= IN_FLIGHT:
+                time.sleep(0.002)
+                continue
+            text = f"{prefix}{chat.chat_id[:8]}-{n}"
+            sent_at = time.perf_counter()
+            status = _post(chat.poster, chat.chat_id, text)
+            if status == 201:
+                chat.sent[text] = sent_at
+            else:
+                chat.refused[status] = chat.refused.get(status, 0) + 1
+            n += 1
+
+    posters = [threading.Thread(target=post_loop, args=(c,), daemon=True) for c in chats]
+    started = time.perf_counter()
+    for thread in posters:
+        thread.start()
+    while (elapsed := time.perf_counter() - started) < seconds:
+        await asyncio.sleep(min(10.0, seconds - elapsed))
+        done = sum(len(c.sent) for c in chats)
+        progress(f"  local sustained: {time.perf_counter() - started:.0f}/{seconds:.0f} s, {done} posts")
+    stop.set()
+    for thread in posters:
+        await asyncio.to_thread(thread.join)
+    expected = sum(len(chat.sent) for chat, _ in sockets)
+    drain_deadline = time.perf_counter() + 30
+    while time.perf_counter() < drain_deadline:
+        received = sum(len(a) for a in arrivals)
+        if received >= expected:
+            break
+        await asyncio.sleep(0.05)
+    # the rate is posts over the time until the last push arrived: what was delivered, not queued
+    last = max((t for a in arrivals for t in a.values()), default=time.perf_counter())
+    duration = last - started
+    for _, connection in sockets:
+        await connection.close()
+    await asyncio.gather(*readers, return_exceptions=True)
+    latencies = [
+        (arrivals[i][text] - sent_at) * 1000
+        for i, (chat, _) in enumerate(sockets)
+        for text, sent_at in chat.sent.items()
+        if text in arrivals[i]
+    ]
+    posts = sum(len(c.sent) for c in chats)
+    received = sum(len(a) for a in arrivals)
+    refused: dict[str, int] = {}
+    for chat in chats:
+        for status, count in chat.refused.items():
+            refused[str(status)] = refused.get(str(status), 0) + count
+    return {
+        "chats": SUSTAINED_CHATS,
+        "sockets": len(sockets),
+        "in_flight_per_chat": IN_FLIGHT,
+        "seconds": round(duration, 1),
+        "posts": posts,
+        "msgs_per_s": round(posts / duration, 1),
+        "pushes_expected": expected,
+        "pushes_received": received,
+        "lost_pushes": expected - received,
+        "refused_posts": refused,
+        "push_p50_ms": round(median(latencies), 1) if latencies else None,
+        "push_p99_ms": round(percentile(latencies, 99), 1) if latencies else None,
+    }
+
+
+# -- fan-out ------------------------------------------------------------------------------------------
+
+
+async def _fanout(base: str, sockets: int, users: int, progress: Callable[[str], None]) -> float:
     owner = Client.sign_in(base, "Owner")
     chat_id = owner.create_chat(title=f"fan-out {sockets}")
     members = [Client.sign_in(base, f"U{i}") for i in range(users)]
     for member in members:
         member.join(chat_id)
     connections: list[ClientConnection] = []
-
-    async def open_one(member: Client) -> ClientConnection:
-        ticket = await asyncio.to_thread(member.ticket_url)
-        connection = await connect(ticket, open_timeout=60, max_queue=None)
-        await connection.send(json.dumps({"action": "subscribe", "chat_id": chat_id}))
-        reply = json.loads(await connection.recv())
-        assert reply["type"] == "Subscribed", reply
-        return connection
-
     batch = 50
     for start in range(0, sockets, batch):
         opened = await asyncio.gather(
-            *(open_one(members[i % users]) for i in range(start, min(sockets, start + batch)))
+            *(_open(members[i % users], chat_id) for i in range(start, min(sockets, start + batch)))
         )
         connections.extend(opened)
-        print(f"  fan-out {sockets}: {len(connections)} sockets open", flush=True)
+        if len(connections) % 250 == 0 or len(connections) == sockets:
+            progress(f"  local fan-out {sockets}: {len(connections)} sockets open")
     marker = f"fanout-{uuid.uuid4().hex[:6]}"
 
     async def receive(connection: ClientConnection) -> float:
@@ -95,33 +243,35 @@ async def _fanout(base: str, sockets: int, users: int) -> float:
     return elapsed
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--messages", type=int, default=500)
-    parser.add_argument("--fanout", type=int, nargs="*", default=[100, 1000])
-    args = parser.parse_args(argv)
+def run(
+    *,
+    messages: int = 500,
+    sustain_seconds: float = 60.0,
+    fanout: tuple[int, ...] = (100, 1000),
+    progress: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """The ``local`` section of results.json."""
     with running_stack() as base:
-        print(f"local stack at {base}", flush=True)
-        latency = post_to_push_latency(base, args.messages)
-        fanout = {str(n): round(asyncio.run(_fanout(base, n, users=min(10, n))), 1) for n in args.fanout}
-    local = {
-        "p50_ms": round(statistics.median(latency), 1),
-        "p99_ms": round(percentile(latency, 99), 1),
-        "messages": args.messages,
-        "fanout_ms": fanout,
-    }
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results["local"] = {**results.get("local", {}), **local}
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print("\n| measure (local stack, this machine) | value |")
-    print("| --- | --- |")
-    print(f"| POST -> push to another socket, p50 ({args.messages} msgs, 2 sockets) | {local['p50_ms']} ms |")
-    print(f"| POST -> push to another socket, p99 | {local['p99_ms']} ms |")
-    for n, ms in fanout.items():
-        print(f"| fan-out to {n} sockets in one chat (until the last has it) | {ms} ms |")
-    print(f"\nwrote {RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS}")
-    return 0
+        progress(f"  local stack at {base}")
+        latency = post_to_push_latency(base, messages, progress) if messages else []
+        sustained = asyncio.run(_sustained(base, sustain_seconds, progress)) if sustain_seconds else None
+        fanout_ms = {}
+        for n in fanout:
+            fanout_ms[str(n)] = round(asyncio.run(_fanout(base, n, min(10, n), progress)), 1)
+            progress(f"  local fan-out {n}: last socket had it after {fanout_ms[str(n)]} ms")
+    local: dict[str, Any] = {"messages": messages}
+    if latency:
+        local["p50_ms"] = round(median(latency), 1)
+        local["p99_ms"] = round(percentile(latency, 99), 1)
+    if sustained:
+        local["msgs_per_s"] = sustained["msgs_per_s"]
+        local["lost_pushes"] = sustained["lost_pushes"]
+        local["sustained"] = sustained
+    local["fanout_ms"] = fanout_ms
+    return local
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from bench.__main__ import main
+
+    raise SystemExit(main(["--only", "local"]))

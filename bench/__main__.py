@@ -1,0 +1,393 @@
+"""`make bench`: cold starts, AWS requests and cost per message, local latency and fan-out, sizes.
+
+    python -m bench                                # everything (under 10 minutes), one table
+    python -m bench --only cold_start,requests     # a subset, for quick iteration
+    python -m bench --only local --messages 100 --sustain-seconds 10 --fanout 100
+
+Sections: cold_start, requests (AWS requests per operation on moto, and the cost per million
+messages computed from them), local (the local stack over HTTP and WebSocket), sizes. Each run
+merges its sections into bench/results.json, so a subset keeps the other figures of an earlier run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import cost as costs
+from bench.calls import CATEGORIES
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+SECTIONS = ("sizes", "cold_start", "requests", "local")
+ALIASES = {"cost": "requests", "coldstart": "cold_start", "fanout": "local", "latency": "local"}
+SOCKETS = (2, 10)
+COST_TARGET_USD = 6.0
+
+
+def progress(line: str) -> None:
+    print(line, flush=True)
+
+
+def _sections(text: str | None) -> list[str]:
+    if not text:
+        return list(SECTIONS)
+    wanted = []
+    for raw in text.split(","):
+        name = ALIASES.get(raw.strip(), raw.strip())
+        if name not in SECTIONS:
+            raise SystemExit(f"unknown section {raw!r}; choose from {', '.join(SECTIONS)} (or cost)")
+        if name not in wanted:
+            wanted.append(name)
+    return [s for s in SECTIONS if s in wanted]
+
+
+# -- sections ---------------------------------------------------------------------------------------
+
+
+def run_cold_start(results: dict[str, Any], args: argparse.Namespace) -> None:
+    from bench import coldstart
+
+    names = coldstart.discover()
+    progress(f"==> cold start: {len(names)} functions + boto3, {args.runs} fresh processes each")
+    section = coldstart.run(runs=args.runs, functions=names, progress=progress)
+    results["cold_start"] = section["functions"]
+    results["cold_start_baseline"] = {
+        "module": "boto3",
+        "median_ms": section["boto3_median_ms"],
+        "cpu_median_ms": section["boto3_cpu_median_ms"],
+        "samples_ms": section["boto3_samples_ms"],
+        "packages": section["packages"],
+        "target_ratio": section["target_ratio"],
+    }
+    results.setdefault("methods", {})["cold_start"] = section["method"]
+
+
+def run_requests(results: dict[str, Any], args: argparse.Namespace) -> None:
+    from bench import coldstart
+
+    progress("==> AWS requests per operation (real handlers on moto, in-process)")
+    with tempfile.TemporaryDirectory(prefix="parley-bench-") as folder:
+        out = Path(folder) / "requests.json"
+        # a process of its own: moto's patches, botocore hooks and the environment stay there
+        subprocess.run(
+            [sys.executable, "-m", "bench.aws_requests", "--posts", str(args.posts), "--out", str(out)],
+            check=True,
+        )
+        section = json.loads(out.read_text())
+    scenarios = section["scenarios"]
+    results["requests_per_post"] = {str(n): scenarios[f"post_{n}"] for n in SOCKETS}
+    results["requests"] = {k: v for k, v in scenarios.items() if not k.startswith("post_")}
+    results.setdefault("methods", {})["requests"] = section["method"]
+    results["skipped_routes"] = section["skipped_routes"]
+    progress("==> cost per million messages (bench/prices.json)")
+    prices = costs.load_prices()
+    memory = coldstart.memory_of(coldstart.discover())
+    results["cost_per_million"] = {}
+    for n in SOCKETS:
+        scenario = scenarios[f"post_{n}"]
+        entry = costs.message_cost(scenario, sockets=n, memory_mb=memory, prices=prices)
+        core = costs.message_cost(scenario["core"], sockets=n, memory_mb=memory, prices=prices)
+        results["cost_per_million"][str(n)] = {
+            **entry,
+            "core_usd": core["usd"],
+            "core_lines": core["lines"],
+            "scope": (
+                "usd: every function the routing table feeds, shipped extensions included; core_usd: "
+                "without the extensions' functions (functions/ext_*), their deliveries and their table"
+            ),
+        }
+    results["cost_alternatives"] = costs.alternatives(prices, SOCKETS)
+    results["prices"] = {
+        "as_of": prices["as_of"],
+        "how_read": prices["how_read"],
+        "file": "bench/prices.json",
+    }
+
+
+def run_local(results: dict[str, Any], args: argparse.Namespace) -> None:
+    from bench import realtime
+
+    progress(
+        f"==> local stack: latency over {args.messages} messages, {args.sustain_seconds:g} s sustained "
+        f"load, fan-out to {', '.join(map(str, args.fanout))} sockets"
+    )
+    results["local"] = realtime.run(
+        messages=args.messages,
+        sustain_seconds=args.sustain_seconds,
+        fanout=tuple(args.fanout),
+        progress=progress,
+    )
+
+
+def run_sizes(results: dict[str, Any], args: argparse.Namespace) -> None:
+    from bench import sizes
+
+    progress("==> sizes: functions' code and the layer, zipped in-process")
+    results["sizes"] = sizes.run(progress=progress)
+
+
+RUNNERS: dict[str, Callable[[dict[str, Any], argparse.Namespace], None]] = {
+    "sizes": run_sizes,
+    "cold_start": run_cold_start,
+    "requests": run_requests,
+    "local": run_local,
+}
+
+
+# -- targets and the table ----------------------------------------------------------------------------
+
+
+def _ops(operations: Mapping[str, float]) -> str:
+    return ", ".join(f"{name.split('.', 1)[1]} {count:g}" for name, count in operations.items())
+
+
+def _kb(size: float) -> str:
+    return f"{size / 1024:,.1f} KB" if size < 1024 * 1024 else f"{size / 1024 / 1024:,.1f} MB"
+
+
+def _met(ok: bool, detail: str = "") -> str:
+    return "yes" if ok else f"**no**{' (' + detail + ')' if detail else ''}"
+
+
+def targets(results: Mapping[str, Any]) -> dict[str, Any]:
+    """Which targets the figures meet (only for the sections present)."""
+    found: dict[str, Any] = {}
+    if "cold_start" in results:
+        limit = results.get("cold_start_baseline", {}).get("target_ratio", 1.5)
+        found["cold_start_ratio_max"] = limit
+        found["cold_start_over"] = {
+            name: entry["ratio_to_boto3"]
+            for name, entry in results["cold_start"].items()
+            if entry.get("ratio_to_boto3", 0) > limit
+        }
+    if "requests_per_post" in results:
+        found["critical_path"] = {
+            n: {"value": s["critical_path"], "target": int(n) + 3, "met": s["critical_path"] <= int(n) + 3}
+            for n, s in results["requests_per_post"].items()
+        }
+    if "cost_per_million" in results:
+        usd = results["cost_per_million"]["2"]["usd"]
+        found["cost_n2"] = {"value": usd, "target": COST_TARGET_USD, "met": usd <= COST_TARGET_USD}
+    if "local" in results and "lost_pushes" in results["local"]:
+        found["lost_pushes"] = {
+            "value": results["local"]["lost_pushes"],
+            "met": results["local"]["lost_pushes"] == 0,
+        }
+    return found
+
+
+def table(results: Mapping[str, Any], sections: list[str]) -> list[str]:
+    rows: list[tuple[str, str, str, str]] = []
+    if "cold_start" in sections and "cold_start" in results:
+        base = results["cold_start_baseline"]
+        limit = base["target_ratio"]
+        for name, entry in results["cold_start"].items():
+            if "error" in entry:
+                rows.append(
+                    (f"cold start `{name}` (handler import)", f"failed: {entry['error']}", "", "**no**")
+                )
+                continue
+            ratio = entry["ratio_to_boto3"]
+            rows.append(
+                (
+                    f"cold start `{name}` (handler import, median of {len(entry['samples_ms'])})",
+                    f"{entry['median_ms']:.0f} ms = {ratio:.2f} x boto3"
+                    f" (CPU time: {entry['cpu_ratio_to_boto3']:.2f} x)",
+                    f"<= {limit} x boto3 ({base['median_ms']:.0f} ms)",
+                    _met(ratio <= limit, f"+{ratio - limit:.2f}"),
+                )
+            )
+    if "requests" in sections and "requests_per_post" in results:
+        for n, scenario in results["requests_per_post"].items():
+            target = int(n) + 3
+            critical = scenario["critical_path"]
+            excess = scenario.get("excess_over_target", {})
+            detail = ", ".join(f"{op} +{count:g}" for op, count in excess.items())
+            rows.append(
+                (
+                    f"AWS requests, post with N={n} sockets: critical path",
+                    f"{critical:g}: {_ops(scenario['by_category'].get('critical', {}))}",
+                    f"<= N+3 = {target}",
+                    _met(critical <= target, detail),
+                )
+            )
+            split = ", ".join(f"{c} {sum(scenario['by_category'].get(c, {}).values()):g}" for c in CATEGORIES)
+            rows.append(
+                (f"AWS requests, post with N={n} sockets: all", f"{scenario['total']:g} ({split})", "", "")
+            )
+            units = scenario["dynamodb_units"]
+            rows.append(
+                (
+                    f"DynamoDB units per post, N={n} (estimated from item sizes)",
+                    f"{units['wru']:g} WRU, {units['rru']:g} RRU",
+                    "",
+                    "",
+                )
+            )
+        labels = {
+            "ai_reply": "AI reply (the mention's post and the streamed reply, 2 sockets)",
+            "join": "join",
+        }
+        for key, scenario in results.get("requests", {}).items():
+            per_function = "; ".join(
+                f"{f} {sum(ops.values()):g}" for f, ops in scenario["by_function"].items()
+            )
+            rows.append(
+                (f"AWS requests, {labels.get(key, key)}", f"{scenario['total']:g} ({per_function})", "", "")
+            )
+    if "requests" in sections and "cost_per_million" in results:
+        for n, entry in results["cost_per_million"].items():
+            top = sorted(entry["lines"].items(), key=lambda kv: kv[1], reverse=True)[:5]
+            detail = ", ".join(f"{k} ${v:.2f}" for k, v in top)
+            goal = f"<= ${COST_TARGET_USD:g}" if n == "2" else ""
+            met = (
+                _met(entry["usd"] <= COST_TARGET_USD, f"+${entry['usd'] - COST_TARGET_USD:.2f}")
+                if n == "2"
+                else ""
+            )
+            rows.append(
+                (
+                    f"cost per million messages, N={n} (Parley with its shipped extensions)",
+                    f"${entry['usd']:.2f} ({detail})",
+                    goal,
+                    met,
+                )
+            )
+            if "core_usd" in entry:
+                core_top = sorted(entry["core_lines"].items(), key=lambda kv: kv[1], reverse=True)[:5]
+                core_detail = ", ".join(f"{k} ${v:.2f}" for k, v in core_top)
+                core_met = (
+                    _met(entry["core_usd"] <= COST_TARGET_USD, f"+${entry['core_usd'] - COST_TARGET_USD:.2f}")
+                    if n == "2"
+                    else ""
+                )
+                rows.append(
+                    (
+                        f"cost per million messages, N={n} (core only, no extension functions)",
+                        f"${entry['core_usd']:.2f} ({core_detail})",
+                        goal,
+                        core_met,
+                    )
+                )
+        for alt in results.get("cost_alternatives", {}).values():
+            figures = " / ".join(f"N={n}: ${usd:.2f}" for n, usd in alt["usd"].items())
+            rows.append((f"  same traffic on {alt['name']}", figures, f"as of {alt['as_of']}", alt["source"]))
+    if "local" in sections and "local" in results:
+        local = results["local"]
+        if "p50_ms" in local:
+            rows.append(
+                (
+                    f"local: POST -> push p50 ({local['messages']} messages, 2 sockets)",
+                    f"{local['p50_ms']} ms",
+                    "",
+                    "",
+                )
+            )
+            rows.append(("local: POST -> push p99", f"{local['p99_ms']} ms", "", ""))
+        if "sustained" in local:
+            s = local["sustained"]
+            rows.append(
+                (
+                    f"local: sustained posts over {s['seconds']:g} s, {s['chats']} chats, "
+                    f"{s['sockets']} sockets",
+                    f"{s['msgs_per_s']} msgs/s; {s['lost_pushes']} of {s['pushes_expected']} pushes lost; "
+                    f"push p50 {s['push_p50_ms']} ms, p99 {s['push_p99_ms']} ms under load",
+                    "0 lost",
+                    _met(s["lost_pushes"] == 0, f"{s['lost_pushes']} lost"),
+                )
+            )
+        for n, ms in local.get("fanout_ms", {}).items():
+            rows.append(
+                (
+                    f"local: fan-out to {int(n):,} sockets in one chat (until the last has it)",
+                    f"{ms:,.0f} ms",
+                    "",
+                    "",
+                )
+            )
+    if "sizes" in sections and "sizes" in results:
+        sizes = results["sizes"]
+        code = ", ".join(f"{n} {_kb(s['zipped_bytes'])}" for n, s in sizes["functions"].items())
+        rows.append(("function code, zipped", code, "", ""))
+        layer = sizes["layer"]
+        if "error" in layer:
+            rows.append(("shared layer, zipped", f"not measured: {layer['error']}", "", ""))
+        else:
+            rows.append(
+                (
+                    "shared layer (packages + parley), zipped / unzipped",
+                    f"{_kb(layer['zipped_bytes'])} / {_kb(layer['unzipped_bytes'])} "
+                    f"(parley itself {_kb(layer['parley_package_zipped_bytes'])} zipped)",
+                    f"unzipped <= {_kb(layer['unzipped_limit_bytes'])} (Lambda)",
+                    _met(layer["unzipped_bytes"] <= layer["unzipped_limit_bytes"]),
+                )
+            )
+    lines = ["| measure | value | target | met |", "| --- | --- | --- | --- |"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help=f"comma-separated sections: {', '.join(SECTIONS)} (cost = requests)")
+    parser.add_argument("--runs", type=int, default=10, help="fresh processes per function (cold start)")
+    parser.add_argument("--posts", type=int, default=5, help="measured posts per scenario (requests)")
+    parser.add_argument("--messages", type=int, default=500, help="POST -> push latency samples (local)")
+    parser.add_argument("--sustain-seconds", type=float, default=60.0, help="sustained load duration (local)")
+    parser.add_argument("--fanout", type=int, nargs="*", default=[100, 1000], help="fan-out socket counts")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where to merge the results")
+    args = parser.parse_args(argv)
+    sections = _sections(args.only)
+    results: dict[str, Any] = json.loads(args.results.read_text()) if args.results.exists() else {}
+    started = time.perf_counter()
+    for section in sections:
+        began = time.perf_counter()
+        RUNNERS[section](results, args)
+        progress(f"    {section} took {time.perf_counter() - began:.0f} s")
+        results.setdefault("measured_at", {})[section] = datetime.now(UTC).isoformat(timespec="seconds")
+    results["machine"] = {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "note": "a shared, noisy machine: compare ratios within one run",
+    }
+    results["targets"] = targets(results)
+    ordered = {k: results[k] for k in sorted(results, key=_order)}
+    args.results.write_text(json.dumps(ordered, indent=2) + "\n")
+    progress(f"\nmake bench: {', '.join(sections)} in {time.perf_counter() - started:.0f} s\n")
+    for line in table(results, sections):
+        print(line)
+    shown = args.results.relative_to(Path.cwd()) if args.results.is_relative_to(Path.cwd()) else args.results
+    print(f"\nwrote {shown}", file=sys.stdout)
+    return 0
+
+
+_ORDER = (
+    "cold_start",
+    "cold_start_baseline",
+    "requests_per_post",
+    "requests",
+    "cost_per_million",
+    "cost_alternatives",
+    "local",
+    "sizes",
+    "targets",
+)
+
+
+def _order(key: str) -> tuple[int, str]:
+    return (_ORDER.index(key) if key in _ORDER else len(_ORDER), key)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
