@@ -15,6 +15,7 @@ from parley.catalog import (
     Actor,
     Envelope,
     ExtensionActivated,
+    ExtensionUninstalled,
     MessageStored,
     MessageView,
     new_event,
@@ -320,3 +321,19 @@ def test_a_hook_answer_is_validated_by_the_sdk() -> None:
     assert answer == {"action": "allow", "reason": "hi", "text": None}
     with pytest.raises(LookupError):
         extension.lambda_handler({"parley_hook": "validate_turn", "request": {}})
+
+
+def test_the_uninstall_hook_runs_after_the_install_is_gone() -> None:
+    world = World()
+    extension = echo_extension(world)
+    calls: list[str] = []
+    extension.on("ExtensionUninstalled")(lambda event, ctx: calls.append(ctx.config.word))
+    world.chat = world.chat.model_copy(update={"extensions": {}})
+    envelope = new_event(
+        ExtensionUninstalled(extension_id="echo"), chat_id="chat-1", actor=Actor(id="p", kind="system")
+    )
+    ran = extension.deliver(
+        {"source": CORE_SOURCE, "detail-type": "ExtensionUninstalled", "detail": envelope.to_detail()}
+    )
+    assert ran is True
+    assert calls == ["Hello"]

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pynamodb.exceptions import DoesNotExist, PutError

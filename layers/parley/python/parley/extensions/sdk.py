@@ -261,6 +261,16 @@ class Extension(Generic[C]):
             return False
         chat = runtime.load_chat(envelope.metadata.chat_id)
         install = chat.extensions.get(self.id) if chat else None
+        if chat is not None and install is None and envelope.event_type == "ExtensionUninstalled":
+            # its install (and config) is gone by now; the hook still runs, with the config's defaults
+            install = Install(
+                extension_id=self.id,
+                version=self.manifest.version,
+                enabled=False,
+                installed_by="parley",
+                installed_at=envelope.metadata.occurred_at,
+                disabled_reason="uninstalled",
+            )
         if chat is None or install is None or not (install.enabled or lifecycle):
             return False
         sequence = envelope.metadata.sequence
