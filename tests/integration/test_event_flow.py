@@ -32,15 +32,17 @@ def test_a_free_chat_flow_emits_exactly_these_events(api: Api, bus: Bus, alice: 
     assert summary(emitted) == [
         ("ChatCreated", "corr-create"),
         ("UserJoined", "corr-create"),
+        ("ExtensionInstalled", "corr-create"),  # analytics, installed on every new chat
+        ("ExtensionActivated", "corr-create"),
         ("UserJoined", "corr-join"),
         ("MessageStored", "corr-post"),
     ]
     # and each carries the chat, its event-log sequence, the actor, and source parley.core
-    assert [e["detail"]["metadata"]["sequence"] for e in emitted] == [1, 2, 3, 4]
+    assert [e["detail"]["metadata"]["sequence"] for e in emitted] == [1, 2, 3, 4, 5, 6]
     assert {e["source"] for e in emitted} == {"parley.core"}
     assert {e["detail"]["metadata"]["chat_id"] for e in emitted} == {chat_id}
-    assert emitted[3]["detail"]["metadata"]["actor"] == {"id": bob.user_id, "kind": "user", "name": "Bob"}
-    assert emitted[3]["detail"]["data"]["message"]["sequence"] == 1
+    assert emitted[5]["detail"]["metadata"]["actor"] == {"id": bob.user_id, "kind": "user", "name": "Bob"}
+    assert emitted[5]["detail"]["data"]["message"]["sequence"] == 1
 
 
 def test_a_round_robin_flow_emits_turn_changes_in_the_posts_correlation(
@@ -65,6 +67,8 @@ def test_a_round_robin_flow_emits_turn_changes_in_the_posts_correlation(
         ("ChatCreated", "c1"),
         ("UserJoined", "c1"),
         ("TurnChanged", "c1"),
+        ("ExtensionInstalled", "c1"),  # analytics, installed on every new chat
+        ("ExtensionActivated", "c1"),
         ("UserJoined", "c2"),
         ("MessageStored", "c3"),
         ("TurnChanged", "c3"),
@@ -80,4 +84,4 @@ def test_a_round_robin_flow_emits_turn_changes_in_the_posts_correlation(
     # and the chat's event log holds the same events, in the same order, numbered without gaps
     log = api.get(f"/chats/{chat_id}/events", alice).json["items"]
     assert [i["event_type"] for i in log] == [t for t, _ in summary(bus.emitted())]
-    assert [i["sequence"] for i in log] == list(range(1, 9))
+    assert [i["sequence"] for i in log] == list(range(1, 11))

@@ -98,15 +98,22 @@ def test_create_a_chat_with_ai_participants_and_settings(api: Api, alice: User) 
     }
     assert chat["participants"][2]["ai"]["provider"] == "local"
     assert chat["turn"]["holder_id"] is None
-    assert (chat["last_sequence"], chat["last_event_sequence"]) == (0, 4)
+    assert (chat["last_sequence"], chat["last_event_sequence"]) == (0, 6)
 
     # And reading it back gives the same chat, and the log tells how it came about
     assert api.get(f"/chats/{chat['chat_id']}", alice).json == chat
     log = events(api, alice, chat["chat_id"])
-    assert [e["event_type"] for e in log] == ["ChatCreated", "UserJoined", "UserJoined", "UserJoined"]
+    assert [e["event_type"] for e in log] == [
+        "ChatCreated",
+        "UserJoined",
+        "UserJoined",
+        "UserJoined",
+        "ExtensionInstalled",  # analytics, installed on every new chat
+        "ExtensionActivated",
+    ]
     assert log[0]["data"]["title"] == "Planning"
     assert log[0]["data"]["settings"] == chat["settings"]
-    assert [e["data"]["participant"]["id"] for e in log[1:]] == [alice.user_id, "oracle", "scribe"]
+    assert [e["data"]["participant"]["id"] for e in log[1:4]] == [alice.user_id, "oracle", "scribe"]
 
 
 def test_get_a_round_robin_chat_shows_participants_and_the_turn(api: Api, alice: User, bob: User) -> None:
@@ -293,23 +300,25 @@ def test_the_event_log_numbers_every_change_without_gaps(
         (1, "ChatCreated"),
         (2, "UserJoined"),
         (3, "UserJoined"),
-        (4, "UserJoined"),
-        (5, "UserJoined"),
-        (6, "MessageStored"),
-        (7, "MessageStored"),
-        (8, "UserLeft"),
+        (4, "ExtensionInstalled"),  # analytics, installed on every new chat
+        (5, "ExtensionActivated"),
+        (6, "UserJoined"),
+        (7, "UserJoined"),
+        (8, "MessageStored"),
+        (9, "MessageStored"),
+        (10, "UserLeft"),
     ]
-    assert [e["data"]["participant"]["id"] for e in log[1:5]] == [
+    assert [e["data"]["participant"]["id"] for e in log[1:3] + log[5:7]] == [
         alice.user_id,
         "oracle",
         bob.user_id,
         carol.user_id,
     ]
-    assert [e["data"]["message"]["sequence"] for e in log[5:7]] == [1, 2]
+    assert [e["data"]["message"]["sequence"] for e in log[7:9]] == [1, 2]
     assert all(e["metadata"]["chat_id"] == chat_id for e in log)
     assert len({e["event_id"] for e in log}) == len(log)
     chat = api.get(f"/chats/{chat_id}", alice).json
-    assert (chat["last_event_sequence"], chat["last_sequence"]) == (8, 2)
+    assert (chat["last_event_sequence"], chat["last_sequence"]) == (10, 2)
 
     # And paging with after/limit and `next` gives the same log
     paged: list[int] = []
@@ -321,8 +330,8 @@ def test_the_event_log_numbers_every_change_without_gaps(
         cursor = response.json["next"]
         if cursor is None:
             break
-    assert paged == list(range(1, 9))
-    assert [e["sequence"] for e in events(api, alice, chat_id, after=6)] == [7, 8]
+    assert paged == list(range(1, 11))
+    assert [e["sequence"] for e in events(api, alice, chat_id, after=8)] == [9, 10]
 
 
 def test_patch_settings_changes_only_the_given_fields(api: Api, alice: User) -> None:
