@@ -13,6 +13,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 AUDIENCE = "parley-local"
+GROUPS_CLAIM = "cognito:groups"
+"""Cognito puts the user's groups in this claim of the ID token (``operators`` may read the summary)."""
 TOKEN_LIFETIME_SECONDS = 12 * 3600
 
 
@@ -25,10 +27,10 @@ class LocalIdentityProvider:
         self.issuer = issuer
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
-    def issue(self, user_id: str, name: str) -> tuple[str, int]:
+    def issue(self, user_id: str, name: str, groups: tuple[str, ...] = ()) -> tuple[str, int]:
         now = int(time.time())
         expires = now + TOKEN_LIFETIME_SECONDS
-        claims = {
+        claims: dict[str, Any] = {
             "sub": user_id,
             "name": name,
             "iss": self.issuer,
@@ -38,6 +40,8 @@ class LocalIdentityProvider:
             "exp": expires,
             "token_use": "id",
         }
+        if groups:
+            claims[GROUPS_CLAIM] = list(groups)
         return jwt.encode(claims, self._key, algorithm="RS256"), expires
 
     def verify(self, authorization: str | None) -> dict[str, str]:
@@ -55,5 +59,11 @@ class LocalIdentityProvider:
             )
         except jwt.PyJWTError as exc:
             raise InvalidTokenError(str(exc)) from exc
-        # API Gateway passes every claim to the integration as a string
-        return {k: v if isinstance(v, str) else str(v) for k, v in claims.items()}
+        # API Gateway passes every claim to the integration as a string; an array as "[a b]"
+        return {k: _as_string(v) for k, v in claims.items()}
+
+
+def _as_string(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + " ".join(str(v) for v in value) + "]"
+    return value if isinstance(value, str) else str(value)

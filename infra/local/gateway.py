@@ -107,14 +107,23 @@ class Gateway:
             problems.append({"field": "user_id", "problem": "1-64 letters, digits, '-', '_' or '.'"})
         if not isinstance(name, str) or not 1 <= len(name.strip()) <= 64:
             problems.append({"field": "name", "problem": "1-64 characters"})
+        groups = (body or {}).get("groups", [])  # e.g. ["operators"], as a Cognito group would
+        if (
+            not isinstance(groups, list)
+            or len(groups) > 10
+            or not all(
+                isinstance(g, str) and g and len(g) <= 64 and g.replace("-", "").replace("_", "").isalnum()
+                for g in groups
+            )
+        ):
+            problems.append({"field": "groups", "problem": "up to 10 names of letters, digits, '-' or '_'"})
         if problems:
             return _json(
                 422, {"error": {"code": "validation_error", "message": "bad sign-in", "fields": problems}}
             )
-        token, expires = self.identity.issue(str(user_id), str(name).strip())
-        return _json(
-            200, {"token": token, "user_id": user_id, "name": str(name).strip(), "expires_at": expires}
-        )
+        token, expires = self.identity.issue(str(user_id), str(name).strip(), tuple(groups))
+        answer = {"token": token, "user_id": user_id, "name": str(name).strip(), "expires_at": expires}
+        return _json(200, {**answer, "groups": groups})
 
     async def stats(self, request: web.Request) -> web.Response:
         snapshot = await asyncio.to_thread(self._stats)

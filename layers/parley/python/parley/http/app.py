@@ -22,7 +22,7 @@ from parley.errors import (
 )
 from parley.http.context import identity_of
 from parley.http.models import ErrorBody, ErrorResponse, Health
-from parley.http.routes import chats, extensions, messages, realtime
+from parley.http.routes import analytics, chats, extensions, messages, realtime
 from parley.observability import logger
 
 TITLE = "Parley HTTP API"
@@ -47,6 +47,7 @@ app.include_router(chats.router)
 app.include_router(messages.router)
 app.include_router(realtime.router)
 app.include_router(extensions.router)
+app.include_router(analytics.router)
 app.enable_swagger(path="/docs", title=TITLE, version=VERSION)
 
 
