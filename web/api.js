@@ -29,8 +29,8 @@ export class Api {
     this.auth = auth;
   }
 
-  async request(method, path, body = undefined, { authenticated = true, retried = false } = {}) {
-    const headers = { Accept: "application/json" };
+  async request(method, path, body = undefined, { authenticated = true, retried = false, raw = false } = {}) {
+    const headers = { Accept: raw ? "text/csv, application/json" : "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const token = authenticated ? this.auth.token() : null;
     if (token) headers.Authorization = `Bearer ${token}`;
@@ -45,9 +45,10 @@ export class Api {
       throw new ApiError(0, "network", "Cannot reach the server. Check your connection.");
     }
     if (response.status === 401 && authenticated && !retried && (await this.auth.refresh())) {
-      return this.request(method, path, body, { authenticated, retried: true });
+      return this.request(method, path, body, { authenticated, retried: true, raw });
     }
     const text = await response.text();
+    if (raw && response.ok) return text;
     let data = null;
     if (text) {
       try {
@@ -112,5 +113,14 @@ export class Api {
 
   ticket() {
     return this.request("POST", "/realtime/tickets");
+  }
+
+  analytics(chatId) {
+    return this.request("GET", `/chats/${encodeURIComponent(chatId)}/analytics`);
+  }
+
+  /** The same analytics as CSV text (RFC 4180, a header row), for download. */
+  analyticsCsv(chatId) {
+    return this.request("GET", `/chats/${encodeURIComponent(chatId)}/analytics?format=csv`, undefined, { raw: true });
   }
 }

@@ -1,5 +1,6 @@
 // Parley web client: sign in, chats, live conversation. Plain DOM, no dependencies, no build step.
 
+import { AnalyticsPanel } from "./analytics.js";
 import { Api, ApiError } from "./api.js";
 import { Realtime } from "./realtime.js";
 
@@ -154,6 +155,20 @@ const realtime = new Realtime({
     return false;
   },
 });
+
+const analytics = new AnalyticsPanel({
+  api,
+  root: $("analytics-panel"),
+  onError: (message) => showBanner(message),
+});
+
+function toggleAnalytics() {
+  const cs = state.current;
+  if (!cs) return;
+  if (analytics.isOpen) analytics.close();
+  else analytics.open(cs.id);
+  $("analytics-button").setAttribute("aria-expanded", String(analytics.isOpen));
+}
 
 function isAuthError(error) {
   return error instanceof ApiError && error.status === 401;
@@ -429,6 +444,8 @@ function closeChat() {
     clearInterval(cs.rateTimer);
   }
   state.current = null;
+  analytics.close();
+  $("analytics-button").setAttribute("aria-expanded", "false");
   $("message-list").replaceChildren();
   $("typing-indicator").hidden = true;
   $("load-earlier").hidden = true;
@@ -1008,6 +1025,7 @@ function onFrame(frame) {
   if (!firstSeen(cs, frame)) return; // (an unknown type still moves the resume point on)
   const handler = Object.hasOwn(HANDLERS, frame.type) ? HANDLERS[frame.type] : null;
   if (handler) handler(cs, frame.data || {}, frame); // unknown frame types: ignored, never answered
+  analytics.onFrame(frame.type);
 }
 
 function onErrorFrame(cs, frame) {
@@ -1109,6 +1127,10 @@ function wire() {
   $("load-earlier").addEventListener("click", loadEarlier);
   $("banner-close").addEventListener("click", hideBanner);
   $("share-button").addEventListener("click", share);
+  $("analytics-button").addEventListener("click", toggleAnalytics);
+  $("analytics-panel")
+    .querySelector("[data-action=close]")
+    .addEventListener("click", () => $("analytics-button").setAttribute("aria-expanded", "false"));
   $("back-button").addEventListener("click", () => showPane("list"));
   window.addEventListener("hashchange", routeFromHash);
   document.addEventListener("visibilitychange", () => {
