@@ -12,7 +12,7 @@ export PYTHONPATH := layers/parley/python:.
 
 help:
 	@echo "make dev        start the whole system locally on http://127.0.0.1:8000 (PARLEY_PORT overrides)"
-	@echo "make bench      local latency and fan-out benchmarks, printed as a table (bench/results.json)"
+	@echo "make bench      cold starts, AWS requests and cost per message, local latency and fan-out, sizes (bench/results.json)"
 	@echo "make redrive    put the running local stack's dead-lettered events back on their queues"
 	@echo "make test       create .venv, install pinned requirements, run ruff, mypy and pytest"
 	@echo "make schemas    write docs/events/*.json and docs/events.md from the event catalog"
