@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 from parley.adapters import tables
 from parley.adapters.connections import ConnectionRepository
@@ -14,13 +15,16 @@ from parley.ai.providers import ModelProvider, build_provider
 from parley.ai.responder import AIResponder
 from parley.domain.model import Chat, Participant
 from parley.extensions.hooks import HookRunner, InProcessHookInvoker, LambdaHookInvoker
-from parley.extensions.sdk import Runtime
 from parley.realtime.fanout import Broadcaster
 from parley.realtime.service import RealtimeService
 from parley.services.chats import ChatService, ExtensionPlatform
-from parley.services.extensions import ExtensionService
 from parley.services.outbox import Outbox
 from parley.settings import settings
+
+if TYPE_CHECKING:
+    # only the extension gateway and extension functions build these: core Lambdas skip the imports
+    from parley.extensions.sdk import Runtime
+    from parley.services.extensions import ExtensionService
 
 
 @cache
@@ -56,6 +60,8 @@ def chat_service() -> ChatService:
 
 @cache
 def extension_service() -> ExtensionService:
+    from parley.services.extensions import ExtensionService
+
     return ExtensionService(
         chat_service(), registry(), failure_threshold=settings().extension_failure_threshold
     )
@@ -64,6 +70,8 @@ def extension_service() -> ExtensionService:
 @cache
 def extension_runtime() -> Runtime:
     """The SDK's ports in a deployed extension: it reads the chat, never writes core tables."""
+    from parley.extensions.sdk import Runtime
+
     box = outbox()
     repository = box.repository
 
