@@ -341,10 +341,9 @@ def _allowance(summary: Summary) -> dict[str, float]:
 
 
 def _routes() -> list[Any]:
-    from parley import routing
+    from parley import topology
 
-    every = getattr(routing, "all_routes", None)
-    return list(every() if callable(every) else routing.ROUTES)
+    return list(topology.all_routes())
 
 
 def _stored_bytes() -> dict[str, int]:
