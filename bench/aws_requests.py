@@ -476,16 +476,16 @@ def _moto() -> Iterator[Any]:
 
     from infra.local import moto_fixes
     from infra.local.provision import provision
-    from parley.services import container
+    from parley import root
     from parley.settings import settings
 
-    container.reset()
+    root.reset()
     try:
         moto_fixes.apply_all()
         with mock_aws():
             yield provision(settings())
     finally:
-        container.reset()
+        root.reset()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
