@@ -22,6 +22,7 @@ from parley.errors import (
 )
 from parley.http.context import identity_of
 from parley.http.models import ErrorBody, ErrorResponse, Health
+from parley.http.public import PUBLIC_PATHS
 from parley.http.routes import analytics, chats, extensions, messages, realtime
 from parley.observability import logger
 
@@ -86,9 +87,6 @@ def domain_error(exc: ParleyError) -> Response[Any]:
     return _error(
         status, ErrorBody(code=exc.code, message=exc.message, details=details, fields=fields), headers
     )
-
-
-PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/docs"})
 
 
 @app.exception_handler(RequestValidationError)
