@@ -33,6 +33,9 @@ lint: $(STAMP)
 	@echo "==> ruff"
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@echo "==> import contracts (pyproject.toml [tool.importlinter]) and import cycles"
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python -m scripts.import_cycles
 
 typecheck: $(STAMP)
 	@echo "==> mypy"

@@ -341,10 +341,9 @@ def _allowance(summary: Summary) -> dict[str, float]:
 
 
 def _routes() -> list[Any]:
-    from parley import routing
+    from parley import topology
 
-    every = getattr(routing, "all_routes", None)
-    return list(every() if callable(every) else routing.ROUTES)
+    return list(topology.all_routes())
 
 
 def _stored_bytes() -> dict[str, int]:
@@ -477,16 +476,16 @@ def _moto() -> Iterator[Any]:
 
     from infra.local import moto_fixes
     from infra.local.provision import provision
-    from parley.services import container
+    from parley import root
     from parley.settings import settings
 
-    container.reset()
+    root.reset()
     try:
         moto_fixes.apply_all()
         with mock_aws():
             yield provision(settings())
     finally:
-        container.reset()
+        root.reset()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

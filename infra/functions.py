@@ -31,8 +31,9 @@ from infra.nag import acknowledge
 from infra.specs import Consumes, Every, FunctionSpec, Http, WebSocket
 from parley.adapters.tables import TABLES
 from parley.adapters.tables import spec as table_spec
-from parley.routing import Route, route
+from parley.routing import Route
 from parley.settings import Settings
+from parley.topology import route
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[1] / "functions"
 METRICS_NAMESPACE = "Parley"

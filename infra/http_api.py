@@ -1,7 +1,8 @@
 """The HTTP API: Cognito sign-in, a JWT authorizer on every route but the public ones, throttling.
 
 Routes are read from the api Lambda's own OpenAPI document, so a route added to the code is
-deployed (and protected) without touching this file. Only ``PUBLIC_ROUTES`` skip the authorizer.
+deployed (and protected) without touching this file. Only ``PUBLIC_ROUTES`` (``parley.http.public``,
+the list the api Lambda and the local gateway read too) skip the authorizer.
 """
 
 from __future__ import annotations
@@ -22,11 +23,7 @@ from constructs import Construct
 
 from infra.config import StackConfig
 from infra.nag import acknowledge
-
-# Served without a token: liveness, and the API's own description (Swagger UI fetches /docs?format=json)
-PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
-    {("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/docs")}
-)
+from parley.http.public import PUBLIC_ROUTES
 
 # One JSON line per request in the access log; the request id is the flow's correlation fallback
 ACCESS_LOG_FORMAT = {

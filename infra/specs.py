@@ -5,7 +5,7 @@ entry here plus its folder under ``functions/``. The shipped extensions' functio
 per manifest of ``parley.extensions.builtin`` (``extension_function``), and each is deployed by its
 ``infra.extensions.ParleyExtension``. No CDK import, so tests (and later the local stack) can read
 the same list. Table keys are ``parley.adapters.tables.TABLES`` keys, route names are
-``parley.routing.all_routes()`` names.
+``parley.topology.all_routes()`` names.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from typing import Literal
 
 from parley.extensions.builtin import manifests
 from parley.extensions.manifest import Manifest
-from parley.routing import Route, all_routes, extension_route
+from parley.routing import Route, extension_route
 from parley.settings import Settings
+from parley.topology import all_routes
 
 Access = Literal["read", "write", "read_write"]
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from parley.catalog import CATALOG, CLIENT_VISIBLE, envelope_schema
-from parley.routing import consumers_of
+from parley.topology import consumers_of
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS_DIR = ROOT / "docs" / "events"

@@ -9,10 +9,11 @@ from moto import mock_aws
 
 from infra.local import moto_fixes
 from infra.local.provision import Provisioned, provision
-from parley.services import container
+from parley import root
 from parley.settings import settings
 from tests.support.api import Api, User
 from tests.support.bus import Bus
+from tests.support.extensions import bind_shipped
 
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -37,14 +38,15 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     for key, value in AWS_ENV.items():
         monkeypatch.setenv(key, value)
-    container.reset()
+    root.reset()
     yield
-    container.reset()
+    root.reset()
 
 
 @pytest.fixture
 def aws() -> Iterator[Provisioned]:
     moto_fixes.apply_all()
+    bind_shipped()
     with mock_aws():
         yield provision(settings(), sink=True)
 

@@ -9,8 +9,8 @@ from typing import Any
 from parley.catalog import Envelope
 from parley.consumers import sqs_consumer
 from parley.observability import instrument
+from parley.root import ai_responder
 from parley.routing import route
-from parley.services.container import ai_responder
 
 
 def on_event(envelope: Envelope[Any]) -> None:

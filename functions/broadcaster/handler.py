@@ -5,8 +5,8 @@ from typing import Any
 from parley.catalog import Envelope
 from parley.consumers import sqs_consumer
 from parley.observability import instrument
+from parley.root import broadcaster
 from parley.routing import route
-from parley.services.container import broadcaster
 
 
 def on_event(envelope: Envelope[Any]) -> None:

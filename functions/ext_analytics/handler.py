@@ -1,6 +1,6 @@
-"""The `analytics` extension's Lambda: its queue's batches, with EMF metrics flushed per invocation."""
+"""The `analytics` extension's Lambda: its queue's batches of the chat events it counts."""
 
 from parley.extensions.builtin.analytics import extension
-from parley.observability import instrument
+from parley.root import extension_runtime
 
-lambda_handler = instrument()(extension.lambda_handler)
+lambda_handler = extension.handler(runtime=extension_runtime)

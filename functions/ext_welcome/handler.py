@@ -1,5 +1,6 @@
 """The `welcome` extension's Lambda: its queue's batches, and (for hooks) synchronous invokes."""
 
 from parley.extensions.builtin.welcome import extension
+from parley.root import extension_runtime
 
-lambda_handler = extension.lambda_handler
+lambda_handler = extension.handler(runtime=extension_runtime)

@@ -10,8 +10,8 @@ from typing import Any
 from parley.catalog import Envelope
 from parley.consumers import sqs_consumer
 from parley.observability import instrument
+from parley.root import extension_service
 from parley.routing import route
-from parley.services.container import extension_service
 
 
 def on_event(envelope: Envelope[Any], source: str | None) -> None:

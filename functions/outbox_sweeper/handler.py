@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from parley.errors import PublishError
 from parley.observability import instrument, logger
-from parley.services.container import chat_service, outbox
+from parley.root import chat_service, outbox
 from parley.settings import settings
 
 PAGE = 100

@@ -9,8 +9,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from parley.observability import instrument
+from parley.root import realtime_service
 from parley.services.chats import Identity
-from parley.services.container import realtime_service
 
 
 def _connect(event: dict[str, Any]) -> dict[str, Any]:

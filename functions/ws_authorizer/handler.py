@@ -4,7 +4,7 @@ A missing ticket raises "Unauthorized" (API Gateway answers 401); a forged, expi
 gets a Deny policy (403). Either way the handshake is refused, never accepted and closed later.
 
 It runs before every handshake, so it imports only what redeeming a ticket needs (the connection
-adapter and its tables), not the services container: no event catalog, chat service or AI code in
+adapter and its tables), not the composition root (parley.root): no event catalog, chat service or AI code in
 its cold start (`make bench` measures it).
 """
 

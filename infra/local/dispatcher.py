@@ -18,7 +18,8 @@ from infra.local.dispatch import LambdaContext, sqs_event
 from infra.local.functions import load_handler
 from infra.local.provision import Provisioned
 from parley.observability import logger
-from parley.routing import Route, all_routes
+from parley.routing import Route
+from parley.topology import all_routes
 
 
 @dataclass

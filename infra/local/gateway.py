@@ -24,11 +24,10 @@ from infra.local.auth import InvalidTokenError, LocalIdentityProvider
 from infra.local.dispatch import LambdaContext
 from infra.local.events import authorizer_event, http_api_event, websocket_event
 from infra.local.functions import load_handler
+from parley.http.public import PUBLIC_ROUTES
 from parley.observability import logger
 from parley.realtime.frames import ACTIONS
 
-PUBLIC_ROUTES = {("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/docs")}
-"""Routes without the JWT authorizer, as in the CDK stack."""
 MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway's WebSocket message limit
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 

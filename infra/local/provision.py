@@ -17,8 +17,9 @@ from parley.adapters import tables
 from parley.adapters.extensions import Registry
 from parley.extensions import hooks
 from parley.extensions.builtin import manifests
-from parley.routing import Route, all_routes
+from parley.routing import Route
 from parley.settings import Settings
+from parley.topology import all_routes
 
 SINK_RULE = "parley-event-sink"
 SINK_PATTERN: dict[str, Any] = {"source": [{"prefix": "parley."}]}

@@ -24,8 +24,8 @@ from infra.local.dispatcher import Dispatcher
 from infra.local.functions import load_handler
 from infra.local.gateway import Gateway
 from infra.local.provision import provision
+from parley import root
 from parley.observability import logger
-from parley.services import container
 from parley.settings import settings
 
 REGION = "us-east-1"
@@ -78,7 +78,7 @@ class LocalStack:
     def start(self, progress: Callable[[str], None] = print) -> None:
         started = time.perf_counter()
         os.environ.update(self.environment())
-        container.reset()
+        root.reset()
         moto_fixes.apply_all()
 
         progress(f"[1/5] moto server (the embedded AWS) on http://{self.host}:{self.moto_port}")

@@ -8,7 +8,7 @@ from infra.extensions import REGISTRY_PROVIDER
 from infra.functions import FUNCTIONS_DIR, KNOWN_SETTINGS, TABLE_SETTING
 from infra.layer_build import LAMBDA_PYTHON
 from infra.specs import FUNCTIONS, NOT_YET_DEPLOYED, Consumes, Every, consumer_of, deployed_routes
-from parley.routing import route
+from parley.topology import route
 from tests.infra.conftest import Synth
 
 

@@ -6,8 +6,9 @@ from typing import Any
 
 from aws_cdk.assertions import Match
 
-from infra.http_api import PUBLIC_ROUTES, api_routes
+from infra.http_api import api_routes
 from parley.http.app import app
+from parley.http.public import PUBLIC_ROUTES
 from tests.infra.conftest import Synth
 
 

@@ -8,7 +8,7 @@ from aws_cdk.assertions import Match
 
 from infra.specs import NOT_YET_DEPLOYED, deployed_routes
 from parley.adapters.tables import TABLES, spec
-from parley.routing import all_routes
+from parley.topology import all_routes
 from tests.infra.conftest import CliSynth, Synth
 
 

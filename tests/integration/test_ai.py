@@ -11,9 +11,9 @@ import pytest
 
 from infra.local.dispatch import LambdaContext, sqs_event
 from infra.local.functions import load_handler
+from parley import root
 from parley.adapters.tables import ChatRecord
 from parley.ai.providers import ModelRequest, ProviderError, StreamEvent, TextDelta, Usage
-from parley.services import container
 from parley.services.chats import ChatService
 from tests.support.api import Api, User
 from tests.support.bus import Bus
@@ -27,7 +27,7 @@ def _fast_ai(monkeypatch: pytest.MonkeyPatch) -> None:
     """The local provider without its pacing, and a cancel check on every chunk."""
     monkeypatch.setenv("PARLEY_LOCAL_AI_CHUNK_DELAY_MS", "0")
     monkeypatch.setenv("PARLEY_AI_CANCEL_CHECK_SECONDS", "0")
-    container.reset()
+    root.reset()
 
 
 @pytest.fixture
@@ -35,9 +35,9 @@ def gateway(api: Api, monkeypatch: pytest.MonkeyPatch) -> Gateway:
     """Pushes go to moto's management API, which keeps every frame per connection."""
     monkeypatch.setenv("PARLEY_WEBSOCKET_MANAGEMENT_URL", MANAGEMENT_URL)
     monkeypatch.setenv("PARLEY_WEBSOCKET_URL", WEBSOCKET_URL)
-    container.reset()
+    root.reset()
     injected = Gateway()
-    injected.install(container.pusher().client)
+    injected.install(root.pusher().client)
     return injected
 
 
@@ -196,8 +196,8 @@ def test_a_failed_reply_is_recorded_and_the_turn_moves_on(
     # Given a round-robin chat of Alice and the Oracle, whose model fails in a given way
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    container.reset()
-    monkeypatch.setattr(container, "provider_for", lambda participant: provider)
+    root.reset()
+    monkeypatch.setattr(root, "provider_for", lambda participant: provider)
     chat_id = api.create_chat(alice, turn_mode="round_robin", ai_participants=[ORACLE])["chat_id"]
     bus.pump()
 
@@ -235,7 +235,7 @@ def test_a_chat_completed_mid_reply_stops_the_stream(
                 sent.append(str(n))
                 yield TextDelta(f"{n} ")
 
-    monkeypatch.setattr(container, "provider_for", lambda participant: CompletedMidway())
+    monkeypatch.setattr(root, "provider_for", lambda participant: CompletedMidway())
 
     # When Alice mentions the Oracle
     api.send(alice, chat_id, "@Oracle count to ten")
@@ -261,10 +261,10 @@ def test_an_untaken_turn_times_out_through_the_sweeper(api: Api, bus: Bus, alice
     assert record.turn_deadline is not None
 
     # When the sweeper runs before and after the deadline
-    box = container.outbox()
+    box = root.outbox()
     deadline = datetime.fromisoformat(record.turn_deadline)
-    early = ChatService(box.repository, box, clock=lambda: deadline - timedelta(seconds=1))
-    late = ChatService(box.repository, box, clock=lambda: deadline + timedelta(seconds=1))
+    early = ChatService(root.chat_repository(), box, clock=lambda: deadline - timedelta(seconds=1))
+    late = ChatService(root.chat_repository(), box, clock=lambda: deadline + timedelta(seconds=1))
     assert early.expire_turns(now=deadline - timedelta(seconds=1)) == 0
     assert late.expire_turns(now=deadline + timedelta(seconds=1)) == 1
     assert late.expire_turns(now=deadline + timedelta(seconds=1)) == 0
@@ -288,7 +288,7 @@ def test_a_free_chat_is_not_in_the_deadline_index(api: Api, bus: Bus, alice: Use
     # Then it carries no deadline, so the sweeper never reads it
     assert not record.turn_due
     assert not record.turn_deadline
-    assert container.chat_service().expire_turns(now=datetime.now(UTC) + timedelta(days=30)) == 0
+    assert root.chat_service().expire_turns(now=datetime.now(UTC) + timedelta(days=30)) == 0
 
 
 def test_a_moderator_gives_the_floor_over_http(

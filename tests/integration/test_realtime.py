@@ -18,6 +18,7 @@ from botocore.stub import Stubber
 
 from infra.local.dispatch import LambdaContext, sqs_event
 from infra.local.functions import load_handler
+from parley import root
 from parley.adapters.connections import ConnectionRepository
 from parley.adapters.memory import InMemoryPusher
 from parley.adapters.tables import SubscriptionRecord
@@ -26,7 +27,6 @@ from parley.catalog import CLIENT_VISIBLE, parse_detail
 from parley.ports import ConnectionGoneError
 from parley.realtime.fanout import Broadcaster, FanoutResult
 from parley.realtime.service import RealtimeService, TicketRejectedError
-from parley.services import container
 from parley.services.chats import Identity
 from tests.support.api import Api, User
 from tests.support.bus import Bus
@@ -46,9 +46,9 @@ def gateway(api: Api, monkeypatch: pytest.MonkeyPatch) -> Gateway:
     """Point the pusher at an endpoint moto serves, and hook its client before anything pushes."""
     monkeypatch.setenv("PARLEY_WEBSOCKET_MANAGEMENT_URL", MANAGEMENT_URL)
     monkeypatch.setenv("PARLEY_WEBSOCKET_URL", WEBSOCKET_URL)
-    container.reset()
+    root.reset()
     injected = Gateway()
-    injected.install(container.pusher().client)
+    injected.install(root.pusher().client)
     return injected
 
 
@@ -147,13 +147,12 @@ def test_a_handshake_without_a_ticket_is_unauthorized(sockets: Sockets) -> None:
 
 
 def realtime_service_at(clock: datetime, *, ttl: int) -> RealtimeService:
-    """The container's service, with a fixed clock and ticket lifetime."""
-    box = container.outbox()
+    """The composition root's service, with a fixed clock and ticket lifetime."""
     return RealtimeService(
         ConnectionRepository(),
-        box.repository,
-        container.chat_service(),
-        box,
+        root.chat_repository(),
+        root.chat_service(),
+        root.outbox(),
         InMemoryPusher(),
         websocket_url=WEBSOCKET_URL,
         ticket_ttl_seconds=ttl,
@@ -496,12 +495,11 @@ def test_typing_stays_throttled_for_the_whole_window(
     chat_id = chat_of(api, bus, alice)
     start = datetime.now(UTC).replace(microsecond=900_000)
     clock = [start]
-    box = container.outbox()
     service = RealtimeService(
         ConnectionRepository(),
-        box.repository,
-        container.chat_service(),
-        box,
+        root.chat_repository(),
+        root.chat_service(),
+        root.outbox(),
         InMemoryPusher(),
         websocket_url=WEBSOCKET_URL,
         typing_throttle_seconds=3.0,
@@ -799,7 +797,7 @@ def test_a_fan_out_counts_what_happened_to_each_subscriber(
         connections.subscribe(conn, chat_id, user_id=user.user_id, now=now)
     pusher = InMemoryPusher()
     pusher.gone.add("bob-1")
-    broadcaster = Broadcaster(connections, container.outbox().repository, pusher, concurrency=2)
+    broadcaster = Broadcaster(connections, root.chat_repository(), pusher, concurrency=2)
 
     # When a MessageStored is broadcast
     api.send(alice, chat_id, "counted")

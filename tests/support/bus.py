@@ -10,7 +10,7 @@ import boto3
 from infra.local.dispatch import deliver_once
 from infra.local.functions import load_handler
 from infra.local.provision import Provisioned
-from parley.routing import all_routes
+from parley.topology import all_routes
 
 
 class Bus:

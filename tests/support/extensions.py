@@ -7,9 +7,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from infra.local.functions import load_handler
-from parley.extensions import hooks
+from parley import root
+from parley.extensions import builtin, hooks
 from parley.extensions.sdk import Extension
-from parley.services import container
 
 
 @contextmanager
@@ -17,8 +17,9 @@ def registered(*extensions: Extension[Any]) -> Iterator[None]:
     """Put the extensions in the registry and make their hooks callable in-process by function name."""
     by_function: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
     for extension in extensions:
+        extension.use(root.extension_runtime)  # the ports its handler.py would hand it when deployed
         document = extension.manifest.document()
-        container.registry().register(document)
+        root.registry().register(document)
         assert document.target.function is not None
         by_function[document.target.function] = extension.lambda_handler
     hooks.register_loader(lambda name: by_function.get(name) or load_handler(name))
@@ -32,3 +33,10 @@ def deliver(extension: Extension[Any], events: list[dict[str, Any]], **match: st
     """Hand the extension every bus event of a detail-type (as its queue would); whether each ran."""
     wanted = [e for e in events if all(e.get(k) == v for k, v in match.items())]
     return [extension.deliver(e) for e in wanted]
+
+
+def bind_shipped() -> None:
+    """Give every shipped extension the ports its ``functions/ext_<id>/handler.py`` gives it (a unit
+    test may have left others), so a test may call ``extension.deliver`` directly."""
+    for extension_id in builtin.BUILTIN:
+        builtin.extension(extension_id).use(root.extension_runtime)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from infra.local.dispatch import LambdaContext, sqs_event
+from infra.local.functions import load_handler
 from parley.adapters.memory import InMemoryPublisher, InMemoryStore
 from parley.catalog import (
     CORE_SOURCE,
@@ -22,6 +25,7 @@ from parley.catalog import (
 )
 from parley.domain import extensions as installs
 from parley.domain.model import Chat
+from parley.extensions import builtin
 from parley.extensions.hooks import (
     HookRunner,
     HookTimeoutError,
@@ -30,7 +34,15 @@ from parley.extensions.hooks import (
     hooked,
 )
 from parley.extensions.manifest import ExtensionDocument, Hooks, Manifest
-from parley.extensions.sdk import CapabilityError, Context, Extension, HandlerTimeoutError, Runtime
+from parley.extensions.sdk import (
+    CapabilityError,
+    Context,
+    Extension,
+    HandlerTimeoutError,
+    NoRuntimeError,
+    Runtime,
+)
+from parley.observability import logger
 from tests.unit.chats import OWNER, at, new_chat
 
 
@@ -337,3 +349,73 @@ def test_the_uninstall_hook_runs_after_the_install_is_gone() -> None:
     )
     assert ran is True
     assert calls == ["Hello"]
+
+
+# -- the Lambda edge: the core's instrumentation and batch consumer ---------------------------------
+
+
+def queued(*events: dict[str, Any]) -> dict[str, Any]:
+    """An SQS batch as the extension's queue delivers it (rule -> queue -> Lambda)."""
+    messages = [
+        {"MessageId": f"m-{n}", "ReceiptHandle": f"r-{n}", "Body": json.dumps(event)}
+        for n, event in enumerate(events)
+    ]
+    return sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:parley-ext_echo", "us-east-1")
+
+
+def test_an_extension_handler_logs_with_the_events_correlation_id_and_the_lambda_context() -> None:
+    # Given an extension whose handler notes the log context it runs in, and an event of a flow
+    world = World()
+    extension: Extension[Greeting] = Extension(MANIFEST)
+    seen: list[tuple[str | None, dict[str, Any]]] = []
+
+    @extension.on("MessageStored")
+    def note(event: Envelope[Any], ctx: Context[Greeting]) -> None:
+        seen.append((logger.get_correlation_id(), dict(logger.get_current_keys())))
+
+    event = stored("hi")
+    event["detail"]["metadata"]["correlation_id"] = correlation_id = "flow-42"
+
+    # When its Lambda handler (built with the deployment's ports) gets the event from its queue
+    handler = extension.handler(runtime=world.runtime)
+    result = handler(queued(event), LambdaContext.for_function("ext_echo"))
+
+    # Then the handler ran with the flow's correlation id and the invocation's context in its logs
+    assert result == {"batchItemFailures": []}
+    [(logged_correlation, keys)] = seen
+    assert logged_correlation == correlation_id
+    assert keys["function_name"] == "ext_echo"
+    assert keys["event_type"] == "MessageStored"
+
+
+def test_an_extensions_failed_record_is_retried_alone() -> None:
+    # Given an extension that fails on one message and handles the other
+    world = World()
+    extension: Extension[Greeting] = Extension(MANIFEST)
+
+    @extension.on("MessageStored")
+    def picky(event: Envelope[Any], ctx: Context[Greeting]) -> None:
+        if event.data.message.text == "bad":
+            raise ValueError("boom")
+        ctx.post_message("ok")
+
+    handler = extension.handler(runtime=world.runtime)
+
+    # When both arrive in one batch
+    result = handler(queued(stored("bad", 1), stored("good", 2)), LambdaContext.for_function("ext_echo"))
+
+    # Then only the failed record goes back to the queue (partial batch response), the other went through
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
+    assert [e.event_type for e in world.bus.published] == ["ExtensionFailed", "ExtensionMessageRequested"]
+
+
+def test_an_extension_without_ports_says_how_to_get_them() -> None:
+    extension: Extension[Greeting] = Extension(MANIFEST)
+    extension.on("MessageStored")(lambda event, ctx: None)
+    with pytest.raises(NoRuntimeError, match=r"extension\.handler\(runtime=\.\.\.\)"):
+        extension.deliver(stored())
+
+
+@pytest.mark.parametrize("extension_id", builtin.BUILTIN)
+def test_every_shipped_extensions_lambda_is_the_sdks_handler(extension_id: str) -> None:
+    assert load_handler(f"ext_{extension_id}") == builtin.extension(extension_id).lambda_handler

@@ -8,7 +8,7 @@ from typing import Any, get_args
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from parley.catalog import CATALOG, CLIENT_VISIBLE, Actor, Envelope, EventData, new_event
+from parley.catalog import CATALOG, CLIENT_VISIBLE, Actor, ClientVisible, Envelope, EventData, new_event
 from parley.domain.model import MAX_MESSAGE_LENGTH
 from parley.realtime.frames import (
     ACTIONS,
@@ -16,6 +16,7 @@ from parley.realtime.frames import (
     Frame,
     FrameType,
     Ping,
+    ReplyType,
     SendMessage,
     Subscribe,
     Typing,
@@ -42,8 +43,14 @@ def envelope_of(data: EventData, *, sequence: int | None = 7) -> Envelope[EventD
 # -- frames from events ----------------------------------------------------------------------------
 
 
-def test_every_client_visible_event_is_a_frame_type() -> None:
-    assert set(get_args(FrameType)) >= CLIENT_VISIBLE
+def test_frame_types_are_the_client_visible_events_then_the_replies() -> None:
+    # Given the catalog's one list of client-visible events
+    # Then the frame protocol's types are exactly those, then the replies (none of them an event),
+    # and every name in the list is a catalogued event (a typo would be a frame nobody sends)
+    assert get_args(FrameType) == (*get_args(ClientVisible), *get_args(ReplyType))
+    assert set(get_args(ClientVisible)) == CLIENT_VISIBLE
+    assert set(CATALOG) >= CLIENT_VISIBLE
+    assert not set(get_args(ReplyType)) & set(CATALOG)
 
 
 @pytest.mark.parametrize("event_type", VISIBLE)

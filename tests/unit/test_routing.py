@@ -7,8 +7,10 @@ from typing import get_args
 
 import pytest
 
+from parley import routing
 from parley.catalog import CATALOG, CORE_SOURCE, TurnMode
-from parley.routing import ROUTES, STRICT_TURN_MODES, RetryPolicy, Route, all_routes, consumers_of, route
+from parley.routing import ROUTES, STRICT_TURN_MODES, RetryPolicy, Route
+from parley.topology import all_routes, consumers_of, route
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ROUTE_NAMES = [r.name for r in all_routes()]
@@ -160,6 +162,16 @@ def test_route_lookup_fails_for_an_unknown_name() -> None:
     # Then a KeyError names it
     with pytest.raises(KeyError, match="no route named 'nope'"):
         route("nope")
+
+
+def test_the_core_table_finds_core_routes_only() -> None:
+    # Given a core route and a shipped extension's route
+    # When each is looked up in the core table (what a core handler reads)
+    # Then the core one is found, and the extension's is only in the deployed topology
+    assert routing.route("turns") is route("turns")
+    assert route("ext_welcome").function == "ext_welcome"
+    with pytest.raises(KeyError, match="no core route named 'ext_welcome'"):
+        routing.route("ext_welcome")
 
 
 @pytest.mark.parametrize("event_type", sorted(CATALOG))

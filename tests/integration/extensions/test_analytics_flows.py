@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from parley import root
 from parley.adapters.tables import ExtensionRecord
 from parley.extensions.builtin import _analytics_model as model
 from parley.extensions.builtin.analytics import extension as analytics
-from parley.services import container
 from tests.support.api import Api, ApiResponse, User, assert_error
 from tests.support.bus import Bus
 
@@ -37,7 +37,7 @@ class Operator(User):
 def _fast_ai(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PARLEY_LOCAL_AI_CHUNK_DELAY_MS", "0")
     monkeypatch.setenv("PARLEY_AI_CANCEL_CHECK_SECONDS", "0")
-    container.reset()
+    root.reset()
 
 
 def parse_csv(response: ApiResponse) -> list[dict[str, str]]:
@@ -273,7 +273,7 @@ def test_a_redelivery_after_a_lost_claim_changes_no_number(
 
     # When every event is delivered again, as if the handler had died after writing but before the
     # SDK recorded the delivery (so the claim is gone and the handler runs a second time)
-    state = container.extension_runtime().state("analytics", chat_id)
+    state = root.extension_runtime().state("analytics", chat_id)
     for event in reversed(kept):
         state.release(event["detail"]["metadata"]["event_id"])
         assert analytics.deliver(event) is True

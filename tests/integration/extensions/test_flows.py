@@ -11,6 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from infra.local.dispatch import LambdaContext, sqs_event
+from parley import root
 from parley.catalog import SYSTEM, Actor, Envelope, ExtensionMessageRequested, UserJoined, new_event
 from parley.consumers import sqs_consumer
 from parley.extensions.builtin import welcome
@@ -18,7 +19,6 @@ from parley.extensions.hooks import ModerationDecision, ModerationRequest, TurnD
 from parley.extensions.manifest import Hooks, Manifest
 from parley.extensions.sdk import Context, Extension
 from parley.routing import route
-from parley.services import container
 from parley.settings import settings
 from tests.support.api import Api, User, assert_error
 from tests.support.bus import Bus
@@ -112,7 +112,7 @@ def test_a_redelivered_welcome_posts_one_greeting(api: Api, bus: Bus, alice: Use
 
     # When the SDK's delivery record is lost (so the handler runs twice) and both requests reach the core
     welcome.extension.deliver(joined)
-    container.extension_runtime().state("welcome", chat_id).release(joined["detail"]["metadata"]["event_id"])
+    root.extension_runtime().state("welcome", chat_id).release(joined["detail"]["metadata"]["event_id"])
     welcome.extension.deliver(joined)
     bus.pump()
 
@@ -220,7 +220,7 @@ def test_a_hook_that_times_out_or_fails_gets_the_chats_fallback(
 ) -> None:
     # Given a 100 ms budget, and a chat whose moderation hook is slow or broken
     monkeypatch.setenv("PARLEY_HOOK_BUDGET_MS", "100")
-    container.reset()
+    root.reset()
     ext = _hook_extension("flaky_mod", behaviour)
     with registered(ext):
         chat_id = api.create_chat(alice)["chat_id"]
@@ -406,7 +406,7 @@ def test_repeated_failures_open_the_circuit_and_a_moderator_closes_it(
 ) -> None:
     # Given a threshold of 3 and an extension that fails
     monkeypatch.setenv("PARLEY_EXTENSION_FAILURE_THRESHOLD", "3")
-    container.reset()
+    root.reset()
     fail = [True]
     flaky = _failing_extension(fail)
     with registered(flaky):

@@ -12,6 +12,7 @@ import pytest
 
 from infra.local.dispatch import LambdaContext, sqs_event
 from infra.local.functions import load_handler
+from parley import root
 from parley.adapters.connections import ConnectionRepository
 from parley.adapters.dynamodb import ChatRepository
 from parley.adapters.memory import InMemoryPusher
@@ -20,7 +21,6 @@ from parley.catalog import Envelope, parse_detail
 from parley.extensions.manifest import Manifest
 from parley.extensions.sdk import Context, Extension
 from parley.realtime.fanout import Broadcaster
-from parley.services import container
 from tests.support.api import Api, User
 from tests.support.bus import Bus
 from tests.support.extensions import deliver, registered
@@ -32,9 +32,9 @@ def sockets(api: Api, monkeypatch: pytest.MonkeyPatch) -> Sockets:
     monkeypatch.setenv("PARLEY_WEBSOCKET_MANAGEMENT_URL", MANAGEMENT_URL)
     monkeypatch.setenv("PARLEY_WEBSOCKET_URL", WEBSOCKET_URL)
     monkeypatch.setenv("PARLEY_EXTENSION_FAILURE_THRESHOLD", "1")
-    container.reset()
+    root.reset()
     gateway = Gateway()
-    gateway.install(container.pusher().client)
+    gateway.install(root.pusher().client)
     return Sockets(api, gateway)
 
 
@@ -123,7 +123,7 @@ def test_ai_context_from_an_extension_reaches_the_ai_participants_prompt(
         ctx.set_ai_context("The vault opens at nine. " + "x" * 3000)
 
     provider = Recording()
-    monkeypatch.setattr(container, "provider_for", lambda participant: provider)
+    monkeypatch.setattr(root, "provider_for", lambda participant: provider)
     monkeypatch.setenv("PARLEY_LOCAL_AI_CHUNK_DELAY_MS", "0")
     with registered(facts):
         chat = api.create_chat(
@@ -157,7 +157,7 @@ def test_the_broadcaster_reads_a_chat_once_per_roster_version(
     api: Api, alice: User, bob: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a broadcaster that counts its chat reads, and Alice's and Bob's subscribed sockets
-    container.outbox()  # binds the tables
+    root.bound_settings()
     repository = ChatRepository("us-east-1")  # the broadcaster's own, so only its reads are counted
     reads: list[str] = []
     original = repository.load

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from parley import root
 from parley.extensions.builtin import webhook
 from parley.extensions.builtin.webhook import Retry, verify
-from parley.services import container
 from tests.support.api import Api, User, assert_error
 from tests.support.bus import Bus
 
@@ -71,7 +71,7 @@ def local_delivery(monkeypatch: pytest.MonkeyPatch) -> None:
     """As on the local stack: http to this machine allowed; short backoff so tests stay quick."""
     monkeypatch.setenv("PARLEY_WEBHOOK_ALLOW_HTTP", "true")
     monkeypatch.setattr(webhook, "RETRY", Retry(attempts=3, timeout_seconds=2.0, backoff_seconds=0.01))
-    container.reset()
+    root.reset()
 
 
 def install(api: Api, user: User, chat_id: str, **config: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from infra.local import moto_fixes
 from infra.local.provision import Provisioned, provision
-from parley.services import container
+from parley import root
 from parley.settings import settings
 from tests.conftest import AWS_ENV
 
@@ -26,9 +26,9 @@ def _aws_env() -> Iterator[None]:
         env.delenv("AWS_PROFILE", raising=False)
         for key, value in AWS_ENV.items():
             env.setenv(key, value)
-        container.reset()
+        root.reset()
         yield
-        container.reset()
+        root.reset()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import json
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
 
@@ -702,21 +702,22 @@ class HandlerFailed(EventData):
     attempts: int = Field(ge=1)
 
 
-CLIENT_VISIBLE: frozenset[str] = frozenset(
-    {
-        "MessageStored",
-        "TurnChanged",
-        "UserJoined",
-        "UserLeft",
-        "TypingStarted",
-        "TypingStopped",
-        "AIResponseStarted",
-        "AIResponseChunk",
-        "AIResponseCompleted",
-        "AIResponseFailed",
-        "ChatSettingsChanged",
-        "ChatCompleted",
-        "ExtensionDisabled",
-    }
-)
-"""Event types pushed to chat members' sockets (the frame protocol's `type`)."""
+ClientVisible = Literal[
+    "MessageStored",
+    "TurnChanged",
+    "UserJoined",
+    "UserLeft",
+    "TypingStarted",
+    "TypingStopped",
+    "AIResponseStarted",
+    "AIResponseChunk",
+    "AIResponseCompleted",
+    "AIResponseFailed",
+    "ChatSettingsChanged",
+    "ChatCompleted",
+    "ExtensionDisabled",
+]
+"""Event types pushed to chat members' sockets: the one list, which the frame protocol's ``type``
+(``parley.realtime.frames.FrameType``), the broadcaster's route and the AsyncAPI document derive from."""
+
+CLIENT_VISIBLE: frozenset[str] = frozenset(get_args(ClientVisible))

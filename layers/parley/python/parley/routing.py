@@ -1,8 +1,10 @@
 """The routing table: which handler receives which events, and how failures are retried.
 
-Plain data with no CDK import. CDK builds one EventBridge rule per route from it, the local stack
-builds the same rules in moto, and a test proves the synthesized template and this table agree.
-Adding an extension means adding a route (a rule target), never editing a handler.
+Plain data with no CDK import: the core's routes, and how an extension's manifest becomes a route.
+What is deployed (these plus the shipped extensions' routes) is composed in ``parley.topology``;
+CDK and the local stack build one EventBridge rule per deployed route, and a test proves the
+synthesized template and the topology agree. Adding an extension means adding a route (a rule
+target), never editing a handler.
 """
 
 from __future__ import annotations
@@ -142,23 +144,9 @@ def extension_route(document: ExtensionDocument, *, reserved_concurrency: int = 
     )
 
 
-def all_routes() -> tuple[Route, ...]:
-    """The core routes and those of the extensions that ship with Parley (their manifests are
-    imported here, never on a core Lambda's cold start)."""
-    from parley.extensions.builtin import builtin_routes
-
-    return ROUTES + builtin_routes()
-
-
 def route(name: str) -> Route:
+    """A core route by name (a core handler's own); extensions' routes are in ``parley.topology``."""
     for candidate in ROUTES:
         if candidate.name == name:
             return candidate
-    for candidate in all_routes():
-        if candidate.name == name:
-            return candidate
-    raise KeyError(f"no route named {name!r}")
-
-
-def consumers_of(event_type: str) -> tuple[Route, ...]:
-    return tuple(r for r in all_routes() if event_type in r.event_types)
+    raise KeyError(f"no core route named {name!r}")

@@ -6,8 +6,15 @@
     def greet(event: Envelope[UserJoined], ctx: Context[WelcomeConfig]) -> None:
         ctx.post_message(ctx.config.template.format(name=event.data.participant.name))
 
-    lambda_handler = welcome.lambda_handler
+Its Lambda's ``handler.py`` hands it the ports that the deployment's composition root builds (the
+SDK never looks them up), as Powertools' utilities take ``boto3_client=``:
 
+    from parley.root import extension_runtime
+
+    lambda_handler = welcome.handler(runtime=extension_runtime)
+
+The handler gets the core's edge: log context with the event's correlation id, X-Ray tracing, EMF
+metrics flushed per invocation, and the core's SQS batch consumer (partial batch responses).
 For every delivered event the SDK: ignores events it has no handler for; checks the event's bus
 source (core events come only from ``parley.core``, other extensions' events pass the core's own
 policy); skips chats where the extension is not enabled; claims the (extension, event) pair so a
@@ -18,7 +25,6 @@ repeats the same requests; and reports failures and recoveries, which drive the 
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -40,11 +46,13 @@ from parley.catalog import (
     derive,
     parse_detail,
 )
+from parley.consumers import sqs_consumer
 from parley.domain.model import Chat, Install
 from parley.extensions.hooks import HOOK_KEY, ModerationDecision, ModerationRequest, TurnDecision, TurnRequest
 from parley.extensions.manifest import LIFECYCLE_EVENTS, Capability, ExtensionDocument, Manifest
 from parley.extensions.policy import refusal, sender_id
-from parley.observability import logger
+from parley.observability import instrument, logger
+from parley.routing import extension_route
 
 C = TypeVar("C", bound=BaseModel)
 ID_NAMESPACE = uuid.UUID("6f1b8a52-5d0e-4c3e-9a57-0b8f5b7f2a10")
@@ -58,6 +66,10 @@ class CapabilityError(PermissionError):
 
 class HandlerTimeoutError(TimeoutError):
     """The handler ran past its deadline (a hang counts as a failure)."""
+
+
+class NoRuntimeError(LookupError):
+    """The extension was asked to run before anyone gave it its ports (``handler(runtime=...)``)."""
 
 
 class Store(Protocol):
@@ -87,12 +99,6 @@ class Runtime:
     publish: Callable[[Sequence[Envelope[Any]]], None]
     state: Callable[[str, str], Store]
     handler_timeout_seconds: float = 10.0
-
-
-def default_runtime() -> Runtime:
-    from parley.services import container
-
-    return container.extension_runtime()
 
 
 @dataclass
@@ -142,14 +148,15 @@ class Context(Generic[C]):
 
 
 Handler = Callable[[Envelope[Any], Context[C]], None]
+LambdaHandler = Callable[[dict[str, Any], Any], Any]
 
 
 class Extension(Generic[C]):
-    def __init__(
-        self, manifest: Manifest, *, runtime: Runtime | Callable[[], Runtime] = default_runtime
-    ) -> None:
+    def __init__(self, manifest: Manifest, *, runtime: Runtime | Callable[[], Runtime] | None = None) -> None:
         self.manifest = manifest
         self._runtime = runtime
+        self._instrumented: LambdaHandler | None = None
+        self._consumer: LambdaHandler | None = None
         self._handlers: dict[str, Handler[C]] = {}
         self._moderate: Callable[[ModerationRequest, C], ModerationDecision] | None = None
         self._validate_turn: Callable[[TurnRequest, C], TurnDecision] | None = None
@@ -163,14 +170,26 @@ class Extension(Generic[C]):
         return Actor(id=self.id, kind="extension", name=self.manifest.name)
 
     def runtime(self) -> Runtime:
-        if callable(self._runtime) and not isinstance(self._runtime, Runtime):
-            self._runtime = self._runtime()
-        assert isinstance(self._runtime, Runtime)
-        return self._runtime
+        if self._runtime is None:
+            raise NoRuntimeError(
+                f"extension {self.id} has no runtime: build its Lambda handler with "
+                "extension.handler(runtime=...)"
+            )
+        return self._runtime if isinstance(self._runtime, Runtime) else self._runtime()
 
-    def use(self, runtime: Runtime) -> None:
-        """Run against other ports (tests)."""
+    def use(self, runtime: Runtime | Callable[[], Runtime]) -> None:
+        """Run against these ports: a ``Runtime``, or a factory asked for it on each event (pass a
+        cached one, such as the composition root's, whose reset it then follows)."""
         self._runtime = runtime
+
+    def handler(self, *, runtime: Runtime | Callable[[], Runtime]) -> LambdaHandler:
+        """The Lambda entry point, running against the ports its deployment built.
+
+        ``runtime`` is usually the composition root's ``extension_runtime`` factory, called when an
+        event arrives rather than at import, so a cold start pays for it only when there is work.
+        """
+        self.use(runtime)
+        return self.lambda_handler
 
     # -- declaring ---------------------------------------------------------------------------------
 
@@ -213,17 +232,32 @@ class Extension(Generic[C]):
     # -- running -----------------------------------------------------------------------------------
 
     def lambda_handler(self, event: dict[str, Any], context: Any = None) -> Any:
-        """The Lambda entry point: a hook call (synchronous invoke) or an SQS batch of bus events."""
+        """A hook call (synchronous invoke) or an SQS batch of bus events, with the core's edge:
+        log context, tracing and metrics (``instrument()``) and its SQS batch consumer.
+
+        Without a Lambda context (called in-process by the local stack's hooks or by tests) there is
+        no invocation to describe in the logs, so the instrumentation is left out.
+        """
+        if context is None:
+            return self._entry(event, context)
+        if self._instrumented is None:
+            self._instrumented = instrument()(self._entry)
+        return self._instrumented(event, context)
+
+    def _entry(self, event: dict[str, Any], context: Any) -> Any:
         if HOOK_KEY in event:
             return self.run_hook(event)
-        failures = []
-        for record in event.get("Records", []):
-            try:
-                self.deliver(json.loads(record["body"]))
-            except Exception:
-                logger.exception("extension handler failed", extra={"extension_id": self.id})
-                failures.append({"itemIdentifier": record["messageId"]})
-        return {"batchItemFailures": failures}
+        if self._consumer is None:
+            route = extension_route(self.manifest.document())
+            self._consumer = sqs_consumer(route, self._consume, with_source=True)
+        return self._consumer(event, context)
+
+    def _consume(self, envelope: Envelope[Any], source: str | None) -> None:
+        try:
+            self.handle(envelope, source)
+        except Exception:
+            logger.exception("extension handler failed", extra={"extension_id": self.id})
+            raise
 
     def run_hook(self, event: Mapping[str, Any]) -> dict[str, Any]:
         kind, request = event[HOOK_KEY], event.get("request") or {}
@@ -244,8 +278,11 @@ class Extension(Generic[C]):
 
     def deliver(self, eventbridge_event: Mapping[str, Any]) -> bool:
         """Handle one bus event; True if the handler ran. Raises if it failed (so it is retried)."""
-        source = eventbridge_event.get("source")
         envelope = parse_detail(eventbridge_event.get("detail") or {})
+        return self.handle(envelope, eventbridge_event.get("source"))
+
+    def handle(self, envelope: Envelope[Any], source: str | None) -> bool:
+        """Handle one parsed event that came with this bus ``source``; as ``deliver``."""
         handler = self._handler_for(envelope)
         if handler is None:
             return False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -20,9 +22,10 @@ from parley.errors import (
     ParleyError,
     RateLimitedError,
 )
+from parley.http import routes
 from parley.http.context import identity_of
 from parley.http.models import ErrorBody, ErrorResponse, Health
-from parley.http.routes import analytics, chats, extensions, messages, realtime
+from parley.http.public import PUBLIC_PATHS
 from parley.observability import logger
 
 TITLE = "Parley HTTP API"
@@ -42,12 +45,13 @@ STATUS: dict[type[ParleyError], int] = {
     ContentionError: 503,
 }
 
+ROUTERS: tuple[str, ...] = tuple(sorted(m.name for m in pkgutil.iter_modules(routes.__path__)))
+"""Every module of ``parley.http.routes`` holds one resource's ``router``: adding a module adds its
+routes (to the Lambda, the OpenAPI document and, read from that, the CDK stack)."""
+
 app = APIGatewayHttpResolver(enable_validation=True)
-app.include_router(chats.router)
-app.include_router(messages.router)
-app.include_router(realtime.router)
-app.include_router(extensions.router)
-app.include_router(analytics.router)
+for _name in ROUTERS:
+    app.include_router(importlib.import_module(f"{routes.__name__}.{_name}").router)
 app.enable_swagger(path="/docs", title=TITLE, version=VERSION)
 
 
@@ -86,9 +90,6 @@ def domain_error(exc: ParleyError) -> Response[Any]:
     return _error(
         status, ErrorBody(code=exc.code, message=exc.message, details=details, fields=fields), headers
     )
-
-
-PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/docs"})
 
 
 @app.exception_handler(RequestValidationError)

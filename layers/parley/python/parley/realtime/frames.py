@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from parley.catalog import CLIENT_VISIBLE, Envelope
+from parley.catalog import CLIENT_VISIBLE, ClientVisible, Envelope
 from parley.domain.model import MAX_MESSAGE_LENGTH
 
 
@@ -56,26 +56,11 @@ class Ping(_Action):
 ClientAction = Annotated[Subscribe | Unsubscribe | Typing | SendMessage | Ping, Field(discriminator="action")]
 ACTIONS: tuple[str, ...] = ("subscribe", "unsubscribe", "typing", "sendMessage", "ping")
 
-FrameType = Literal[
-    "MessageStored",
-    "TurnChanged",
-    "UserJoined",
-    "UserLeft",
-    "TypingStarted",
-    "TypingStopped",
-    "AIResponseStarted",
-    "AIResponseChunk",
-    "AIResponseCompleted",
-    "AIResponseFailed",
-    "ChatSettingsChanged",
-    "ChatCompleted",
-    "ExtensionDisabled",
-    "Subscribed",
-    "Unsubscribed",
-    "Ack",
-    "pong",
-    "Error",
-]
+ReplyType = Literal["Subscribed", "Unsubscribed", "Ack", "pong", "Error"]
+"""Frames that answer a client's action; every other frame is a client-visible event."""
+
+FrameType = Literal[ClientVisible, ReplyType]
+"""Every frame's ``type``: the catalog's client-visible events, then the replies."""
 
 
 class Frame(BaseModel):

@@ -35,14 +35,6 @@ class Outbox:
         self._repository = repository
         self._publisher = publisher
 
-    @property
-    def repository(self) -> ChatRepository:
-        return self._repository
-
-    @property
-    def publisher(self) -> EventPublisher:
-        return self._publisher
-
     def publish_committed(self, envelopes: Sequence[Envelope[Any]]) -> int:
         """Publish events that are already committed; what fails waits in the outbox for the sweeper.
 

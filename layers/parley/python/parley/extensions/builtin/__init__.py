@@ -1,5 +1,6 @@
 """The extensions that ship with Parley. Each module declares ``extension`` (manifest + handlers);
-its Lambda is ``functions/ext_<id>/handler.py``, a one-line re-export, like any author's would be."""
+its Lambda is ``functions/ext_<id>/handler.py``, like any author's would be. Their routes are
+composed with the core's in ``parley.topology``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from parley.extensions.manifest import Manifest
     from parley.extensions.sdk import Extension
-    from parley.routing import Route
 
 BUILTIN: tuple[str, ...] = tuple(
     sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
@@ -29,11 +29,3 @@ def extension(extension_id: str) -> Extension[Any]:
 @cache
 def manifests() -> tuple[Manifest, ...]:
     return tuple(extension(i).manifest for i in BUILTIN)
-
-
-def builtin_routes() -> tuple[Route, ...]:
-    from parley.routing import extension_route
-
-    return tuple(
-        extension_route(m.document(), reserved_concurrency=m.reserved_concurrency) for m in manifests()
-    )

@@ -1,1 +1,1 @@
-"""One router per resource."""
+"""One router per resource: each module declares `router`, and `parley.http.app` includes every module."""

@@ -23,7 +23,7 @@ from parley.extensions.builtin.analytics import AnalyticsConfig
 from parley.extensions.builtin.analytics import extension as analytics
 from parley.extensions.sdk import Store
 from parley.http.context import identity_of
-from parley.services.container import chat_service, extension_runtime
+from parley.root import chat_service, extension_runtime
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 

@@ -7,8 +7,8 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from parley.http.context import correlation_id_of, identity_of
 from parley.http.models import ChatList, ChatOut, CreateChatRequest, GrantTurnRequest, SettingsPatch
+from parley.root import chat_service
 from parley.services.chats import AIParticipantSpec
-from parley.services.container import chat_service
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 

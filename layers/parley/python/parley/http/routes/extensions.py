@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from parley.http.context import correlation_id_of, identity_of
 from parley.http.models import ExtensionList, InstallList, InstallOut, PutInstallRequest
-from parley.services.container import extension_service
+from parley.root import extension_service
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 

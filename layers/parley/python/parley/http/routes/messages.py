@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from parley.catalog import MessageView
 from parley.http.context import correlation_id_of, identity_of
 from parley.http.models import EventItem, EventPage, MessagePage, PostMessageRequest
-from parley.services.container import chat_service
+from parley.root import chat_service
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, Field
 
 from parley.http.context import identity_of
-from parley.services.container import realtime_service
+from parley.root import realtime_service
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 

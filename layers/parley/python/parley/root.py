@@ -1,9 +1,16 @@
-"""The composition root: builds each service once per process (cold start), from settings."""
+"""The composition root: builds each collaborator once per process (cold start), from settings.
+
+Every factory is a ``@component``: cached, and registered so that ``reset()`` forgets it without a
+hand-kept list. Collaborators (the chat repository, the publisher, the connections) are components
+of their own, so no caller reaches through another object to get one. Handlers, the HTTP routes and
+the local stack import this module; nothing in the layer below it does (``make lint`` checks it).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec, TypeVar, cast
 
 from parley.adapters import tables
 from parley.adapters.connections import ConnectionRepository
@@ -15,33 +22,80 @@ from parley.ai.providers import ModelProvider, build_provider
 from parley.ai.responder import AIResponder
 from parley.domain.model import Chat, Participant
 from parley.extensions.hooks import HookRunner, InProcessHookInvoker, LambdaHookInvoker
+from parley.ports import EventPublisher
 from parley.realtime.fanout import Broadcaster
 from parley.realtime.service import RealtimeService
 from parley.services.chats import ChatService, ExtensionPlatform
 from parley.services.outbox import Outbox
-from parley.settings import settings
+from parley.settings import Settings, settings
 
 if TYPE_CHECKING:
     # only the extension gateway and extension functions build these: core Lambdas skip the imports
     from parley.extensions.sdk import Runtime
     from parley.services.extensions import ExtensionService
 
+P = ParamSpec("P")
+T = TypeVar("T")
 
-@cache
-def outbox() -> Outbox:
+_CACHE_CLEARS: list[Callable[[], None]] = [settings.cache_clear]
+"""What ``reset()`` clears: the settings, then every ``@component`` in the order they were declared."""
+
+
+def component(factory: Callable[P, T]) -> Callable[P, T]:
+    """Build once per process (per argument), and be forgotten by ``reset()``."""
+    cached = cache(factory)
+    _CACHE_CLEARS.append(cached.cache_clear)
+    return cast(Callable[P, T], cached)
+
+
+def reset() -> None:
+    """Forget built collaborators and settings (tests change the environment between cases)."""
+    for clear in _CACHE_CLEARS:
+        clear()
+
+
+@component
+def bound_settings() -> Settings:
+    """The settings, with the PynamoDB table models pointed at their tables and region.
+
+    PynamoDB models are module-level, so binding them is process-wide: every factory that builds a
+    repository takes its settings from here, which makes binding part of its inputs.
+    """
     config = settings()
     tables.bind(config)
-    repository = ChatRepository(config.region, config.client_message_ttl_seconds)
-    return Outbox(repository, EventBridgePublisher(config.bus_name, max_attempts=config.publish_max_attempts))
+    return config
 
 
-@cache
+@component
+def chat_repository() -> ChatRepository:
+    config = bound_settings()
+    return ChatRepository(config.region, config.client_message_ttl_seconds)
+
+
+@component
+def connections() -> ConnectionRepository:
+    bound_settings()  # its records are PynamoDB models: bound before the first call
+    return ConnectionRepository()
+
+
+@component
+def publisher() -> EventPublisher:
+    config = settings()
+    return EventBridgePublisher(config.bus_name, max_attempts=config.publish_max_attempts)
+
+
+@component
+def outbox() -> Outbox:
+    return Outbox(chat_repository(), publisher())
+
+
+@component
 def registry() -> Registry:
-    outbox()  # binds the tables
+    bound_settings()  # its records are PynamoDB models: bound before the first call
     return Registry()
 
 
-@cache
+@component
 def hook_runner() -> HookRunner:
     config = settings()
     invoker = (
@@ -50,15 +104,16 @@ def hook_runner() -> HookRunner:
     return HookRunner(invoker, budget_ms=config.hook_budget_ms)
 
 
-@cache
+@component
 def chat_service() -> ChatService:
-    box = outbox()
     return ChatService(
-        box.repository, box, extensions=ExtensionPlatform(registry=registry().all, hooks=hook_runner())
+        chat_repository(),
+        outbox(),
+        extensions=ExtensionPlatform(registry=registry().all, hooks=hook_runner()),
     )
 
 
-@cache
+@component
 def extension_service() -> ExtensionService:
     from parley.services.extensions import ExtensionService
 
@@ -67,13 +122,12 @@ def extension_service() -> ExtensionService:
     )
 
 
-@cache
+@component
 def extension_runtime() -> Runtime:
     """The SDK's ports in a deployed extension: it reads the chat, never writes core tables."""
     from parley.extensions.sdk import Runtime
 
-    box = outbox()
-    repository = box.repository
+    repository = chat_repository()
 
     def load_chat(chat_id: str) -> Chat | None:
         loaded = repository.load(chat_id)
@@ -82,26 +136,25 @@ def extension_runtime() -> Runtime:
     return Runtime(
         load_chat=load_chat,
         registry=registry().all,
-        publish=box.publisher.publish,
+        publish=publisher().publish,
         state=ExtensionState,
         handler_timeout_seconds=settings().extension_handler_timeout_seconds,
     )
 
 
-@cache
+@component
 def pusher() -> ManagementApiPusher:
     return ManagementApiPusher(settings().websocket_management_url)
 
 
-@cache
+@component
 def realtime_service() -> RealtimeService:
     config = settings()
-    box = outbox()
     return RealtimeService(
-        ConnectionRepository(),
-        box.repository,
+        connections(),
+        chat_repository(),
         chat_service(),
-        box,
+        outbox(),
         pusher(),
         websocket_url=config.websocket_url,
         ticket_ttl_seconds=config.ticket_ttl_seconds,
@@ -109,15 +162,12 @@ def realtime_service() -> RealtimeService:
     )
 
 
-@cache
+@component
 def broadcaster() -> Broadcaster:
-    outbox()  # binds the tables
-    return Broadcaster(
-        ConnectionRepository(), outbox().repository, pusher(), concurrency=settings().push_concurrency
-    )
+    return Broadcaster(connections(), chat_repository(), pusher(), concurrency=settings().push_concurrency)
 
 
-@cache
+@component
 def provider(name: str) -> ModelProvider:
     config = settings()
     return build_provider(
@@ -134,14 +184,13 @@ def provider_for(participant: Participant) -> ModelProvider:
     return provider(settings().ai_provider or profile_provider)
 
 
-@cache
+@component
 def ai_responder() -> AIResponder:
     config = settings()
-    box = outbox()
     return AIResponder(
         chat_service(),
-        box.repository,
-        box,
+        chat_repository(),
+        outbox(),
         broadcaster(),
         provider_for,
         default_model=config.ai_default_model,
@@ -150,22 +199,3 @@ def ai_responder() -> AIResponder:
         max_output_tokens=config.ai_max_output_tokens,
         cancel_check_seconds=config.ai_cancel_check_seconds,
     )
-
-
-def reset() -> None:
-    """Forget built services and settings (tests change the environment between cases)."""
-    for factory in (
-        settings,
-        outbox,
-        registry,
-        hook_runner,
-        chat_service,
-        extension_service,
-        extension_runtime,
-        pusher,
-        realtime_service,
-        broadcaster,
-        provider,
-        ai_responder,
-    ):
-        factory.cache_clear()
