@@ -13,7 +13,8 @@ from infra.local.dispatch import LambdaContext, sqs_event
 from infra.local.functions import load_handler
 from parley import root
 from parley.adapters.tables import ChatRecord
-from parley.ai.providers import ModelRequest, ProviderError, StreamEvent, TextDelta, Usage
+from parley.ai.providers import ModelRequest, StreamEvent, TextDelta, Usage
+from parley.errors import ProviderError
 from parley.services.chats import ChatService
 from tests.support.api import Api, User
 from tests.support.bus import Bus

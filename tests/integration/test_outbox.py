@@ -6,11 +6,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
+from pynamodb.exceptions import UpdateError
 
 from infra.local.dispatch import LambdaContext
 from infra.local.functions import load_handler
+from parley import root
 from parley.adapters.eventbridge import EventBridgePublisher
-from parley.errors import PublishError
+from parley.adapters.tables import EventRecord
+from parley.errors import PublishError, StoreError
 from tests.support.api import Api, User
 from tests.support.bus import Bus
 from tests.support.faults import Fault, fault, put_events_failing
@@ -121,3 +125,32 @@ def test_a_non_retryable_refusal_is_attempted_once_and_kept_for_the_sweeper(
     put_events.disarm()
     assert sweep() == {"found": 1, "published": 1}
     assert bus.emitted_types()[-1] == "MessageStored"
+
+
+def test_a_flag_dynamodb_would_not_clear_is_a_store_error_and_the_event_is_published_again(
+    api: Api, bus: Bus, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a chat, and DynamoDB refusing the update that clears an event's outbox flag
+    chat_id = api.create_chat(alice)["chat_id"]
+    bus.pump()
+    assert sweep() == {"found": 0, "published": 0}
+
+    def refused(self: EventRecord, *args: Any, **kwargs: Any) -> None:
+        raise UpdateError(
+            "refused", cause=ClientError({"Error": {"Code": "InternalServerError"}}, "UpdateItem")
+        )
+
+    with monkeypatch.context() as patch:
+        patch.setattr(EventRecord, "update", refused)
+        # When the repository clears a flag, Then it raises the project's StoreError from PynamoDB's
+        with pytest.raises(StoreError) as failed:
+            root.chat_repository().mark_published([(chat_id, 1)])
+        assert isinstance(failed.value.__cause__, UpdateError)
+
+        # When a message is posted, Then the request succeeds and the event reaches the bus
+        assert api.send(alice, chat_id, "published, still flagged").status == 201
+        assert bus.emitted_types()[-1] == "MessageStored"
+
+    # And the event stayed pending, so the sweeper publishes it again (consumers deduplicate)
+    assert sweep() == {"found": 1, "published": 1}
+    assert bus.emitted_types()[-2:] == ["MessageStored", "MessageStored"]

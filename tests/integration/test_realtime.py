@@ -24,6 +24,7 @@ from parley.adapters.memory import InMemoryPusher
 from parley.adapters.tables import SubscriptionRecord
 from parley.adapters.websocket import ManagementApiPusher
 from parley.catalog import CLIENT_VISIBLE, parse_detail
+from parley.errors import PushFailedError
 from parley.ports import ConnectionGoneError
 from parley.realtime.fanout import Broadcaster, FanoutResult
 from parley.realtime.service import RealtimeService, TicketRejectedError
@@ -814,7 +815,7 @@ def test_a_fan_out_counts_what_happened_to_each_subscriber(
 # -- the pusher's error mapping --------------------------------------------------------------------
 
 
-def test_the_pusher_maps_410_to_connection_gone_and_lets_other_errors_through() -> None:
+def test_the_pusher_maps_410_to_connection_gone_and_other_refusals_to_push_failed() -> None:
     # Given a management API client whose answers are stubbed
     client = boto3.client(
         "apigatewaymanagementapi",
@@ -835,7 +836,9 @@ def test_the_pusher_maps_410_to_connection_gone_and_lets_other_errors_through() 
         # When the socket is gone, Then ConnectionGoneError names it
         with pytest.raises(ConnectionGoneError, match="gone-1"):
             pusher.push("gone-1", b"{}")
-        # When API Gateway refuses for another reason, Then the ClientError goes through as it is
-        with pytest.raises(ClientError, match="ForbiddenException"):
+        # When API Gateway refuses for another reason, Then it is a PushFailedError raised from it
+        with pytest.raises(PushFailedError, match="forbidden-1") as refused:
             pusher.push("forbidden-1", b"{}")
+        assert isinstance(refused.value.__cause__, ClientError)
+        assert "ForbiddenException" in str(refused.value.__cause__)
         stub.assert_no_pending_responses()

@@ -21,13 +21,13 @@ from parley.ai.providers import (
     BedrockConverseProvider,
     LocalProvider,
     ModelRequest,
-    ProviderError,
     StreamEvent,
     TextDelta,
     Usage,
     Utterance,
     converse_messages,
 )
+from parley.errors import ProviderError
 from tests.support.bedrock import event, exception
 
 REQUEST = ModelRequest(

@@ -25,10 +25,10 @@ from parley.catalog import (
 )
 from parley.domain import extensions as installs
 from parley.domain.model import Chat
+from parley.errors import HookTimeoutError
 from parley.extensions import builtin
 from parley.extensions.hooks import (
     HookRunner,
-    HookTimeoutError,
     ModerationDecision,
     ModerationRequest,
     hooked,

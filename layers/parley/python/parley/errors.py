@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 
 class ParleyError(Exception):
@@ -90,3 +90,35 @@ class InvalidConfigError(InvalidRequestError):
     """An extension config failed its schema; ``fields`` names each bad field."""
 
     code = "invalid_config"
+
+
+# -- failures of outside calls -------------------------------------------------------------------
+# Adapters raise these ``from`` the AWS SDK's (or PynamoDB's) exception, so the code that catches
+# them never imports the SDK. They are not ParleyErrors: no edge turns one into a client's answer.
+
+ProviderFailure = Literal["model_error", "throttled", "timeout"]
+
+
+class ProviderError(Exception):
+    """The model could not answer; ``reason`` is the one AIResponseFailed reports."""
+
+    def __init__(self, reason: ProviderFailure, detail: str) -> None:
+        super().__init__(detail)
+        self.reason: ProviderFailure = reason
+        self.detail = detail
+
+
+class HookTimeoutError(Exception):
+    """The hook did not answer within its budget."""
+
+
+class HookFailedError(Exception):
+    """The hook's function raised, or could not be invoked at all."""
+
+
+class PushFailedError(Exception):
+    """A push to a live socket failed after the SDK's retries (a closed one is ConnectionGoneError)."""
+
+
+class StoreError(Exception):
+    """A table write failed after the SDK's retries."""

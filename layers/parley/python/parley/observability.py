@@ -8,10 +8,10 @@ from typing import Any, TypeVar, cast
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 logger = Logger()
-# Only botocore: every AWS call (PynamoDB's too, which go through botocore clients) gets one
+# Only the AWS SDK's core: every AWS call (PynamoDB's too, which go through its clients) gets one
 # subsegment. Patching everything X-Ray supports (the default) imports and wraps http.client,
 # sqlite3 and the like at every cold start for calls we never make, and traces each PynamoDB call
-# twice (botocore's subsegment and PynamoDB's own around the HTTP send).
+# twice (the SDK's subsegment and PynamoDB's own around the HTTP send).
 tracer = Tracer(patch_modules=("botocore",))
 metrics = Metrics(namespace="Parley")
 

@@ -19,4 +19,5 @@ class ConnectionGoneError(Exception):
 
 class Pusher(Protocol):
     def push(self, connection_id: str, frame: bytes) -> None:
-        """Send one frame to one socket; raise ConnectionGoneError when it no longer exists."""
+        """Send one frame to one socket; raise ConnectionGoneError when it no longer exists and
+        PushFailedError when the push failed otherwise."""

@@ -17,11 +17,12 @@ from parley.adapters.connections import ConnectionRepository
 from parley.adapters.dynamodb import ChatRepository
 from parley.adapters.eventbridge import EventBridgePublisher
 from parley.adapters.extensions import ExtensionState, Registry
+from parley.adapters.lambda_invoke import LambdaHookInvoker
 from parley.adapters.websocket import ManagementApiPusher
 from parley.ai.providers import ModelProvider, build_provider
 from parley.ai.responder import AIResponder
 from parley.domain.model import Chat, Participant
-from parley.extensions.hooks import HookRunner, InProcessHookInvoker, LambdaHookInvoker
+from parley.extensions.hooks import HookRunner, InProcessHookInvoker
 from parley.ports import EventPublisher
 from parley.realtime.fanout import Broadcaster
 from parley.realtime.service import RealtimeService

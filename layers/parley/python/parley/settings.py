@@ -1,7 +1,7 @@
 """Settings are a validated model read once at cold start; logic receives values, never os.environ.
 
-Endpoints are not settings: boto3 and PynamoDB honour ``AWS_ENDPOINT_URL``, which is how the local
-stack points the very same code at moto. There is no "if local" branch anywhere.
+Endpoints are not settings: the AWS SDK and PynamoDB honour ``AWS_ENDPOINT_URL``, which is how the
+local stack points the very same code at moto. There is no "if local" branch anywhere.
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""Adapters: the only modules that import boto3 or pynamodb."""
+"""Adapters: the only modules that import boto3, botocore or pynamodb, and that catch their errors."""

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError, TransactWriteError
+from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from parley.adapters.tables import (
@@ -23,7 +23,7 @@ from parley.adapters.tables import (
 from parley.catalog import Envelope, MessageView
 from parley.domain.model import Chat, Outcome
 from parley.domain.turns import turn_deadline
-from parley.errors import ConcurrentWriteError
+from parley.errors import ConcurrentWriteError, StoreError
 
 OUTBOX_SHARDS = 16
 """Pending events spread over this many index partitions, so no single key takes every write."""
@@ -282,8 +282,11 @@ class ChatRepository:
 
     def mark_published(self, keys: Sequence[tuple[str, int]]) -> None:
         """Drop published events from the outbox index (the log rows themselves stay forever)."""
-        for chat_id, sequence in keys:
-            EventRecord(chat_id, sequence).update(actions=[EventRecord.outbox.remove()])
+        try:
+            for chat_id, sequence in keys:
+                EventRecord(chat_id, sequence).update(actions=[EventRecord.outbox.remove()])
+        except PynamoDBException as exc:
+            raise StoreError(f"could not clear the outbox flag of {len(keys)} events") from exc
 
 
 class _Transaction:

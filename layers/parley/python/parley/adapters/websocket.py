@@ -6,7 +6,9 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
+from parley.errors import PushFailedError
 from parley.ports import ConnectionGoneError
 
 # botocore retries throttling, 5xx and connection errors itself (bounded); timeouts stay short so
@@ -30,5 +32,8 @@ class ManagementApiPusher:
     def push(self, connection_id: str, frame: bytes) -> None:
         try:
             self.client.post_to_connection(ConnectionId=connection_id, Data=frame)
-        except self.client.exceptions.GoneException as exc:
-            raise ConnectionGoneError(connection_id) from exc
+        except (ClientError, BotoCoreError) as exc:
+            # the client itself may be what failed (built on first use): then it has no GoneException
+            if self._client is not None and isinstance(exc, self._client.exceptions.GoneException):
+                raise ConnectionGoneError(connection_id) from exc
+            raise PushFailedError(f"push to {connection_id} failed: {exc}") from exc

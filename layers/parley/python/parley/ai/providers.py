@@ -13,11 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
-
-from parley.domain.commands import FailureReason
+from parley.adapters.bedrock import BedrockConverse
+from parley.errors import ProviderError
 
 Role = Literal["user", "assistant"]
 
@@ -51,15 +48,6 @@ class Usage:
 
 
 StreamEvent = TextDelta | Usage
-
-
-class ProviderError(Exception):
-    """The model could not answer; ``reason`` is AIResponseFailed's reason code."""
-
-    def __init__(self, reason: FailureReason, detail: str) -> None:
-        super().__init__(detail)
-        self.reason: FailureReason = reason
-        self.detail = detail
 
 
 class ModelProvider(Protocol):
@@ -129,24 +117,6 @@ class LocalProvider:
 # Amazon Bedrock (Converse stream)
 # --------------------------------------------------------------------------------------------------
 
-THROTTLED = frozenset(
-    {
-        "ThrottlingException",
-        "throttlingException",
-        "ServiceQuotaExceededException",
-        "TooManyRequestsException",
-    }
-)
-TIMED_OUT = frozenset({"ModelTimeoutException", "modelTimeoutException"})
-
-
-def _reason_of(code: str) -> FailureReason:
-    if code in THROTTLED:
-        return "throttled"
-    if code in TIMED_OUT:
-        return "timeout"
-    return "model_error"
-
 
 def converse_messages(messages: tuple[Utterance, ...]) -> list[dict[str, Any]]:
     """Converse wants user first, roles alternating, and a user message last.
@@ -169,32 +139,15 @@ def converse_messages(messages: tuple[Utterance, ...]) -> list[dict[str, Any]]:
 
 
 class BedrockConverseProvider:
-    """Amazon Bedrock through boto3's ``bedrock-runtime`` ConverseStream (model id per participant).
-
-    botocore retries throttling before the first byte (standard mode); what still fails becomes a
-    ProviderError. Errors inside the stream arrive as EventStreamError with the same codes.
-    """
+    """Amazon Bedrock's ConverseStream (model id per participant): the conversation in Converse's
+    shape out, text deltas and usage back; the adapter turns every SDK failure into ProviderError."""
 
     name = "bedrock"
 
     def __init__(self, *, region: str, read_timeout_seconds: float = 60.0, client: Any | None = None) -> None:
-        self._region = region
-        self._read_timeout = read_timeout_seconds
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = boto3.client(
-                "bedrock-runtime",
-                region_name=self._region,
-                config=Config(
-                    retries={"max_attempts": 3, "mode": "standard"},
-                    connect_timeout=5,
-                    read_timeout=self._read_timeout,
-                ),
-            )
-        return self._client
+        self._bedrock = BedrockConverse(
+            region=region, read_timeout_seconds=read_timeout_seconds, client=client
+        )
 
     def stream(self, request: ModelRequest) -> Iterator[StreamEvent]:
         kwargs: dict[str, Any] = {
@@ -204,24 +157,14 @@ class BedrockConverseProvider:
         }
         if request.system:
             kwargs["system"] = [{"text": request.system}]
-        try:
-            response = self.client.converse_stream(**kwargs)
-            for event in response["stream"]:
-                if "contentBlockDelta" in event:
-                    text = event["contentBlockDelta"].get("delta", {}).get("text")
-                    if text:
-                        yield TextDelta(text)
-                elif "metadata" in event:
-                    usage = event["metadata"].get("usage", {})
-                    yield Usage(int(usage.get("inputTokens", 0)), int(usage.get("outputTokens", 0)))
-        except (ReadTimeoutError, ConnectTimeoutError) as exc:
-            raise ProviderError("timeout", f"Bedrock did not answer in time: {exc}") from exc
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code = str(error.get("Code", "Unknown"))
-            raise ProviderError(_reason_of(code), f"{code}: {error.get('Message', '')}") from exc
-        except BotoCoreError as exc:
-            raise ProviderError("model_error", str(exc)) from exc
+        for event in self._bedrock.stream(kwargs):
+            if "contentBlockDelta" in event:
+                text = event["contentBlockDelta"].get("delta", {}).get("text")
+                if text:
+                    yield TextDelta(text)
+            elif "metadata" in event:
+                usage = event["metadata"].get("usage", {})
+                yield Usage(int(usage.get("inputTokens", 0)), int(usage.get("outputTokens", 0)))
 
 
 def build_provider(

@@ -27,7 +27,6 @@ from parley.adapters.dynamodb import ChatRepository
 from parley.ai.providers import (
     ModelProvider,
     ModelRequest,
-    ProviderError,
     TextDelta,
     Usage,
     Utterance,
@@ -44,7 +43,7 @@ from parley.catalog import (
 from parley.clock import utc_now
 from parley.domain.commands import FailureReason
 from parley.domain.model import Chat, Participant
-from parley.errors import ChatCompletedError, NotYourTurnError, RateLimitedError
+from parley.errors import ChatCompletedError, NotYourTurnError, ProviderError, RateLimitedError
 from parley.observability import logger
 from parley.realtime.fanout import Broadcaster, Stream
 from parley.services.chats import ChatService

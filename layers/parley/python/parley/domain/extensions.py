@@ -23,10 +23,9 @@ from parley.catalog import (
     MessageStored,
     MessageView,
 )
-from parley.domain.model import MAX_MESSAGE_LENGTH, Chat, Install, Outcome
+from parley.domain.model import CIRCUIT_OPEN, MAX_MESSAGE_LENGTH, Chat, Install, Outcome
 from parley.errors import ChatCompletedError, ForbiddenError, InvalidRequestError
 
-CIRCUIT_OPEN = "circuit_open"
 MAX_AI_CONTEXT = 2000
 REDACTED = "********"
 """What members see instead of a write-only setting (a secret); sent back in a PUT, it keeps the

@@ -72,6 +72,12 @@ class Participant(_Frozen):
         return ParticipantView(id=self.id, name=self.name, kind=self.kind, role=self.role)
 
 
+CIRCUIT_OPEN = "circuit_open"
+"""An install's ``disabled_reason`` once its circuit opened: the platform turned it off, not a moderator."""
+
+InstallStatus = Literal["enabled", "disabled", "circuit_open"]
+
+
 class Install(_Frozen):
     """An extension installed on this chat, with its validated config and its circuit's state."""
 
@@ -92,6 +98,13 @@ class Install(_Frozen):
         description="The chat's last event-log sequence when it was (re-)enabled: a late delivery of an "
         "earlier event is not for it.",
     )
+
+    @property
+    def status(self) -> InstallStatus:
+        """What members see: on, switched off by a moderator, or off after repeated failures."""
+        if self.enabled:
+            return "enabled"
+        return "circuit_open" if self.disabled_reason == CIRCUIT_OPEN else "disabled"
 
 
 class TurnState(_Frozen):

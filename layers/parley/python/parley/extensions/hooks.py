@@ -5,13 +5,12 @@ raises or returns nonsense never blocks the post longer than its budget: the cha
 (``allow`` or ``reject``) applies and the decision is recorded with ``outcome`` timeout or error.
 
 In AWS a hook is a synchronous Lambda invoke of the extension's function (its handler tells a
-hook payload from an SQS batch); locally the same handler is called in-process. Both sit behind
-``HookInvoker``.
+hook payload from an SQS batch; ``parley.adapters.lambda_invoke``); locally the same handler is
+called in-process. Both sit behind ``HookInvoker``.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -21,14 +20,11 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from parley.errors import HookTimeoutError
 from parley.extensions.manifest import ExtensionDocument
 from parley.observability import logger
 
 HOOK_KEY = "parley_hook"
-
-
-class HookTimeoutError(Exception):
-    """The hook did not answer within its budget."""
 
 
 class HookInvoker(Protocol):
@@ -131,47 +127,6 @@ class InProcessHookInvoker:
             return future.result(timeout=timeout_seconds)
         except FutureTimeout:
             raise HookTimeoutError(f"no answer within {timeout_seconds * 1000:.0f} ms") from None
-
-
-class LambdaHookInvoker:
-    """Synchronous Lambda invoke with a read timeout of the budget and no retries."""
-
-    def __init__(self, region: str) -> None:
-        self._region = region
-        self._clients: dict[float, Any] = {}
-
-    def _client(self, timeout_seconds: float) -> Any:
-        key = round(timeout_seconds, 2)
-        if key not in self._clients:
-            import boto3
-            from botocore.config import Config
-
-            self._clients[key] = boto3.client(
-                "lambda",
-                region_name=self._region,
-                config=Config(
-                    connect_timeout=max(0.05, timeout_seconds),
-                    read_timeout=max(0.05, timeout_seconds),
-                    retries={"max_attempts": 1, "mode": "standard"},
-                ),
-            )
-        return self._clients[key]
-
-    def invoke(self, document: ExtensionDocument, payload: dict[str, Any], timeout_seconds: float) -> Any:
-        from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
-
-        if not document.target.function:
-            raise LookupError(f"extension {document.id} has no function to run its hook")
-        try:
-            response = self._client(timeout_seconds).invoke(
-                FunctionName=document.target.function, Payload=json.dumps(payload).encode()
-            )
-        except (ReadTimeoutError, ConnectTimeoutError) as exc:
-            raise HookTimeoutError(str(exc)) from exc
-        body = response["Payload"].read()
-        if response.get("FunctionError"):
-            raise RuntimeError(f"hook failed: {body[:300]!r}")
-        return json.loads(body or b"null")
 
 
 class HookRunner:

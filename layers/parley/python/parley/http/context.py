@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from parley.errors import NotAuthenticatedError
+from parley.errors import ForbiddenError, NotAuthenticatedError
 from parley.services.chats import Identity
 
 CORRELATION_HEADER = "x-correlation-id"
+OPERATORS_GROUP = "operators"
+"""Operators are the members of this Cognito group: the ID token's ``cognito:groups`` claim. A group
+is set by an administrator only; a ``custom:`` attribute could be writable by the user."""
+GROUPS_CLAIM = "cognito:groups"
 
 
 def _claims(raw_event: dict[str, Any]) -> dict[str, Any]:
@@ -27,6 +31,26 @@ def identity_of(raw_event: dict[str, Any]) -> Identity:
         user_id,
     )
     return Identity(user_id=user_id, name=str(name)[:64])
+
+
+def groups_of(raw_event: dict[str, Any]) -> set[str]:
+    """The caller's groups. API Gateway hands an array claim to the Lambda as one string, written
+    ``[a b]`` by HTTP APIs (``a,b`` or a bare ``a`` elsewhere); a list is taken as it is."""
+    claim = _claims(raw_event).get(GROUPS_CLAIM)
+    if isinstance(claim, list):
+        return {str(g) for g in claim}
+    if not isinstance(claim, str):
+        return set()
+    text = claim.strip().removeprefix("[").removesuffix("]")
+    return {g.strip("\"' ") for g in text.replace(",", " ").split() if g.strip("\"' ")}
+
+
+def require_operator(raw_event: dict[str, Any], *, to: str) -> Identity:
+    """The caller, if an operator: 401 without a token first, then 403 outside the group."""
+    identity = identity_of(raw_event)
+    if OPERATORS_GROUP not in groups_of(raw_event):
+        raise ForbiddenError(f"only operators (the `{OPERATORS_GROUP}` group) may {to}")
+    return identity
 
 
 def correlation_id_of(raw_event: dict[str, Any]) -> str | None:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from parley.catalog import MessageView, ParticipantKind, Role, TurnMode
-from parley.domain.model import MAX_MESSAGE_LENGTH, AIProfile, Chat, ChatSettings, Install
+from parley.domain.model import MAX_MESSAGE_LENGTH, AIProfile, Chat, ChatSettings, Install, InstallStatus
 from parley.extensions.manifest import ExtensionDocument
 
 
@@ -171,7 +171,7 @@ class InstallOut(BaseModel):
     extension_id: str
     version: str
     enabled: bool
-    status: Literal["enabled", "disabled", "circuit_open"]
+    status: InstallStatus
     config: dict[str, Any]
     installed_by: str
     installed_at: datetime
@@ -180,18 +180,11 @@ class InstallOut(BaseModel):
 
     @classmethod
     def of(cls, install: Install) -> InstallOut:
-        status: Literal["enabled", "disabled", "circuit_open"] = (
-            "enabled"
-            if install.enabled
-            else "circuit_open"
-            if install.disabled_reason == "circuit_open"
-            else "disabled"
-        )
         return cls(
             extension_id=install.extension_id,
             version=install.version,
             enabled=install.enabled,
-            status=status,
+            status=install.status,
             config=install.config,
             installed_by=install.installed_by,
             installed_at=install.installed_at,

@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from parley.adapters.connections import ConnectionRepository, Subscriber
 from parley.adapters.dynamodb import ChatRepository
 from parley.catalog import Envelope
 from parley.clock import utc_now
+from parley.errors import PushFailedError
 from parley.observability import logger
 from parley.ports import ConnectionGoneError, Pusher
 from parley.realtime.frames import frame_of
@@ -156,8 +155,8 @@ class Broadcaster:
             self._connections.drop_subscription(chat_id, subscriber.connection_id)
             self._connections.remove_connection(subscriber.connection_id)
             return "gone"
-        except (ClientError, BotoCoreError):
-            # botocore already retried (bounded); one bad socket must not fail the others
+        except PushFailedError:
+            # the SDK already retried (bounded); one bad socket must not fail the others
             logger.warning("push failed", extra={"connection_id": subscriber.connection_id}, exc_info=True)
             return "failed"
         return "delivered"

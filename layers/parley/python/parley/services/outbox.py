@@ -14,11 +14,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from pynamodb.exceptions import PynamoDBException
 
 from parley.adapters.dynamodb import ChatRepository
 from parley.catalog import Envelope, parse_detail
-from parley.errors import PublishError
+from parley.errors import PublishError, StoreError
 from parley.observability import logger, metrics
 from parley.ports import EventPublisher
 
@@ -82,7 +81,7 @@ class Outbox:
         keys = [(e.metadata.chat_id, e.metadata.sequence) for e in done if e.metadata.sequence is not None]
         try:
             self._repository.mark_published(keys)
-        except PynamoDBException:
+        except StoreError:
             # published but still flagged: the sweeper publishes again, consumers deduplicate
             logger.exception("could not clear outbox flags", extra={"count": len(keys)})
         return len(done)

@@ -17,20 +17,17 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel
 
 from parley.clock import utc_now
-from parley.errors import ForbiddenError, InvalidRequestError
+from parley.domain.model import InstallStatus
+from parley.errors import InvalidRequestError
 from parley.extensions.builtin import _analytics_model as model
 from parley.extensions.builtin.analytics import AnalyticsConfig
 from parley.extensions.builtin.analytics import extension as analytics
 from parley.extensions.sdk import Store
-from parley.http.context import identity_of
+from parley.http.context import GROUPS_CLAIM, OPERATORS_GROUP, identity_of, require_operator
 from parley.root import chat_service, extension_runtime
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 
-OPERATORS_GROUP = "operators"
-"""Operators are the members of this Cognito group: the ID token's ``cognito:groups`` claim. A group
-is set by an administrator only; a ``custom:`` attribute could be writable by the user."""
-GROUPS_CLAIM = "cognito:groups"
 CSV = "text/csv; charset=utf-8"
 READ_CONCURRENCY = 8
 
@@ -38,30 +35,6 @@ Format = Annotated[
     Literal["json", "csv"],
     Query(description="`csv`: RFC 4180, header row `section,subject,metric,value` (README, Analytics)."),
 ]
-
-
-def _claims(raw_event: dict[str, Any]) -> dict[str, Any]:
-    authorizer = (raw_event.get("requestContext") or {}).get("authorizer") or {}
-    claims = (authorizer.get("jwt") or {}).get("claims") or {}
-    return claims if isinstance(claims, dict) else {}
-
-
-def groups_of(raw_event: dict[str, Any]) -> set[str]:
-    """The caller's groups. API Gateway hands an array claim to the Lambda as one string, written
-    ``[a b]`` by HTTP APIs (``a,b`` or a bare ``a`` elsewhere); a list is taken as it is."""
-    claim = _claims(raw_event).get(GROUPS_CLAIM)
-    if isinstance(claim, list):
-        return {str(g) for g in claim}
-    if not isinstance(claim, str):
-        return set()
-    text = claim.strip().removeprefix("[").removesuffix("]")
-    return {g.strip("\"' ") for g in text.replace(",", " ").split() if g.strip("\"' ")}
-
-
-def require_operator(raw_event: dict[str, Any]) -> None:
-    identity_of(raw_event)  # 401 first
-    if OPERATORS_GROUP not in groups_of(raw_event):
-        raise ForbiddenError(f"only operators (the `{OPERATORS_GROUP}` group) may see the summary")
 
 
 def _read(store: Store, keys: list[str]) -> dict[str, Any]:
@@ -107,15 +80,7 @@ def chat_analytics(chat_id: str, format: Format = "json") -> Response[Any]:
     chat = chat_service().get_chat(identity_of(router.current_event.raw_event), chat_id)
     install = chat.extensions.get(analytics.id)
     config = analytics.config_of(install.config) if install else AnalyticsConfig()
-    status: Literal["enabled", "disabled", "circuit_open", "not_installed"] = (
-        "not_installed"
-        if install is None
-        else "enabled"
-        if install.enabled
-        else "circuit_open"
-        if install.disabled_reason == "circuit_open"
-        else "disabled"
-    )
+    status: Literal[InstallStatus, "not_installed"] = "not_installed" if install is None else install.status
     store = extension_runtime().state(analytics.id, chat_id)
     keys = [model.block_key(b) for b in model.blocks_through(chat.last_event_sequence)]
     facts = model.merge_blocks(_read(store, keys).values())
@@ -138,7 +103,7 @@ def analytics_summary(
     end: Annotated[date | None, Query(alias="to", description="Last UTC day, YYYY-MM-DD.")] = None,
     format: Format = "json",
 ) -> Response[Any]:
-    require_operator(router.current_event.raw_event)
+    require_operator(router.current_event.raw_event, to="see the summary")
     now = utc_now()
     end = end or now.date()
     start = start or end - timedelta(days=29)
