@@ -2,10 +2,14 @@
 
 Context values given on the command line arrive as strings and those in cdk.json as JSON, so
 each field accepts both ("false" and false); a bad value fails synthesis with the setting named.
+A snake_case key that is not a setting (a misspelt ``deletion_protecton``) fails synthesis too,
+listing the valid ones; CDK's own keys (``@aws-cdk/...``, ``aws:cdk:...``, hyphenated) are not ours.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any, Literal
 
 from aws_cdk import RemovalPolicy
@@ -13,18 +17,8 @@ from aws_cdk import aws_logs as logs
 from constructs import Node
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-KEYS = (
-    "deletion_protection",
-    "removal_policy",
-    "log_retention_days",
-    "user_pool_id",
-    "user_pool_client_id",
-    "alarm_email",
-    "api_throttle_rate",
-    "api_throttle_burst",
-    "websocket_throttle_rate",
-    "websocket_throttle_burst",
-)
+from parley.settings import Settings
+
 # CloudWatch Logs accepts only these retention periods (in days)
 _RETENTION_DAYS: dict[int, logs.RetentionDays] = {
     1: logs.RetentionDays.ONE_DAY,
@@ -52,6 +46,36 @@ _RETENTION_DAYS: dict[int, logs.RetentionDays] = {
 }
 
 
+# Parley's settings are snake_case; CDK's feature flags and internal keys carry '@', ':' or '-'
+_OUR_KEY = re.compile(r"^[a-z][a-z0-9_]*$")
+STAGE_PATTERN = r"^[a-z][a-z0-9]{0,11}$"
+DEFAULT_STACK_NAME = "Parley"
+DEFAULT_PREFIX = "parley"
+
+
+# a cross-region inference profile id is a model id behind a geography
+_PROFILE_ID = re.compile(r"^(us|us-gov|eu|apac|jp|au|ca|global)\.")
+
+
+def is_inference_profile(model_id: str) -> bool:
+    """Whether Bedrock's ``model_id`` names an inference profile (by id or ARN), not a model."""
+    return bool(_PROFILE_ID.match(model_id)) or ":inference-profile/" in model_id
+
+
+def profile_model(profile: str) -> str:
+    """The foundation model behind a system inference profile: ``us.amazon.nova-micro-v1:0`` ->
+    ``amazon.nova-micro-v1:0`` (from its id or its ARN)."""
+    profile_id = profile.split(":inference-profile/", 1)[-1]
+    return _PROFILE_ID.sub("", profile_id, count=1)
+
+
+def scale_reservation(concurrency: int | None, scale: float) -> int | None:
+    """A function's reserved concurrency times ``scale``, rounded up (None: no reservation)."""
+    if concurrency is None or scale == 0:
+        return None
+    return max(1, math.ceil(concurrency * scale))
+
+
 class ConfigError(ValueError):
     """A context setting is missing its partner, unknown or out of range."""
 
@@ -73,6 +97,30 @@ class StackConfig(BaseModel):
         100, gt=0, description="WebSocket stage steady-state messages/s (frames and handshakes)."
     )
     websocket_throttle_burst: int = Field(200, gt=0, description="WebSocket stage burst.")
+    stage: str | None = Field(
+        None,
+        pattern=STAGE_PATTERN,
+        description="Deploy a second copy side by side: every physical name carries it (Parley-<stage>).",
+    )
+    apigateway_cloudwatch_role: bool = Field(
+        False,
+        description="Create the account's API Gateway CloudWatch Logs role (AWS::ApiGateway::Account).",
+    )
+    reserved_concurrency_scale: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="Scale every reserved concurrency (0: reserve none, for accounts with a small quota).",
+    )
+    ai_provider: Literal["local", "bedrock"] | None = Field(
+        None, description="Force this AI provider for every AI participant (default: each one's own)."
+    )
+    ai_model_id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9:./_-]{3,256}$",
+        description="Default Bedrock model: a model id, an inference profile id (us.amazon.nova-micro-v1:0) "
+        "or a profile ARN (default: the code's, amazon.nova-micro-v1:0).",
+    )
 
     @field_validator("log_retention_days")
     @classmethod
@@ -95,8 +143,30 @@ class StackConfig(BaseModel):
     def retention(self) -> logs.RetentionDays:
         return _RETENTION_DAYS[self.log_retention_days]
 
+    @property
+    def model_id(self) -> str:
+        """The default Bedrock model AI participants use: ``ai_model_id`` or the code's default."""
+        default: str = Settings.model_fields["ai_default_model"].default
+        return self.ai_model_id or default
+
+    @property
+    def stack_name(self) -> str:
+        """``Parley``, or ``Parley-<stage>``: two stages are two stacks."""
+        return DEFAULT_STACK_NAME if self.stage is None else f"{DEFAULT_STACK_NAME}-{self.stage}"
+
+    def name(self, base: str = DEFAULT_PREFIX, *, today: str | None = None) -> str:
+        """A physical name (bus, registry, API...): today's (``today`` or ``base``), or ``base-<stage>``."""
+        if self.stage is None:
+            return base if today is None else today
+        return f"{base}-{self.stage}"
+
     @classmethod
     def from_context(cls, node: Node) -> StackConfig:
+        unknown = sorted(k for k in node.get_all_context() if _OUR_KEY.match(k) and k not in KEYS)
+        if unknown:
+            raise ConfigError(
+                f"bad CDK context: unknown setting(s) {', '.join(unknown)}; valid: {', '.join(KEYS)}"
+            )
         values: dict[str, Any] = {}
         for key in KEYS:
             value = node.try_get_context(key)
@@ -106,3 +176,6 @@ class StackConfig(BaseModel):
             return cls.model_validate(values)
         except ValidationError as exc:
             raise ConfigError(f"bad CDK context: {exc}") from exc
+
+
+KEYS: tuple[str, ...] = tuple(StackConfig.model_fields)
