@@ -8,6 +8,7 @@ listing the valid ones; CDK's own keys (``@aws-cdk/...``, ``aws:cdk:...``, hyphe
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Any, Literal
@@ -122,6 +123,37 @@ class StackConfig(BaseModel):
         "or a profile ARN (default: the code's, amazon.nova-micro-v1:0).",
     )
 
+    cors_allowed_origins: tuple[str, ...] = Field(
+        (),
+        description="Browser origins the HTTP API answers CORS for (comma-separated on the command line).",
+    )
+    self_sign_up: bool = Field(True, description="Let users sign themselves up in the created user pool.")
+    cognito_ses_from_email: str | None = Field(
+        None,
+        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        description="Send the pool's e-mails through SES from this verified address (Cognito's: ~50/day).",
+    )
+    cognito_ses_region: str | None = Field(
+        None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", description="SES region of `cognito_ses_from_email`."
+    )
+    http_domain_name: str | None = Field(None, description="Custom domain of the HTTP API.")
+    http_certificate_arn: str | None = Field(
+        None, description="ACM certificate (this region) of `http_domain_name`."
+    )
+    websocket_domain_name: str | None = Field(None, description="Custom domain of the WebSocket API.")
+    websocket_certificate_arn: str | None = Field(
+        None, description="ACM certificate (this region) of `websocket_domain_name`."
+    )
+    waf_web_acl_arn: str | None = Field(
+        None,
+        pattern=r"^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional/webacl/.+$",
+        description="Associate this regional WAF web ACL with the user pool (sign-up and sign-in).",
+    )
+    log_retention_by_function: dict[str, int] = Field(
+        default_factory=dict,
+        description="Per-function log retention in days over `log_retention_days` (api=90,turns=7 or JSON).",
+    )
+
     @field_validator("log_retention_days")
     @classmethod
     def _known_retention(cls, value: int) -> int:
@@ -129,11 +161,68 @@ class StackConfig(BaseModel):
             raise ValueError(f"CloudWatch Logs accepts {sorted(_RETENTION_DAYS)} days")
         return value
 
+    @field_validator("cors_allowed_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(origin.strip() for origin in value.split(",") if origin.strip())
+        return value
+
+    @field_validator("cors_allowed_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if origin != "*" and not re.match(r"^https?://[^/\s]+$", origin):
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path)")
+        return value
+
+    @field_validator("log_retention_by_function", mode="before")
+    @classmethod
+    def _pairs(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("{"):
+                return json.loads(text)
+            pairs = [pair.partition("=") for pair in text.split(",") if pair.strip()]
+            if any(not sep for _, sep, _ in pairs):
+                raise ValueError("give function=days pairs, comma-separated")
+            return {name.strip(): days.strip() for name, _, days in pairs}
+        return value
+
+    @field_validator("log_retention_by_function")
+    @classmethod
+    def _known_functions(cls, value: dict[str, int]) -> dict[str, int]:
+        from infra.specs import FUNCTIONS  # the spec list imports the layer: only when this is used
+
+        names = {spec.name for spec in FUNCTIONS}
+        unknown = sorted(set(value) - names)
+        if unknown:
+            raise ValueError(f"no function {unknown}; functions: {sorted(names)}")
+        for days in value.values():
+            cls._known_retention(days)
+        return value
+
     @model_validator(mode="after")
     def _pool_and_client_together(self) -> StackConfig:
         if bool(self.user_pool_id) != bool(self.user_pool_client_id):
             raise ValueError("user_pool_id and user_pool_client_id go together")
+        for api in ("http", "websocket"):
+            if bool(getattr(self, f"{api}_domain_name")) != bool(getattr(self, f"{api}_certificate_arn")):
+                raise ValueError(f"{api}_domain_name and {api}_certificate_arn go together")
+        pool_options = ("cognito_ses_from_email", "waf_web_acl_arn")
+        if self.user_pool_id and (any(getattr(self, o) for o in pool_options) or not self.self_sign_up):
+            raise ValueError(
+                f"{', '.join(pool_options)} and self_sign_up shape the pool the stack creates: "
+                "not with user_pool_id"
+            )
+        if self.cognito_ses_region and not self.cognito_ses_from_email:
+            raise ValueError("cognito_ses_region needs cognito_ses_from_email")
         return self
+
+    @property
+    def log_retentions(self) -> dict[str, logs.RetentionDays]:
+        """The functions whose log group keeps its own retention (``log_retention_by_function``)."""
+        return {name: _RETENTION_DAYS[days] for name, days in self.log_retention_by_function.items()}
 
     @property
     def removal(self) -> RemovalPolicy:

@@ -28,7 +28,7 @@ From the extension's manifest it builds:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from aws_cdk import Duration, RemovalPolicy, Stack, Token
@@ -69,6 +69,8 @@ class ExtensionHost:
     chats_table: dynamodb.ITable
     layer: lambda_.ILayerVersion
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
+    # -c log_retention_by_function: an extension's function (ext_<id>) keeping its logs longer or shorter
+    log_retention_by_function: Mapping[str, logs.RetentionDays] = field(default_factory=dict)
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
     # the functions that call hooks (api, realtime): each may invoke exactly the hooked extensions
     hook_callers: Sequence[iam.IGrantable] = field(default_factory=tuple)
@@ -224,7 +226,7 @@ class ParleyExtension(Construct):
             environment=environment(
                 spec, table_names, self.host.bus.event_bus_name, service_prefix=self.host.service_prefix
             ),
-            log_retention=self.host.log_retention,
+            log_retention=self.host.log_retention_by_function.get(spec.name, self.host.log_retention),
             removal_policy=self.host.removal_policy,
             reserved_concurrency_scale=self.host.reserved_concurrency_scale,
         )

@@ -264,6 +264,7 @@ class Functions(Construct):
         routes: Mapping[str, RouteQueues],
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
+        log_retention_by_function: Mapping[str, logs.RetentionDays] | None = None,
         websocket: WebSocketEndpoints | None = None,
         reserved_concurrency_scale: float = 1.0,
         ai_provider: str | None = None,
@@ -290,7 +291,7 @@ class Functions(Construct):
                     **environment(spec, table_names, bus.event_bus_name, websocket, service_prefix),
                     **(ai_environment(ai_provider, ai_model_id) if spec.invokes_bedrock else {}),
                 },
-                log_retention=log_retention,
+                log_retention=(log_retention_by_function or {}).get(spec.name, log_retention),
                 removal_policy=removal_policy,
                 reserved_concurrency_scale=reserved_concurrency_scale,
             )

@@ -15,6 +15,7 @@ from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from infra import production
 from infra.account import ApiGatewayAccount
 from infra.bus import Bus, RouteQueues
 from infra.config import StackConfig
@@ -71,6 +72,7 @@ class ParleyStack(Stack):
             bus=self.events.bus,
             routes=self.events.routes,
             log_retention=config.retention,
+            log_retention_by_function=config.log_retentions,
             removal_policy=config.removal,
             websocket=self.realtime,
             reserved_concurrency_scale=config.reserved_concurrency_scale,
@@ -85,6 +87,7 @@ class ParleyStack(Stack):
         self.http = HttpApi(self, "Http", handler=api_handler, config=config)
         if self.apigateway_account is not None:
             self.http.stage.node.add_dependency(self.apigateway_account.account)
+        production.apply(self, config, http=self.http, realtime=self.realtime)
         self.observability = Observability(
             self,
             "Observability",
@@ -100,6 +103,7 @@ class ParleyStack(Stack):
             chats_table=self.storage.tables["chats"],
             layer=self.layer.layer,
             log_retention=config.retention,
+            log_retention_by_function=config.log_retentions,
             removal_policy=config.removal,
             hook_callers=[self.functions.functions[s.name] for s in CORE_FUNCTIONS if s.runs_hooks],
             observability=self.observability,

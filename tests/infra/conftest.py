@@ -162,6 +162,16 @@ OPTIONS: dict[str, Any] = {
     "reserved_concurrency_scale": "0.5",
     "ai_provider": "bedrock",
     "ai_model_id": "us.amazon.nova-micro-v1:0",
+    "cors_allowed_origins": "https://app.example.com, https://admin.example.com",
+    "self_sign_up": "false",
+    "cognito_ses_from_email": "no-reply@example.com",
+    "cognito_ses_region": "eu-west-1",
+    "http_domain_name": "api.example.com",
+    "http_certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/http",
+    "websocket_domain_name": "ws.example.com",
+    "websocket_certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/ws",
+    "waf_web_acl_arn": "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/parley/abc",
+    "log_retention_by_function": "api=90, ext_moderation=7",
 }
 
 

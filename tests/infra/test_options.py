@@ -14,9 +14,16 @@ import pytest
 
 from infra.account import PUSH_TO_LOGS_POLICY
 from infra.application import STACK_NAME, build
-from infra.config import KEYS, ConfigError, is_inference_profile, profile_model, scale_reservation
+from infra.config import (
+    KEYS,
+    ConfigError,
+    StackConfig,
+    is_inference_profile,
+    profile_model,
+    scale_reservation,
+)
 from infra.functions import AI_MODEL_SETTING, AI_PROVIDER_SETTING
-from tests.infra.conftest import Synth
+from tests.infra.conftest import OPTIONS, Synth
 
 # names that live inside their parent (a role's inline policy, an API's stage or authorizer), not
 # in the account, or that name something else (the metric an alarm watches): two stacks may share them
@@ -221,3 +228,89 @@ def test_a_stage_has_its_own_metric_dimensions(options_synth: Synth) -> None:
         _environment(options_synth, "ext_analytics")["POWERTOOLS_SERVICE_NAME"] == "parley-dev-ext_analytics"
     )
     assert _environment(options_synth, "api")["POWERTOOLS_SERVICE_NAME"] == "parley-dev-api"
+
+
+def _pool(synth: Synth) -> dict[str, Any]:
+    (pool,) = synth.resources("AWS::Cognito::UserPool").values()
+    found: dict[str, Any] = pool["Properties"]
+    return found
+
+
+def test_cors_answers_the_given_origins_only(synth: Synth, options_synth: Synth) -> None:
+    http = synth.logical_id(synth.stack.http.api)
+    assert "CorsConfiguration" not in synth.resource(http)["Properties"]
+    cors = options_synth.resource(http)["Properties"]["CorsConfiguration"]
+    assert cors["AllowOrigins"] == ["https://app.example.com", "https://admin.example.com"]
+    assert {"authorization", "content-type"} <= set(cors["AllowHeaders"])
+    assert cors["AllowCredentials"] is False
+
+
+def test_self_sign_up_and_ses_email_are_options(synth: Synth, options_synth: Synth) -> None:
+    assert _pool(synth)["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is False
+    assert (
+        "EmailConfiguration" not in _pool(synth)
+        or _pool(synth)["EmailConfiguration"].get("EmailSendingAccount") != "DEVELOPER"
+    )
+    pool = _pool(options_synth)
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    email = pool["EmailConfiguration"]
+    assert (email["EmailSendingAccount"], email["From"]) == ("DEVELOPER", "no-reply@example.com")
+    assert "ses:eu-west-1:" in json.dumps(email["SourceArn"])
+    assert "identity/no-reply@example.com" in json.dumps(email["SourceArn"])
+
+
+def test_both_apis_get_their_custom_domain(synth: Synth, options_synth: Synth) -> None:
+    assert not synth.resources("AWS::ApiGatewayV2::DomainName")
+    domains = {
+        d["Properties"]["DomainName"]: (k, d["Properties"]["DomainNameConfigurations"][0]["CertificateArn"])
+        for k, d in options_synth.resources("AWS::ApiGatewayV2::DomainName").items()
+    }
+    assert domains.keys() == {"api.example.com", "ws.example.com"}
+    assert domains["ws.example.com"][1].endswith("certificate/ws")
+    mappings = {
+        (m["Properties"]["ApiId"]["Ref"], m["Properties"]["DomainName"]["Ref"])
+        for m in options_synth.resources("AWS::ApiGatewayV2::ApiMapping").values()
+    }
+    assert mappings == {
+        (options_synth.logical_id(options_synth.stack.http.api), domains["api.example.com"][0]),
+        (options_synth.logical_id(options_synth.stack.realtime.api), domains["ws.example.com"][0]),
+    }
+    assert {"HttpDomainTarget", "WebSocketDomainTarget"} <= set(options_synth.template["Outputs"])
+
+
+def test_a_waf_web_acl_guards_the_user_pool(synth: Synth, options_synth: Synth) -> None:
+    assert not synth.resources("AWS::WAFv2::WebACLAssociation")
+    (association,) = options_synth.resources("AWS::WAFv2::WebACLAssociation").values()
+    assert association["Properties"]["WebACLArn"] == OPTIONS["waf_web_acl_arn"]
+    pool = options_synth.logical_id(options_synth.stack.http.users.pool)
+    assert association["Properties"]["ResourceArn"] == {"Fn::GetAtt": [pool, "Arn"]}
+
+
+def _retention(synth: Synth, function: str) -> int:
+    log_group = synth.stack.lambdas[function].log_group
+    days: int = synth.resource(synth.logical_id(log_group))["Properties"]["RetentionInDays"]
+    return days
+
+
+def test_log_retention_per_function(synth: Synth, options_synth: Synth) -> None:
+    assert {_retention(synth, f) for f in ("api", "turns", "ext_moderation")} == {30}
+    assert [_retention(options_synth, f) for f in ("api", "turns", "ext_moderation")] == [90, 30, 7]
+
+
+@pytest.mark.parametrize(
+    ("context", "named"),
+    [
+        ({"cors_allowed_origins": "https://app.example.com/path"}, "cors_allowed_origins"),
+        ({"log_retention_by_function": "nosuch=7"}, "log_retention_by_function"),
+        ({"log_retention_by_function": "api=10"}, "log_retention_by_function"),
+        ({"http_domain_name": "api.example.com"}, "http_certificate_arn"),
+        (
+            {"user_pool_id": "us-east-1_abc", "user_pool_client_id": "c", "self_sign_up": "false"},
+            "self_sign_up",
+        ),
+        ({"waf_web_acl_arn": "arn:aws:wafv2:us-east-1:123456789012:global/webacl/x/y"}, "waf_web_acl_arn"),
+    ],
+)
+def test_bad_production_options_fail_with_their_name(context: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        StackConfig.from_context(cdk.App(context=context).node)
