@@ -113,6 +113,9 @@ class StackConfig(BaseModel):
         le=1,
         description="Scale every reserved concurrency (0: reserve none, for accounts with a small quota).",
     )
+    schema_registry: bool = Field(
+        True, description="The EventBridge schema registry (off where a region lacks it, infra/regions.py)."
+    )
     ai_provider: Literal["local", "bedrock"] | None = Field(
         None, description="Force this AI provider for every AI participant (default: each one's own)."
     )

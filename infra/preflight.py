@@ -118,17 +118,22 @@ def apigateway_role(client: Any, *, stack_sets_it: bool) -> Check:
     )
 
 
-def region_support(session: Any, region: str) -> Check:
+def region_support(session: Any, region: str, *, schema_registry: bool = True) -> Check:
     """Every regional service the stack uses exists in ``region`` (per botocore's endpoint data)."""
-    absent = [s for s in REGIONAL_SERVICES if region not in session.get_available_regions(s)]
+    services = [s for s in REGIONAL_SERVICES if schema_registry or s != "schemas"]
+    absent = [s for s in services if region not in session.get_available_regions(s)]
     if absent:
         return Check(
             "region",
             False,
-            f"{region} lacks {', '.join(absent)}: deploy to a region listed in docs/deploy.md "
-            "(Supported regions)",
+            f"{region} lacks {', '.join(absent)}: "
+            + (
+                "deploy with -c schema_registry=false"
+                if absent == ["schemas"]
+                else "deploy to a region listed in docs/deploy.md (Supported regions)"
+            ),
         )
-    return Check("region", True, f"{region} has {', '.join(REGIONAL_SERVICES)}")
+    return Check("region", True, f"{region} has {', '.join(services)}")
 
 
 def bedrock_model(client: Any, model_id: str) -> Check:
@@ -164,7 +169,7 @@ def bedrock_model(client: Any, model_id: str) -> Check:
 def run(session: Any, config: StackConfig, template: dict[str, Any] | None) -> list[Check]:
     """Every check, in the order a first deploy would trip over them."""
     region = session.region_name
-    checks = [region_support(session, region)]
+    checks = [region_support(session, region, schema_registry=config.schema_registry)]
     if template is None:
         checks.append(Check("template", False, "no synthesized template: run `make synth` first"))
     else:

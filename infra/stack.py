@@ -53,7 +53,9 @@ class ParleyStack(Stack):
                 r.name: Duration.seconds(consumer_of(r.name).timeout_seconds) for r in core_routes()
             },
         )
-        self.schemas = EventSchemas(self, "Schemas", registry_name=config.name())
+        self.schemas = (
+            EventSchemas(self, "Schemas", registry_name=config.name()) if config.schema_registry else None
+        )
         self.layer = SharedLayer(self, "Shared")
         # the WebSocket API and stage come first: their URLs are plain tokens in the functions'
         # environment, and its routes are added once the functions they integrate exist

@@ -172,6 +172,7 @@ OPTIONS: dict[str, Any] = {
     "websocket_certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/ws",
     "waf_web_acl_arn": "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/parley/abc",
     "log_retention_by_function": "api=90, ext_moderation=7",
+    "schema_registry": "false",
 }
 
 

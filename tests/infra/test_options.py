@@ -64,6 +64,16 @@ def test_an_unknown_context_key_is_refused_with_the_valid_ones() -> None:
     assert "newStyleStackSynthesis" not in str(raised.value)
 
 
+def test_a_stage_names_the_registry_and_its_schemas_too() -> None:
+    config = StackConfig(stage="dev")
+    assert (config.stack_name, config.name(), config.name("parley-http", today="Api")) == (
+        "Parley-dev",
+        "parley-dev",
+        "parley-http-dev",
+    )
+    assert (StackConfig().name(), StackConfig().name("parley-http", today="Api")) == ("parley", "Api")
+
+
 def test_a_stage_must_be_short_lowercase_letters_and_digits() -> None:
     with pytest.raises(ConfigError, match="stage"):
         build(cdk.App(context={"stage": "Prod_1"}))
@@ -74,13 +84,9 @@ def test_two_stages_share_no_physical_name(synth: Synth, options_synth: Synth) -
     assert (synth.name, options_synth.name) == (STACK_NAME, "Parley-dev")
     default, staged = physical_names(synth), physical_names(options_synth)
     # the check has something to check: the bus, the registry and its schemas, both APIs are named
+    # (the options stage goes without the schema registry; its names are the default's plus the stage)
     named_types = set().union(*staged.values())
-    assert {
-        "AWS::Events::EventBus",
-        "AWS::EventSchemas::Registry",
-        "AWS::EventSchemas::Schema",
-        "AWS::ApiGatewayV2::Api",
-    } <= named_types
+    assert {"AWS::Events::EventBus", "AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::DomainName"} <= named_types
     assert not set(default) & set(staged), sorted(set(default) & set(staged))
 
 
