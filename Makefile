@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONPATH := layers/parley/python:.
 
-.PHONY: help install test lint fmt typecheck pytest docs-check schemas openapi asyncapi docs dev redrive bench clean layer synth
+.PHONY: help install test lint fmt typecheck pytest docs-check schemas openapi asyncapi docs dev redrive bench clean layer synth preflight
 
 help:
 	@echo "make dev        start the whole system locally on http://127.0.0.1:8000 (PARLEY_PORT overrides)"
@@ -20,6 +20,7 @@ help:
 	@echo "make fmt        format and autofix with ruff"
 	@echo "make layer      build the shared layer's packages for Lambda arm64 / Python 3.13 into .cache/ (no Docker)"
 	@echo "make synth      npx cdk synth with the pinned CDK CLI (see docs/deploy.md for deploy)"
+	@echo "make preflight  synth, then check the AWS account and region for what a first deploy needs (CDK_ARGS='-c stage=dev')"
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || { echo "==> creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
@@ -86,7 +87,10 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
 synth: install node_modules/.package-lock.json
-	npx cdk synth --quiet
+	npx cdk synth --quiet $(CDK_ARGS)
+
+preflight: synth
+	$(BIN)/python -m infra.preflight $(CDK_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache cdk.out

@@ -109,7 +109,8 @@ class RouteQueues(Construct):
 
 
 class Bus(Construct):
-    """The ``parley`` bus, its replay archive, and a rule -> queue -> DLQ per core route.
+    """The ``parley`` bus (``bus_name``, one per stage), its replay archive, and a rule -> queue -> DLQ
+    per core route.
 
     ``consumer_timeouts`` maps each route to build to its consuming function's timeout (from the
     function spec list), which sizes that route's queue visibility timeout.
@@ -122,9 +123,10 @@ class Bus(Construct):
         *,
         routes: Iterable[Route],
         consumer_timeouts: Mapping[str, Duration],
+        bus_name: str = "parley",
     ) -> None:
         super().__init__(scope, construct_id)
-        self.bus = events.EventBus(self, "Bus", event_bus_name="parley")
+        self.bus = events.EventBus(self, "Bus", event_bus_name=bus_name)
         self.archive = self.bus.archive(
             "Archive",
             event_pattern=events.EventPattern(source=events.Match.prefix("parley.")),

@@ -28,7 +28,7 @@ From the extension's manifest it builds:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from aws_cdk import Duration, RemovalPolicy, Stack, Token
@@ -69,11 +69,17 @@ class ExtensionHost:
     chats_table: dynamodb.ITable
     layer: lambda_.ILayerVersion
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
+    # -c log_retention_by_function: an extension's function (ext_<id>) keeping its logs longer or shorter
+    log_retention_by_function: Mapping[str, logs.RetentionDays] = field(default_factory=dict)
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
     # the functions that call hooks (api, realtime): each may invoke exactly the hooked extensions
     hook_callers: Sequence[iam.IGrantable] = field(default_factory=tuple)
     # alarms and a dashboard row per extension, when the stack has them
     observability: Observability | None = None
+    # -c reserved_concurrency_scale: every extension's reservation times this (0: none)
+    reserved_concurrency_scale: float = 1.0
+    # Powertools' service names (the EMF metrics' dimension) start with it: one per stage
+    service_prefix: str = "parley"
 
 
 class ParleyExtension(Construct):
@@ -217,9 +223,12 @@ class ParleyExtension(Construct):
             code=code,
             handler=handler,
             layer=self.host.layer,
-            environment=environment(spec, table_names, self.host.bus.event_bus_name),
-            log_retention=self.host.log_retention,
+            environment=environment(
+                spec, table_names, self.host.bus.event_bus_name, service_prefix=self.host.service_prefix
+            ),
+            log_retention=self.host.log_retention_by_function.get(spec.name, self.host.log_retention),
             removal_policy=self.host.removal_policy,
+            reserved_concurrency_scale=self.host.reserved_concurrency_scale,
         )
         self.function = function
         assert function.role is not None
@@ -232,7 +241,12 @@ class ParleyExtension(Construct):
             route=self.route,
             function_timeout=Duration.seconds(spec.timeout_seconds),
         )
-        consume(function, self.route, routed.queue)
+        consume(
+            function,
+            self.route,
+            routed.queue,
+            reserved_concurrency_scale=self.host.reserved_concurrency_scale,
+        )
         if self.manifest.hooks.moderate or self.manifest.hooks.validate_turn:
             for caller in self.host.hook_callers:
                 # the function itself (unqualified), which is what the hook invoker calls by name

@@ -25,6 +25,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.bus import RouteQueues
+from infra.config import is_inference_profile, profile_model, scale_reservation
 from infra.layer import ARCHITECTURE, RUNTIME
 from infra.layer_build import LAMBDA_PYTHON
 from infra.nag import acknowledge
@@ -54,6 +55,8 @@ KNOWN_SETTINGS = frozenset(f.alias for f in Settings.model_fields.values() if f.
 WEBSOCKET_URL_SETTING = _alias("websocket_url")
 MANAGEMENT_URL_SETTING = _alias("websocket_management_url")
 HOOK_INVOKER_SETTING = _alias("hook_invoker")
+AI_PROVIDER_SETTING = _alias("ai_provider")
+AI_MODEL_SETTING = _alias("ai_default_model")
 # Bedrock's streaming call on any foundation model: which model is each AI participant's own setting
 BEDROCK_ACTIONS = ("bedrock:InvokeModelWithResponseStream",)
 
@@ -70,18 +73,24 @@ class WebSocketEndpoints(Protocol):
     def grant_push(self, grantee: iam.IRole) -> None: ...
 
 
+def service_name(function: str, prefix: str = "parley") -> str:
+    """Powertools' service: the ``service`` dimension of the function's EMF metrics (one per stage)."""
+    return f"{prefix}-{function}"
+
+
 def environment(
     spec: FunctionSpec,
     table_names: Mapping[str, str],
     bus_name: str,
     websocket: WebSocketEndpoints | None = None,
+    service_prefix: str = "parley",
 ) -> dict[str, str]:
     """The function's environment: Powertools wiring, the names of what it may touch, its extras."""
     unknown = [k for k in spec.env if k not in KNOWN_SETTINGS and not k.startswith("POWERTOOLS_")]
     if unknown:
         raise ValueError(f"{spec.name}: {unknown} are not settings (parley.settings.Settings aliases)")
     env = {
-        "POWERTOOLS_SERVICE_NAME": f"parley-{spec.name}",
+        "POWERTOOLS_SERVICE_NAME": service_name(spec.name, service_prefix),
         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         # responses hold chat messages: keep them out of X-Ray (privacy, and the 64 KB segment limit)
         "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
@@ -103,6 +112,40 @@ def environment(
     return env
 
 
+def ai_environment(provider: str | None, model_id: str | None) -> dict[str, str]:
+    """The AI settings of a Bedrock-calling function from context: only those given (else the code's)."""
+    env = {}
+    if provider:
+        env[AI_PROVIDER_SETTING] = provider
+    if model_id:
+        env[AI_MODEL_SETTING] = model_id
+    return env
+
+
+def bedrock_profile_grant(scope: Construct, profile: str) -> tuple[iam.PolicyStatement, list[str]]:
+    """The streaming action on an inference profile and on its model in every region it may route
+    to (AWS changes a geography's regions, so any region), with the cdk-nag findings that makes."""
+    stack = Stack.of(scope)
+    profile_arn = (
+        profile
+        if profile.startswith("arn:")
+        else stack.format_arn(
+            service="bedrock", region="*", resource="inference-profile", resource_name=profile
+        )
+    )
+    model = profile_model(profile)
+    model_arn = stack.format_arn(
+        service="bedrock", region="*", account="", resource="foundation-model", resource_name=model
+    )
+    findings = [f"Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/{model}"]
+    if not profile.startswith("arn:"):
+        findings.append(
+            f"Resource::arn:<AWS::Partition>:bedrock:*:<AWS::AccountId>:inference-profile/{profile}"
+        )
+    statement = iam.PolicyStatement(actions=list(BEDROCK_ACTIONS), resources=[profile_arn, model_arn])
+    return statement, findings
+
+
 def python_function(
     scope: Construct,
     spec: FunctionSpec,
@@ -113,6 +156,7 @@ def python_function(
     log_retention: logs.RetentionDays,
     removal_policy: RemovalPolicy,
     handler: str = "handler.lambda_handler",
+    reserved_concurrency_scale: float = 1.0,
 ) -> lambda_.Function:
     """One function of ``spec`` in ``scope``, with its own role and log group: the one place that
     sets runtime, architecture, layer, tracing, logging and the findings every function shares."""
@@ -137,7 +181,9 @@ def python_function(
         architecture=ARCHITECTURE,
         memory_size=spec.memory_mb,
         timeout=Duration.seconds(spec.timeout_seconds),
-        reserved_concurrent_executions=spec.reserved_concurrency,
+        reserved_concurrent_executions=scale_reservation(
+            spec.reserved_concurrency, reserved_concurrency_scale
+        ),
         layers=[layer],
         role=role,
         environment=dict(environment),
@@ -175,13 +221,15 @@ def python_function(
     return function
 
 
-def consume(function: lambda_.Function, route: Route, queue: sqs.IQueue) -> None:
+def consume(
+    function: lambda_.Function, route: Route, queue: sqs.IQueue, *, reserved_concurrency_scale: float = 1.0
+) -> None:
     """Feed ``function`` from its route's queue, with partial batch responses and the route's batch size.
 
     With reserved concurrency, the poller is held to it (``MaximumConcurrency``, 2 at least): more
     pollers than the function may run would be throttled, and each throttle counts as a receive on
     the way to the DLQ."""
-    reserved = route.reserved_concurrency
+    reserved = scale_reservation(route.reserved_concurrency, reserved_concurrency_scale)
     function.add_event_source(
         sources.SqsEventSource(
             queue,
@@ -217,9 +265,16 @@ class Functions(Construct):
         routes: Mapping[str, RouteQueues],
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
+        log_retention_by_function: Mapping[str, logs.RetentionDays] | None = None,
         websocket: WebSocketEndpoints | None = None,
+        reserved_concurrency_scale: float = 1.0,
+        ai_provider: str | None = None,
+        ai_model_id: str | None = None,
+        service_prefix: str = "parley",
     ) -> None:
         super().__init__(scope, construct_id)
+        self.reserved_concurrency_scale = reserved_concurrency_scale
+        self.ai_model_id = ai_model_id
         self.functions: dict[str, lambda_.Function] = {}
         self.specs = {spec.name: spec for spec in specs}
         table_names = {key: table.table_name for key, table in tables.items()}
@@ -233,13 +288,27 @@ class Functions(Construct):
                 spec,
                 code=function_code(spec.name),
                 layer=layer,
-                environment=environment(spec, table_names, bus.event_bus_name, websocket),
-                log_retention=log_retention,
+                environment={
+                    **environment(spec, table_names, bus.event_bus_name, websocket, service_prefix),
+                    **(ai_environment(ai_provider, ai_model_id) if spec.invokes_bedrock else {}),
+                },
+                log_retention=(log_retention_by_function or {}).get(spec.name, log_retention),
                 removal_policy=removal_policy,
+                reserved_concurrency_scale=reserved_concurrency_scale,
             )
             role = function.role
             assert role is not None
             self._grant(spec, role, tables, bus)
+            if spec.invokes_bedrock and ai_model_id and is_inference_profile(ai_model_id):
+                statement, findings = bedrock_profile_grant(self, ai_model_id)
+                role.add_to_principal_policy(statement)
+                for finding in findings:
+                    acknowledge(
+                        role,
+                        f"AwsSolutions-IAM5[{finding}]",
+                        "A cross-region inference profile routes each call to its model in one of its "
+                        "geography's regions, which AWS may extend; the grant names the one model.",
+                    )
             if spec.pushes_to_websockets:
                 assert websocket is not None  # environment() has refused the spec otherwise
                 websocket.grant_push(role)
@@ -297,7 +366,12 @@ class Functions(Construct):
             subscribed = route(trigger.route)
             if subscribed.function != spec.name:
                 raise ValueError(f"route {subscribed.name} names {subscribed.function}, not {spec.name}")
-            consume(function, subscribed, routes[subscribed.name].queue)
+            consume(
+                function,
+                subscribed,
+                routes[subscribed.name].queue,
+                reserved_concurrency_scale=self.reserved_concurrency_scale,
+            )
         elif isinstance(trigger, Every):
             # its own role, so the invoke permission it holds is this function's alone
             invoker = iam.Role(

@@ -147,6 +147,7 @@ class HttpApi(Construct):
         self.api = apigwv2.HttpApi(
             self,
             "Api",
+            api_name=config.name("parley-http", today="Api"),
             description="Parley HTTP API",
             create_default_stage=False,
         )

@@ -27,6 +27,7 @@ from infra.bus import RouteQueues
 from infra.nag import acknowledge
 
 FUNCTION_ERROR_RATE_PERCENT = 5
+AI_FAILURE_RATE_PERCENT = 10
 API_5XX_RATE_PERCENT = 1
 WINDOW = Duration.minutes(5)
 
@@ -112,6 +113,38 @@ class Observability(Construct):
             cloudwatch.GraphWidget(title=f"Extension route {route}", left=left, right=right, width=18),
             cloudwatch.AlarmStatusWidget(title=f"{route} alarms", alarms=list(alarms), width=6),
         )
+
+    def watch_ai_failures(self, service: str, *, namespace: str = "Parley") -> cloudwatch.Alarm:
+        """The share of AI replies that end in AIResponseFailed, from the EMF counts ``service``
+        emits (the analytics extension's AIResponsesRequested and AIResponsesFailed)."""
+
+        def count(metric: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace=namespace,
+                metric_name=metric,
+                dimensions_map={"service": service},
+                period=WINDOW,
+                statistic="Sum",
+            )
+
+        rate = cloudwatch.MathExpression(
+            expression="IF(requested > 0, 100 * failed / requested, 0)",
+            using_metrics={"failed": count("AIResponsesFailed"), "requested": count("AIResponsesRequested")},
+            label="AI failure %",
+            period=WINDOW,
+        )
+        alarm = self._alarm(
+            "Ai-FailureRate",
+            rate,
+            threshold=AI_FAILURE_RATE_PERCENT,
+            description=f"AI replies: over {AI_FAILURE_RATE_PERCENT}% ended in AIResponseFailed "
+            "(model access, throttling, time-outs): see ai_responder's logs.",
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="AI replies failed (%)", left=[rate], width=18),
+            cloudwatch.AlarmStatusWidget(title="AI alarm", alarms=[alarm], width=6),
+        )
+        return alarm
 
     def _dlq_alarm(self, name: str, dlq: sqs.IQueue) -> cloudwatch.Alarm:
         return self._alarm(

@@ -50,6 +50,7 @@ class RealTime(Construct):
         self.api = apigwv2.WebSocketApi(
             self,
             "Api",
+            api_name=config.name("parley-websocket", today="Api"),
             description="Parley real-time WebSocket API",
             route_selection_expression=ROUTE_SELECTION,
         )

@@ -59,14 +59,14 @@ def event_schema(event_type: str) -> dict[str, Any]:
 
 
 class EventSchemas(Construct):
-    """One registry, one schema per catalogued event type (named ``parley@<detail-type>``)."""
+    """One registry, one schema per catalogued event type (named ``<registry>@<detail-type>``)."""
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, registry_name: str = REGISTRY_NAME) -> None:
         super().__init__(scope, construct_id)
         self.registry = eventschemas.CfnRegistry(
             self,
             "Registry",
-            registry_name=REGISTRY_NAME,
+            registry_name=registry_name,
             description="Parley domain events, generated from parley.catalog",
         )
         self.schemas: dict[str, eventschemas.CfnSchema] = {}
@@ -75,7 +75,7 @@ class EventSchemas(Construct):
                 self,
                 event_type,
                 registry_name=self.registry.attr_registry_name,
-                schema_name=f"{REGISTRY_NAME}@{event_type}",
+                schema_name=f"{registry_name}@{event_type}",
                 type=SCHEMA_TYPE,
                 content=json.dumps(event_schema(event_type), sort_keys=True, separators=(",", ":")),
                 description=CATALOG[event_type].description[:256],

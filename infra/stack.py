@@ -15,10 +15,12 @@ from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from infra import production
+from infra.account import ApiGatewayAccount
 from infra.bus import Bus, RouteQueues
 from infra.config import StackConfig
 from infra.extensions import ExtensionHost, ShippedExtensions
-from infra.functions import Functions
+from infra.functions import Functions, service_name
 from infra.http_api import HttpApi
 from infra.layer import SharedLayer
 from infra.observability import Observability
@@ -46,15 +48,23 @@ class ParleyStack(Stack):
             self,
             "Events",
             routes=core_routes(),
+            bus_name=config.name(),
             consumer_timeouts={
                 r.name: Duration.seconds(consumer_of(r.name).timeout_seconds) for r in core_routes()
             },
         )
-        self.schemas = EventSchemas(self, "Schemas")
+        self.schemas = (
+            EventSchemas(self, "Schemas", registry_name=config.name()) if config.schema_registry else None
+        )
         self.layer = SharedLayer(self, "Shared")
         # the WebSocket API and stage come first: their URLs are plain tokens in the functions'
         # environment, and its routes are added once the functions they integrate exist
         self.realtime = RealTime(self, "RealTime", config=config)
+        self.apigateway_account: ApiGatewayAccount | None = None
+        if config.apigateway_cloudwatch_role:
+            # the stages' access logs need the account's role set before they are created
+            self.apigateway_account = ApiGatewayAccount(self, "ApiGatewayAccount")
+            self.realtime.stage.node.add_dependency(self.apigateway_account.account)
         self.functions = Functions(
             self,
             "Functions",
@@ -64,14 +74,22 @@ class ParleyStack(Stack):
             bus=self.events.bus,
             routes=self.events.routes,
             log_retention=config.retention,
+            log_retention_by_function=config.log_retentions,
             removal_policy=config.removal,
             websocket=self.realtime,
+            reserved_concurrency_scale=config.reserved_concurrency_scale,
+            ai_provider=config.ai_provider,
+            ai_model_id=config.ai_model_id,
+            service_prefix=config.name(),
         )
         self.realtime.add_routes(
             handler=self.functions.websocket("routes"), authorizer=self.functions.websocket("authorizer")
         )
         (api_handler,) = self.functions.http
         self.http = HttpApi(self, "Http", handler=api_handler, config=config)
+        if self.apigateway_account is not None:
+            self.http.stage.node.add_dependency(self.apigateway_account.account)
+        production.apply(self, config, http=self.http, realtime=self.realtime)
         self.observability = Observability(
             self,
             "Observability",
@@ -87,13 +105,20 @@ class ParleyStack(Stack):
             chats_table=self.storage.tables["chats"],
             layer=self.layer.layer,
             log_retention=config.retention,
+            log_retention_by_function=config.log_retentions,
             removal_policy=config.removal,
             hook_callers=[self.functions.functions[s.name] for s in CORE_FUNCTIONS if s.runs_hooks],
             observability=self.observability,
+            reserved_concurrency_scale=config.reserved_concurrency_scale,
+            service_prefix=config.name(),
         )
         self.extensions = ShippedExtensions(
             self, "Extensions", host=self.extension_host, manifests=manifests()
         )
+        analytics = self.extensions.installed.get("analytics")
+        if analytics is not None and analytics.function is not None:
+            # parley counts AI requests and failures only in the analytics extension's metrics
+            self.observability.watch_ai_failures(service_name(analytics.function.node.id, config.name()))
         unbuilt = {r.name for r in deployed_routes()} - set(self.route_queues)
         if unbuilt:
             raise LookupError(f"routes {sorted(unbuilt)} have no rule, queue and DLQ in the stack")

@@ -40,9 +40,14 @@ class Synth:
     _template: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def name(self) -> str:
+        """The stack's artifact (and file) name: ``Parley``, or ``Parley-<stage>``."""
+        return self.stack.artifact_id
+
+    @property
     def template(self) -> dict[str, Any]:
         if not self._template:
-            self._template = json.loads((self.outdir / f"{STACK_NAME}.template.json").read_text())
+            self._template = json.loads((self.outdir / f"{self.name}.template.json").read_text())
         return self._template
 
     @cached_property
@@ -70,7 +75,7 @@ class Synth:
     @cached_property
     def acknowledgements(self) -> list[tuple[str, str, str]]:
         """(construct path, rule, reason) of every acknowledged cdk-nag finding."""
-        metadata = json.loads((self.outdir / f"{STACK_NAME}.metadata.json").read_text())
+        metadata = json.loads((self.outdir / f"{self.name}.metadata.json").read_text())
         return [
             (path, rule, reason)
             for path, entries in metadata.items()
@@ -81,7 +86,7 @@ class Synth:
 
     @cached_property
     def assets(self) -> dict[str, Any]:
-        manifest: dict[str, Any] = json.loads((self.outdir / f"{STACK_NAME}.assets.json").read_text())
+        manifest: dict[str, Any] = json.loads((self.outdir / f"{self.name}.assets.json").read_text())
         return manifest
 
     def asset_path(self, s3_key: str) -> Path:
@@ -129,10 +134,9 @@ def cli_synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliSynth]:
         process.wait()
 
 
-@pytest.fixture(scope="session")
-def synth(tmp_path_factory: pytest.TempPathFactory, cli_synth: CliSynth) -> Synth:
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    app = cdk.App(outdir=str(outdir), context=CONTEXT)
+def synthesize(outdir: Path, context: dict[str, Any]) -> Synth:
+    """``build`` with ``context``, synthesized into ``outdir``; cdk-nag findings are kept, not raised."""
+    app = cdk.App(outdir=str(outdir), context=context)
     stack = build(app)
     result = Synth(outdir=outdir, stack=stack)
     try:
@@ -142,3 +146,36 @@ def synth(tmp_path_factory: pytest.TempPathFactory, cli_synth: CliSynth) -> Synt
             raise
         result.error = str(exc)
     return result
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory, cli_synth: CliSynth) -> Synth:
+    return synthesize(tmp_path_factory.mktemp("cdk.out"), CONTEXT)
+
+
+# Every opt-in option on, in a second stage: one more synthesis checks them all, and that the two
+# stages could be deployed side by side
+OPTIONS: dict[str, Any] = {
+    **CONTEXT,
+    "stage": "dev",
+    "apigateway_cloudwatch_role": "true",
+    "reserved_concurrency_scale": "0.5",
+    "ai_provider": "bedrock",
+    "ai_model_id": "us.amazon.nova-micro-v1:0",
+    "cors_allowed_origins": "https://app.example.com, https://admin.example.com",
+    "self_sign_up": "false",
+    "cognito_ses_from_email": "no-reply@example.com",
+    "cognito_ses_region": "eu-west-1",
+    "http_domain_name": "api.example.com",
+    "http_certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/http",
+    "websocket_domain_name": "ws.example.com",
+    "websocket_certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/ws",
+    "waf_web_acl_arn": "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/parley/abc",
+    "log_retention_by_function": "api=90, ext_moderation=7",
+    "schema_registry": "false",
+}
+
+
+@pytest.fixture(scope="session")
+def options_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    return synthesize(tmp_path_factory.mktemp("options-cdk.out"), OPTIONS)

@@ -24,7 +24,9 @@ def test_any_message_in_any_dlq_raises_an_alarm_to_the_topic(synth: Synth) -> No
         assert alarm["AlarmActions"] == [{"Ref": topic}]
 
 
-def test_each_function_has_an_error_rate_alarm_and_the_api_a_5xx_alarm(synth: Synth) -> None:
+def test_each_function_has_an_error_rate_alarm_the_api_a_5xx_alarm_and_ai_a_failure_alarm(
+    synth: Synth,
+) -> None:
     rates = [
         a["Properties"]
         for a in synth.resources("AWS::CloudWatch::Alarm").values()
@@ -34,7 +36,8 @@ def test_each_function_has_an_error_rate_alarm_and_the_api_a_5xx_alarm(synth: Sy
     for spec in FUNCTIONS:
         assert f"Function {spec.name}:" in described
     assert "HTTP API" in described
-    assert len(rates) == len(FUNCTIONS) + 1
+    assert "AI replies" in described
+    assert len(rates) == len(FUNCTIONS) + 2
 
 
 def test_the_alarm_email_from_context_is_subscribed(synth: Synth) -> None:
