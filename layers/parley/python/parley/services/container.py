@@ -24,6 +24,7 @@ from parley.settings import settings
 if TYPE_CHECKING:
     # only the extension gateway and extension functions build these: core Lambdas skip the imports
     from parley.extensions.sdk import Runtime
+    from parley.services.analytics import AnalyticsService
     from parley.services.extensions import ExtensionService
 
 
@@ -86,6 +87,14 @@ def extension_runtime() -> Runtime:
         state=ExtensionState,
         handler_timeout_seconds=settings().extension_handler_timeout_seconds,
     )
+
+
+@cache
+def analytics_service() -> AnalyticsService:
+    from parley.services.analytics import AnalyticsService  # the api's alone: other Lambdas skip it
+
+    outbox()  # binds the tables
+    return AnalyticsService(chat_service(), ExtensionState)
 
 
 @cache
@@ -162,6 +171,7 @@ def reset() -> None:
         chat_service,
         extension_service,
         extension_runtime,
+        analytics_service,
         pusher,
         realtime_service,
         broadcaster,
