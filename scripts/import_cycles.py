@@ -14,54 +14,27 @@ import grimp
 
 
 def cycles(package: str = "parley") -> list[list[str]]:
-    """The strongly connected components (over one module) of the package's import graph."""
+    """The strongly connected components (over one module) of the package's import graph.
+
+    Two modules share a component when each reaches the other; grimp answers reachability itself,
+    so the layer's hundred-odd modules need no hand-written graph search.
+    """
     graph = grimp.build_graph(package, cache_dir=None)
-    modules = sorted(graph.modules)
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
+    seen: set[str] = set()
     found: list[list[str]] = []
-    counter = 0
-
-    def visit(root: str) -> None:
-        # iterative Tarjan: the graph is small, but recursion depth should not depend on it
-        nonlocal counter
-        work = [(root, iter(sorted(graph.find_modules_directly_imported_by(root))))]
-        index[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        on_stack.add(root)
-        while work:
-            node, children = work[-1]
-            child = next(children, None)
-            if child is not None:
-                if child not in index:
-                    index[child] = low[child] = counter
-                    counter += 1
-                    stack.append(child)
-                    on_stack.add(child)
-                    work.append((child, iter(sorted(graph.find_modules_directly_imported_by(child)))))
-                elif child in on_stack:
-                    low[node] = min(low[node], index[child])
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[node])
-            if low[node] == index[node]:
-                component = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component.append(member)
-                    if member == node:
-                        break
-                if len(component) > 1:
-                    found.append(sorted(component))
-
-    for module in modules:
-        if module not in index:
-            visit(module)
+    for module in sorted(graph.modules):
+        if module in seen:
+            continue
+        component = {module} | {
+            other
+            for other in graph.modules
+            if other != module
+            and graph.chain_exists(importer=module, imported=other)
+            and graph.chain_exists(importer=other, imported=module)
+        }
+        seen |= component
+        if len(component) > 1:
+            found.append(sorted(component))
     return found
 
 

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from playwright.sync_api import expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import User
 
@@ -18,8 +18,8 @@ NewUser = Callable[[str], User]
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
-def test_the_panel_shows_the_numbers_of_the_csv(new_user: NewUser, artifacts: Path) -> None:
-    # Given Alice's chat with Bob and the AI Sage, and a few messages, one of them answered by Sage
+def a_short_conversation(new_user: NewUser) -> tuple[User, User]:
+    """Alice's chat with Bob and the AI Sage, and a few messages, one of them answered by Sage."""
     alice = new_user("Alice")
     alice.sign_in()
     alice.create_chat("Quiz night", ai_name="Sage")
@@ -34,6 +34,50 @@ def test_the_panel_shows_the_numbers_of_the_csv(new_user: NewUser, artifacts: Pa
     expect(alice.message("Ready!")).to_be_visible()
     alice.send("@Sage give us a riddle")
     expect(alice.page.locator("[data-testid=message][data-sender-id=sage]")).to_have_count(1)
+    return alice, bob
+
+
+def assert_every_shown_number_is_exported(panel: Locator, exported: dict[tuple[str, str, str], str]) -> None:
+    """As exported and as read on the screen."""
+    shown_values = panel.get_by_test_id("metric").evaluate_all(
+        """items => items.map(item => ({section: item.dataset.section, subject: item.dataset.subject,
+             metric: item.dataset.metric, value: item.dataset.value, unit: item.dataset.unit,
+             text: item.textContent}))"""
+    )
+    assert len(shown_values) >= 15, shown_values
+    for item in shown_values:
+        key = (item["section"], item["subject"], item["metric"])
+        assert key in exported, key
+        # JSON's 50.0 is JavaScript's 50: the same number
+        assert item["value"] == exported[key] or float(item["value"]) == float(exported[key]), (key, item)
+        if exported[key] == "":
+            assert item["text"] == "\u2013", item  # an en dash: no value yet
+            continue
+        on_screen = float(NUMBER.findall(item["text"])[0])
+        expected = float(exported[key])
+        if item["unit"] == "%":  # a ratio, shown as a percentage with one decimal
+            expected = round(expected * 100, 1)
+        assert on_screen == expected, (key, item, exported[key])
+
+
+def assert_summary_is_for_operators(page: Page, base: str) -> None:
+    """The local sign-in can issue an operator's token."""
+    request = page.request
+    for groups, status in (([], 403), (["operators"], 200)):
+        token = request.post(
+            f"{base}/local/token",
+            data=json.dumps({"user_id": "olga", "name": "Olga", "groups": groups}),
+            headers={"content-type": "application/json"},
+        ).json()["token"]
+        summary = request.get(f"{base}/analytics/summary", headers={"Authorization": f"Bearer {token}"})
+        assert summary.status == status, summary.text()
+    assert summary.json()["totals"]["messages"] >= 4
+
+
+def test_the_panel_shows_the_numbers_of_the_csv(new_user: NewUser, artifacts: Path) -> None:
+    # Given Alice's chat with Bob and the AI Sage, and a few messages, one of them answered by Sage
+    alice, bob = a_short_conversation(new_user)
+    chat_id = alice.chat_id
 
     # When Alice opens the analytics panel and it has caught up with the conversation
     page = alice.page
@@ -68,25 +112,7 @@ def test_the_panel_shows_the_numbers_of_the_csv(new_user: NewUser, artifacts: Pa
     assert text.startswith("section,subject,metric,value\r\n")
     exported = {(r["section"], r["subject"], r["metric"]): r["value"] for r in rows}
     assert exported[("messages", "", "count")] == "4"
-    shown_values = panel.get_by_test_id("metric").evaluate_all(
-        """items => items.map(item => ({section: item.dataset.section, subject: item.dataset.subject,
-             metric: item.dataset.metric, value: item.dataset.value, unit: item.dataset.unit,
-             text: item.textContent}))"""
-    )
-    assert len(shown_values) >= 15, shown_values
-    for item in shown_values:
-        key = (item["section"], item["subject"], item["metric"])
-        assert key in exported, key
-        # JSON's 50.0 is JavaScript's 50: the same number
-        assert item["value"] == exported[key] or float(item["value"]) == float(exported[key]), (key, item)
-        if exported[key] == "":
-            assert item["text"] == "\u2013", item  # an en dash: no value yet
-            continue
-        on_screen = float(NUMBER.findall(item["text"])[0])
-        expected = float(exported[key])
-        if item["unit"] == "%":  # a ratio, shown as a percentage with one decimal
-            expected = round(expected * 100, 1)
-        assert on_screen == expected, (key, item, exported[key])
+    assert_every_shown_number_is_exported(panel, exported)
     people = {
         r["subject"]: r["value"]
         for r in rows
@@ -95,16 +121,7 @@ def test_the_panel_shows_the_numbers_of_the_csv(new_user: NewUser, artifacts: Pa
     assert sorted(people.values()) == ["1", "1", "2"]
     page.screenshot(path=artifacts / "browser-analytics.png")
 
-    # And the summary is for operators only: the local sign-in can issue an operator's token
-    request = page.request
-    for groups, status in (([], 403), (["operators"], 200)):
-        token = request.post(
-            f"{alice.base}/local/token",
-            data=json.dumps({"user_id": "olga", "name": "Olga", "groups": groups}),
-            headers={"content-type": "application/json"},
-        ).json()["token"]
-        summary = request.get(f"{alice.base}/analytics/summary", headers={"Authorization": f"Bearer {token}"})
-        assert summary.status == status, summary.text()
-    assert summary.json()["totals"]["messages"] >= 4
+    # And the summary is for operators only
+    assert_summary_is_for_operators(page, alice.base)
     assert alice.errors == []
     assert bob.errors == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
@@ -452,6 +454,87 @@ operations = st.lists(
 )
 
 
+@dataclass
+class World:
+    """The chat as the operations leave it, and the clock they share."""
+
+    chat: Chat
+    mode: str
+    now: datetime
+    newcomers: int = 0
+
+
+def op_join(w: World, _: int) -> None:
+    w.chat = join(w.chat, user_id=f"user-{w.newcomers}", name=f"User {w.newcomers}", now=w.now).chat
+    w.newcomers += 1
+
+
+def op_leave(w: World, pick: int) -> None:
+    humans = [p.id for p in w.chat.participants if p.kind == "human"]
+    if humans:
+        w.chat = leave(w.chat, user_id=humans[pick % len(humans)]).chat
+
+
+def op_post(w: World, _: int) -> None:
+    holder = w.chat.turn.holder_id
+    if holder is not None and w.chat.member(holder) is not None and may_post(w.chat, holder):
+        w.chat = post(w.chat, holder, w.now)
+
+
+def op_timeout(w: World, _: int) -> None:
+    deadline = turn_deadline(w.chat)
+    if deadline is not None:
+        w.now = max(w.now, deadline)
+        w.chat = expire_turn(w.chat, now=w.now).chat
+
+
+def op_grant(w: World, pick: int) -> None:
+    members = [p.id for p in w.chat.participants]
+    moderator = chair(w.chat) if w.mode == "moderated" and members else None
+    if moderator is not None:
+        w.chat = grant_turn(
+            w.chat, user_id=moderator.id, participant_id=members[pick % len(members)], now=w.now
+        ).chat
+
+
+def op_ai_failed(w: World, _: int) -> None:
+    holder = w.chat.turn.holder_id
+    if holder and holder.startswith("ai-"):
+        w.chat = fail_ai_response(
+            w.chat, participant_id=holder, request_id="r", reason="timeout", detail="x", now=w.now
+        ).chat
+
+
+def op_duplicate(w: World, _: int) -> None:
+    assert reconcile_turn(settle(w.chat, w.now), w.now)[1] is None
+
+
+OPERATIONS: dict[str, Callable[[World, int], None]] = {
+    "join": op_join,
+    "leave": op_leave,
+    "post": op_post,
+    "timeout": op_timeout,
+    "grant": op_grant,
+    "ai_failed": op_ai_failed,
+    "duplicate": op_duplicate,
+}
+
+
+def assert_one_holder_and_not_stuck(chat: Chat, mode: str) -> None:
+    # Then exactly one current member holds an untaken turn whenever there are members
+    if not chat.participants:
+        assert chat.turn.holder_id is None
+        return
+    current = chat.member(chat.turn.holder_id) if chat.turn.holder_id else None
+    assert current is not None, chat.turn
+    assert [p.id for p in chat.participants if may_post(chat, p.id)] == [current.id]
+    # And the chat is never stuck: the turn can time out, unless it rests with a moderated chair
+    resting = chair(chat)
+    assert turn_deadline(chat) is not None or (
+        mode == "moderated" and resting is not None and current.id == resting.id
+    )
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     mode=st.sampled_from(["round_robin", "alternating", "moderated"]),
@@ -462,67 +545,20 @@ def test_any_sequence_leaves_exactly_one_holder_and_never_a_stuck_chat(
     mode: str, ai_count: int, ops: list[tuple[str, int, bool]]
 ) -> None:
     # Given a strict-mode chat, with or without AI participants
-    chat = new_chat(mode, ais=[f"ai-{i}" for i in range(ai_count)])  # type: ignore[arg-type]
-    now = T0
-    newcomers = 0
-    last_turn_number = chat.turn.turn_number
+    world = World(new_chat(mode, ais=[f"ai-{i}" for i in range(ai_count)]), mode, T0)  # type: ignore[arg-type]
+    last_turn_number = world.chat.turn.turn_number
 
     for op, pick, handler_runs in ops:
-        now += timedelta(seconds=2)
-        members = [p.id for p in chat.participants]
+        world.now += timedelta(seconds=2)
         # When anything happens, in any order, with the handler late or repeating itself...
-        if op == "join":
-            chat = join(chat, user_id=f"user-{newcomers}", name=f"User {newcomers}", now=now).chat
-            newcomers += 1
-        elif op == "leave":
-            humans = [p.id for p in chat.participants if p.kind == "human"]
-            if humans:
-                chat = leave(chat, user_id=humans[pick % len(humans)]).chat
-        elif op == "post":
-            holder = chat.turn.holder_id
-            if holder is not None and chat.member(holder) is not None and may_post(chat, holder):
-                chat = post(chat, holder, now)
-        elif op == "timeout":
-            deadline = turn_deadline(chat)
-            if deadline is not None:
-                now = max(now, deadline)
-                chat = expire_turn(chat, now=now).chat
-        elif op == "grant" and mode == "moderated" and members:
-            moderator = chair(chat)
-            if moderator is not None:
-                chat = grant_turn(
-                    chat, user_id=moderator.id, participant_id=members[pick % len(members)], now=now
-                ).chat
-        elif op == "ai_failed" and chat.turn.holder_id and chat.turn.holder_id.startswith("ai-"):
-            chat = fail_ai_response(
-                chat,
-                participant_id=chat.turn.holder_id,
-                request_id="r",
-                reason="timeout",
-                detail="x",
-                now=now,
-            ).chat
-        elif op == "duplicate":
-            assert reconcile_turn(settle(chat, now), now)[1] is None
+        OPERATIONS[op](world, pick)
         if not handler_runs:
             continue
 
         # ...and the turns handler reconciles
-        chat = settle(chat, now)
-
-        # Then exactly one current member holds an untaken turn whenever there are members
-        if chat.participants:
-            current = chat.member(chat.turn.holder_id) if chat.turn.holder_id else None
-            assert current is not None, chat.turn
-            assert [p.id for p in chat.participants if may_post(chat, p.id)] == [current.id]
-            # And the chat is never stuck: the turn can time out, unless it rests with a moderated chair
-            resting = chair(chat)
-            assert turn_deadline(chat) is not None or (
-                mode == "moderated" and resting is not None and current.id == resting.id
-            )
-        else:
-            assert chat.turn.holder_id is None
+        world.chat = chat = settle(world.chat, world.now)
+        assert_one_holder_and_not_stuck(chat, mode)
         # And turn numbers never go back, and handling a trigger again changes nothing
         assert chat.turn.turn_number >= last_turn_number
         last_turn_number = chat.turn.turn_number
-        assert reconcile_turn(chat, now + timedelta(seconds=1)) == (chat, None)
+        assert reconcile_turn(chat, world.now + timedelta(seconds=1)) == (chat, None)

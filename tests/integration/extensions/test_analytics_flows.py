@@ -298,7 +298,8 @@ def test_the_operators_summary(api: Api, bus: Bus, alice: User, bob: User) -> No
     # When an operator asks for the summary of the last week, as JSON and as CSV
     query = {"from": (today - timedelta(days=6)).isoformat(), "to": today.isoformat()}
     document = api.get("/analytics/summary", operator, query=query).json
-    rows = parse_csv(api.get("/analytics/summary", operator, query={**query, "format": "csv"}))
+    exported = api.get("/analytics/summary", operator, query={**query, "format": "csv"})
+    rows = parse_csv(exported)
 
     # Then it covers the week, day by day, with today's conversations in it
     assert document["period"]["start"] == query["from"]
@@ -314,6 +315,16 @@ def test_the_operators_summary(api: Api, bus: Bus, alice: User, bob: User) -> No
     assert document["trend"][-1]["messages"] == 8
     assert document["trend"][-1]["chats_completed"] == 1
     assert_csv_matches_json(rows, document)
+    filename = f"parley-analytics-summary-{query['from']}-{query['to']}.csv"
+    assert exported.headers["content-disposition"] == f'attachment; filename="{filename}"'
+
+    # And without a range it covers the last 30 days, up to today
+    period = api.get("/analytics/summary", operator).json["period"]
+    assert (period["start"], period["end"], period["days"]) == (
+        (today - timedelta(days=29)).isoformat(),
+        today.isoformat(),
+        30,
+    )
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,7 @@ from parley.settings import Settings, settings
 if TYPE_CHECKING:
     # only the extension gateway and extension functions build these: core Lambdas skip the imports
     from parley.extensions.sdk import Runtime
+    from parley.services.analytics import AnalyticsService
     from parley.services.extensions import ExtensionService
 
 P = ParamSpec("P")
@@ -141,6 +142,13 @@ def extension_runtime() -> Runtime:
         state=ExtensionState,
         handler_timeout_seconds=settings().extension_handler_timeout_seconds,
     )
+
+
+@component
+def analytics_service() -> AnalyticsService:
+    from parley.services.analytics import AnalyticsService  # the api's alone: other Lambdas skip it
+
+    return AnalyticsService(chat_service(), ExtensionState)
 
 
 @component

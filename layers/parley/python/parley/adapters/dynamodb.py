@@ -185,43 +185,9 @@ class ChatRepository:
         """
         chat = outcome.chat
         with self._transaction() as tx:
-            deadline = turn_deadline(chat)
-            # a put replaces the whole item: without a deadline the chat drops out of the sparse index
-            record = ChatRecord(
-                chat.chat_id,
-                state=chat.model_dump_json(),
-                updated_at=now.isoformat(),
-                turn_due=turn_shard(chat.chat_id) if deadline else None,
-                turn_deadline=deadline.astimezone(UTC).isoformat() if deadline else None,
-            )
-            if loaded is not None and loaded.version is not None:
-                record.version = loaded.version
-            tx.save(record)
+            tx.save(_chat_record(chat, loaded, now))
             if outcome.message is not None:
-                m = outcome.message
-                tx.save(
-                    MessageRecord(
-                        m.chat_id,
-                        m.sequence,
-                        message_id=m.message_id,
-                        sender_id=m.sender_id,
-                        sender_name=m.sender_name,
-                        sender_kind=m.sender_kind,
-                        text=m.text,
-                        client_message_id=m.client_message_id,
-                        created_at=m.created_at.isoformat(),
-                    ),
-                    condition=MessageRecord.sequence.does_not_exist(),
-                )
-                if client_message_id is not None:
-                    tx.save(
-                        IdempotencyRecord(
-                            client_message_key(chat.chat_id, m.sender_id, client_message_id),
-                            expiration=now + self._client_message_ttl,
-                            data=json.dumps({"sequence": m.sequence, "message_id": m.message_id}),
-                        ),
-                        condition=IdempotencyRecord.id.does_not_exist(),
-                    )
+                self._save_message(tx, outcome.message, client_message_id, now)
             if outcome.joined is not None:
                 tx.save(
                     MembershipRecord(
@@ -234,20 +200,35 @@ class ChatRepository:
             if outcome.left is not None:
                 tx.delete(MembershipRecord(outcome.left, chat.chat_id))
             for envelope in envelopes:
-                meta = envelope.metadata
-                assert meta.sequence is not None, "only sequenced events belong in the event log"
-                tx.save(
-                    EventRecord(
-                        meta.chat_id,
-                        meta.sequence,
-                        event_id=meta.event_id,
-                        event_type=meta.event_type,
-                        detail=envelope.to_json(),
-                        occurred_at=meta.occurred_at.astimezone(UTC).isoformat(),
-                        outbox=outbox_shard(meta.chat_id),
-                    ),
-                    condition=EventRecord.sequence.does_not_exist(),
-                )
+                tx.save(_event_record(envelope), condition=EventRecord.sequence.does_not_exist())
+
+    def _save_message(
+        self, tx: _Transaction, m: MessageView, client_message_id: str | None, now: datetime
+    ) -> None:
+        """The message at its sequence, and its client_message_id's claim, each written only once."""
+        tx.save(
+            MessageRecord(
+                m.chat_id,
+                m.sequence,
+                message_id=m.message_id,
+                sender_id=m.sender_id,
+                sender_name=m.sender_name,
+                sender_kind=m.sender_kind,
+                text=m.text,
+                client_message_id=m.client_message_id,
+                created_at=m.created_at.isoformat(),
+            ),
+            condition=MessageRecord.sequence.does_not_exist(),
+        )
+        if client_message_id is not None:
+            tx.save(
+                IdempotencyRecord(
+                    client_message_key(m.chat_id, m.sender_id, client_message_id),
+                    expiration=now + self._client_message_ttl,
+                    data=json.dumps({"sequence": m.sequence, "message_id": m.message_id}),
+                ),
+                condition=IdempotencyRecord.id.does_not_exist(),
+            )
 
     def claim(self, key: str, *, now: datetime, ttl_seconds: float) -> str | None:
         """Take a short lease on ``key``; None when taken, else the holder's state (``running`` or
@@ -322,3 +303,33 @@ class _Transaction:
             ):
                 raise ConcurrentWriteError("the chat changed during the write", reasons=codes) from error
             raise
+
+
+def _chat_record(chat: Chat, loaded: LoadedChat | None, now: datetime) -> ChatRecord:
+    """The chat's item, conditioned on the version it was read at (none for a new chat)."""
+    deadline = turn_deadline(chat)
+    # a put replaces the whole item: without a deadline the chat drops out of the sparse index
+    record = ChatRecord(
+        chat.chat_id,
+        state=chat.model_dump_json(),
+        updated_at=now.isoformat(),
+        turn_due=turn_shard(chat.chat_id) if deadline else None,
+        turn_deadline=deadline.astimezone(UTC).isoformat() if deadline else None,
+    )
+    if loaded is not None and loaded.version is not None:
+        record.version = loaded.version
+    return record
+
+
+def _event_record(envelope: Envelope[Any]) -> EventRecord:
+    meta = envelope.metadata
+    assert meta.sequence is not None, "only sequenced events belong in the event log"
+    return EventRecord(
+        meta.chat_id,
+        meta.sequence,
+        event_id=meta.event_id,
+        event_type=meta.event_type,
+        detail=envelope.to_json(),
+        occurred_at=meta.occurred_at.astimezone(UTC).isoformat(),
+        outbox=outbox_shard(meta.chat_id),
+    )

@@ -19,7 +19,8 @@ is still running; once finished, the lease says so and duplicates are dropped.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -60,6 +61,25 @@ class RequestInProgressError(Exception):
 
 class _Cancelled(Exception):
     """The chat was completed while the reply streamed."""
+
+
+@dataclass
+class _Reply:
+    """A reply as it streams in; times are monotonic seconds."""
+
+    began: float
+    ended: float = 0.0
+    first_token: float | None = None
+    parts: list[str] = field(default_factory=list)
+    usage: Usage = field(default_factory=lambda: Usage(0, 0))
+
+    def timings(self) -> dict[str, float]:
+        return {
+            "time_to_first_token_ms": round(((self.first_token or self.ended) - self.began) * 1000, 1),
+            "duration_ms": round((self.ended - self.began) * 1000, 1),
+            "input_tokens": self.usage.input_tokens,
+            "output_tokens": self.usage.output_tokens,
+        }
 
 
 class AIResponder:
@@ -184,40 +204,8 @@ class AIResponder:
         )
         stream.push(started)
         self._outbox.publish_unsequenced([started])
-
-        began = self._monotonic()
-        first_token: float | None = None
-        last_check = began
-        parts: list[str] = []
-        usage = Usage(0, 0)
         try:
-            for item in provider.stream(model_request):
-                now = self._monotonic()
-                if now - began > self._timeout:
-                    raise ProviderError("timeout", f"no complete reply within {self._timeout:g} s")
-                if isinstance(item, Usage):
-                    usage = item
-                    continue
-                if not isinstance(item, TextDelta) or not item.text:
-                    continue
-                if first_token is None:
-                    first_token = now
-                stream.push(
-                    event(
-                        AIResponseChunk(
-                            request_id=request.request_id,
-                            participant_id=participant.id,
-                            index=len(parts),
-                            text=item.text,
-                        )
-                    )
-                )
-                parts.append(item.text)
-                if now - last_check >= self._cancel_check:
-                    last_check = now
-                    current = self._chats.load(chat.chat_id)
-                    if current is None or current.status == "completed":
-                        raise _Cancelled()
+            reply = self._stream(provider.stream(model_request), chat.chat_id, stream, event, request)
         except ProviderError as exc:
             return self._fail(cause, actor, exc.reason, exc.detail)
         except _Cancelled:
@@ -225,17 +213,56 @@ class AIResponder:
         except Exception as exc:  # a provider bug must still end the reply and free the turn
             logger.exception("AI provider failed unexpectedly")
             return self._fail(cause, actor, "model_error", f"unexpected {type(exc).__name__}")
-        ended = self._monotonic()
+        return self._store(cause, chat, actor, reply)
 
-        text = "".join(parts).strip()[: chat.settings.max_message_length]
+    def _stream(
+        self,
+        items: Iterable[object],
+        chat_id: str,
+        stream: Stream,
+        event: Callable[[Any], Envelope[Any]],
+        request: AIResponseRequested,
+    ) -> _Reply:
+        """Push the model's text to the chat's sockets as it comes, watching the clock and the chat."""
+        reply = _Reply(began=self._monotonic())
+        last_check = reply.began
+        for item in items:
+            now = self._monotonic()
+            if now - reply.began > self._timeout:
+                raise ProviderError("timeout", f"no complete reply within {self._timeout:g} s")
+            if isinstance(item, Usage):
+                reply.usage = item
+                continue
+            if not isinstance(item, TextDelta) or not item.text:
+                continue
+            if reply.first_token is None:
+                reply.first_token = now
+            chunk = AIResponseChunk(
+                request_id=request.request_id,
+                participant_id=request.participant_id,
+                index=len(reply.parts),
+                text=item.text,
+            )
+            stream.push(event(chunk))
+            reply.parts.append(item.text)
+            if now - last_check >= self._cancel_check:
+                last_check = now
+                self._check_open(chat_id)
+        reply.ended = self._monotonic()
+        return reply
+
+    def _check_open(self, chat_id: str) -> None:
+        current = self._chats.load(chat_id)
+        if current is None or current.status == "completed":
+            raise _Cancelled()
+
+    def _store(self, cause: Envelope[AIResponseRequested], chat: Chat, actor: Actor, reply: _Reply) -> str:
+        """Commit the finished reply with its AIResponseCompleted, or fail it if nothing usable came."""
+        request = cause.data
+        text = "".join(reply.parts).strip()[: chat.settings.max_message_length]
         if not text:
             return self._fail(cause, actor, "model_error", "the model returned an empty reply")
-        timings = {
-            "time_to_first_token_ms": round(((first_token or ended) - began) * 1000, 1),
-            "duration_ms": round((ended - began) * 1000, 1),
-            "input_tokens": usage.input_tokens,
-            "output_tokens": usage.output_tokens,
-        }
+        timings = reply.timings()
         try:
             self._chats.post_ai_reply(
                 chat.chat_id,

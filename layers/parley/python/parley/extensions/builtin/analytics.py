@@ -4,10 +4,11 @@ The reference example of a real extension: it sees only the events and the SDK (
 the chat's install and config) and never reads or writes a core table. Installed and enabled on
 every new chat; a moderator may turn it off like any other extension.
 
-Each event becomes one fact stored under the event's identity (see ``_analytics_model``), so a
-duplicate, a retry after a crash or any arrival order leaves the same facts behind. Reports are
-computed from the facts when asked for (``GET /chats/{chat_id}/analytics``); the operators'
-``GET /analytics/summary`` reads a per-day rollup under ``analytics#_rollup``.
+Each event becomes one fact stored under the event's identity (see the ``_analytics_model``
+package), so a duplicate, a retry after a crash or any arrival order leaves the same facts behind.
+Reports are computed from the facts when asked for (``GET /chats/{chat_id}/analytics``, through
+``parley.services.analytics``); the operators' ``GET /analytics/summary`` reads a per-day rollup
+under ``analytics#_rollup``.
 """
 
 from __future__ import annotations
@@ -15,15 +16,14 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict, Field
 
 from parley.catalog import Envelope
 from parley.extensions.builtin import _analytics_model as model
+from parley.extensions.builtin._analytics_model import DAY_SECONDS, EXTENSION_ID, AnalyticsConfig
 from parley.extensions.manifest import Manifest
 from parley.extensions.sdk import Context, Extension
 from parley.observability import metrics
 
-DAY_SECONDS = 86_400
 EVENTS: tuple[str, ...] = (
     "ChatCreated",
     "ChatSettingsChanged",
@@ -38,20 +38,9 @@ EVENTS: tuple[str, ...] = (
 )
 
 
-class AnalyticsConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    retention_days: int = Field(
-        90,
-        ge=1,
-        le=3650,
-        description="The chat's analytics expire this many days after their last update (DynamoDB TTL).",
-    )
-
-
 extension: Extension[AnalyticsConfig] = Extension(
     Manifest(
-        id="analytics",
+        id=EXTENSION_ID,
         version="1.0.0",
         name="Analytics",
         description="Conversation metrics: messages, turns, AI response times, engagement, daily trend.",

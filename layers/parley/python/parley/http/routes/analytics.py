@@ -1,13 +1,12 @@
 """Conversation analytics: one chat's (members) and the daily summary across chats (operators).
 
-Both read what the `analytics` extension keeps in its own rows (``analytics#<chat id>`` and
-``analytics#_rollup``) through the extension state port; neither touches the extension's code path.
+The routes parse, authorize, ask ``AnalyticsService`` and map its report to JSON or CSV; the reports
+themselves are computed in ``parley.services.analytics`` without the extension SDK.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
@@ -16,33 +15,18 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel
 
-from parley.clock import utc_now
-from parley.domain.model import InstallStatus
-from parley.errors import InvalidRequestError
 from parley.extensions.builtin import _analytics_model as model
-from parley.extensions.builtin.analytics import AnalyticsConfig
-from parley.extensions.builtin.analytics import extension as analytics
-from parley.extensions.sdk import Store
 from parley.http.context import GROUPS_CLAIM, OPERATORS_GROUP, identity_of, require_operator
-from parley.root import chat_service, extension_runtime
+from parley.root import analytics_service
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 
 CSV = "text/csv; charset=utf-8"
-READ_CONCURRENCY = 8
 
 Format = Annotated[
     Literal["json", "csv"],
     Query(description="`csv`: RFC 4180, header row `section,subject,metric,value` (README, Analytics)."),
 ]
-
-
-def _read(store: Store, keys: list[str]) -> dict[str, Any]:
-    """Several of the extension's items, a few at a time (each is one small GetItem)."""
-    if len(keys) <= 1:
-        return {k: store.get(k) for k in keys}
-    with ThreadPoolExecutor(max_workers=min(READ_CONCURRENCY, len(keys))) as pool:
-        return dict(zip(keys, pool.map(store.get, keys), strict=True))
 
 
 def _respond(report: BaseModel, fmt: str, filename: str) -> Response[Any]:
@@ -77,16 +61,7 @@ def _both(described: type[BaseModel], what: str) -> dict[int, OpenAPIResponse]:
     responses=_both(model.ChatAnalytics, "The chat's analytics"),
 )
 def chat_analytics(chat_id: str, format: Format = "json") -> Response[Any]:
-    chat = chat_service().get_chat(identity_of(router.current_event.raw_event), chat_id)
-    install = chat.extensions.get(analytics.id)
-    config = analytics.config_of(install.config) if install else AnalyticsConfig()
-    status: Literal[InstallStatus, "not_installed"] = "not_installed" if install is None else install.status
-    store = extension_runtime().state(analytics.id, chat_id)
-    keys = [model.block_key(b) for b in model.blocks_through(chat.last_event_sequence)]
-    facts = model.merge_blocks(_read(store, keys).values())
-    report = model.chat_report(
-        chat_id, facts, status=status, retention_days=config.retention_days, now=utc_now()
-    )
+    report = analytics_service().chat_report(identity_of(router.current_event.raw_event), chat_id)
     return _respond(report, format, f"parley-analytics-{chat_id}")
 
 
@@ -104,14 +79,6 @@ def analytics_summary(
     format: Format = "json",
 ) -> Response[Any]:
     require_operator(router.current_event.raw_event, to="see the summary")
-    now = utc_now()
-    end = end or now.date()
-    start = start or end - timedelta(days=29)
-    if start > end:
-        raise InvalidRequestError("`from` must not be after `to`", field="from")
-    if (end - start).days + 1 > model.MAX_SUMMARY_DAYS:
-        raise InvalidRequestError(f"at most {model.MAX_SUMMARY_DAYS} days at a time", field="to")
-    rollup = extension_runtime().state(analytics.id, model.ROLLUP_PARTITION)
-    keys = [k for day in model.days_between(start, end) for k in model.rollup_keys(day)]
-    report = model.summary_report(start, end, _read(rollup, keys), now=now)
-    return _respond(report, format, f"parley-analytics-summary-{start}-{end}")
+    report = analytics_service().summary(start, end)
+    period = report.period
+    return _respond(report, format, f"parley-analytics-summary-{period.start}-{period.end}")

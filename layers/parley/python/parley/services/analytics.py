@@ -1,0 +1,86 @@
+"""Conversation analytics reports: one chat's (its members) and the daily summary across chats.
+
+Both read what the `analytics` extension keeps in its own rows (``analytics#<chat id>`` and
+``analytics#_rollup``) and fold them with the extension's pure arithmetic; neither loads the
+extension or its SDK, so the api Lambda starts without the extension platform.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+
+from parley.clock import utc_now
+from parley.domain.model import Install
+from parley.errors import InvalidRequestError
+from parley.extensions.builtin import _analytics_model as model
+from parley.services.chats import ChatService, Identity
+
+DEFAULT_SUMMARY_DAYS = 30
+
+
+class StateReader(Protocol):
+    """The extension's rows on one chat, read only (the extensions table's adapter)."""
+
+    def get(self, key: str) -> Any | None: ...
+
+
+def status_of(install: Install | None) -> model.Status:
+    """The analytics extension on a chat: while it is off, nothing new is counted."""
+    return "not_installed" if install is None else install.status
+
+
+class AnalyticsService:
+    def __init__(
+        self,
+        chats: ChatService,
+        state: Callable[[str, str], StateReader],
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        read_concurrency: int = 8,
+    ) -> None:
+        self._chats = chats
+        self._state = state
+        self._clock = clock
+        self._read_concurrency = read_concurrency
+
+    def chat_report(self, who: Identity, chat_id: str) -> model.ChatAnalytics:
+        """A member's view of the chat's analytics; outsiders get ChatNotFoundError like everywhere."""
+        chat = self._chats.get_chat(who, chat_id)
+        install = chat.extensions.get(model.EXTENSION_ID)
+        config = (
+            model.AnalyticsConfig.model_validate(dict(install.config)) if install else model.AnalyticsConfig()
+        )
+        store = self._state(model.EXTENSION_ID, chat_id)
+        keys = [model.block_key(b) for b in model.blocks_through(chat.last_event_sequence)]
+        facts = model.merge_blocks(self._read(store, keys).values())
+        return model.chat_report(
+            chat_id,
+            facts,
+            status=status_of(install),
+            retention_days=config.retention_days,
+            now=self._clock(),
+        )
+
+    def summary(self, start: date | None, end: date | None) -> model.AnalyticsSummary:
+        """Operators' figures over [start, end] (UTC days; default the last 30), at most
+        ``MAX_SUMMARY_DAYS`` days; the caller has checked that an operator asks."""
+        now = self._clock()
+        end = end or now.date()
+        start = start or end - timedelta(days=DEFAULT_SUMMARY_DAYS - 1)
+        if start > end:
+            raise InvalidRequestError("`from` must not be after `to`", field="from")
+        if (end - start).days + 1 > model.MAX_SUMMARY_DAYS:
+            raise InvalidRequestError(f"at most {model.MAX_SUMMARY_DAYS} days at a time", field="to")
+        rollup = self._state(model.EXTENSION_ID, model.ROLLUP_PARTITION)
+        keys = [k for day in model.days_between(start, end) for k in model.rollup_keys(day)]
+        return model.summary_report(start, end, self._read(rollup, keys), now=now)
+
+    def _read(self, store: StateReader, keys: list[str]) -> dict[str, Any]:
+        """Several of the extension's items, a few at a time (each is one small GetItem)."""
+        if len(keys) <= 1:
+            return {k: store.get(k) for k in keys}
+        with ThreadPoolExecutor(max_workers=min(self._read_concurrency, len(keys))) as pool:
+            return dict(zip(keys, pool.map(store.get, keys), strict=True))

@@ -1,0 +1,65 @@
+"""Chat queries: what a member may read (the chat, its messages, its event log), and trusted reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from parley.adapters.dynamodb import ChatRepository, LoadedChat
+from parley.catalog import MessageView
+from parley.domain.model import Chat
+from parley.services.unit_of_work import Identity, not_a_member
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next: str | None
+
+
+class ChatQueries:
+    def __init__(self, repository: ChatRepository) -> None:
+        self._repo = repository
+
+    def get_chat(self, who: Identity, chat_id: str) -> Chat:
+        return self._require_member(chat_id, who).chat
+
+    def list_my_chats(self, who: Identity) -> list[Chat]:
+        chats = []
+        for chat_id in self._repo.memberships(who.user_id):
+            loaded = self._repo.load(chat_id)
+            if loaded and loaded.chat.human(who.user_id):
+                chats.append(loaded.chat)
+        return chats
+
+    def list_messages(
+        self, who: Identity, chat_id: str, *, after: int | None, before: int | None, limit: int
+    ) -> Page[MessageView]:
+        self._require_member(chat_id, who)
+        items, more = self._repo.messages(chat_id, after=after, before=before, limit=limit)
+        return Page(items, str(items[-1].sequence) if more and items else None)
+
+    def list_events(
+        self, who: Identity, chat_id: str, *, after: int | None, limit: int
+    ) -> Page[dict[str, Any]]:
+        self._require_member(chat_id, who)
+        items, more = self._repo.events(chat_id, after=after, limit=limit)
+        return Page(items, str(items[-1]["metadata"]["sequence"]) if more and items else None)
+
+    def load(self, chat_id: str) -> Chat | None:
+        """The chat as stored, for trusted internal callers (the AI responder); no membership check."""
+        loaded = self._repo.load(chat_id)
+        return loaded.chat if loaded else None
+
+    def recent_messages(self, chat_id: str, *, up_to: int, limit: int) -> list[MessageView]:
+        """The ``limit`` messages up to sequence ``up_to``, oldest first (the AI responder's context)."""
+        items, _ = self._repo.messages(chat_id, after=max(0, up_to - limit), before=up_to + 1, limit=limit)
+        return items
+
+    def _require_member(self, chat_id: str, who: Identity) -> LoadedChat:
+        loaded = self._repo.load(chat_id)
+        if loaded is None or not loaded.chat.human(who.user_id):
+            raise not_a_member(chat_id)
+        return loaded

@@ -1,0 +1,181 @@
+"""Hook rulings: a chat's turn hooks, then its moderation hooks, decide about a post before it is stored.
+
+A chat with no enabled extension costs nothing here. A refusal is recorded in the chat's event log
+(with every decision taken so far) and raised; nothing else is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from parley.catalog import EventData, MessageModerated, TurnValidationRequested
+from parley.domain import commands
+from parley.domain.model import Chat
+from parley.domain.turns import may_post
+from parley.errors import MessageRejectedError, NotYourTurnError
+from parley.extensions.hooks import HookRunner, ModerationRequest, Ruling, TurnRequest, hooked
+from parley.extensions.manifest import ExtensionDocument
+from parley.services.unit_of_work import Identity
+
+Record = Callable[[str, Identity | None, Sequence[EventData], str | None], None]
+"""Commits decisions that change no state into a chat's event log (``UnitOfWork.record``)."""
+
+
+@dataclass(frozen=True)
+class ExtensionPlatform:
+    """What the core needs of the extension platform: the registry (cached) and the hook runner."""
+
+    registry: Callable[[], Mapping[str, ExtensionDocument]]
+    hooks: HookRunner
+
+
+@dataclass(frozen=True)
+class Rulings:
+    """What a chat's hooks decided about one post, and the records of their decisions."""
+
+    in_turn: bool | None = None
+    text: str | None = None
+    events: tuple[EventData, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Post:
+    """The post being ruled on, and the decisions taken about it so far."""
+
+    chat: Chat
+    who: Identity
+    text: str
+    message_id: str
+    correlation_id: str | None
+    events: list[EventData] = field(default_factory=list)
+
+
+class PostRulings:
+    def __init__(self, platform: ExtensionPlatform, record: Record, clock: Callable[[], datetime]) -> None:
+        self._platform = platform
+        self._record = record
+        self._clock = clock
+
+    def rule(
+        self, chat: Chat, who: Identity, text: str, message_id: str, correlation_id: str | None
+    ) -> Rulings:
+        """Ask the chat's turn hooks, then its moderation hooks, about a post before it is stored."""
+        if not any(i.enabled for i in chat.extensions.values()):
+            return Rulings()
+        registry = self._platform.registry()
+        post = _Post(chat, who, text, message_id, correlation_id)
+        in_turn = self._rule_turn(post, hooked(chat.extensions, registry, "validate_turn"))
+        moderators = hooked(chat.extensions, registry, "moderate")
+        if not moderators:
+            return Rulings(in_turn=in_turn, events=tuple(post.events))
+        # refuse what would fail anyway (turn, rate limit, length) before spending hook budgets
+        commands.post_message(
+            chat,
+            sender_id=who.user_id,
+            text=text,
+            client_message_id=None,
+            message_id=message_id,
+            now=self._clock(),
+            in_turn=in_turn,
+        )
+        current = self._moderate(post, moderators)
+        return Rulings(in_turn=in_turn, text=current if current != text else None, events=tuple(post.events))
+
+    def _rule_turn(self, post: _Post, validators: Sequence[ExtensionDocument]) -> bool | None:
+        """Every turn hook must allow the post; None when the chat has none (its mode decides)."""
+        chat = post.chat
+        in_turn: bool | None = None
+        for document in validators:
+            ruling = self._platform.hooks.validate_turn(
+                document, _turn_request(post, document), chat.settings.hook_fallback
+            )
+            assert ruling.turn is not None
+            post.events.append(_turn_validated(post, document, ruling))
+            in_turn = ruling.turn.allow if in_turn is None else in_turn and ruling.turn.allow
+            if not ruling.turn.allow:
+                self._refused(post)
+                raise NotYourTurnError(
+                    f"{document.name} ruled it is not your turn: {ruling.turn.reason or 'no reason given'}",
+                    turn_holder_id=chat.turn.holder_id,
+                    turn_number=chat.turn.turn_number,
+                    extension_id=document.id,
+                )
+        return in_turn
+
+    def _moderate(self, post: _Post, moderators: Sequence[ExtensionDocument]) -> str:
+        """The text after every moderator's say: each sees the previous one's rewrite."""
+        current = post.text
+        for document in moderators:
+            ruling = self._platform.hooks.moderate(
+                document, _moderation_request(post, document, current), post.chat.settings.hook_fallback
+            )
+            decision = ruling.moderation
+            assert decision is not None
+            post.events.append(_moderated(post, document, ruling))
+            if decision.action == "reject":
+                self._refused(post)
+                raise MessageRejectedError(
+                    f"{document.name} rejected the message: {decision.reason or 'no reason given'}",
+                    extension_id=document.id,
+                    reason=decision.reason,
+                    outcome=ruling.outcome,
+                )
+            if decision.action == "rewrite" and decision.text is not None:
+                current = decision.text
+        return current
+
+    def _refused(self, post: _Post) -> None:
+        self._record(post.chat.chat_id, post.who, post.events, post.correlation_id)
+
+
+def _turn_request(post: _Post, document: ExtensionDocument) -> TurnRequest:
+    chat = post.chat
+    return TurnRequest(
+        chat_id=chat.chat_id,
+        message_id=post.message_id,
+        sender_id=post.who.user_id,
+        turn_mode=chat.turn_mode,
+        turn_holder_id=chat.turn.holder_id,
+        turn_number=chat.turn.turn_number,
+        in_turn_by_mode=may_post(chat, post.who.user_id),
+        config=chat.extensions[document.id].config,
+    )
+
+
+def _turn_validated(post: _Post, document: ExtensionDocument, ruling: Ruling) -> TurnValidationRequested:
+    assert ruling.turn is not None
+    return TurnValidationRequested(
+        message_id=post.message_id,
+        sender_id=post.who.user_id,
+        turn_number=post.chat.turn.turn_number,
+        extension_id=document.id,
+        allowed=ruling.turn.allow,
+        reason=ruling.turn.reason,
+        outcome=ruling.outcome,
+    )
+
+
+def _moderation_request(post: _Post, document: ExtensionDocument, text: str) -> ModerationRequest:
+    return ModerationRequest(
+        chat_id=post.chat.chat_id,
+        message_id=post.message_id,
+        sender_id=post.who.user_id,
+        sender_name=post.who.name,
+        text=text,
+        config=post.chat.extensions[document.id].config,
+    )
+
+
+def _moderated(post: _Post, document: ExtensionDocument, ruling: Ruling) -> MessageModerated:
+    assert ruling.moderation is not None
+    return MessageModerated(
+        message_id=post.message_id,
+        sender_id=post.who.user_id,
+        extension_id=document.id,
+        action=ruling.moderation.action,
+        reason=ruling.moderation.reason,
+        outcome=ruling.outcome,
+        elapsed_ms=round(ruling.elapsed_ms, 1),
+    )

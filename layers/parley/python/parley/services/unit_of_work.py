@@ -1,0 +1,176 @@
+"""The unit of work: load a chat, decide (pure), commit state and events in one transaction, publish.
+
+Every change to a chat goes through ``execute``, which decides again on fresh state when another
+writer won the optimistic-concurrency race; ``post_once`` makes a post idempotent per client id.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from parley.adapters.dynamodb import ChatRepository, DuplicateClientMessageError, LoadedChat
+from parley.catalog import SYSTEM, Actor, Envelope, EventData, MessageView, new_event
+from parley.domain.model import Chat, Outcome
+from parley.errors import ChatNotFoundError, ConcurrentWriteError, ContentionError
+from parley.services.outbox import Outbox
+
+Decide = Callable[[Chat, datetime], Outcome]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The caller, as the API Gateway authorizer vouched for it (JWT `sub` and a display name)."""
+
+    user_id: str
+    name: str
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(id=self.user_id, kind="user", name=self.name)
+
+
+@dataclass(frozen=True)
+class PostResult:
+    message: MessageView
+    replayed: bool
+
+
+def not_a_member(chat_id: str) -> ChatNotFoundError:
+    """Outsiders cannot tell a chat they are not in from one that does not exist."""
+    return ChatNotFoundError("no such chat, or you are not a member of it", chat_id=chat_id)
+
+
+class UnitOfWork:
+    def __init__(
+        self,
+        repository: ChatRepository,
+        outbox: Outbox,
+        *,
+        clock: Callable[[], datetime],
+        max_attempts: int,
+    ) -> None:
+        self._repo = repository
+        self._outbox = outbox
+        self._clock = clock
+        self._max_attempts = max_attempts
+
+    def create(self, outcome: Outcome, actor: Actor, correlation_id: str | None, now: datetime) -> Outcome:
+        """Commit a chat that does not exist yet, with its first events; returns it as committed."""
+        outcome, envelopes = sequence(outcome, actor, correlation_id, now, previous=None)
+        self._repo.commit(None, outcome, envelopes, now=now)
+        self._outbox.publish_committed(envelopes)
+        return outcome
+
+    def execute(
+        self,
+        chat_id: str,
+        who: Identity | None,
+        decide: Decide,
+        correlation_id: str | None,
+        *,
+        members_only: bool = True,
+        client_message_id: str | None = None,
+        actor: Actor | None = None,
+        causation_id: str | None = None,
+        preloaded: LoadedChat | None = None,
+    ) -> Outcome:
+        """Load, decide, commit; on a lost optimistic-concurrency race, decide again on fresh state.
+
+        ``preloaded`` is the caller's fresh read, used for the first attempt instead of a second one."""
+        for attempt in range(1, self._max_attempts + 1):
+            loaded = preloaded if attempt == 1 and preloaded is not None else self._repo.load(chat_id)
+            if loaded is None or (members_only and who is not None and not loaded.chat.human(who.user_id)):
+                raise not_a_member(chat_id)
+            now = self._clock()
+            outcome = decide(loaded.chat, now)
+            if outcome.chat == loaded.chat and not outcome.events:
+                return outcome
+            outcome, envelopes = sequence(
+                outcome,
+                actor or (who.actor if who else SYSTEM),
+                correlation_id,
+                now,
+                causation_id=causation_id,
+                previous=loaded.chat,
+            )
+            try:
+                self._repo.commit(loaded, outcome, envelopes, client_message_id=client_message_id, now=now)
+            except ConcurrentWriteError:
+                # full jitter keeps colliding writers from colliding again in lock step
+                time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+                continue
+            self._outbox.publish_committed(envelopes)
+            return outcome
+        raise ContentionError(f"chat {chat_id} is too busy right now; retry shortly", chat_id=chat_id)
+
+    def record(
+        self, chat_id: str, who: Identity | None, events: Sequence[EventData], correlation_id: str | None
+    ) -> None:
+        """Commit decisions that change no state (a refusal) into the chat's event log."""
+        recorded = tuple(events)
+        self.execute(chat_id, who, lambda chat, _: Outcome(chat=chat, events=recorded), correlation_id)
+
+    def post_once(
+        self,
+        chat_id: str,
+        sender_id: str,
+        client_message_id: str | None,
+        post: Callable[[], Outcome],
+        *,
+        before_replay: Callable[[], object] | None = None,
+    ) -> PostResult:
+        """A post runs once per (chat, sender, client_message_id): a repeat, or the loser of a race
+        between two identical requests, gets the first message back and stores nothing."""
+        if client_message_id is not None:
+            earlier = self._repo.client_message(chat_id, sender_id, client_message_id)
+            if earlier is not None:
+                if before_replay is not None:
+                    before_replay()
+                return PostResult(earlier, replayed=True)
+        try:
+            outcome = post()
+        except DuplicateClientMessageError:
+            earlier = self._repo.client_message(chat_id, sender_id, client_message_id or "")
+            if earlier is None:
+                raise
+            return PostResult(earlier, replayed=True)
+        assert outcome.message is not None
+        return PostResult(outcome.message, replayed=False)
+
+
+def sequence(
+    outcome: Outcome,
+    actor: Actor,
+    correlation_id: str | None,
+    now: datetime,
+    *,
+    causation_id: str | None = None,
+    previous: Chat | None,
+) -> tuple[Outcome, list[Envelope[EventData]]]:
+    """Wrap the decided events in envelopes numbered after the chat's last event-log sequence,
+    stamped with the chat's roster version (bumped here when participants or roles changed)."""
+    base = outcome.chat.last_event_sequence
+    roster = outcome.chat.roster_version
+    if previous is None or previous.participants != outcome.chat.participants or roster == 0:
+        roster = (previous.roster_version if previous else 0) + 1
+    envelopes: list[Envelope[EventData]] = []
+    for offset, data in enumerate(outcome.events, start=1):
+        envelope = new_event(
+            data,
+            chat_id=outcome.chat.chat_id,
+            actor=actor,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            occurred_at=now,
+        ).with_sequence(base + offset, roster_version=roster)
+        envelopes.append(envelope)
+        # one flow per request: later events share the first one's correlation id
+        correlation_id = correlation_id or envelope.metadata.correlation_id
+    chat = outcome.chat.model_copy(
+        update={"last_event_sequence": base + len(envelopes), "roster_version": roster}
+    )
+    return replace(outcome, chat=chat), envelopes
