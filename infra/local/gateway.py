@@ -30,6 +30,7 @@ from parley.realtime.frames import ACTIONS
 PUBLIC_ROUTES = {("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/docs")}
 """Routes without the JWT authorizer, as in the CDK stack."""
 MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway's WebSocket message limit
+LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024  # a synchronous invocation's request payload limit
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 
 
@@ -67,7 +68,9 @@ class Gateway:
         self._aws_endpoint = aws_endpoint
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=1024 * 1024)
+        # Lambda's 6 MB payload limit, as in AWS: the api function refuses bodies over its own (smaller)
+        # limit with a JSON 413, so the gateway's plain-text 413 only answers what AWS would not pass on
+        app = web.Application(client_max_size=LAMBDA_PAYLOAD_BYTES)
         app.router.add_get("/health", self.health)
         app.router.add_post("/local/token", self.token)
         app.router.add_get("/local/stats", self.stats)

@@ -23,6 +23,7 @@ from parley.extensions.builtin.analytics import AnalyticsConfig
 from parley.extensions.builtin.analytics import extension as analytics
 from parley.extensions.sdk import Store
 from parley.http.context import identity_of
+from parley.http.contract import SIGNED_IN, ChatId, responses
 from parley.services.container import chat_service, extension_runtime
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
@@ -101,9 +102,14 @@ def _both(described: type[BaseModel], what: str) -> dict[int, OpenAPIResponse]:
     description="Messages, turns, AI response times, engagement, session and a daily trend, from the "
     "`analytics` extension. `period` says which events are covered (older ones expire after the "
     "chat's `retention_days`). Outsiders get 404 as on every chat route.",
-    responses=_both(model.ChatAnalytics, "The chat's analytics"),
+    operation_id="chat_analytics",
+    security=SIGNED_IN,
+    responses=responses(
+        _both(model.ChatAnalytics, "The chat's analytics"),
+        {404: None, 422: "`chat_id` or `format` breaks the schema (`validation_error`)."},
+    ),
 )
-def chat_analytics(chat_id: str, format: Format = "json") -> Response[Any]:
+def chat_analytics(chat_id: ChatId, format: Format = "json") -> Response[Any]:
     chat = chat_service().get_chat(identity_of(router.current_event.raw_event), chat_id)
     install = chat.extensions.get(analytics.id)
     config = analytics.config_of(install.config) if install else AnalyticsConfig()
@@ -131,7 +137,16 @@ def chat_analytics(chat_id: str, format: Format = "json") -> Response[Any]:
     description=f"Completion rate, totals and a day-by-day trend. `from` and `to` are UTC days "
     f"(default: the last 30 days; at most {model.MAX_SUMMARY_DAYS} days). Only members of the "
     f"`{OPERATORS_GROUP}` group (`{GROUPS_CLAIM}` claim) may call it: 403 for others.",
-    responses=_both(model.AnalyticsSummary, "The summary"),
+    operation_id="analytics_summary",
+    security=SIGNED_IN,
+    responses=responses(
+        _both(model.AnalyticsSummary, "The summary"),
+        {
+            403: f"The caller is not in the `{OPERATORS_GROUP}` group (`forbidden`).",
+            422: "A query parameter breaks the schema (`validation_error`), `from` is after `to`, or "
+            f"the range is longer than {model.MAX_SUMMARY_DAYS} days (`invalid_request`).",
+        },
+    ),
 )
 def analytics_summary(
     start: Annotated[date | None, Query(alias="from", description="First UTC day, YYYY-MM-DD.")] = None,
