@@ -190,6 +190,13 @@ CASES: list[tuple[str, str, str, Any, dict[str, Any] | None, int, str, str | Non
     ("leave-unknown-chat", "DELETE", UNKNOWN + "/members/me", None, None, 404, NOT_FOUND, None),
     ("complete-unknown-chat", "POST", UNKNOWN + "/complete", None, None, 404, NOT_FOUND, None),
     ("unknown-route", "GET", CHAT + "/attachments", None, None, 404, "route_not_found", None),
+    # ids and days in the path and query have the shape the document gives them
+    ("chat-id-not-a-uuid", "GET", "/chats/nope", None, None, 422, V, "chat_id"),
+    ("chat-id-too-long", "GET", "/chats/" + "a" * 3000 + "/messages", None, None, 422, V, "chat_id"),
+    ("extension-id-bad", "GET", CHAT + "/extensions/Bad%20Id", None, None, 422, V, "extension_id"),
+    ("sequence-over-2-53", "GET", MESSAGES, None, {"after": 2**53}, 422, V, "after"),
+    ("summary-to-a-number", "GET", "/analytics/summary", None, {"to": "0"}, 422, V, "to"),
+    ("summary-from-not-a-day", "GET", "/analytics/summary", None, {"from": "2026-1-1"}, 422, V, "from"),
 ]
 # fmt: on
 

@@ -6,6 +6,7 @@ Both read what the `analytics` extension keeps in its own rows (``analytics#<cha
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
@@ -14,7 +15,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 
 from parley.clock import utc_now
 from parley.errors import ForbiddenError, InvalidRequestError
@@ -39,6 +40,17 @@ Format = Annotated[
     Literal["json", "csv"],
     Query(description="`csv`: RFC 4180, header row `section,subject,metric,value` (README, Analytics)."),
 ]
+
+
+def _iso_day(value: object) -> object:
+    """A day as the document says it, YYYY-MM-DD: pydantic alone would also read ``0`` as 1970-01-01."""
+    if isinstance(value, str) and not ISO_DAY.fullmatch(value):
+        raise ValueError("a day is written YYYY-MM-DD")
+    return value
+
+
+ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+Day = Annotated[date, BeforeValidator(_iso_day)]
 
 
 def _claims(raw_event: dict[str, Any]) -> dict[str, Any]:
@@ -149,8 +161,8 @@ def chat_analytics(chat_id: ChatId, format: Format = "json") -> Response[Any]:
     ),
 )
 def analytics_summary(
-    start: Annotated[date | None, Query(alias="from", description="First UTC day, YYYY-MM-DD.")] = None,
-    end: Annotated[date | None, Query(alias="to", description="Last UTC day, YYYY-MM-DD.")] = None,
+    start: Annotated[Day | None, Query(alias="from", description="First UTC day, YYYY-MM-DD.")] = None,
+    end: Annotated[Day | None, Query(alias="to", description="Last UTC day, YYYY-MM-DD.")] = None,
     format: Format = "json",
 ) -> Response[Any]:
     require_operator(router.current_event.raw_event)
