@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONPATH := layers/parley/python:.
 
-.PHONY: help install test lint fmt typecheck pytest docs-check schemas openapi asyncapi docs dev redrive bench clean layer synth preflight
+.PHONY: help install test lint fmt typecheck pytest docs-check schemas openapi asyncapi docs dev redrive bench clean layer synth preflight fuzz
 
 help:
 	@echo "make dev        start the whole system locally on http://127.0.0.1:8000 (PARLEY_PORT overrides)"
@@ -17,6 +17,7 @@ help:
 	@echo "make test       create .venv, install pinned requirements, run ruff, mypy and pytest"
 	@echo "make schemas    write docs/events/*.json and docs/events.md from the event catalog"
 	@echo "make openapi    write docs/openapi.json from the HTTP API"
+	@echo "make fuzz       schemathesis, every check and phase, against a fresh local stack (FUZZ_ARGS=--max-examples N)"
 	@echo "make fmt        format and autofix with ruff"
 	@echo "make layer      build the shared layer's packages for Lambda arm64 / Python 3.13 into .cache/ (no Docker)"
 	@echo "make synth      npx cdk synth with the pinned CDK CLI (see docs/deploy.md for deploy)"
@@ -73,6 +74,9 @@ dev: $(STAMP)
 
 redrive: $(STAMP)
 	$(BIN)/python -m infra.local.redrive
+
+fuzz: $(STAMP)
+	$(BIN)/python -m scripts.fuzz $(FUZZ_ARGS)
 
 bench: $(STAMP) layer
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -24,11 +24,12 @@ from infra.local.auth import InvalidTokenError, LocalIdentityProvider
 from infra.local.dispatch import LambdaContext
 from infra.local.events import authorizer_event, http_api_event, websocket_event
 from infra.local.functions import load_handler
-from parley.http.public import PUBLIC_ROUTES
+from parley.http.public import PUBLIC_PATHS
 from parley.observability import logger
 from parley.realtime.frames import ACTIONS
 
 MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway's WebSocket message limit
+LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024  # a synchronous invocation's request payload limit
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 
 
@@ -66,7 +67,9 @@ class Gateway:
         self._aws_endpoint = aws_endpoint
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=1024 * 1024)
+        # Lambda's 6 MB payload limit, as in AWS: the api function refuses bodies over its own (smaller)
+        # limit with a JSON 413, so the gateway's plain-text 413 only answers what AWS would not pass on
+        app = web.Application(client_max_size=LAMBDA_PAYLOAD_BYTES)
         app.router.add_get("/health", self.health)
         app.router.add_post("/local/token", self.token)
         app.router.add_get("/local/stats", self.stats)
@@ -77,7 +80,7 @@ class Gateway:
         app.router.add_delete("/@connections/{connection_id}", self.delete_connection)
         app.router.add_get("/", self.index)
         app.router.add_static("/static/", WEB_DIR, show_index=False)
-        app.router.add_route("*", "/{tail:.*}", self.http_api)
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self.http_api)  # any path, newlines included
         return app
 
     async def _invoke(self, function: str, event: dict[str, Any]) -> Any:
@@ -140,7 +143,7 @@ class Gateway:
 
     async def http_api(self, request: web.Request) -> web.Response:
         claims = None
-        if (request.method, request.path) not in PUBLIC_ROUTES:
+        if request.path not in PUBLIC_PATHS:  # any method: the api answers 405 on a public path
             try:
                 claims = self.identity.verify(request.headers.get("Authorization"))
             except InvalidTokenError:

@@ -35,11 +35,12 @@ def http_event(
     *,
     user: User | None = None,
     body: Any = None,
-    raw_body: str | None = None,
+    raw_body: bytes | str | None = None,
     query: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
+    # bytes that are not UTF-8 travel base64-encoded, as API Gateway sends them
     return http_api_event(
         method,
         path,

@@ -81,6 +81,7 @@ V = "validation_error"
 I = "invalid_request"  # noqa: E741
 NOT_FOUND = "chat_not_found"
 BAD_JSON = "malformed_json"
+JSON_TYPE = "application/json"
 CAP = MAX_MESSAGE_LENGTH
 
 
@@ -189,6 +190,13 @@ CASES: list[tuple[str, str, str, Any, dict[str, Any] | None, int, str, str | Non
     ("leave-unknown-chat", "DELETE", UNKNOWN + "/members/me", None, None, 404, NOT_FOUND, None),
     ("complete-unknown-chat", "POST", UNKNOWN + "/complete", None, None, 404, NOT_FOUND, None),
     ("unknown-route", "GET", CHAT + "/attachments", None, None, 404, "route_not_found", None),
+    # ids and days in the path and query have the shape the document gives them
+    ("chat-id-not-a-uuid", "GET", "/chats/nope", None, None, 422, V, "chat_id"),
+    ("chat-id-too-long", "GET", "/chats/" + "a" * 3000 + "/messages", None, None, 422, V, "chat_id"),
+    ("extension-id-bad", "GET", CHAT + "/extensions/Bad%20Id", None, None, 422, V, "extension_id"),
+    ("sequence-over-2-53", "GET", MESSAGES, None, {"after": 2**53}, 422, V, "after"),
+    ("summary-to-a-number", "GET", "/analytics/summary", None, {"to": "0"}, 422, V, "to"),
+    ("summary-from-not-a-day", "GET", "/analytics/summary", None, {"from": "2026-1-1"}, 422, V, "from"),
 ]
 # fmt: on
 
@@ -377,3 +385,112 @@ def test_posting_out_of_turn_in_a_round_robin_chat_gives_409(
     retried = api.send(bob, chat_id, "me first", client_message_id="b-1")
     assert retried.status == 201, retried.text
     assert "idempotent-replayed" not in retried.headers
+
+
+MAX_BODY = 1024 * 1024  # the API's documented body limit (README, HTTP API)
+TOO_DEEP = "[" * 5000 + "]" * 5000
+INSTALL = "/chats/{chat_id}/extensions/welcome"
+
+
+def deep_config(levels: int) -> str:
+    """An install body whose config nests ``levels`` levels below the body itself."""
+    return '{"config": ' + '{"a": ' * (levels - 1) + "1" + "}" * (levels - 1) + "}"
+
+
+# case id, method, path template, raw body, content type, anonymous?, expected status, error code, Allow
+# fmt: off
+EDGE_CASES: list[tuple[str, str, str, bytes | None, str | None, bool, int, str, str | None]] = [
+    ("text-plain-create", "POST", CHATS, b'{"title": "x", "turn_mode": "free"}', "text/plain", False, 415,
+     "unsupported_media_type", None),
+    ("text-plain-message", "POST", MESSAGES, b'{"text": "hi"}', "text/plain", False, 415,
+     "unsupported_media_type", None),
+    ("text-plain-settings", "PATCH", SETTINGS, b"{}", "text/plain; charset=utf-8", False, 415,
+     "unsupported_media_type", None),
+    ("text-plain-install", "PUT", INSTALL, b"{}", "text/plain", False, 415, "unsupported_media_type", None),
+    ("multipart-no-boundary", "POST", MESSAGES, b"text=hi", "multipart/form-data", False, 415,
+     "unsupported_media_type", None),
+    ("multipart-with-boundary", "POST", MESSAGES,
+     b'--b\r\nContent-Disposition: form-data; name="text"\r\n\r\nhi\r\n--b--',
+     "multipart/form-data; boundary=b", False, 415, "unsupported_media_type", None),
+    ("form-urlencoded", "POST", MESSAGES, b"text=hi", "application/x-www-form-urlencoded", False, 415,
+     "unsupported_media_type", None),
+    ("not-utf8", "POST", MESSAGES, b"\xa1\xad", JSON_TYPE, False, 400, BAD_JSON, None),
+    ("not-utf8-in-a-string", "POST", MESSAGES, b'{"text": "\xff\xfe"}', JSON_TYPE, False, 400, BAD_JSON,
+     None),
+    ("nested-5000-deep", "POST", CHATS, TOO_DEEP.encode(), JSON_TYPE, False, 400, BAD_JSON, None),
+    ("nested-deeper-than-dynamodb", "PUT", INSTALL, deep_config(33).encode(), JSON_TYPE, False, 400, BAD_JSON,
+     None),
+    ("over-the-body-limit", "POST", MESSAGES, b'{"text": "' + b"x" * MAX_BODY + b'"}', JSON_TYPE, False, 413,
+     "payload_too_large", None),
+    ("trace-health", "TRACE", "/health", None, None, False, 405, "method_not_allowed", "GET"),
+    ("put-chats", "PUT", CHATS, b"{}", JSON_TYPE, False, 405, "method_not_allowed", "GET, POST"),
+    ("delete-chat", "DELETE", CHAT, None, None, False, 405, "method_not_allowed", "GET"),
+    ("get-members", "GET", "/chats/{chat_id}/members", None, None, False, 405, "method_not_allowed", "POST"),
+    ("options-messages", "OPTIONS", MESSAGES, None, None, False, 405, "method_not_allowed", "GET, POST"),
+    # who is calling is checked first, as API Gateway's authorizer does; public paths need no one
+    ("anonymous-text-plain", "POST", MESSAGES, b"hi", "text/plain", True, 401, "not_authenticated", None),
+    ("anonymous-not-utf8", "POST", MESSAGES, b"\xa1\xad", JSON_TYPE, True, 401, "not_authenticated", None),
+    ("anonymous-too-deep", "POST", CHATS, TOO_DEEP.encode(), JSON_TYPE, True, 401, "not_authenticated", None),
+    ("anonymous-too-large", "POST", CHATS, b"[" + b" " * MAX_BODY + b"]", JSON_TYPE, True, 401,
+     "not_authenticated", None),
+    ("anonymous-trace-chats", "TRACE", CHATS, None, None, True, 401, "not_authenticated", None),
+    ("anonymous-trace-health", "TRACE", "/health", None, None, True, 405, "method_not_allowed", "GET"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "payload", "content_type", "anonymous", "status", "code", "allow"),
+    [pytest.param(*case[1:], id=case[0]) for case in EDGE_CASES],
+)
+def test_a_body_or_method_no_route_takes_gets_its_own_4xx_and_writes_nothing(
+    api: Api,
+    bus: Bus,
+    alice: User,
+    chats: Chats,
+    method: str,
+    path: str,
+    payload: bytes | None,
+    content_type: str | None,
+    anonymous: bool,
+    status: int,
+    code: str,
+    allow: str | None,
+) -> None:
+    # Given Alice's chat and what it holds
+    before = snapshot(api, alice, chats.chat_id)
+    seen = len(bus.emitted())
+    headers = {"content-type": content_type} if content_type else {}
+
+    # When a body in another media type, not UTF-8, too deep or too large, or an undeclared method arrives
+    response = api.call(
+        method, chats.path(path), None if anonymous else alice, raw_body=payload, headers=headers
+    )
+
+    # Then it is refused with its own 4xx in the error shape (never a 500), naming the allowed methods
+    assert_error(response, status, code)
+    assert response.headers.get("allow") == allow
+
+    # And nothing was written or published
+    assert snapshot(api, alice, chats.chat_id) == before
+    assert_nothing_published(bus, seen)
+
+
+def test_json_with_parameters_and_a_body_at_the_limit_are_accepted(api: Api, alice: User) -> None:
+    # Given a chat that takes the longest messages, and a body of exactly the API's limit
+    chat_id = api.create_chat(alice, settings={"max_message_length": MAX_MESSAGE_LENGTH})["chat_id"]
+    body = '{"text": "' + "x" * MAX_MESSAGE_LENGTH + '"}'
+    padded = body + " " * (MAX_BODY - len(body))
+
+    # When Alice posts it as JSON with a charset parameter
+    response = api.call(
+        "POST",
+        f"/chats/{chat_id}/messages",
+        alice,
+        raw_body=padded,
+        headers={"content-type": "application/json; charset=utf-8"},
+    )
+
+    # Then it is stored
+    assert response.status == 201, response.text[:300]
+    assert len(padded) == MAX_BODY

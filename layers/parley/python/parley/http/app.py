@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from parley.errors import (
@@ -24,6 +25,14 @@ from parley.errors import (
 )
 from parley.http import routes
 from parley.http.context import identity_of
+from parley.http.contract import PUBLIC, SECURITY_SCHEMES, SIGNED_IN, finished, ok, responses
+from parley.http.edge import (
+    MalformedJsonError,
+    MethodNotAllowedError,
+    PayloadTooLargeError,
+    Resolver,
+    UnsupportedMediaTypeError,
+)
 from parley.http.models import ErrorBody, ErrorResponse, Health
 from parley.http.public import PUBLIC_PATHS
 from parley.observability import logger
@@ -39,6 +48,10 @@ STATUS: dict[type[ParleyError], int] = {
     ExtensionNotFoundError: 404,
     ChatCompletedError: 409,
     NotYourTurnError: 409,
+    MalformedJsonError: 400,
+    MethodNotAllowedError: 405,
+    PayloadTooLargeError: 413,
+    UnsupportedMediaTypeError: 415,
     InvalidRequestError: 422,
     MessageRejectedError: 422,
     RateLimitedError: 429,
@@ -49,10 +62,11 @@ ROUTERS: tuple[str, ...] = tuple(sorted(m.name for m in pkgutil.iter_modules(rou
 """Every module of ``parley.http.routes`` holds one resource's ``router``: adding a module adds its
 routes (to the Lambda, the OpenAPI document and, read from that, the CDK stack)."""
 
-app = APIGatewayHttpResolver(enable_validation=True)
+app = Resolver()
 for _name in ROUTERS:
     app.include_router(importlib.import_module(f"{routes.__name__}.{_name}").router)
-app.enable_swagger(path="/docs", title=TITLE, version=VERSION)
+app.configure_openapi(title=TITLE, version=VERSION, security_schemes=SECURITY_SCHEMES, security=SIGNED_IN)
+app.enable_swagger(path="/docs", title=TITLE, version=VERSION, security_schemes=SECURITY_SCHEMES)
 
 
 def _error(status: int, body: ErrorBody, headers: dict[str, str] | None = None) -> Response[Any]:
@@ -64,7 +78,13 @@ def _error(status: int, body: ErrorBody, headers: dict[str, str] | None = None) 
     )
 
 
-@app.get("/health", summary="Liveness")
+@app.get(
+    "/health",
+    summary="Liveness",
+    operation_id="health",
+    security=PUBLIC,
+    responses=responses(ok(200, "The API is up"), {}, public=True),
+)
 def health() -> Health:
     return Health()
 
@@ -75,15 +95,36 @@ def openapi_document() -> Response[Any]:
 
 
 def openapi_json() -> str:
-    return app.get_openapi_json_schema(title=TITLE, version=VERSION)
+    generated = json.loads(app.get_openapi_json_schema(title=TITLE, version=VERSION))
+    return json.dumps(finished(generated), separators=(",", ":"))
 
 
-@app.exception_handler(ParleyError)
-def domain_error(exc: ParleyError) -> Response[Any]:
+EDGE_ERRORS = (MalformedJsonError, MethodNotAllowedError, PayloadTooLargeError, UnsupportedMediaTypeError)
+"""Raised before the route reads the caller's identity: an anonymous caller still gets 401 first."""
+
+
+def _anonymous() -> NotAuthenticatedError | None:
+    """API Gateway's authorizer answers 401 before the function sees a request; so does the function."""
+    event = app.current_event
+    if event.path in PUBLIC_PATHS:
+        return None
+    try:
+        identity_of(event.raw_event)
+    except NotAuthenticatedError as anonymous:
+        return anonymous
+    return None
+
+
+def refusal(exc: ParleyError) -> Response[Any]:
+    """The one mapping of an expected error to its status, headers and error body."""
+    if isinstance(exc, EDGE_ERRORS) and (anonymous := _anonymous()) is not None:
+        exc = anonymous
     status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 500)
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimitedError) else {}
     if isinstance(exc, ContentionError):
         headers = {"Retry-After": "1"}
+    if isinstance(exc, MethodNotAllowedError):
+        headers = {"Allow": ", ".join(exc.allow)}
     fields = [{"field": exc.details["field"], "problem": exc.message}] if "field" in exc.details else []
     fields += list(exc.details.get("fields", []))
     details = {k: v for k, v in exc.details.items() if k not in ("field", "fields")}
@@ -92,19 +133,19 @@ def domain_error(exc: ParleyError) -> Response[Any]:
     )
 
 
+@app.exception_handler(ParleyError)
+def domain_error(exc: ParleyError) -> Response[Any]:
+    return refusal(exc)
+
+
 @app.exception_handler(RequestValidationError)
 def validation_error(exc: RequestValidationError) -> Response[Any]:
     # Powertools validates before the route runs: an anonymous caller must still get 401, not 422
-    event = app.current_event
-    if event.path not in PUBLIC_PATHS:
-        try:
-            identity_of(event.raw_event)
-        except NotAuthenticatedError as anonymous:
-            unauthorized: Response[Any] = domain_error(anonymous)
-            return unauthorized
+    if (anonymous := _anonymous()) is not None:
+        return refusal(anonymous)
     errors = list(exc.errors())
     if any(e.get("type") == "json_invalid" for e in errors):
-        return _error(400, ErrorBody(code="malformed_json", message="the request body is not valid JSON"))
+        return refusal(MalformedJsonError("the request body is not valid JSON"))
     fields = [
         {
             "field": ".".join(str(part) for part in e.get("loc", ())),
@@ -121,6 +162,15 @@ def validation_error(exc: RequestValidationError) -> Response[Any]:
 
 @app.not_found
 def not_found(exc: Exception) -> Response[Any]:
+    event = app.current_event
+    allowed = app.allowed_methods(event.path)
+    if allowed:
+        method = event.request_context.http.method.upper()
+        return refusal(
+            MethodNotAllowedError(
+                f"{event.path} does not take {method}; it takes {', '.join(allowed)}", allow=allowed
+            )
+        )
     return _error(404, ErrorBody(code="route_not_found", message="no such route"))
 
 

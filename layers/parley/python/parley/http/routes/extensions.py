@@ -6,28 +6,62 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from parley.http.context import correlation_id_of, identity_of
+from parley.http.contract import SIGNED_IN, ChatId, ExtensionId, no_content, ok, responses
 from parley.http.models import ExtensionList, InstallList, InstallOut, PutInstallRequest
 from parley.root import extension_service
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 
+INSTALL_LINKS = {
+    name: {
+        "operationId": name,
+        "parameters": {"chat_id": "$request.path.chat_id", "extension_id": "$response.body#/extension_id"},
+    }
+    for name in ("get_install", "uninstall")
+}
+MODERATORS = "The caller is a member but neither the owner nor a moderator (`forbidden`)."
+BUSY = "The chat was too busy to change right now (`contention`): retry after `Retry-After` seconds."
+NOT_INSTALLED = (
+    "No such chat or not a member (`chat_not_found`), or the extension is not installed on it "
+    "(`extension_not_found`)."
+)
 
-@router.get("/extensions", summary="Every registered extension: manifest, capabilities and config schema")
+
+@router.get(
+    "/extensions",
+    summary="Every registered extension: manifest, capabilities and config schema",
+    operation_id="list_extensions",
+    security=SIGNED_IN,
+    responses=responses(ok(200, "The registry"), {}),
+)
 def list_extensions() -> ExtensionList:
     identity_of(router.current_event.raw_event)  # signed-in callers only
     return ExtensionList(items=extension_service().registered())
 
 
-@router.get("/chats/<chat_id>/extensions", summary="The extensions installed on a chat (members)")
-def list_installs(chat_id: str) -> InstallList:
+@router.get(
+    "/chats/<chat_id>/extensions",
+    summary="The extensions installed on a chat (members)",
+    operation_id="list_installs",
+    security=SIGNED_IN,
+    responses=responses(ok(200, "The chat's installs"), {404: None, 422: "`chat_id` is not a chat id."}),
+)
+def list_installs(chat_id: ChatId) -> InstallList:
     installs = extension_service().installs(identity_of(router.current_event.raw_event), chat_id)
     return InstallList(items=[InstallOut.of(i) for i in installs])
 
 
 @router.get(
-    "/chats/<chat_id>/extensions/<extension_id>", summary="One extension's install on a chat (members)"
+    "/chats/<chat_id>/extensions/<extension_id>",
+    summary="One extension's install on a chat (members)",
+    operation_id="get_install",
+    security=SIGNED_IN,
+    responses=responses(
+        ok(200, "The install (secret settings redacted)"),
+        {404: NOT_INSTALLED, 422: "`chat_id` or `extension_id` breaks its pattern (`validation_error`)."},
+    ),
 )
-def get_install(chat_id: str, extension_id: str) -> InstallOut:
+def get_install(chat_id: ChatId, extension_id: ExtensionId) -> InstallOut:
     raw = router.current_event.raw_event
     return InstallOut.of(extension_service().install(identity_of(raw), chat_id, extension_id))
 
@@ -35,11 +69,29 @@ def get_install(chat_id: str, extension_id: str) -> InstallOut:
 @router.put(
     "/chats/<chat_id>/extensions/<extension_id>",
     summary="Install, configure, enable or disable an extension on a chat (owner and moderators)",
-    description="The config is validated against the extension's JSON Schema; 422 names each bad field. "
+    description="`config` depends on the extension: it is validated against that extension's "
+    "`config_schema` (GET /extensions), and 422 `invalid_config` names each bad field. "
     "Enabling an extension whose circuit opened closes it again.",
-    responses={201: {}},
+    operation_id="put_install",
+    security=SIGNED_IN,
+    responses=responses(
+        {
+            **ok(200, "The install, changed", links=INSTALL_LINKS),
+            **ok(201, "The install, new", links=INSTALL_LINKS),
+        },
+        {
+            403: MODERATORS,
+            404: "No such chat or not a member (`chat_not_found`), or no such extension is registered "
+            "(`extension_not_found`).",
+            409: "The chat is completed and accepts no changes (`chat_completed`).",
+            422: "The body or a path id breaks the schema (`validation_error`), or `config` breaks the "
+            "extension's `config_schema` (`invalid_config`).",
+            503: BUSY,
+        },
+        body=True,
+    ),
 )
-def put_install(chat_id: str, extension_id: str, body: PutInstallRequest) -> Response[InstallOut]:
+def put_install(chat_id: ChatId, extension_id: ExtensionId, body: PutInstallRequest) -> Response[InstallOut]:
     raw = router.current_event.raw_event
     result = extension_service().put(
         identity_of(raw),
@@ -59,9 +111,19 @@ def put_install(chat_id: str, extension_id: str, body: PutInstallRequest) -> Res
 @router.delete(
     "/chats/<chat_id>/extensions/<extension_id>",
     summary="Uninstall an extension and forget its config (owner and moderators)",
-    responses={204: {}},
+    operation_id="uninstall",
+    security=SIGNED_IN,
+    responses=responses(
+        no_content("Uninstalled (also when it was not installed)"),
+        {
+            403: MODERATORS,
+            404: None,
+            422: "`chat_id` or `extension_id` breaks its pattern (`validation_error`).",
+            503: BUSY,
+        },
+    ),
 )
-def uninstall(chat_id: str, extension_id: str) -> Response[None]:
+def uninstall(chat_id: ChatId, extension_id: ExtensionId) -> Response[None]:
     raw = router.current_event.raw_event
     extension_service().uninstall(
         identity_of(raw), chat_id, extension_id, correlation_id=correlation_id_of(raw)

@@ -10,21 +10,56 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from parley.catalog import MessageView
 from parley.http.context import correlation_id_of, identity_of
+from parley.http.contract import SIGNED_IN, ChatId, ok, responses
 from parley.http.models import EventItem, EventPage, MessagePage, PostMessageRequest
 from parley.root import chat_service
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 
-Sequence = Annotated[int | None, Query(ge=0, description="A message or event sequence number.")]
-Limit = Annotated[int, Query(ge=1, le=200)]
+Sequence = Annotated[int | None, Query(ge=0, le=2**53 - 1, description="A message or event sequence number.")]
+Limit = Annotated[int, Query(ge=1, le=200, description="Items per page.")]
+PAGE_ERRORS: dict[int, str | None] = {
+    404: None,
+    422: "A query parameter or `chat_id` breaks the schema (`validation_error`).",
+}
 
 
 @router.post(
     "/chats/<chat_id>/messages",
     summary="Post a message; the same client_message_id again returns the first message",
-    responses={201: {}},
+    description="What the schema cannot say depends on the chat: its `settings.max_message_length` "
+    "(4000 by default, at most the schema's 20000) and its rate limit (`rate_limit_messages` in "
+    "`rate_limit_window_seconds`); in a turn-taking chat only the turn holder may post. A retry with the "
+    "same `client_message_id` answers 201 with the first message and `Idempotent-Replayed: true`.",
+    operation_id="post_message",
+    security=SIGNED_IN,
+    responses=responses(
+        ok(
+            201,
+            "The stored message (or, for a replayed `client_message_id`, the first one)",
+            headers={
+                "Idempotent-Replayed": {
+                    "description": "`true` when the answer is the first message of a retried key.",
+                    "schema": {"type": "string", "enum": ["true"]},
+                }
+            },
+        ),
+        {
+            404: None,
+            409: "The chat is completed (`chat_completed`), or it is not the caller's turn "
+            "(`not_your_turn`, with `details.turn_holder_id`).",
+            422: "The body breaks the schema (`validation_error`), the text is blank or longer than "
+            "the chat's `max_message_length` (`invalid_request`), or a moderation hook refused it "
+            "(`message_rejected`).",
+            429: "Over the chat's rate limit (`rate_limited`: retry after `Retry-After` seconds), or "
+            "throttled by the API's stage limits.",
+            503: "The chat was too busy to change right now (`contention`): retry after `Retry-After` "
+            "seconds.",
+        },
+        body=True,
+    ),
 )
-def post_message(chat_id: str, body: PostMessageRequest) -> Response[MessageView]:
+def post_message(chat_id: ChatId, body: PostMessageRequest) -> Response[MessageView]:
     raw = router.current_event.raw_event
     result = chat_service().post_message(
         identity_of(raw),
@@ -37,9 +72,16 @@ def post_message(chat_id: str, body: PostMessageRequest) -> Response[MessageView
     return Response(status_code=201, body=result.message, content_type="application/json", headers=headers)
 
 
-@router.get("/chats/<chat_id>/messages", summary="Messages in sequence order, paged")
+@router.get(
+    "/chats/<chat_id>/messages",
+    summary="Messages in sequence order, paged",
+    description="`after` and `before` select the messages strictly between them.",
+    operation_id="list_messages",
+    security=SIGNED_IN,
+    responses=responses(ok(200, "A page of messages"), PAGE_ERRORS),
+)
 def list_messages(
-    chat_id: str, after: Sequence = None, before: Sequence = None, limit: Limit = 50
+    chat_id: ChatId, after: Sequence = None, before: Sequence = None, limit: Limit = 50
 ) -> MessagePage:
     page = chat_service().list_messages(
         identity_of(router.current_event.raw_event), chat_id, after=after, before=before, limit=limit
@@ -47,8 +89,14 @@ def list_messages(
     return MessagePage(items=page.items, next=page.next)
 
 
-@router.get("/chats/<chat_id>/events", summary="The chat's event log in sequence order, paged")
-def list_events(chat_id: str, after: Sequence = None, limit: Limit = 100) -> EventPage:
+@router.get(
+    "/chats/<chat_id>/events",
+    summary="The chat's event log in sequence order, paged",
+    operation_id="list_events",
+    security=SIGNED_IN,
+    responses=responses(ok(200, "A page of the event log"), PAGE_ERRORS),
+)
+def list_events(chat_id: ChatId, after: Sequence = None, limit: Limit = 100) -> EventPage:
     page = chat_service().list_events(
         identity_of(router.current_event.raw_event), chat_id, after=after, limit=limit
     )

@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, Field
 
 from parley.http.context import identity_of
+from parley.http.contract import SIGNED_IN, ok, responses
 from parley.root import realtime_service
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
@@ -20,7 +21,13 @@ class TicketOut(BaseModel):
     expires_at: datetime
 
 
-@router.post("/realtime/tickets", summary="A single-use ticket to open a WebSocket", responses={201: {}})
+@router.post(
+    "/realtime/tickets",
+    summary="A single-use ticket to open a WebSocket",
+    operation_id="create_ticket",
+    security=SIGNED_IN,
+    responses=responses(ok(201, "The ticket and the URL to connect to"), {}),
+)
 def create_ticket() -> Response[TicketOut]:
     ticket = realtime_service().issue_ticket(identity_of(router.current_event.raw_event))
     body = TicketOut(ticket=ticket.ticket, url=ticket.url, expires_at=ticket.expires_at)
