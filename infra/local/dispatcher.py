@@ -1,12 +1,18 @@
-"""The local dispatcher: long-polls each route's queue on moto and runs its handler in-process.
+"""The local dispatcher: reads each route's queue on moto and runs its handler in-process.
 
 Like Lambda's SQS event source: batches, partial batch responses, a failed record comes back after
 a backoff (the visibility timeout) and the queue's redrive policy dead-letters it after the route's
 ``max_attempts``. ``redrive`` puts dead-lettered events back.
+
+No busy polling: a route's workers sleep until the stack publishes an event the route subscribes
+to (``wake``), or a second passes (for records whose backoff ran out). The fault points
+``deliver.duplicate``, ``deliver.reorder`` and ``handler.crash`` fire here.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -15,6 +21,7 @@ from typing import Any
 import boto3
 
 from infra.local.dispatch import LambdaContext, sqs_event
+from infra.local.faults import Faults
 from infra.local.functions import load_handler
 from infra.local.provision import Provisioned
 from parley.observability import logger
@@ -38,8 +45,42 @@ class Stats:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+IDLE_WAIT_SECONDS = 1.0
+"""How often an idle route looks at its queue anyway: records whose backoff ran out come back."""
+DELIVERY_FAULTS = ("deliver.duplicate", "deliver.reorder", "handler.crash")
+
+
+def _event_key(route: str, message: dict[str, Any]) -> str:
+    """A record's identity for fault recovery: the route and the event's own id (redrive keeps it)."""
+    try:
+        return f"{route}:{json.loads(message['Body'])['detail']['metadata']['event_id']}"
+    except (ValueError, KeyError, TypeError):
+        return f"{route}:{message.get('MessageId', '')}"
+
+
+def _subscribes(route: Route, detail_type: str, source: str) -> bool:
+    """Whether ``route``'s pattern may match (detail filters are ignored: a spare wake-up is harmless)."""
+    pattern = route.pattern
+    if detail_type not in pattern.get("detail-type", [detail_type]):
+        return False
+    for allowed in pattern.get("source", [source]):
+        if allowed == source or (
+            isinstance(allowed, dict) and source.startswith(allowed.get("prefix", "\0"))
+        ):
+            return True
+    return False
+
+
 class Dispatcher:
-    def __init__(self, provisioned: Provisioned, region: str, *, workers_per_route: int = 2) -> None:
+    def __init__(
+        self,
+        provisioned: Provisioned,
+        region: str,
+        *,
+        workers_per_route: int = 2,
+        faults: Faults | None = None,
+        max_backoff_seconds: float | None = None,
+    ) -> None:
         self._provisioned = provisioned
         self._region = region
         self._workers = workers_per_route
@@ -48,6 +89,18 @@ class Dispatcher:
         self.stats = Stats()
         self._sqs = boto3.client("sqs", region_name=region)
         self._arns: dict[str, str] = {}
+        self._faults = faults or Faults(0)
+        self._wakeups = {r.name: threading.Event() for r in all_routes()}
+        cap = max_backoff_seconds
+        if cap is None:
+            cap = float(os.environ.get("PARLEY_LOCAL_MAX_BACKOFF_SECONDS", "900"))
+        self._max_backoff = max(0.0, min(900.0, cap))
+
+    def wake(self, entries: list[dict[str, Any]]) -> None:
+        """Events were just published: wake the routes that subscribe to any of them."""
+        for route in all_routes():
+            if any(_subscribes(route, e.get("DetailType", ""), e.get("Source", "")) for e in entries):
+                self._wakeups[route.name].set()
 
     def start(self) -> None:
         for route in all_routes():
@@ -65,22 +118,28 @@ class Dispatcher:
 
     def stop(self) -> None:
         self._stop.set()
+        for wakeup in self._wakeups.values():
+            wakeup.set()
         for thread in self._threads:
             thread.join(timeout=3)
 
     def _run(self, route: Route) -> None:
         sqs = boto3.client("sqs", region_name=self._region)
         url = self._provisioned.queue_urls[route.name]
+        wakeup = self._wakeups[route.name]
         while not self._stop.is_set():
             try:
+                wakeup.clear()  # before receiving: a publish from now on wakes the next wait
                 messages = sqs.receive_message(
                     QueueUrl=url,
                     MaxNumberOfMessages=route.batch_size,
-                    WaitTimeSeconds=1,
+                    WaitTimeSeconds=0,
                     AttributeNames=["All"],
                 ).get("Messages", [])
                 if messages:
                     self._deliver(sqs, route, url, messages)
+                else:
+                    wakeup.wait(IDLE_WAIT_SECONDS)
             except Exception:
                 if self._stop.is_set():
                     return
@@ -89,6 +148,10 @@ class Dispatcher:
 
     def _deliver(self, sqs: Any, route: Route, url: str, messages: list[dict[str, Any]]) -> None:
         handler = load_handler(route.function)
+        faults = self._faults
+        keys = [_event_key(route.name, m) for m in messages]
+        if len(messages) > 1 and faults.fire("deliver.reorder", keys=keys):
+            messages = faults.shuffled(messages)
         failed: set[str]
         try:
             result = handler(
@@ -99,7 +162,17 @@ class Dispatcher:
         except Exception:
             logger.exception("handler invocation failed", extra={"route": route.name})
             failed = {m["MessageId"] for m in messages}
+        if faults.fire("handler.crash", keys=keys):
+            failed = {m["MessageId"] for m in messages}  # its effects happened; the acks did not
         done = [m for m in messages if m["MessageId"] not in failed]
+        for message in done:
+            faults.succeeded(_event_key(route.name, message), DELIVERY_FAULTS)
+        again = [m for m in done if faults.fire("deliver.duplicate", key=_event_key(route.name, m))]
+        if again:  # at-least-once: the same record, delivered once more later
+            sqs.send_message_batch(
+                QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": m["Body"]} for i, m in enumerate(again)]
+            )
+            self._wakeups[route.name].set()
         if done:
             sqs.delete_message_batch(
                 QueueUrl=url,
@@ -108,7 +181,7 @@ class Dispatcher:
         for message in messages:
             if message["MessageId"] in failed:
                 attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
-                delay = int(min(900, route.retry.backoff_seconds * 2 ** (attempt - 1)))
+                delay = int(min(self._max_backoff, route.retry.backoff_seconds * 2 ** (attempt - 1)))
                 sqs.change_message_visibility(
                     QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=delay
                 )
@@ -119,15 +192,24 @@ class Dispatcher:
             stats.succeeded += len(done)
             stats.retries += len(messages) - len(done)
 
+    def _depth(self, url: str) -> int:
+        """Records on a queue: waiting, being handled, or waiting out their backoff."""
+        attrs = self._sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        return sum(int(v) for v in attrs.values())
+
     def dead_lettered(self) -> dict[str, int]:
-        counts = {}
-        for route in all_routes():
-            attrs = self._sqs.get_queue_attributes(
-                QueueUrl=self._provisioned.dlq_urls[route.name],
-                AttributeNames=["ApproximateNumberOfMessages"],
-            )["Attributes"]
-            counts[route.name] = int(attrs["ApproximateNumberOfMessages"])
-        return counts
+        return {r.name: self._depth(self._provisioned.dlq_urls[r.name]) for r in all_routes()}
+
+    def in_flight(self) -> dict[str, int]:
+        """Per route, deliveries not yet acked or dead-lettered."""
+        return {r.name: self._depth(self._provisioned.queue_urls[r.name]) for r in all_routes()}
 
     def redrive(self) -> dict[str, int]:
         """Move every dead-lettered event back to its route's queue; returns how many per route."""
@@ -150,15 +232,23 @@ class Dispatcher:
                     ],
                 )
                 moved[route.name] += len(batch)
+            if moved[route.name]:
+                self._wakeups[route.name].set()
         return moved
 
     def snapshot(self) -> dict[str, Any]:
-        dead = self.dead_lettered()
+        dead, in_flight = self.dead_lettered(), self.in_flight()
         with self.stats.lock:
             return {
                 "events": dict(self.stats.events),
+                "in_flight": sum(in_flight.values()),
+                "dead_lettered": sum(dead.values()),
                 "targets": {
-                    name: {**s.__dict__, "dead_lettered": dead.get(name, 0)}
+                    name: {
+                        **s.__dict__,
+                        "in_flight": in_flight.get(name, 0),
+                        "dead_lettered": dead.get(name, 0),
+                    }
                     for name, s in self.stats.routes.items()
                 },
             }
