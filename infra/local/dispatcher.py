@@ -45,17 +45,44 @@ class Stats:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+DELIVERED_MEMORY = 200_000
+"""Event ids remembered per route as acked (for /local/delivered), newest kept."""
 IDLE_WAIT_SECONDS = 1.0
 """How often an idle route looks at its queue anyway: records whose backoff ran out come back."""
 DELIVERY_FAULTS = ("deliver.duplicate", "deliver.reorder", "handler.crash")
 
 
+def _event_id(message: dict[str, Any]) -> str:
+    try:
+        return str(json.loads(message["Body"])["detail"]["metadata"]["event_id"])
+    except (ValueError, KeyError, TypeError):
+        return str(message.get("MessageId", ""))
+
+
 def _event_key(route: str, message: dict[str, Any]) -> str:
     """A record's identity for fault recovery: the route and the event's own id (redrive keeps it)."""
-    try:
-        return f"{route}:{json.loads(message['Body'])['detail']['metadata']['event_id']}"
-    except (ValueError, KeyError, TypeError):
-        return f"{route}:{message.get('MessageId', '')}"
+    return f"{route}:{_event_id(message)}"
+
+
+class Delivered:
+    """Which events each route acked, bounded: what ``make chaos`` checks routing against."""
+
+    def __init__(self, limit: int = DELIVERED_MEMORY) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._acked: dict[str, dict[str, None]] = {}
+
+    def add(self, route: str, event_ids: list[str]) -> None:
+        with self._lock:
+            acked = self._acked.setdefault(route, {})
+            for event_id in event_ids:
+                acked[event_id] = None
+            while len(acked) > self._limit:
+                del acked[next(iter(acked))]
+
+    def snapshot(self) -> dict[str, list[str]]:
+        with self._lock:
+            return {route: list(ids) for route, ids in self._acked.items()}
 
 
 def _subscribes(route: Route, detail_type: str, source: str) -> bool:
@@ -90,6 +117,7 @@ class Dispatcher:
         self._sqs = boto3.client("sqs", region_name=region)
         self._arns: dict[str, str] = {}
         self._faults = faults or Faults(0)
+        self.delivered = Delivered()
         self._wakeups = {r.name: threading.Event() for r in all_routes()}
         cap = max_backoff_seconds
         if cap is None:
@@ -167,6 +195,7 @@ class Dispatcher:
         done = [m for m in messages if m["MessageId"] not in failed]
         for message in done:
             faults.succeeded(_event_key(route.name, message), DELIVERY_FAULTS)
+        self.delivered.add(route.name, [_event_id(m) for m in done])
         again = [m for m in done if faults.fire("deliver.duplicate", key=_event_key(route.name, m))]
         if again:  # at-least-once: the same record, delivered once more later
             sqs.send_message_batch(

@@ -169,6 +169,9 @@ class Faults:
                         "fired": self.fired[name],
                         "recovered": self.recovered[name],
                         "unrecovered": len(self._pending.get(name, ())),
+                        "unrecovered_sample": sorted(
+                            k for hit in self._pending.get(name, [])[:5] for k in sorted(hit)[:2]
+                        ),
                     }
                     for name, does in POINTS.items()
                 ],

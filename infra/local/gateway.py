@@ -60,6 +60,7 @@ class Gateway:
         aws_endpoint: str,
         redrive: Callable[[], dict[str, int]],
         faults: Faults | None = None,
+        delivered: Callable[[], dict[str, list[str]]] = dict,
     ) -> None:
         self.identity = identity
         self.sockets: dict[str, Socket] = {}
@@ -68,6 +69,7 @@ class Gateway:
         self._redrive = redrive
         self._aws_endpoint = aws_endpoint
         self.faults = faults or Faults(0)
+        self._delivered = delivered
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=1024 * 1024)
@@ -75,6 +77,7 @@ class Gateway:
         app.router.add_post("/local/token", self.token)
         app.router.add_get("/local/stats", self.stats)
         app.router.add_post("/local/redrive", self.redrive)
+        app.router.add_get("/local/delivered", self.delivered)
         app.router.add_get("/local/faults", self.list_faults)
         app.router.add_put("/local/faults", self.arm_faults)
         app.router.add_delete("/local/faults", self.clear_faults)
@@ -139,6 +142,10 @@ class Gateway:
 
     async def redrive(self, request: web.Request) -> web.Response:
         return _json(200, {"moved": await asyncio.to_thread(self._redrive)})
+
+    async def delivered(self, request: web.Request) -> web.Response:
+        """Per route, the event ids its handler acked (the most recent ones)."""
+        return _json(200, self._delivered())
 
     async def list_faults(self, request: web.Request) -> web.Response:
         return _json(200, self.faults.snapshot())

@@ -117,6 +117,7 @@ class LocalStack:
             stats=self._dispatcher.snapshot,
             redrive=self._dispatcher.redrive,
             faults=self.faults,
+            delivered=self._dispatcher.delivered.snapshot,
             aws_endpoint=self.environment()["AWS_ENDPOINT_URL"],
         )
 
