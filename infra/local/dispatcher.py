@@ -4,9 +4,9 @@ Like Lambda's SQS event source: batches, partial batch responses, a failed recor
 a backoff (the visibility timeout) and the queue's redrive policy dead-letters it after the route's
 ``max_attempts``. ``redrive`` puts dead-lettered events back.
 
-No busy polling: a route's workers sleep until the stack publishes an event the route subscribes
-to (``wake``), or a second passes (for records whose backoff ran out). The fault points
-``deliver.duplicate``, ``deliver.reorder`` and ``handler.crash`` fire here.
+No busy polling: each worker long-polls (20 s, as Lambda's event source does), and moto answers
+the moment a record arrives, so an idle stack makes no requests and a busy one gets full batches.
+The fault points ``deliver.duplicate``, ``deliver.reorder`` and ``handler.crash`` fire here.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,8 +48,7 @@ class Stats:
 
 DELIVERED_MEMORY = 200_000
 """Event ids remembered per route as acked (for /local/delivered), newest kept."""
-IDLE_WAIT_SECONDS = 1.0
-"""How often an idle route looks at its queue anyway: records whose backoff ran out come back."""
+LONG_POLL_SECONDS = 20
 DELIVERY_FAULTS = ("deliver.duplicate", "deliver.reorder", "handler.crash")
 
 
@@ -85,19 +85,6 @@ class Delivered:
             return {route: list(ids) for route, ids in self._acked.items()}
 
 
-def _subscribes(route: Route, detail_type: str, source: str) -> bool:
-    """Whether ``route``'s pattern may match (detail filters are ignored: a spare wake-up is harmless)."""
-    pattern = route.pattern
-    if detail_type not in pattern.get("detail-type", [detail_type]):
-        return False
-    for allowed in pattern.get("source", [source]):
-        if allowed == source or (
-            isinstance(allowed, dict) and source.startswith(allowed.get("prefix", "\0"))
-        ):
-            return True
-    return False
-
-
 class Dispatcher:
     def __init__(
         self,
@@ -118,17 +105,10 @@ class Dispatcher:
         self._arns: dict[str, str] = {}
         self._faults = faults or Faults(0)
         self.delivered = Delivered()
-        self._wakeups = {r.name: threading.Event() for r in all_routes()}
         cap = max_backoff_seconds
         if cap is None:
             cap = float(os.environ.get("PARLEY_LOCAL_MAX_BACKOFF_SECONDS", "900"))
         self._max_backoff = max(0.0, min(900.0, cap))
-
-    def wake(self, entries: list[dict[str, Any]]) -> None:
-        """Events were just published: wake the routes that subscribe to any of them."""
-        for route in all_routes():
-            if any(_subscribes(route, e.get("DetailType", ""), e.get("Source", "")) for e in entries):
-                self._wakeups[route.name].set()
 
     def start(self) -> None:
         for route in all_routes():
@@ -144,30 +124,26 @@ class Dispatcher:
                 thread.start()
                 self._threads.append(thread)
 
-    def stop(self) -> None:
+    def stop(self, wait_seconds: float = 3.0) -> None:
+        """Workers finish the batch in hand; one waiting on a long poll ends when moto stops."""
         self._stop.set()
-        for wakeup in self._wakeups.values():
-            wakeup.set()
+        deadline = time.monotonic() + wait_seconds
         for thread in self._threads:
-            thread.join(timeout=3)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _run(self, route: Route) -> None:
         sqs = boto3.client("sqs", region_name=self._region)
         url = self._provisioned.queue_urls[route.name]
-        wakeup = self._wakeups[route.name]
         while not self._stop.is_set():
             try:
-                wakeup.clear()  # before receiving: a publish from now on wakes the next wait
                 messages = sqs.receive_message(
                     QueueUrl=url,
                     MaxNumberOfMessages=route.batch_size,
-                    WaitTimeSeconds=0,
+                    WaitTimeSeconds=LONG_POLL_SECONDS,
                     AttributeNames=["All"],
                 ).get("Messages", [])
                 if messages:
                     self._deliver(sqs, route, url, messages)
-                else:
-                    wakeup.wait(IDLE_WAIT_SECONDS)
             except Exception:
                 if self._stop.is_set():
                     return
@@ -201,7 +177,6 @@ class Dispatcher:
             sqs.send_message_batch(
                 QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": m["Body"]} for i, m in enumerate(again)]
             )
-            self._wakeups[route.name].set()
         if done:
             sqs.delete_message_batch(
                 QueueUrl=url,
@@ -261,8 +236,6 @@ class Dispatcher:
                     ],
                 )
                 moved[route.name] += len(batch)
-            if moved[route.name]:
-                self._wakeups[route.name].set()
         return moved
 
     def snapshot(self) -> dict[str, Any]:

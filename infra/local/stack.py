@@ -200,10 +200,9 @@ class LocalStack:
                 time.sleep(0.1)
 
     def _published(self, entries: list[dict[str, Any]]) -> None:
-        """PutEvents accepted ``entries``: count them for /local/stats and wake their routes."""
+        """PutEvents accepted ``entries``: count them for /local/stats."""
         if self._dispatcher:
             self._dispatcher.count_published([e.get("DetailType", "") for e in entries])
-            self._dispatcher.wake(entries)
 
     def stop(self) -> None:
         self._stopping.set()
