@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 from infra.local.dispatch import LambdaContext, sqs_event
 from infra.local.faults import Faults
@@ -186,9 +187,12 @@ class Dispatcher:
             if message["MessageId"] in failed:
                 attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
                 delay = int(min(self._max_backoff, route.retry.backoff_seconds * 2 ** (attempt - 1)))
-                sqs.change_message_visibility(
-                    QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=delay
-                )
+                try:
+                    sqs.change_message_visibility(
+                        QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=delay
+                    )
+                except ClientError:  # already visible again and received elsewhere: it is retried anyway
+                    logger.warning("backoff not set", extra={"route": route.name})
         with self.stats.lock:
             stats = self.stats.routes[route.name]
             stats.invocations += 1
