@@ -62,13 +62,14 @@ class BotocoreFaults:
         self.published = published
 
     def register(self, events: Any) -> None:
-        events.register("before-call.eventbridge.PutEvents", self.refuse_entries)
+        # first: an answer given here must win over any other before-send handler (moto's mock)
+        events.register_first("before-call.eventbridge.PutEvents", self.refuse_entries)
         events.register("after-call.eventbridge.PutEvents", self.put_events_answered)
-        events.register("before-send.eventbridge.PutEvents", self.fail_put_events)
+        events.register_first("before-send.eventbridge.PutEvents", self.fail_put_events)
         for operation in DYNAMODB_WRITES:
-            events.register(f"before-send.dynamodb.{operation}", self.throttle)
+            events.register_first(f"before-send.dynamodb.{operation}", self.throttle)
             events.register(f"after-call.dynamodb.{operation}", self.call_succeeded)
-        events.register("before-send.apigatewaymanagementapi.PostToConnection", self.fail_push)
+        events.register_first("before-send.apigatewaymanagementapi.PostToConnection", self.fail_push)
         events.register("after-call.apigatewaymanagementapi.PostToConnection", self.call_succeeded)
 
     # -- EventBridge ------------------------------------------------------------------------------
@@ -162,8 +163,10 @@ class BotocoreFaults:
             self.faults.succeeded(str(invocation), ("dynamodb.throttle", "push.error"))
 
 
-def install_botocore(faults: Faults, published: Published) -> None:
-    """Give every botocore client created from now on the fault hooks (boto3's and PynamoDB's)."""
+def install_botocore(faults: Faults, published: Published) -> Callable[[], None]:
+    """Give every botocore client created from now on the fault hooks (boto3's and PynamoDB's).
+
+    Returns what undoes it (for tests; the local stack keeps them for its life)."""
     hooks = BotocoreFaults(faults, published)
     session_class: Any = botocore.session.Session
     original = getattr(session_class.create_client, "_parley_original", session_class.create_client)
@@ -176,6 +179,11 @@ def install_botocore(faults: Faults, published: Published) -> None:
     wrapped: Any = create_client
     wrapped._parley_original = original
     session_class.create_client = wrapped
+
+    def uninstall() -> None:
+        session_class.create_client = original
+
+    return uninstall
 
 
 # -- hooks and the model ----------------------------------------------------------------------------
@@ -199,8 +207,10 @@ def hanging_loader(
     return loader
 
 
-def install_model_faults(faults: Faults) -> None:
-    """Make the local model provider fail mid-stream (``ai.error``) or up front (``ai.throttle``)."""
+def install_model_faults(faults: Faults) -> Callable[[], None]:
+    """Make the local model provider fail mid-stream (``ai.error``) or up front (``ai.throttle``).
+
+    Returns what undoes it."""
     from parley.ai import providers
 
     provider_class: Any = providers.LocalProvider
@@ -218,3 +228,8 @@ def install_model_faults(faults: Faults) -> None:
     wrapped: Any = stream
     wrapped._parley_original = original
     provider_class.stream = wrapped
+
+    def uninstall() -> None:
+        provider_class.stream = original
+
+    return uninstall

@@ -154,8 +154,9 @@ class Faults:
                 for hit in pending:
                     hit.discard(key)
                 still = [hit for hit in pending if hit]
-                self.recovered[point] += len(pending) - len(still)
-                self._pending[point] = still
+                if len(still) < len(pending):
+                    self.recovered[point] += len(pending) - len(still)
+                    self._pending[point] = still
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
