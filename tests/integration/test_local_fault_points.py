@@ -18,7 +18,7 @@ from parley.settings import settings
 
 @pytest.fixture
 def faults(aws: Provisioned) -> Iterator[tuple[Faults, list[dict[str, Any]]]]:
-    injected, published = Faults(7), []
+    injected, published = Faults(7), list[dict[str, Any]]()
     uninstall = install_botocore(injected, published.extend)
     yield injected, published
     uninstall()
