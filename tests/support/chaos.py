@@ -76,7 +76,7 @@ class Size:
     quiet_timeout: float
 
 
-CI = Size(chats=3, members=3, sockets=2, posts=4, rate=0.15, points=CI_POINTS, quiet_timeout=75)
+CI = Size(chats=3, members=3, sockets=2, posts=3, rate=0.15, points=CI_POINTS, quiet_timeout=75)
 FULL = Size(chats=8, members=4, sockets=2, posts=20, rate=0.2, points=CI_POINTS, quiet_timeout=300)
 
 
@@ -363,6 +363,7 @@ class Verdict:
     gaps: int = 0
     stuck: int = 0
     problems: list[str] = field(default_factory=list)
+    fired: dict[str, int] = field(default_factory=dict)
 
     def problem(self, kind: str, count: int, text: str) -> None:
         if count:
@@ -520,8 +521,10 @@ def run(base: str, size: Size, seed: int, *, out: Any = print) -> Verdict:
     _call(base, "DELETE", "/local/faults")
     out(f"chaos: workload done in {time.monotonic() - started:.0f} s; faults cleared, waiting for quiet")
     quiet, stats = wait_quiet(base, chats, size.quiet_timeout)
+    out(f"chaos: {'quiet' if quiet else 'NOT quiet'} after {time.monotonic() - started:.0f} s; checking")
     verdict = check(base, chats, quiet, stats)
     status, faults = _call(base, "GET", "/local/faults")
+    verdict.fired = {p["point"]: p["fired"] for p in faults["points"]}
     for line in _points_table(faults, verdict):
         out(line)
     for problem in verdict.problems[:30]:
@@ -549,7 +552,7 @@ CHAOS_ENVIRONMENT = {
 
 
 @contextmanager
-def _stack_for_chaos() -> Iterator[str]:
+def chaos_stack() -> Iterator[str]:
     saved = {k: os.environ.get(k) for k in CHAOS_ENVIRONMENT}
     os.environ.update(CHAOS_ENVIRONMENT)
     try:
@@ -583,7 +586,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.base:
         verdict = run(args.base, size, seed)
     else:
-        with _stack_for_chaos() as base:
+        with chaos_stack() as base:
             verdict = run(base, size, seed)
     broken = verdict.lost or verdict.duplicated or verdict.gaps or verdict.stuck
     return 1 if broken else 0
