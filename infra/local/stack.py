@@ -169,7 +169,12 @@ class LocalStack:
                 logger.exception("outbox sweep failed")
 
     def _start_moto(self) -> None:
-        env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers/parley/python'}:{ROOT}"}
+        env = {
+            **os.environ,
+            "PYTHONPATH": f"{ROOT / 'layers/parley/python'}:{ROOT}",
+            # no browser talks to moto (the web client talks to the gateway): skip CORS per request
+            "MOTO_DISABLE_GLOBAL_CORS": "true",
+        }
         self._moto = subprocess.Popen(
             [
                 sys.executable,
