@@ -48,10 +48,12 @@ def _invocation(request: Any) -> str:
 
 
 def _event_id(entry: dict[str, Any]) -> str:
+    """``<detail-type>/<event id>``: the event's own identity, named so a report can say what it was."""
     try:
-        return str(json.loads(entry.get("Detail") or "{}")["metadata"]["event_id"])
+        event_id = str(json.loads(entry.get("Detail") or "{}")["metadata"]["event_id"])
     except (ValueError, KeyError, TypeError):
         return ""
+    return f"{entry.get('DetailType', '')}/{event_id}"
 
 
 class BotocoreFaults:

@@ -59,6 +59,8 @@ def test_refused_entries_come_back_in_a_200_answer_and_the_rest_is_published(
     assert answer["Entries"][0]["ErrorCode"] == "InternalFailure"
     assert "EventId" in answer["Entries"][1]
     assert [json.loads(e["Detail"])["metadata"]["event_id"] for e in published] == ["e2"]
+    unrecovered = {p["point"]: p["unrecovered_sample"] for p in injected.snapshot()["points"]}
+    assert unrecovered["publish.entry"] == ["Probe/e1"]
     assert injected.recovered["publish.entry"] == 0
     events.put_events(Entries=[_entry("e1")])  # the caller's retry
     assert injected.recovered["publish.entry"] == 1

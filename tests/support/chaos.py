@@ -364,6 +364,8 @@ class Verdict:
     stuck: int = 0
     problems: list[str] = field(default_factory=list)
     fired: dict[str, int] = field(default_factory=dict)
+    logged: dict[str, str] = field(default_factory=dict)
+    """event id -> "<type> #<sequence> in <chat>", to name what a fault left unrecovered."""
 
     def problem(self, kind: str, count: int, text: str) -> None:
         if count:
@@ -385,6 +387,10 @@ def check(base: str, chats: list[Chat], quiet: bool, stats: dict[str, Any]) -> V
     for chat in chats:
         messages = _messages(base, chat)
         events = _events(base, chat)
+        for event in events:
+            verdict.logged[event["event_id"]] = (
+                f"{event['event_type']} #{event['sequence']} in {chat.chat_id[:8]}"
+            )
         # posts: stored exactly once, sequences 1..n, one message per client_message_id
         by_client = Counter(m.get("client_message_id") for m in messages if m.get("client_message_id"))
         for client_message_id, answer in chat.accepted.items():
@@ -531,7 +537,12 @@ def run(base: str, size: Size, seed: int, *, out: Any = print) -> Verdict:
         out(f"  {problem}")
     for point in faults["points"]:
         if point["unrecovered"]:
-            out(f"  {point['point']}: not recovered (yet): {', '.join(point['unrecovered_sample'])}")
+            ids = [k.split(":")[-1].split("/")[-1] for k in point["unrecovered_sample"]]
+            named = [
+                verdict.logged.get(i, f"{k} (not in a chat's log)")
+                for i, k in zip(ids, point["unrecovered_sample"], strict=True)
+            ]
+            out(f"  {point['point']}: not recovered: {', '.join(dict.fromkeys(named))}")
     retries = sum(c.retries for c in chats)
     refused = sum((c.refused for c in chats), Counter())
     out(
