@@ -8,12 +8,13 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONPATH := layers/parley/python:.
 
-.PHONY: help install test lint fmt typecheck pytest docs-check schemas openapi asyncapi docs dev redrive bench clean layer synth preflight fuzz
+.PHONY: help install test lint fmt typecheck pytest docs-check schemas openapi asyncapi docs dev redrive bench clean layer synth preflight fuzz chaos
 
 help:
 	@echo "make dev        start the whole system locally on http://127.0.0.1:8000 (PARLEY_PORT overrides)"
 	@echo "make bench      cold starts, AWS requests and cost per message, local latency and fan-out, sizes (bench/results.json)"
 	@echo "make redrive    put the running local stack's dead-lettered events back on their queues"
+	@echo "make chaos      a chat workload on the local stack under seeded faults, then the conservation law (CHAOS_ARGS=--seed N)"
 	@echo "make test       create .venv, install pinned requirements, run ruff, mypy and pytest"
 	@echo "make schemas    write docs/events/*.json and docs/events.md from the event catalog"
 	@echo "make openapi    write docs/openapi.json from the HTTP API"
@@ -80,6 +81,9 @@ fuzz: $(STAMP)
 
 bench: $(STAMP) layer
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+chaos: $(STAMP)
+	$(BIN)/python -m tests.support.chaos $(CHAOS_ARGS)
 
 # The layer's wheels for Lambda, cached by a hash of layers/parley/requirements.txt: a no-op when
 # current, so synthesis (and the infra tests) never reach the network.

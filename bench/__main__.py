@@ -124,6 +124,7 @@ def run_local(results: dict[str, Any], args: argparse.Namespace) -> None:
     results["local"] = realtime.run(
         messages=args.messages,
         sustain_seconds=args.sustain_seconds,
+        rate=args.sustain_rate,
         fanout=tuple(args.fanout),
         progress=progress,
     )
@@ -306,6 +307,22 @@ def table(results: Mapping[str, Any], sections: list[str]) -> list[str]:
                     _met(s["lost_pushes"] == 0, f"{s['lost_pushes']} lost"),
                 )
             )
+        if "paced" in local:
+            s = local["paced"]
+            rows.append(
+                (
+                    f"local: {s['offered_per_s']:g} posts/s offered for {s['seconds']:g} s, "
+                    f"{s['chats']} chats, "
+                    f"{s['sockets']} sockets",
+                    f"{s['msgs_per_s']} msgs/s delivered; push p50 {s['push_p50_ms']} ms, "
+                    f"p99 {s['push_p99_ms']} ms; {s['lost_pushes']} lost",
+                    ">= 25/s, p50 < 250 ms",
+                    _met(
+                        s["msgs_per_s"] >= 0.95 * s["offered_per_s"] and (s["push_p50_ms"] or 1e9) < 250,
+                        f"{s['msgs_per_s']}/s, p50 {s['push_p50_ms']} ms",
+                    ),
+                )
+            )
         for n, ms in local.get("fanout_ms", {}).items():
             rows.append(
                 (
@@ -344,6 +361,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--posts", type=int, default=5, help="measured posts per scenario (requests)")
     parser.add_argument("--messages", type=int, default=500, help="POST -> push latency samples (local)")
     parser.add_argument("--sustain-seconds", type=float, default=60.0, help="sustained load duration (local)")
+    parser.add_argument(
+        "--sustain-rate",
+        type=float,
+        default=25.0,
+        help="posts/s offered in the paced run (local; 0: skip it)",
+    )
     parser.add_argument("--fanout", type=int, nargs="*", default=[100, 1000], help="fan-out socket counts")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where to merge the results")
     args = parser.parse_args(argv)

@@ -27,6 +27,11 @@ SUSTAINED_CHATS = 10
 IN_FLIGHT = 4
 """Posts a chat's poster may have waiting for their push: enough to keep every stage busy, and a
 bound on the backlog, so the rate measured is what the stack delivers, not what it queues."""
+TARGET_RATE = 25.0
+"""Posts per second offered in the paced run, the local stack's target (issue 13)."""
+PACED_BACKLOG = 50
+"""Paced posts a chat may have waiting for their push before its poster holds off (a guard: when
+the stack cannot keep up, the rate achieved falls short of the one offered and says so)."""
 
 
 def is_message(text: str) -> Callable[[dict[str, Any]], bool]:
@@ -108,7 +113,12 @@ async def _open(client: Client, chat_id: str) -> ClientConnection:
     return connection
 
 
-async def _sustained(base: str, seconds: float, progress: Callable[[str], None]) -> dict[str, Any]:
+async def _sustained(
+    base: str, seconds: float, progress: Callable[[str], None], rate: float | None = None
+) -> dict[str, Any]:
+    """Closed loop (``rate`` None): each chat keeps IN_FLIGHT posts waiting, so the rate is the
+    stack's capacity and the latency is mostly queueing (Little's law: 40 in flight / rate).
+    Paced (``rate`` posts/s in all, spread evenly over the chats): latency under that load."""
     chats: list[_Chat] = []
     sockets: list[tuple[_Chat, ClientConnection]] = []
     readers_of: list[bool] = []
@@ -141,12 +151,19 @@ async def _sustained(base: str, seconds: float, progress: Callable[[str], None])
     readers = [asyncio.create_task(receive(i, chat, c)) for i, (chat, c) in enumerate(sockets)]
     stop = threading.Event()
 
-    def post_loop(chat: _Chat) -> None:
+    every = SUSTAINED_CHATS / rate if rate else 0.0
+    limit = PACED_BACKLOG if rate else IN_FLIGHT
+
+    def post_loop(chat: _Chat, offset: float) -> None:
         n = 0
         while not stop.is_set():
-            if len(chat.sent) - len(chat.seen) >= IN_FLIGHT:
+            if len(chat.sent) - len(chat.seen) >= limit:
                 time.sleep(0.002)
                 continue
+            if rate:
+                wait = started + offset + n * every - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
             text = f"{prefix}{chat.chat_id[:8]}-{n}"
             sent_at = time.perf_counter()
             status = _post(chat.poster, chat.chat_id, text)
@@ -156,14 +173,18 @@ async def _sustained(base: str, seconds: float, progress: Callable[[str], None])
                 chat.refused[status] = chat.refused.get(status, 0) + 1
             n += 1
 
-    posters = [threading.Thread(target=post_loop, args=(c,), daemon=True) for c in chats]
+    posters = [
+        threading.Thread(target=post_loop, args=(c, i * every / SUSTAINED_CHATS), daemon=True)
+        for i, c in enumerate(chats)
+    ]
     started = time.perf_counter()
     for thread in posters:
         thread.start()
     while (elapsed := time.perf_counter() - started) < seconds:
         await asyncio.sleep(min(10.0, seconds - elapsed))
         done = sum(len(c.sent) for c in chats)
-        progress(f"  local sustained: {time.perf_counter() - started:.0f}/{seconds:.0f} s, {done} posts")
+        label = f"paced at {rate:g}/s" if rate else "sustained"
+        progress(f"  local {label}: {time.perf_counter() - started:.0f}/{seconds:.0f} s, {done} posts")
     stop.set()
     for thread in posters:
         await asyncio.to_thread(thread.join)
@@ -195,7 +216,7 @@ async def _sustained(base: str, seconds: float, progress: Callable[[str], None])
     return {
         "chats": SUSTAINED_CHATS,
         "sockets": len(sockets),
-        "in_flight_per_chat": IN_FLIGHT,
+        **({"offered_per_s": rate} if rate else {"in_flight_per_chat": IN_FLIGHT}),
         "seconds": round(duration, 1),
         "posts": posts,
         "msgs_per_s": round(posts / duration, 1),
@@ -247,6 +268,7 @@ def run(
     *,
     messages: int = 500,
     sustain_seconds: float = 60.0,
+    rate: float = TARGET_RATE,
     fanout: tuple[int, ...] = (100, 1000),
     progress: Callable[[str], None] = print,
 ) -> dict[str, Any]:
@@ -255,6 +277,11 @@ def run(
         progress(f"  local stack at {base}")
         latency = post_to_push_latency(base, messages, progress) if messages else []
         sustained = asyncio.run(_sustained(base, sustain_seconds, progress)) if sustain_seconds else None
+        paced = (
+            asyncio.run(_sustained(base, sustain_seconds, progress, rate))
+            if sustain_seconds and rate
+            else None
+        )
         fanout_ms = {}
         for n in fanout:
             fanout_ms[str(n)] = round(asyncio.run(_fanout(base, n, min(10, n), progress)), 1)
@@ -267,6 +294,8 @@ def run(
         local["msgs_per_s"] = sustained["msgs_per_s"]
         local["lost_pushes"] = sustained["lost_pushes"]
         local["sustained"] = sustained
+    if paced:
+        local["paced"] = paced
     local["fanout_ms"] = fanout_ms
     return local
 

@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         f"  WebSocket    ws://{args.host}:{args.port}/ws?ticket=...\n"
         f"  API docs     {base}/docs\n"
         f"  bus stats    {base}/local/stats\n"
+        f"  faults       {base}/local/faults   (seed {stack.faults.seed})\n"
         "Press Ctrl-C to stop.",
         flush=True,
     )

@@ -1,20 +1,29 @@
-"""The local dispatcher: long-polls each route's queue on moto and runs its handler in-process.
+"""The local dispatcher: reads each route's queue on moto and runs its handler in-process.
 
 Like Lambda's SQS event source: batches, partial batch responses, a failed record comes back after
 a backoff (the visibility timeout) and the queue's redrive policy dead-letters it after the route's
 ``max_attempts``. ``redrive`` puts dead-lettered events back.
+
+No busy polling: each worker long-polls (20 s, as Lambda's event source does), and moto answers
+the moment a record arrives, so an idle stack makes no requests and a busy one gets full batches.
+The fault points ``deliver.duplicate``, ``deliver.reorder`` and ``handler.crash`` fire here.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 from infra.local.dispatch import LambdaContext, sqs_event
+from infra.local.faults import Faults
 from infra.local.functions import load_handler
 from infra.local.provision import Provisioned
 from parley.observability import logger
@@ -39,8 +48,55 @@ class Stats:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+DELIVERED_MEMORY = 200_000
+"""Event ids remembered per route as acked (for /local/delivered), newest kept."""
+LONG_POLL_SECONDS = 20
+DELIVERY_FAULTS = ("deliver.duplicate", "deliver.reorder", "handler.crash")
+
+
+def _event_id(message: dict[str, Any]) -> str:
+    try:
+        return str(json.loads(message["Body"])["detail"]["metadata"]["event_id"])
+    except (ValueError, KeyError, TypeError):
+        return str(message.get("MessageId", ""))
+
+
+def _event_key(route: str, message: dict[str, Any]) -> str:
+    """A record's identity for fault recovery: the route and the event's own id (redrive keeps it)."""
+    return f"{route}:{_event_id(message)}"
+
+
+class Delivered:
+    """Which events each route acked, bounded: what ``make chaos`` checks routing against."""
+
+    def __init__(self, limit: int = DELIVERED_MEMORY) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._acked: dict[str, dict[str, None]] = {}
+
+    def add(self, route: str, event_ids: list[str]) -> None:
+        with self._lock:
+            acked = self._acked.setdefault(route, {})
+            for event_id in event_ids:
+                acked[event_id] = None
+            while len(acked) > self._limit:
+                del acked[next(iter(acked))]
+
+    def snapshot(self) -> dict[str, list[str]]:
+        with self._lock:
+            return {route: list(ids) for route, ids in self._acked.items()}
+
+
 class Dispatcher:
-    def __init__(self, provisioned: Provisioned, region: str, *, workers_per_route: int = 2) -> None:
+    def __init__(
+        self,
+        provisioned: Provisioned,
+        region: str,
+        *,
+        workers_per_route: int = 2,
+        faults: Faults | None = None,
+        max_backoff_seconds: float | None = None,
+    ) -> None:
         self._provisioned = provisioned
         self._region = region
         self._workers = workers_per_route
@@ -49,6 +105,12 @@ class Dispatcher:
         self.stats = Stats()
         self._sqs = boto3.client("sqs", region_name=region)
         self._arns: dict[str, str] = {}
+        self._faults = faults or Faults(0)
+        self.delivered = Delivered()
+        cap = max_backoff_seconds
+        if cap is None:
+            cap = float(os.environ.get("PARLEY_LOCAL_MAX_BACKOFF_SECONDS", "900"))
+        self._max_backoff = max(0.0, min(900.0, cap))
 
     def start(self) -> None:
         for route in all_routes():
@@ -64,10 +126,12 @@ class Dispatcher:
                 thread.start()
                 self._threads.append(thread)
 
-    def stop(self) -> None:
+    def stop(self, wait_seconds: float = 3.0) -> None:
+        """Workers finish the batch in hand; one waiting on a long poll ends when moto stops."""
         self._stop.set()
+        deadline = time.monotonic() + wait_seconds
         for thread in self._threads:
-            thread.join(timeout=3)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _run(self, route: Route) -> None:
         sqs = boto3.client("sqs", region_name=self._region)
@@ -77,7 +141,7 @@ class Dispatcher:
                 messages = sqs.receive_message(
                     QueueUrl=url,
                     MaxNumberOfMessages=route.batch_size,
-                    WaitTimeSeconds=1,
+                    WaitTimeSeconds=LONG_POLL_SECONDS,
                     AttributeNames=["All"],
                 ).get("Messages", [])
                 if messages:
@@ -90,6 +154,10 @@ class Dispatcher:
 
     def _deliver(self, sqs: Any, route: Route, url: str, messages: list[dict[str, Any]]) -> None:
         handler = load_handler(route.function)
+        faults = self._faults
+        keys = [_event_key(route.name, m) for m in messages]
+        if len(messages) > 1 and faults.fire("deliver.reorder", keys=keys):
+            messages = faults.shuffled(messages)
         failed: set[str]
         try:
             result = handler(
@@ -100,7 +168,17 @@ class Dispatcher:
         except Exception:
             logger.exception("handler invocation failed", extra={"route": route.name})
             failed = {m["MessageId"] for m in messages}
+        if faults.fire("handler.crash", keys=keys):
+            failed = {m["MessageId"] for m in messages}  # its effects happened; the acks did not
         done = [m for m in messages if m["MessageId"] not in failed]
+        for message in done:
+            faults.succeeded(_event_key(route.name, message), DELIVERY_FAULTS)
+        self.delivered.add(route.name, [_event_id(m) for m in done])
+        again = [m for m in done if faults.fire("deliver.duplicate", key=_event_key(route.name, m))]
+        if again:  # at-least-once: the same record, delivered once more later
+            sqs.send_message_batch(
+                QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": m["Body"]} for i, m in enumerate(again)]
+            )
         if done:
             sqs.delete_message_batch(
                 QueueUrl=url,
@@ -109,10 +187,13 @@ class Dispatcher:
         for message in messages:
             if message["MessageId"] in failed:
                 attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
-                delay = int(min(900, route.retry.backoff_seconds * 2 ** (attempt - 1)))
-                sqs.change_message_visibility(
-                    QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=delay
-                )
+                delay = int(min(self._max_backoff, route.retry.backoff_seconds * 2 ** (attempt - 1)))
+                try:
+                    sqs.change_message_visibility(
+                        QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=delay
+                    )
+                except ClientError:  # already visible again and received elsewhere: it is retried anyway
+                    logger.warning("backoff not set", extra={"route": route.name})
         with self.stats.lock:
             stats = self.stats.routes[route.name]
             stats.invocations += 1
@@ -120,15 +201,24 @@ class Dispatcher:
             stats.succeeded += len(done)
             stats.retries += len(messages) - len(done)
 
+    def _depth(self, url: str) -> int:
+        """Records on a queue: waiting, being handled, or waiting out their backoff."""
+        attrs = self._sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        return sum(int(v) for v in attrs.values())
+
     def dead_lettered(self) -> dict[str, int]:
-        counts = {}
-        for route in all_routes():
-            attrs = self._sqs.get_queue_attributes(
-                QueueUrl=self._provisioned.dlq_urls[route.name],
-                AttributeNames=["ApproximateNumberOfMessages"],
-            )["Attributes"]
-            counts[route.name] = int(attrs["ApproximateNumberOfMessages"])
-        return counts
+        return {r.name: self._depth(self._provisioned.dlq_urls[r.name]) for r in all_routes()}
+
+    def in_flight(self) -> dict[str, int]:
+        """Per route, deliveries not yet acked or dead-lettered."""
+        return {r.name: self._depth(self._provisioned.queue_urls[r.name]) for r in all_routes()}
 
     def redrive(self) -> dict[str, int]:
         """Move every dead-lettered event back to its route's queue; returns how many per route."""
@@ -154,12 +244,18 @@ class Dispatcher:
         return moved
 
     def snapshot(self) -> dict[str, Any]:
-        dead = self.dead_lettered()
+        dead, in_flight = self.dead_lettered(), self.in_flight()
         with self.stats.lock:
             return {
                 "events": dict(self.stats.events),
+                "in_flight": sum(in_flight.values()),
+                "dead_lettered": sum(dead.values()),
                 "targets": {
-                    name: {**s.__dict__, "dead_lettered": dead.get(name, 0)}
+                    name: {
+                        **s.__dict__,
+                        "in_flight": in_flight.get(name, 0),
+                        "dead_lettered": dead.get(name, 0),
+                    }
                     for name, s in self.stats.routes.items()
                 },
             }

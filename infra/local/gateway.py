@@ -23,6 +23,7 @@ from aiohttp import WSMsgType, web
 from infra.local.auth import InvalidTokenError, LocalIdentityProvider
 from infra.local.dispatch import LambdaContext
 from infra.local.events import authorizer_event, http_api_event, websocket_event
+from infra.local.faults import FaultRuleError, Faults, parse_rules, parse_seed
 from infra.local.functions import load_handler
 from parley.http.public import PUBLIC_PATHS
 from parley.observability import logger
@@ -58,6 +59,8 @@ class Gateway:
         stats: Callable[[], dict[str, Any]],
         aws_endpoint: str,
         redrive: Callable[[], dict[str, int]],
+        faults: Faults | None = None,
+        delivered: Callable[[], dict[str, list[str]]] = dict,
     ) -> None:
         self.identity = identity
         self.sockets: dict[str, Socket] = {}
@@ -65,6 +68,8 @@ class Gateway:
         self._stats = stats
         self._redrive = redrive
         self._aws_endpoint = aws_endpoint
+        self.faults = faults or Faults(0)
+        self._delivered = delivered
 
     def app(self) -> web.Application:
         # Lambda's 6 MB payload limit, as in AWS: the api function refuses bodies over its own (smaller)
@@ -74,6 +79,10 @@ class Gateway:
         app.router.add_post("/local/token", self.token)
         app.router.add_get("/local/stats", self.stats)
         app.router.add_post("/local/redrive", self.redrive)
+        app.router.add_get("/local/delivered", self.delivered)
+        app.router.add_get("/local/faults", self.list_faults)
+        app.router.add_put("/local/faults", self.arm_faults)
+        app.router.add_delete("/local/faults", self.clear_faults)
         app.router.add_get("/ws", self.websocket)
         app.router.add_post("/@connections/{connection_id}", self.post_to_connection)
         app.router.add_get("/@connections/{connection_id}", self.get_connection)
@@ -135,6 +144,29 @@ class Gateway:
 
     async def redrive(self, request: web.Request) -> web.Response:
         return _json(200, {"moved": await asyncio.to_thread(self._redrive)})
+
+    async def delivered(self, request: web.Request) -> web.Response:
+        """Per route, the event ids its handler acked (the most recent ones)."""
+        return _json(200, self._delivered())
+
+    async def list_faults(self, request: web.Request) -> web.Response:
+        return _json(200, self.faults.snapshot())
+
+    async def arm_faults(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            return _json(400, {"error": {"code": "malformed_json", "message": "the body is not JSON"}})
+        try:
+            rules, seed = parse_rules(body), parse_seed(body)
+        except FaultRuleError as exc:
+            return _json(400, {"error": {"code": "bad_fault_rule", "message": str(exc)}})
+        self.faults.arm(rules, seed)
+        return _json(200, self.faults.snapshot())
+
+    async def clear_faults(self, request: web.Request) -> web.Response:
+        self.faults.clear()
+        return _json(200, self.faults.snapshot())
 
     async def index(self, request: web.Request) -> web.StreamResponse:
         return web.FileResponse(WEB_DIR / "index.html")
@@ -241,6 +273,9 @@ class Gateway:
         connection_id = request.match_info["connection_id"]
         socket = self.sockets.get(connection_id)
         if socket is None or socket.ws.closed:
+            return self._gone(connection_id)
+        if self.faults.fire("push.gone"):  # the client vanished: it reconnects and resumes
+            await socket.ws.close(code=1001, message=b"gone (injected fault push.gone)")
             return self._gone(connection_id)
         data = await request.read()
         if len(data) > MAX_MESSAGE_BYTES:

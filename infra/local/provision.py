@@ -33,6 +33,12 @@ class Provisioned:
     sink_url: str | None = None
 
 
+HANDLING_SECONDS = 60
+"""How long a received record stays hidden while its handler runs (as a Lambda timeout bounds it);
+shorter, and a slow batch under load is handed to a second worker while the first still runs it.
+A failed record's backoff is set per record by the dispatcher, not by this timeout."""
+
+
 def create_tables(settings: Settings) -> None:
     tables.bind(settings)
     client = boto3.client("dynamodb", region_name=settings.region)
@@ -80,7 +86,10 @@ def provision_route(settings: Settings, route: Route, provisioned: Provisioned) 
         route.rule_name,
         route.pattern,
         route.queue_name,
-        {"RedrivePolicy": redrive, "VisibilityTimeout": str(max(1, int(route.retry.backoff_seconds)))},
+        {
+            "RedrivePolicy": redrive,
+            "VisibilityTimeout": str(max(HANDLING_SECONDS, int(route.retry.backoff_seconds))),
+        },
     )
 
 

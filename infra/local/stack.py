@@ -8,28 +8,35 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
-import boto3
 from aiohttp import web
 
-from infra.local import moto_fixes
 from infra.local.auth import LocalIdentityProvider
 from infra.local.dispatch import LambdaContext
 from infra.local.dispatcher import Dispatcher
+from infra.local.fault_points import hanging_loader, install_botocore, install_model_faults
+from infra.local.faults import Faults
 from infra.local.functions import load_handler
 from infra.local.gateway import Gateway
 from infra.local.provision import provision
 from parley import root
+from parley.extensions import hooks
 from parley.observability import logger
 from parley.settings import settings
 
 REGION = "us-east-1"
 SWEEP_EVERY_SECONDS = 5.0
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -47,7 +54,8 @@ class LocalStack:
         self.base_url = f"http://{host}:{port}"
         self._ready = threading.Event()
         self._stopping = threading.Event()
-        self._moto: Any = None
+        self._moto: subprocess.Popen[bytes] | None = None
+        self.faults = Faults.from_environment()
         self._dispatcher: Dispatcher | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -79,21 +87,23 @@ class LocalStack:
         started = time.perf_counter()
         os.environ.update(self.environment())
         root.reset()
-        moto_fixes.apply_all()
+        # before any AWS client exists: every client gets the fault hooks (and the publish counter)
+        install_botocore(self.faults, self._published)
+        install_model_faults(self.faults)
+        armed = ", ".join(f"{r['point']}@{r['rate']:g}" for r in self.faults.snapshot()["rules"]) or "none"
+        progress(f"      faults: seed {self.faults.seed}, armed: {armed} (GET /local/faults)")
 
-        progress(f"[1/5] moto server (the embedded AWS) on http://{self.host}:{self.moto_port}")
-        from moto.server import ThreadedMotoServer
-
-        moto_fixes.speed_up_server()
-        self._moto = ThreadedMotoServer(ip_address=self.host, port=self.moto_port, verbose=False)
-        self._moto.start()
+        progress(
+            f"[1/5] moto server (the embedded AWS), its own process, on http://{self.host}:{self.moto_port}"
+        )
+        self._start_moto()
 
         progress("[2/5] provisioning tables, bus, rules and queues from the routing table")
         provisioned = provision(settings())
-        self._count_published_events()
+        hooks.register_loader(hanging_loader(self.faults, load_handler))
 
         progress("[3/5] dispatcher: one consumer per route (" + ", ".join(provisioned.queue_urls) + ")")
-        self._dispatcher = Dispatcher(provisioned, REGION)
+        self._dispatcher = Dispatcher(provisioned, REGION, faults=self.faults)
         self._dispatcher.start()
         self._spawn(self._sweep_forever, "outbox-sweeper")
 
@@ -106,6 +116,8 @@ class LocalStack:
             ready=self._ready.is_set,
             stats=self._dispatcher.snapshot,
             redrive=self._dispatcher.redrive,
+            faults=self.faults,
+            delivered=self._dispatcher.delivered.snapshot,
             aws_endpoint=self.environment()["AWS_ENDPOINT_URL"],
         )
 
@@ -156,25 +168,46 @@ class LocalStack:
             except Exception:
                 logger.exception("outbox sweep failed")
 
-    def _count_published_events(self) -> None:
-        """Count accepted PutEvents entries per detail-type, for /local/stats."""
-        session = boto3._get_default_session()
+    def _start_moto(self) -> None:
+        env = {
+            **os.environ,
+            "PYTHONPATH": f"{ROOT / 'layers/parley/python'}:{ROOT}",
+            # no browser talks to moto (the web client talks to the gateway): skip CORS per request
+            "MOTO_DISABLE_GLOBAL_CORS": "true",
+        }
+        self._moto = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "infra.local.moto_process",
+                "--host",
+                self.host,
+                "--port",
+                str(self.moto_port),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,  # closes when this process ends, however it ends: moto then stops
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            if self._moto.poll() is not None:
+                raise RuntimeError(f"moto exited with {self._moto.returncode} before it was ready")
+            try:
+                with urllib.request.urlopen(f"http://{self.host}:{self.moto_port}/moto-api/", timeout=1):
+                    return
+            except urllib.error.HTTPError:
+                return  # it answers
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("moto did not start within 30 s") from None
+                time.sleep(0.1)
 
-        def before(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-            import json
-
-            context["parley_types"] = [e["DetailType"] for e in json.loads(params["body"])["Entries"]]
-
-        def after(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-            types = context.get("parley_types", [])
-            accepted = [
-                t for t, r in zip(types, parsed.get("Entries", []), strict=False) if "ErrorCode" not in r
-            ]
-            if self._dispatcher:
-                self._dispatcher.count_published(accepted)
-
-        session.events.register("before-call.events.PutEvents", before, unique_id="parley-stats-before")
-        session.events.register("after-call.events.PutEvents", after, unique_id="parley-stats-after")
+    def _published(self, entries: list[dict[str, Any]]) -> None:
+        """PutEvents accepted ``entries``: count them for /local/stats."""
+        if self._dispatcher:
+            self._dispatcher.count_published([e.get("DetailType", "") for e in entries])
 
     def stop(self) -> None:
         self._stopping.set()
@@ -186,4 +219,9 @@ class LocalStack:
         for thread in self._threads:
             thread.join(timeout=5)
         if self._moto is not None:
-            self._moto.stop()
+            self._moto.terminate()
+            try:
+                self._moto.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._moto.kill()
+                self._moto.wait()
