@@ -116,7 +116,7 @@ class Observability(Construct):
 
     def watch_ai_failures(self, service: str, *, namespace: str = "Parley") -> cloudwatch.Alarm:
         """The share of AI replies that end in AIResponseFailed, from the EMF counts ``service``
-        emits (the analytics extension's AIResponsesRequested and AIResponsesFailed)."""
+        emits (ai_responder's AIResponderCompleted and AIResponderFailed, for every chat)."""
 
         def count(metric: str) -> cloudwatch.Metric:
             return cloudwatch.Metric(
@@ -128,8 +128,8 @@ class Observability(Construct):
             )
 
         rate = cloudwatch.MathExpression(
-            expression="IF(requested > 0, 100 * failed / requested, 0)",
-            using_metrics={"failed": count("AIResponsesFailed"), "requested": count("AIResponsesRequested")},
+            expression="IF(failed + completed > 0, 100 * failed / (failed + completed), 0)",
+            using_metrics={"failed": count("AIResponderFailed"), "completed": count("AIResponderCompleted")},
             label="AI failure %",
             period=WINDOW,
         )

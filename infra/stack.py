@@ -115,10 +115,7 @@ class ParleyStack(Stack):
         self.extensions = ShippedExtensions(
             self, "Extensions", host=self.extension_host, manifests=manifests()
         )
-        analytics = self.extensions.installed.get("analytics")
-        if analytics is not None and analytics.function is not None:
-            # parley counts AI requests and failures only in the analytics extension's metrics
-            self.observability.watch_ai_failures(service_name(analytics.function.node.id, config.name()))
+        self.observability.watch_ai_failures(service_name("ai_responder", config.name()))
         unbuilt = {r.name for r in deployed_routes()} - set(self.route_queues)
         if unbuilt:
             raise LookupError(f"routes {sorted(unbuilt)} have no rule, queue and DLQ in the stack")

@@ -6,15 +6,24 @@ other chats' replies behind it in the same invocation.
 
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from parley.catalog import Envelope
 from parley.consumers import sqs_consumer
-from parley.observability import instrument
+from parley.observability import instrument, metrics
 from parley.root import ai_responder
 from parley.routing import route
 
+OUTCOME_METRICS = {"replied": "AIResponderCompleted", "failed": "AIResponderFailed"}
+"""Counted here, for every chat (analytics counts only where it is installed): the failure-rate alarm
+reads these two."""
+
 
 def on_event(envelope: Envelope[Any]) -> None:
-    ai_responder().respond(envelope)
+    outcome = ai_responder().respond(envelope)
+    metric = OUTCOME_METRICS.get(outcome.partition(":")[0])
+    if metric is not None:
+        metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
 
 
 lambda_handler = instrument()(sqs_consumer(route("ai_responder"), on_event))

@@ -209,7 +209,7 @@ def test_profile_ids_and_arns_are_told_from_models() -> None:
     assert profile_model(PROFILE) == profile_model(arn) == "amazon.nova-micro-v1:0"
 
 
-def test_ai_failures_are_alarmed_from_the_analytics_counts(synth: Synth) -> None:
+def test_ai_failures_are_alarmed_from_the_ai_responders_counts(synth: Synth) -> None:
     (alarm,) = [
         a["Properties"]
         for a in synth.resources("AWS::CloudWatch::Alarm").values()
@@ -220,12 +220,12 @@ def test_ai_failures_are_alarmed_from_the_analytics_counts(synth: Synth) -> None
         for m in alarm["Metrics"]
         if "MetricStat" in m
     }
-    assert set(counts) == {"AIResponsesFailed", "AIResponsesRequested"}
+    assert set(counts) == {"AIResponderCompleted", "AIResponderFailed"}
     for metric in counts.values():
         assert metric["Namespace"] == "Parley"
-        assert metric["Dimensions"] == [{"Name": "service", "Value": "parley-ext_analytics"}]
-    # the dimension is the one the analytics function's Powertools writes
-    assert _environment(synth, "ext_analytics")["POWERTOOLS_SERVICE_NAME"] == "parley-ext_analytics"
+        assert metric["Dimensions"] == [{"Name": "service", "Value": "parley-ai_responder"}]
+    # the dimension is the one the ai_responder function's Powertools writes
+    assert _environment(synth, "ai_responder")["POWERTOOLS_SERVICE_NAME"] == "parley-ai_responder"
 
 
 def test_a_stage_has_its_own_metric_dimensions(options_synth: Synth) -> None:

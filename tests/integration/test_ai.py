@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -193,6 +194,7 @@ def test_a_failed_reply_is_recorded_and_the_turn_moves_on(
     provider: Any,
     env: dict[str, str],
     reason: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Given a round-robin chat of Alice and the Oracle, whose model fails in a given way
     for key, value in env.items():
@@ -217,6 +219,31 @@ def test_a_failed_reply_is_recorded_and_the_turn_moves_on(
         "ai_failed",
     )
     assert api.send(alice, chat_id, "fine, I will go on").status == 201
+    # And ai_responder counted the failure in its EMF metrics, which the failure-rate alarm reads
+    assert emitted_metrics(capsys.readouterr().out).count("AIResponderFailed") == 1
+
+
+def emitted_metrics(stdout: str) -> list[str]:
+    """The metric names of every EMF blob Powertools printed."""
+    names: list[str] = []
+    for line in stdout.splitlines():
+        if '"_aws"' in line:
+            blob = json.loads(line)
+            names += [m["Name"] for d in blob["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]]
+    return names
+
+
+def test_a_stored_reply_is_counted_for_the_alarm(
+    api: Api, bus: Bus, alice: User, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a free chat with the Oracle, When Alice mentions it and the bus settles
+    chat_id = api.create_chat(alice, ai_participants=[ORACLE])["chat_id"]
+    api.send(alice, chat_id, "@Oracle hello")
+    bus.pump()
+
+    # Then ai_responder counted one completed reply and no failure
+    names = emitted_metrics(capsys.readouterr().out)
+    assert (names.count("AIResponderCompleted"), names.count("AIResponderFailed")) == (1, 0)
 
 
 def test_a_chat_completed_mid_reply_stops_the_stream(
