@@ -38,7 +38,13 @@ typecheck: $(STAMP)
 	@echo "==> mypy"
 	$(BIN)/mypy
 
-pytest: $(STAMP) layer
+# the official AsyncAPI JSON Schema (pinned npm package) the document is validated against
+ASYNCAPI_SPECS := tests/asyncapi/node_modules/@asyncapi/specs/package.json
+$(ASYNCAPI_SPECS): tests/asyncapi/package.json tests/asyncapi/package-lock.json
+	cd tests/asyncapi && npm ci --no-audit --no-fund
+	@touch $@
+
+pytest: $(STAMP) layer $(ASYNCAPI_SPECS)
 	@echo "==> pytest"
 	$(BIN)/pytest
 
