@@ -14,7 +14,7 @@ help:
 	@echo "make dev        start the whole system locally on http://127.0.0.1:8000 (PARLEY_PORT overrides)"
 	@echo "make bench      cold starts, AWS requests and cost per message, local latency and fan-out, sizes (bench/results.json)"
 	@echo "make redrive    put the running local stack's dead-lettered events back on their queues"
-	@echo "make test       create .venv, install pinned requirements, run ruff, mypy and pytest"
+	@echo "make test       create .venv (and .venv-checkov), install pinned requirements, run ruff, mypy and pytest"
 	@echo "make schemas    write docs/events/*.json and docs/events.md from the event catalog"
 	@echo "make openapi    write docs/openapi.json from the HTTP API"
 	@echo "make fmt        format and autofix with ruff"
@@ -44,7 +44,16 @@ $(ASYNCAPI_SPECS): tests/asyncapi/package.json tests/asyncapi/package-lock.json
 	cd tests/asyncapi && npm ci --no-audit --no-fund
 	@touch $@
 
-pytest: $(STAMP) layer $(ASYNCAPI_SPECS)
+# checkov, the second opinion on the synthesized template, in a venv of its own (requirements-checkov.txt)
+CHECKOV_VENV  := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || { echo "==> creating $(CHECKOV_VENV)"; $(PYTHON) -m venv $(CHECKOV_VENV); }
+	@echo "==> installing checkov into $(CHECKOV_VENV)"
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	@touch $@
+
+pytest: $(STAMP) layer $(ASYNCAPI_SPECS) $(CHECKOV_STAMP)
 	@echo "==> pytest"
 	$(BIN)/pytest
 
@@ -92,4 +101,4 @@ synth: install node_modules/.package-lock.json
 	npx cdk synth --quiet
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache cdk.out
+	rm -rf $(VENV) $(CHECKOV_VENV) .mypy_cache .ruff_cache .pytest_cache cdk.out
