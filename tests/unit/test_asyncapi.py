@@ -48,7 +48,7 @@ def test_the_document_is_valid_asyncapi() -> None:
 @pytest.mark.parametrize(
     ("break_it", "where"),
     [
-        (lambda d: d.pop("info"), "info"),
+        (lambda d: d.pop("info"), ": 'info' is a required property"),
         (lambda d: d["channels"]["/ws"].update(publish="not an operation"), "channels//ws/publish"),
         (lambda d: d["components"]["messages"]["pong"].update(contentType=7), "components/messages/pong"),
     ],
@@ -61,7 +61,7 @@ def test_the_validator_catches_a_broken_document(break_it: Any, where: str) -> N
     # Then the official schema rejects it
     found = problems(document)
     assert found, where
-    assert any(p.startswith(where) or p.startswith(":") for p in found), found
+    assert any(p.startswith(where) for p in found), found
 
 
 def test_every_frame_type_has_one_message() -> None:
