@@ -179,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"out of date: {path.relative_to(ROOT)} (run `make docs`)", file=sys.stderr)
         return 1 if stale or extra else 0
     EVENTS_DIR.mkdir(parents=True, exist_ok=True)
-    for stale_schema in EVENTS_DIR.glob("*.json"):
+    # only a run that wrote the event schemas knows which are stale (`make asyncapi` used to delete them all)
+    for stale_schema in EVENTS_DIR.glob("*.json") if args.events or both else ():
         if EVENTS_DIR / stale_schema.name not in files:
             stale_schema.unlink()
     for path, text in files.items():
