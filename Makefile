@@ -15,7 +15,7 @@ help:
 	@echo "make bench      cold starts, AWS requests and cost per message, local latency and fan-out, sizes (bench/results.json)"
 	@echo "make redrive    put the running local stack's dead-lettered events back on their queues"
 	@echo "make chaos      a chat workload on the local stack under seeded faults, then the conservation law (CHAOS_ARGS=--seed N)"
-	@echo "make test       create .venv, install pinned requirements, run ruff, mypy and pytest"
+	@echo "make test       create .venv (and .venv-checkov), install pinned requirements, run ruff, mypy and pytest"
 	@echo "make schemas    write docs/events/*.json and docs/events.md from the event catalog"
 	@echo "make openapi    write docs/openapi.json from the HTTP API"
 	@echo "make fuzz       schemathesis, every check and phase, against a fresh local stack (FUZZ_ARGS=--max-examples N)"
@@ -44,7 +44,22 @@ typecheck: $(STAMP)
 	@echo "==> mypy"
 	$(BIN)/mypy
 
-pytest: $(STAMP) layer
+# the official AsyncAPI JSON Schema (pinned npm package) the document is validated against
+ASYNCAPI_SPECS := tests/asyncapi/node_modules/@asyncapi/specs/package.json
+$(ASYNCAPI_SPECS): tests/asyncapi/package.json tests/asyncapi/package-lock.json
+	cd tests/asyncapi && npm ci --no-audit --no-fund
+	@touch $@
+
+# checkov, the second opinion on the synthesized template, in a venv of its own (requirements-checkov.txt)
+CHECKOV_VENV  := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || { echo "==> creating $(CHECKOV_VENV)"; $(PYTHON) -m venv $(CHECKOV_VENV); }
+	@echo "==> installing checkov into $(CHECKOV_VENV)"
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	@touch $@
+
+pytest: $(STAMP) layer $(ASYNCAPI_SPECS) $(CHECKOV_STAMP)
 	@echo "==> pytest"
 	$(BIN)/pytest
 
@@ -101,4 +116,4 @@ preflight: synth
 	$(BIN)/python -m infra.preflight $(CDK_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache cdk.out
+	rm -rf $(VENV) $(CHECKOV_VENV) .mypy_cache .ruff_cache .pytest_cache cdk.out

@@ -17,6 +17,8 @@ from aws_cdk import Duration
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -45,12 +47,23 @@ class Observability(Construct):
         alarm_email: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.topic = sns.Topic(self, "Alarms", display_name="Parley alarms", enforce_ssl=True)
-        acknowledge(
-            self.topic,
-            "AwsSolutions-SNS2",
-            "Alarm notifications carry only alarm names and states; CloudWatch cannot publish to a "
-            "topic under the AWS-managed SNS key, and a customer key would cost more than the alarms.",
+        # CloudWatch cannot publish under the AWS-managed SNS key: a key of our own lets it, and only it
+        self.topic_key = kms.Key(
+            self,
+            "AlarmsKey",
+            description="Parley alarm topic (SNS server-side encryption)",
+            enable_key_rotation=True,
+        )
+        self.topic_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],
+            )
+        )
+        self.topic = sns.Topic(
+            self, "Alarms", display_name="Parley alarms", enforce_ssl=True, master_key=self.topic_key
         )
         if alarm_email:
             subscription = self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))

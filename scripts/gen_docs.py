@@ -76,6 +76,10 @@ def asyncapi_document() -> dict[str, object]:
     schemas: dict[str, object] = {}
     for schema in (action_schema, frame_schema):
         schemas.update(schema.pop("$defs", {}))
+    # AsyncAPI 2 names the discriminating property; pydantic writes OpenAPI's {propertyName, mapping}
+    discriminator = action_schema.get("discriminator")
+    if isinstance(discriminator, dict):
+        action_schema["discriminator"] = discriminator["propertyName"]
     schemas["ClientAction"] = action_schema
     schemas["Frame"] = frame_schema
     event_frames = {
@@ -110,7 +114,12 @@ def asyncapi_document() -> dict[str, object]:
             "name": name,
             "title": name,
             "summary": summary,
-            "payload": {"$ref": "#/components/schemas/Frame"},
+            "payload": {
+                "allOf": [
+                    {"$ref": "#/components/schemas/Frame"},
+                    {"type": "object", "properties": {"type": {"const": name}}},
+                ]
+            },
         }
     return {
         "asyncapi": "2.6.0",

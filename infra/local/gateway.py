@@ -247,8 +247,8 @@ class Gateway:
     ) -> None:
         try:
             action = json.loads(data).get("action")
-        except (json.JSONDecodeError, AttributeError):
-            action = None
+        except (json.JSONDecodeError, AttributeError, RecursionError):
+            action = None  # API Gateway routes any frame it cannot read an action from to $default
         route_key = action if action in ACTIONS else "$default"
         event = websocket_event(
             route_key, connection_id, body=data, authorizer=authorizer, connected_at_ms=connected_ms

@@ -15,6 +15,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
+from moto.dynamodb.exceptions import MockValidationException
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
 
 from infra.local.dispatch import LambdaContext, sqs_event
 from infra.local.functions import load_handler
@@ -135,6 +138,39 @@ def test_a_forged_ticket_is_denied(sockets: Sockets, alice: User) -> None:
 
     # Then both are denied, and the real ticket still works
     assert (effect(forged), effect(altered)) == ("Deny", "Deny")
+    assert effect(sockets.authorize({"ticket": real})) == "Allow"
+
+
+@pytest.fixture
+def dynamodb_key_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB refuses a GetItem whose partition key is over 2,048 bytes; moto 5.2 does not: make it."""
+    original = DynamoDBBackend.get_item
+
+    def get_item(
+        self: DynamoDBBackend, table_name: str, keys: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> Any:
+        if any(DynamoType(value).size() > 2048 for value in keys.values()):
+            raise MockValidationException(
+                "One or more parameter values were invalid: "
+                "Size of hashkey has exceeded the maximum size limit of 2048 bytes"
+            )
+        return original(self, table_name, keys, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoDBBackend, "get_item", get_item)
+
+
+@pytest.mark.parametrize("length", [129, 2_100, 64_000])
+@pytest.mark.usefixtures("dynamodb_key_limit")
+def test_an_overlong_ticket_is_denied_not_a_crash(sockets: Sockets, alice: User, length: int) -> None:
+    # Given a real ticket exists
+    real = sockets.ticket(alice)
+
+    # When a ticket longer than any ticket Parley issues reaches the authorizer (past 2 KB it could
+    # not even be a DynamoDB key)
+    policy = sockets.authorize({"ticket": (real * (length // len(real) + 1))[:length]})
+
+    # Then the handshake is denied (403), and the real ticket still works
+    assert effect(policy) == "Deny"
     assert effect(sockets.authorize({"ticket": real})) == "Allow"
 
 
@@ -269,6 +305,15 @@ BAD_FRAMES: list[tuple[str | None, str]] = [
     ('{"action": "sendMessage", "chat_id": "c-1", "text": "hi"}', "sendMessage.client_message_id"),
     ('{"action": "sendMessage", "chat_id": "c-1", "text": "", "client_message_id": "x"}', "sendMessage.text"),
     ('{"action": "typing", "chat_id": "' + "c" * 65 + '"}', "typing.chat_id"),
+    # no chat has a sequence past JavaScript's safe integers; DynamoDB refuses over 38 digits
+    (
+        '{"action": "subscribe", "chat_id": "c-1", "after_sequence": ' + str(10**40) + "}",
+        "subscribe.after_sequence",
+    ),
+    (
+        '{"action": "subscribe", "chat_id": "c-1", "after_sequence": 9007199254740992}',
+        "subscribe.after_sequence",
+    ),
 ]
 
 
@@ -290,6 +335,43 @@ def test_a_bad_frame_gets_an_invalid_action_error_never_an_exception(sockets: So
 
     # And the socket still works
     assert sockets.send(conn, action="ping")["type"] == "pong"
+
+
+def test_a_frame_with_thousands_of_problems_gets_a_short_error(sockets: Sockets, alice: User) -> None:
+    # Given a connected socket
+    conn = sockets.open(alice, "conn-a")
+
+    # When it sends a ping with 4,000 unknown fields, with long names
+    body = json.dumps({"action": "ping", **{f"{'k' * 500}{i}": i for i in range(4000)}})
+    reply = sockets.send_raw(conn, body)
+
+    # Then the Error frame names the first ten problems, cut short, and counts the others
+    assert reply["data"]["code"] == "invalid_action"
+    assert len(reply["data"]["fields"]) == 10
+    assert all(len(f["field"]) <= 100 for f in reply["data"]["fields"])
+    assert reply["data"]["more_problems"] == 3990
+    assert len(json.dumps(reply)) < 4096
+
+
+def test_a_push_failing_during_replay_gets_an_error_frame_and_the_socket_keeps_working(
+    api: Api, bus: Bus, sockets: Sockets, alice: User
+) -> None:
+    # Given a chat with history, and a socket whose pushes API Gateway fails with a 500
+    chat_id = chat_of(api, bus, alice)
+    conn = sockets.open(alice, "conn-a")
+    sockets.gateway.broken.add(conn)
+
+    # When it subscribes with resume
+    reply = sockets.send(conn, action="subscribe", chat_id=chat_id, after_sequence=0)
+
+    # Then the reply is an Error frame (not an unhandled exception), naming the action and the chat
+    assert reply["type"] == "Error"
+    assert reply["data"]["code"] == "internal_error"
+    assert (reply["data"]["action"], reply["chat_id"]) == ("subscribe", chat_id)
+
+    # And when the pushes work again, the same socket resumes
+    sockets.gateway.broken.clear()
+    assert sockets.subscribe(conn, chat_id, after_sequence=0)["data"]["replayed"] >= 1
 
 
 def test_subscribing_to_a_chat_you_are_not_in_is_refused(

@@ -23,6 +23,7 @@ from infra.local.events import authorizer_event, websocket_event
 from infra.local.functions import load_handler
 from parley.adapters.tables import ConnectionRecord, SubscriptionRecord
 from tests.support.api import Api, User
+from tests.support.frames import conforms
 
 REGION = "us-east-1"
 MANAGEMENT_URL = f"https://parley-test.execute-api.{REGION}.amazonaws.com/local"
@@ -91,10 +92,11 @@ class Gateway:
         return self.attempts.count(connection_id)
 
     def frames(self, connection_id: str) -> list[dict[str, Any]]:
-        """Every frame pushed to the connection so far, in order."""
+        """Every frame pushed to the connection so far, in order (each checked against docs/asyncapi.yaml)."""
         backend = apigatewaymanagementapi_backends[DEFAULT_ACCOUNT_ID][REGION]
         connection = backend.connections.get(connection_id)  # a defaultdict: never index it
-        return split_frames(connection.data) if connection is not None else []
+        frames = split_frames(connection.data) if connection is not None else []
+        return [conforms(frame) for frame in frames]
 
     def types(self, connection_id: str) -> list[str]:
         return [f["type"] for f in self.frames(connection_id)]
@@ -144,7 +146,7 @@ class Sockets:
         result = self._invoke(websocket_event(route_key, connection_id, body=body))
         assert result["statusCode"] == 200, result
         frame: dict[str, Any] = json.loads(result["body"])
-        return frame
+        return conforms(frame)
 
     def send(self, connection_id: str, **action: Any) -> dict[str, Any]:
         return self.send_raw(connection_id, json.dumps(action), str(action.get("action", "$default")))

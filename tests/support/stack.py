@@ -20,6 +20,7 @@ from typing import Any
 from websockets.sync.client import ClientConnection, connect
 
 from infra.local.stack import free_port
+from tests.support.frames import conforms
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -138,7 +139,8 @@ class Client:
 
 @dataclass
 class Socket:
-    """A client WebSocket that keeps every frame it receives, in order."""
+    """A client WebSocket that keeps every frame it receives, in order (each checked against the AsyncAPI
+    document)."""
 
     connection: ClientConnection
     frames: list[dict[str, Any]] = field(default_factory=list)
@@ -161,7 +163,7 @@ class Socket:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(f"no matching frame within {timeout} s; got {self.frames}")
-            frame: dict[str, Any] = json.loads(self.connection.recv(timeout=remaining))
+            frame: dict[str, Any] = conforms(json.loads(self.connection.recv(timeout=remaining)))
             if predicate(frame):
                 return frame
             self.frames.append(frame)
@@ -170,7 +172,7 @@ class Socket:
         """Everything received until the socket has been quiet for ``quiet`` seconds."""
         while True:
             try:
-                self.frames.append(json.loads(self.connection.recv(timeout=quiet)))
+                self.frames.append(conforms(json.loads(self.connection.recv(timeout=quiet))))
             except TimeoutError:
                 taken, self.frames = self.frames, []
                 return taken

@@ -12,6 +12,8 @@ from parley.adapters.tables import ConnectionRecord, IdempotencyRecord, Subscrip
 
 CONNECTION_LIFETIME = timedelta(hours=2, minutes=10)
 """API Gateway cuts every connection after 2 h; rows outlive that by a margin, then expire."""
+MAX_TICKET_LENGTH = 128
+"""Issued tickets are 43 characters; anything much longer is forged, and past 2 KB it cannot be a key."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class ConnectionRepository:
 
     def redeem_ticket(self, ticket: str, *, now: datetime) -> tuple[str, str] | None:
         """(user_id, name) of a live ticket, deleting it in the same step: a second redeem gets None."""
+        if len(ticket) > MAX_TICKET_LENGTH:
+            return None
         key = f"ticket#{ticket}"
         try:
             record = IdempotencyRecord.get(key, consistent_read=True)

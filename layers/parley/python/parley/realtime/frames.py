@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from parley.catalog import CLIENT_VISIBLE, ClientVisible, Envelope
 from parley.domain.model import MAX_MESSAGE_LENGTH
 
+MAX_SEQUENCE = 2**53 - 1
+"""No chat gets near it, and browsers read larger JSON integers inexactly."""
+
 
 class _Action(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -24,7 +27,9 @@ class Subscribe(_Action):
 
     action: Literal["subscribe"]
     chat_id: str = Field(min_length=1, max_length=64)
-    after_sequence: int | None = Field(None, ge=0, description="The last event-log sequence the client saw.")
+    after_sequence: int | None = Field(
+        None, ge=0, le=MAX_SEQUENCE, description="The last event-log sequence the client saw."
+    )
 
 
 class Unsubscribe(_Action):

@@ -15,6 +15,7 @@ from parley.adapters.dynamodb import ChatRepository
 from parley.catalog import CLIENT_VISIBLE, TypingStarted, TypingStopped, new_event, parse_detail
 from parley.clock import utc_now
 from parley.errors import ParleyError
+from parley.observability import logger
 from parley.ports import ConnectionGoneError, Pusher
 from parley.realtime.frames import (
     ClientAction,
@@ -32,6 +33,10 @@ from parley.services.outbox import Outbox
 
 _ACTION = TypeAdapter[ClientAction](ClientAction)
 REPLAY_PAGE = 200
+MAX_LISTED_PROBLEMS = 10
+"""An Error frame names at most this many problems: a frame of 4,000 bad keys gets a short answer."""
+MAX_FIELD_CHARS = 100
+"""Field names echo the client's keys; they are cut so the answer stays small."""
 
 
 class TicketMissingError(ParleyError):
@@ -102,27 +107,39 @@ class RealtimeService:
     # -- actions -----------------------------------------------------------------------------------
 
     def handle(self, connection_id: str, body: str | None, *, correlation_id: str | None = None) -> Frame:
-        """Run one client action; the returned frame is the reply to that action (never raises)."""
+        """Run one client action; the returned frame is the reply to that action.
+
+        It never raises: API Gateway would answer a raised error with a frame outside the protocol.
+        """
         try:
             action = _ACTION.validate_json(body or "")
         except ValidationError as exc:
-            problems = [
-                {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
-                for e in exc.errors(include_url=False)
-            ]
-            return error_frame("invalid_action", "the frame is not a valid action", fields=problems)
-        connection = self._connections.connection(connection_id, now=self._clock())
-        if connection is None:
-            return error_frame("not_connected", "this connection is unknown or expired", action=action.action)
-        who = Identity(connection.user_id, connection.name)
+            return _invalid_action(exc)
+        chat_id = getattr(action, "chat_id", None)
         try:
+            connection = self._connections.connection(connection_id, now=self._clock())
+            if connection is None:
+                return error_frame(
+                    "not_connected", "this connection is unknown or expired", action=action.action
+                )
+            who = Identity(connection.user_id, connection.name)
             return self._dispatch(action, connection, who, correlation_id)
         except ParleyError as exc:
-            chat_id = getattr(action, "chat_id", None)
             details = {
                 k: v for k, v in exc.details.items() if k not in {"chat_id", "action", "code", "message"}
             }
             return error_frame(exc.code, exc.message, action=action.action, chat_id=chat_id, **details)
+        except Exception:
+            # the HTTP API's catch-all answers 500 the same way: logged here, a typed frame for the client
+            logger.exception(
+                "realtime action failed", extra={"connection_id": connection_id, "action": action.action}
+            )
+            return error_frame(
+                "internal_error",
+                "the action failed; it has been logged",
+                action=action.action,
+                chat_id=chat_id,
+            )
 
     def _dispatch(
         self, action: ClientAction, connection: ConnectionInfo, who: Identity, correlation_id: str | None
@@ -212,3 +229,15 @@ class RealtimeService:
         envelope = new_event(data, chat_id=chat.chat_id, actor=who.actor, correlation_id=correlation_id)
         self._outbox.publish_unsequenced([envelope])
         return Frame(type="Ack", chat_id=chat.chat_id, data={"action": "typing", "throttled": False})
+
+
+def _invalid_action(exc: ValidationError) -> Frame:
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    problems = [
+        {"field": ".".join(str(p) for p in e["loc"])[:MAX_FIELD_CHARS], "problem": e["msg"]}
+        for e in errors[:MAX_LISTED_PROBLEMS]
+    ]
+    extra: dict[str, Any] = (
+        {"more_problems": len(errors) - len(problems)} if len(errors) > len(problems) else {}
+    )
+    return error_frame("invalid_action", "the frame is not a valid action", fields=problems, **extra)
