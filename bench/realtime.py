@@ -119,9 +119,42 @@ async def _sustained(
     """Closed loop (``rate`` None): each chat keeps IN_FLIGHT posts waiting, so the rate is the
     stack's capacity and the latency is mostly queueing (Little's law: 40 in flight / rate).
     Paced (``rate`` posts/s in all, spread evenly over the chats): latency under that load."""
+    load = await _open_load(base)
+    readers = [asyncio.create_task(_receive(load, i)) for i in range(len(load.sockets))]
+    started = await _drive(load, seconds, progress, rate)
+    expected = sum(len(chat.sent) for chat, _ in load.sockets)
+    await _drain(load, expected)
+    # the rate is posts over the time until the last push arrived: what was delivered, not queued
+    last = max((t for a in load.arrivals for t in a.values()), default=time.perf_counter())
+    duration = last - started
+    for _, connection in load.sockets:
+        await connection.close()
+    await asyncio.gather(*readers, return_exceptions=True)
+    return _summary(load, rate, duration, expected)
+
+
+@dataclass
+class _Load:
+    """One load run: its chats, every socket (the poster's and the reader's of each chat), and when
+    each socket had each post of this run (by text)."""
+
+    chats: list[_Chat]
+    sockets: list[tuple[_Chat, ClientConnection]]
+    is_reader: list[bool]
+    """per socket: the chat's reader (its arrivals are the chat's ``seen``), not its poster."""
+    prefix: str = field(default_factory=lambda: f"load-{uuid.uuid4().hex[:6]}-")
+    """starts every text posted in this run, so frames of earlier runs are not counted."""
+    arrivals: list[dict[str, float]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.arrivals = [{} for _ in self.sockets]
+
+
+async def _open_load(base: str) -> _Load:
+    """SUSTAINED_CHATS chats, each with a poster and a reader, both subscribed over a socket."""
     chats: list[_Chat] = []
     sockets: list[tuple[_Chat, ClientConnection]] = []
-    readers_of: list[bool] = []
+    is_reader: list[bool] = []
     for i in range(SUSTAINED_CHATS):
         poster, reader = Client.sign_in(base, f"Poster{i}"), Client.sign_in(base, f"Reader{i}")
         chat_id = poster.create_chat(title=f"load {i}", settings={"rate_limit_messages": 10_000})
@@ -130,92 +163,118 @@ async def _sustained(
         chats.append(chat)
         for client in (poster, reader):
             sockets.append((chat, await _open(client, chat_id)))
-            readers_of.append(client is reader)
-    prefix = f"load-{uuid.uuid4().hex[:6]}-"
-    arrivals: list[dict[str, float]] = [{} for _ in sockets]
+            is_reader.append(client is reader)
+    return _Load(chats, sockets, is_reader)
 
-    async def receive(index: int, chat: _Chat, connection: ClientConnection) -> None:
-        try:
-            async for raw in connection:
-                frame: dict[str, Any] = json.loads(raw)
-                if frame.get("type") == "MessageStored":
-                    text = frame["data"]["message"]["text"]
-                    if text.startswith(prefix):
-                        now = time.perf_counter()
-                        arrivals[index].setdefault(text, now)
-                        if readers_of[index]:
-                            chat.seen.setdefault(text, now)
-        except Exception:  # closed at the end
-            return
 
-    readers = [asyncio.create_task(receive(i, chat, c)) for i, (chat, c) in enumerate(sockets)]
-    stop = threading.Event()
-
-    every = SUSTAINED_CHATS / rate if rate else 0.0
-    limit = PACED_BACKLOG if rate else IN_FLIGHT
-
-    def post_loop(chat: _Chat, offset: float) -> None:
-        n = 0
-        while not stop.is_set():
-            if len(chat.sent) - len(chat.seen) >= limit:
-                time.sleep(0.002)
+async def _receive(load: _Load, index: int) -> None:
+    """Note when socket ``index`` first had each post of this run, until its socket is closed."""
+    chat, connection = load.sockets[index]
+    try:
+        async for raw in connection:
+            frame: dict[str, Any] = json.loads(raw)
+            if frame.get("type") != "MessageStored":
                 continue
-            if rate:
-                wait = started + offset + n * every - time.perf_counter()
-                if wait > 0:
-                    time.sleep(wait)
-            text = f"{prefix}{chat.chat_id[:8]}-{n}"
-            sent_at = time.perf_counter()
-            status = _post(chat.poster, chat.chat_id, text)
-            if status == 201:
-                chat.sent[text] = sent_at
-            else:
-                chat.refused[status] = chat.refused.get(status, 0) + 1
-            n += 1
+            text = frame["data"]["message"]["text"]
+            if text.startswith(load.prefix):
+                now = time.perf_counter()
+                load.arrivals[index].setdefault(text, now)
+                if load.is_reader[index]:
+                    chat.seen.setdefault(text, now)
+    except Exception:  # closed at the end
+        return
 
-    posters = [
-        threading.Thread(target=post_loop, args=(c, i * every / SUSTAINED_CHATS), daemon=True)
-        for i, c in enumerate(chats)
-    ]
+
+@dataclass(frozen=True)
+class _Pace:
+    """How the posters send: closed loop (``rate`` None: a chat holds off at IN_FLIGHT posts
+    waiting for their push) or paced (a chat's turn every ``every`` s, with a PACED_BACKLOG guard)."""
+
+    rate: float | None
+
+    @property
+    def every(self) -> float:
+        return SUSTAINED_CHATS / self.rate if self.rate else 0.0
+
+    @property
+    def limit(self) -> int:
+        return PACED_BACKLOG if self.rate else IN_FLIGHT
+
+
+async def _drive(load: _Load, seconds: float, progress: Callable[[str], None], rate: float | None) -> float:
+    """Post from one thread per chat for ``seconds`` (HTTP posts block), reporting progress every
+    10 s; returns when posting started (the run's time origin)."""
+    pace, stop = _Pace(rate), threading.Event()
     started = time.perf_counter()
+    posters = [
+        threading.Thread(
+            target=_post_loop,
+            args=(chat, load.prefix, pace, started + i * pace.every / SUSTAINED_CHATS, stop),
+            daemon=True,
+        )
+        for i, chat in enumerate(load.chats)
+    ]
     for thread in posters:
         thread.start()
     while (elapsed := time.perf_counter() - started) < seconds:
         await asyncio.sleep(min(10.0, seconds - elapsed))
-        done = sum(len(c.sent) for c in chats)
+        done = sum(len(c.sent) for c in load.chats)
         label = f"paced at {rate:g}/s" if rate else "sustained"
         progress(f"  local {label}: {time.perf_counter() - started:.0f}/{seconds:.0f} s, {done} posts")
     stop.set()
     for thread in posters:
         await asyncio.to_thread(thread.join)
-    expected = sum(len(chat.sent) for chat, _ in sockets)
-    drain_deadline = time.perf_counter() + 30
-    while time.perf_counter() < drain_deadline:
-        received = sum(len(a) for a in arrivals)
-        if received >= expected:
-            break
+    return started
+
+
+def _post_loop(chat: _Chat, prefix: str, pace: _Pace, first: float, stop: threading.Event) -> None:
+    """Post to one chat until ``stop``: its n-th post at ``first + n * every`` when paced, and never
+    with more than the pace's limit of posts still waiting for their push."""
+    n = 0
+    while not stop.is_set():
+        if len(chat.sent) - len(chat.seen) >= pace.limit:
+            time.sleep(0.002)
+            continue
+        if pace.rate:
+            wait = first + n * pace.every - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+        text = f"{prefix}{chat.chat_id[:8]}-{n}"
+        sent_at = time.perf_counter()
+        status = _post(chat.poster, chat.chat_id, text)
+        if status == 201:
+            chat.sent[text] = sent_at
+        else:
+            chat.refused[status] = chat.refused.get(status, 0) + 1
+        n += 1
+
+
+async def _drain(load: _Load, expected: int) -> None:
+    """Wait (30 s at most) until the sockets have every push of the posts that were accepted."""
+    deadline = time.perf_counter() + 30
+    while time.perf_counter() < deadline:
+        if sum(len(a) for a in load.arrivals) >= expected:
+            return
         await asyncio.sleep(0.05)
-    # the rate is posts over the time until the last push arrived: what was delivered, not queued
-    last = max((t for a in arrivals for t in a.values()), default=time.perf_counter())
-    duration = last - started
-    for _, connection in sockets:
-        await connection.close()
-    await asyncio.gather(*readers, return_exceptions=True)
+
+
+def _summary(load: _Load, rate: float | None, duration: float, expected: int) -> dict[str, Any]:
+    """The run's figures for results.json: rate delivered, pushes lost, refusals, push latency."""
     latencies = [
-        (arrivals[i][text] - sent_at) * 1000
-        for i, (chat, _) in enumerate(sockets)
+        (load.arrivals[i][text] - sent_at) * 1000
+        for i, (chat, _) in enumerate(load.sockets)
         for text, sent_at in chat.sent.items()
-        if text in arrivals[i]
+        if text in load.arrivals[i]
     ]
-    posts = sum(len(c.sent) for c in chats)
-    received = sum(len(a) for a in arrivals)
+    posts = sum(len(c.sent) for c in load.chats)
+    received = sum(len(a) for a in load.arrivals)
     refused: dict[str, int] = {}
-    for chat in chats:
+    for chat in load.chats:
         for status, count in chat.refused.items():
             refused[str(status)] = refused.get(str(status), 0) + count
     return {
         "chats": SUSTAINED_CHATS,
-        "sockets": len(sockets),
+        "sockets": len(load.sockets),
         **({"offered_per_s": rate} if rate else {"in_flight_per_chat": IN_FLIGHT}),
         "seconds": round(duration, 1),
         "posts": posts,

@@ -23,7 +23,7 @@ from constructs import Construct
 
 from infra.config import StackConfig
 from infra.nag import acknowledge
-from parley.http.public import PUBLIC_ROUTES
+from parley.http.public import PUBLIC_PATHS, PUBLIC_ROUTES
 
 # One JSON line per request in the access log; the request id is the flow's correlation fallback
 ACCESS_LOG_FORMAT = {
@@ -168,6 +168,7 @@ class HttpApi(Construct):
         # one invoke permission for the whole API (it is one function serving every route), not one
         # per route: the function's resource policy stays small however many routes the code adds
         integration = integrations.HttpLambdaIntegration("Lambda", handler, scope_permission_to_route=False)
+        self.integration = integration
         self.routes: dict[tuple[str, str], apigwv2.HttpRoute] = {}
         for method, path in api_routes():
             public = (method, path) in PUBLIC_ROUTES
@@ -179,13 +180,38 @@ class HttpApi(Construct):
             )
             self.routes[(method, path)] = route
             if public:
-                acknowledge(
-                    route,
-                    "AwsSolutions-APIG4",
-                    f"{method} {path} is public by design: liveness and the API's own description "
-                    "carry no user data (infra/http_api.py PUBLIC_ROUTES).",
-                )
+                _public(route, method, path)
+        self._catch_all(integration)
+
+    def _catch_all(self, integration: integrations.HttpLambdaIntegration) -> None:
+        """API Gateway routes by method and path, and answers what matches no route with its own 404;
+        these routes hand it to the api instead, which answers 405 with ``Allow`` or its JSON 404, as
+        the local stack does. ``$default`` keeps the authorizer (an anonymous request stays a free
+        401); other methods on a public path stay public, as locally."""
+        self.default_route = apigwv2.HttpRoute(
+            self,
+            "DefaultRoute",
+            http_api=self.api,
+            route_key=apigwv2.HttpRouteKey.DEFAULT,
+            integration=integration,
+            authorizer=self.authorizer,
+        )
+        for path in sorted(PUBLIC_PATHS):
+            (route,) = self.api.add_routes(
+                path=path, methods=[apigwv2.HttpMethod.ANY], integration=integration
+            )
+            self.routes[("ANY", path)] = route
+            _public(route, "ANY", path)
 
     @property
     def url(self) -> str:
         return self.stage.url
+
+
+def _public(route: apigwv2.HttpRoute, method: str, path: str) -> None:
+    acknowledge(
+        route,
+        "AwsSolutions-APIG4",
+        f"{method} {path} is public by design: liveness and the API's own description carry no user "
+        "data (parley.http.public PUBLIC_ROUTES); other methods there get the api's 405.",
+    )

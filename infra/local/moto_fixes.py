@@ -16,6 +16,7 @@ import importlib
 import threading
 from typing import Any
 
+from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.responses import DynamoHandler
 
 _lock = threading.RLock()
@@ -56,8 +57,6 @@ def fast_dynamodb_transactions() -> None:
     first; when all pass, nothing can fail midway, so the backup is skipped and the cost no longer
     grows with the table. When a check fails, moto's own path runs unchanged, for its exact errors.
     """
-    from moto.dynamodb.comparisons import get_filter_expression
-
     models: Any = importlib.import_module("moto.dynamodb.models")
 
     backend_class: Any = models.DynamoDBBackend
@@ -65,51 +64,8 @@ def fast_dynamodb_transactions() -> None:
         return
     original = backend_class.transact_write_items
 
-    class _NoCopy:
-        @staticmethod
-        def deepcopy(value: Any) -> Any:
-            return value
-
-    def all_checks_pass(backend: Any, transact_items: list[dict[str, Any]]) -> bool:
-        seen: set[tuple[str, str]] = set()
-        for item in transact_items:
-            if len(item) != 1:
-                return False
-            op_type, op = next(iter(item.items()))
-            table_name = op.get("TableName")
-            if (
-                op_type not in {"ConditionCheck", "Put", "Delete", "Update"}
-                or table_name not in backend.tables
-            ):
-                return False
-            table = backend.tables[table_name]
-            if op_type == "Put":
-                attrs = op["Item"]
-                if table.hash_key_attr not in attrs or (
-                    table.range_key_attr is not None and table.range_key_attr not in attrs
-                ):
-                    return False
-                key = {table.hash_key_attr: attrs[table.hash_key_attr]}
-                if table.range_key_attr is not None:
-                    key[table.range_key_attr] = attrs[table.range_key_attr]
-            else:
-                key = op["Key"]
-            identity = (str(table_name), str(dict(sorted(key.items()))))
-            if identity in seen:
-                return False
-            seen.add(identity)
-            condition = op.get("ConditionExpression")
-            if condition is not None:
-                current = backend.get_item(table_name, key)
-                check = get_filter_expression(
-                    condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
-                )
-                if not check.expr(current):
-                    return False
-        return True
-
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        if len(transact_items) <= 100 and all_checks_pass(self, transact_items):
+        if len(transact_items) <= 100 and _all_checks_pass(self, transact_items):
             with _lock:
                 saved = models.copy
                 models.copy = _NoCopy
@@ -123,6 +79,69 @@ def fast_dynamodb_transactions() -> None:
     fast: Any = transact_write_items
     fast._parley_fast = True
     backend_class.transact_write_items = fast
+
+
+class _NoCopy:
+    """Stands in for the ``copy`` module inside moto's transaction, so its backup is the table itself."""
+
+    @staticmethod
+    def deepcopy(value: Any) -> Any:
+        return value
+
+
+_TRANSACT_OPS = frozenset({"ConditionCheck", "Put", "Delete", "Update"})
+
+
+def _all_checks_pass(backend: Any, transact_items: list[dict[str, Any]]) -> bool:
+    """True only when moto's transaction cannot fail midway: every item is one known operation on
+    an existing table, no two touch the same key, and every condition holds now."""
+    seen: set[tuple[str, str]] = set()
+    for item in transact_items:
+        if len(item) != 1:
+            return False
+        op_type, op = next(iter(item.items()))
+        table_name = op.get("TableName")
+        if op_type not in _TRANSACT_OPS or table_name not in backend.tables:
+            return False
+        key = _item_key(backend.tables[table_name], op_type, op)
+        if key is None:
+            return False
+        identity = (str(table_name), str(dict(sorted(key.items()))))
+        if identity in seen:
+            return False
+        seen.add(identity)
+        if not _condition_holds(backend, table_name, key, op):
+            return False
+    return True
+
+
+def _item_key(table: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any] | None:
+    """The key an operation touches; a Put carries it in its item (None if the item lacks it, which
+    moto must reject with its own error)."""
+    if op_type != "Put":
+        key: dict[str, Any] = op["Key"]
+        return key
+    attrs = op["Item"]
+    if table.hash_key_attr not in attrs or (
+        table.range_key_attr is not None and table.range_key_attr not in attrs
+    ):
+        return None
+    key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+    if table.range_key_attr is not None:
+        key[table.range_key_attr] = attrs[table.range_key_attr]
+    return key
+
+
+def _condition_holds(backend: Any, table_name: str, key: dict[str, Any], op: dict[str, Any]) -> bool:
+    """Evaluate the operation's condition on the item as it is now, with moto's own evaluator."""
+    condition = op.get("ConditionExpression")
+    if condition is None:
+        return True
+    current = backend.get_item(table_name, key)
+    check = get_filter_expression(
+        condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+    )
+    return bool(check.expr(current))
 
 
 def apply_all() -> None:

@@ -8,7 +8,7 @@ from aws_cdk.assertions import Match
 
 from infra.http_api import api_routes
 from parley.http.app import app
-from parley.http.public import PUBLIC_ROUTES
+from parley.http.public import PUBLIC_PATHS, PUBLIC_ROUTES
 from tests.infra.conftest import Synth
 
 
@@ -26,19 +26,42 @@ def test_routes_are_the_openapi_document_plus_the_public_extras() -> None:
 
 def test_every_route_reaches_the_api_lambda_with_the_authorizer_unless_public(synth: Synth) -> None:
     authorizer = _authorizer(synth)
-    routes = {
-        r["Properties"]["RouteKey"]: r["Properties"]
-        for r in _of_http_api(synth, "AWS::ApiGatewayV2::Route").values()
-    }
-    assert set(routes) == {f"{m} {p}" for m, p in api_routes()}
+    routes = _routes(synth)
+    catch_all = {"$default"} | {f"ANY {p}" for p in PUBLIC_PATHS}
+    assert set(routes) == {f"{m} {p}" for m, p in api_routes()} | catch_all
+    (integration,) = _of_http_api(synth, "AWS::ApiGatewayV2::Integration")
     for (method, path), public in ((r, r in PUBLIC_ROUTES) for r in api_routes()):
         props = routes[f"{method} {path}"]
+        assert props["Target"] == {"Fn::Join": ["", ["integrations/", {"Ref": integration}]]}
         if public:
             assert props["AuthorizationType"] == "NONE", f"{method} {path} must stay public"
             assert "AuthorizerId" not in props
         else:
             assert props["AuthorizationType"] == "JWT", f"{method} {path} has no authorizer"
             assert props["AuthorizerId"] == {"Ref": authorizer}
+
+
+def test_undeclared_methods_and_unknown_paths_reach_the_api_behind_the_authorizer(synth: Synth) -> None:
+    # API Gateway would answer them with its own 404; the api answers 405 with Allow or its JSON 404
+    authorizer = _authorizer(synth)
+    (integration,) = _of_http_api(synth, "AWS::ApiGatewayV2::Integration")
+    target = {"Fn::Join": ["", ["integrations/", {"Ref": integration}]]}
+    routes = _routes(synth)
+    default = routes["$default"]
+    assert default["Target"] == target
+    assert (default["AuthorizationType"], default["AuthorizerId"]) == ("JWT", {"Ref": authorizer})
+    # any method on a public path reaches the api without a token, as on the local stack (405 there)
+    for path in PUBLIC_PATHS:
+        props = routes[f"ANY {path}"]
+        assert (props["Target"], props["AuthorizationType"]) == (target, "NONE")
+        assert "AuthorizerId" not in props
+
+
+def _routes(synth: Synth) -> dict[str, dict[str, Any]]:
+    return {
+        r["Properties"]["RouteKey"]: r["Properties"]
+        for r in _of_http_api(synth, "AWS::ApiGatewayV2::Route").values()
+    }
 
 
 def _authorizer(synth: Synth) -> str:

@@ -251,6 +251,34 @@ def test_cors_answers_the_given_origins_only(synth: Synth, options_synth: Synth)
     assert cors["AllowCredentials"] is False
 
 
+def test_with_cors_the_preflights_reach_the_api_without_the_authorizer(
+    synth: Synth, options_synth: Synth
+) -> None:
+    # $default (behind the JWT authorizer) would catch the browsers' preflights, which carry no token
+    def options_routes(of: Synth) -> dict[str, dict[str, Any]]:
+        routes = of.resources("AWS::ApiGatewayV2::Route").values()
+        return {
+            r["Properties"]["RouteKey"]: r["Properties"]
+            for r in routes
+            if "OPTIONS" in r["Properties"]["RouteKey"]
+        }
+
+    assert options_routes(synth) == {}
+    preflight = options_routes(options_synth)["OPTIONS /{proxy+}"]
+    assert preflight["AuthorizationType"] == "NONE"
+    assert preflight["Target"] == _api_integration(options_synth)
+
+
+def _api_integration(of: Synth) -> dict[str, Any]:
+    api = {"Ref": of.logical_id(of.stack.http.api)}
+    (integration,) = (
+        k
+        for k, v in of.resources("AWS::ApiGatewayV2::Integration").items()
+        if v["Properties"]["ApiId"] == api
+    )
+    return {"Fn::Join": ["", ["integrations/", {"Ref": integration}]]}
+
+
 def test_self_sign_up_and_ses_email_are_options(synth: Synth, options_synth: Synth) -> None:
     assert _pool(synth)["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is False
     assert (

@@ -18,6 +18,7 @@ def test_the_stack_and_the_local_gateway_read_the_layers_list() -> None:
     # Given the layer's list, When the CDK stack and the local gateway decide who skips the
     # authorizer, Then they read that very list (a copy could drift)
     assert vars(http_api)["PUBLIC_ROUTES"] is PUBLIC_ROUTES
+    assert vars(http_api)["PUBLIC_PATHS"] is PUBLIC_PATHS
     assert vars(gateway)["PUBLIC_PATHS"] is PUBLIC_PATHS
     assert {path for _, path in PUBLIC_ROUTES} == PUBLIC_PATHS
 

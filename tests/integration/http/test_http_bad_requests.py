@@ -494,3 +494,17 @@ def test_json_with_parameters_and_a_body_at_the_limit_are_accepted(api: Api, ali
     # Then it is stored
     assert response.status == 201, response.text[:300]
     assert len(padded) == MAX_BODY
+
+
+def test_a_cors_preflight_on_a_known_path_gets_an_empty_204_without_a_token(api: Api) -> None:
+    # Given a browser's preflight (no token, as browsers send it) for a POST to a chat's messages
+    preflight = {"origin": "https://app.example.com", "access-control-request-method": "POST"}
+
+    # When it reaches the api (in AWS through the OPTIONS route CORS adds ahead of $default)
+    response = api.call("OPTIONS", "/chats/c-1/messages", None, headers=preflight)
+    unknown = api.call("OPTIONS", "/nowhere", None, headers=preflight)
+
+    # Then it gets an empty 204 (API Gateway adds its CORS headers); an unknown path is still a 404
+    assert (response.status, response.text) == (204, "")
+    assert response.headers.get("allow") == "GET, POST"
+    assert_error(unknown, 404, "route_not_found")

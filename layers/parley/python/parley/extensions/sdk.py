@@ -287,19 +287,57 @@ class Extension(Generic[C]):
         if handler is None:
             return False
         runtime = self.runtime()
-        lifecycle = envelope.event_type in LIFECYCLE_EVENTS
-        if envelope.event_type != "ExtensionEvent" and (
-            source != CORE_SOURCE or envelope.source != CORE_SOURCE
-        ):
-            logger.warning(
-                "ignored an event not sent by the core",
-                extra={"source": source, "event_id": envelope.metadata.event_id},
-            )
+        if not self._sent_by_core(envelope, source):
             return False
+        target = self._target(runtime, envelope, source)
+        if target is None:
+            return False
+        chat, install = target
+        state = runtime.state(self.id, chat.chat_id)
+        event_id = envelope.metadata.event_id
+        lease = runtime.handler_timeout_seconds + 30
+        if not state.claim(event_id, lease_seconds=lease, keep_seconds=KEEP_SEEN_SECONDS):
+            logger.info("duplicate delivery skipped", extra={"event_id": event_id})
+            return False
+        context = Context(self, envelope, chat, install, self.config_of(install.config), state)
+        self._execute(runtime, handler, context)
+        return True
+
+    @staticmethod
+    def _sent_by_core(envelope: Envelope[Any], source: str | None) -> bool:
+        """Core events are trusted only from the core's bus source (anyone may put events on the bus);
+        extension events are judged later, by the core's policy, once the chat is known."""
+        if envelope.event_type == "ExtensionEvent":
+            return True
+        if source == CORE_SOURCE and envelope.source == CORE_SOURCE:
+            return True
+        logger.warning(
+            "ignored an event not sent by the core",
+            extra={"source": source, "event_id": envelope.metadata.event_id},
+        )
+        return False
+
+    def _target(
+        self, runtime: Runtime, envelope: Envelope[Any], source: str | None
+    ) -> tuple[Chat, Install] | None:
+        """The chat and this extension's install there, or None when the event is not for it there
+        (no chat, not installed or disabled, from before it was enabled, or a refused sender)."""
         chat = runtime.load_chat(envelope.metadata.chat_id)
-        install = chat.extensions.get(self.id) if chat else None
-        if chat is not None and install is None and envelope.event_type == "ExtensionUninstalled":
-            # its install (and config) is gone by now; the hook still runs, with the config's defaults
+        install = self._install_in(chat, envelope) if chat else None
+        if chat is None or install is None or not self._wanted(envelope, install):
+            return None
+        if envelope.event_type == "ExtensionEvent":
+            reason = refusal(envelope, source, runtime.registry().get(sender_id(envelope, source)), chat)
+            if reason:
+                logger.warning("ignored a refused extension event", extra={"reason": reason})
+                return None
+        return chat, install
+
+    def _install_in(self, chat: Chat, envelope: Envelope[Any]) -> Install | None:
+        """The chat's install of this extension; on ``ExtensionUninstalled`` it is gone by now, but the
+        hook still runs, so it gets a disabled stand-in with the config's defaults."""
+        install = chat.extensions.get(self.id)
+        if install is None and envelope.event_type == "ExtensionUninstalled":
             install = Install(
                 extension_id=self.id,
                 version=self.manifest.version,
@@ -308,49 +346,42 @@ class Extension(Generic[C]):
                 installed_at=envelope.metadata.occurred_at,
                 disabled_reason="uninstalled",
             )
-        if chat is None or install is None or not (install.enabled or lifecycle):
+        return install
+
+    @staticmethod
+    def _wanted(envelope: Envelope[Any], install: Install) -> bool:
+        """Life-cycle events reach a disabled install (they are how it learns of it); other events
+        only an enabled one, and not late deliveries of what happened before it was enabled."""
+        if envelope.event_type in LIFECYCLE_EVENTS:
+            return True
+        if not install.enabled:
             return False
         sequence = envelope.metadata.sequence
-        if not lifecycle and sequence is not None and sequence <= install.active_since:
-            return False  # a late delivery of something that happened before it was enabled
-        if envelope.event_type == "ExtensionEvent":
-            sender = sender_id(envelope, source)
-            reason = refusal(envelope, source, runtime.registry().get(sender), chat)
-            if reason:
-                logger.warning("ignored a refused extension event", extra={"reason": reason})
-                return False
-        state = runtime.state(self.id, chat.chat_id)
+        return sequence is None or sequence > install.active_since
+
+    def _execute(self, runtime: Runtime, handler: Handler[C], context: Context[C]) -> None:
+        """Run the handler, then publish what it asked for; on failure release the claim (so the
+        retry runs it again) and report it, which drives the circuit breaker."""
+        envelope, install, state = context.event, context.install, context.store
         event_id = envelope.metadata.event_id
-        lease = runtime.handler_timeout_seconds + 30
-        if not state.claim(event_id, lease_seconds=lease, keep_seconds=KEEP_SEEN_SECONDS):
-            logger.info("duplicate delivery skipped", extra={"event_id": event_id})
-            return False
-        context = Context(self, envelope, chat, install, self.config_of(install.config), state)
         try:
             self._run(handler, envelope, context, runtime.handler_timeout_seconds)
             runtime.publish([self._output(envelope, data, n) for n, data in enumerate(context._outputs)])
         except Exception as exc:
             state.release(event_id)
-            if install.enabled and not lifecycle:
-                self._report(
-                    runtime,
-                    envelope,
-                    ExtensionFailed(
-                        extension_id=self.id,
-                        failed_event_id=event_id,
-                        error=f"{type(exc).__name__}: {exc}"[:500],
-                        consecutive_failures=install.consecutive_failures + 1,
-                    ),
+            if install.enabled and envelope.event_type not in LIFECYCLE_EVENTS:
+                failed = ExtensionFailed(
+                    extension_id=self.id,
+                    failed_event_id=event_id,
+                    error=f"{type(exc).__name__}: {exc}"[:500],
+                    consecutive_failures=install.consecutive_failures + 1,
                 )
+                self._report(runtime, envelope, failed)
             raise
         state.complete(event_id, keep_seconds=KEEP_SEEN_SECONDS)
         if install.consecutive_failures and install.enabled:
-            self._report(
-                runtime,
-                envelope,
-                ExtensionRecovered(extension_id=self.id, after_failures=install.consecutive_failures),
-            )
-        return True
+            recovered = ExtensionRecovered(extension_id=self.id, after_failures=install.consecutive_failures)
+            self._report(runtime, envelope, recovered)
 
     @staticmethod
     def _run(handler: Handler[C], envelope: Envelope[Any], context: Context[C], timeout: float) -> None:

@@ -166,6 +166,10 @@ def not_found(exc: Exception) -> Response[Any]:
     allowed = app.allowed_methods(event.path)
     if allowed:
         method = event.request_context.http.method.upper()
+        if method == "OPTIONS" and event.headers.get("access-control-request-method"):
+            # a browser's CORS preflight (no token: infra/production.py routes it around the
+            # authorizer); API Gateway adds the CORS headers it is configured with to this 204
+            return Response(status_code=204, body=None, headers={"Allow": ", ".join(allowed)})
         return refusal(
             MethodNotAllowedError(
                 f"{event.path} does not take {method}; it takes {', '.join(allowed)}", allow=allowed

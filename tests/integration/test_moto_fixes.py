@@ -1,0 +1,91 @@
+"""moto's transactions without the table backup behave as with it: all or nothing, moto's errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.dynamodb.models import dynamodb_backends
+
+from infra.local import moto_fixes
+
+TABLE = "fix-test"
+
+
+@pytest.fixture
+def client() -> Iterator[Any]:
+    moto_fixes.apply_all()
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName=TABLE,
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield dynamodb
+
+
+def _put(sk: str, *, if_new: bool = False) -> dict[str, Any]:
+    put: dict[str, Any] = {"TableName": TABLE, "Item": {"pk": {"S": "p"}, "sk": {"S": sk}}}
+    if if_new:
+        put["ConditionExpression"] = "attribute_not_exists(pk)"
+    return {"Put": put}
+
+
+def _keys(client: Any) -> list[str]:
+    return sorted(item["sk"]["S"] for item in client.scan(TableName=TABLE)["Items"])
+
+
+def test_a_transaction_whose_checks_pass_writes_every_item(client: Any) -> None:
+    # Given an empty table; When two new items are put in one transaction, each only if new
+    client.transact_write_items(TransactItems=[_put("a", if_new=True), _put("b", if_new=True)])
+
+    # Then both are there
+    assert _keys(client) == ["a", "b"]
+
+
+def test_a_failing_condition_cancels_the_whole_transaction_with_motos_error(client: Any) -> None:
+    # Given an item "a"
+    client.transact_write_items(TransactItems=[_put("a")])
+
+    # When a transaction puts "b" and, only if new, "a" again
+    with pytest.raises(ClientError) as raised:
+        client.transact_write_items(TransactItems=[_put("b"), _put("a", if_new=True)])
+
+    # Then it is cancelled with moto's error, and "b" was not written
+    assert raised.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert _keys(client) == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("items", "safe"),
+    [
+        ([_put("a"), _put("c", if_new=True)], True),
+        ([_put("a"), _put("b", if_new=True)], False),  # "b" exists: its condition fails
+        ([_put("a"), _put("a")], False),  # the same key twice: moto must reject it
+        ([{"Put": {"TableName": TABLE, "Item": {"pk": {"S": "p"}}}}], False),  # no range key
+        ([{"Put": {"TableName": "missing", "Item": {"pk": {"S": "p"}, "sk": {"S": "a"}}}}], False),
+        ([{"Put": _put("a")["Put"], "Delete": {"TableName": TABLE}}], False),  # two operations in one item
+    ],
+)
+def test_the_fast_path_is_taken_only_when_nothing_can_fail_midway(
+    client: Any, items: list[dict[str, Any]], safe: bool
+) -> None:
+    # Given an item "b"
+    client.transact_write_items(TransactItems=[_put("b")])
+    backend = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+
+    # When the checks run on these items; Then they pass only for a transaction that cannot fail
+    assert moto_fixes._all_checks_pass(backend, items) is safe
