@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from parley.catalog import (
+    MAX_ROUTED_EXTENSIONS,
     AIContextContributed,
     EventData,
     ExtensionActivated,
@@ -48,6 +49,26 @@ def keep_secrets(
     }
 
 
+LIFECYCLE = (
+    ExtensionInstalled,
+    ExtensionActivated,
+    ExtensionConfigChanged,
+    ExtensionDeactivated,
+    ExtensionUninstalled,
+    ExtensionDisabled,
+)
+"""An extension's own life-cycle events: they reach it even when they leave it off or uninstalled."""
+
+
+def routed_to(chat: Chat, data: EventData) -> tuple[str, ...]:
+    """The extensions an event of this chat is for (``Metadata.extensions``, which their rules
+    match): the enabled ones, plus the subject of a life-cycle event, so its install hooks still run."""
+    ids = {k for k, install in chat.extensions.items() if install.enabled}
+    if isinstance(data, LIFECYCLE):
+        ids.add(data.extension_id)
+    return tuple(sorted(ids))
+
+
 def _require_moderator(chat: Chat, user_id: str) -> None:
     if not chat.is_moderator(user_id):
         raise ForbiddenError("only the chat's owner or moderators may manage its extensions")
@@ -83,6 +104,11 @@ def put_install(
     current = chat.extensions.get(extension_id)
     events: list[EventData] = []
     if current is None:
+        if len(chat.extensions) >= MAX_ROUTED_EXTENSIONS:
+            raise InvalidRequestError(
+                f"a chat holds at most {MAX_ROUTED_EXTENSIONS} extensions; uninstall one first",
+                field="extension_id",
+            )
         install = Install(
             extension_id=extension_id,
             version=version,

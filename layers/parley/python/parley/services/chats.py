@@ -197,6 +197,7 @@ class ChatService:
         message_id = self._new_id()
 
         def post() -> Outcome:
+            loaded: LoadedChat | None = None
             try:
                 loaded = self._require_member(chat_id, who)
                 rulings = self._rule_on_post(loaded.chat, who, text, message_id, correlation_id)
@@ -231,8 +232,17 @@ class ChatService:
                     client_message_id=client_message_id,
                     turn_holder_id=exc.details.get("turn_holder_id"),
                 )
+                routed = installs.routed_to(loaded.chat, rejected) if loaded else ()
                 self._outbox.publish_unsequenced(
-                    [new_event(rejected, chat_id=chat_id, actor=who.actor, correlation_id=correlation_id)]
+                    [
+                        new_event(
+                            rejected,
+                            chat_id=chat_id,
+                            actor=who.actor,
+                            correlation_id=correlation_id,
+                            extensions=routed,
+                        )
+                    ]
                 )
                 raise
 
@@ -667,7 +677,9 @@ class ChatService:
                 correlation_id=correlation_id,
                 causation_id=causation_id,
                 occurred_at=now,
-            ).with_sequence(base + offset, roster_version=roster)
+            ).with_sequence(
+                base + offset, roster_version=roster, extensions=installs.routed_to(outcome.chat, data)
+            )
             envelopes.append(envelope)
             # one flow per request: later events share the first one's correlation id
             correlation_id = correlation_id or envelope.metadata.correlation_id
