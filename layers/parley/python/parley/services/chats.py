@@ -21,6 +21,7 @@ from parley.catalog import (
     MessageView,
     TurnMode,
     TurnValidationRequested,
+    data_model,
     new_event,
 )
 from parley.clock import utc_now
@@ -537,9 +538,13 @@ class ChatService:
     def list_events(
         self, who: Identity, chat_id: str, *, after: int | None, limit: int
     ) -> Page[dict[str, Any]]:
-        self._require_member(chat_id, who)
+        loaded = self._require_member(chat_id, who)
         items, more = self._repo.events(chat_id, after=after, limit=limit)
-        return Page(items, str(items[-1]["metadata"]["sequence"]) if more and items else None)
+        cursor = str(items[-1]["metadata"]["sequence"]) if more and items else None
+        if not loaded.chat.is_moderator(who.user_id):
+            # notices for moderators stay theirs, as on the sockets; the cursor still moves past them
+            items = [d for d in items if data_model(d["metadata"]["event_type"]).audience == "members"]
+        return Page(items, cursor)
 
     # -- the command loop --------------------------------------------------------------------------
 
