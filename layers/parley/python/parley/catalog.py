@@ -391,7 +391,7 @@ class MessageModerated(EventData):
         "A moderation hook ruled on a message before anyone saw it: allowed, rejected or rewritten. "
         "`outcome` says whether the extension decided or the chat's fallback applied."
     )
-    producers = ("api",)
+    producers = ("api", "ai-responder", "extension_gateway")
 
     message_id: str
     sender_id: str

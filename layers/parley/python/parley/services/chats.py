@@ -40,6 +40,7 @@ from parley.errors import (
 from parley.extensions.hooks import HookRunner, ModerationRequest, TurnRequest, hooked
 from parley.extensions.manifest import ExtensionDocument
 from parley.observability import logger
+from parley.services.moderation import Moderated, moderate, with_rulings
 from parley.services.outbox import Outbox
 
 T = TypeVar("T")
@@ -438,31 +439,37 @@ class ChatService:
         """Store an AI participant's reply with its AIResponseCompleted; the request id is its
         client_message_id, so a duplicate request returns the first reply and stores nothing."""
         message_id = self._new_id()
-        return self._post_once(
-            chat_id,
-            participant.id,
-            request_id,
-            lambda: self._execute(
+
+        def post() -> Outcome:
+            loaded, ruled = self._moderate_for_members(
+                chat_id, message_id, participant.id, participant.name or participant.id, text, cause
+            )
+            return self._execute(
                 chat_id,
                 None,
-                lambda chat, now: commands.post_ai_reply(
-                    chat,
-                    participant_id=participant.id,
-                    request_id=request_id,
-                    text=text,
-                    message_id=message_id,
-                    now=now,
-                    time_to_first_token_ms=timings["time_to_first_token_ms"],
-                    duration_ms=timings["duration_ms"],
-                    input_tokens=int(timings["input_tokens"]),
-                    output_tokens=int(timings["output_tokens"]),
+                lambda chat, now: with_rulings(
+                    commands.post_ai_reply(
+                        chat,
+                        participant_id=participant.id,
+                        request_id=request_id,
+                        text=ruled.text,
+                        message_id=message_id,
+                        now=now,
+                        time_to_first_token_ms=timings["time_to_first_token_ms"],
+                        duration_ms=timings["duration_ms"],
+                        input_tokens=int(timings["input_tokens"]),
+                        output_tokens=int(timings["output_tokens"]),
+                    ),
+                    ruled,
                 ),
                 cause.metadata.correlation_id,
                 client_message_id=request_id,
                 actor=participant,
                 causation_id=cause.metadata.event_id,
-            ),
-        )
+                preloaded=loaded,
+            )
+
+        return self._post_once(chat_id, participant.id, request_id, post)
 
     def fail_ai_response(
         self,
@@ -592,28 +599,59 @@ class ChatService:
         """An extension's bot message, stored once per (extension, request_id)."""
         message_id = self._new_id()
         sender = f"ext:{document.id}"
-        return self._post_once(
-            chat_id,
-            sender,
-            request_id,
-            lambda: self.execute(
+
+        def post() -> Outcome:
+            loaded, ruled = self._moderate_for_members(
+                chat_id, message_id, sender, document.name, text, cause
+            )
+            return self._execute(
                 chat_id,
-                lambda chat, now: installs.post_extension_message(
-                    chat,
-                    extension_id=document.id,
-                    name=document.name,
-                    text=text,
-                    request_id=request_id,
-                    message_id=message_id,
-                    now=now,
+                None,
+                lambda chat, now: with_rulings(
+                    installs.post_extension_message(
+                        chat,
+                        extension_id=document.id,
+                        name=document.name,
+                        text=ruled.text,
+                        request_id=request_id,
+                        message_id=message_id,
+                        now=now,
+                    ),
+                    ruled,
                 ),
+                cause.metadata.correlation_id,
                 # the core stores it: a core event (source parley.core); the message names the bot
                 actor=Actor(id=f"ext:{document.id}", kind="system", name=document.name),
-                correlation_id=cause.metadata.correlation_id,
                 causation_id=cause.metadata.event_id,
                 client_message_id=request_id,
-            ),
+                preloaded=loaded,
+            )
+
+        return self._post_once(chat_id, sender, request_id, post)
+
+    def _moderate_for_members(
+        self, chat_id: str, message_id: str, sender_id: str, sender_name: str, text: str, cause: Envelope[Any]
+    ) -> tuple[LoadedChat | None, Moderated]:
+        """The chat's moderation hooks on a message the core stores for an AI or a bot (members see it
+        like a post); the chat read here is the commit's first attempt. A rejection is recorded and
+        raised. Turn hooks do not apply: bot messages are outside the turn order, and an AI reply is
+        the turn order's own request."""
+        loaded = self._repo.load(chat_id)
+        if loaded is None or self._extensions is None:
+            return loaded, Moderated(text=text)
+        ruled = moderate(
+            loaded.chat,
+            self._extensions.registry(),
+            self._extensions.hooks,
+            message_id=message_id,
+            sender_id=sender_id,
+            sender_name=sender_name,
+            text=text,
         )
+        if ruled.refusal is not None:
+            self._record(chat_id, None, ruled.events, cause.metadata.correlation_id)
+            raise ruled.refusal
+        return loaded, ruled
 
     def _execute(
         self,

@@ -12,7 +12,7 @@ from parley.adapters.extensions import Registry
 from parley.catalog import Actor, Envelope
 from parley.domain import extensions as installs
 from parley.domain.model import Chat, Install, Outcome
-from parley.errors import ChatNotFoundError, ExtensionNotFoundError, InvalidConfigError
+from parley.errors import ChatNotFoundError, ExtensionNotFoundError, InvalidConfigError, MessageRejectedError
 from parley.extensions.manifest import ExtensionDocument
 from parley.extensions.policy import refusal, sender_id
 from parley.observability import logger
@@ -186,9 +186,15 @@ class ExtensionService:
         data = envelope.data
         match envelope.event_type:
             case "ExtensionMessageRequested":
-                self._chats.post_extension_message(
-                    chat_id, document=document, request_id=data.request_id, text=data.text, cause=envelope
-                )
+                try:
+                    self._chats.post_extension_message(
+                        chat_id, document=document, request_id=data.request_id, text=data.text, cause=envelope
+                    )
+                except MessageRejectedError as exc:  # recorded (MessageModerated) by the chat service
+                    logger.info(
+                        "a moderation hook rejected a bot message", extra={"extension_id": document.id}
+                    )
+                    return exc.code
             case "AIContextContributed":
                 self._trusted(
                     envelope,
