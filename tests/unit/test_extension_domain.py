@@ -20,8 +20,8 @@ from parley.catalog import (
     new_event,
 )
 from parley.domain import extensions as ext
-from parley.domain.model import Chat, Outcome
-from parley.errors import ChatCompletedError, ForbiddenError, InvalidRequestError
+from parley.domain.model import Chat, ChatSettings, Outcome
+from parley.errors import ChatCompletedError, ForbiddenError, InvalidRequestError, RateLimitedError
 from parley.extensions.manifest import LIFECYCLE_EVENTS, ExtensionDocument
 from parley.extensions.policy import refusal
 from tests.unit.chats import OWNER, at, new_chat, with_members
@@ -349,3 +349,41 @@ def test_a_derived_event_keeps_its_causes_routing_within_its_chat() -> None:
     scored = ExtensionEvent(extension_id="sentiment", name="sentiment.scored", payload={})
     assert derive(cause, scored).metadata.extensions == ("sentiment", "webhook")
     assert derive(cause, scored, chat_id="c-2").metadata.extensions == ()
+
+
+# -- bot message limits ----------------------------------------------------------------------------
+
+
+def _bot_post(chat: Chat, extension_id: str, seconds: float) -> Chat:
+    return ext.post_extension_message(
+        chat,
+        extension_id=extension_id,
+        name=extension_id,
+        text="hi",
+        request_id=f"r-{extension_id}-{seconds}",
+        message_id=f"m-{extension_id}-{seconds}",
+        now=at(seconds),
+    ).chat
+
+
+def test_each_bot_is_limited_per_minute_and_the_next_minute_starts_afresh() -> None:
+    chat = new_chat("free", settings=ChatSettings(extension_messages_per_minute=2))
+    chat = _bot_post(_bot_post(chat, "welcome", 1), "welcome", 2)
+    with pytest.raises(RateLimitedError) as refused:
+        _bot_post(chat, "welcome", 3)
+    assert 1 <= refused.value.retry_after <= 60
+    # another bot has its own count
+    chat = _bot_post(chat, "sentiment", 4)
+    # and the next calendar minute starts a new window, keeping only that minute's counts
+    later = _bot_post(chat, "welcome", 3 + 60)
+    assert later.bot_posts == {"welcome": 1}
+
+
+def test_all_bots_together_are_limited_per_chat() -> None:
+    chat = new_chat(
+        "free", settings=ChatSettings(extension_messages_per_minute=5, extension_messages_per_minute_total=3)
+    )
+    for n, extension_id in enumerate(("a_bot", "b_bot", "c_bot")):
+        chat = _bot_post(chat, extension_id, n)
+    with pytest.raises(RateLimitedError):
+        _bot_post(chat, "d_bot", 5)

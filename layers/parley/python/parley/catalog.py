@@ -655,7 +655,10 @@ class ExtensionEvent(EventData):
 class ExtensionEventRejected(EventData):
     event_type = "ExtensionEventRejected"
     version = 1
-    description = "The core refused an extension's event (missing capability, or not enabled on the chat)."
+    description = (
+        "The core refused an extension's event (missing capability, not enabled on the chat, or a bot "
+        "message over the chat's rate for extensions: `rate_limited`)."
+    )
     producers = ("extension_gateway",)
 
     extension_id: str
