@@ -466,3 +466,14 @@ def test_a_hook_needs_code_since_it_is_a_synchronous_invoke() -> None:
     stack = _stack()
     with pytest.raises(ValueError, match="needs `code`"):
         ParleyExtension(stack, "Guard", host=_host(stack), manifest=GUARD, queue=sqs.Queue(stack, "Queue"))
+
+
+def test_every_extension_rule_matches_only_chats_that_enabled_it(synth: Synth, small: _Small) -> None:
+    # Given every extension rule in the template: shipped Lambdas, a queue, an HTTPS endpoint, a hook
+    rules = [
+        (m.id, synth.resource(synth.logical_id(_extension(synth, m).rule))["Properties"]) for m in SHIPPED
+    ]
+    rules += [(e.manifest.id, small.rule(e)) for e in (small.relay, small.partner, small.guard)]
+    for extension_id, rule in rules:
+        # Then each matches only events whose metadata lists that extension
+        assert rule["EventPattern"]["detail"] == {"metadata": {"extensions": [extension_id]}}, extension_id

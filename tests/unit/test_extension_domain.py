@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from parley.catalog import (
+    MAX_ROUTED_EXTENSIONS,
     SYSTEM,
     Actor,
     AIContextContributed,
@@ -15,12 +16,13 @@ from parley.catalog import (
     ExtensionMessageRequested,
     ParticipantView,
     UserJoined,
+    derive,
     new_event,
 )
 from parley.domain import extensions as ext
-from parley.domain.model import Chat, Outcome
-from parley.errors import ChatCompletedError, ForbiddenError, InvalidRequestError
-from parley.extensions.manifest import ExtensionDocument
+from parley.domain.model import Chat, ChatSettings, Outcome
+from parley.errors import ChatCompletedError, ForbiddenError, InvalidRequestError, RateLimitedError
+from parley.extensions.manifest import LIFECYCLE_EVENTS, ExtensionDocument
 from parley.extensions.policy import refusal
 from tests.unit.chats import OWNER, at, new_chat, with_members
 
@@ -303,3 +305,85 @@ def test_the_policy_refuses_core_event_types_and_capabilities_an_extension_lacks
     assert (refusal(joined, "parley.ext.welcome", WELCOME_DOC, chat) or "").startswith(
         "event_type_not_allowed"
     )
+
+
+# -- routing: which extensions an event is for -----------------------------------------------------
+
+JOINED = UserJoined(
+    participant=ParticipantView(id="u-2", name="Bob", kind="human", role="member"), turn_mode="free"
+)
+
+
+def test_an_event_is_routed_to_the_enabled_extensions_only() -> None:
+    chat = installed(installed(new_chat("free"), "welcome"), "sentiment", enabled=False)
+    assert ext.routed_to(chat, JOINED) == ("welcome",)
+    assert ext.routed_to(new_chat("free"), JOINED) == ()
+
+
+def test_a_life_cycle_event_is_routed_to_its_subject_even_off_or_uninstalled() -> None:
+    chat = installed(new_chat("free"), "welcome")
+    off = ext.put_install(
+        chat, user_id=OWNER, extension_id="welcome", version="1.0.0", enabled=False, config={}, now=at(6)
+    )
+    gone = ext.uninstall(chat, user_id=OWNER, extension_id="welcome")
+    assert [ext.routed_to(off.chat, e) for e in off.events] == [("welcome",)]
+    assert [ext.routed_to(gone.chat, e) for e in gone.events] == [("welcome",)]
+
+
+def test_the_life_cycle_types_are_the_manifests() -> None:
+    assert tuple(t.event_type for t in ext.LIFECYCLE) == LIFECYCLE_EVENTS
+
+
+def test_a_chat_holds_a_bounded_number_of_installs() -> None:
+    chat = new_chat("free")
+    for n in range(MAX_ROUTED_EXTENSIONS):
+        chat = installed(chat, f"ext_{n}")
+    with pytest.raises(InvalidRequestError):
+        installed(chat, "one_too_many")
+    # so the routing list of its events stays within the envelope's bound
+    assert len(ext.routed_to(chat, JOINED)) == MAX_ROUTED_EXTENSIONS
+
+
+def test_a_derived_event_keeps_its_causes_routing_within_its_chat() -> None:
+    cause = new_event(JOINED, chat_id="c-1", actor=SYSTEM, extensions=("sentiment", "webhook"))
+    scored = ExtensionEvent(extension_id="sentiment", name="sentiment.scored", payload={})
+    assert derive(cause, scored).metadata.extensions == ("sentiment", "webhook")
+    assert derive(cause, scored, chat_id="c-2").metadata.extensions == ()
+
+
+# -- bot message limits ----------------------------------------------------------------------------
+
+
+def _bot_post(chat: Chat, extension_id: str, seconds: float) -> Chat:
+    return ext.post_extension_message(
+        chat,
+        extension_id=extension_id,
+        name=extension_id,
+        text="hi",
+        request_id=f"r-{extension_id}-{seconds}",
+        message_id=f"m-{extension_id}-{seconds}",
+        now=at(seconds),
+    ).chat
+
+
+def test_each_bot_is_limited_per_minute_and_the_next_minute_starts_afresh() -> None:
+    chat = new_chat("free", settings=ChatSettings(extension_messages_per_minute=2))
+    chat = _bot_post(_bot_post(chat, "welcome", 1), "welcome", 2)
+    with pytest.raises(RateLimitedError) as refused:
+        _bot_post(chat, "welcome", 3)
+    assert 1 <= refused.value.retry_after <= 60
+    # another bot has its own count
+    chat = _bot_post(chat, "sentiment", 4)
+    # and the next calendar minute starts a new window, keeping only that minute's counts
+    later = _bot_post(chat, "welcome", 3 + 60)
+    assert later.bot_posts == {"welcome": 1}
+
+
+def test_all_bots_together_are_limited_per_chat() -> None:
+    chat = new_chat(
+        "free", settings=ChatSettings(extension_messages_per_minute=5, extension_messages_per_minute_total=3)
+    )
+    for n, extension_id in enumerate(("a_bot", "b_bot", "c_bot")):
+        chat = _bot_post(chat, extension_id, n)
+    with pytest.raises(RateLimitedError):
+        _bot_post(chat, "d_bot", 5)

@@ -10,7 +10,7 @@ import pytest
 from parley import routing
 from parley.catalog import CATALOG, CORE_SOURCE, TurnMode
 from parley.routing import ROUTES, STRICT_TURN_MODES, RetryPolicy, Route
-from parley.topology import all_routes, consumers_of, route
+from parley.topology import all_routes, builtin_routes, consumers_of, route
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ROUTE_NAMES = [r.name for r in all_routes()]
@@ -241,3 +241,13 @@ def test_retry_policy_rejects_event_ages_out_of_range(age: int) -> None:
     # Then it is refused
     with pytest.raises(ValueError, match="max_event_age_seconds"):
         RetryPolicy(max_event_age_seconds=age)
+
+
+@pytest.mark.parametrize("name", [r.name for r in builtin_routes()])
+def test_every_extension_route_matches_only_events_routed_to_it(name: str) -> None:
+    # Given a shipped extension's route, whatever its target
+    r = route(name)
+    extension_id = name.removeprefix("ext_")
+
+    # Then its rule matches only events whose metadata lists the extension
+    assert r.pattern["detail"] == {"metadata": {"extensions": [extension_id]}}

@@ -91,6 +91,26 @@ def test_an_open_circuit_is_pushed_to_moderators_only(
     assert "ExtensionDisabled" not in sockets.gateway.types("bob-2")
     assert "ExtensionDisabled" in sockets.gateway.types("alice-2")
 
+    # and the event log over HTTP shows it to the moderator only, whatever the page size
+    assert "ExtensionDisabled" in log_types(api, alice, chat_id, limit=100)
+    for limit in (1, 100):
+        member_sees = log_types(api, bob, chat_id, limit=limit)
+        assert "ExtensionDisabled" not in member_sees
+        assert "MessageStored" in member_sees
+
+
+def log_types(api: Api, user: User, chat_id: str, *, limit: int) -> list[str]:
+    """Every event type of the chat's log the user reads over HTTP, following the pages."""
+    seen: list[str] = []
+    query: dict[str, Any] = {"limit": limit}
+    while True:
+        response = api.get(f"/chats/{chat_id}/events", user, query=query)
+        assert response.status == 200, response.text
+        seen += [item["metadata"]["event_type"] for item in response.json["items"]]
+        if response.json["next"] is None:
+            return seen
+        query = {"limit": limit, "after": response.json["next"]}
+
 
 class Recording:
     name = "recording"

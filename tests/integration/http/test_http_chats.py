@@ -13,6 +13,8 @@ DEFAULT_SETTINGS = {
     "rate_limit_window_seconds": 10,
     "turn_timeout_seconds": 120,
     "hook_fallback": "allow",
+    "extension_messages_per_minute": 30,
+    "extension_messages_per_minute_total": 60,
 }
 
 CONTRACT: dict[str, set[str]] = {

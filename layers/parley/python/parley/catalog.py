@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, Literal, TypeVar, get_args
 
@@ -45,6 +45,10 @@ class Actor(_Frozen):
 SYSTEM = Actor(id="parley", kind="system", name="Parley")
 
 
+MAX_ROUTED_EXTENSIONS = 64
+"""Bound of ``Metadata.extensions``: a chat may install at most this many extensions."""
+
+
 class Metadata(_Frozen):
     event_id: str = Field(description="Business identity of the event; consumers deduplicate on it.")
     event_type: str = Field(description="Equals the EventBridge detail-type.")
@@ -65,6 +69,13 @@ class Metadata(_Frozen):
         description="The chat's membership version when the event was stored (null on events never "
         "stored): members and roles are the same for every event of one version, so a consumer may "
         "cache them per version.",
+    )
+    extensions: tuple[str, ...] = Field(
+        default=(),
+        max_length=MAX_ROUTED_EXTENSIONS,
+        description="Ids of the extensions this event is for: those enabled on the chat when it was "
+        "built, plus the subject of an extension's own life-cycle event. Each extension's rule matches "
+        "only events listing its id, so a chat that did not enable it never costs it an invocation.",
     )
 
 
@@ -101,10 +112,18 @@ class Envelope(_Frozen, Generic[D]):
         actor = self.metadata.actor
         return f"{EXTENSION_SOURCE_PREFIX}{actor.id}" if actor.kind == "extension" else CORE_SOURCE
 
-    def with_sequence(self, sequence: int, *, roster_version: int | None = None) -> Envelope[D]:
+    def with_sequence(
+        self,
+        sequence: int,
+        *,
+        roster_version: int | None = None,
+        extensions: Sequence[str] | None = None,
+    ) -> Envelope[D]:
         update: dict[str, Any] = {"sequence": sequence}
         if roster_version is not None:
             update["roster_version"] = roster_version
+        if extensions is not None:
+            update["extensions"] = tuple(extensions)
         return self.model_copy(update={"metadata": self.metadata.model_copy(update=update)})
 
     def to_detail(self) -> dict[str, Any]:
@@ -137,6 +156,7 @@ def new_event(
     correlation_id: str | None = None,
     causation_id: str | None = None,
     occurred_at: datetime | None = None,
+    extensions: Sequence[str] = (),
 ) -> Envelope[D]:
     """Start a new flow (or continue one whose correlation id came from a request)."""
     event_id = str(uuid.uuid4())
@@ -149,6 +169,7 @@ def new_event(
         causation_id=causation_id,
         actor=actor,
         occurred_at=occurred_at or datetime.now(UTC),
+        extensions=tuple(extensions),
     )
     return Envelope(metadata=metadata, data=data)
 
@@ -161,7 +182,8 @@ def derive(
     chat_id: str | None = None,
     occurred_at: datetime | None = None,
 ) -> Envelope[D]:
-    """An event caused by another: same correlation id, causation id set to the cause's event id."""
+    """An event caused by another: same correlation id, causation id set to the cause's event id, and
+    (in the same chat) routed to the same extensions."""
     return new_event(
         data,
         chat_id=chat_id or cause.metadata.chat_id,
@@ -169,6 +191,7 @@ def derive(
         correlation_id=cause.metadata.correlation_id,
         causation_id=cause.metadata.event_id,
         occurred_at=occurred_at,
+        extensions=cause.metadata.extensions if chat_id in (None, cause.metadata.chat_id) else (),
     )
 
 
@@ -368,7 +391,7 @@ class MessageModerated(EventData):
         "A moderation hook ruled on a message before anyone saw it: allowed, rejected or rewritten. "
         "`outcome` says whether the extension decided or the chat's fallback applied."
     )
-    producers = ("api",)
+    producers = ("api", "ai-responder", "extension_gateway")
 
     message_id: str
     sender_id: str
@@ -632,7 +655,10 @@ class ExtensionEvent(EventData):
 class ExtensionEventRejected(EventData):
     event_type = "ExtensionEventRejected"
     version = 1
-    description = "The core refused an extension's event (missing capability, or not enabled on the chat)."
+    description = (
+        "The core refused an extension's event (missing capability, not enabled on the chat, or a bot "
+        "message over the chat's rate for extensions: `rate_limited`)."
+    )
     producers = ("extension_gateway",)
 
     extension_id: str

@@ -132,12 +132,17 @@ ROUTES: tuple[Route, ...] = (
 
 
 def extension_route(document: ExtensionDocument, *, reserved_concurrency: int = 2) -> Route:
-    """An extension's own rule, queue and DLQ: isolated from the core and from other extensions."""
+    """An extension's own rule, queue and DLQ: isolated from the core and from other extensions.
+
+    The rule matches only events whose ``metadata.extensions`` lists the extension (the chats where it
+    is enabled, and its own life-cycle events), so any target, Lambda, queue or HTTPS, never sees a
+    chat that did not enable it, and such a chat's events cost it nothing."""
     return Route(
         name=f"ext_{document.id}",
         function=document.target.function or f"ext_{document.id}",
         event_types=document.subscribed,
         description=f"Extension {document.id}: {document.description}",
+        detail_filter={"metadata": {"extensions": [document.id]}},
         source_prefixes=(EXTENSION_SOURCE_PREFIX,) if document.extension_events else (),
         retry=RetryPolicy(max_attempts=3, max_event_age_seconds=3600, backoff_seconds=2.0),
         reserved_concurrency=reserved_concurrency,

@@ -44,7 +44,13 @@ from parley.catalog import (
 from parley.clock import utc_now
 from parley.domain.commands import FailureReason
 from parley.domain.model import Chat, Participant
-from parley.errors import ChatCompletedError, NotYourTurnError, ProviderError, RateLimitedError
+from parley.errors import (
+    ChatCompletedError,
+    MessageRejectedError,
+    NotYourTurnError,
+    ProviderError,
+    RateLimitedError,
+)
 from parley.observability import logger
 from parley.realtime.fanout import Broadcaster, Stream
 from parley.services.chats import ChatService
@@ -276,6 +282,8 @@ class AIResponder:
             return self._fail(cause, actor, "cancelled", exc.message)
         except RateLimitedError as exc:
             return self._fail(cause, actor, "throttled", exc.message)
+        except MessageRejectedError as exc:  # the chat's moderation hooks refused the reply
+            return self._fail(cause, actor, "cancelled", exc.message)
         logger.info(
             "AI replied", extra={"chat_id": chat.chat_id, "request_id": request.request_id, **timings}
         )

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from parley.catalog import (
+    MAX_ROUTED_EXTENSIONS,
     AIContextContributed,
     EventData,
     ExtensionActivated,
@@ -24,7 +25,7 @@ from parley.catalog import (
     MessageView,
 )
 from parley.domain.model import CIRCUIT_OPEN, MAX_MESSAGE_LENGTH, Chat, Install, Outcome
-from parley.errors import ChatCompletedError, ForbiddenError, InvalidRequestError
+from parley.errors import ChatCompletedError, ForbiddenError, InvalidRequestError, RateLimitedError
 
 MAX_AI_CONTEXT = 2000
 REDACTED = "********"
@@ -46,6 +47,26 @@ def keep_secrets(
     return {
         k: stored[k] if k in secret_fields and v == REDACTED and k in stored else v for k, v in config.items()
     }
+
+
+LIFECYCLE = (
+    ExtensionInstalled,
+    ExtensionActivated,
+    ExtensionConfigChanged,
+    ExtensionDeactivated,
+    ExtensionUninstalled,
+    ExtensionDisabled,
+)
+"""An extension's own life-cycle events: they reach it even when they leave it off or uninstalled."""
+
+
+def routed_to(chat: Chat, data: EventData) -> tuple[str, ...]:
+    """The extensions an event of this chat is for (``Metadata.extensions``, which their rules
+    match): the enabled ones, plus the subject of a life-cycle event, so its install hooks still run."""
+    ids = {k for k, install in chat.extensions.items() if install.enabled}
+    if isinstance(data, LIFECYCLE):
+        ids.add(data.extension_id)
+    return tuple(sorted(ids))
 
 
 def _require_moderator(chat: Chat, user_id: str) -> None:
@@ -83,6 +104,11 @@ def put_install(
     current = chat.extensions.get(extension_id)
     events: list[EventData] = []
     if current is None:
+        if len(chat.extensions) >= MAX_ROUTED_EXTENSIONS:
+            raise InvalidRequestError(
+                f"a chat holds at most {MAX_ROUTED_EXTENSIONS} extensions; uninstall one first",
+                field="extension_id",
+            )
         install = Install(
             extension_id=extension_id,
             version=version,
@@ -186,6 +212,28 @@ def reject_event(chat: Chat, *, extension_id: str, event_type: str, event_id: st
     )
 
 
+def bot_quota(chat: Chat, extension_id: str, now: datetime) -> Chat:
+    """Count one more bot message in the current calendar minute, or refuse it: a runaway extension
+    floods neither the chat nor, with others, its members' screens. A fixed window keeps the chat
+    item's size bounded by the number of extensions, whatever their rate."""
+    minute = int(now.timestamp()) // 60
+    counts = dict(chat.bot_posts) if chat.bot_minute == minute else {}
+    retry_after = 60 - int(now.timestamp()) % 60
+    own, limit = counts.get(extension_id, 0), chat.settings.extension_messages_per_minute
+    if own >= limit:
+        raise RateLimitedError(
+            f"extension {extension_id} may post at most {limit} messages a minute here",
+            retry_after=retry_after,
+        )
+    total = chat.settings.extension_messages_per_minute_total
+    if sum(counts.values()) >= total:
+        raise RateLimitedError(
+            f"extensions may post at most {total} messages a minute here together", retry_after=retry_after
+        )
+    counts[extension_id] = own + 1
+    return chat.model_copy(update={"bot_minute": minute, "bot_posts": counts})
+
+
 def post_extension_message(
     chat: Chat,
     *,
@@ -196,10 +244,11 @@ def post_extension_message(
     message_id: str,
     now: datetime,
 ) -> Outcome:
-    """A message from an extension's bot: outside the turn order and the members' rate limits (the
-    extension's own queue and reserved concurrency bound it), never asking AI participants."""
+    """A message from an extension's bot: outside the turn order and the members' rate limits, never
+    asking AI participants; bounded per extension and for all bots together (``bot_quota``)."""
     if chat.status == "completed":
         raise ChatCompletedError("the chat is completed and accepts no changes")
+    chat = bot_quota(chat, extension_id, now)
     if not text.strip():
         raise InvalidRequestError("text must not be empty or only whitespace", field="text")
     limit = min(MAX_MESSAGE_LENGTH, chat.settings.max_message_length)

@@ -39,6 +39,12 @@ class ChatSettings(_Frozen):
         "allow",
         description="What applies when a moderation or turn hook of an extension times out or fails.",
     )
+    extension_messages_per_minute: int = Field(
+        30, ge=1, le=600, description="Messages each extension's bot may post in a calendar minute ..."
+    )
+    extension_messages_per_minute_total: int = Field(
+        60, ge=1, le=6000, description="... and all extensions' bots together; more are refused."
+    )
 
 
 class AIProfile(_Frozen):
@@ -145,6 +151,11 @@ class Chat(_Frozen):
         default_factory=dict, description="Per-member post times inside the rate-limit window."
     )
     extensions: dict[str, Install] = Field(default_factory=dict, description="Installs, by extension id.")
+    bot_minute: int = Field(0, ge=0, description="The calendar minute (epoch minutes) `bot_posts` counts.")
+    bot_posts: dict[str, int] = Field(
+        default_factory=dict,
+        description="Per extension, its bot's messages in `bot_minute` (a fixed window).",
+    )
     roster_version: int = Field(
         0, ge=0, description="Goes up whenever participants or their roles change (see Metadata)."
     )

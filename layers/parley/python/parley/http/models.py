@@ -67,6 +67,8 @@ class SettingsPatch(_Request):
     rate_limit_window_seconds: int | None = Field(None, ge=1, le=3600)
     turn_timeout_seconds: int | None = Field(None, ge=5, le=86_400)
     hook_fallback: Literal["allow", "reject"] | None = None
+    extension_messages_per_minute: int | None = Field(None, ge=1, le=600)
+    extension_messages_per_minute_total: int | None = Field(None, ge=1, le=6000)
 
     def changes(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)

@@ -14,6 +14,7 @@ from parley.adapters.connections import ConnectionInfo, ConnectionRepository
 from parley.adapters.dynamodb import ChatRepository
 from parley.catalog import CLIENT_VISIBLE, TypingStarted, TypingStopped, new_event, parse_detail
 from parley.clock import utc_now
+from parley.domain.extensions import routed_to
 from parley.errors import ParleyError
 from parley.observability import logger
 from parley.ports import ConnectionGoneError, Pusher
@@ -226,7 +227,13 @@ class RealtimeService:
             if action.typing
             else TypingStopped(participant_id=who.user_id)
         )
-        envelope = new_event(data, chat_id=chat.chat_id, actor=who.actor, correlation_id=correlation_id)
+        envelope = new_event(
+            data,
+            chat_id=chat.chat_id,
+            actor=who.actor,
+            correlation_id=correlation_id,
+            extensions=routed_to(chat, data),
+        )
         self._outbox.publish_unsequenced([envelope])
         return Frame(type="Ack", chat_id=chat.chat_id, data={"action": "typing", "throttled": False})
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from parley.adapters.dynamodb import ChatRepository, LoadedChat
-from parley.catalog import MessageView
+from parley.catalog import MessageView, data_model
 from parley.domain.model import Chat
 from parley.services.unit_of_work import Identity, not_a_member
 
@@ -44,9 +44,13 @@ class ChatQueries:
     def list_events(
         self, who: Identity, chat_id: str, *, after: int | None, limit: int
     ) -> Page[dict[str, Any]]:
-        self._require_member(chat_id, who)
+        loaded = self._require_member(chat_id, who)
         items, more = self._repo.events(chat_id, after=after, limit=limit)
-        return Page(items, str(items[-1]["metadata"]["sequence"]) if more and items else None)
+        cursor = str(items[-1]["metadata"]["sequence"]) if more and items else None
+        if not loaded.chat.is_moderator(who.user_id):
+            # notices for moderators stay theirs, as on the sockets; the cursor still moves past them
+            items = [d for d in items if data_model(d["metadata"]["event_type"]).audience == "members"]
+        return Page(items, cursor)
 
     def load(self, chat_id: str) -> Chat | None:
         """The chat as stored, for trusted internal callers (the AI responder); no membership check."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from parley.adapters.dynamodb import ChatRepository
+from parley.adapters.dynamodb import ChatRepository, LoadedChat
 from parley.catalog import Actor, Envelope, MessageRejected, TurnMode, new_event
 from parley.clock import utc_now
 from parley.domain import commands
@@ -23,6 +23,7 @@ from parley.errors import ChatCompletedError, ChatNotFoundError, MessageRejected
 from parley.extensions.manifest import ExtensionDocument
 from parley.observability import logger
 from parley.services.chat_queries import ChatQueries, Page
+from parley.services.moderation import Moderated, moderate, with_rulings
 from parley.services.outbox import Outbox
 from parley.services.rulings import ExtensionPlatform, PostRulings, Rulings
 from parley.services.unit_of_work import Identity, PostResult, UnitOfWork
@@ -150,6 +151,7 @@ class ChatService(ChatQueries):
         message_id = self._new_id()
 
         def post() -> Outcome:
+            loaded: LoadedChat | None = None
             try:
                 loaded = self._require_member(chat_id, who)
                 rulings = (
@@ -181,7 +183,7 @@ class ChatService(ChatQueries):
                     preloaded=loaded,
                 )
             except (NotYourTurnError, ChatCompletedError, MessageRejectedError) as exc:
-                self._publish_rejection(exc, chat_id, who, client_message_id, correlation_id)
+                self._publish_rejection(exc, loaded, chat_id, who, client_message_id, correlation_id)
                 raise
 
         return self._uow.post_once(
@@ -195,6 +197,7 @@ class ChatService(ChatQueries):
     def _publish_rejection(
         self,
         exc: NotYourTurnError | ChatCompletedError | MessageRejectedError,
+        loaded: LoadedChat | None,
         chat_id: str,
         who: Identity,
         client_message_id: str | None,
@@ -208,8 +211,17 @@ class ChatService(ChatQueries):
             client_message_id=client_message_id,
             turn_holder_id=exc.details.get("turn_holder_id"),
         )
+        routed = installs.routed_to(loaded.chat, rejected) if loaded else ()
         self._outbox.publish_unsequenced(
-            [new_event(rejected, chat_id=chat_id, actor=who.actor, correlation_id=correlation_id)]
+            [
+                new_event(
+                    rejected,
+                    chat_id=chat_id,
+                    actor=who.actor,
+                    correlation_id=correlation_id,
+                    extensions=routed,
+                )
+            ]
         )
 
     def grant_turn(
@@ -258,31 +270,37 @@ class ChatService(ChatQueries):
         """Store an AI participant's reply with its AIResponseCompleted; the request id is its
         client_message_id, so a duplicate request returns the first reply and stores nothing."""
         message_id = self._new_id()
-        return self._uow.post_once(
-            chat_id,
-            participant.id,
-            request_id,
-            lambda: self._uow.execute(
+
+        def post() -> Outcome:
+            loaded, ruled = self._moderate_for_members(
+                chat_id, message_id, participant.id, participant.name or participant.id, text, cause
+            )
+            return self._uow.execute(
                 chat_id,
                 None,
-                lambda chat, now: commands.post_ai_reply(
-                    chat,
-                    participant_id=participant.id,
-                    request_id=request_id,
-                    text=text,
-                    message_id=message_id,
-                    now=now,
-                    time_to_first_token_ms=timings["time_to_first_token_ms"],
-                    duration_ms=timings["duration_ms"],
-                    input_tokens=int(timings["input_tokens"]),
-                    output_tokens=int(timings["output_tokens"]),
+                lambda chat, now: with_rulings(
+                    commands.post_ai_reply(
+                        chat,
+                        participant_id=participant.id,
+                        request_id=request_id,
+                        text=ruled.text,
+                        message_id=message_id,
+                        now=now,
+                        time_to_first_token_ms=timings["time_to_first_token_ms"],
+                        duration_ms=timings["duration_ms"],
+                        input_tokens=int(timings["input_tokens"]),
+                        output_tokens=int(timings["output_tokens"]),
+                    ),
+                    ruled,
                 ),
                 cause.metadata.correlation_id,
                 client_message_id=request_id,
                 actor=participant,
                 causation_id=cause.metadata.event_id,
-            ),
-        )
+                preloaded=loaded,
+            )
+
+        return self._uow.post_once(chat_id, participant.id, request_id, post)
 
     def fail_ai_response(
         self,
@@ -363,25 +381,56 @@ class ChatService(ChatQueries):
         """An extension's bot message, stored once per (extension, request_id)."""
         message_id = self._new_id()
         sender = f"ext:{document.id}"
-        return self._uow.post_once(
-            chat_id,
-            sender,
-            request_id,
-            lambda: self.execute(
+
+        def post() -> Outcome:
+            loaded, ruled = self._moderate_for_members(
+                chat_id, message_id, sender, document.name, text, cause
+            )
+            return self._uow.execute(
                 chat_id,
-                lambda chat, now: installs.post_extension_message(
-                    chat,
-                    extension_id=document.id,
-                    name=document.name,
-                    text=text,
-                    request_id=request_id,
-                    message_id=message_id,
-                    now=now,
+                None,
+                lambda chat, now: with_rulings(
+                    installs.post_extension_message(
+                        chat,
+                        extension_id=document.id,
+                        name=document.name,
+                        text=ruled.text,
+                        request_id=request_id,
+                        message_id=message_id,
+                        now=now,
+                    ),
+                    ruled,
                 ),
+                cause.metadata.correlation_id,
                 # the core stores it: a core event (source parley.core); the message names the bot
                 actor=Actor(id=f"ext:{document.id}", kind="system", name=document.name),
-                correlation_id=cause.metadata.correlation_id,
                 causation_id=cause.metadata.event_id,
                 client_message_id=request_id,
-            ),
+                preloaded=loaded,
+            )
+
+        return self._uow.post_once(chat_id, sender, request_id, post)
+
+    def _moderate_for_members(
+        self, chat_id: str, message_id: str, sender_id: str, sender_name: str, text: str, cause: Envelope[Any]
+    ) -> tuple[LoadedChat | None, Moderated]:
+        """The chat's moderation hooks on a message the core stores for an AI or a bot (members see it
+        like a post); the chat read here is the commit's first attempt. A rejection is recorded and
+        raised. Turn hooks do not apply: bot messages are outside the turn order, and an AI reply is
+        the turn order's own request."""
+        loaded = self._repo.load(chat_id)
+        if loaded is None or self._extensions is None:
+            return loaded, Moderated(text=text)
+        ruled = moderate(
+            loaded.chat,
+            self._extensions.registry(),
+            self._extensions.hooks,
+            message_id=message_id,
+            sender_id=sender_id,
+            sender_name=sender_name,
+            text=text,
         )
+        if ruled.refusal is not None:
+            self._uow.record(chat_id, None, ruled.events, cause.metadata.correlation_id)
+            raise ruled.refusal
+        return loaded, ruled

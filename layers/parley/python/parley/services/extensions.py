@@ -12,7 +12,13 @@ from parley.adapters.extensions import Registry
 from parley.catalog import Actor, Envelope
 from parley.domain import extensions as installs
 from parley.domain.model import Chat, Install, Outcome
-from parley.errors import ChatNotFoundError, ExtensionNotFoundError, InvalidConfigError
+from parley.errors import (
+    ChatNotFoundError,
+    ExtensionNotFoundError,
+    InvalidConfigError,
+    MessageRejectedError,
+    RateLimitedError,
+)
 from parley.extensions.manifest import ExtensionDocument
 from parley.extensions.policy import refusal, sender_id
 from parley.observability import logger
@@ -186,9 +192,30 @@ class ExtensionService:
         data = envelope.data
         match envelope.event_type:
             case "ExtensionMessageRequested":
-                self._chats.post_extension_message(
-                    chat_id, document=document, request_id=data.request_id, text=data.text, cause=envelope
-                )
+                try:
+                    self._chats.post_extension_message(
+                        chat_id, document=document, request_id=data.request_id, text=data.text, cause=envelope
+                    )
+                except MessageRejectedError as exc:  # recorded (MessageModerated) by the chat service
+                    logger.info(
+                        "a moderation hook rejected a bot message", extra={"extension_id": document.id}
+                    )
+                    return exc.code
+                except RateLimitedError:  # refused and recorded, never retried
+                    logger.warning(
+                        "an extension is over its message rate", extra={"extension_id": document.id}
+                    )
+                    self._trusted(
+                        envelope,
+                        lambda c, _: installs.reject_event(
+                            c,
+                            extension_id=document.id,
+                            event_type=envelope.event_type,
+                            event_id=envelope.metadata.event_id,
+                            reason=RateLimitedError.code,
+                        ),
+                    )
+                    return RateLimitedError.code
             case "AIContextContributed":
                 self._trusted(
                     envelope,

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from parley.adapters.dynamodb import ChatRepository, DuplicateClientMessageError, LoadedChat
 from parley.catalog import SYSTEM, Actor, Envelope, EventData, MessageView, new_event
+from parley.domain import extensions as installs
 from parley.domain.model import Chat, Outcome
 from parley.errors import ChatNotFoundError, ConcurrentWriteError, ContentionError
 from parley.services.outbox import Outbox
@@ -166,7 +167,9 @@ def sequence(
             correlation_id=correlation_id,
             causation_id=causation_id,
             occurred_at=now,
-        ).with_sequence(base + offset, roster_version=roster)
+        ).with_sequence(
+            base + offset, roster_version=roster, extensions=installs.routed_to(outcome.chat, data)
+        )
         envelopes.append(envelope)
         # one flow per request: later events share the first one's correlation id
         correlation_id = correlation_id or envelope.metadata.correlation_id

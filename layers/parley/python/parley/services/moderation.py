@@ -1,0 +1,81 @@
+"""The chat's moderation hooks for messages the core stores on someone's behalf (AI replies and
+extension bots): members see them like posts, so they pass the same hooks as members' posts do."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from parley.catalog import EventData, MessageModerated
+from parley.domain.model import Chat, Outcome
+from parley.errors import MessageRejectedError
+from parley.extensions.hooks import HookRunner, ModerationRequest, hooked
+from parley.extensions.manifest import ExtensionDocument
+
+
+@dataclass(frozen=True)
+class Moderated:
+    """The text to store (rewritten or not) and the records of every hook's decision."""
+
+    text: str
+    events: tuple[EventData, ...] = ()
+    refusal: MessageRejectedError | None = None
+
+
+def moderate(
+    chat: Chat,
+    registry: Mapping[str, ExtensionDocument],
+    hooks: HookRunner,
+    *,
+    message_id: str,
+    sender_id: str,
+    sender_name: str,
+    text: str,
+) -> Moderated:
+    """Run the chat's moderation hooks in order, each on the text the previous one left; the first
+    rejection stops the chain (``refusal`` set, nothing to store). The chat's fallback applies to a
+    hook that times out or fails, as for members' posts. No hook, no cost."""
+    current = text
+    events: list[EventData] = []
+    for document in hooked(chat.extensions, registry, "moderate"):
+        ruling = hooks.moderate(
+            document,
+            ModerationRequest(
+                chat_id=chat.chat_id,
+                message_id=message_id,
+                sender_id=sender_id,
+                sender_name=sender_name,
+                text=current,
+                config=chat.extensions[document.id].config,
+            ),
+            chat.settings.hook_fallback,
+        )
+        decision = ruling.moderation
+        assert decision is not None
+        events.append(
+            MessageModerated(
+                message_id=message_id,
+                sender_id=sender_id,
+                extension_id=document.id,
+                action=decision.action,
+                reason=decision.reason,
+                outcome=ruling.outcome,
+                elapsed_ms=round(ruling.elapsed_ms, 1),
+            )
+        )
+        if decision.action == "reject":
+            refusal = MessageRejectedError(
+                f"{document.name} rejected the message: {decision.reason or 'no reason given'}",
+                extension_id=document.id,
+                reason=decision.reason,
+                outcome=ruling.outcome,
+            )
+            return Moderated(text=current, events=tuple(events), refusal=refusal)
+        if decision.action == "rewrite" and decision.text is not None:
+            current = decision.text
+    return Moderated(text=current, events=tuple(events))
+
+
+def with_rulings(outcome: Outcome, moderated: Moderated) -> Outcome:
+    """The stored message's outcome with the hooks' decisions recorded in the same transaction."""
+    return replace(outcome, events=(*moderated.events, *outcome.events))
