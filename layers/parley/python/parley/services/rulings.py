@@ -10,13 +10,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from parley.catalog import EventData, MessageModerated, TurnValidationRequested
+from parley.catalog import EventData, TurnValidationRequested
 from parley.domain import commands
 from parley.domain.model import Chat
 from parley.domain.turns import may_post
-from parley.errors import MessageRejectedError, NotYourTurnError
-from parley.extensions.hooks import HookRunner, ModerationRequest, Ruling, TurnRequest, hooked
+from parley.errors import NotYourTurnError
+from parley.extensions.hooks import HookRunner, Ruling, TurnRequest, hooked
 from parley.extensions.manifest import ExtensionDocument
+from parley.services.moderation import moderate
 from parley.services.unit_of_work import Identity
 
 Record = Callable[[str, Identity | None, Sequence[EventData], str | None], None]
@@ -80,7 +81,7 @@ class PostRulings:
             now=self._clock(),
             in_turn=in_turn,
         )
-        current = self._moderate(post, moderators)
+        current = self._moderate(post)
         return Rulings(in_turn=in_turn, text=current if current != text else None, events=tuple(post.events))
 
     def _rule_turn(self, post: _Post, validators: Sequence[ExtensionDocument]) -> bool | None:
@@ -104,27 +105,22 @@ class PostRulings:
                 )
         return in_turn
 
-    def _moderate(self, post: _Post, moderators: Sequence[ExtensionDocument]) -> str:
-        """The text after every moderator's say: each sees the previous one's rewrite."""
-        current = post.text
-        for document in moderators:
-            ruling = self._platform.hooks.moderate(
-                document, _moderation_request(post, document, current), post.chat.settings.hook_fallback
-            )
-            decision = ruling.moderation
-            assert decision is not None
-            post.events.append(_moderated(post, document, ruling))
-            if decision.action == "reject":
-                self._refused(post)
-                raise MessageRejectedError(
-                    f"{document.name} rejected the message: {decision.reason or 'no reason given'}",
-                    extension_id=document.id,
-                    reason=decision.reason,
-                    outcome=ruling.outcome,
-                )
-            if decision.action == "rewrite" and decision.text is not None:
-                current = decision.text
-        return current
+    def _moderate(self, post: _Post) -> str:
+        """The text after every moderator's say (the same pass AI and bot messages get)."""
+        ruled = moderate(
+            post.chat,
+            self._platform.registry(),
+            self._platform.hooks,
+            message_id=post.message_id,
+            sender_id=post.who.user_id,
+            sender_name=post.who.name,
+            text=post.text,
+        )
+        post.events.extend(ruled.events)
+        if ruled.refusal is not None:
+            self._refused(post)
+            raise ruled.refusal
+        return ruled.text
 
     def _refused(self, post: _Post) -> None:
         self._record(post.chat.chat_id, post.who, post.events, post.correlation_id)
@@ -154,28 +150,4 @@ def _turn_validated(post: _Post, document: ExtensionDocument, ruling: Ruling) ->
         allowed=ruling.turn.allow,
         reason=ruling.turn.reason,
         outcome=ruling.outcome,
-    )
-
-
-def _moderation_request(post: _Post, document: ExtensionDocument, text: str) -> ModerationRequest:
-    return ModerationRequest(
-        chat_id=post.chat.chat_id,
-        message_id=post.message_id,
-        sender_id=post.who.user_id,
-        sender_name=post.who.name,
-        text=text,
-        config=post.chat.extensions[document.id].config,
-    )
-
-
-def _moderated(post: _Post, document: ExtensionDocument, ruling: Ruling) -> MessageModerated:
-    assert ruling.moderation is not None
-    return MessageModerated(
-        message_id=post.message_id,
-        sender_id=post.who.user_id,
-        extension_id=document.id,
-        action=ruling.moderation.action,
-        reason=ruling.moderation.reason,
-        outcome=ruling.outcome,
-        elapsed_ms=round(ruling.elapsed_ms, 1),
     )
