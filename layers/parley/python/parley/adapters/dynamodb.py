@@ -13,6 +13,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from parley.adapters.eventbridge import MAX_REQUEST_BYTES, envelope_size
 from parley.adapters.tables import (
     ChatRecord,
     EventRecord,
@@ -23,7 +24,7 @@ from parley.adapters.tables import (
 from parley.catalog import Envelope, MessageView
 from parley.domain.model import Chat, Outcome
 from parley.domain.turns import turn_deadline
-from parley.errors import ConcurrentWriteError, StoreError
+from parley.errors import ChangeTooLargeError, ConcurrentWriteError, StoreError
 
 OUTBOX_SHARDS = 16
 """Pending events spread over this many index partitions, so no single key takes every write."""
@@ -141,18 +142,19 @@ class ChatRepository:
     def memberships(self, user_id: str) -> list[str]:
         return [r.chat_id for r in MembershipRecord.query(user_id)]
 
-    def pending_events(self, *, older_than: datetime, limit: int) -> list[StoredEvent]:
-        """Events the outbox has not confirmed as published, oldest first within each shard."""
-        cutoff = older_than.astimezone(UTC).isoformat()
-        found: list[StoredEvent] = []
-        for shard in range(OUTBOX_SHARDS):
-            if len(found) >= limit:
-                break
-            records = EventRecord.outbox_index.query(
-                f"pending#{shard:02d}", EventRecord.occurred_at < cutoff, limit=limit - len(found)
-            )
-            found.extend(StoredEvent(r.chat_id, int(r.sequence), json.loads(r.detail)) for r in records)
-        return found
+    def pending_page(
+        self, shard: int, *, older_than: datetime, limit: int, after: dict[str, Any] | None = None
+    ) -> tuple[list[StoredEvent], dict[str, Any] | None]:
+        """One page of a shard's events the outbox has not confirmed as published, oldest first, and
+        the cursor to the next page (None at the shard's end): a page the bus refused is stepped over."""
+        records = EventRecord.outbox_index.query(
+            f"pending#{shard:02d}",
+            EventRecord.occurred_at < older_than.astimezone(UTC).isoformat(),
+            limit=limit,
+            last_evaluated_key=after,
+        )
+        found = [StoredEvent(r.chat_id, int(r.sequence), json.loads(r.detail)) for r in records]
+        return found, (records.last_evaluated_key if len(found) == limit else None)
 
     def due_turns(self, *, now: datetime, limit: int) -> list[str]:
         """Chats whose turn deadline has passed, earliest first within each shard."""
@@ -183,6 +185,16 @@ class ChatRepository:
         Raises ConcurrentWriteError when another writer got there first (retry from a fresh read),
         and DuplicateClientMessageError when the client_message_id was already used.
         """
+        for envelope in envelopes:
+            size = envelope_size(envelope)
+            if size > MAX_REQUEST_BYTES:
+                raise ChangeTooLargeError(
+                    f"the change's {envelope.event_type} event would be {size} bytes; the bus takes "
+                    f"at most {MAX_REQUEST_BYTES}",
+                    event_type=envelope.event_type,
+                    size=size,
+                    limit=MAX_REQUEST_BYTES,
+                )
         chat = outcome.chat
         with self._transaction() as tx:
             deadline = turn_deadline(chat)
@@ -287,6 +299,16 @@ class ChatRepository:
                 EventRecord(chat_id, sequence).update(actions=[EventRecord.outbox.remove()])
         except PynamoDBException as exc:
             raise StoreError(f"could not clear the outbox flag of {len(keys)} events") from exc
+
+    def park(self, keys: Sequence[tuple[str, int]], *, reason: str) -> None:
+        """Take events the bus can never take out of the outbox, visibly: ``parked`` says why."""
+        try:
+            for chat_id, sequence in keys:
+                EventRecord(chat_id, sequence).update(
+                    actions=[EventRecord.outbox.remove(), EventRecord.parked.set(reason)]
+                )
+        except PynamoDBException as exc:
+            raise StoreError(f"could not park {len(keys)} outbox events") from exc
 
 
 class _Transaction:

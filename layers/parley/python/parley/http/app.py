@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from parley.errors import (
+    ChangeTooLargeError,
     ChatCompletedError,
     ChatNotFoundError,
     ContentionError,
@@ -40,6 +41,7 @@ STATUS: dict[type[ParleyError], int] = {
     ChatCompletedError: 409,
     NotYourTurnError: 409,
     InvalidRequestError: 422,
+    ChangeTooLargeError: 413,
     MessageRejectedError: 422,
     RateLimitedError: 429,
     ContentionError: 503,
