@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from infra.local.dispatch import LambdaContext, sqs_event
 from infra.local.functions import load_handler
 from parley import root
 from parley.adapters.tables import ChatRecord
 from parley.ai.providers import ModelRequest, StreamEvent, TextDelta, Usage
-from parley.errors import ProviderError
+from parley.errors import ProviderError, StoreError
 from parley.services.chats import ChatService
 from tests.support.api import Api, User
 from tests.support.bus import Bus
@@ -321,3 +324,92 @@ def test_a_moderator_gives_the_floor_over_http(
     # And giving the floor to a stranger is refused as invalid
     stranger = api.post(f"/chats/{chat_id}/turn", alice, body={"participant_id": "user-nobody"})
     assert stranger.status == 422
+
+
+# -- nothing lost, nothing doubled (issue 13) ------------------------------------------------------
+
+
+def settled(queued: list[dict[str, Any]]) -> bool:
+    """One delivery of the batch; False when the responder failed it (the queue would retry)."""
+    try:
+        return not deliver_ai(queued)["batchItemFailures"]
+    except BatchProcessingError:
+        return False
+
+
+def _queued_request(api: Api, bus: Bus, alice: User) -> tuple[str, list[dict[str, Any]]]:
+    chat_id = api.create_chat(alice, ai_participants=[ORACLE])["chat_id"]
+    api.send(alice, chat_id, "hello @Oracle")
+    for route in ("turns", "broadcaster"):
+        bus.raw_queue(route)
+    queued = bus.raw_queue("ai_responder")
+    assert len(queued) == 1
+    return chat_id, queued
+
+
+def test_a_reply_whose_store_failed_is_answered_on_the_retry(
+    api: Api, bus: Bus, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a request waiting on the responder's queue, and the reply's write failing once
+    chat_id, queued = _queued_request(api, bus, alice)
+    real = ChatService.post_ai_reply
+    calls: list[int] = []
+
+    def fails_once(self: ChatService, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise StoreError("the table refused the write")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ChatService, "post_ai_reply", fails_once)
+
+    # When the request is delivered, fails, and is delivered again (the queue's retry)
+    assert not settled(queued)
+    assert settled(queued)
+
+    # Then the retry answered it: one reply, one completion, no failure
+    assert [who for _, who, _ in messages(api, alice, chat_id)] == [alice.user_id, "oracle"]
+    assert len(data_of(bus, "AIResponseCompleted")) == 1
+    assert data_of(bus, "AIResponseFailed") == []
+    # and later duplicates change nothing
+    assert deliver_ai(queued)["batchItemFailures"] == []
+    assert len(messages(api, alice, chat_id)) == 2
+
+
+def test_an_expired_lease_of_a_dead_responder_is_taken_over_once(api: Api, bus: Bus, alice: User) -> None:
+    # Given a request whose first responder took the lease, then died (its lease ran out)
+    chat_id, queued = _queued_request(api, bus, alice)
+    request_id = json.loads(queued[0]["Body"])["detail"]["data"]["request_id"]
+    lease = f"ai-request#{chat_id}#{request_id}"
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    assert root.chat_repository().claim(lease, now=long_ago, ttl_seconds=60) is None
+
+    # When the queue delivers it again, twice
+    assert deliver_ai(queued)["batchItemFailures"] == []
+    assert deliver_ai(queued)["batchItemFailures"] == []
+
+    # Then the second responder took the lease over and answered exactly once
+    assert [who for _, who, _ in messages(api, alice, chat_id)] == [alice.user_id, "oracle"]
+    assert len(data_of(bus, "AIResponseCompleted")) == 1
+
+
+def test_two_concurrent_deliveries_of_one_request_produce_one_reply(api: Api, bus: Bus, alice: User) -> None:
+    # Given a request waiting on the responder's queue
+    chat_id, queued = _queued_request(api, bus, alice)
+
+    # When two invocations get it at the same time, and each retries until it is settled
+    def deliver_until_settled() -> None:
+        for _ in range(50):
+            if settled(queued):
+                return
+            time.sleep(0.05)
+        raise AssertionError("never settled")
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for done in [pool.submit(deliver_until_settled) for _ in range(2)]:
+            done.result()
+
+    # Then one reply, one completion
+    assert [who for _, who, _ in messages(api, alice, chat_id)] == [alice.user_id, "oracle"]
+    assert len(data_of(bus, "AIResponseCompleted")) == 1
+    assert data_of(bus, "AIResponseFailed") == []

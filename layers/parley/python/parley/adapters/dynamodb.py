@@ -25,6 +25,7 @@ from parley.catalog import Envelope, MessageView
 from parley.domain.model import Chat, Outcome
 from parley.domain.turns import turn_deadline
 from parley.errors import ChangeTooLargeError, ConcurrentWriteError, StoreError
+from parley.observability import logger
 
 OUTBOX_SHARDS = 16
 """Pending events spread over this many index partitions, so no single key takes every write."""
@@ -288,6 +289,13 @@ class ChatRepository:
             expiration=now + timedelta(seconds=keep_seconds),
             data=json.dumps({"state": "done", "outcome": outcome}),
         ).save()
+
+    def release_claim(self, key: str) -> None:
+        """Give a lease back unfinished, so the next delivery may take it at once."""
+        try:
+            IdempotencyRecord(key).delete()
+        except PynamoDBException:
+            logger.exception("could not release a lease; it will expire", extra={"key": key})
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._conn())
