@@ -1,8 +1,8 @@
 """Extension gateway Lambda: the core's check on everything extensions send to the bus.
 
 Each event is applied (a bot message, an AI context, a failure count) only if the extension holds
-the capability and is enabled on the chat; otherwise the refusal is recorded as
-ExtensionEventRejected in the chat's event log and nothing else changes.
+the capability and is enabled on the chat, and the chat can take it; otherwise the refusal is final
+(acked): recorded as ExtensionEventRejected where the sender is enabled, logged and counted always.
 """
 
 from typing import Any
