@@ -9,7 +9,7 @@ from typing import Any
 from parley.catalog import Envelope
 from parley.consumers import sqs_consumer
 from parley.observability import instrument
-from parley.root import ai_responder
+from parley.root import ai_responder, announce
 from parley.routing import route
 
 
@@ -17,4 +17,4 @@ def on_event(envelope: Envelope[Any]) -> None:
     ai_responder().respond(envelope)
 
 
-lambda_handler = instrument()(sqs_consumer(route("ai_responder"), on_event))
+lambda_handler = instrument()(sqs_consumer(route("ai_responder"), on_event, report=announce))

@@ -10,7 +10,7 @@ from typing import Any
 from parley.catalog import Envelope
 from parley.consumers import sqs_consumer
 from parley.observability import instrument
-from parley.root import extension_service
+from parley.root import announce, extension_service
 from parley.routing import route
 
 
@@ -18,4 +18,6 @@ def on_event(envelope: Envelope[Any], source: str | None) -> None:
     extension_service().accept(envelope, source)
 
 
-lambda_handler = instrument()(sqs_consumer(route("extension_gateway"), on_event, with_source=True))
+lambda_handler = instrument()(
+    sqs_consumer(route("extension_gateway"), on_event, with_source=True, report=announce)
+)

@@ -18,6 +18,7 @@ from parley import root
 from parley.adapters.tables import ChatRecord
 from parley.ai.providers import ModelRequest, StreamEvent, TextDelta, Usage
 from parley.errors import ProviderError, StoreError
+from parley.routing import route
 from parley.services.chats import ChatService
 from tests.support.api import Api, User
 from tests.support.bus import Bus
@@ -115,8 +116,8 @@ def test_a_duplicate_request_produces_one_reply(api: Api, bus: Bus, alice: User)
     # Given Alice mentioned the Oracle, and the request waits on the responder's queue
     chat_id = api.create_chat(alice, ai_participants=[ORACLE])["chat_id"]
     api.send(alice, chat_id, "hello @Oracle")
-    for route in ("turns", "broadcaster"):
-        bus.raw_queue(route)
+    for other in ("turns", "broadcaster"):
+        bus.raw_queue(other)
     queued = bus.raw_queue("ai_responder")
     assert len(queued) == 1
 
@@ -340,8 +341,8 @@ def settled(queued: list[dict[str, Any]]) -> bool:
 def _queued_request(api: Api, bus: Bus, alice: User) -> tuple[str, list[dict[str, Any]]]:
     chat_id = api.create_chat(alice, ai_participants=[ORACLE])["chat_id"]
     api.send(alice, chat_id, "hello @Oracle")
-    for route in ("turns", "broadcaster"):
-        bus.raw_queue(route)
+    for other in ("turns", "broadcaster"):
+        bus.raw_queue(other)
     queued = bus.raw_queue("ai_responder")
     assert len(queued) == 1
     return chat_id, queued
@@ -413,3 +414,38 @@ def test_two_concurrent_deliveries_of_one_request_produce_one_reply(api: Api, bu
     assert [who for _, who, _ in messages(api, alice, chat_id)] == [alice.user_id, "oracle"]
     assert len(data_of(bus, "AIResponseCompleted")) == 1
     assert data_of(bus, "AIResponseFailed") == []
+
+
+def test_a_request_failing_its_last_attempt_is_announced_as_handler_failed(
+    api: Api, bus: Bus, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a request waiting on the responder's queue, and the responder broken
+    chat_id, queued = _queued_request(api, bus, alice)
+    requested = json.loads(queued[0]["Body"])["detail"]["metadata"]
+
+    def broken(self: ChatService, chat_id: str) -> None:
+        raise RuntimeError("the table is gone")
+
+    monkeypatch.setattr(ChatService, "load", broken)
+    last = route("ai_responder").retry.max_attempts
+
+    # When it fails before its last attempt, Then nothing is announced (the queue retries it)
+    queued[0]["Attributes"] = {"ApproximateReceiveCount": str(last - 1)}
+    assert not settled(queued)
+    assert data_of(bus, "HandlerFailed") == []
+
+    # When it fails its last attempt (SQS dead-letters it next)
+    queued[0]["Attributes"] = {"ApproximateReceiveCount": str(last)}
+    assert not settled(queued)
+
+    # Then HandlerFailed names the handler, the event and the error, for operators on the bus
+    [failed] = [e for e in bus.emitted() if e["detail-type"] == "HandlerFailed"]
+    assert failed["detail"]["data"] == {
+        "handler": "ai_responder",
+        "failed_event_id": requested["event_id"],
+        "failed_event_type": "AIResponseRequested",
+        "error": "RuntimeError: the table is gone",
+        "attempts": last,
+    }
+    assert failed["detail"]["metadata"]["chat_id"] == chat_id
+    assert failed["detail"]["metadata"]["causation_id"] == requested["event_id"]

@@ -67,7 +67,7 @@ def test_concurrent_posts_with_one_client_message_id_store_one_message_both_call
         # When 4 threads post the same client_message_id at the same moment
         barrier = Barrier(4)
 
-        def post(_: int, key: str = f"retry-{round_}") -> dict[str, Any]:
+        def post(_: int, key: str = f"retry-{round_}", barrier: Barrier = barrier) -> dict[str, Any]:
             barrier.wait()
             response = api.send(owner, chat_id, "sent once, retried", client_message_id=key)
             assert response.status in (200, 201), response.text

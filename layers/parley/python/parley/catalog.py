@@ -311,30 +311,6 @@ class UserLeft(EventData):
 
 
 @event
-class MessageReceived(EventData):
-    event_type = "MessageReceived"
-    version = 1
-    description = "A message arrived and awaits validation or moderation before it becomes visible."
-    producers = ("api",)
-
-    message_id: str
-    sender_id: str
-    text: str
-    client_message_id: str | None = None
-
-
-@event
-class MessageValidated(EventData):
-    event_type = "MessageValidated"
-    version = 1
-    description = "A received message passed validation (and moderation, where installed)."
-    producers = ("api", "moderation")
-
-    message_id: str
-    sender_id: str
-
-
-@event
 class MessageRejected(EventData):
     event_type = "MessageRejected"
     version = 1
@@ -692,8 +668,11 @@ class AIContextContributed(EventData):
 class HandlerFailed(EventData):
     event_type = "HandlerFailed"
     version = 1
-    description = "A handler dead-lettered an event after its retries; the event can be redriven."
-    producers = ("dispatcher",)
+    description = (
+        "A consumer failed an event on its last attempt: the event goes to that route's "
+        "dead-letter queue and can be redriven."
+    )
+    producers = ("turns", "ai_responder", "broadcaster", "extension_gateway")
 
     handler: str
     failed_event_id: str
