@@ -20,7 +20,7 @@ from parley.ai.providers import ModelRequest, StreamEvent, TextDelta, Usage
 from parley.errors import ProviderError, StoreError
 from parley.routing import route
 from parley.services.chats import ChatService
-from tests.support.api import Api, User
+from tests.support.api import Api, User, expire_idempotency_records
 from tests.support.bus import Bus
 from tests.support.sockets import MANAGEMENT_URL, WEBSOCKET_URL, Gateway, Sockets
 
@@ -449,3 +449,22 @@ def test_a_request_failing_its_last_attempt_is_announced_as_handler_failed(
     }
     assert failed["detail"]["metadata"]["chat_id"] == chat_id
     assert failed["detail"]["metadata"]["causation_id"] == requested["event_id"]
+
+
+def test_a_request_redelivered_after_the_dedupe_window_produces_no_second_reply(
+    api: Api, bus: Bus, alice: User
+) -> None:
+    # Given a request answered once
+    chat_id, queued = _queued_request(api, bus, alice)
+    assert settled(queued)
+    bus.pump()
+
+    # When every expiring idempotency record is gone (TTL, 8 days on) and the request is redriven
+    expire_idempotency_records(timedelta(days=8))
+    assert settled(queued)
+    bus.pump()
+
+    # Then there is still one reply and one completion, and no second stream was started
+    assert [who for _, who, _ in messages(api, alice, chat_id)] == [alice.user_id, "oracle"]
+    assert len(data_of(bus, "AIResponseCompleted")) == 1
+    assert len(data_of(bus, "AIResponseStarted")) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -22,7 +23,7 @@ from parley.extensions.manifest import Hooks, Manifest
 from parley.extensions.sdk import Context, Extension
 from parley.routing import route
 from parley.settings import settings
-from tests.support.api import Api, User, assert_error
+from tests.support.api import Api, User, assert_error, expire_idempotency_records
 from tests.support.bus import Bus
 from tests.support.extensions import deliver, registered
 
@@ -580,3 +581,23 @@ def test_bogus_events_for_a_chat_where_the_sender_is_not_enabled_cost_no_chat_wr
     assert ChatRecord.get(chat_id, consistent_read=True).version == version
     assert len(api.get(f"/chats/{chat_id}/events", alice).json["items"]) == log
     assert messages(api, alice, chat_id) == []
+
+
+def test_a_bot_message_redriven_after_the_dedupe_window_is_not_posted_twice(
+    api: Api, bus: Bus, alice: User
+) -> None:
+    # Given welcome enabled, and one of its bot message requests applied
+    chat_id = api.create_chat(alice)["chat_id"]
+    install(api, alice, chat_id, "welcome")
+    bus.pump()
+    request = ExtensionMessageRequested(extension_id="welcome", request_id="r-1", text="hello all")
+    put_raw("parley.ext.welcome", request, chat_id, WELCOME)
+    queued = bus.raw_queue("extension_gateway")
+    assert deliver_gateway(queued) == []
+
+    # When every expiring idempotency record is gone (TTL, 8 days on) and the request is redriven
+    expire_idempotency_records(timedelta(days=8))
+    assert deliver_gateway(queued) == []
+
+    # Then the bot message is still stored once
+    assert [m["text"] for m in messages(api, alice, chat_id)] == ["hello all"]

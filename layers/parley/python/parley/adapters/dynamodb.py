@@ -35,6 +35,9 @@ def outbox_shard(chat_id: str) -> str:
     return f"pending#{zlib.crc32(chat_id.encode()) % OUTBOX_SHARDS:02d}"
 
 
+DURABLE_SENDERS = frozenset({"ai", "extension"})
+"""Senders whose posts answer an event: deduplicated on that request for good, not for a day."""
+
 TURN_SHARDS = 16
 """Turn deadlines spread over this many index partitions, like the outbox."""
 
@@ -227,10 +230,13 @@ class ChatRepository:
                     condition=MessageRecord.sequence.does_not_exist(),
                 )
                 if client_message_id is not None:
+                    # a person's retry comes within hours; a bot's or an AI's request can be redriven
+                    # from a dead-letter queue (14 days) or the archive: their key never expires
+                    durable = m.sender_kind in DURABLE_SENDERS
                     tx.save(
                         IdempotencyRecord(
                             client_message_key(chat.chat_id, m.sender_id, client_message_id),
-                            expiration=now + self._client_message_ttl,
+                            expiration=None if durable else now + self._client_message_ttl,
                             data=json.dumps({"sequence": m.sequence, "message_id": m.message_id}),
                         ),
                         condition=IdempotencyRecord.id.does_not_exist(),
@@ -282,11 +288,12 @@ class ChatRepository:
             return "running"
         return str(json.loads(held.data or "{}").get("state", "running"))
 
-    def finish_claim(self, key: str, *, now: datetime, keep_seconds: float, outcome: str) -> None:
-        """Mark a claimed job done; duplicates arriving within ``keep_seconds`` see it finished."""
+    def finish_claim(self, key: str, *, now: datetime, keep_seconds: float | None, outcome: str) -> None:
+        """Mark a claimed job done; duplicates arriving within ``keep_seconds`` (None: ever) see it
+        finished."""
         IdempotencyRecord(
             key,
-            expiration=now + timedelta(seconds=keep_seconds),
+            expiration=None if keep_seconds is None else now + timedelta(seconds=keep_seconds),
             data=json.dumps({"state": "done", "outcome": outcome}),
         ).save()
 

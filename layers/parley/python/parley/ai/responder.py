@@ -52,7 +52,9 @@ from parley.services.outbox import Outbox
 
 CONTEXT_MESSAGES = 50
 LEASE_MARGIN_SECONDS = 30
-DONE_KEEP_SECONDS = 86_400
+DONE_KEEP_SECONDS: float | None = None
+"""A finished request stays finished: a redrive from a dead-letter queue (14 days) or the archive
+must not stream and store a second reply."""
 
 
 class RequestInProgressError(Exception):
