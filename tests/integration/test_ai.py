@@ -9,14 +9,17 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from infra.local.dispatch import LambdaContext, sqs_event
+from infra.local.dispatch import LambdaContext, deliver_once, sqs_event
+from infra.local.dispatcher import Dispatcher
 from infra.local.functions import load_handler
 from parley import root
 from parley.adapters.tables import ChatRecord
 from parley.ai.providers import ModelRequest, StreamEvent, TextDelta, Usage
+from parley.ai.responder import AIResponder
 from parley.errors import ProviderError, StoreError
 from parley.routing import route
 from parley.services.chats import ChatService
@@ -468,3 +471,53 @@ def test_a_request_redelivered_after_the_dedupe_window_produces_no_second_reply(
     assert [who for _, who, _ in messages(api, alice, chat_id)] == [alice.user_id, "oracle"]
     assert len(data_of(bus, "AIResponseCompleted")) == 1
     assert len(data_of(bus, "AIResponseStarted")) == 1
+
+
+def test_a_request_dead_lettered_by_sqs_and_redriven_is_answered_exactly_once(
+    api: Api, bus: Bus, alice: User, monkeypatch: pytest.MonkeyPatch, aws: Any
+) -> None:
+    # Given Alice mentioned the Oracle, and the responder failing every attempt
+    chat_id = api.create_chat(alice, ai_participants=[ORACLE])["chat_id"]
+    api.send(alice, chat_id, "hello @Oracle")
+    for other in ("turns", "broadcaster"):
+        bus.raw_queue(other)
+    ai = route("ai_responder")
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    handler = load_handler(ai.function)
+    # the route's 90 s visibility (a reply's length) shortened, so the retries come within the test
+    sqs.set_queue_attributes(QueueUrl=aws.queue_urls[ai.name], Attributes={"VisibilityTimeout": "1"})
+
+    def broken(self: Any, envelope: Any) -> str:
+        raise RuntimeError("the responder is broken")
+
+    # When moto's queue delivers it until its real maxReceiveCount moves it to the DLQ
+    with monkeypatch.context() as patch:
+        patch.setattr(AIResponder, "respond", broken)
+        deadline = time.monotonic() + 30
+        while depth(sqs, aws.dlq_urls[ai.name]) == 0:
+            assert time.monotonic() < deadline, "never dead-lettered"
+            deliver_once(sqs, aws.queue_urls[ai.name], handler, ai.function, region="us-east-1")
+            time.sleep(0.2)
+    assert depth(sqs, aws.queue_urls[ai.name]) == 0
+    assert len(data_of(bus, "HandlerFailed")) == 1
+    assert messages(api, alice, chat_id) == [(1, alice.user_id, "hello @Oracle")]
+
+    # When the responder is fixed and the dead letters are redriven
+    assert Dispatcher(aws, "us-east-1").redrive()[ai.name] == 1
+    bus.pump()
+
+    # Then the request was answered exactly once, and nothing is left in a queue or DLQ
+    assert [who for _, who, _ in messages(api, alice, chat_id)] == [alice.user_id, "oracle"]
+    assert len(data_of(bus, "AIResponseCompleted")) == 1
+    assert data_of(bus, "AIResponseFailed") == []
+    assert depth(sqs, aws.dlq_urls[ai.name]) == 0
+    assert depth(sqs, aws.queue_urls[ai.name]) == 0
+
+
+def depth(sqs: Any, url: str) -> int:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
