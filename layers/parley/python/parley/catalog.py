@@ -608,7 +608,10 @@ class ExtensionEvent(EventData):
 class ExtensionEventRejected(EventData):
     event_type = "ExtensionEventRejected"
     version = 1
-    description = "The core refused an extension's event (missing capability, or not enabled on the chat)."
+    description = (
+        "The core refused an event of an extension enabled on the chat (missing capability, wrong "
+        "source, or a bot message the chat can never take); other refusals are only logged."
+    )
     producers = ("extension_gateway",)
 
     extension_id: str
