@@ -11,7 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from parley.catalog import Envelope
 from parley.consumers import sqs_consumer
 from parley.observability import instrument, metrics
-from parley.root import ai_responder
+from parley.root import ai_responder, announce
 from parley.routing import route
 
 OUTCOME_METRICS = {"replied": "AIResponderCompleted", "failed": "AIResponderFailed"}
@@ -26,4 +26,4 @@ def on_event(envelope: Envelope[Any]) -> None:
         metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
 
 
-lambda_handler = instrument()(sqs_consumer(route("ai_responder"), on_event))
+lambda_handler = instrument()(sqs_consumer(route("ai_responder"), on_event, report=announce))

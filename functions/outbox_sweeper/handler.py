@@ -37,18 +37,17 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
         # the outbox sweep must still run; the error is raised after it, so the alarm still fires
         logger.exception("turn sweep failed")
         turn_error, turns_moved = exc, 0
-    found = published = 0
-    while True:
-        result = outbox().sweep(
-            now=datetime.now(UTC), grace_seconds=settings().outbox_grace_seconds, limit=PAGE
-        )
-        found, published = found + result.found, published + result.published
-        if result.failed:
-            # fail the invocation so the error alarm fires; the events stay pending for the next run
-            raise PublishError(
-                f"{result.failed} outbox events could not be published", failed_count=result.failed
-            )
-        if result.found < PAGE or context.get_remaining_time_in_millis() < STOP_WITH_MS_LEFT:
-            if turn_error is not None:
-                raise turn_error
-            return {"found": found, "published": published, "turns_moved": turns_moved}
+    result = outbox().sweep(
+        now=datetime.now(UTC),
+        grace_seconds=settings().outbox_grace_seconds,
+        limit=PAGE,
+        keep_going=lambda: context.get_remaining_time_in_millis() >= STOP_WITH_MS_LEFT,
+    )
+    counts = {"found": result.found, "published": result.published, "failed": result.failed}
+    counts["parked"] = result.parked
+    if result.failed:
+        # fail the invocation so the error alarm fires; the events stay pending for the next run
+        raise PublishError(f"{result.failed} outbox events could not be published", **counts)
+    if turn_error is not None:
+        raise turn_error
+    return {**counts, "turns_moved": turns_moved}

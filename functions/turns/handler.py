@@ -9,7 +9,7 @@ from typing import Any
 from parley.catalog import Envelope
 from parley.consumers import sqs_consumer
 from parley.observability import instrument
-from parley.root import chat_service
+from parley.root import announce, chat_service
 from parley.routing import route
 
 
@@ -17,4 +17,4 @@ def on_event(envelope: Envelope[Any]) -> None:
     chat_service().advance_turn(envelope.metadata.chat_id, cause=envelope)
 
 
-lambda_handler = instrument()(sqs_consumer(route("turns"), on_event))
+lambda_handler = instrument()(sqs_consumer(route("turns"), on_event, report=announce))

@@ -5,19 +5,25 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from infra.local.dispatch import LambdaContext, sqs_event
+from infra.local.dispatch import LambdaContext, deliver_once, sqs_event
+from infra.local.dispatcher import Dispatcher
 from infra.local.functions import load_handler
 from parley import root
 from parley.adapters.tables import ChatRecord
 from parley.ai.providers import ModelRequest, StreamEvent, TextDelta, Usage
-from parley.errors import ProviderError
+from parley.ai.responder import AIResponder
+from parley.errors import ProviderError, StoreError
+from parley.routing import route
 from parley.services.chats import ChatService
-from tests.support.api import Api, User
+from tests.support.api import Api, User, expire_idempotency_records
 from tests.support.bus import Bus
 from tests.support.sockets import MANAGEMENT_URL, WEBSOCKET_URL, Gateway, Sockets
 
@@ -113,8 +119,8 @@ def test_a_duplicate_request_produces_one_reply(api: Api, bus: Bus, alice: User)
     # Given Alice mentioned the Oracle, and the request waits on the responder's queue
     chat_id = api.create_chat(alice, ai_participants=[ORACLE])["chat_id"]
     api.send(alice, chat_id, "hello @Oracle")
-    for route in ("turns", "broadcaster"):
-        bus.raw_queue(route)
+    for other in ("turns", "broadcaster"):
+        bus.raw_queue(other)
     queued = bus.raw_queue("ai_responder")
     assert len(queued) == 1
 
@@ -348,3 +354,196 @@ def test_a_moderator_gives_the_floor_over_http(
     # And giving the floor to a stranger is refused as invalid
     stranger = api.post(f"/chats/{chat_id}/turn", alice, body={"participant_id": "user-nobody"})
     assert stranger.status == 422
+
+
+# -- nothing lost, nothing doubled (issue 13) ------------------------------------------------------
+
+
+def settled(queued: list[dict[str, Any]]) -> bool:
+    """One delivery of the batch; False when the responder failed it (the queue would retry)."""
+    try:
+        return not deliver_ai(queued)["batchItemFailures"]
+    except BatchProcessingError:
+        return False
+
+
+def _queued_request(api: Api, bus: Bus, alice: User) -> tuple[str, list[dict[str, Any]]]:
+    chat_id = api.create_chat(alice, ai_participants=[ORACLE])["chat_id"]
+    api.send(alice, chat_id, "hello @Oracle")
+    for other in ("turns", "broadcaster"):
+        bus.raw_queue(other)
+    queued = bus.raw_queue("ai_responder")
+    assert len(queued) == 1
+    return chat_id, queued
+
+
+def test_a_reply_whose_store_failed_is_answered_on_the_retry(
+    api: Api, bus: Bus, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a request waiting on the responder's queue, and the reply's write failing once
+    chat_id, queued = _queued_request(api, bus, alice)
+    real = ChatService.post_ai_reply
+    calls: list[int] = []
+
+    def fails_once(self: ChatService, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise StoreError("the table refused the write")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ChatService, "post_ai_reply", fails_once)
+
+    # When the request is delivered, fails, and is delivered again (the queue's retry)
+    assert not settled(queued)
+    assert settled(queued)
+
+    # Then the retry answered it: one reply, one completion, no failure
+    assert [who for _, who, _ in messages(api, alice, chat_id)] == [alice.user_id, "oracle"]
+    assert len(data_of(bus, "AIResponseCompleted")) == 1
+    assert data_of(bus, "AIResponseFailed") == []
+    # and later duplicates change nothing
+    assert deliver_ai(queued)["batchItemFailures"] == []
+    assert len(messages(api, alice, chat_id)) == 2
+
+
+def test_an_expired_lease_of_a_dead_responder_is_taken_over_once(api: Api, bus: Bus, alice: User) -> None:
+    # Given a request whose first responder took the lease, then died (its lease ran out)
+    chat_id, queued = _queued_request(api, bus, alice)
+    request_id = json.loads(queued[0]["Body"])["detail"]["data"]["request_id"]
+    lease = f"ai-request#{chat_id}#{request_id}"
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    assert root.chat_repository().claim(lease, now=long_ago, ttl_seconds=60) is None
+
+    # When the queue delivers it again, twice
+    assert deliver_ai(queued)["batchItemFailures"] == []
+    assert deliver_ai(queued)["batchItemFailures"] == []
+
+    # Then the second responder took the lease over and answered exactly once
+    assert [who for _, who, _ in messages(api, alice, chat_id)] == [alice.user_id, "oracle"]
+    assert len(data_of(bus, "AIResponseCompleted")) == 1
+
+
+def test_two_concurrent_deliveries_of_one_request_produce_one_reply(api: Api, bus: Bus, alice: User) -> None:
+    # Given a request waiting on the responder's queue
+    chat_id, queued = _queued_request(api, bus, alice)
+
+    # When two invocations get it at the same time, and each retries until it is settled
+    def deliver_until_settled() -> None:
+        for _ in range(50):
+            if settled(queued):
+                return
+            time.sleep(0.05)
+        raise AssertionError("never settled")
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for done in [pool.submit(deliver_until_settled) for _ in range(2)]:
+            done.result()
+
+    # Then one reply, one completion
+    assert [who for _, who, _ in messages(api, alice, chat_id)] == [alice.user_id, "oracle"]
+    assert len(data_of(bus, "AIResponseCompleted")) == 1
+    assert data_of(bus, "AIResponseFailed") == []
+
+
+def test_a_request_failing_its_last_attempt_is_announced_as_handler_failed(
+    api: Api, bus: Bus, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a request waiting on the responder's queue, and the responder broken
+    chat_id, queued = _queued_request(api, bus, alice)
+    requested = json.loads(queued[0]["Body"])["detail"]["metadata"]
+
+    def broken(self: ChatService, chat_id: str) -> None:
+        raise RuntimeError("the table is gone")
+
+    monkeypatch.setattr(ChatService, "load", broken)
+    last = route("ai_responder").retry.max_attempts
+
+    # When it fails before its last attempt, Then nothing is announced (the queue retries it)
+    queued[0]["Attributes"] = {"ApproximateReceiveCount": str(last - 1)}
+    assert not settled(queued)
+    assert data_of(bus, "HandlerFailed") == []
+
+    # When it fails its last attempt (SQS dead-letters it next)
+    queued[0]["Attributes"] = {"ApproximateReceiveCount": str(last)}
+    assert not settled(queued)
+
+    # Then HandlerFailed names the handler, the event and the error, for operators on the bus
+    [failed] = [e for e in bus.emitted() if e["detail-type"] == "HandlerFailed"]
+    assert failed["detail"]["data"] == {
+        "handler": "ai_responder",
+        "failed_event_id": requested["event_id"],
+        "failed_event_type": "AIResponseRequested",
+        "error": "RuntimeError: the table is gone",
+        "attempts": last,
+    }
+    assert failed["detail"]["metadata"]["chat_id"] == chat_id
+    assert failed["detail"]["metadata"]["causation_id"] == requested["event_id"]
+
+
+def test_a_request_redelivered_after_the_dedupe_window_produces_no_second_reply(
+    api: Api, bus: Bus, alice: User
+) -> None:
+    # Given a request answered once
+    chat_id, queued = _queued_request(api, bus, alice)
+    assert settled(queued)
+    bus.pump()
+
+    # When every expiring idempotency record is gone (TTL, 8 days on) and the request is redriven
+    expire_idempotency_records(timedelta(days=8))
+    assert settled(queued)
+    bus.pump()
+
+    # Then there is still one reply and one completion, and no second stream was started
+    assert [who for _, who, _ in messages(api, alice, chat_id)] == [alice.user_id, "oracle"]
+    assert len(data_of(bus, "AIResponseCompleted")) == 1
+    assert len(data_of(bus, "AIResponseStarted")) == 1
+
+
+def test_a_request_dead_lettered_by_sqs_and_redriven_is_answered_exactly_once(
+    api: Api, bus: Bus, alice: User, monkeypatch: pytest.MonkeyPatch, aws: Any
+) -> None:
+    # Given Alice mentioned the Oracle, and the responder failing every attempt
+    chat_id = api.create_chat(alice, ai_participants=[ORACLE])["chat_id"]
+    api.send(alice, chat_id, "hello @Oracle")
+    for other in ("turns", "broadcaster"):
+        bus.raw_queue(other)
+    ai = route("ai_responder")
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    handler = load_handler(ai.function)
+    # the route's 90 s visibility (a reply's length) shortened, so the retries come within the test
+    sqs.set_queue_attributes(QueueUrl=aws.queue_urls[ai.name], Attributes={"VisibilityTimeout": "1"})
+
+    def broken(self: Any, envelope: Any) -> str:
+        raise RuntimeError("the responder is broken")
+
+    # When moto's queue delivers it until its real maxReceiveCount moves it to the DLQ
+    with monkeypatch.context() as patch:
+        patch.setattr(AIResponder, "respond", broken)
+        deadline = time.monotonic() + 30
+        while depth(sqs, aws.dlq_urls[ai.name]) == 0:
+            assert time.monotonic() < deadline, "never dead-lettered"
+            deliver_once(sqs, aws.queue_urls[ai.name], handler, ai.function, region="us-east-1")
+            time.sleep(0.2)
+    assert depth(sqs, aws.queue_urls[ai.name]) == 0
+    assert len(data_of(bus, "HandlerFailed")) == 1
+    assert messages(api, alice, chat_id) == [(1, alice.user_id, "hello @Oracle")]
+
+    # When the responder is fixed and the dead letters are redriven
+    assert Dispatcher(aws, "us-east-1").redrive()[ai.name] == 1
+    bus.pump()
+
+    # Then the request was answered exactly once, and nothing is left in a queue or DLQ
+    assert [who for _, who, _ in messages(api, alice, chat_id)] == [alice.user_id, "oracle"]
+    assert len(data_of(bus, "AIResponseCompleted")) == 1
+    assert data_of(bus, "AIResponseFailed") == []
+    assert depth(sqs, aws.dlq_urls[ai.name]) == 0
+    assert depth(sqs, aws.queue_urls[ai.name]) == 0
+
+
+def depth(sqs: Any, url: str) -> int:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )

@@ -24,7 +24,7 @@ from infra.local.functions import load_handler
 from parley import root
 from parley.adapters.connections import ConnectionRepository
 from parley.adapters.memory import InMemoryPusher
-from parley.adapters.tables import SubscriptionRecord
+from parley.adapters.tables import ConnectionRecord, SubscriptionRecord
 from parley.adapters.websocket import ManagementApiPusher
 from parley.catalog import CLIENT_VISIBLE, parse_detail
 from parley.errors import PushFailedError
@@ -924,3 +924,23 @@ def test_the_pusher_maps_410_to_connection_gone_and_other_refusals_to_push_faile
         assert isinstance(refused.value.__cause__, ClientError)
         assert "ForbiddenException" in str(refused.value.__cause__)
         stub.assert_no_pending_responses()
+
+
+def test_a_subscribe_racing_a_disconnect_leaves_no_row_behind(aws: Any) -> None:
+    # Given a connection that disconnected (its row and subscriptions removed)
+    repo = ConnectionRepository()
+    now = datetime.now(UTC)
+    repo.add_connection("c-race", user_id="user-alice", name="Alice", now=now)
+    repo.remove_connection("c-race")
+
+    # When its late subscribe is handled
+    subscribed = repo.subscribe("c-race", "chat-1", user_id="user-alice", now=now)
+
+    # Then nothing was written: no connection row without a user or TTL, no subscription to push to
+    assert subscribed is False
+    assert ConnectionRecord.count("c-race", consistent_read=True) == 0
+    assert repo.subscribers("chat-1", now=now) == []
+    # and a live connection still subscribes
+    repo.add_connection("c-live", user_id="user-alice", name="Alice", now=now)
+    assert repo.subscribe("c-live", "chat-1", user_id="user-alice", now=now) is True
+    assert [s.connection_id for s in repo.subscribers("chat-1", now=now)] == ["c-live"]

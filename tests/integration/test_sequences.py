@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from threading import Barrier
+from typing import Any
 
 from tests.support.api import Api, User
 
@@ -53,3 +55,32 @@ def test_concurrent_sends_get_sequences_exactly_1_to_200(api: Api) -> None:
     ]
     assert [e["sequence"] for e in events] == list(range(1, len(events) + 1))
     assert sum(e["event_type"] == "MessageStored" for e in events) == THREADS * SENDS_PER_THREAD
+
+
+def test_concurrent_posts_with_one_client_message_id_store_one_message_both_callers_get(
+    api: Api,
+) -> None:
+    # Given a chat, for several rounds (a race is not lost every time)
+    owner = User("user-0", "User 0")
+    chat_id = api.create_chat(owner, settings={"rate_limit_messages": 1000})["chat_id"]
+    for round_ in range(5):
+        # When 4 threads post the same client_message_id at the same moment
+        barrier = Barrier(4)
+
+        def post(_: int, key: str = f"retry-{round_}", barrier: Barrier = barrier) -> dict[str, Any]:
+            barrier.wait()
+            response = api.send(owner, chat_id, "sent once, retried", client_message_id=key)
+            assert response.status in (200, 201), response.text
+            body: dict[str, Any] = response.json
+            return body
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            answers = list(pool.map(post, range(4)))
+
+        # Then every caller got the same message
+        assert len({a["message_id"] for a in answers}) == 1
+        assert len({a["sequence"] for a in answers}) == 1
+
+    # And history holds one message per client_message_id
+    items = api.get(f"/chats/{chat_id}/messages", owner).json["items"]
+    assert [m["client_message_id"] for m in items] == [f"retry-{r}" for r in range(5)]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from infra.local.dispatch import LambdaContext
 from infra.local.events import http_api_event
 from infra.local.functions import load_handler
+from parley.adapters.tables import IdempotencyRecord
 
 
 @dataclass(frozen=True)
@@ -114,3 +116,13 @@ def assert_error(response: ApiResponse, status: int, code: str, field: str | Non
     if field is not None:
         assert any(field in entry["field"] for entry in error["fields"]), error
     return error
+
+
+def expire_idempotency_records(after: timedelta) -> int:
+    """Do what DynamoDB's TTL does once ``after`` has passed (moto never expires items): delete
+    every idempotency record whose expiry is by then behind us. Returns how many went."""
+    cutoff = datetime.now(UTC) + after
+    gone = [r for r in IdempotencyRecord.scan() if r.expiration is not None and r.expiration < cutoff]
+    for record in gone:
+        record.delete()
+    return len(gone)

@@ -7,7 +7,10 @@ raises what the HTTP layer would), so the adapters meet the SDK's real exception
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -202,3 +205,38 @@ def test_a_push_that_cannot_reach_api_gateway_is_a_push_failure_raised_from_the_
     with pytest.raises(PushFailedError, match="c-1") as failed:
         ManagementApiPusher("https://execute-api.invalid", client=client).push("c-1", b"{}")
     assert isinstance(failed.value.__cause__, EndpointConnectionError)
+
+
+def test_concurrent_pushes_share_one_client_built_before_they_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a client factory slow enough that a lazy build inside worker threads would race
+    built: list[str] = []
+    pushed: list[str] = []
+
+    class Client:
+        exceptions = type("Exceptions", (), {"GoneException": type("GoneException", (Exception,), {})})
+
+        def post_to_connection(self, *, ConnectionId: str, Data: bytes) -> None:
+            pushed.append(ConnectionId)
+
+    def factory(*args: Any, **kwargs: Any) -> Client:
+        built.append(kwargs["endpoint_url"])
+        time.sleep(0.05)
+        return Client()
+
+    monkeypatch.setattr(boto3, "client", factory)
+    pusher = ManagementApiPusher("https://execute-api.invalid")
+
+    # When 64 pushes run at once on 16 threads
+    barrier = threading.Barrier(16)
+
+    def push(i: int) -> None:
+        if i < 16:
+            barrier.wait()
+        pusher.push(f"c-{i}", b"{}")
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(push, range(64)))
+
+    # Then every push went out through one client, built once (boto3 clients are not built thread-safely)
+    assert built == ["https://execute-api.invalid"]
+    assert sorted(pushed) == sorted(f"c-{i}" for i in range(64))

@@ -6,6 +6,7 @@ import json
 import math
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -90,6 +91,12 @@ def test_catalog_defines_at_least_25_event_types() -> None:
 
     # Then the full set of documented domain events is present
     assert count >= 25, sorted(CATALOG)
+
+
+def test_readme_states_the_catalogs_size() -> None:
+    # Given README's summary of the catalog, When it is read, Then it counts what the catalog holds
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert f"catalog.py`): {len(CATALOG)} event types" in readme
 
 
 def test_samples_cover_exactly_the_catalogued_event_types() -> None:

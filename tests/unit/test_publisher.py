@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from parley.adapters.eventbridge import (
     MAX_ENTRIES_PER_REQUEST,
@@ -321,6 +322,32 @@ def test_a_failure_in_one_request_does_not_stop_the_next_requests() -> None:
     # Then the second request was still sent and everything else delivered
     assert client.request_sizes == [10, 5]
     assert client.delivered == [i for i in ids(envelopes) if i != refused]
+
+
+class UnreachableEventsClient(FakeEventsClient):
+    """Every request fails as a whole, as botocore raises it once its own retries are spent."""
+
+    def put_events(self, *, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self.requests.append(list(Entries))
+        raise ClientError({"Error": {"Code": "InternalException", "Message": "down"}}, "PutEvents")
+
+
+def test_a_request_that_fails_as_a_whole_is_a_publish_error_for_every_entry() -> None:
+    # Given 15 events (two requests), and a bus that answers every request with an error
+    envelopes = events(15)
+    client, sleep = UnreachableEventsClient(), SleepRecorder()
+
+    # When they are published
+    with pytest.raises(PublishError, match="15 of 15") as excinfo:
+        publisher(client, sleep).publish(envelopes)
+
+    # Then it is the project's error raised from the SDK's, listing every event with the error code
+    assert isinstance(excinfo.value.__cause__, ClientError)
+    failed = excinfo.value.details["failed"]
+    assert [(f["event_id"], f["code"]) for f in failed] == [(i, "InternalException") for i in ids(envelopes)]
+    # and the second request was not sent to a bus that is down, nor any entry retried by hand
+    assert client.request_sizes == [10]
+    assert sleep.delays == []
 
 
 def test_single_attempt_publisher_never_retries() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -11,7 +12,9 @@ import pytest
 from pydantic import BaseModel
 
 from infra.local.dispatch import LambdaContext, sqs_event
+from infra.local.functions import load_handler
 from parley import root
+from parley.adapters.tables import ChatRecord
 from parley.catalog import SYSTEM, Actor, Envelope, ExtensionMessageRequested, UserJoined, new_event
 from parley.consumers import sqs_consumer
 from parley.extensions.builtin import welcome
@@ -20,7 +23,7 @@ from parley.extensions.manifest import Hooks, Manifest
 from parley.extensions.sdk import Context, Extension
 from parley.routing import route
 from parley.settings import settings
-from tests.support.api import Api, User, assert_error
+from tests.support.api import Api, User, assert_error, expire_idempotency_records
 from tests.support.bus import Bus
 from tests.support.extensions import deliver, registered
 
@@ -316,9 +319,9 @@ MODERATION = Actor(id="moderation", kind="extension", name="Moderation")
     [
         ("parley.ext.welcome", MODERATION, True, "source_mismatch"),  # another extension's source
         ("parley.ext.moderation", MODERATION, True, "missing_capability"),  # no messages:write
-        ("parley.ext.welcome", WELCOME, False, "not_installed"),
+        # not installed: refused without a chat write (test_bogus_events_for_a_chat_where_...)
     ],
-    ids=["forged-source", "missing-capability", "not-installed"],
+    ids=["forged-source", "missing-capability"],
 )
 def test_the_core_refuses_and_records_what_an_extension_may_not_send(
     api: Api, bus: Bus, alice: User, source: str, actor: Actor, installed: bool, reason: str
@@ -487,3 +490,114 @@ def test_a_raising_extension_never_blocks_the_core_flow(
     bus.pump()
     assert api.get(f"/chats/{chat_id}", alice).json["turn"]["holder_id"] == bob.user_id
     assert api.send(bob, chat_id, "second").status == 201
+
+
+# -- refusals that can never succeed are recorded and acked; bogus events cost no chat write -------
+
+
+def deliver_gateway(queued: list[dict[str, Any]]) -> list[dict[str, str]]:
+    event = sqs_event(queued, "arn:aws:sqs:us-east-1:123456789012:parley-extension_gateway", "us-east-1")
+    result = load_handler("extension_gateway")(event, LambdaContext.for_function("extension_gateway"))
+    failures: list[dict[str, str]] = result["batchItemFailures"]
+    return failures
+
+
+def test_a_greeting_longer_than_the_chat_allows_is_rejected_not_dead_lettered(
+    api: Api, bus: Bus, alice: User, bob: User
+) -> None:
+    # Given a chat that accepts 10 characters, with welcome enabled
+    chat_id = api.create_chat(alice, settings={"max_message_length": 10})["chat_id"]
+    install(api, alice, chat_id, "welcome")
+    bus.pump()
+
+    # When Bob joins and welcome's greeting ("Welcome Bob!", 12 characters) reaches the gateway
+    api.post(f"/chats/{chat_id}/members", bob)
+    bus.pump()
+
+    # Then no message was stored, and the refusal is in the chat's log with why
+    assert messages(api, alice, chat_id) == []
+    [rejected] = of_type(bus, "ExtensionEventRejected", chat_id)
+    assert rejected["detail"]["data"]["reason"].startswith("invalid_request: text is 12 characters")
+    assert rejected["detail"]["data"]["extension_id"] == "welcome"
+
+
+@pytest.mark.parametrize(
+    ("text", "completed", "reason"),
+    [("   ", False, "invalid_request"), ("hello", True, "chat_completed")],
+    ids=["blank-text", "completed-chat"],
+)
+def test_a_bot_message_that_can_never_be_stored_is_acked_and_recorded_once(
+    api: Api, bus: Bus, alice: User, text: str, completed: bool, reason: str
+) -> None:
+    # Given a chat with welcome enabled (completed, or not)
+    chat_id = api.create_chat(alice)["chat_id"]
+    install(api, alice, chat_id, "welcome")
+    if completed:
+        assert api.post(f"/chats/{chat_id}/complete", alice).status == 200
+    bus.pump()
+
+    # When welcome asks for a message the chat can never take
+    put_raw(
+        "parley.ext.welcome",
+        ExtensionMessageRequested(extension_id="welcome", request_id="r-1", text=text),
+        chat_id,
+        WELCOME,
+    )
+    queued = bus.raw_queue("extension_gateway")
+    assert len(queued) == 1
+
+    # Then the gateway acks it (no retry, no dead letter) and records the refusal with its reason
+    assert deliver_gateway(queued) == []
+    bus.pump()
+    [rejected] = of_type(bus, "ExtensionEventRejected", chat_id)
+    assert rejected["detail"]["data"]["reason"].startswith(reason)
+    assert messages(api, alice, chat_id) == []
+
+
+@pytest.mark.parametrize("enabled", [None, False], ids=["not-installed", "disabled"])
+def test_bogus_events_for_a_chat_where_the_sender_is_not_enabled_cost_no_chat_write(
+    api: Api, bus: Bus, alice: User, enabled: bool | None
+) -> None:
+    # Given a chat where welcome is not installed (or installed, disabled)
+    chat_id = api.create_chat(alice)["chat_id"]
+    if enabled is not None:
+        response = api.put(
+            f"/chats/{chat_id}/extensions/welcome", alice, body={"enabled": enabled, "config": {}}
+        )
+        assert response.status == 201, response.text
+    bus.pump()
+    version = ChatRecord.get(chat_id, consistent_read=True).version
+    log = len(api.get(f"/chats/{chat_id}/events", alice).json["items"])
+
+    # When welcome floods it with bot message requests
+    for i in range(5):
+        request = ExtensionMessageRequested(extension_id="welcome", request_id=f"r-{i}", text="spam")
+        put_raw("parley.ext.welcome", request, chat_id, WELCOME)
+    queued = bus.raw_queue("extension_gateway")
+    assert len(queued) == 5
+
+    # Then each is acked and refused without a single write to the chat or its log
+    assert deliver_gateway(queued) == []
+    assert ChatRecord.get(chat_id, consistent_read=True).version == version
+    assert len(api.get(f"/chats/{chat_id}/events", alice).json["items"]) == log
+    assert messages(api, alice, chat_id) == []
+
+
+def test_a_bot_message_redriven_after_the_dedupe_window_is_not_posted_twice(
+    api: Api, bus: Bus, alice: User
+) -> None:
+    # Given welcome enabled, and one of its bot message requests applied
+    chat_id = api.create_chat(alice)["chat_id"]
+    install(api, alice, chat_id, "welcome")
+    bus.pump()
+    request = ExtensionMessageRequested(extension_id="welcome", request_id="r-1", text="hello all")
+    put_raw("parley.ext.welcome", request, chat_id, WELCOME)
+    queued = bus.raw_queue("extension_gateway")
+    assert deliver_gateway(queued) == []
+
+    # When every expiring idempotency record is gone (TTL, 8 days on) and the request is redriven
+    expire_idempotency_records(timedelta(days=8))
+    assert deliver_gateway(queued) == []
+
+    # Then the bot message is still stored once
+    assert [m["text"] for m in messages(api, alice, chat_id)] == ["hello all"]

@@ -334,30 +334,6 @@ class UserLeft(EventData):
 
 
 @event
-class MessageReceived(EventData):
-    event_type = "MessageReceived"
-    version = 1
-    description = "A message arrived and awaits validation or moderation before it becomes visible."
-    producers = ("api",)
-
-    message_id: str
-    sender_id: str
-    text: str
-    client_message_id: str | None = None
-
-
-@event
-class MessageValidated(EventData):
-    event_type = "MessageValidated"
-    version = 1
-    description = "A received message passed validation (and moderation, where installed)."
-    producers = ("api", "moderation")
-
-    message_id: str
-    sender_id: str
-
-
-@event
 class MessageRejected(EventData):
     event_type = "MessageRejected"
     version = 1
@@ -656,8 +632,9 @@ class ExtensionEventRejected(EventData):
     event_type = "ExtensionEventRejected"
     version = 1
     description = (
-        "The core refused an extension's event (missing capability, not enabled on the chat, or a bot "
-        "message over the chat's rate for extensions: `rate_limited`)."
+        "The core refused an event of an extension enabled on the chat (missing capability, wrong "
+        "source, a bot message the chat can never take, or one over the chat's rate for extensions: "
+        "`rate_limited`); other refusals are only logged."
     )
     producers = ("extension_gateway",)
 
@@ -718,8 +695,11 @@ class AIContextContributed(EventData):
 class HandlerFailed(EventData):
     event_type = "HandlerFailed"
     version = 1
-    description = "A handler dead-lettered an event after its retries; the event can be redriven."
-    producers = ("dispatcher",)
+    description = (
+        "A consumer failed an event on its last attempt: the event goes to that route's "
+        "dead-letter queue and can be redriven."
+    )
+    producers = ("turns", "ai_responder", "broadcaster", "extension_gateway")
 
     handler: str
     failed_event_id: str

@@ -76,6 +76,13 @@ class EventTooLargeError(PublishError):
     code = "event_too_large"
 
 
+class ChangeTooLargeError(ParleyError):
+    """The change's event would not fit on the bus: refused before the commit, since a committed
+    event that can never be published would wait in the outbox forever."""
+
+    code = "too_large"
+
+
 class MessageRejectedError(ParleyError):
     """A moderation hook (or the chat's fallback when the hook failed) refused the message."""
 

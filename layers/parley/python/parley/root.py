@@ -8,9 +8,9 @@ the local stack import this module; nothing in the layer below it does (``make l
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
-from typing import TYPE_CHECKING, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from parley.adapters import tables
 from parley.adapters.connections import ConnectionRepository
@@ -21,6 +21,7 @@ from parley.adapters.lambda_invoke import LambdaHookInvoker
 from parley.adapters.websocket import ManagementApiPusher
 from parley.ai.providers import ModelProvider, build_provider
 from parley.ai.responder import AIResponder
+from parley.catalog import Envelope
 from parley.domain.model import Chat, Participant
 from parley.extensions.hooks import HookRunner, InProcessHookInvoker
 from parley.ports import EventPublisher
@@ -89,6 +90,11 @@ def publisher() -> EventPublisher:
 @component
 def outbox() -> Outbox:
     return Outbox(chat_repository(), publisher())
+
+
+def announce(envelopes: Sequence[Envelope[Any]]) -> None:
+    """Events about the platform itself (HandlerFailed): best effort, never chat history."""
+    outbox().publish_unsequenced(envelopes)
 
 
 @component

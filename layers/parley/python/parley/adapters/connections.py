@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
 from parley.adapters.tables import ConnectionRecord, IdempotencyRecord, SubscriptionRecord
 
@@ -96,11 +96,24 @@ class ConnectionRepository:
 
     # -- subscriptions ---------------------------------------------------------------------------
 
-    def subscribe(self, connection_id: str, chat_id: str, *, user_id: str, now: datetime) -> None:
+    def subscribe(self, connection_id: str, chat_id: str, *, user_id: str, now: datetime) -> bool:
+        """Subscribe a live connection; False, writing nothing, when it disconnected meanwhile.
+
+        The connection row is updated first, on condition that it exists: an unconditional update
+        after a disconnect would create a row with no user and no TTL that nothing ever removes."""
+        try:
+            ConnectionRecord(connection_id).update(
+                actions=[ConnectionRecord.chats.add({chat_id})],
+                condition=ConnectionRecord.connection_id.exists(),
+            )
+        except UpdateError as error:
+            if _conditional_failed(error):
+                return False
+            raise
         SubscriptionRecord(
             chat_id, connection_id, user_id=user_id, expires_at=now + CONNECTION_LIFETIME
         ).save()
-        ConnectionRecord(connection_id).update(actions=[ConnectionRecord.chats.add({chat_id})])
+        return True
 
     def unsubscribe(self, connection_id: str, chat_id: str) -> None:
         SubscriptionRecord(chat_id, connection_id).delete()

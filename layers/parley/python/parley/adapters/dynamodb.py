@@ -13,6 +13,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from parley.adapters.eventbridge import MAX_REQUEST_BYTES, envelope_size
 from parley.adapters.tables import (
     ChatRecord,
     EventRecord,
@@ -23,7 +24,8 @@ from parley.adapters.tables import (
 from parley.catalog import Envelope, MessageView
 from parley.domain.model import Chat, Outcome
 from parley.domain.turns import turn_deadline
-from parley.errors import ConcurrentWriteError, StoreError
+from parley.errors import ChangeTooLargeError, ConcurrentWriteError, StoreError
+from parley.observability import logger
 
 OUTBOX_SHARDS = 16
 """Pending events spread over this many index partitions, so no single key takes every write."""
@@ -32,6 +34,9 @@ OUTBOX_SHARDS = 16
 def outbox_shard(chat_id: str) -> str:
     return f"pending#{zlib.crc32(chat_id.encode()) % OUTBOX_SHARDS:02d}"
 
+
+DURABLE_SENDERS = frozenset({"ai", "extension"})
+"""Senders whose posts answer an event: deduplicated on that request for good, not for a day."""
 
 TURN_SHARDS = 16
 """Turn deadlines spread over this many index partitions, like the outbox."""
@@ -141,18 +146,19 @@ class ChatRepository:
     def memberships(self, user_id: str) -> list[str]:
         return [r.chat_id for r in MembershipRecord.query(user_id)]
 
-    def pending_events(self, *, older_than: datetime, limit: int) -> list[StoredEvent]:
-        """Events the outbox has not confirmed as published, oldest first within each shard."""
-        cutoff = older_than.astimezone(UTC).isoformat()
-        found: list[StoredEvent] = []
-        for shard in range(OUTBOX_SHARDS):
-            if len(found) >= limit:
-                break
-            records = EventRecord.outbox_index.query(
-                f"pending#{shard:02d}", EventRecord.occurred_at < cutoff, limit=limit - len(found)
-            )
-            found.extend(StoredEvent(r.chat_id, int(r.sequence), json.loads(r.detail)) for r in records)
-        return found
+    def pending_page(
+        self, shard: int, *, older_than: datetime, limit: int, after: dict[str, Any] | None = None
+    ) -> tuple[list[StoredEvent], dict[str, Any] | None]:
+        """One page of a shard's events the outbox has not confirmed as published, oldest first, and
+        the cursor to the next page (None at the shard's end): a page the bus refused is stepped over."""
+        records = EventRecord.outbox_index.query(
+            f"pending#{shard:02d}",
+            EventRecord.occurred_at < older_than.astimezone(UTC).isoformat(),
+            limit=limit,
+            last_evaluated_key=after,
+        )
+        found = [StoredEvent(r.chat_id, int(r.sequence), json.loads(r.detail)) for r in records]
+        return found, (records.last_evaluated_key if len(found) == limit else None)
 
     def due_turns(self, *, now: datetime, limit: int) -> list[str]:
         """Chats whose turn deadline has passed, earliest first within each shard."""
@@ -183,6 +189,16 @@ class ChatRepository:
         Raises ConcurrentWriteError when another writer got there first (retry from a fresh read),
         and DuplicateClientMessageError when the client_message_id was already used.
         """
+        for envelope in envelopes:
+            size = envelope_size(envelope)
+            if size > MAX_REQUEST_BYTES:
+                raise ChangeTooLargeError(
+                    f"the change's {envelope.event_type} event would be {size} bytes; the bus takes "
+                    f"at most {MAX_REQUEST_BYTES}",
+                    event_type=envelope.event_type,
+                    size=size,
+                    limit=MAX_REQUEST_BYTES,
+                )
         chat = outcome.chat
         with self._transaction() as tx:
             tx.save(_chat_record(chat, loaded, now))
@@ -221,10 +237,13 @@ class ChatRepository:
             condition=MessageRecord.sequence.does_not_exist(),
         )
         if client_message_id is not None:
+            # a person's retry comes within hours; a bot's or an AI's request can be redriven from a
+            # dead-letter queue (14 days) or the archive: their key never expires
+            durable = m.sender_kind in DURABLE_SENDERS
             tx.save(
                 IdempotencyRecord(
                     client_message_key(m.chat_id, m.sender_id, client_message_id),
-                    expiration=now + self._client_message_ttl,
+                    expiration=None if durable else now + self._client_message_ttl,
                     data=json.dumps({"sequence": m.sequence, "message_id": m.message_id}),
                 ),
                 condition=IdempotencyRecord.id.does_not_exist(),
@@ -250,13 +269,21 @@ class ChatRepository:
             return "running"
         return str(json.loads(held.data or "{}").get("state", "running"))
 
-    def finish_claim(self, key: str, *, now: datetime, keep_seconds: float, outcome: str) -> None:
-        """Mark a claimed job done; duplicates arriving within ``keep_seconds`` see it finished."""
+    def finish_claim(self, key: str, *, now: datetime, keep_seconds: float | None, outcome: str) -> None:
+        """Mark a claimed job done; duplicates arriving within ``keep_seconds`` (None: ever) see it
+        finished."""
         IdempotencyRecord(
             key,
-            expiration=now + timedelta(seconds=keep_seconds),
+            expiration=None if keep_seconds is None else now + timedelta(seconds=keep_seconds),
             data=json.dumps({"state": "done", "outcome": outcome}),
         ).save()
+
+    def release_claim(self, key: str) -> None:
+        """Give a lease back unfinished, so the next delivery may take it at once."""
+        try:
+            IdempotencyRecord(key).delete()
+        except PynamoDBException:
+            logger.exception("could not release a lease; it will expire", extra={"key": key})
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._conn())
@@ -268,6 +295,16 @@ class ChatRepository:
                 EventRecord(chat_id, sequence).update(actions=[EventRecord.outbox.remove()])
         except PynamoDBException as exc:
             raise StoreError(f"could not clear the outbox flag of {len(keys)} events") from exc
+
+    def park(self, keys: Sequence[tuple[str, int]], *, reason: str) -> None:
+        """Take events the bus can never take out of the outbox, visibly: ``parked`` says why."""
+        try:
+            for chat_id, sequence in keys:
+                EventRecord(chat_id, sequence).update(
+                    actions=[EventRecord.outbox.remove(), EventRecord.parked.set(reason)]
+                )
+        except PynamoDBException as exc:
+            raise StoreError(f"could not park {len(keys)} outbox events") from exc
 
 
 class _Transaction:

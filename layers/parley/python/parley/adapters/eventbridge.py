@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from parley.catalog import Envelope
 from parley.errors import EventTooLargeError, PublishError
@@ -19,6 +21,16 @@ MAX_REQUEST_BYTES = 256 * 1024
 RETRYABLE_CODES = frozenset(
     {"ThrottlingException", "InternalFailure", "InternalException", "ServiceUnavailable"}
 )
+TOO_LARGE = "EventTooLarge"
+"""The code of an entry EventBridge can never take: the outbox parks it instead of retrying it forever."""
+
+CLIENT_CONFIG = Config(
+    connect_timeout=1,
+    read_timeout=2,
+    retries={"mode": "standard", "total_max_attempts": 2},
+)
+"""At most 2 x (1 s + 2 s) per request: a bus that hangs costs the 10 s api Lambda a few seconds,
+never its life; what is not published then waits in the outbox for the sweeper."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +48,12 @@ def entry_size(entry: dict[str, Any]) -> int:
         size += len(entry.get(field, "").encode())
     size += sum(len(r.encode()) for r in entry.get("Resources", []))
     return size
+
+
+def envelope_size(envelope: Envelope[Any]) -> int:
+    """The envelope's PutEvents entry size, so a writer can refuse, before its commit, an event the
+    bus would never take."""
+    return entry_size(to_entry(envelope, ""))
 
 
 def to_entry(envelope: Envelope[Any], bus_name: str) -> dict[str, Any]:
@@ -88,7 +106,7 @@ class EventBridgePublisher:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = boto3.client("events")
+            self._client = boto3.client("events", config=CLIENT_CONFIG)
         return self._client
 
     def publish(self, envelopes: Sequence[Envelope[Any]]) -> None:
@@ -99,19 +117,28 @@ class EventBridgePublisher:
             size = entry_size(entry)
             if size > MAX_REQUEST_BYTES:
                 meta = envelope.metadata
-                failed.append(FailedEntry(meta.event_id, meta.event_type, "EventTooLarge", f"{size} bytes"))
+                failed.append(FailedEntry(meta.event_id, meta.event_type, TOO_LARGE, f"{size} bytes"))
             else:
                 sendable.append(entry)
         too_large = len(failed)
+        unreachable: Exception | None = None
         for batch in batches(sendable):
-            failed.extend(self._send(batch))
+            if unreachable is None:
+                try:
+                    failed.extend(self._send(batch))
+                    continue
+                except (BotoCoreError, ClientError) as exc:
+                    # after botocore's own retries: a bus that is down is not asked again in this call
+                    unreachable = exc
+                    logger.warning("put_events request failed", extra={"error": str(exc)})
+            failed.extend(_failed_request(batch, unreachable))
         if failed:
             error = EventTooLargeError if too_large else PublishError
             raise error(
                 f"{len(failed)} of {len(entries)} events were not published"
                 + (f" ({too_large} over EventBridge's {MAX_REQUEST_BYTES} bytes)" if too_large else ""),
                 failed=[f.__dict__ for f in failed],
-            )
+            ) from unreachable
 
     def _send(self, batch: list[dict[str, Any]]) -> list[FailedEntry]:
         failed: list[FailedEntry] = []
@@ -142,3 +169,16 @@ class EventBridgePublisher:
             self._sleep(self._backoff * 2 ** (attempt - 1))
             pending = retry
         return failed
+
+
+def _failed_request(batch: list[dict[str, Any]], exc: Exception) -> list[FailedEntry]:
+    """Every entry of a request that failed as a whole (error answer, time-out, no connection)."""
+    code = (
+        exc.response.get("Error", {}).get("Code", "Unknown")
+        if isinstance(exc, ClientError)
+        else type(exc).__name__
+    )
+    return [
+        FailedEntry(json.loads(e["Detail"])["metadata"]["event_id"], e["DetailType"], code, str(exc))
+        for e in batch
+    ]

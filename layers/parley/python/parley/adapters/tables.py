@@ -108,6 +108,8 @@ class EventRecord(Model):
     detail = UnicodeAttribute()
     occurred_at = UnicodeAttribute()
     outbox = UnicodeAttribute(null=True)
+    parked = UnicodeAttribute(null=True)
+    """Why the outbox gave up on this event (it can never be published); absent on every other row."""
     outbox_index = OutboxIndex()
 
 

@@ -17,23 +17,18 @@ PUSH_CONFIG = Config(retries={"total_max_attempts": 3, "mode": "standard"}, conn
 
 
 class ManagementApiPusher:
-    def __init__(self, endpoint_url: str, *, client: Any | None = None) -> None:
-        self._endpoint_url = endpoint_url
-        self._client = client
+    """Built before any fan-out thread starts (its factory in parley.root is the lazy part): creating
+    a boto3 client is not thread-safe, and a lazy build inside the push threads raced."""
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = boto3.client(
-                "apigatewaymanagementapi", endpoint_url=self._endpoint_url, config=PUSH_CONFIG
-            )
-        return self._client
+    def __init__(self, endpoint_url: str, *, client: Any | None = None) -> None:
+        self.client: Any = client or boto3.client(
+            "apigatewaymanagementapi", endpoint_url=endpoint_url, config=PUSH_CONFIG
+        )
 
     def push(self, connection_id: str, frame: bytes) -> None:
         try:
             self.client.post_to_connection(ConnectionId=connection_id, Data=frame)
         except (ClientError, BotoCoreError) as exc:
-            # the client itself may be what failed (built on first use): then it has no GoneException
-            if self._client is not None and isinstance(exc, self._client.exceptions.GoneException):
+            if isinstance(exc, self.client.exceptions.GoneException):
                 raise ConnectionGoneError(connection_id) from exc
             raise PushFailedError(f"push to {connection_id} failed: {exc}") from exc

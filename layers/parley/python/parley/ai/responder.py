@@ -13,7 +13,8 @@ Life cycle of a reply, and where each piece goes:
   (event log, pushed by the broadcaster) and, if the AI held the turn, a TurnChanged ``ai_failed``.
 
 A lease on the request id keeps a redelivered request from streaming a second copy while the first
-is still running; once finished, the lease says so and duplicates are dropped.
+is still running; once the reply or its failure is committed, the lease says so and duplicates are
+dropped. If neither could be committed, the lease is released and the queue's retry answers again.
 """
 
 from __future__ import annotations
@@ -58,7 +59,9 @@ from parley.services.outbox import Outbox
 
 CONTEXT_MESSAGES = 50
 LEASE_MARGIN_SECONDS = 30
-DONE_KEEP_SECONDS = 86_400
+DONE_KEEP_SECONDS: float | None = None
+"""A finished request stays finished: a redrive from a dead-letter queue (14 days) or the archive
+must not stream and store a second reply."""
 
 
 class RequestInProgressError(Exception):
@@ -139,8 +142,13 @@ class AIResponder:
             raise RequestInProgressError(f"request {request.request_id} is being answered")
         try:
             outcome = self._answer(envelope, chat, participant)
-        finally:
-            self._repo.finish_claim(lease, now=self._clock(), keep_seconds=DONE_KEEP_SECONDS, outcome="done")
+        except BaseException:
+            # neither the reply nor its failure was committed: free the lease so the retry answers
+            # (if this release fails too, the lease expires and the retry takes it over)
+            self._repo.release_claim(lease)
+            raise
+        # only now is the reply (or AIResponseFailed) committed: duplicates may be dropped
+        self._repo.finish_claim(lease, now=self._clock(), keep_seconds=DONE_KEEP_SECONDS, outcome="done")
         return outcome
 
     def _why_not(self, chat: Chat, participant: Participant) -> str | None:

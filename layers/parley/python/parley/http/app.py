@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from parley.errors import (
+    ChangeTooLargeError,
     ChatCompletedError,
     ChatNotFoundError,
     ContentionError,
@@ -53,6 +54,7 @@ STATUS: dict[type[ParleyError], int] = {
     PayloadTooLargeError: 413,
     UnsupportedMediaTypeError: 415,
     InvalidRequestError: 422,
+    ChangeTooLargeError: 413,
     MessageRejectedError: 422,
     RateLimitedError: 429,
     ContentionError: 503,

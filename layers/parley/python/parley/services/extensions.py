@@ -8,20 +8,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from parley.adapters.extensions import Registry
 from parley.catalog import Actor, Envelope
 from parley.domain import extensions as installs
 from parley.domain.model import Chat, Install, Outcome
 from parley.errors import (
+    ChatCompletedError,
     ChatNotFoundError,
     ExtensionNotFoundError,
     InvalidConfigError,
+    InvalidRequestError,
     MessageRejectedError,
     RateLimitedError,
 )
 from parley.extensions.manifest import ExtensionDocument
 from parley.extensions.policy import refusal, sender_id
-from parley.observability import logger
+from parley.observability import logger, metrics
 from parley.services.chats import ChatService, Identity
 
 GATEWAY = Actor(id="extension_gateway", kind="system", name="Parley")
@@ -166,29 +170,43 @@ class ExtensionService:
     # -- the gateway: what extensions send --------------------------------------------------------
 
     def accept(self, envelope: Envelope[Any], source: str | None) -> str | None:
-        """Apply one event an extension sent, or record why it is refused; returns the refusal."""
+        """Apply one event an extension sent, or refuse it; returns the refusal.
+
+        A refusal is final (acked, never retried into the dead-letter queue). It is logged and
+        counted always, and recorded as ExtensionEventRejected only where the sender is enabled."""
         chat_id = envelope.metadata.chat_id
         extension_id = sender_id(envelope, source)
         chat = self._chats.load(chat_id)
         document = self._registry.get(envelope.metadata.actor.id)
         reason = refusal(envelope, source, document, chat)
-        if reason is not None:
-            logger.warning(
-                "refused an extension's event", extra={"reason": reason, "extension_id": extension_id}
+        if reason is None:
+            assert document is not None
+            try:
+                # None when applied, else a refusal the chat service or the rate limit already recorded
+                return self._apply(envelope, document)
+            except (ChatCompletedError, InvalidRequestError) as exc:
+                # it can never succeed: a retry would only end in the dead-letter queue
+                reason = f"{exc.code}: {exc.message}"
+        logger.warning("refused an extension's event", extra={"reason": reason, "extension_id": extension_id})
+        metrics.add_metric(name="ExtensionEventRefused", unit=MetricUnit.Count, value=1)
+        install = chat.extensions.get(extension_id) if chat is not None else None
+        if install is not None and install.enabled:
+            # recorded in the log only for chats whose members enabled the sender: anyone else's
+            # bogus events must not cost the chat a write each (the log line and metric stay)
+            self._trusted(
+                envelope,
+                lambda c, _: installs.reject_event(
+                    c,
+                    extension_id=extension_id,
+                    event_type=envelope.event_type,
+                    event_id=envelope.metadata.event_id,
+                    reason=reason,
+                ),
             )
-            if chat is not None:
-                self._trusted(
-                    envelope,
-                    lambda c, _: installs.reject_event(
-                        c,
-                        extension_id=extension_id,
-                        event_type=envelope.event_type,
-                        event_id=envelope.metadata.event_id,
-                        reason=reason,
-                    ),
-                )
-            return reason
-        assert document is not None
+        return reason
+
+    def _apply(self, envelope: Envelope[Any], document: ExtensionDocument) -> str | None:
+        chat_id = envelope.metadata.chat_id
         data = envelope.data
         match envelope.event_type:
             case "ExtensionMessageRequested":

@@ -4,24 +4,29 @@ sees them (a moderation hook, within the platform's time budget)."""
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from parley.extensions.hooks import ModerationDecision, ModerationRequest
 from parley.extensions.manifest import Hooks, Manifest
 from parley.extensions.sdk import Extension
 
 REDACTION = "***"
+MAX_TERMS = 200
+MAX_TERM_LENGTH = 50
+"""200 terms of 50 characters: a config stays under 64 KB even fully escaped, so its event always
+fits on the bus (and in the chat's item)."""
 
 
 class ModerationConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    blocked_terms: list[str] = Field(
+    blocked_terms: list[Annotated[str, StringConstraints(min_length=1, max_length=MAX_TERM_LENGTH)]] = Field(
         default_factory=list,
-        max_length=500,
-        description="Words or phrases, matched case-insensitively as whole words.",
+        max_length=MAX_TERMS,
+        description=f"Up to {MAX_TERMS} words or phrases of at most {MAX_TERM_LENGTH} characters, "
+        "matched case-insensitively as whole words.",
     )
     action: Literal["reject", "redact"] = Field(
         "reject", description="`reject` refuses the message; `redact` replaces each term with ***."
