@@ -102,35 +102,10 @@ def put_install(
     if chat.status == "completed":
         raise ChatCompletedError("the chat is completed and accepts no changes")
     current = chat.extensions.get(extension_id)
-    events: list[EventData] = []
     if current is None:
-        if len(chat.extensions) >= MAX_ROUTED_EXTENSIONS:
-            raise InvalidRequestError(
-                f"a chat holds at most {MAX_ROUTED_EXTENSIONS} extensions; uninstall one first",
-                field="extension_id",
-            )
-        install = Install(
-            extension_id=extension_id,
-            version=version,
-            enabled=enabled,
-            config=config,
-            installed_by=user_id or "parley",
-            installed_at=now,
-            disabled_reason=None if enabled else "disabled",
-            active_since=chat.last_event_sequence,
-        )
-        events.append(
-            ExtensionInstalled(
-                extension_id=extension_id,
-                extension_version=version,
-                config=redact(config, secret_fields),
-                enabled=enabled,
-            )
-        )
-        if enabled:
-            events.append(ExtensionActivated(extension_id=extension_id))
-        return Outcome(chat=_with(chat, install, extension_id), events=tuple(events))
+        return _first_install(chat, user_id, extension_id, version, enabled, config, now, secret_fields)
     install = current.model_copy(update={"version": version})
+    events: list[EventData] = []
     if config != current.config:
         install = install.model_copy(update={"config": config})
         events.append(ExtensionConfigChanged(extension_id=extension_id, config=redact(config, secret_fields)))
@@ -144,6 +119,45 @@ def put_install(
         events.append(ExtensionDeactivated(extension_id=extension_id, reason="disabled"))
     if install == current:
         return Outcome(chat=chat)
+    return Outcome(chat=_with(chat, install, extension_id), events=tuple(events))
+
+
+def _first_install(
+    chat: Chat,
+    user_id: str | None,
+    extension_id: str,
+    version: str,
+    enabled: bool,
+    config: dict[str, Any],
+    now: datetime,
+    secret_fields: frozenset[str],
+) -> Outcome:
+    """A new install, bounded: every event carries the chat's enabled ids for routing."""
+    if len(chat.extensions) >= MAX_ROUTED_EXTENSIONS:
+        raise InvalidRequestError(
+            f"a chat holds at most {MAX_ROUTED_EXTENSIONS} extensions; uninstall one first",
+            field="extension_id",
+        )
+    install = Install(
+        extension_id=extension_id,
+        version=version,
+        enabled=enabled,
+        config=config,
+        installed_by=user_id or "parley",
+        installed_at=now,
+        disabled_reason=None if enabled else "disabled",
+        active_since=chat.last_event_sequence,
+    )
+    events: list[EventData] = [
+        ExtensionInstalled(
+            extension_id=extension_id,
+            extension_version=version,
+            config=redact(config, secret_fields),
+            enabled=enabled,
+        )
+    ]
+    if enabled:
+        events.append(ExtensionActivated(extension_id=extension_id))
     return Outcome(chat=_with(chat, install, extension_id), events=tuple(events))
 
 
