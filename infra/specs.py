@@ -191,10 +191,13 @@ CORE_FUNCTIONS: tuple[FunctionSpec, ...] = (
             # the stream's fan-out drops subscriptions and connections whose socket is gone
             "connections": "read_write",
             "subscriptions": "read_write",
+            # the registry: a reply passes the chat's moderation hooks before it is stored
+            "extensions": "read",
         },
         puts_events=True,
         pushes_to_websockets=True,
         invokes_bedrock=True,
+        runs_hooks=True,
     ),
     FunctionSpec(
         name="extension_gateway",
@@ -209,10 +212,12 @@ CORE_FUNCTIONS: tuple[FunctionSpec, ...] = (
             "events": "read_write",
             "messages": "read_write",
             "idempotency": "read_write",
-            # the registry: what the sending extension declared
+            # the registry: what the sending extension declared, and the chat's moderation hooks,
+            # which a bot message passes before it is stored
             "extensions": "read",
         },
         puts_events=True,
+        runs_hooks=True,
     ),
 )
 

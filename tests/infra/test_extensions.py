@@ -209,6 +209,9 @@ def test_the_extension_gateway_hears_every_extension_source_by_prefix(synth: Syn
     assert "PARLEY_EXTENSIONS_TABLE" in env["Environment"]["Variables"]
 
 
+HOOK_CALLERS = {"api", "realtime", "ai_responder", "extension_gateway"}
+
+
 def test_only_the_functions_that_run_hooks_may_invoke_and_only_hooked_extensions(synth: Synth) -> None:
     # Given moderation's hook (a synchronous invoke on every post of a chat that enables it)
     assert "moderation" in {m.id for m in HOOKED}
@@ -217,8 +220,9 @@ def test_only_the_functions_that_run_hooks_may_invoke_and_only_hooked_extensions
         function = _extension(synth, manifest).function
         assert function is not None
         hooks.append({"Fn::GetAtt": [synth.logical_id(function), "Arn"]})
-    # Then the api and realtime functions may invoke exactly those functions (unqualified), and no
-    # other function may invoke any
+    # Then the functions that store messages members see (api and realtime for posts, ai_responder
+    # for AI replies, extension_gateway for bot messages) may invoke exactly those functions
+    # (unqualified), and no other function may invoke any
     for name, function in synth.stack.lambdas.items():
         assert function.role is not None
         statements = _statements_of(synth.template, synth.logical_id(function.role))
@@ -229,9 +233,7 @@ def test_only_the_functions_that_run_hooks_may_invoke_and_only_hooked_extensions
             for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
         ]
         assert all(_actions(s) == ["lambda:InvokeFunction"] for s in invokes), name
-        assert sorted(map(str, resources)) == (
-            sorted(map(str, hooks)) if name in {"api", "realtime"} else []
-        ), name
+        assert sorted(map(str, resources)) == (sorted(map(str, hooks)) if name in HOOK_CALLERS else []), name
 
 
 def test_every_extension_dlq_and_function_is_alarmed(synth: Synth) -> None:
