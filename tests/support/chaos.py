@@ -196,7 +196,13 @@ def _setup(base: str, size: Size, n: int) -> Chat:
             "title": f"chaos {n}",
             "turn_mode": mode,
             "ai_participants": [ORACLE],
-            "settings": {"rate_limit_messages": 10_000, "hook_fallback": "allow"},
+            # turns never time out during a run: a deadline move committed while the law is being
+            # checked would be a new event the routes have not had time to receive
+            "settings": {
+                "rate_limit_messages": 10_000,
+                "hook_fallback": "allow",
+                "turn_timeout_seconds": 86_400,
+            },
         },
         owner.token,
     )
