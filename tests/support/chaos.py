@@ -43,6 +43,7 @@ import boto3
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from infra.local.faults import POINTS
 from parley.catalog import CLIENT_VISIBLE, parse_detail
 from parley.routing import Route
 from parley.topology import all_routes
@@ -51,19 +52,8 @@ from tests.support.stack import Client, running_stack
 ORACLE = {"id": "oracle", "name": "Oracle", "persona": "You answer briefly."}
 BLOCKED = "forbiddenword"
 TERMINAL_AI = ("AIResponseCompleted", "AIResponseFailed")
-ALL_POINTS = (
-    "publish",
-    "publish.entry",
-    "dynamodb.throttle",
-    "deliver.duplicate",
-    "deliver.reorder",
-    "handler.crash",
-    "push.gone",
-    "push.error",
-    "hook.timeout",
-    "ai.error",
-    "ai.throttle",
-)
+ALL_POINTS = tuple(POINTS)
+"""Every fault point the local stack has (`GET /local/faults` lists them)."""
 CI_POINTS = ALL_POINTS
 """What `make test` fires: every point, as `make chaos` does, at a CI-sized workload."""
 CI_RATES = {"dynamodb.throttle": 0.05}
