@@ -3,12 +3,15 @@ that delivers each event once and in order through a dropped socket and a lost f
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
+import re
 import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -217,3 +220,21 @@ def test_every_route_answers_with_the_servers_models(stack: str) -> None:
     assert owner.ticket().url.startswith("ws")
     member.leave(chat.chat_id)
     assert owner.complete(chat.chat_id).status == "completed"
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+EXAMPLE = re.compile(r"<!-- example: sdk -->\n```python\n(?P<code>.*?)```", re.DOTALL)
+
+
+def test_the_readme_example_runs_as_written(
+    stack: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    found = EXAMPLE.search(README.read_text(encoding="utf-8"))
+    assert found, "README.md has no `<!-- example: sdk -->` python block"
+    code = found["code"]
+    assert len(code.strip().splitlines()) <= 12
+    monkeypatch.setenv("PARLEY_URL", stack)
+    exec(compile(code, "README.md:sdk", "exec"), {"__name__": "readme_sdk"})
+    streamed, texts = capsys.readouterr().out.splitlines()
+    assert streamed.startswith("Ada, you said")
+    assert ast.literal_eval(texts) == ["hello @Echo", streamed]

@@ -12,7 +12,7 @@ import pytest
 from parley_client import cli
 from parley_client.cli import EXIT_UNREACHABLE, EXIT_USAGE, build_parser, main
 from parley_client.cli import registry as registry_module
-from parley_client.cli.context import Config
+from parley_client.cli.context import Config, Context
 from parley_client.cli.registry import REGISTRY, Registry
 
 ISSUE_COMMANDS = {
@@ -115,3 +115,8 @@ def test_plugins_load_from_the_entry_point_group(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(registry_module, "entry_points", entry_points)
     registry_module.load_plugins()
     assert loaded == ["ops"]
+
+
+def test_parley_token_overrides_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PARLEY_TOKEN", "from-env")
+    assert Context.of("http://nowhere").token() == "from-env"

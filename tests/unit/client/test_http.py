@@ -132,3 +132,8 @@ def test_retry_after_reads_seconds_and_dates() -> None:
     assert Response(429, {"retry-after": "7"}, b"").retry_after() == 7.0
     assert Response(429, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, b"").retry_after() == 0.0
     assert Response(429, {"Retry-After": "soon"}, b"").retry_after() is None
+
+
+def test_the_default_bounds_are_the_documented_ones() -> None:
+    policy = RetryPolicy()
+    assert (policy.attempts, policy.max_delay, policy.max_retry_after) == (5, 5.0, 60.0)

@@ -20,7 +20,7 @@ from parley.catalog import (
 from parley_client import AsyncClient, LiveError
 from parley_client.live import Live
 from parley_client.models import LiveEvent
-from tests.unit.client.fakes import ALICE, CHAT, FakeApi, FakeGateway, frame, typing_frame
+from tests.unit.client.fakes import ALICE, CHAT, FakeApi, FakeGateway, FakeSocket, frame, typing_frame
 
 
 def setup(api: FakeApi, gateway: FakeGateway | None = None) -> tuple[AsyncClient, FakeGateway]:
@@ -213,5 +213,39 @@ def test_an_ai_reply_streams_its_chunks_in_order_and_keeps_other_events() -> Non
             rest = await take(live, 1)
         assert text == "abc"
         assert [e.type for e in rest] == ["MessageStored"]
+
+    run(scenario)
+
+
+def test_an_idle_socket_is_pinged() -> None:
+    async def scenario() -> None:
+        api = FakeApi()
+        client, gateway = setup(api)
+        live = client.live([CHAT], keepalive=0.05)
+        async with live:
+            socket = gateway.sockets[0]
+            waiting = asyncio.create_task(take(live, 1))
+            await asyncio.sleep(0.2)
+            socket.push(frame(api.message("a")))
+            await waiting
+        assert {"action": "ping"} in socket.sent
+
+    run(scenario)
+
+
+def test_it_gives_up_after_the_bounded_reconnects() -> None:
+    async def scenario() -> None:
+        api = FakeApi()
+        attempts: list[str] = []
+
+        async def refuse(url: str) -> FakeSocket:
+            attempts.append(url)
+            raise ConnectionRefusedError("nobody listens")
+
+        client = AsyncClient("http://fake", token="t", transport=api, connect=refuse)
+        with pytest.raises(LiveError, match="could not reconnect"):
+            async with client.live([CHAT], max_reconnects=2):
+                pass
+        assert len(attempts) == 3
 
     run(scenario)
