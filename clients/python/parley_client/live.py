@@ -243,7 +243,8 @@ class Live:
             self.stats.gaps += 1
             events = await self._fill(frame.chat_id or "", cursor, frame.sequence - 1)
         cursor.last = frame.sequence
-        return [*events, LiveEvent.of_frame(frame)]
+        event = LiveEvent.of_frame(frame)
+        return [*events, event] if event is not None else events
 
     def _refused(self, frame: Frame) -> list[LiveEvent]:
         if frame.data.get("action") == "subscribe":
@@ -256,7 +257,8 @@ class Live:
                 self.stats.duplicates += 1
                 return []
             self._seen.append(frame.event_id)
-        return [LiveEvent.of_frame(frame)]
+        event = LiveEvent.of_frame(frame)
+        return [event] if event is not None else []
 
     async def _fill(self, chat_id: str, cursor: Cursor, upto: int) -> list[LiveEvent]:
         """The client-visible events after ``cursor.last`` up to ``upto``, from the event log."""

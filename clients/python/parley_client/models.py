@@ -7,9 +7,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
-from parley.catalog import CLIENT_VISIBLE, Envelope, EventData, MessageView, data_model, parse_detail
+from parley.catalog import (
+    CLIENT_VISIBLE,
+    CatalogError,
+    Envelope,
+    EventData,
+    MessageView,
+    data_model,
+    parse_detail,
+)
 from parley.domain.model import ChatSettings
 from parley.extensions.builtin._analytics_model import AnalyticsSummary, ChatAnalytics
 from parley.extensions.manifest import ExtensionDocument
@@ -100,8 +108,12 @@ class LiveEvent:
         return self.frame.actor
 
     @classmethod
-    def of_frame(cls, frame: Frame) -> LiveEvent:
-        return cls(frame, data_model(frame.type).model_validate(frame.data))
+    def of_frame(cls, frame: Frame) -> LiveEvent | None:
+        """None for a type this client's catalog does not know (a newer server's): skipped, not fatal."""
+        try:
+            return cls(frame, data_model(frame.type).model_validate(frame.data))
+        except (CatalogError, ValidationError):
+            return None
 
     @classmethod
     def of_item(cls, item: EventItem) -> LiveEvent | None:

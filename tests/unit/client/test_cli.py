@@ -120,3 +120,10 @@ def test_plugins_load_from_the_entry_point_group(monkeypatch: pytest.MonkeyPatch
 def test_parley_token_overrides_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PARLEY_TOKEN", "from-env")
     assert Context.of("http://nowhere").token() == "from-env"
+
+
+def test_login_with_a_given_token_keeps_it_for_that_stack() -> None:
+    assert main(["--url", "https://chat.example.com", "login", "ada", "--token", "eyJ.x.y"]) == 0
+    context = Context.of(None)
+    assert context.url == "https://chat.example.com"
+    assert context.token() == "eyJ.x.y"

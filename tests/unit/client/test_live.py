@@ -249,3 +249,19 @@ def test_it_gives_up_after_the_bounded_reconnects() -> None:
         assert len(attempts) == 3
 
     run(scenario)
+
+
+def test_a_frame_this_client_cannot_read_is_skipped_without_a_gap() -> None:
+    async def scenario() -> None:
+        api = FakeApi()
+        client, gateway = setup(api)
+        async with client.live([CHAT]) as live:
+            api.message("from a newer server")
+            unreadable = {"type": "MessageStored", "chat_id": CHAT, "sequence": 1, "data": {"new": "shape"}}
+            gateway.sockets[0].push(json.dumps(unreadable))
+            gateway.sockets[0].push(frame(api.message("b")))
+            got = await take(live, 1)
+        assert [e.sequence for e in got] == [2]
+        assert live.stats.gaps == 0
+
+    run(scenario)

@@ -29,13 +29,19 @@ def _login_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("user", metavar="USER", help="user id (letters, digits, '-', '_' or '.')")
     parser.add_argument("--name", help="display name (default: USER)")
     parser.add_argument("--group", action="append", default=[], help="a group, e.g. operators (repeatable)")
+    parser.add_argument(
+        "--token", help="keep this token (e.g. a deployed stack's) instead of asking /local/token"
+    )
 
 
 @command(
     "login", "sign in to the local stack (/local/token) and keep the token in the config file", _login_args
 )
 def login(ctx: Context, args: argparse.Namespace) -> None:
-    answer = local.sign_in(ctx.url, args.user, name=args.name, groups=args.group)
+    if args.token:
+        answer = {"token": args.token, "user_id": args.user, "name": args.name or args.user}
+    else:
+        answer = local.sign_in(ctx.url, args.user, name=args.name, groups=args.group)
     ctx.config.remember(ctx.url, {k: answer.get(k) for k in ("token", "user_id", "name", "expires_at")})
     ctx.config.save()
     ctx.print(f"signed in to {ctx.url} as {answer['user_id']} ({answer['name']})")
