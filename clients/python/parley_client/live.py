@@ -173,14 +173,19 @@ class Live:
             await self._start_cursors()
         failures = 0
         while self._socket is None:
+            reached = self._reached()
             try:
                 self._socket = await self._open()
             except (UnreachableError, *LOST) as exc:
-                failures += 1
+                # a socket cut during its replay still brought events: only attempts without any count
+                failures = 0 if self._reached() > reached else failures + 1
                 if failures > self.max_reconnects:
-                    raise LiveError(f"could not reconnect after {failures} attempts: {exc}") from exc
+                    raise LiveError(f"could not reconnect after {failures} attempts in a row: {exc}") from exc
                 await asyncio.sleep(random.uniform(0, min(10.0, 0.25 * 2**failures)))
         return self._socket
+
+    def _reached(self) -> int:
+        return sum(cursor.last for cursor in self._cursors.values())
 
     async def _start_cursors(self) -> None:
         for chat_id in self.chat_ids:

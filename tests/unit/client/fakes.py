@@ -181,6 +181,8 @@ class FakeGateway:
     sockets: list[FakeSocket] = field(default_factory=list)
     replay: bool = True
     subscribed_extra: dict[str, Any] = field(default_factory=dict)
+    cut_replay_after: int | None = None
+    """Drop each socket after this many replayed frames (None: replay all)."""
 
     async def connect(self, url: str) -> FakeSocket:
         socket = FakeSocket(self._answer)
@@ -192,9 +194,12 @@ class FakeGateway:
             return
         after = action.get("after_sequence")
         if self.replay and after is not None:
-            for envelope in self.api.log:
-                if (envelope.metadata.sequence or 0) > after:
-                    socket.push(frame(envelope))
+            missed = [e for e in self.api.log if (e.metadata.sequence or 0) > after]
+            for envelope in missed[: self.cut_replay_after]:
+                socket.push(frame(envelope))
+            if self.cut_replay_after is not None and len(missed) > self.cut_replay_after:
+                socket.drop()  # the gateway cut the socket mid-replay
+                return
         data = {"replayed": 0, "last_message_sequence": 0, **self.subscribed_extra}
         subscribed = {"type": "Subscribed", "chat_id": CHAT, "sequence": len(self.api.log), "data": data}
         socket.push(json.dumps(subscribed))

@@ -265,3 +265,18 @@ def test_a_frame_this_client_cannot_read_is_skipped_without_a_gap() -> None:
         assert live.stats.gaps == 0
 
     run(scenario)
+
+
+def test_sockets_cut_mid_replay_still_make_progress_past_the_reconnect_bound() -> None:
+    async def scenario() -> None:
+        api = FakeApi()
+        for text in "abcde":
+            api.message(text)
+        # Given every socket is cut after one replayed frame, five times over, and a bound of one
+        client, gateway = setup(api, FakeGateway(api, cut_replay_after=1))
+        async with client.live([CHAT], after=0, max_reconnects=1) as live:
+            got = await take(live, 5)
+        assert [e.sequence for e in got] == [1, 2, 3, 4, 5]
+        assert len(gateway.sockets) == 5  # four cut mid-replay, the fifth had one frame left
+
+    run(scenario)
