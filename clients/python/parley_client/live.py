@@ -73,6 +73,8 @@ class Stats:
 
 @dataclass
 class Live:
+    """``AsyncClient.live()``: iterate it, or enter it (``async with``) to be subscribed first."""
+
     client: AsyncClient
     chat_ids: list[str]
     after: int | Mapping[str, int] | None = None
@@ -126,8 +128,9 @@ class Live:
         request_id: str | None = None
         chunks: dict[int, AIResponseChunk] = {}
         at = 0
+        earlier, self._held = self._held, deque()  # a reply may have begun during the last one
         while True:
-            event = await self._next()
+            event = earlier.popleft() if earlier else await self._next()
             data = event.data
             ours = getattr(data, "request_id", None) is not None and (
                 participant_id in (None, getattr(data, "participant_id", None))

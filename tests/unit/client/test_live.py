@@ -280,3 +280,48 @@ def test_sockets_cut_mid_replay_still_make_progress_past_the_reconnect_bound() -
         assert len(gateway.sockets) == 5  # four cut mid-replay, the fifth had one frame left
 
     run(scenario)
+
+
+def test_two_replies_at_once_each_stream_whole() -> None:
+    async def scenario() -> None:
+        api = FakeApi()
+        client, gateway = setup(api)
+
+        def chunk(request: str, index: int) -> Envelope[EventData]:
+            return ai(
+                AIResponseChunk(
+                    request_id=request, participant_id=request, index=index, text=f"{request}{index}"
+                )
+            )
+
+        def done(request: str) -> Envelope[EventData]:
+            return api.append(
+                AIResponseCompleted(
+                    request_id=request,
+                    participant_id=request,
+                    message_id=request,
+                    message_sequence=1,
+                    time_to_first_token_ms=1,
+                    duration_ms=2,
+                    input_tokens=1,
+                    output_tokens=1,
+                )
+            )
+
+        async with client.live([CHAT]) as live:
+            socket = gateway.sockets[0]
+            for envelope in (
+                chunk("a", 0),
+                chunk("b", 0),
+                chunk("a", 1),
+                chunk("b", 1),
+                done("a"),
+                done("b"),
+            ):
+                socket.push(frame(envelope))
+            first = [c.text async for c in live.ai_reply()]
+            second = [c.text async for c in live.ai_reply()]
+        assert first == ["a0", "a1"]
+        assert second == ["b0", "b1"]
+
+    run(scenario)
