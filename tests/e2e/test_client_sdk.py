@@ -247,3 +247,28 @@ def test_the_readme_example_runs_as_written(
     streamed, texts = capsys.readouterr().out.splitlines()
     assert streamed.startswith("Ada, you said")
     assert ast.literal_eval(texts) == ["hello @Echo", streamed]
+
+
+def test_send_waits_out_the_rate_limit_as_told_and_stores_each_message_once(stack: str) -> None:
+    _, token = signed_in(stack, "Ada")
+    client = Client(stack, token=token)
+    chat = client.create_chat("rate")
+    # Given a chat that allows one message per 2 s
+    client.change_settings(chat.chat_id, rate_limit_messages=1, rate_limit_window_seconds=2)
+    waits: list[float] = []
+    sleep = client.session.sleep
+
+    def recorded(seconds: float) -> None:
+        waits.append(seconds)
+        sleep(seconds)
+
+    client.session.sleep = recorded
+
+    # When three are sent back to back
+    sent = [client.send(chat.chat_id, f"r{n}") for n in range(3)]
+
+    # Then each 429's Retry-After was slept, and each message is stored once, in order
+    assert waits
+    assert all(0 < w <= 2 for w in waits)
+    assert [m.sequence for m in sent] == [1, 2, 3]
+    assert [m.text for m in client.history(chat.chat_id)] == ["r0", "r1", "r2"]
