@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # jsii's end-of-life banner for Node 20 is silenced per major version
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
-export PYTHONPATH := layers/parley/python:.
+export PYTHONPATH := layers/parley/python:clients/python:.
 
 .PHONY: help install test lint fmt typecheck pytest docs-check schemas openapi asyncapi docs dev redrive bench clean layer synth preflight fuzz chaos
 
@@ -30,7 +30,15 @@ $(STAMP): requirements.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $(STAMP)
 
-install: $(STAMP) layer
+# The Python client (clients/python) and the layer it takes its models from, editable: `parley` on PATH
+# in .venv/bin, and code changes seen at once. --no-deps: requirements.txt already pinned what they need.
+CLIENT_STAMP := $(VENV)/.client-installed
+$(CLIENT_STAMP): $(STAMP) clients/python/pyproject.toml layers/parley/pyproject.toml
+	@echo "==> installing parley_client and the layer (editable) into $(VENV)"
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e layers/parley -e clients/python
+	@touch $@
+
+install: $(STAMP) $(CLIENT_STAMP) layer
 
 lint: $(STAMP)
 	@echo "==> ruff"
@@ -59,7 +67,7 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	@touch $@
 
-pytest: $(STAMP) layer $(ASYNCAPI_SPECS) $(CHECKOV_STAMP)
+pytest: $(STAMP) $(CLIENT_STAMP) layer $(ASYNCAPI_SPECS) $(CHECKOV_STAMP)
 	@echo "==> pytest"
 	$(BIN)/pytest
 
@@ -85,7 +93,7 @@ fmt: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-dev: $(STAMP)
+dev: $(STAMP) $(CLIENT_STAMP)
 	$(BIN)/python -m infra.local
 
 redrive: $(STAMP)

@@ -1,0 +1,136 @@
+"""Each `parley` command against the local stack, run as a user would: the installed console script,
+its own config file, its exit codes (0 done, 1 usage, 2 refused by the server, 3 unreachable)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PARLEY = Path(sys.executable).with_name("parley")
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+@dataclass
+class User:
+    """One person at a terminal: their own config file, so their own token."""
+
+    stack: str
+    config: Path
+
+    def __call__(self, *args: str, timeout: float = 60) -> Run:
+        env = {
+            **os.environ,
+            # this worktree's code, whichever checkout installed the console script
+            "PYTHONPATH": f"{ROOT / 'layers/parley/python'}:{ROOT / 'clients/python'}",
+            "PARLEY_CONFIG": str(self.config),
+            "PARLEY_URL": self.stack,
+        }
+        env.pop("PARLEY_TOKEN", None)
+        done = subprocess.run(
+            [str(PARLEY), *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        return Run(done.returncode, done.stdout, done.stderr)
+
+    def ok(self, *args: str) -> str:
+        done = self(*args)
+        assert done.code == 0, (args, done.err)
+        return done.out
+
+
+@pytest.fixture
+def ada(stack: str, tmp_path: Path) -> User:
+    user = User(stack, tmp_path / "ada.json")
+    assert "signed in" in user.ok("login", f"ada-{uuid.uuid4().hex[:8]}", "--name", "Ada")
+    return user
+
+
+@pytest.fixture
+def bob(stack: str, tmp_path: Path) -> User:
+    user = User(stack, tmp_path / "bob.json")
+    user.ok("login", f"bob-{uuid.uuid4().hex[:8]}", "--name", "Bob")
+    return user
+
+
+def test_the_console_script_is_installed() -> None:
+    assert PARLEY.exists(), "make install puts `parley` into .venv/bin"
+
+
+def test_a_chat_from_creation_to_analytics(ada: User, bob: User) -> None:
+    chat = ada.ok("chat", "create", "CLI chat", "--mode", "round_robin", "--ai", "Echo").strip()
+    assert chat in ada.ok("chats")
+    assert "joined" in bob.ok("join", chat)
+    out_of_turn = bob("send", chat, "me first")  # round robin: the floor is Ada's
+    assert out_of_turn.code == 2
+    assert "409 not_your_turn" in out_of_turn.err
+    assert ada.ok("send", chat, "hello from ada").startswith("#1 ")
+
+    history = [json.loads(line) for line in bob.ok("history", chat, "--json").splitlines()]
+    assert history[0]["text"] == "hello from ada"
+    assert "Ada: hello from ada" in bob.ok("history", chat)
+
+    logged = [json.loads(line) for line in ada.ok("events", chat).splitlines()]
+    assert logged[0]["metadata"]["event_type"] == "ChatCreated"
+    assert [e["metadata"]["sequence"] for e in logged] == list(range(1, len(logged) + 1))
+
+    assert json.loads(ada.ok("analytics", chat))["chat_id"] == chat
+    assert ada.ok("analytics", chat, "--csv").startswith("section,subject,metric,value")
+
+
+def test_tail_prints_each_event_once_in_order(ada: User) -> None:
+    chat = ada.ok("chat", "create", "tail").strip()
+    ada.ok("send", chat, "one")
+    ada.ok("send", chat, "two")
+    frames = [json.loads(line) for line in ada.ok("tail", chat, "--after", "0", "--count", "3").splitlines()]
+    sequences = [f["sequence"] for f in frames]
+    assert sequences == sorted(set(sequences))
+    assert [f["data"]["message"]["text"] for f in frames if f["type"] == "MessageStored"] == ["one", "two"]
+    pretty = ada.ok("tail", chat, "--after", "0", "--count", "3", "--pretty").splitlines()
+    assert any(line.endswith(": two") and "MessageStored" in line for line in pretty)
+
+
+def test_extensions_from_the_command_line(ada: User) -> None:
+    chat = ada.ok("chat", "create", "ext").strip()
+    assert "welcome" in ada.ok("ext", "list").split()
+    assert "welcome enabled" in ada.ok("ext", "enable", chat, "welcome")
+    assert '"template": "Hi {name}"' in ada.ok("ext", "config", chat, "welcome", "template=Hi {name}")
+    assert json.loads(ada.ok("ext", "config", chat, "welcome")) == {"template": "Hi {name}"}
+    assert "welcome disabled" in ada.ok("ext", "disable", chat, "welcome")
+    assert "disabled" in ada.ok("ext", "list", chat)
+
+
+def test_redrive_answers_with_what_it_moved(ada: User) -> None:
+    assert "moved" in json.loads(ada.ok("redrive"))
+
+
+def test_a_refusal_exits_2_with_the_servers_error(ada: User, bob: User) -> None:
+    chat = ada.ok("chat", "create", "private").strip()
+    refused = bob("send", chat, "let me in")
+    assert refused.code == 2
+    assert "404 chat_not_found" in refused.err
+    invalid = ada("ext", "config", chat, "welcome", "colour=red")
+    assert invalid.code == 2
+    assert "colour" in invalid.err
+
+
+def test_no_server_exits_3_and_bad_usage_exits_1(tmp_path: Path) -> None:
+    nobody = User("http://127.0.0.1:9", tmp_path / "none.json")
+    unreachable = nobody("login", "ada")
+    assert unreachable.code == 3
+    assert "cannot reach" in unreachable.err
+    assert nobody("chat", "create").code == 1
+    assert nobody("chats").code == 1  # nobody signed in: says to run `parley login`
+    assert nobody("--help").code == 0
