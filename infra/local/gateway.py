@@ -26,6 +26,7 @@ from infra.local.events import authorizer_event, http_api_event, websocket_event
 from infra.local.faults import FaultRuleError, Faults, parse_rules, parse_seed
 from infra.local.functions import load_handler
 from infra.local.oauth import LocalAuthorizationServer
+from infra.web_policy import csp
 from parley.http.public import PUBLIC_PATHS
 from parley.observability import logger
 from parley.realtime.frames import ACTIONS
@@ -171,7 +172,8 @@ class Gateway:
         return _json(200, self.faults.snapshot())
 
     async def index(self, request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(WEB_DIR / "index.html")
+        # the policy CloudFront serves the hosted client with (infra/web_hosting.py): tested here
+        return web.FileResponse(WEB_DIR / "index.html", headers={"Content-Security-Policy": csp()})
 
     # -- HTTP API ----------------------------------------------------------------------------------
 

@@ -158,6 +158,10 @@ def test_the_extensions_panel_installs_configures_and_toggles(new_user: NewUser,
     alice.sign_in()
     alice.create_chat("With extensions")
     open_drawer(alice, "extensions")
+    # the first GET /extensions of a fresh stack loads the registry: slow on a busy machine
+    expect(alice.page.get_by_test_id("extensions-panel")).to_have_attribute(
+        "data-state", "ready", timeout=30_000
+    )
 
     # every registered extension is listed, with this chat's installs
     for extension_id in ("analytics", "moderation", "sentiment", "webhook", "welcome"):

@@ -13,6 +13,7 @@ from urllib.request import urlopen
 
 from playwright.sync_api import Request, expect
 
+from infra.web_policy import csp
 from tests.browser.conftest import User, axe_violations
 
 NewUser = Callable[[str], User]
@@ -89,3 +90,28 @@ def test_a_return_that_did_not_start_here_is_refused(new_user: NewUser) -> None:
     expect(eve.page.get_by_test_id("signin-error")).to_contain_text("did not start here")
     expect(eve.page.get_by_test_id("me-name")).to_be_hidden()
     assert "code=" not in eve.page.url
+
+
+WATCH_CSP = """window.cspViolations = [];
+document.addEventListener("securitypolicyviolation",
+  (event) => window.cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`));"""
+
+
+def test_the_client_runs_under_the_content_security_policy(new_user: NewUser) -> None:
+    """The local stack serves the page with the policy CloudFront serves it with: nothing is blocked."""
+    alice = new_user("Alice")
+    alice.page.add_init_script(WATCH_CSP)
+    alice.page.goto(f"{alice.base}/")
+    with urlopen(f"{alice.base}/") as response:
+        assert response.headers["Content-Security-Policy"] == csp()
+    alice.sign_in()
+    alice.create_chat("Under a strict CSP")
+    alice.send("nothing inline here")
+    expect(alice.message("nothing inline here")).to_have_count(1)
+    alice.page.get_by_test_id("analytics-button").click()
+    expect(alice.page.get_by_test_id("analytics-panel")).to_have_attribute("data-state", "ready")
+    alice.page.get_by_test_id("analytics-close").click()
+    alice.page.get_by_test_id("extensions-button").click()
+    expect(alice.page.get_by_test_id("extension")).not_to_have_count(0)
+    assert alice.page.evaluate("window.cspViolations") == []
+    assert alice.errors == []
