@@ -58,6 +58,12 @@ $(ASYNCAPI_SPECS): tests/asyncapi/package.json tests/asyncapi/package-lock.json
 	cd tests/asyncapi && npm ci --no-audit --no-fund
 	@touch $@
 
+# axe-core (pinned npm package) the browser tests inject into every panel of the web client
+AXE_CORE := tests/browser/node_modules/axe-core/axe.min.js
+$(AXE_CORE): tests/browser/package.json tests/browser/package-lock.json
+	cd tests/browser && npm ci --no-audit --no-fund
+	@touch $@
+
 # checkov, the second opinion on the synthesized template, in a venv of its own (requirements-checkov.txt)
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
@@ -67,7 +73,7 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	@touch $@
 
-pytest: $(STAMP) $(CLIENT_STAMP) layer $(ASYNCAPI_SPECS) $(CHECKOV_STAMP)
+pytest: $(STAMP) $(CLIENT_STAMP) layer $(ASYNCAPI_SPECS) $(AXE_CORE) $(CHECKOV_STAMP)
 	@echo "==> pytest"
 	$(BIN)/pytest
 

@@ -126,6 +126,17 @@ class StackConfig(BaseModel):
         "or a profile ARN (default: the code's, amazon.nova-micro-v1:0).",
     )
 
+    web_hosting: bool = Field(
+        False,
+        description="Host the web client on S3 + CloudFront (strict CSP) with sign-in through the user "
+        "pool's hosted UI (needs web_auth_domain_prefix; not with user_pool_id).",
+    )
+    web_auth_domain_prefix: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$",
+        description="The hosted UI's domain prefix (<prefix>.auth.<region>.amazoncognito.com), unique "
+        "in the region.",
+    )
     cors_allowed_origins: tuple[str, ...] = Field(
         (),
         description="Browser origins the HTTP API answers CORS for (comma-separated on the command line).",
@@ -218,6 +229,8 @@ class StackConfig(BaseModel):
                 f"{', '.join(pool_options)} and self_sign_up shape the pool the stack creates: "
                 "not with user_pool_id"
             )
+        if self.web_hosting and (not self.web_auth_domain_prefix or self.user_pool_id):
+            raise ValueError("web_hosting needs web_auth_domain_prefix and the user pool the stack creates")
         if self.cognito_ses_region and not self.cognito_ses_from_email:
             raise ValueError("cognito_ses_region needs cognito_ses_from_email")
         return self

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -28,6 +29,7 @@ from infra.realtime import RealTime
 from infra.schemas import EventSchemas
 from infra.specs import CORE_FUNCTIONS, consumer_of, core_routes, deployed_routes
 from infra.storage import Storage
+from infra.web_hosting import WebHosting
 from parley.extensions.builtin import manifests
 
 
@@ -90,6 +92,21 @@ class ParleyStack(Stack):
         if self.apigateway_account is not None:
             self.http.stage.node.add_dependency(self.apigateway_account.account)
         production.apply(self, config, http=self.http, realtime=self.realtime)
+        self.web: WebHosting | None = None
+        if config.web_hosting and config.web_auth_domain_prefix:
+            pool = self.http.users.pool
+            assert isinstance(pool, cognito.UserPool)  # config refuses web_hosting with user_pool_id
+            domains = tuple(d for d in (config.http_domain_name, config.websocket_domain_name) if d)
+            self.web = WebHosting(
+                self,
+                "Web",
+                pool=pool,
+                http=self.http,
+                domain_prefix=config.web_auth_domain_prefix,
+                api_domains=domains,
+                removal_policy=config.removal,
+            )
+            CfnOutput(self, "WebUrl", value=self.web.url, description="The web client (S3 + CloudFront)")
         self.observability = Observability(
             self,
             "Observability",

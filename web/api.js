@@ -27,6 +27,7 @@ export class Api {
    */
   constructor(auth) {
     this.auth = auth;
+    this.base = ""; // the API's origin when it is not the page's (config.json `api_url`)
   }
 
   async request(method, path, body = undefined, { authenticated = true, retried = false, raw = false } = {}) {
@@ -36,7 +37,7 @@ export class Api {
     if (token) headers.Authorization = `Bearer ${token}`;
     let response;
     try {
-      response = await fetch(path, {
+      response = await fetch(this.base + path, {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
@@ -109,6 +110,37 @@ export class Api {
       text,
       client_message_id: clientMessageId,
     });
+  }
+
+  events(chatId, { after = 0, limit = 200 } = {}) {
+    const query = new URLSearchParams({ after: String(after), limit: String(limit) });
+    return this.request("GET", `/chats/${encodeURIComponent(chatId)}/events?${query}`);
+  }
+
+  changeSettings(chatId, patch) {
+    return this.request("PATCH", `/chats/${encodeURIComponent(chatId)}/settings`, patch);
+  }
+
+  grantTurn(chatId, participantId) {
+    return this.request("POST", `/chats/${encodeURIComponent(chatId)}/turn`, { participant_id: participantId });
+  }
+
+  listExtensions() {
+    return this.request("GET", "/extensions");
+  }
+
+  installs(chatId) {
+    return this.request("GET", `/chats/${encodeURIComponent(chatId)}/extensions`);
+  }
+
+  putInstall(chatId, extensionId, { enabled, config }) {
+    const path = `/chats/${encodeURIComponent(chatId)}/extensions/${encodeURIComponent(extensionId)}`;
+    return this.request("PUT", path, { enabled, config });
+  }
+
+  uninstall(chatId, extensionId) {
+    const path = `/chats/${encodeURIComponent(chatId)}/extensions/${encodeURIComponent(extensionId)}`;
+    return this.request("DELETE", path);
   }
 
   ticket() {

@@ -2,13 +2,21 @@
 
 import { AnalyticsPanel } from "./analytics.js";
 import { Api, ApiError } from "./api.js";
+import { OAuth, loadConfig } from "./auth.js";
+import { ExtensionsPanel } from "./extensions.js";
+import { PeoplePanel } from "./people.js";
 import { Realtime } from "./realtime.js";
+import { SettingsPanel, TURN_MODES } from "./settings.js";
 
 const SESSION_KEY = "parley.session";
 const TYPING_EVERY_MS = 2000; // send `typing` at most this often
 const HISTORY_PAGE = 100;
 const SEEN_LIMIT = 5000; // remembered sequences / event ids per chat, for dropping duplicate frames
 const ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+const EVENTS_PAGE = 200;
+const REFRESH_BEFORE_EXPIRY_MS = 5 * 60 * 1000; // renew the token this long before it expires
+const MIN_REFRESH_DELAY_MS = 30 * 1000; // a clock far ahead of the issuer's must not renew in a loop
+const MODERATOR_ROLES = new Set(["owner", "moderator"]);
 
 // -- small helpers -------------------------------------------------------------------------------------
 
@@ -118,18 +126,31 @@ function saveSession(session) {
 }
 
 let refreshing = null;
+let oauth = null; // the authorization server from /config.json, if any
+let refreshTimer = null;
+let tokenRefreshes = 0;
 
-/** The local stack signs tokens with a key made at start: after a restart, sign in again silently. */
+/** A new token: from the refresh token after an OAuth sign-in; else the local sign-in again, silently
+ * (the local stack signs tokens with a key made at start, so a restart invalidates them). */
 function refreshToken() {
   const session = state.session;
   if (!session) return Promise.resolve(false);
   if (!refreshing) {
-    refreshing = api
-      .signIn(session.user_id, session.name)
-      .then((answer) => {
+    const renewed =
+      session.via === "oauth" && oauth
+        ? oauth.refresh(session)
+        : api.signIn(session.user_id, session.name).then((answer) => ({
+            ...session,
+            token: answer.token,
+            expires_at: answer.expires_at,
+          }));
+    refreshing = renewed
+      .then((next) => {
         if (state.session !== session) return false;
-        state.session = { ...session, token: answer.token, expires_at: answer.expires_at };
+        state.session = next;
         saveSession(state.session);
+        tokenRefreshes += 1;
+        scheduleRefresh();
         return true;
       })
       .catch(() => false)
@@ -138,6 +159,19 @@ function refreshToken() {
       });
   }
   return refreshing;
+}
+
+/** Renew the token before it expires, so no request meets a 401 first. */
+function scheduleRefresh() {
+  clearTimeout(refreshTimer);
+  const session = state.session;
+  if (!session || !session.expires_at) return;
+  const delay = Math.max(MIN_REFRESH_DELAY_MS, session.expires_at * 1000 - Date.now() - REFRESH_BEFORE_EXPIRY_MS);
+  refreshTimer = setTimeout(() => {
+    refreshToken().then((ok) => {
+      if (!ok && state.session === session) signOut("Your session ended. Please sign in again.");
+    });
+  }, delay);
 }
 
 const api = new Api({ token: () => (state.session ? state.session.token : null), refresh: refreshToken });
@@ -162,12 +196,52 @@ const analytics = new AnalyticsPanel({
   onError: (message) => showBanner(message),
 });
 
-function toggleAnalytics() {
+const people = new PeoplePanel({
+  root: $("people-panel"),
+  grant: (participantId) => grantFloor(participantId),
+});
+
+const settings = new SettingsPanel({
+  root: $("settings-panel"),
+  save: (patch) => saveSettings(patch),
+});
+
+const extensions = new ExtensionsPanel({
+  api,
+  root: $("extensions-panel"),
+  onError: (message) => showBanner(message),
+});
+
+// the drawers share the space over the conversation: one open at a time
+const DRAWERS = {
+  analytics: { panel: analytics, button: "analytics-button", open: (cs) => analytics.open(cs.id) },
+  people: { panel: people, button: "people-button", open: (cs) => (renderPeople(cs), people.open()) },
+  settings: { panel: settings, button: "settings-button", open: (cs) => settings.open(cs.chat) },
+  extensions: { panel: extensions, button: "extensions-button", open: (cs) => extensions.open(cs.id) },
+};
+
+function toggleDrawer(name) {
   const cs = state.current;
   if (!cs) return;
-  if (analytics.isOpen) analytics.close();
-  else analytics.open(cs.id);
-  $("analytics-button").setAttribute("aria-expanded", String(analytics.isOpen));
+  const wasOpen = DRAWERS[name].panel.isOpen;
+  closeDrawers();
+  if (!wasOpen) DRAWERS[name].open(cs);
+  syncDrawerButtons();
+}
+
+function closeDrawers() {
+  for (const drawer of Object.values(DRAWERS)) if (drawer.panel.isOpen) drawer.panel.close();
+  syncDrawerButtons();
+}
+
+function syncDrawerButtons() {
+  for (const drawer of Object.values(DRAWERS)) {
+    $(drawer.button).setAttribute("aria-expanded", String(drawer.panel.isOpen));
+  }
+}
+
+function toggleAnalytics() {
+  toggleDrawer("analytics");
 }
 
 function isAuthError(error) {
@@ -206,6 +280,7 @@ async function signIn(name) {
 }
 
 function signOut(message = "") {
+  clearTimeout(refreshTimer);
   realtime.stop();
   closeChat();
   const session = state.session;
@@ -234,6 +309,7 @@ function enterApp() {
   const avatar = $("me-avatar");
   avatar.textContent = initials(name);
   avatar.style.setProperty("--hue", hue(userId));
+  scheduleRefresh();
   realtime.start();
   loadChats().then(() => {
     // first visit: the "new chat" form is what to do; afterwards the list matters more
@@ -261,7 +337,7 @@ function renderChatList() {
   list.replaceChildren(
     ...chats.map((chat) => {
       const people = chat.participants.length;
-      const mode = chat.turn_mode === "round_robin" ? "round robin" : "free";
+      const mode = (TURN_MODES[chat.turn_mode] || chat.turn_mode).toLowerCase();
       const active = state.current && state.current.id === chat.chat_id;
       const button = h(
         "button",
@@ -379,6 +455,10 @@ function newChatState(chat) {
     orderCounter: 0,
     lastTypingSentAt: 0,
     rateLimitedUntil: 0,
+    online: new Set(), // members with a socket on the chat now (PresenceChanged)
+    turnMove: null, // the last TurnChanged: {reason, previous, actor}
+    gapFill: null, // frames held while a skipped range is fetched from /events
+    gapFetches: 0,
   };
 }
 
@@ -444,8 +524,8 @@ function closeChat() {
     clearInterval(cs.rateTimer);
   }
   state.current = null;
-  analytics.close();
-  $("analytics-button").setAttribute("aria-expanded", "false");
+  closeDrawers();
+  $("turn-reason").hidden = true;
   $("message-list").replaceChildren();
   $("typing-indicator").hidden = true;
   $("load-earlier").hidden = true;
@@ -522,15 +602,57 @@ function isAI(cs, participantId) {
   return Boolean(participant && participant.kind === "ai");
 }
 
+function isModerator(cs, participantId = me()) {
+  const participant = cs.participants.get(participantId);
+  return Boolean(participant && MODERATOR_ROLES.has(participant.role));
+}
+
 function renderHeader(cs) {
   $("chat-title-heading").textContent = cs.chat.title;
-  const people = [...cs.participants.values()].map((p) => {
+  const names = [...cs.participants.values()].map((p) => {
     if (p.id === me()) return `${p.name} (you)`;
     return p.kind === "ai" ? `${p.name} (AI)` : p.name;
   });
-  $("participants").textContent = `${people.length} in chat: ${people.join(", ")}`;
+  const online = cs.online.size ? ` · ${cs.online.size} online` : "";
+  $("participants").textContent = `${names.length} in chat: ${names.join(", ")}${online}`;
   $("share-link").value = inviteLink(cs.id);
+  const moderates = isModerator(cs);
+  $("settings-button").hidden = !moderates;
+  $("extensions-button").hidden = !moderates;
+  if (!moderates && (settings.isOpen || extensions.isOpen)) closeDrawers();
   renderTurn(cs);
+}
+
+function renderPeople(cs) {
+  if (state.current !== cs) return;
+  people.render({
+    participants: [...cs.participants.values()],
+    online: cs.online,
+    holder: cs.chat.turn ? cs.chat.turn.holder_id : null,
+    me: me(),
+    canGrant: cs.chat.turn_mode === "moderated" && cs.chat.status !== "completed" && isModerator(cs),
+  });
+}
+
+/** Why the floor is where it is, from the last TurnChanged (its reason, previous holder and actor). */
+function turnReasonText(cs, holder) {
+  const move = cs.turnMove;
+  if (!move || cs.chat.turn_mode === "free") return "";
+  const who = (id) => (id === me() ? "you" : `${nameOf(cs, id)}${isAI(cs, id) ? " (AI)" : ""}`);
+  const previous = move.previous ? who(move.previous) : "the last holder";
+  const reasons = {
+    started: "the chat started",
+    message: `${previous} posted`,
+    joined: "someone joined",
+    left: `${previous} left`,
+    timeout: `${previous} did not take the turn in time`,
+    mode_changed: `turn taking became ${(TURN_MODES[cs.chat.turn_mode] || cs.chat.turn_mode).toLowerCase()}`,
+    granted: `${move.actor && move.actor.id !== me() ? move.actor.name || move.actor.id : "you"} gave the floor`,
+    ai_failed: `${previous} could not answer`,
+  };
+  const why = reasons[move.reason] || move.reason;
+  const where = holder ? `${who(holder)[0].toUpperCase()}${who(holder).slice(1)} ${holder === me() ? "have" : "has"} the floor` : "The floor is open";
+  return `${where}: ${why}.`;
 }
 
 function renderTurn(cs) {
@@ -542,7 +664,7 @@ function renderTurn(cs) {
     text = "Chat closed";
     kind = "closed";
   } else if (!holder) {
-    text = cs.chat.turn_mode === "round_robin" ? "Open floor" : "Free for all";
+    text = cs.chat.turn_mode === "free" ? "Free for all" : "Open floor";
     kind = "open";
   } else if (holder === me()) {
     text = "Your turn";
@@ -554,8 +676,14 @@ function renderTurn(cs) {
   indicator.textContent = text;
   indicator.dataset.kind = kind;
   indicator.dataset.holderId = holder || "";
-  indicator.title = cs.chat.turn_mode === "round_robin" ? "Round robin: members take turns" : "Anyone can post";
+  indicator.dataset.mode = cs.chat.turn_mode;
+  indicator.title = `Turn taking: ${TURN_MODES[cs.chat.turn_mode] || cs.chat.turn_mode}`;
+  const reason = $("turn-reason");
+  reason.textContent = cs.chat.status === "completed" ? "" : turnReasonText(cs, holder);
+  reason.dataset.reason = cs.turnMove ? cs.turnMove.reason : "";
+  reason.hidden = !reason.textContent;
   renderComposer(cs);
+  renderPeople(cs);
 }
 
 function renderComposer(cs) {
@@ -578,7 +706,7 @@ function renderComposer(cs) {
   } else if (waitMs > 0) {
     blocked = true;
     message = `You're sending too fast. You can send again in ${Math.ceil(waitMs / 1000)} s.`;
-  } else if (holder === me() && cs.chat.turn_mode === "round_robin") {
+  } else if (holder === me() && cs.chat.turn_mode !== "free") {
     message = "It's your turn.";
   } else {
     message = "Enter to send · Shift+Enter for a new line";
@@ -693,6 +821,33 @@ function notice(cs, text, { kind = "info" } = {}) {
   li.dataset.order = String(cs.highestMessageSeq + 0.1 + Math.min(cs.noticeCount, 800) * 0.001);
   insertOrdered(li);
   if (follow) scrollToBottom();
+}
+
+// -- moderation: the floor and the settings -----------------------------------------------------------
+
+async function grantFloor(participantId) {
+  const cs = state.current;
+  if (!cs) return;
+  try {
+    const chat = await api.grantTurn(cs.id, participantId);
+    if (state.current !== cs) return;
+    cs.chat.turn = chat.turn; // its TurnChanged frame says why, a moment later
+    renderTurn(cs);
+  } catch (error) {
+    showBanner(`Could not give the floor: ${error.message}`);
+  }
+}
+
+async function saveSettings(patch) {
+  const cs = state.current;
+  const chat = await api.changeSettings(cs.id, patch);
+  if (state.current === cs) {
+    cs.chat = { ...cs.chat, settings: chat.settings, turn_mode: chat.turn_mode, turn: chat.turn };
+    state.chats.set(cs.id, { ...state.chats.get(cs.id), turn_mode: chat.turn_mode });
+    renderTurn(cs);
+    renderChatList();
+  }
+  return chat;
 }
 
 // -- sending -----------------------------------------------------------------------------------------
@@ -908,7 +1063,8 @@ const HANDLERS = {
   MessageStored(cs, data) {
     if (data.message) upsertMessage(cs, data.message);
   },
-  TurnChanged(cs, data) {
+  TurnChanged(cs, data, frame) {
+    cs.turnMove = { reason: data.reason, previous: data.previous_holder_id ?? null, actor: frame.actor || null };
     cs.chat.turn = { ...(cs.chat.turn || {}), holder_id: data.holder_id ?? null, turn_number: data.turn_number };
     if (data.turn_mode) cs.chat.turn_mode = data.turn_mode;
     renderTurn(cs);
@@ -939,6 +1095,15 @@ const HANDLERS = {
   },
   TypingStopped(cs, data) {
     clearTyping(cs, data.participant_id);
+  },
+  PresenceChanged(cs, data) {
+    if (!Array.isArray(data.online_ids)) return;
+    cs.online = new Set(data.online_ids);
+    renderHeader(cs);
+  },
+  ExtensionDisabled(cs, data) {
+    notice(cs, `The extension ${data.extension_id} was disabled${data.reason ? `: ${data.reason}` : ""}.`, { kind: "error" });
+    if (extensions.isOpen) extensions.refresh();
   },
   AIResponseStarted(cs, data) {
     stream(cs, data.request_id, data.participant_id);
@@ -989,7 +1154,7 @@ const HANDLERS = {
     renderTurn(cs);
     renderChatList();
     if (modeChanged) {
-      notice(cs, `Turn taking is now ${data.turn_mode === "round_robin" ? "round robin" : "free for all"}.`);
+      notice(cs, `Turn taking is now ${(TURN_MODES[data.turn_mode] || data.turn_mode).toLowerCase()}.`);
     } else {
       notice(cs, "The chat's settings changed.");
     }
@@ -1022,10 +1187,66 @@ function onFrame(frame) {
       break;
   }
   if (!cs || frame.chat_id !== cs.id) return;
+  receive(cs, frame);
+}
+
+function apply(cs, frame) {
   if (!firstSeen(cs, frame)) return; // (an unknown type still moves the resume point on)
   const handler = Object.hasOwn(HANDLERS, frame.type) ? HANDLERS[frame.type] : null;
   if (handler) handler(cs, frame.data || {}, frame); // unknown frame types: ignored, never answered
   analytics.onFrame(frame.type);
+}
+
+/** Gap detection: a frame whose sequence skips ahead waits while the missed range comes from /events. */
+function receive(cs, frame) {
+  if (typeof frame.sequence !== "number") {
+    apply(cs, frame); // ephemeral (typing, presence, AI chunks): never in the log, never a gap
+  } else if (cs.gapFill) {
+    cs.gapFill.push(frame);
+  } else if (frame.sequence > cs.lastEventSeq + 1) {
+    fillGap(cs, frame);
+  } else {
+    apply(cs, frame);
+  }
+}
+
+function frameOfEvent(cs, item) {
+  const meta = item.metadata || {};
+  return {
+    type: item.event_type,
+    chat_id: cs.id,
+    sequence: item.sequence,
+    event_id: item.event_id,
+    occurred_at: item.occurred_at,
+    actor: meta.actor || null,
+    data: item.data,
+  };
+}
+
+async function fillGap(cs, frame) {
+  cs.gapFill = [frame];
+  cs.gapFetches += 1;
+  let after = cs.lastEventSeq;
+  try {
+    while (after < frame.sequence - 1) {
+      const page = await api.events(cs.id, { after, limit: EVENTS_PAGE });
+      if (state.current !== cs) return;
+      const missed = page.items.filter((item) => item.sequence > after && item.sequence < frame.sequence);
+      for (const item of missed) apply(cs, frameOfEvent(cs, item));
+      if (!missed.length || !page.next) break;
+      after = missed[missed.length - 1].sequence;
+    }
+  } catch {
+    if (state.current !== cs) return;
+    // could not fetch: resume instead (the socket reconnects and subscribes with after_sequence)
+    cs.gapFill = null;
+    realtime.drop();
+    return;
+  }
+  const [first, ...later] = cs.gapFill.sort((a, b) => a.sequence - b.sequence);
+  cs.gapFill = null;
+  apply(cs, first); // everything before it is fetched (or was never visible to this member)
+  for (const next of later) receive(cs, next); // a later skip starts a fill of its own
 }
 
 function onErrorFrame(cs, frame) {
@@ -1095,6 +1316,10 @@ async function share() {
 // -- wiring ------------------------------------------------------------------------------------------
 
 function wire() {
+  const header = document.querySelector(".chat-header");
+  new ResizeObserver(() => {
+    $("chat-pane").style.setProperty("--drawer-top", `${header.offsetHeight}px`);
+  }).observe(header);
   $("signin-form").addEventListener("submit", (event) => {
     event.preventDefault();
     signIn($("signin-name").value);
@@ -1128,9 +1353,13 @@ function wire() {
   $("banner-close").addEventListener("click", hideBanner);
   $("share-button").addEventListener("click", share);
   $("analytics-button").addEventListener("click", toggleAnalytics);
-  $("analytics-panel")
-    .querySelector("[data-action=close]")
-    .addEventListener("click", () => $("analytics-button").setAttribute("aria-expanded", "false"));
+  $("people-button").addEventListener("click", () => toggleDrawer("people"));
+  $("settings-button").addEventListener("click", () => toggleDrawer("settings"));
+  $("extensions-button").addEventListener("click", () => toggleDrawer("extensions"));
+  for (const drawer of ["analytics-panel", "people-panel", "settings-panel", "extensions-panel"]) {
+    // each drawer's own close button: its toggle button says so (after the drawer closed itself)
+    $(drawer).querySelector("[data-action=close]").addEventListener("click", () => setTimeout(syncDrawerButtons));
+  }
   $("back-button").addEventListener("click", () => showPane("list"));
   window.addEventListener("hashchange", routeFromHash);
   document.addEventListener("visibilitychange", () => {
@@ -1138,8 +1367,28 @@ function wire() {
   });
 }
 
-function boot() {
+async function boot() {
   wire();
+  const config = await loadConfig();
+  api.base = String(config.api_url || "").replace(/\/+$/, "");
+  if (config.auth) {
+    oauth = new OAuth(config.auth);
+    $("signin-oauth").hidden = false;
+    $("local-signin").hidden = config.auth.local_sign_in === false;
+    $("signin-oauth").addEventListener("click", () => oauth.start(location.hash));
+    try {
+      const returned = await oauth.complete();
+      if (returned) {
+        state.session = returned;
+        saveSession(returned);
+        enterApp();
+        return;
+      }
+    } catch (error) {
+      showSignIn(`Could not sign in: ${error.message}`);
+      return;
+    }
+  }
   const session = loadSession();
   if (session && session.token) {
     state.session = session;
@@ -1164,8 +1413,16 @@ window.parley = {
   get connects() {
     return realtime.connects;
   },
+  /** How many times the token was renewed (before expiry, or after a 401). */
+  get tokenRefreshes() {
+    return tokenRefreshes;
+  },
   get lastEventSequence() {
     return state.current ? state.current.lastEventSeq : null;
+  },
+  /** How many times a skipped sequence made the page fetch the missed range from /events. */
+  get gapFetches() {
+    return state.current ? state.current.gapFetches : 0;
   },
 };
 

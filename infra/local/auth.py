@@ -6,6 +6,7 @@ time claims, then hands the claims to the Lambda as strings. The gateway does ex
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -16,6 +17,8 @@ AUDIENCE = "parley-local"
 GROUPS_CLAIM = "cognito:groups"
 """Cognito puts the user's groups in this claim of the ID token (``operators`` may read the summary)."""
 TOKEN_LIFETIME_SECONDS = 12 * 3600
+KEY_ID = "parley-local"
+"""The signing key's ``kid``, in each token's header and in the JWKS (``/.well-known/jwks.json``)."""
 
 
 class InvalidTokenError(Exception):
@@ -42,7 +45,12 @@ class LocalIdentityProvider:
         }
         if groups:
             claims[GROUPS_CLAIM] = list(groups)
-        return jwt.encode(claims, self._key, algorithm="RS256"), expires
+        return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": KEY_ID}), expires
+
+    def jwks(self) -> dict[str, Any]:
+        """The public key as a JSON Web Key Set, as a Cognito user pool publishes its own."""
+        key: dict[str, Any] = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self._key.public_key()))
+        return {"keys": [{**key, "kid": KEY_ID, "use": "sig", "alg": "RS256"}]}
 
     def verify(self, authorization: str | None) -> dict[str, str]:
         if not authorization or not authorization.lower().startswith("bearer "):

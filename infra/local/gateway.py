@@ -25,6 +25,8 @@ from infra.local.dispatch import LambdaContext
 from infra.local.events import authorizer_event, http_api_event, websocket_event
 from infra.local.faults import FaultRuleError, Faults, parse_rules, parse_seed
 from infra.local.functions import load_handler
+from infra.local.oauth import LocalAuthorizationServer
+from infra.web_policy import csp
 from parley.http.public import PUBLIC_PATHS
 from parley.observability import logger
 from parley.realtime.frames import ACTIONS
@@ -89,6 +91,7 @@ class Gateway:
         app.router.add_delete("/@connections/{connection_id}", self.delete_connection)
         app.router.add_get("/", self.index)
         app.router.add_static("/static/", WEB_DIR, show_index=False)
+        LocalAuthorizationServer(self.identity).routes(app)  # hosted-UI-shaped sign-in for the web client
         app.router.add_route("*", r"/{tail:[\s\S]*}", self.http_api)  # any path, newlines included
         return app
 
@@ -169,7 +172,8 @@ class Gateway:
         return _json(200, self.faults.snapshot())
 
     async def index(self, request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(WEB_DIR / "index.html")
+        # the policy CloudFront serves the hosted client with (infra/web_hosting.py): tested here
+        return web.FileResponse(WEB_DIR / "index.html", headers={"Content-Security-Policy": csp()})
 
     # -- HTTP API ----------------------------------------------------------------------------------
 

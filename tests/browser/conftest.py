@@ -7,6 +7,7 @@ Set PARLEY_REQUIRE_BROWSER=1 (CI does) to fail instead of skip when Chromium is 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -34,6 +35,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
     "--no-first-run",
 ]
+AXE = Path(__file__).resolve().parent / "node_modules/axe-core/axe.min.js"  # pinned in package.json here
 STARTUP_TIMEOUT = 60.0
 TIMEOUT_MS = 10_000
 
@@ -192,3 +194,27 @@ def new_user(stack_url: str, browser: Browser) -> Iterator[Callable[[str], User]
     yield make
     for context in contexts:
         context.close()
+
+
+def axe_violations(page: Page, name: str) -> list[dict[str, object]]:
+    """Run axe-core (WCAG 2.x A and AA rules, and best practices) on what the page shows now.
+
+    The full result is kept as test-artifacts/axe-<name>.json; returned: one entry per violated rule.
+    """
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: cd tests/browser && npm ci")
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        # evaluated as the devtools protocol does, not as a <script>: the page's CSP allows no inline code
+        page.evaluate(AXE.read_text())
+    results: dict[str, list[dict[str, object]]] = page.evaluate(
+        """async () => await axe.run(document, {
+            runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]},
+            resultTypes: ["violations"],
+        })"""
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / f"axe-{name}.json").write_text(json.dumps(results["violations"], indent=2))
+    return [
+        {"id": v["id"], "help": v["help"], "targets": [n["target"] for n in v["nodes"]]}  # type: ignore[attr-defined]
+        for v in results["violations"]
+    ]

@@ -36,6 +36,7 @@ from parley.catalog import (
     MessageStored,
     MessageView,
     ParticipantView,
+    PresenceChanged,
     TurnChanged,
     TurnValidationRequested,
     TypingStarted,
@@ -121,6 +122,7 @@ def sample_data() -> dict[str, EventData]:
         AIResponseFailed(request_id="req-1", participant_id="ai-bot", reason="throttled", detail="429"),
         TypingStarted(participant_id="user-alice", expires_in_seconds=3),
         TypingStopped(participant_id="user-alice"),
+        PresenceChanged(participant_id="user-alice", online=True, online_ids=("user-alice", "user-bob")),
         ExtensionInstalled(
             extension_id="ext-poll",
             extension_version="1.2.0",

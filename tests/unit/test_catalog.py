@@ -156,6 +156,7 @@ def test_ephemeral_flag_is_set_only_on_socket_frames_and_what_extensions_send() 
         "AIResponseChunk",
         "TypingStarted",
         "TypingStopped",
+        "PresenceChanged",
         "ExtensionEvent",
         "ExtensionMessageRequested",
         "ExtensionFailed",

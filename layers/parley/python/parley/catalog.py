@@ -521,6 +521,24 @@ class TypingStopped(EventData):
     participant_id: str
 
 
+@event
+class PresenceChanged(EventData):
+    event_type = "PresenceChanged"
+    version = 1
+    description = (
+        "A member came online in the chat (their first socket subscribed to it) or went offline (their "
+        "last one closed or unsubscribed); announced on change only, never stored in history."
+    )
+    producers = ("realtime",)
+    ephemeral = True
+
+    participant_id: str
+    online: bool
+    online_ids: tuple[str, ...] = Field(
+        default=(), description="Every member online in the chat now, the subject included if online."
+    )
+
+
 # --------------------------------------------------------------------------------------------------
 # Extensions
 # --------------------------------------------------------------------------------------------------
@@ -715,6 +733,7 @@ ClientVisible = Literal[
     "UserLeft",
     "TypingStarted",
     "TypingStopped",
+    "PresenceChanged",
     "AIResponseStarted",
     "AIResponseChunk",
     "AIResponseCompleted",

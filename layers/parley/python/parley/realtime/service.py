@@ -29,6 +29,7 @@ from parley.realtime.frames import (
     error_frame,
     frame_of,
 )
+from parley.realtime.presence import Presence
 from parley.services.chats import ChatService, Identity
 from parley.services.outbox import Outbox
 
@@ -80,6 +81,7 @@ class RealtimeService:
         self._ticket_ttl = timedelta(seconds=ticket_ttl_seconds)
         self._typing_every = timedelta(seconds=typing_throttle_seconds)
         self._clock = clock
+        self._presence = Presence(connections, outbox, pusher, clock=clock)
 
     # -- handshake ---------------------------------------------------------------------------------
 
@@ -103,7 +105,12 @@ class RealtimeService:
         self._connections.add_connection(connection_id, user_id=who.user_id, name=who.name, now=self._clock())
 
     def disconnect(self, connection_id: str) -> None:
+        gone = self._connections.connection(connection_id, now=self._clock())
         self._connections.remove_connection(connection_id)
+        if gone is not None:
+            who = Identity(gone.user_id, gone.name)
+            for chat_id in sorted(gone.chats):
+                self._presence.left(chat_id, who.actor)
 
     # -- actions -----------------------------------------------------------------------------------
 
@@ -149,9 +156,13 @@ class RealtimeService:
             case Ping():
                 return Frame(type="pong")
             case Subscribe():
-                return self._subscribe(action, connection, who)
+                subscribed = self._subscribe(action, connection, who)
+                self._presence.arrived(action.chat_id, connection.connection_id, who.actor)
+                return subscribed
             case Unsubscribe():
                 self._connections.unsubscribe(connection.connection_id, action.chat_id)
+                if action.chat_id in connection.chats:
+                    self._presence.left(action.chat_id, who.actor)
                 return Frame(type="Unsubscribed", chat_id=action.chat_id)
             case Typing():
                 return self._typing(action, who, correlation_id)
