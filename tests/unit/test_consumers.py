@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from parley.consumers import BatchFailedError, partial_batch
+
+LAYER_ONLY = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "layers/parley/python")}
+"""A child that imports this worktree's layer, whatever the venv's own paths hold."""
 
 
 def records(*ids: str) -> list[dict[str, Any]]:
@@ -51,5 +56,7 @@ def test_a_consumer_imports_no_powertools_batch_processor() -> None:
         "import sys, parley.consumers; "
         "print(any(m.startswith('aws_lambda_powertools.utilities.batch') for m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=LAYER_ONLY, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "False"

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from parley.settings import Settings, SettingsError
+
+LAYER_ONLY = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "layers/parley/python")}
+"""A child that imports this worktree's layer, whatever the venv's own paths hold."""
 
 
 def test_an_empty_environment_gives_the_defaults() -> None:
@@ -77,5 +82,7 @@ def test_settings_are_frozen_and_name_their_variables() -> None:
 def test_reading_the_settings_imports_no_pydantic() -> None:
     # the WebSocket authorizer's cold start depends on it (bench/coldstart.py measures it)
     code = "import sys, parley.settings; parley.settings.settings(); print('pydantic' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=LAYER_ONLY, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "False"
