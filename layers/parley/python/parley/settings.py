@@ -133,6 +133,12 @@ class Settings:
         alias="PARLEY_EXTENSION_HANDLER_TIMEOUT_SECONDS",
         description="An extension handler still running after this counts as failed (a hang).",
     )
+    xray_sdk: bool = option(
+        False,
+        alias="PARLEY_XRAY_SDK",
+        description="Let the X-Ray SDK record a subsegment per AWS call. Off: Lambda's Active tracing "
+        "still records each invocation, and cold starts skip the SDK's import and botocore patch.",
+    )
     webhook_allow_http: bool = option(
         False,
         alias="PARLEY_WEBHOOK_ALLOW_HTTP",
