@@ -9,6 +9,7 @@ thread-safe. Using botocore directly also spares every function boto3's own impo
 
 from __future__ import annotations
 
+import os
 import threading
 from functools import cache
 from typing import Any
@@ -44,6 +45,42 @@ def client(
     return session().create_client(service, region_name=region, endpoint_url=endpoint_url, config=config)
 
 
+class PynamoSession:
+    """What PynamoDB gets as its session: every table model with the same settings shares one
+    DynamoDB client (PynamoDB asks once per model, and each client costs a cold start its build)."""
+
+    def __init__(self, shared: botocore.session.Session) -> None:
+        self._shared = shared
+        self._clients: dict[tuple[str, ...], Any] = {}
+        self._lock = threading.Lock()
+
+    def create_client(
+        self,
+        service_name: str,
+        region_name: str | None = None,
+        *,
+        config: Config | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        options = sorted((config._user_provided_options if config else {}).items())
+        endpoint = str(kwargs.get("endpoint_url") or os.environ.get("AWS_ENDPOINT_URL", ""))
+        key = (service_name, str(region_name), endpoint, repr(options), repr(sorted(kwargs.items())))
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = self._shared.create_client(
+                    service_name, region_name=region_name, config=config, **kwargs
+                )
+            return self._clients[key]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._shared, name)
+
+
+@cache
+def pynamodb_session() -> PynamoSession:
+    return PynamoSession(session())
+
+
 def share_with_pynamodb() -> None:
     """PynamoDB connections take their session from here from now on (it asks per connection)."""
-    pynamodb.connection.base.get_session = session  # type: ignore[attr-defined]  # its module-level import
+    pynamodb.connection.base.get_session = pynamodb_session  # type: ignore[attr-defined]  # its module-level import
