@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pynamodb.connection.base
 import pytest
 from botocore.config import Config
@@ -32,3 +37,21 @@ def test_binding_the_tables_hands_pynamodb_the_shared_session() -> None:
     connection = tables.TABLES[0].model._get_connection().connection
     other = tables.TABLES[1].model._get_connection().connection
     assert connection.client is other.client
+
+
+def test_no_adapter_imports_boto3() -> None:
+    # the Lambda functions' AWS clients are botocore's: boto3 (and s3transfer) would be a cold start's
+    # extra import for nothing
+    layer = str(Path(__file__).resolve().parents[2] / "layers/parley/python")
+    adapters = sorted(p.stem for p in (Path(layer) / "parley/adapters").glob("*.py") if p.stem != "__init__")
+    code = "; ".join(
+        [f"import parley.adapters.{a}" for a in adapters] + ["import sys; print('boto3' in sys.modules)"]
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": layer},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "False"
