@@ -61,6 +61,7 @@ def run_cold_start(results: dict[str, Any], args: argparse.Namespace) -> None:
     progress(f"==> cold start: {len(names)} functions + boto3, {args.runs} fresh processes each")
     section = coldstart.run(runs=args.runs, functions=names, progress=progress)
     results["cold_start"] = section["functions"]
+    results["cold_start_floors"] = section["floors"]
     results["cold_start_baseline"] = {
         "module": "boto3",
         "median_ms": section["boto3_median_ms"],

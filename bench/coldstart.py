@@ -36,6 +36,8 @@ from bench.stats import median
 
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS = ROOT / "functions"
+FLOORS = ROOT / "bench" / "floors"
+"""Handlers that load only the required stack and make one DynamoDB read (bench/floors/README.md)."""
 LAYER = ROOT / "layers" / "parley" / "python"
 BASELINE = "boto3"
 TARGET_RATIO = 1.5
@@ -63,6 +65,10 @@ with open(sys.argv[2], "w") as f:
 """
 TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 _IMPORTTIME = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)$")
+
+
+def folder_of(name: str) -> Path:
+    return FLOORS / name if name.startswith("floor_") else FUNCTIONS / name
 
 
 def discover(functions: Path = FUNCTIONS) -> list[str]:
@@ -160,7 +166,7 @@ def lambda_environment(
     stage: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """What Lambda's Python runtime and our CDK stack put in a function's environment."""
-    task_root = FUNCTIONS / function if function else ROOT / "bench"
+    task_root = folder_of(function) if function else ROOT / "bench"
     name = function or "baseline"
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -217,7 +223,7 @@ def probe(
         result = subprocess.run(
             [sys.executable, *isolation, *extra_args, "-c", code, str(event_file), str(out_file)],
             env=lambda_environment(function, memory_mb, site, stage),
-            cwd=FUNCTIONS / function if function else ROOT,
+            cwd=folder_of(function) if function else ROOT,
             capture_output=True,
             text=True,
             timeout=120,
@@ -237,7 +243,9 @@ def probe(
 def first_invocation_problem(function: str, result: Any) -> str | None:
     """Why the first invocation's answer is not the ordinary, successful one (None if it is): a
     probe that measured an error path would flatter the figure."""
-    if function == "api":
+    if function.startswith("floor_"):
+        ok = isinstance(result, dict) and result.get("ok") is True
+    elif function == "api":
         ok = isinstance(result, dict) and result.get("statusCode") == 201
     elif function == "ws_authorizer":
         ok = isinstance(result, dict) and result["policyDocument"]["Statement"][0]["Effect"] == "Allow"
@@ -281,11 +289,16 @@ def heaviest(
 
 
 def run(
-    *, runs: int = 10, functions: list[str] | None = None, progress: Callable[[str], None] = print
+    *,
+    runs: int = 10,
+    functions: list[str] | None = None,
+    floors: bool = True,
+    progress: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     from bench import coldstage
 
-    names = functions or discover()
+    floor_names = discover(FLOORS) if floors else []
+    names = [*(functions or discover()), *floor_names]
     memory = memory_of(names)
     distributions = sorted({*layer_distributions(), *RUNTIME_PROVIDED})
     with (
@@ -316,7 +329,8 @@ def run(
         "boto3_cpu_median_ms": round(median([s["cpu_ms"] for s in base]), 1),
         "boto3_samples_ms": [round(s["ms"], 1) for s in base],
         "target_ratio": TARGET_RATIO,
-        "functions": results,
+        "functions": {k: v for k, v in results.items() if k not in floor_names},
+        "floors": {k: v for k, v in results.items() if k in floor_names},
     }
 
 
@@ -349,7 +363,7 @@ def _summarise(
             "samples_ms": [round(s["ms"], 1) for s in samples[name]],
             "cpu_samples_ms": [round(s["cpu_ms"], 1) for s in samples[name]],
         }
-        if entry["cpu_ratio_to_boto3"] > TARGET_RATIO:
+        if entry["cpu_ratio_to_boto3"] > TARGET_RATIO and not name.startswith("floor_"):
             if baseline_modules is None:
                 _, stderr = probe(None, site=site, extra_args=("-X", "importtime"))
                 baseline_modules = {m for m, *_ in parse_importtime(stderr)}
@@ -415,7 +429,7 @@ def table(section: Mapping[str, Any]) -> str:
         f"(median of {section['runs']})",
         f"{'function':<18} {'wall ms':>8} {'x wall':>7} {'x CPU':>6} {'import x CPU':>13}",
     ]
-    for name, entry in section["functions"].items():
+    for name, entry in [*section["functions"].items(), *section.get("floors", {}).items()]:
         if "error" in entry:
             lines.append(f"{name:<18} error: {entry['error']}")
             continue
@@ -431,9 +445,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--only", help="comma-separated function names (default: every function)")
     parser.add_argument("--out", type=Path, help="also write the section as JSON here")
+    parser.add_argument("--no-floors", action="store_true", help="leave out bench/floors/")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",")] if args.only else None
-    section = run(runs=args.runs, functions=names)
+    section = run(runs=args.runs, functions=names, floors=not args.no_floors)
     print(table(section))
     if args.out:
         args.out.write_text(json.dumps(section, indent=2) + "\n")

@@ -56,3 +56,15 @@ def test_a_first_invocation_counts_only_when_it_took_the_ordinary_path() -> None
     assert first_invocation_problem("turns", {"batchItemFailures": []}) is None
     assert first_invocation_problem("turns", {"batchItemFailures": [{"itemIdentifier": "1"}]}) is not None
     assert first_invocation_problem("outbox_sweeper", {"failed": 0, "found": 0}) is None
+
+
+def test_the_floors_are_measured_from_their_own_folder() -> None:
+    from bench.coldstart import FLOORS, first_invocation_problem, folder_of
+
+    floors = discover(FLOORS)
+    assert floors == ["floor_0_botocore", "floor_1_pynamodb", "floor_2_pydantic", "floor_3_http"]
+    assert folder_of("floor_0_botocore") == FLOORS / "floor_0_botocore"
+    assert folder_of("api").name == "api"
+    assert lambda_environment("floor_3_http")["LAMBDA_TASK_ROOT"].endswith("bench/floors/floor_3_http")
+    assert first_invocation_problem("floor_3_http", {"ok": True}) is None
+    assert first_invocation_problem("floor_3_http", {"ok": False}) is not None
