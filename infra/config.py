@@ -251,7 +251,7 @@ class StackConfig(BaseModel):
     @property
     def model_id(self) -> str:
         """The default Bedrock model AI participants use: ``ai_model_id`` or the code's default."""
-        default: str = Settings.model_fields["ai_default_model"].default
+        default: str = Settings.default_of("ai_default_model")
         return self.ai_model_id or default
 
     @property

@@ -43,15 +43,13 @@ assert RUNTIME.name == f"python{LAMBDA_PYTHON}", "the layer is built for another
 
 
 def _alias(setting: str) -> str:
-    alias = Settings.model_fields[setting].alias
-    assert alias is not None, f"setting {setting} has no environment alias"
-    return alias
+    return Settings.env_name(setting)
 
 
 TABLE_SETTING = {table.key: _alias(table.setting) for table in TABLES}
 BUS_SETTING = _alias("bus_name")
 INDEXED_TABLES = frozenset(table.key for table in TABLES if table_spec(table)["indexes"])
-KNOWN_SETTINGS = frozenset(f.alias for f in Settings.model_fields.values() if f.alias)
+KNOWN_SETTINGS = frozenset(Settings.env_names().values())
 WEBSOCKET_URL_SETTING = _alias("websocket_url")
 MANAGEMENT_URL_SETTING = _alias("websocket_management_url")
 HOOK_INVOKER_SETTING = _alias("hook_invoker")

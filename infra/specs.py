@@ -222,7 +222,7 @@ CORE_FUNCTIONS: tuple[FunctionSpec, ...] = (
 )
 
 HANDLER_TIMEOUT_SETTING = "PARLEY_EXTENSION_HANDLER_TIMEOUT_SECONDS"
-HANDLER_TIMEOUT_SECONDS: float = Settings.model_fields["extension_handler_timeout_seconds"].default
+HANDLER_TIMEOUT_SECONDS: float = Settings.default_of("extension_handler_timeout_seconds")
 # past the handlers' own deadlines: the delivery claim, the chat read and the publish of the outputs
 EXTENSION_MARGIN_SECONDS = 30
 # a hook answers within the platform's budget (500 ms), cold start included: more memory buys CPU

@@ -5,15 +5,18 @@ One scheduled function for both sweeps: each is a few index queries when there i
 and a second schedule would double the idle invocations for no gain.
 """
 
-from datetime import UTC, datetime
-from typing import Any
+from __future__ import annotations
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from parley.errors import PublishError
 from parley.observability import instrument, logger
 from parley.root import chat_service, outbox
 from parley.settings import settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 PAGE = 100
 STOP_WITH_MS_LEFT = 10_000

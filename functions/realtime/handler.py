@@ -4,13 +4,16 @@ The action's reply frame is the route response (two-way routes); pushes to other
 through the bus and the broadcaster.
 """
 
-from typing import Any
+from __future__ import annotations
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from parley.observability import instrument
 from parley.root import realtime_service
 from parley.services.chats import Identity
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 def _connect(event: dict[str, Any]) -> dict[str, Any]:

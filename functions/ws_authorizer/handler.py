@@ -8,15 +8,18 @@ adapter and its tables), not the composition root (parley.root): no event catalo
 its cold start (`make bench` measures it).
 """
 
-from typing import Any
+from __future__ import annotations
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from parley.adapters import tables
 from parley.adapters.connections import ConnectionRepository
 from parley.clock import utc_now
 from parley.observability import instrument, logger
 from parley.settings import settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 connections = ConnectionRepository()
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from infra.local.dispatch import LambdaContext, deliver_once, sqs_event
 from infra.local.dispatcher import Dispatcher
@@ -20,6 +19,7 @@ from parley import root
 from parley.adapters.tables import ChatRecord
 from parley.ai.providers import ModelRequest, StreamEvent, TextDelta, Usage
 from parley.ai.responder import AIResponder
+from parley.consumers import BatchFailedError
 from parley.errors import ProviderError, StoreError
 from parley.routing import route
 from parley.services.chats import ChatService
@@ -363,7 +363,7 @@ def settled(queued: list[dict[str, Any]]) -> bool:
     """One delivery of the batch; False when the responder failed it (the queue would retry)."""
     try:
         return not deliver_ai(queued)["batchItemFailures"]
-    except BatchProcessingError:
+    except BatchFailedError:
         return False
 
 

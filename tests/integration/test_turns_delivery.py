@@ -7,10 +7,10 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from infra.local.dispatch import LambdaContext, sqs_event
 from infra.local.functions import load_handler
+from parley.consumers import BatchFailedError
 from tests.support.api import Api, User
 from tests.support.bus import Bus
 
@@ -106,7 +106,7 @@ def test_an_event_type_the_route_does_not_subscribe_to_fails_loudly(api: Api, bu
     queued = bus.raw_queue("turns")
 
     # When it is delivered alone, Then the invocation fails (the batch is retried, then dead-lettered)
-    with pytest.raises(BatchProcessingError, match="All records failed"):
+    with pytest.raises(BatchFailedError, match="All records failed"):
         deliver(queued)
 
     # And beside a good record, only the bad one is reported failed

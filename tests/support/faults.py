@@ -7,8 +7,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import boto3
 from botocore.awsrequest import AWSResponse
+
+from parley.adapters import aws
 
 Responder = Callable[[dict[str, Any]], dict[str, Any] | None]
 
@@ -38,20 +39,20 @@ class Fault:
 
 @contextmanager
 def fault(service_operation: str) -> Iterator[Fault]:
-    """Register a disarmed Fault on boto3's default session.
+    """Register a disarmed Fault on the session every adapter's client comes from.
 
     botocore copies the session's hooks into each client when it is created, so enter this before
     the code under test builds its clients (our adapters build them lazily, on first use).
     ``params`` given to the responder is botocore's serialized request (its ``body`` is the JSON).
     """
     injected = Fault()
-    session = boto3._get_default_session()
+    events = aws.session().get_component("event_emitter")
     event = f"before-call.{service_operation}"
-    session.events.register(event, injected.hook, unique_id=f"fault-{service_operation}")
+    events.register(event, injected.hook, unique_id=f"fault-{service_operation}")
     try:
         yield injected
     finally:
-        session.events.unregister(event, unique_id=f"fault-{service_operation}")
+        events.unregister(event, unique_id=f"fault-{service_operation}")
 
 
 def put_events_failing(code: str = "InternalFailure") -> Responder:

@@ -20,6 +20,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, ReadTimeoutError
 
+from parley.adapters import aws
 from parley.adapters.bedrock import BedrockConverse
 from parley.adapters.lambda_invoke import LambdaHookInvoker
 from parley.adapters.websocket import ManagementApiPusher
@@ -75,17 +76,17 @@ def raising(exc: Exception) -> Answer:
 @contextmanager
 def aws_answers(service_operation: str, respond: Answer) -> Iterator[None]:
     """Every client built inside answers ``service.Operation`` with ``respond`` instead of AWS."""
-    session = boto3._get_default_session()
+    events = aws.session().get_component("event_emitter")
     event = f"before-send.{service_operation}"
 
     def hook(request: Any, **_: Any) -> AWSResponse:
         return respond(request)
 
-    session.events.register(event, hook, unique_id="adapter-errors")
+    events.register(event, hook, unique_id="adapter-errors")
     try:
         yield
     finally:
-        session.events.unregister(event, unique_id="adapter-errors")
+        events.unregister(event, unique_id="adapter-errors")
 
 
 def client_answering(service: str, operation: str, respond: Answer, **kwargs: Any) -> Any:
@@ -223,7 +224,7 @@ def test_concurrent_pushes_share_one_client_built_before_they_start(monkeypatch:
         time.sleep(0.05)
         return Client()
 
-    monkeypatch.setattr(boto3, "client", factory)
+    monkeypatch.setattr(aws, "client", factory)
     pusher = ManagementApiPusher("https://execute-api.invalid")
 
     # When 64 pushes run at once on 16 threads
@@ -237,6 +238,6 @@ def test_concurrent_pushes_share_one_client_built_before_they_start(monkeypatch:
     with ThreadPoolExecutor(max_workers=16) as pool:
         list(pool.map(push, range(64)))
 
-    # Then every push went out through one client, built once (boto3 clients are not built thread-safely)
+    # Then every push went out through one client, built once (building a client is not thread-safe)
     assert built == ["https://execute-api.invalid"]
     assert sorted(pushed) == sorted(f"c-{i}" for i in range(64))

@@ -73,3 +73,15 @@ def test_importing_the_http_app_loads_neither_the_extension_sdk_nor_an_extension
 
     # Then it imports cleanly: no extension SDK, no shipped extension (the traceback names the chain)
     assert result.returncode == 0, result.stderr
+
+
+def test_importing_the_http_app_leaves_the_openapi_document_models_for_the_docs_routes() -> None:
+    # When the api's module is imported in a fresh interpreter
+    result = _import_in_a_fresh_interpreter(
+        "import sys, parley.http.app\n"
+        "print('aws_lambda_powertools.event_handler.openapi.models' in sys.modules)\n"
+    )
+
+    # Then Powertools' OpenAPI document models are not loaded (only /docs and /openapi.json need them)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"

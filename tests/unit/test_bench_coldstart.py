@@ -42,3 +42,29 @@ def test_every_function_folder_is_discovered_and_gets_a_lambda_environment() -> 
     assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "1024"
     assert env["LAMBDA_TASK_ROOT"].endswith("functions/api")
     assert env["PYTHONPATH"].split(":")[0].endswith("functions/api")
+
+
+def test_a_first_invocation_counts_only_when_it_took_the_ordinary_path() -> None:
+    from bench.coldstart import first_invocation_problem
+
+    allow = {"policyDocument": {"Statement": [{"Effect": "Allow"}]}}
+    deny = {"policyDocument": {"Statement": [{"Effect": "Deny"}]}}
+    assert first_invocation_problem("ws_authorizer", allow) is None
+    assert first_invocation_problem("ws_authorizer", deny) is not None
+    assert first_invocation_problem("api", {"statusCode": 201}) is None
+    assert first_invocation_problem("api", {"statusCode": 429}) is not None
+    assert first_invocation_problem("turns", {"batchItemFailures": []}) is None
+    assert first_invocation_problem("turns", {"batchItemFailures": [{"itemIdentifier": "1"}]}) is not None
+    assert first_invocation_problem("outbox_sweeper", {"failed": 0, "found": 0}) is None
+
+
+def test_the_floors_are_measured_from_their_own_folder() -> None:
+    from bench.coldstart import FLOORS, first_invocation_problem, folder_of
+
+    floors = discover(FLOORS)
+    assert floors == ["floor_0_botocore", "floor_1_pynamodb", "floor_2_pydantic", "floor_3_http"]
+    assert folder_of("floor_0_botocore") == FLOORS / "floor_0_botocore"
+    assert folder_of("api").name == "api"
+    assert lambda_environment("floor_3_http")["LAMBDA_TASK_ROOT"].endswith("bench/floors/floor_3_http")
+    assert first_invocation_problem("floor_3_http", {"ok": True}) is None
+    assert first_invocation_problem("floor_3_http", {"ok": False}) is not None

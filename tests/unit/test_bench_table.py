@@ -67,7 +67,7 @@ def test_sections_not_run_and_failed_measures_show_as_such() -> None:
 
     # Then their rows say what failed, and the cost rows (not run now) are left out
     assert rows == [
-        ["cold start `api` (handler import)", "failed: ImportError", "", "**no**"],
+        ["cold start `api`", "failed: ImportError", "", "**no**"],
         ["function code, zipped", "api 2.0 KB", "", ""],
         ["shared layer, zipped", "not measured: no zip", "", ""],
     ]

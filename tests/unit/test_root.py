@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from parley import root
 from parley.settings import settings
+
+LAYER_ONLY = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "layers/parley/python")}
+"""A child that imports this worktree's layer, whatever the venv's own paths hold."""
 
 
 def test_a_new_component_is_reset_without_being_listed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -55,3 +63,16 @@ def test_reset_forgets_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
     # Then the new value is read
     assert settings().bus_name == "bus-two"
+
+
+def test_importing_the_root_builds_and_imports_no_collaborator() -> None:
+    # each factory imports what it builds: a handler loads only the collaborators it asks for
+    code = (
+        "import sys, parley.root; "
+        "print(sorted(m for m in sys.modules if m.startswith(('parley.adapters', 'parley.services', "
+        "'parley.ai', 'parley.realtime', 'boto3', 'pynamodb'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=LAYER_ONLY, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"

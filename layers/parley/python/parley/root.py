@@ -12,30 +12,27 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
-from parley.adapters import tables
-from parley.adapters.connections import ConnectionRepository
-from parley.adapters.dynamodb import ChatRepository
-from parley.adapters.eventbridge import EventBridgePublisher
-from parley.adapters.extensions import ExtensionState, Registry
-from parley.adapters.lambda_invoke import LambdaHookInvoker
-from parley.adapters.websocket import ManagementApiPusher
-from parley.ai.providers import ModelProvider, build_provider
-from parley.ai.responder import AIResponder
-from parley.catalog import Envelope
-from parley.domain.model import Chat, Participant
-from parley.extensions.hooks import HookRunner, InProcessHookInvoker
-from parley.ports import EventPublisher
-from parley.realtime.fanout import Broadcaster
-from parley.realtime.service import RealtimeService
-from parley.services.chats import ChatService, ExtensionPlatform
-from parley.services.outbox import Outbox
 from parley.settings import Settings, settings
 
 if TYPE_CHECKING:
-    # only the extension gateway and extension functions build these: core Lambdas skip the imports
+    # each factory imports what it builds, so a function loads only its own collaborators
+    from parley.adapters.connections import ConnectionRepository
+    from parley.adapters.dynamodb import ChatRepository
+    from parley.adapters.extensions import Registry
+    from parley.adapters.websocket import ManagementApiPusher
+    from parley.ai.providers import ModelProvider
+    from parley.ai.responder import AIResponder
+    from parley.catalog import Envelope
+    from parley.domain.model import Participant
+    from parley.extensions.hooks import HookRunner
     from parley.extensions.sdk import Runtime
+    from parley.ports import EventPublisher
+    from parley.realtime.fanout import Broadcaster
+    from parley.realtime.service import RealtimeService
     from parley.services.analytics import AnalyticsService
+    from parley.services.chats import ChatService
     from parley.services.extensions import ExtensionService
+    from parley.services.outbox import Outbox
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -64,6 +61,8 @@ def bound_settings() -> Settings:
     PynamoDB models are module-level, so binding them is process-wide: every factory that builds a
     repository takes its settings from here, which makes binding part of its inputs.
     """
+    from parley.adapters import tables
+
     config = settings()
     tables.bind(config)
     return config
@@ -71,24 +70,32 @@ def bound_settings() -> Settings:
 
 @component
 def chat_repository() -> ChatRepository:
+    from parley.adapters.dynamodb import ChatRepository
+
     config = bound_settings()
     return ChatRepository(config.region, config.client_message_ttl_seconds)
 
 
 @component
 def connections() -> ConnectionRepository:
+    from parley.adapters.connections import ConnectionRepository
+
     bound_settings()  # its records are PynamoDB models: bound before the first call
     return ConnectionRepository()
 
 
 @component
 def publisher() -> EventPublisher:
+    from parley.adapters.eventbridge import EventBridgePublisher
+
     config = settings()
     return EventBridgePublisher(config.bus_name, max_attempts=config.publish_max_attempts)
 
 
 @component
 def outbox() -> Outbox:
+    from parley.services.outbox import Outbox
+
     return Outbox(chat_repository(), publisher())
 
 
@@ -99,21 +106,31 @@ def announce(envelopes: Sequence[Envelope[Any]]) -> None:
 
 @component
 def registry() -> Registry:
+    from parley.adapters.extensions import Registry
+
     bound_settings()  # its records are PynamoDB models: bound before the first call
     return Registry()
 
 
 @component
 def hook_runner() -> HookRunner:
+    from parley.extensions.hooks import HookInvoker, HookRunner, InProcessHookInvoker
+
     config = settings()
-    invoker = (
-        InProcessHookInvoker() if config.hook_invoker == "inprocess" else LambdaHookInvoker(config.region)
-    )
+    invoker: HookInvoker
+    if config.hook_invoker == "inprocess":
+        invoker = InProcessHookInvoker()
+    else:
+        from parley.adapters.lambda_invoke import LambdaHookInvoker
+
+        invoker = LambdaHookInvoker(config.region)
     return HookRunner(invoker, budget_ms=config.hook_budget_ms)
 
 
 @component
 def chat_service() -> ChatService:
+    from parley.services.chats import ChatService, ExtensionPlatform
+
     return ChatService(
         chat_repository(),
         outbox(),
@@ -133,6 +150,8 @@ def extension_service() -> ExtensionService:
 @component
 def extension_runtime() -> Runtime:
     """The SDK's ports in a deployed extension: it reads the chat, never writes core tables."""
+    from parley.adapters.extensions import ExtensionState
+    from parley.domain.model import Chat
     from parley.extensions.sdk import Runtime
 
     repository = chat_repository()
@@ -152,6 +171,7 @@ def extension_runtime() -> Runtime:
 
 @component
 def analytics_service() -> AnalyticsService:
+    from parley.adapters.extensions import ExtensionState
     from parley.services.analytics import AnalyticsService  # the api's alone: other Lambdas skip it
 
     return AnalyticsService(chat_service(), ExtensionState)
@@ -159,11 +179,15 @@ def analytics_service() -> AnalyticsService:
 
 @component
 def pusher() -> ManagementApiPusher:
+    from parley.adapters.websocket import ManagementApiPusher
+
     return ManagementApiPusher(settings().websocket_management_url)
 
 
 @component
 def realtime_service() -> RealtimeService:
+    from parley.realtime.service import RealtimeService
+
     config = settings()
     return RealtimeService(
         connections(),
@@ -179,11 +203,15 @@ def realtime_service() -> RealtimeService:
 
 @component
 def broadcaster() -> Broadcaster:
+    from parley.realtime.fanout import Broadcaster
+
     return Broadcaster(connections(), chat_repository(), pusher(), concurrency=settings().push_concurrency)
 
 
 @component
 def provider(name: str) -> ModelProvider:
+    from parley.ai.providers import build_provider
+
     config = settings()
     return build_provider(
         name,
@@ -201,6 +229,8 @@ def provider_for(participant: Participant) -> ModelProvider:
 
 @component
 def ai_responder() -> AIResponder:
+    from parley.ai.responder import AIResponder
+
     config = settings()
     return AIResponder(
         chat_service(),

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
+from parley.adapters import aws
 from parley.errors import ProviderError, ProviderFailure
 
 THROTTLED = frozenset(
@@ -32,7 +32,7 @@ def reason_of(code: str) -> ProviderFailure:
 
 
 class BedrockConverse:
-    """``bedrock-runtime`` ConverseStream through boto3; the client is built on first use.
+    """``bedrock-runtime`` ConverseStream through botocore; the client is built on first use.
 
     botocore retries throttling before the first byte (standard mode); what still fails becomes a
     ProviderError. Errors inside the stream arrive as EventStreamError with the same codes.
@@ -46,9 +46,9 @@ class BedrockConverse:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = boto3.client(
+            self._client = aws.client(
                 "bedrock-runtime",
-                region_name=self._region,
+                region=self._region,
                 config=Config(
                     retries={"max_attempts": 3, "mode": "standard"},
                     connect_timeout=5,

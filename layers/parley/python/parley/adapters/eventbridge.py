@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from parley.adapters import aws
 from parley.catalog import Envelope
 from parley.errors import EventTooLargeError, PublishError
 from parley.observability import logger
@@ -106,7 +106,7 @@ class EventBridgePublisher:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = boto3.client("events", config=CLIENT_CONFIG)
+            self._client = aws.client("events", config=CLIENT_CONFIG)
         return self._client
 
     def publish(self, envelopes: Sequence[Envelope[Any]]) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
+from parley.adapters import aws
 from parley.errors import HookFailedError, HookTimeoutError
 from parley.extensions.manifest import ExtensionDocument
 
@@ -23,9 +23,9 @@ class LambdaHookInvoker:
     def _client(self, timeout_seconds: float) -> Any:
         key = round(timeout_seconds, 2)
         if key not in self._clients:
-            self._clients[key] = boto3.client(
+            self._clients[key] = aws.client(
                 "lambda",
-                region_name=self._region,
+                region=self._region,
                 config=Config(
                     connect_timeout=max(0.05, timeout_seconds),
                     read_timeout=max(0.05, timeout_seconds),

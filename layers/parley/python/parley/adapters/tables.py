@@ -19,6 +19,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
+from parley.adapters import aws
 from parley.settings import Settings
 
 PAY_PER_REQUEST = "PAY_PER_REQUEST"
@@ -197,8 +198,10 @@ def bind(settings: Settings) -> None:
     """Point every model at the configured table names and region.
 
     A model's cached connection is dropped only when its name or region changes: building one is a
-    new botocore client, which is what a cold start should pay once, not every rebind.
+    new botocore client, which is what a cold start should pay once, not every rebind. Every
+    model's client comes from the process's one botocore session (``aws``), not one session each.
     """
+    aws.share_with_pynamodb()
     for table in TABLES:
         meta: Any = table.model.Meta
         name, region = getattr(settings, table.setting), settings.region

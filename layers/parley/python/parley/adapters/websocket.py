@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from parley.adapters import aws
 from parley.errors import PushFailedError
 from parley.ports import ConnectionGoneError
 
@@ -17,11 +17,11 @@ PUSH_CONFIG = Config(retries={"total_max_attempts": 3, "mode": "standard"}, conn
 
 
 class ManagementApiPusher:
-    """Built before any fan-out thread starts (its factory in parley.root is the lazy part): creating
-    a boto3 client is not thread-safe, and a lazy build inside the push threads raced."""
+    """Built before any fan-out thread starts (its factory in parley.root is the lazy part): one
+    client for every push thread, not one each (clients are thread-safe, building them is not)."""
 
     def __init__(self, endpoint_url: str, *, client: Any | None = None) -> None:
-        self.client: Any = client or boto3.client(
+        self.client: Any = client or aws.client(
             "apigatewaymanagementapi", endpoint_url=endpoint_url, config=PUSH_CONFIG
         )
 

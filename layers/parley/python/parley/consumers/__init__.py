@@ -4,25 +4,34 @@ Rule -> queue -> Lambda with partial batch responses: a failing record is retrie
 dead-lettered) on its own, never taking the rest of the batch with it. Its last failed attempt
 (SQS's receive count at the route's ``maxReceiveCount``) is announced on the bus as HandlerFailed,
 so operators see a dead letter where they see everything else.
+
+The batch loop is ours, not Powertools' ``BatchProcessor``: the contract is a dozen lines (each
+record on its own, failures reported as ``batchItemFailures``, a batch that failed whole fails the
+invocation), while the processor's import pulls in every event source's data classes and parser
+models at every consumer's cold start.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, overload
-
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any, overload
 
 from parley.catalog import SYSTEM, Envelope, HandlerFailed, new_event, parse_detail
 from parley.observability import logger
 from parley.routing import Route
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
 
 class UnexpectedEventError(Exception):
     """A route delivered an event type it does not subscribe to: a configuration bug, never skipped."""
+
+
+class BatchFailedError(Exception):
+    """Every record of the batch failed: the invocation fails, so Lambda's own retry and the
+    function's error alarm see it (Powertools' batch processor behaved the same)."""
 
 
 def envelope_from_eventbridge(event: dict[str, Any], route: Route) -> Envelope[Any]:
@@ -81,15 +90,14 @@ def sqs_consumer(
     but the core) is dropped with a warning, never retried. ``with_source`` hands the source to
     ``handle`` instead, for the extension gateway, which records such refusals itself.
     """
-    processor = BatchProcessor(event_type=EventType.SQS)
 
-    def record_handler(record: SQSRecord) -> None:
-        event = json.loads(record.body)
+    def record_handler(record: dict[str, Any]) -> None:
+        event = json.loads(record["body"])
         envelope = envelope_from_eventbridge(event, route)
         try:
             handle_one(event, envelope)
         except Exception as exc:
-            attempts = int(record.attributes.approximate_receive_count or 1)
+            attempts = int((record.get("attributes") or {}).get("ApproximateReceiveCount") or 1)
             if report is not None and attempts >= route.retry.max_attempts:
                 logger.error("dead-lettering an event", extra={"attempts": attempts, "error": str(exc)})
                 report([handler_failed(route, envelope, exc, attempts)])
@@ -108,9 +116,26 @@ def sqs_consumer(
         handle(envelope)
 
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        response = process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
-        )
-        return dict(response)
+        return partial_batch(event["Records"], record_handler)
 
     return lambda_handler
+
+
+def partial_batch(
+    records: Sequence[dict[str, Any]], handle: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
+    """Each record on its own: the failed ones come back as ``batchItemFailures`` (only they are
+    retried); if every record failed, ``BatchFailedError`` fails the invocation."""
+    failed: list[dict[str, str]] = []
+    last: Exception | None = None
+    for record in records:
+        try:
+            handle(record)
+        except Exception as exc:
+            failed.append({"itemIdentifier": record["messageId"]})
+            last = exc
+    if records and len(failed) == len(records):
+        raise BatchFailedError(
+            f"All records failed processing. {len(failed)} individual errors, the last: {last!r}"
+        ) from last
+    return {"batchItemFailures": failed}

@@ -68,7 +68,7 @@ app = Resolver()
 for _name in ROUTERS:
     app.include_router(importlib.import_module(f"{routes.__name__}.{_name}").router)
 app.configure_openapi(title=TITLE, version=VERSION, security_schemes=SECURITY_SCHEMES, security=SIGNED_IN)
-app.enable_swagger(path="/docs", title=TITLE, version=VERSION, security_schemes=SECURITY_SCHEMES)
+app.enable_swagger_when_asked(path="/docs", title=TITLE, version=VERSION, security_schemes=SECURITY_SCHEMES)
 
 
 def _error(status: int, body: ErrorBody, headers: dict[str, str] | None = None) -> Response[Any]:

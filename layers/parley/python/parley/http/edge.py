@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -130,6 +132,40 @@ class Resolver(APIGatewayHttpResolver):
         super().__init__(enable_validation=True, json_body_deserializer=parse_json)
         # Powertools runs this middleware first on every route; ours checks the body, then delegates
         self._request_validation_middleware = _CheckedRequestValidation()  # type: ignore[no-untyped-call]
+
+    def enable_swagger_when_asked(self, *, path: str, **options: Any) -> None:
+        """Powertools' ``enable_swagger``, run on the page's first request instead of at import.
+
+        It imports the OpenAPI document's models (about a third of a bare ``import boto3``), which
+        no other route needs; every cold start paid for them, to serve a page few requests ask for.
+        The page is Powertools' own (same route, same answers), only built later."""
+        page: list[Callable[[], Response[Any]]] = []
+        lock = threading.Lock()
+
+        @self.get(path, include_in_schema=False)
+        def swagger() -> Response[Any]:
+            with lock:
+                if not page:
+                    page.append(self._swagger_page(path=path, **options))
+            return page[0]()
+
+    def _swagger_page(self, **options: Any) -> Callable[[], Response[Any]]:
+        """The handler ``enable_swagger`` would register (it does so through ``self.get``)."""
+        kept: list[Callable[[], Response[Any]]] = []
+
+        def keep(rule: str, *args: Any, **kwargs: Any) -> Callable[[Any], Any]:
+            def register(handler: Callable[[], Response[Any]]) -> Callable[[], Response[Any]]:
+                kept.append(handler)
+                return handler
+
+            return register
+
+        self.get = keep  # type: ignore[method-assign]
+        try:
+            self.enable_swagger(**options)
+        finally:
+            del self.get
+        return kept[0]
 
     def allowed_methods(self, path: str) -> list[str]:
         """The methods a path is served with (empty for an unknown path): the 405's ``Allow``."""
