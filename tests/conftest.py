@@ -8,6 +8,7 @@ import pytest
 from moto import mock_aws
 
 from infra.local import moto_fixes
+from infra.local.extensions import loaded
 from infra.local.provision import Provisioned, provision
 from parley import root
 from parley.settings import settings
@@ -47,7 +48,7 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def aws() -> Iterator[Provisioned]:
     moto_fixes.apply_all()
     bind_shipped()
-    with mock_aws():
+    with mock_aws(), loaded():  # PARLEY_EXTENSIONS too, as on `make dev`
         yield provision(settings(), sink=True)
 
 

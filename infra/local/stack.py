@@ -24,6 +24,7 @@ from aiohttp import web
 from infra.local.auth import LocalIdentityProvider
 from infra.local.dispatch import LambdaContext
 from infra.local.dispatcher import Dispatcher
+from infra.local.extensions import Reloader, configured, load_all
 from infra.local.fault_points import hanging_loader, install_botocore, install_model_faults
 from infra.local.faults import Faults
 from infra.local.functions import load_handler
@@ -98,6 +99,9 @@ class LocalStack:
         )
         self._start_moto()
 
+        outside = load_all(configured())  # PARLEY_EXTENSIONS: deployed like the shipped ones
+        for local in outside:
+            progress(f"      extension {local.extension.id} from {local.source.named} (reloads on change)")
         progress("[2/5] provisioning tables, bus, rules and queues from the routing table")
         provisioned = provision(settings())
         hooks.register_loader(hanging_loader(self.faults, load_handler))
@@ -106,6 +110,9 @@ class LocalStack:
         self._dispatcher = Dispatcher(provisioned, REGION, faults=self.faults)
         self._dispatcher.start()
         self._spawn(self._sweep_forever, "outbox-sweeper")
+        if outside:
+            reloader = Reloader(outside, provisioned, report=progress)
+            self._spawn(lambda: reloader.run(self._stopping), "extension-reloader")
 
         progress("[4/5] local sign-in key and gateway handlers")
         identity = LocalIdentityProvider(issuer=f"{self.base_url}/local")
