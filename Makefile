@@ -8,11 +8,12 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONPATH := layers/parley/python:.
 
-.PHONY: help install test lint fmt typecheck pytest docs-check schemas openapi asyncapi docs dev redrive bench clean layer synth preflight fuzz chaos
+.PHONY: help install test lint fmt typecheck pytest docs-check schemas openapi asyncapi docs dev redrive bench clean layer synth preflight fuzz chaos tail
 
 help:
 	@echo "make dev        start the whole system locally on http://127.0.0.1:8000 (PARLEY_PORT overrides)"
 	@echo "make bench      cold starts, AWS requests and cost per message, local latency and fan-out, sizes (bench/results.json)"
+	@echo "make tail       print the running local stack's bus events and log lines live (TAIL_ARGS='--type X --source Y')"
 	@echo "make redrive    put the running local stack's dead-lettered events back on their queues"
 	@echo "make chaos      a chat workload on the local stack under seeded faults, then the conservation law (CHAOS_ARGS=--seed N)"
 	@echo "make test       create .venv (and .venv-checkov), install pinned requirements, run ruff, mypy and pytest"
@@ -90,6 +91,9 @@ dev: $(STAMP)
 
 redrive: $(STAMP)
 	$(BIN)/python -m infra.local.redrive
+
+tail: $(STAMP)
+	$(BIN)/python -m infra.local.tail $(TAIL_ARGS)
 
 fuzz: $(STAMP)
 	$(BIN)/python -m scripts.fuzz $(FUZZ_ARGS)

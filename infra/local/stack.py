@@ -6,6 +6,7 @@ Everything listens on 127.0.0.1. State lives in moto's memory and is gone when t
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import subprocess
@@ -27,6 +28,7 @@ from infra.local.dispatcher import Dispatcher
 from infra.local.extensions import Reloader, configured, load_all
 from infra.local.fault_points import hanging_loader, install_botocore, install_model_faults
 from infra.local.faults import Faults
+from infra.local.feed import Feed
 from infra.local.functions import load_handler
 from infra.local.gateway import Gateway
 from infra.local.provision import provision
@@ -61,6 +63,7 @@ class LocalStack:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._threads: list[threading.Thread] = []
+        self.feed = Feed()  # GET /local/events, `make tail`
 
     def environment(self) -> dict[str, str]:
         """What the Lambdas see: AWS endpoints, names and URLs come from here, never from code."""
@@ -88,6 +91,7 @@ class LocalStack:
         started = time.perf_counter()
         os.environ.update(self.environment())
         root.reset()
+        self.feed.attach(logging.getLogger(logger.name))
         # before any AWS client exists: every client gets the fault hooks (and the publish counter)
         install_botocore(self.faults, self._published)
         install_model_faults(self.faults)
@@ -125,6 +129,7 @@ class LocalStack:
             redrive=self._dispatcher.redrive,
             faults=self.faults,
             delivered=self._dispatcher.delivered.snapshot,
+            events=self.feed.query,
             aws_endpoint=self.environment()["AWS_ENDPOINT_URL"],
         )
 
@@ -212,7 +217,8 @@ class LocalStack:
                 time.sleep(0.1)
 
     def _published(self, entries: list[dict[str, Any]]) -> None:
-        """PutEvents accepted ``entries``: count them for /local/stats."""
+        """PutEvents accepted ``entries``: count them for /local/stats, keep them for /local/events."""
+        self.feed.record_events(entries)
         if self._dispatcher:
             self._dispatcher.count_published([e.get("DetailType", "") for e in entries])
 
