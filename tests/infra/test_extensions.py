@@ -478,4 +478,17 @@ def test_every_extension_rule_matches_only_chats_that_enabled_it(synth: Synth, s
     rules += [(e.manifest.id, small.rule(e)) for e in (small.relay, small.partner, small.guard)]
     for extension_id, rule in rules:
         # Then each matches only events whose metadata lists that extension
-        assert rule["EventPattern"]["detail"] == {"metadata": {"extensions": [extension_id]}}, extension_id
+        assert rule["EventPattern"]["detail"]["metadata"] == {"extensions": [extension_id]}, extension_id
+
+
+def test_a_rule_for_other_extensions_events_matches_them_by_name(synth: Synth) -> None:
+    # Given a shipped extension subscribed to other extensions' events by name
+    subscriber = next(m for m in SHIPPED if m.extension_events)
+    rule = synth.resource(synth.logical_id(_extension(synth, subscriber).rule))["Properties"]
+    # Then its rule takes an ExtensionEvent only under one of those names (and its other events as before)
+    branches = rule["EventPattern"]["detail"]["$or"]
+    assert {
+        "metadata": {"event_type": ["ExtensionEvent"]},
+        "data": {"name": list(subscriber.extension_events)},
+    } in (branches)
+    assert rule["EventPattern"] == extension_route(subscriber.document()).pattern
