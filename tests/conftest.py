@@ -16,6 +16,9 @@ from tests.support.api import Api, User
 from tests.support.bus import Bus
 from tests.support.extensions import bind_shipped
 
+# the fixtures an extension's own repository gets from the SDK distribution's pytest11 entry point
+pytest_plugins = ("parley_kit.pytest_plugin",)
+
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",

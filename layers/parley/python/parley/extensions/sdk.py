@@ -29,7 +29,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from pydantic import BaseModel
 
@@ -53,10 +53,12 @@ from parley.extensions.hooks import HOOK_KEY, ModerationDecision, ModerationRequ
 from parley.extensions.manifest import LIFECYCLE_EVENTS, Capability, ExtensionDocument, Manifest
 from parley.extensions.policy import refusal, sender_id
 from parley.extensions.store import Backend, StagedStore, Store
+from parley.extensions.typed import TypedOn
 from parley.observability import instrument, logger
 from parley.routing import extension_route
 
 C = TypeVar("C", bound=BaseModel)
+P = TypeVar("P", bound=BaseModel)
 ID_NAMESPACE = uuid.UUID("6f1b8a52-5d0e-4c3e-9a57-0b8f5b7f2a10")
 KEEP_SEEN_SECONDS = 7 * 24 * 3600
 """How long a handled event is remembered: longer than any redelivery (queue retention is 4 days)."""
@@ -85,6 +87,22 @@ class Runtime:
     publish: Callable[[Sequence[Envelope[Any]]], None]
     state: Callable[[str, str], Backend]
     handler_timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class Emits(Generic[P]):
+    """One of an extension's own events with a typed payload, for its emitter and its subscribers:
+
+    completed = Emits("standup.completed", Completed)
+    ctx.emit(completed, Completed(answered=3))          # in the emitting extension
+    completed.payload_of(event).answered                # in a subscriber's handler
+    """
+
+    name: str
+    model: type[P]
+
+    def payload_of(self, event: Envelope[Any]) -> P:
+        return self.model.model_validate(event.data.payload)
 
 
 @dataclass
@@ -118,8 +136,19 @@ class Context(Generic[C]):
             ExtensionMessageRequested(extension_id=self.extension.id, request_id=request_id, text=text)
         )
 
-    def emit(self, name: str, payload: Mapping[str, Any] | None = None) -> None:
-        """Emit one of the manifest's own events (``emits``) for other extensions."""
+    @overload
+    def emit(self, name: Emits[P], payload: P) -> None: ...
+
+    @overload
+    def emit(self, name: str, payload: Mapping[str, Any] | None = None) -> None: ...
+
+    def emit(self, name: str | Emits[Any], payload: Mapping[str, Any] | BaseModel | None = None) -> None:
+        """Emit one of the manifest's own events (``emits``) for other extensions; with an ``Emits``
+        declaration its payload is that model (a mismatch is a mypy error)."""
+        if isinstance(name, Emits):
+            name = name.name
+        if isinstance(payload, BaseModel):
+            payload = payload.model_dump(mode="json")
         self._need("events:emit")
         if name not in self.extension.manifest.emits:
             raise CapabilityError(f"{name!r} is not in the manifest's emits {self.extension.manifest.emits}")
@@ -137,7 +166,7 @@ Handler = Callable[[Envelope[Any], Context[C]], None]
 LambdaHandler = Callable[[dict[str, Any], Any], Any]
 
 
-class Extension(Generic[C]):
+class Extension(TypedOn[Context[C]]):
     def __init__(self, manifest: Manifest, *, runtime: Runtime | Callable[[], Runtime] | None = None) -> None:
         self.manifest = manifest
         self._runtime = runtime
@@ -179,9 +208,8 @@ class Extension(Generic[C]):
 
     # -- declaring ---------------------------------------------------------------------------------
 
-    def on(self, event: str) -> Callable[[Handler[C]], Handler[C]]:
-        """Handle a catalog event type (``MessageStored``), a life-cycle event of this extension
-        (``ExtensionActivated``...), or another extension's event by name (``sentiment.scored``)."""
+    def _on(self, event: str) -> Callable[[Handler[C]], Handler[C]]:
+        """``on`` (typed per event in ``parley.extensions.typed``): register a handler for ``event``."""
         manifest = self.manifest
         declared = event in manifest.subscribed or event in manifest.extension_events
         if not declared:
