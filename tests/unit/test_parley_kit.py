@@ -157,3 +157,31 @@ def test_a_handler_typed_for_another_event_is_a_mypy_error(tmp_path: Path) -> No
     assert sorted(errors) == [mismatch, line_of("Other(x="), line_of("event.data.message)")], out
     assert "Envelope[MessageStored]" in errors[mismatch]
     assert "Envelope[UserJoined]" in errors[mismatch]
+
+
+def test_the_sdk_distribution_pins_what_the_layer_ships() -> None:
+    # Given the layer's pinned runtime requirements and the distribution's dependencies
+    import tomllib
+
+    layer = {
+        line.strip()
+        for line in (ROOT / "layers" / "parley" / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    project = tomllib.loads((ROOT / "sdk" / "python" / "pyproject.toml").read_text())["project"]
+    # Then an extension's repository tests against exactly the versions its Lambda will run on
+    assert layer <= set(project["dependencies"])
+    assert project["entry-points"]["pytest11"] == {"parley": "parley_kit.pytest_plugin"}
+
+
+def test_the_scaffold_refuses_a_bad_id_and_a_folder_with_files(tmp_path: Path) -> None:
+    from parley_kit.scaffold import ScaffoldError, scaffold
+
+    with pytest.raises(ScaffoldError, match="not an extension id"):
+        scaffold("Stand-Up", tmp_path / "a")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "keep.txt").write_text("mine")
+    with pytest.raises(ScaffoldError, match="not empty"):
+        scaffold("standup", tmp_path / "b")
+    written = {p.relative_to(tmp_path / "c").as_posix() for p in scaffold("standup", tmp_path / "c")}
+    assert {"standup/handler.py", "tests/test_standup.py", "cdk/app.py", "pyproject.toml"} <= written
