@@ -35,6 +35,7 @@ def stage(into: Path) -> None:
     shutil.copy(PYPROJECT, into / "pyproject.toml")
     for name, source in SOURCES.items():
         shutil.copytree(source, into / name, ignore=IGNORED)
+        (into / name / "py.typed").touch()  # typed (PEP 561): an author's mypy checks against it
 
 
 def build(dest: Path) -> Path:
