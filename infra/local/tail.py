@@ -63,12 +63,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kind", choices=("event", "log"), default="")
     parser.add_argument("--chat", default="", help="one chat id")
     parser.add_argument("--last", type=int, default=20, help="how many past entries to print first")
+    parser.add_argument("--once", action="store_true", help="print the past entries and stop")
     args = parser.parse_args(argv)
     query = {"type": args.type, "source": args.source, "kind": args.kind, "chat_id": args.chat}
     try:
         backlog = fetch(args.url, {**query, "limit": str(max(1, args.last))})
         for entry in backlog["items"][-args.last :] if args.last else []:
             print(line(entry), flush=True)
+        if args.once:
+            return 0
         follow(
             args.url, {**query, "after": str(backlog["last"])}, every=0.5, out=lambda s: print(s, flush=True)
         )

@@ -127,6 +127,24 @@ def running_on_make_dev(folder: Path) -> None:
         assert until(lambda: "Everyone has answered (2)." in texts(bob, chat_id))
         events = until(lambda: alice.call("GET", f"/local/events?type={NAME}.completed").json["items"])
         assert [e["detail"]["data"]["payload"] for e in events] == [{"answers": 2}]
+        tail = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "infra.local.tail",
+                "--url",
+                base,
+                "--once",
+                "--source",
+                f"parley.ext.{NAME}",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        assert f"ExtensionEvent {NAME}.completed  parley.ext.{NAME}" in tail, tail
 
         # the author edits the prompt: the stack reloads it, and keeps the chat
         handler = folder / "handler.py"

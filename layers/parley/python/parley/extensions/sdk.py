@@ -18,9 +18,11 @@ metrics flushed per invocation, and the core's SQS batch consumer (partial batch
 For every delivered event the SDK: ignores events it has no handler for; checks the event's bus
 source (core events come only from ``parley.core``, other extensions' events pass the core's own
 policy); skips chats where the extension is not enabled; claims the (extension, event) pair so a
-duplicate never reaches the handler; runs the handler with a deadline; publishes what the handler
-asked for (messages, events) only if it succeeded, with ids derived from the cause so a retry
-repeats the same requests; and reports failures and recoveries, which drive the circuit breaker.
+duplicate never reaches the handler; runs the handler with a deadline; commits its store writes
+together with what it asked for (messages, events) in one transaction (``parley.extensions.store``),
+then publishes those, with ids derived from the cause, so a retry after a failed publish republishes
+the same requests instead of losing them; and reports failures and recoveries, which drive the
+circuit breaker.
 """
 
 from __future__ import annotations
