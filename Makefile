@@ -6,13 +6,16 @@ STAMP  := $(VENV)/.installed
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # jsii's end-of-life banner for Node 20 is silenced per major version
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
-export PYTHONPATH := layers/parley/python:clients/python:.
+export PYTHONPATH := layers/parley/python:clients/python:sdk/python:.
 
-.PHONY: help install test lint fmt typecheck pytest docs-check schemas openapi asyncapi docs dev redrive bench clean layer synth preflight fuzz chaos
+.PHONY: help install test lint fmt typecheck pytest docs-check schemas openapi asyncapi docs dev redrive bench clean layer synth preflight fuzz chaos tail sdk ext-new
 
 help:
 	@echo "make dev        start the whole system locally on http://127.0.0.1:8000 (PARLEY_PORT overrides)"
 	@echo "make bench      cold starts, AWS requests and cost per message, local latency and fan-out, sizes (bench/results.json)"
+	@echo "make tail       print the running local stack's bus events and log lines live (TAIL_ARGS='--type X --source Y')"
+	@echo "make sdk        build the parley-extension-sdk wheel (SDK, catalog types, pytest plugin, scaffold) into dist/"
+	@echo "make ext-new    a new extension outside this repository: make ext-new NAME=standup DEST=../standup-ext"
 	@echo "make redrive    put the running local stack's dead-lettered events back on their queues"
 	@echo "make chaos      a chat workload on the local stack under seeded faults, then the conservation law (CHAOS_ARGS=--seed N)"
 	@echo "make test       create .venv (and .venv-checkov), install pinned requirements, run ruff, mypy and pytest"
@@ -104,6 +107,16 @@ dev: $(STAMP) $(CLIENT_STAMP)
 
 redrive: $(STAMP)
 	$(BIN)/python -m infra.local.redrive
+
+sdk: $(STAMP)
+	$(BIN)/python -m scripts.build_sdk
+
+ext-new: $(STAMP)
+	@test -n "$(NAME)" -a -n "$(DEST)" || { echo "usage: make ext-new NAME=standup DEST=../standup-ext"; exit 2; }
+	PYTHONPATH=layers/parley/python:sdk/python $(BIN)/python -m parley_kit.scaffold $(NAME) $(DEST)
+
+tail: $(STAMP)
+	$(BIN)/python -m infra.local.tail $(TAIL_ARGS)
 
 fuzz: $(STAMP)
 	$(BIN)/python -m scripts.fuzz $(FUZZ_ARGS)

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from aws_cdk import Duration, RemovalPolicy, Stack, Token
+from aws_cdk import CfnOutput, Duration, Fn, RemovalPolicy, Stack, Token
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -80,6 +80,44 @@ class ExtensionHost:
     reserved_concurrency_scale: float = 1.0
     # Powertools' service names (the EMF metrics' dimension) start with it: one per stage
     service_prefix: str = "parley"
+
+    def export(self, stack: Stack) -> None:
+        """Export what an extension's own CDK app needs (``from_exports``): the bus, the tables, the
+        shared layer and the stage's service prefix, as ``<stack name>-Parley<Name>``."""
+        values = {
+            "BusArn": self.bus.event_bus_arn,
+            "ExtensionsTableArn": self.extensions_table.table_arn,
+            "ChatsTableArn": self.chats_table.table_arn,
+            "LayerArn": self.layer.layer_version_arn,
+            "ServicePrefix": self.service_prefix,
+        }
+        for name, value in values.items():
+            CfnOutput(
+                stack,
+                f"Parley{name}",
+                value=value,
+                export_name=f"{stack.stack_name}-Parley{name}",
+                description=f"{name}, for extensions in their own CDK apps (ExtensionHost.from_exports)",
+            )
+
+    @classmethod
+    def from_exports(cls, scope: Construct, parley_stack: str) -> ExtensionHost:
+        """The host of a deployed Parley stack, by its name, for an extension in another CDK app (same
+        account and region). Hooks are not offered there: the core's functions are granted invoke only
+        on extensions of their own app."""
+
+        def imported(name: str) -> str:
+            return Fn.import_value(f"{parley_stack}-Parley{name}")
+
+        return cls(
+            bus=events.EventBus.from_event_bus_arn(scope, "ParleyBus", imported("BusArn")),
+            extensions_table=dynamodb.Table.from_table_arn(
+                scope, "ParleyExtensionsTable", imported("ExtensionsTableArn")
+            ),
+            chats_table=dynamodb.Table.from_table_arn(scope, "ParleyChatsTable", imported("ChatsTableArn")),
+            layer=lambda_.LayerVersion.from_layer_version_arn(scope, "ParleyLayer", imported("LayerArn")),
+            service_prefix=imported("ServicePrefix"),
+        )
 
 
 class ParleyExtension(Construct):

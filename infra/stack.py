@@ -129,6 +129,7 @@ class ParleyStack(Stack):
             reserved_concurrency_scale=config.reserved_concurrency_scale,
             service_prefix=config.name(),
         )
+        self.extension_host.export(self)  # for extensions deployed from their own CDK apps
         self.extensions = ShippedExtensions(
             self, "Extensions", host=self.extension_host, manifests=manifests()
         )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from parley.catalog import CATALOG, CLIENT_VISIBLE, envelope_schema
 from parley.topology import consumers_of
+from scripts.gen_sdk_types import typed_files
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS_DIR = ROOT / "docs" / "events"
@@ -28,6 +29,7 @@ def _json(data: object) -> str:
 def event_files() -> dict[Path, str]:
     files = {EVENTS_DIR / f"{name}.json": _json(envelope_schema(name)) for name in sorted(CATALOG)}
     files[EVENTS_MD] = events_markdown()
+    files.update(typed_files())  # the SDK's typed `on` follows the catalog
     return files
 
 

@@ -8,12 +8,16 @@ import pytest
 from moto import mock_aws
 
 from infra.local import moto_fixes
+from infra.local.extensions import loaded
 from infra.local.provision import Provisioned, provision
 from parley import root
 from parley.settings import settings
 from tests.support.api import Api, User
 from tests.support.bus import Bus
 from tests.support.extensions import bind_shipped
+
+# the fixtures an extension's own repository gets from the SDK distribution's pytest11 entry point
+pytest_plugins = ("parley_kit.pytest_plugin",)
 
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -47,7 +51,7 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def aws() -> Iterator[Provisioned]:
     moto_fixes.apply_all()
     bind_shipped()
-    with mock_aws():
+    with mock_aws(), loaded():  # PARLEY_EXTENSIONS too, as on `make dev`
         yield provision(settings(), sink=True)
 
 

@@ -12,10 +12,22 @@ from typing import Any
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 
 Handler = Callable[[dict[str, Any], Any], Any]
+_PROVIDED: dict[str, Handler] = {}
+
+
+def provide(function: str, handler: Handler) -> None:
+    """Serve ``function`` with this handler (an extension loaded from outside functions/); providing
+    it again replaces it, so the next delivery runs reloaded code."""
+    _PROVIDED[function] = handler
+
+
+def load_handler(function: str, attribute: str = "lambda_handler") -> Handler:
+    provided = _PROVIDED.get(function) if attribute == "lambda_handler" else None
+    return provided if provided is not None else _from_file(function, attribute)
 
 
 @cache
-def load_handler(function: str, attribute: str = "lambda_handler") -> Handler:
+def _from_file(function: str, attribute: str) -> Handler:
     path = FUNCTIONS_DIR / function / "handler.py"
     if not path.is_file():
         raise FileNotFoundError(f"no handler at {path}")

@@ -12,7 +12,7 @@ import asyncio
 import base64
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +63,7 @@ class Gateway:
         redrive: Callable[[], dict[str, int]],
         faults: Faults | None = None,
         delivered: Callable[[], dict[str, list[str]]] = dict,
+        events: Callable[[Mapping[str, str]], dict[str, Any]] | None = None,
     ) -> None:
         self.identity = identity
         self.sockets: dict[str, Socket] = {}
@@ -72,6 +73,7 @@ class Gateway:
         self._aws_endpoint = aws_endpoint
         self.faults = faults or Faults(0)
         self._delivered = delivered
+        self._events = events
 
     def app(self) -> web.Application:
         # Lambda's 6 MB payload limit, as in AWS: the api function refuses bodies over its own (smaller)
@@ -82,6 +84,7 @@ class Gateway:
         app.router.add_get("/local/stats", self.stats)
         app.router.add_post("/local/redrive", self.redrive)
         app.router.add_get("/local/delivered", self.delivered)
+        app.router.add_get("/local/events", self.events)
         app.router.add_get("/local/faults", self.list_faults)
         app.router.add_put("/local/faults", self.arm_faults)
         app.router.add_delete("/local/faults", self.clear_faults)
@@ -151,6 +154,15 @@ class Gateway:
     async def delivered(self, request: web.Request) -> web.Response:
         """Per route, the event ids its handler acked (the most recent ones)."""
         return _json(200, self._delivered())
+
+    async def events(self, request: web.Request) -> web.Response:
+        """The bus's events and the functions' log lines, newest ``limit`` (``infra/local/feed.py``)."""
+        if self._events is None:
+            return _json(404, {"error": "not_found", "message": "no event feed on this gateway"})
+        try:
+            return _json(200, self._events(request.query))
+        except ValueError as exc:
+            return _json(400, {"error": "bad_request", "message": str(exc)})
 
     async def list_faults(self, request: web.Request) -> web.Response:
         return _json(200, self.faults.snapshot())

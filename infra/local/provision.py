@@ -16,10 +16,9 @@ from infra.local.functions import load_handler
 from parley.adapters import tables
 from parley.adapters.extensions import Registry
 from parley.extensions import hooks
-from parley.extensions.builtin import manifests
 from parley.routing import Route
 from parley.settings import Settings
-from parley.topology import all_routes
+from parley.topology import all_routes, extension_manifests
 
 SINK_RULE = "parley-event-sink"
 SINK_PATTERN: dict[str, Any] = {"source": [{"prefix": "parley."}]}
@@ -94,10 +93,10 @@ def provision_route(settings: Settings, route: Route, provisioned: Provisioned) 
 
 
 def register_extensions() -> None:
-    """Register the extensions that ship with Parley (CDK's Extension construct does it in AWS), and
-    let hooks call their handlers in-process, as the dispatcher does for their queues."""
+    """Register the deployed extensions, shipped or added from outside (CDK's Extension construct does it
+    in AWS), and let hooks call their handlers in-process, as the dispatcher does for their queues."""
     registry = Registry()
-    for manifest in manifests():
+    for manifest in extension_manifests():
         registry.register(manifest.document())
     hooks.register_loader(load_handler)
 

@@ -6,6 +6,7 @@ Everything listens on 127.0.0.1. State lives in moto's memory and is gone when t
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import subprocess
@@ -24,8 +25,10 @@ from aiohttp import web
 from infra.local.auth import LocalIdentityProvider
 from infra.local.dispatch import LambdaContext
 from infra.local.dispatcher import Dispatcher
+from infra.local.extensions import Reloader, configured, load_all
 from infra.local.fault_points import hanging_loader, install_botocore, install_model_faults
 from infra.local.faults import Faults
+from infra.local.feed import Feed
 from infra.local.functions import load_handler
 from infra.local.gateway import Gateway
 from infra.local.provision import provision
@@ -60,6 +63,7 @@ class LocalStack:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._threads: list[threading.Thread] = []
+        self.feed = Feed()  # GET /local/events, `make tail`
 
     def environment(self) -> dict[str, str]:
         """What the Lambdas see: AWS endpoints, names and URLs come from here, never from code."""
@@ -87,6 +91,7 @@ class LocalStack:
         started = time.perf_counter()
         os.environ.update(self.environment())
         root.reset()
+        self.feed.attach(logging.getLogger(logger.name))
         # before any AWS client exists: every client gets the fault hooks (and the publish counter)
         install_botocore(self.faults, self._published)
         install_model_faults(self.faults)
@@ -98,6 +103,9 @@ class LocalStack:
         )
         self._start_moto()
 
+        outside = load_all(configured())  # PARLEY_EXTENSIONS: deployed like the shipped ones
+        for local in outside:
+            progress(f"      extension {local.extension.id} from {local.source.named} (reloads on change)")
         progress("[2/5] provisioning tables, bus, rules and queues from the routing table")
         provisioned = provision(settings())
         hooks.register_loader(hanging_loader(self.faults, load_handler))
@@ -106,6 +114,9 @@ class LocalStack:
         self._dispatcher = Dispatcher(provisioned, REGION, faults=self.faults)
         self._dispatcher.start()
         self._spawn(self._sweep_forever, "outbox-sweeper")
+        if outside:
+            reloader = Reloader(outside, provisioned, report=progress)
+            self._spawn(lambda: reloader.run(self._stopping), "extension-reloader")
 
         progress("[4/5] local sign-in key and gateway handlers")
         identity = LocalIdentityProvider(issuer=f"{self.base_url}/local")
@@ -118,6 +129,7 @@ class LocalStack:
             redrive=self._dispatcher.redrive,
             faults=self.faults,
             delivered=self._dispatcher.delivered.snapshot,
+            events=self.feed.query,
             aws_endpoint=self.environment()["AWS_ENDPOINT_URL"],
         )
 
@@ -205,7 +217,8 @@ class LocalStack:
                 time.sleep(0.1)
 
     def _published(self, entries: list[dict[str, Any]]) -> None:
-        """PutEvents accepted ``entries``: count them for /local/stats."""
+        """PutEvents accepted ``entries``: count them for /local/stats, keep them for /local/events."""
+        self.feed.record_events(entries)
         if self._dispatcher:
             self._dispatcher.count_published([e.get("DetailType", "") for e in entries])
 

@@ -31,7 +31,7 @@ from parley.catalog import EXTENSION_SOURCE_PREFIX
 from parley.extensions.builtin import manifests
 from parley.extensions.manifest import Hooks, Manifest, Target
 from parley.routing import Route, extension_route, route
-from tests.infra.conftest import Synth
+from tests.infra.conftest import ROOT, Synth
 
 SHIPPED = manifests()
 HOOKED = [m for m in SHIPPED if m.hooks.moderate or m.hooks.validate_turn]
@@ -478,4 +478,50 @@ def test_every_extension_rule_matches_only_chats_that_enabled_it(synth: Synth, s
     rules += [(e.manifest.id, small.rule(e)) for e in (small.relay, small.partner, small.guard)]
     for extension_id, rule in rules:
         # Then each matches only events whose metadata lists that extension
-        assert rule["EventPattern"]["detail"] == {"metadata": {"extensions": [extension_id]}}, extension_id
+        assert rule["EventPattern"]["detail"]["metadata"] == {"extensions": [extension_id]}, extension_id
+
+
+def test_a_rule_for_other_extensions_events_matches_them_by_name(synth: Synth) -> None:
+    # Given a shipped extension subscribed to other extensions' events by name
+    subscriber = next(m for m in SHIPPED if m.extension_events)
+    rule = synth.resource(synth.logical_id(_extension(synth, subscriber).rule))["Properties"]
+    # Then its rule takes an ExtensionEvent only under one of those names (and its other events as before)
+    branches = rule["EventPattern"]["detail"]["$or"]
+    assert {
+        "metadata": {"event_type": ["ExtensionEvent"]},
+        "data": {"name": list(subscriber.extension_events)},
+    } in (branches)
+    assert rule["EventPattern"] == extension_route(subscriber.document()).pattern
+
+
+def test_the_stack_exports_what_an_extension_in_another_app_imports(synth: Synth) -> None:
+    # Given the Parley stack's outputs
+    outputs = synth.template["Outputs"]
+    stack_name = synth.stack.stack_name
+    # Then the bus, both tables, the layer and the service prefix are exported under its name
+    for name in ("BusArn", "ExtensionsTableArn", "ChatsTableArn", "LayerArn", "ServicePrefix"):
+        assert outputs[f"Parley{name}"]["Export"] == {"Name": f"{stack_name}-Parley{name}"}, name
+
+
+def test_an_extension_in_its_own_app_finds_the_parley_stack_by_name() -> None:
+    # Given another CDK app, with a host imported from a stack named "Parley"
+    stack = _stack()
+    host = ExtensionHost.from_exports(stack, "Parley")
+    ParleyExtension(
+        stack,
+        "Greeter",
+        host=host,
+        manifest=RELAY,
+        code=lambda_.Code.from_asset(str(ROOT / "functions" / "ext_welcome")),
+    )
+    template = Template.from_stack(stack).to_json()
+    rendered = json.dumps(template)
+    # Then its rule is on the imported bus, its function has the imported layer, its registry entry
+    # goes to the imported table, and nothing of Parley is created here
+    for name in ("BusArn", "ExtensionsTableArn", "LayerArn", "ServicePrefix"):
+        assert json.dumps({"Fn::ImportValue": f"Parley-Parley{name}"}) in rendered, name
+    types = {r["Type"] for r in template["Resources"].values()}
+    assert "AWS::Events::EventBus" not in types
+    assert "AWS::DynamoDB::GlobalTable" not in types
+    assert "AWS::DynamoDB::Table" not in types
+    assert {"AWS::Events::Rule", "AWS::Lambda::Function", "AWS::SQS::Queue"} <= types

@@ -11,7 +11,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +26,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextmanager
-def running_stack(*, startup_timeout: float = 60.0) -> Iterator[str]:
-    """Start the stack in a subprocess on a free port; yield its base URL; stop it with Ctrl-C."""
+def running_stack(
+    *, startup_timeout: float = 60.0, extra_env: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """Start the stack in a subprocess on a free port; yield its base URL; stop it with Ctrl-C.
+    ``extra_env`` adds to its environment (``PARLEY_EXTENSIONS``...)."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers/parley/python'}:{ROOT}", "PARLEY_PORT": str(port)}
+    env.update(extra_env or {})
     for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         env.pop(key, None)
     log = (ROOT / "test-artifacts").resolve()

@@ -250,4 +250,4 @@ def test_every_extension_route_matches_only_events_routed_to_it(name: str) -> No
     extension_id = name.removeprefix("ext_")
 
     # Then its rule matches only events whose metadata lists the extension
-    assert r.pattern["detail"] == {"metadata": {"extensions": [extension_id]}}
+    assert r.pattern["detail"]["metadata"] == {"extensions": [extension_id]}

@@ -144,3 +144,10 @@ def test_the_moderation_hook_example_rejects_spam_before_anyone_sees_it(
     assert "no spam here" in error["message"]
     assert allowed.status == 201, allowed.text
     assert texts(api, alice, chat_id) == [("Alice", "Lunch at noon?")]
+
+
+def test_the_kit_example_tests_the_welcome_bot(greeter: types.ModuleType, parley_harness: Any) -> None:
+    # Given the README's test function, in the module of the README's extension
+    exec(compile(example("kit-test"), "README.md:kit-test", "exec"), greeter.__dict__)
+    # When it runs with the plugin's fixture, it passes
+    greeter.test_greeter_welcomes_a_joiner(parley_harness)

@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import boto3
+
 from infra.local.provision import Provisioned, provision_route
 from parley import root
+from parley.catalog import Actor, ExtensionEvent, new_event
 from parley.extensions.manifest import Manifest, Target
 from parley.routing import extension_route
 from parley.settings import settings
@@ -99,3 +102,41 @@ def test_a_queue_target_receives_only_chats_that_enabled_it(
     posts = [e for e in routed(bus, "ext_relay") if e["detail-type"] == "MessageStored"]
     assert [e["detail"]["data"]["message"]["text"] for e in posts] == ["for the relay"]
     assert {e["detail"]["metadata"]["chat_id"] for e in posts} == {relayed}
+
+
+def test_a_subscriber_to_one_extension_event_gets_only_that_event(
+    aws: Provisioned, api: Api, bus: Bus, alice: User
+) -> None:
+    # Given an extension subscribed to sentiment.scored only, enabled on a chat, its rule on moto
+    manifest = Manifest(
+        id="listener",
+        version="1.0.0",
+        name="Listener",
+        description="Acts on scores.",
+        events=("MessageStored",),
+        extension_events=("sentiment.scored",),
+    )
+    root.registry().register(manifest.document())
+    provision_route(settings(), extension_route(manifest.document()), aws)
+    chat_id = api.create_chat(alice)["chat_id"]
+    enable(api, alice, chat_id, "listener")
+    routed(bus, "ext_listener")  # its life cycle so far
+
+    # When sentiment emits two kinds of events there and a member posts
+    def emitted(name: str) -> dict[str, Any]:
+        data = ExtensionEvent(extension_id="sentiment", name=name, payload={"n": 1})
+        detail = new_event(data, chat_id=chat_id, actor=Actor(id="sentiment", kind="extension")).to_detail()
+        detail["metadata"]["extensions"] = ["sentiment", "listener"]
+        return {
+            "Source": "parley.ext.sentiment",
+            "DetailType": "ExtensionEvent",
+            "Detail": json.dumps(detail),
+            "EventBusName": settings().bus_name,
+        }
+
+    boto3.client("events").put_events(Entries=[emitted("sentiment.scored"), emitted("sentiment.summary")])
+    api.send(alice, chat_id, "hello")
+
+    # Then its queue holds the event it named and the post, not sentiment's other event
+    got = [(e["detail-type"], e["detail"]["data"].get("name")) for e in routed(bus, "ext_listener")]
+    assert sorted(got) == [("ExtensionEvent", "sentiment.scored"), ("MessageStored", None)]

@@ -136,17 +136,32 @@ def extension_route(document: ExtensionDocument, *, reserved_concurrency: int = 
 
     The rule matches only events whose ``metadata.extensions`` lists the extension (the chats where it
     is enabled, and its own life-cycle events), so any target, Lambda, queue or HTTPS, never sees a
-    chat that did not enable it, and such a chat's events cost it nothing."""
+    chat that did not enable it, and such a chat's events cost it nothing. Of other extensions'
+    events it matches only the names it subscribed to (``extension_events``), not all they emit."""
     return Route(
         name=f"ext_{document.id}",
         function=document.target.function or f"ext_{document.id}",
         event_types=document.subscribed,
         description=f"Extension {document.id}: {document.description}",
-        detail_filter={"metadata": {"extensions": [document.id]}},
+        detail_filter=_extension_filter(document),
         source_prefixes=(EXTENSION_SOURCE_PREFIX,) if document.extension_events else (),
         retry=RetryPolicy(max_attempts=3, max_event_age_seconds=3600, backoff_seconds=2.0),
         reserved_concurrency=reserved_concurrency,
     )
+
+
+def _extension_filter(document: ExtensionDocument) -> dict[str, Any]:
+    """``detail`` of an extension's pattern: enabled on the chat, and an ExtensionEvent only by name
+    (``$or`` on the envelope's own ``metadata.event_type``, inside ``detail`` where CDK takes it)."""
+    enabled: dict[str, Any] = {"metadata": {"extensions": [document.id]}}
+    if not document.extension_events:
+        return enabled
+    others = [t for t in document.subscribed if t != "ExtensionEvent"]
+    by_name = {
+        "metadata": {"event_type": ["ExtensionEvent"]},
+        "data": {"name": list(document.extension_events)},
+    }
+    return {**enabled, "$or": [{"metadata": {"event_type": others}}, by_name]}
 
 
 def route(name: str) -> Route:

@@ -3,7 +3,8 @@
 Key layout (one table, so one IAM statement limits an extension to its own partition keys):
 - ``registry`` / ``<extension id>``: the extension's document (manifest, config schema, target);
 - ``<extension id>#<chat id>`` / ``seen#<event id>``: a delivery claim, so a handler sees each
-  event once (in progress with a lease, then done; a failure releases it for the retry);
+  event once (in progress with a lease, then committed with the outputs to publish, then done; a
+  failure releases it for the retry);
 - ``<extension id>#<chat id>`` / ``kv#<key>``: the extension's own state, with a revision for
   optimistic updates.
 """
@@ -12,15 +13,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.transactions import TransactWrite
 
 from parley.adapters.tables import ExtensionRecord
 from parley.errors import ConcurrentWriteError
 from parley.extensions.manifest import ExtensionDocument
+from parley.extensions.store import Write, decode, encode
 
 REGISTRY = "registry"
 T = TypeVar("T")
@@ -91,6 +94,63 @@ class ExtensionState:
             raise
         return True
 
+    def commit(
+        self,
+        event_id: str,
+        writes: Sequence[Write],
+        outputs: Sequence[Mapping[str, Any]],
+        *,
+        keep_seconds: int,
+    ) -> None:
+        """The delivery's writes and its outputs (on its claim row) in one transaction."""
+        now = self._clock()
+        seen = ExtensionRecord(
+            self.pk,
+            f"seen#{event_id}",
+            status="committed",
+            data=json.dumps(list(outputs)),
+            expires_at=_at(now + keep_seconds),
+        )
+        # the table's own (cached) connection: a transaction costs no new client
+        transaction = TransactWrite(connection=ExtensionRecord._get_connection().connection)
+        transaction.save(seen)
+        for write in writes:
+            self._stage(transaction, write, now)
+        try:
+            transaction._commit()
+        except TransactWriteError as exc:
+            codes = [r.code if r else None for r in exc.cancellation_reasons]
+            if {"ConditionalCheckFailed", "TransactionConflict"} & set(codes):
+                raise ConcurrentWriteError(f"state of {self.pk} changed during the delivery") from exc
+            raise
+
+    def _stage(self, transaction: TransactWrite, write: Write, now: float) -> None:
+        record = ExtensionRecord(self.pk, f"kv#{write.key}")
+        condition = None
+        if write.expected is not None:
+            condition = (
+                ExtensionRecord.pk.does_not_exist()
+                if write.expected == 0
+                else ExtensionRecord.revision == write.expected
+            )
+        if write.encoded is None:
+            transaction.delete(record, condition=condition, add_version_condition=False)
+            return
+        record.data = write.encoded
+        record.revision = (write.expected or 0) + 1 if write.expected is not None else None
+        record.expires_at = _at(now + write.ttl_seconds) if write.ttl_seconds else None
+        transaction.save(record, condition=condition)
+
+    def pending(self, event_id: str) -> list[dict[str, Any]] | None:
+        try:
+            record = ExtensionRecord.get(self.pk, f"seen#{event_id}", consistent_read=True)
+        except DoesNotExist:
+            return None
+        if record.status != "committed":
+            return None
+        outputs: list[dict[str, Any]] = json.loads(record.data or "[]")
+        return outputs
+
     def complete(self, event_id: str, *, keep_seconds: int) -> None:
         ExtensionRecord(
             self.pk, f"seen#{event_id}", status="done", expires_at=_at(self._clock() + keep_seconds)
@@ -101,16 +161,19 @@ class ExtensionState:
 
     # -- key/value state ---------------------------------------------------------------------------
 
-    def get(self, key: str) -> Any | None:
+    def read(self, key: str) -> tuple[str | None, int]:
         try:
             record = ExtensionRecord.get(self.pk, f"kv#{key}", consistent_read=True)
         except DoesNotExist:
-            return None
-        return json.loads(record.data or "null")
+            return None, 0
+        return record.data, int(record.revision or 0)
+
+    def get(self, key: str) -> Any | None:
+        return decode(self.read(key)[0])
 
     def put(self, key: str, value: Any, *, ttl_seconds: int | None = None) -> None:
         expires = _at(self._clock() + ttl_seconds) if ttl_seconds else None
-        ExtensionRecord(self.pk, f"kv#{key}", data=json.dumps(value), expires_at=expires).save()
+        ExtensionRecord(self.pk, f"kv#{key}", data=encode(value), expires_at=expires).save()
 
     def update(
         self,
@@ -128,12 +191,12 @@ class ExtensionState:
                 )
             except DoesNotExist:
                 record = None
-            current = json.loads(record.data or "null") if record is not None else None
+            current = decode(record.data) if record is not None else None
             revision = int(record.revision or 0) if record is not None else 0
             value = change(current)
             expires = _at(self._clock() + ttl_seconds) if ttl_seconds else None
             new = ExtensionRecord(
-                self.pk, f"kv#{key}", data=json.dumps(value), revision=revision + 1, expires_at=expires
+                self.pk, f"kv#{key}", data=encode(value), revision=revision + 1, expires_at=expires
             )
             condition = (
                 ExtensionRecord.pk.does_not_exist()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from parley.catalog import Envelope
-from parley.errors import PublishError
+from parley.errors import ConcurrentWriteError, PublishError
+from parley.extensions.store import Write, decode, encode
 from parley.ports import ConnectionGoneError
 
 
@@ -47,35 +49,77 @@ class InMemoryPusher:
 
 
 class InMemoryStore:
-    """An extension's state and delivery claims in a dict: the SDK's Store port, for tests of an
-    extension's logic without AWS (``Runtime(state=lambda ext, chat: stores[...])``)."""
+    """An extension's state and delivery claims in a dict: the SDK's store backend, for tests of an
+    extension's logic without AWS (``Runtime(state=lambda ext, chat: stores[...])``). Values are kept
+    encoded exactly as the DynamoDB store keeps them (``parley.extensions.store.encode``), with the
+    same revisions, compare-and-set conditions and all-or-nothing commits."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self.values: dict[str, Any] = {}
+        self.rows: dict[str, tuple[str, int]] = {}
         self.claims: dict[str, tuple[str, float]] = {}
+        self.committed: dict[str, list[dict[str, Any]]] = {}
         self._clock = clock
+        self._lock = threading.Lock()
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return {key: decode(encoded) for key, (encoded, _) in self.rows.items()}
+
+    def read(self, key: str) -> tuple[str | None, int]:
+        encoded, revision = self.rows.get(key, (None, 0))
+        return encoded, revision
 
     def get(self, key: str) -> Any | None:
-        return copy.deepcopy(self.values.get(key))
+        return decode(self.read(key)[0])
 
     def put(self, key: str, value: Any, *, ttl_seconds: int | None = None) -> None:
-        self.values[key] = copy.deepcopy(value)
+        with self._lock:
+            self.rows[key] = (encode(value), 0)
 
     def update(self, key: str, change: Callable[[Any | None], Any], *, ttl_seconds: int | None = None) -> Any:
-        value = change(self.get(key))
-        self.put(key, value)
-        return value
+        with self._lock:
+            encoded, revision = self.read(key)
+            self.rows[key] = (encode(change(decode(encoded))), revision + 1)
+            return decode(self.rows[key][0])
+
+    def commit(
+        self,
+        event_id: str,
+        writes: Sequence[Write],
+        outputs: Sequence[Mapping[str, Any]],
+        *,
+        keep_seconds: int,
+    ) -> None:
+        with self._lock:
+            for write in writes:
+                if write.expected is not None and self.read(write.key)[1] != write.expected:
+                    raise ConcurrentWriteError(f"{write.key!r} changed during the delivery")
+            for write in writes:
+                if write.encoded is None:
+                    self.rows.pop(write.key, None)
+                else:
+                    revision = write.expected + 1 if write.expected is not None else 0
+                    self.rows[write.key] = (write.encoded, revision)
+            self.claims[event_id] = ("committed", 0.0)
+            self.committed[event_id] = [dict(copy.deepcopy(o)) for o in outputs]
+
+    def pending(self, event_id: str) -> list[dict[str, Any]] | None:
+        if self.claims.get(event_id, ("", 0.0))[0] != "committed":
+            return None
+        return copy.deepcopy(self.committed[event_id])
 
     def claim(self, event_id: str, *, lease_seconds: float, keep_seconds: int) -> bool:
         now = self._clock()
-        status, lease = self.claims.get(event_id, ("", 0.0))
-        if status == "done" or (status == "running" and lease >= now):
-            return False
-        self.claims[event_id] = ("running", now + lease_seconds)
-        return True
+        with self._lock:
+            status, lease = self.claims.get(event_id, ("", 0.0))
+            if status in {"done", "committed"} or (status == "running" and lease >= now):
+                return False
+            self.claims[event_id] = ("running", now + lease_seconds)
+            return True
 
     def complete(self, event_id: str, *, keep_seconds: int) -> None:
         self.claims[event_id] = ("done", 0.0)
+        self.committed.pop(event_id, None)
 
     def release(self, event_id: str) -> None:
         self.claims.pop(event_id, None)

@@ -18,9 +18,11 @@ metrics flushed per invocation, and the core's SQS batch consumer (partial batch
 For every delivered event the SDK: ignores events it has no handler for; checks the event's bus
 source (core events come only from ``parley.core``, other extensions' events pass the core's own
 policy); skips chats where the extension is not enabled; claims the (extension, event) pair so a
-duplicate never reaches the handler; runs the handler with a deadline; publishes what the handler
-asked for (messages, events) only if it succeeded, with ids derived from the cause so a retry
-repeats the same requests; and reports failures and recoveries, which drive the circuit breaker.
+duplicate never reaches the handler; runs the handler with a deadline; commits its store writes
+together with what it asked for (messages, events) in one transaction (``parley.extensions.store``),
+then publishes those, with ids derived from the cause, so a retry after a failed publish republishes
+the same requests instead of losing them; and reports failures and recoveries, which drive the
+circuit breaker.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from dataclasses import dataclass, field, replace
+from typing import Any, Generic, TypeVar, overload
 
 from pydantic import BaseModel
 
@@ -48,16 +50,22 @@ from parley.catalog import (
 )
 from parley.consumers import sqs_consumer
 from parley.domain.model import Chat, Install
+from parley.errors import ConcurrentWriteError
 from parley.extensions.hooks import HOOK_KEY, ModerationDecision, ModerationRequest, TurnDecision, TurnRequest
 from parley.extensions.manifest import LIFECYCLE_EVENTS, Capability, ExtensionDocument, Manifest
 from parley.extensions.policy import refusal, sender_id
+from parley.extensions.store import Backend, StagedStore, Store
+from parley.extensions.typed import TypedOn
 from parley.observability import instrument, logger
 from parley.routing import extension_route
 
 C = TypeVar("C", bound=BaseModel)
+P = TypeVar("P", bound=BaseModel)
 ID_NAMESPACE = uuid.UUID("6f1b8a52-5d0e-4c3e-9a57-0b8f5b7f2a10")
 KEEP_SEEN_SECONDS = 7 * 24 * 3600
 """How long a handled event is remembered: longer than any redelivery (queue retention is 4 days)."""
+COMMIT_ATTEMPTS = 3
+"""Runs of a handler whose ``update`` lost a race to a concurrent delivery, before the queue retries."""
 
 
 class CapabilityError(PermissionError):
@@ -72,24 +80,6 @@ class NoRuntimeError(LookupError):
     """The extension was asked to run before anyone gave it its ports (``handler(runtime=...)``)."""
 
 
-class Store(Protocol):
-    """What a state backend offers an extension: JSON values by key, scoped to (extension, chat)."""
-
-    def get(self, key: str) -> Any | None: ...
-
-    def put(self, key: str, value: Any, *, ttl_seconds: int | None = None) -> None: ...
-
-    def update(
-        self, key: str, change: Callable[[Any | None], Any], *, ttl_seconds: int | None = None
-    ) -> Any: ...
-
-    def claim(self, event_id: str, *, lease_seconds: float, keep_seconds: int) -> bool: ...
-
-    def complete(self, event_id: str, *, keep_seconds: int) -> None: ...
-
-    def release(self, event_id: str) -> None: ...
-
-
 @dataclass
 class Runtime:
     """The SDK's ports: the core's chat (read only), the registry, the bus and the extension's rows."""
@@ -97,8 +87,24 @@ class Runtime:
     load_chat: Callable[[str], Chat | None]
     registry: Callable[[], Mapping[str, ExtensionDocument]]
     publish: Callable[[Sequence[Envelope[Any]]], None]
-    state: Callable[[str, str], Store]
+    state: Callable[[str, str], Backend]
     handler_timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class Emits(Generic[P]):
+    """One of an extension's own events with a typed payload, for its emitter and its subscribers:
+
+    completed = Emits("standup.completed", Completed)
+    ctx.emit(completed, Completed(answered=3))          # in the emitting extension
+    completed.payload_of(event).answered                # in a subscriber's handler
+    """
+
+    name: str
+    model: type[P]
+
+    def payload_of(self, event: Envelope[Any]) -> P:
+        return self.model.model_validate(event.data.payload)
 
 
 @dataclass
@@ -132,8 +138,19 @@ class Context(Generic[C]):
             ExtensionMessageRequested(extension_id=self.extension.id, request_id=request_id, text=text)
         )
 
-    def emit(self, name: str, payload: Mapping[str, Any] | None = None) -> None:
-        """Emit one of the manifest's own events (``emits``) for other extensions."""
+    @overload
+    def emit(self, name: Emits[P], payload: P) -> None: ...
+
+    @overload
+    def emit(self, name: str, payload: Mapping[str, Any] | None = None) -> None: ...
+
+    def emit(self, name: str | Emits[Any], payload: Mapping[str, Any] | BaseModel | None = None) -> None:
+        """Emit one of the manifest's own events (``emits``) for other extensions; with an ``Emits``
+        declaration its payload is that model (a mismatch is a mypy error)."""
+        if isinstance(name, Emits):
+            name = name.name
+        if isinstance(payload, BaseModel):
+            payload = payload.model_dump(mode="json")
         self._need("events:emit")
         if name not in self.extension.manifest.emits:
             raise CapabilityError(f"{name!r} is not in the manifest's emits {self.extension.manifest.emits}")
@@ -151,7 +168,7 @@ Handler = Callable[[Envelope[Any], Context[C]], None]
 LambdaHandler = Callable[[dict[str, Any], Any], Any]
 
 
-class Extension(Generic[C]):
+class Extension(TypedOn[Context[C]]):
     def __init__(self, manifest: Manifest, *, runtime: Runtime | Callable[[], Runtime] | None = None) -> None:
         self.manifest = manifest
         self._runtime = runtime
@@ -193,9 +210,8 @@ class Extension(Generic[C]):
 
     # -- declaring ---------------------------------------------------------------------------------
 
-    def on(self, event: str) -> Callable[[Handler[C]], Handler[C]]:
-        """Handle a catalog event type (``MessageStored``), a life-cycle event of this extension
-        (``ExtensionActivated``...), or another extension's event by name (``sentiment.scored``)."""
+    def _on(self, event: str) -> Callable[[Handler[C]], Handler[C]]:
+        """``on`` (typed per event in ``parley.extensions.typed``): register a handler for ``event``."""
         manifest = self.manifest
         declared = event in manifest.subscribed or event in manifest.extension_events
         if not declared:
@@ -297,10 +313,9 @@ class Extension(Generic[C]):
         event_id = envelope.metadata.event_id
         lease = runtime.handler_timeout_seconds + 30
         if not state.claim(event_id, lease_seconds=lease, keep_seconds=KEEP_SEEN_SECONDS):
-            logger.info("duplicate delivery skipped", extra={"event_id": event_id})
-            return False
-        context = Context(self, envelope, chat, install, self.config_of(install.config), state)
-        self._execute(runtime, handler, context)
+            return self._republish(runtime, state, event_id)
+        context = Context(self, envelope, chat, install, self.config_of(install.config), StagedStore(state))
+        self._execute(runtime, handler, context, state)
         return True
 
     @staticmethod
@@ -359,29 +374,64 @@ class Extension(Generic[C]):
         sequence = envelope.metadata.sequence
         return sequence is None or sequence > install.active_since
 
-    def _execute(self, runtime: Runtime, handler: Handler[C], context: Context[C]) -> None:
-        """Run the handler, then publish what it asked for; on failure release the claim (so the
-        retry runs it again) and report it, which drives the circuit breaker."""
-        envelope, install, state = context.event, context.install, context.store
+    def _execute(self, runtime: Runtime, handler: Handler[C], context: Context[C], state: Backend) -> None:
+        """Run the handler and commit its writes with its outputs (again on fresh state if an
+        ``update`` lost a race), then publish them; on a handler failure release the claim (so the
+        retry runs it again) and report it, which drives the circuit breaker. A failed publish is
+        raised with the commit kept: the retry republishes the recorded outputs."""
+        envelope, install = context.event, context.install
         event_id = envelope.metadata.event_id
-        try:
-            self._run(handler, envelope, context, runtime.handler_timeout_seconds)
-            runtime.publish([self._output(envelope, data, n) for n, data in enumerate(context._outputs)])
-        except Exception as exc:
-            state.release(event_id)
-            if install.enabled and envelope.event_type not in LIFECYCLE_EVENTS:
-                failed = ExtensionFailed(
-                    extension_id=self.id,
-                    failed_event_id=event_id,
-                    error=f"{type(exc).__name__}: {exc}"[:500],
-                    consecutive_failures=install.consecutive_failures + 1,
-                )
-                self._report(runtime, envelope, failed)
-            raise
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            try:
+                outputs = self._attempt(runtime, handler, context, state)
+                break
+            except ConcurrentWriteError:
+                if attempt == COMMIT_ATTEMPTS:
+                    self._failed(runtime, context, state, ConcurrentWriteError("the store kept changing"))
+                    raise
+                context = replace(context, store=StagedStore(state), _outputs=[])
+            except Exception as exc:
+                self._failed(runtime, context, state, exc)
+                raise
+        runtime.publish(outputs)
         state.complete(event_id, keep_seconds=KEEP_SEEN_SECONDS)
         if install.consecutive_failures and install.enabled:
             recovered = ExtensionRecovered(extension_id=self.id, after_failures=install.consecutive_failures)
             self._report(runtime, envelope, recovered)
+
+    def _attempt(
+        self, runtime: Runtime, handler: Handler[C], context: Context[C], state: Backend
+    ) -> list[Envelope[Any]]:
+        envelope = context.event
+        self._run(handler, envelope, context, runtime.handler_timeout_seconds)
+        outputs = [self._output(envelope, data, n) for n, data in enumerate(context._outputs)]
+        writes = context.store.writes if isinstance(context.store, StagedStore) else []
+        details = [o.to_detail() for o in outputs]
+        state.commit(envelope.metadata.event_id, writes, details, keep_seconds=KEEP_SEEN_SECONDS)
+        return outputs
+
+    def _failed(self, runtime: Runtime, context: Context[C], state: Backend, exc: Exception) -> None:
+        envelope, install = context.event, context.install
+        state.release(envelope.metadata.event_id)
+        if install.enabled and envelope.event_type not in LIFECYCLE_EVENTS:
+            failed = ExtensionFailed(
+                extension_id=self.id,
+                failed_event_id=envelope.metadata.event_id,
+                error=f"{type(exc).__name__}: {exc}"[:500],
+                consecutive_failures=install.consecutive_failures + 1,
+            )
+            self._report(runtime, envelope, failed)
+
+    def _republish(self, runtime: Runtime, state: Backend, event_id: str) -> bool:
+        """A duplicate; but if its first delivery committed and could not publish, publish now."""
+        pending = state.pending(event_id)
+        if pending is None:
+            logger.info("duplicate delivery skipped", extra={"event_id": event_id})
+            return False
+        runtime.publish([parse_detail(detail) for detail in pending])
+        state.complete(event_id, keep_seconds=KEEP_SEEN_SECONDS)
+        logger.info("committed outputs republished", extra={"event_id": event_id, "count": len(pending)})
+        return False
 
     @staticmethod
     def _run(handler: Handler[C], envelope: Envelope[Any], context: Context[C], timeout: float) -> None:
