@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         MessageModerated,
         MessageRejected,
         MessageStored,
+        PresenceChanged,
         TurnChanged,
         TurnValidationRequested,
         TypingStarted,
@@ -130,6 +131,9 @@ class TypedOn(Generic[X]):
 
     @overload
     def on(self, event: Literal["MessageStored"]) -> Decorator[MessageStored, X]: ...
+
+    @overload
+    def on(self, event: Literal["PresenceChanged"]) -> Decorator[PresenceChanged, X]: ...
 
     @overload
     def on(self, event: Literal["TurnChanged"]) -> Decorator[TurnChanged, X]: ...
