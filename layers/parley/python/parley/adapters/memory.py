@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from parley.catalog import Envelope
@@ -53,6 +53,7 @@ class InMemoryStore:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.values: dict[str, Any] = {}
         self.claims: dict[str, tuple[str, float]] = {}
+        self.rows: dict[str, dict[str, Any]] = {}
         self._clock = clock
 
     def get(self, key: str) -> Any | None:
@@ -79,3 +80,40 @@ class InMemoryStore:
 
     def release(self, event_id: str) -> None:
         self.claims.pop(event_id, None)
+
+    def put_new(self, key: str, value: Any, *, ttl_seconds: int | None = None) -> bool:
+        if key in self.values:
+            return False
+        self.put(key, value, ttl_seconds=ttl_seconds)
+        return True
+
+    def items_under(self, prefix: str) -> dict[str, Any]:
+        return {k: copy.deepcopy(v) for k, v in self.values.items() if k.startswith(prefix)}
+
+    def tally(
+        self,
+        key: str,
+        slot: str,
+        counts: Mapping[str, int],
+        tags: Mapping[str, Sequence[str]] | None = None,
+        *,
+        ttl_seconds: int | None = None,
+    ) -> bool:
+        row = self.rows.setdefault(key, {"slots": set(), "counts": {}, "tags": {}})
+        if slot in row["slots"]:
+            return False
+        row["slots"].add(slot)
+        for name, value in counts.items():
+            if value:
+                row["counts"][name] = row["counts"].get(name, 0) + value
+        for name, found in (tags or {}).items():
+            if found:
+                row["tags"].setdefault(name, set()).update(found)
+        return True
+
+    def tallies(self, prefix: str) -> dict[str, dict[str, dict[str, Any]]]:
+        return {
+            k: {"counts": dict(r["counts"]), "tags": {n: set(v) for n, v in r["tags"].items()}}
+            for k, r in self.rows.items()
+            if k.startswith(prefix)
+        }

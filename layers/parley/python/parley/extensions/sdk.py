@@ -18,8 +18,9 @@ metrics flushed per invocation, and the core's SQS batch consumer (partial batch
 For every delivered event the SDK: ignores events it has no handler for; checks the event's bus
 source (core events come only from ``parley.core``, other extensions' events pass the core's own
 policy); skips chats where the extension is not enabled; claims the (extension, event) pair so a
-duplicate never reaches the handler; runs the handler with a deadline; publishes what the handler
-asked for (messages, events) only if it succeeded, with ids derived from the cause so a retry
+duplicate never reaches the handler (not for a manifest that says its handlers are ``idempotent``:
+a duplicate runs again and changes nothing); runs the handler with a deadline; publishes what the
+handler asked for (messages, events) only if it succeeded, with ids derived from the cause so a retry
 repeats the same requests; and reports failures and recoveries, which drive the circuit breaker.
 """
 
@@ -88,6 +89,24 @@ class Store(Protocol):
     def complete(self, event_id: str, *, keep_seconds: int) -> None: ...
 
     def release(self, event_id: str) -> None: ...
+
+    # blind writes: no read, and a replay changes nothing (see ``Manifest.idempotent``)
+
+    def put_new(self, key: str, value: Any, *, ttl_seconds: int | None = None) -> bool: ...
+
+    def items_under(self, prefix: str) -> dict[str, Any]: ...
+
+    def tally(
+        self,
+        key: str,
+        slot: str,
+        counts: Mapping[str, int],
+        tags: Mapping[str, Sequence[str]] | None = None,
+        *,
+        ttl_seconds: int | None = None,
+    ) -> bool: ...
+
+    def tallies(self, prefix: str) -> dict[str, dict[str, dict[str, Any]]]: ...
 
 
 @dataclass
@@ -296,7 +315,10 @@ class Extension(Generic[C]):
         state = runtime.state(self.id, chat.chat_id)
         event_id = envelope.metadata.event_id
         lease = runtime.handler_timeout_seconds + 30
-        if not state.claim(event_id, lease_seconds=lease, keep_seconds=KEEP_SEEN_SECONDS):
+        claimed = self.manifest.idempotent or state.claim(
+            event_id, lease_seconds=lease, keep_seconds=KEEP_SEEN_SECONDS
+        )
+        if not claimed:
             logger.info("duplicate delivery skipped", extra={"event_id": event_id})
             return False
         context = Context(self, envelope, chat, install, self.config_of(install.config), state)
@@ -368,7 +390,8 @@ class Extension(Generic[C]):
             self._run(handler, envelope, context, runtime.handler_timeout_seconds)
             runtime.publish([self._output(envelope, data, n) for n, data in enumerate(context._outputs)])
         except Exception as exc:
-            state.release(event_id)
+            if not self.manifest.idempotent:
+                state.release(event_id)
             if install.enabled and envelope.event_type not in LIFECYCLE_EVENTS:
                 failed = ExtensionFailed(
                     extension_id=self.id,
@@ -378,7 +401,8 @@ class Extension(Generic[C]):
                 )
                 self._report(runtime, envelope, failed)
             raise
-        state.complete(event_id, keep_seconds=KEEP_SEEN_SECONDS)
+        if not self.manifest.idempotent:
+            state.complete(event_id, keep_seconds=KEEP_SEEN_SECONDS)
         if install.consecutive_failures and install.enabled:
             recovered = ExtensionRecovered(extension_id=self.id, after_failures=install.consecutive_failures)
             self._report(runtime, envelope, recovered)
