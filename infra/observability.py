@@ -6,14 +6,17 @@ errors, the WebSocket API's connects, messages and integration errors, the AI re
 time (its duration: parley emits no reply-time metric of its own), each function's errors and
 duration, and each route's queue and DLQ depth. Each extension (``infra.extensions``) asks for the
 same alarms on its own function and DLQ, and gets a dashboard row of its own (``watch_extension``).
-Tracing, JSON logs and retention are set on the functions themselves (``infra.functions``).
+Tracing, JSON logs, log levels and retention are set on the functions themselves
+(``infra.functions``); X-Ray traces the api only, under the fixed-rate sampling rule here
+(``API_TRACE_RESERVOIR_PER_SECOND`` then ``API_TRACE_FIXED_RATE``: Lambda's own default for active
+tracing, stated as a rule so the bench's cost model and the account agree on it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
@@ -23,6 +26,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_xray as xray
 from constructs import Construct
 
 from infra.bus import RouteQueues
@@ -32,6 +36,10 @@ FUNCTION_ERROR_RATE_PERCENT = 5
 AI_FAILURE_RATE_PERCENT = 10
 API_5XX_RATE_PERCENT = 1
 WINDOW = Duration.minutes(5)
+API_TRACE_RESERVOIR_PER_SECOND = 1
+API_TRACE_FIXED_RATE = 0.05
+"""The api's traces: the first request each second, then 5% of the rest (bench/prices.json prices
+X-Ray with these numbers)."""
 
 
 class Observability(Construct):
@@ -95,6 +103,28 @@ class Observability(Construct):
             description=f"HTTP API: over {API_5XX_RATE_PERCENT}% of requests failed with 5xx.",
         )
         self.dashboard = self._dashboard(functions, routes, http_api, websocket_api)
+        if "api" in functions:
+            self.api_sampling = self._api_sampling(functions["api"])
+
+    def _api_sampling(self, api: lambda_.Function) -> xray.CfnSamplingRule:
+        """The api's fixed-rate X-Ray sampling rule (the only traced function)."""
+        return xray.CfnSamplingRule(
+            self,
+            "ApiTraceSampling",
+            sampling_rule=xray.CfnSamplingRule.SamplingRuleProperty(
+                rule_name=f"{Stack.of(self).stack_name}-api"[-32:],
+                priority=100,
+                reservoir_size=API_TRACE_RESERVOIR_PER_SECOND,
+                fixed_rate=API_TRACE_FIXED_RATE,
+                service_name=api.function_name,
+                service_type="AWS::Lambda::Function",
+                host="*",
+                http_method="*",
+                url_path="*",
+                resource_arn="*",
+                version=1,
+            ),
+        )
 
     def watch_extension(
         self,
