@@ -151,6 +151,8 @@ def log_bytes(
         application = logs["application_per_invocation"].get(profile.application_log_level, {})
         own = float(application.get(function, application.get("default", 0)))
         emf = float(logs["emf_per_invocation"].get(function, 0))
+        if function.startswith("ext_"):
+            emf += float(logs.get("extension_usage_per_invocation", 0))
         total += float(figures["invocations"]) * (platform + own + emf)
     return total
 

@@ -42,6 +42,43 @@ API_TRACE_FIXED_RATE = 0.05
 X-Ray with these numbers)."""
 
 
+USAGE_USD = {
+    # one Lambda request and its delivery's three SQS requests (send, receive, delete)
+    "ExtensionInvocations": 0.2e-6 + 3 * 0.4e-6,
+    # one write request unit (rows of 1 KB or less)
+    "ExtensionWrites": 0.625e-6,
+}
+"""The estimate of an extension's $ a day: list prices (bench/prices.json) times what it reports
+(the SDK's EMF metrics ``ExtensionInvocations``, ``ExtensionEvents``, ``ExtensionWrites``)."""
+
+
+def usage_widget(extension_id: str) -> cloudwatch.GraphWidget:
+    """Per day: the extension's invocations, events and writes, and their estimated cost."""
+    day = Duration.days(1)
+
+    def total(metric: str) -> cloudwatch.MathExpression:
+        search = (
+            f'SEARCH(\'{{Parley,extension_id,service}} MetricName="{metric}" '
+            f"extension_id=\"{extension_id}\"', 'Sum', 86400)"
+        )
+        return cloudwatch.MathExpression(expression=f"SUM({search})", label=metric, period=day)
+
+    counts = {name: total(name) for name in ("ExtensionInvocations", "ExtensionEvents", "ExtensionWrites")}
+    ids = {name: f"u{n}" for n, name in enumerate(counts)}
+    estimate = cloudwatch.MathExpression(
+        expression=" + ".join(f"{ids[name]} * {usd:.10f}" for name, usd in USAGE_USD.items()),
+        using_metrics={ids[name]: metric for name, metric in counts.items()},
+        label="estimated $ a day",
+        period=day,
+    )
+    return cloudwatch.GraphWidget(
+        title=f"Extension {extension_id}: usage a day (SDK metrics) and estimated $",
+        left=list(counts.values()),
+        right=[estimate],
+        width=24,
+    )
+
+
 class Observability(Construct):
     def __init__(
         self,
@@ -133,8 +170,10 @@ class Observability(Construct):
         dlq: sqs.IQueue,
         queue: sqs.IQueue | None = None,
         function: lambda_.IFunction | None = None,
+        extension_id: str | None = None,
     ) -> None:
-        """An extension's alarms (its DLQ, its function's error rate) and its own dashboard row."""
+        """An extension's alarms (its DLQ, its function's error rate) and its own dashboard row,
+        with its usage (invocations, events, writes, estimated $ a day) when it runs on the SDK."""
         alarms = [self._dlq_alarm(route, dlq)]
         left: list[cloudwatch.IMetric] = []
         if function is not None:
@@ -156,6 +195,8 @@ class Observability(Construct):
             cloudwatch.GraphWidget(title=f"Extension route {route}", left=left, right=right, width=18),
             cloudwatch.AlarmStatusWidget(title=f"{route} alarms", alarms=list(alarms), width=6),
         )
+        if extension_id is not None and function is not None:
+            self.dashboard.add_widgets(usage_widget(extension_id))
 
     def watch_ai_failures(self, service: str, *, namespace: str = "Parley") -> cloudwatch.Alarm:
         """The share of AI replies that end in AIResponseFailed, from the EMF counts ``service``

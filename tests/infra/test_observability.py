@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bench.cost import load_prices
-from infra.observability import API_TRACE_FIXED_RATE, API_TRACE_RESERVOIR_PER_SECOND
+from infra.observability import API_TRACE_FIXED_RATE, API_TRACE_RESERVOIR_PER_SECOND, USAGE_USD
 from infra.specs import FUNCTIONS, Consumes, Http, WebSocket, deployed_routes
+from parley.extensions.builtin import manifests
 from tests.infra.conftest import Synth
 from tests.infra.test_functions import _function
 
@@ -95,3 +98,18 @@ def test_the_api_is_sampled_by_a_fixed_rate_rule_the_cost_model_prices(synth: Sy
     assert rule["ServiceName"] == {"Ref": synth.logical_id(synth.stack.lambdas["api"])}
     xray = load_prices()["assumptions"]["all_in"]["xray"]
     assert (xray["reservoir_per_second"], xray["fixed_rate"]) == (rule["ReservoirSize"], rule["FixedRate"])
+
+
+def test_each_shipped_extension_has_a_usage_row_priced_from_the_price_table(synth: Synth) -> None:
+    (dashboard,) = synth.resources("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for manifest in manifests():
+        assert f"Extension {manifest.id}: usage a day" in body, manifest.id
+    for metric in ("ExtensionInvocations", "ExtensionEvents", "ExtensionWrites"):
+        assert metric in body
+    assert "estimated $ a day" in body
+    # the estimate's prices are the bench's
+    prices = load_prices()["aws"]
+    per = {k: v["usd"] / v["per"] for k, v in prices.items()}
+    assert USAGE_USD["ExtensionInvocations"] == pytest.approx(per["lambda_request"] + 3 * per["sqs_request"])
+    assert USAGE_USD["ExtensionWrites"] == pytest.approx(per["dynamodb_write_request_unit"])

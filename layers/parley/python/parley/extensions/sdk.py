@@ -109,6 +109,48 @@ class Store(Protocol):
     def tallies(self, prefix: str) -> dict[str, dict[str, dict[str, Any]]]: ...
 
 
+WRITES = ("put", "update", "claim", "complete", "release", "put_new", "tally")
+"""The Store calls that write a row (each is at least one billed write request)."""
+
+
+class CountingStore:
+    """A Store that counts the writes made through it (per-extension usage for operators)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.writes = 0
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._store, name)
+        if name not in WRITES:
+            return found
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.writes += 1
+            return found(*args, **kwargs)
+
+        return counted
+
+
+@dataclass
+class Usage:
+    """One invocation's work for one extension: reported as EMF metrics (dimension
+    ``extension_id``) when the invocation ends, so operators see what each extension costs."""
+
+    events: int = 0
+    writes: int = 0
+
+    def report(self, extension_id: str) -> None:
+        from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+        usage = EphemeralMetrics(namespace="Parley")  # its own EMF line: other metrics keep their dimensions
+        usage.add_dimension(name="extension_id", value=extension_id)
+        usage.add_metric(name="ExtensionInvocations", unit=MetricUnit.Count, value=1)
+        usage.add_metric(name="ExtensionEvents", unit=MetricUnit.Count, value=self.events)
+        usage.add_metric(name="ExtensionWrites", unit=MetricUnit.Count, value=self.writes)
+        usage.flush_metrics()
+
+
 @dataclass
 class Runtime:
     """The SDK's ports: the core's chat (read only), the registry, the bus and the extension's rows."""
@@ -179,6 +221,7 @@ class Extension(Generic[C]):
         self._handlers: dict[str, Handler[C]] = {}
         self._moderate: Callable[[ModerationRequest, C], ModerationDecision] | None = None
         self._validate_turn: Callable[[TurnRequest, C], TurnDecision] | None = None
+        self.usage = Usage()
 
     @property
     def id(self) -> str:
@@ -261,7 +304,11 @@ class Extension(Generic[C]):
             return self._entry(event, context)
         if self._instrumented is None:
             self._instrumented = instrument()(self._entry)
-        return self._instrumented(event, context)
+        self.usage = Usage()
+        try:
+            return self._instrumented(event, context)
+        finally:
+            self.usage.report(self.id)
 
     def _entry(self, event: dict[str, Any], context: Any) -> Any:
         if HOOK_KEY in event:
@@ -312,7 +359,7 @@ class Extension(Generic[C]):
         if target is None:
             return False
         chat, install = target
-        state = runtime.state(self.id, chat.chat_id)
+        state = CountingStore(runtime.state(self.id, chat.chat_id))
         event_id = envelope.metadata.event_id
         lease = runtime.handler_timeout_seconds + 30
         claimed = self.manifest.idempotent or state.claim(
@@ -322,7 +369,11 @@ class Extension(Generic[C]):
             logger.info("duplicate delivery skipped", extra={"event_id": event_id})
             return False
         context = Context(self, envelope, chat, install, self.config_of(install.config), state)
-        self._execute(runtime, handler, context)
+        try:
+            self._execute(runtime, handler, context)
+        finally:
+            self.usage.events += 1
+            self.usage.writes += state.writes
         return True
 
     @staticmethod
