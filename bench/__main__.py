@@ -73,46 +73,77 @@ def run_cold_start(results: dict[str, Any], args: argparse.Namespace) -> None:
     results.setdefault("methods", {})["cold_start"] = section["method"]
 
 
-def run_requests(results: dict[str, Any], args: argparse.Namespace) -> None:
-    from bench import coldstart
-
-    progress("==> AWS requests per operation (real handlers on moto, in-process)")
+def _subprocess_section(module: str, *args: str) -> dict[str, Any]:
+    """Run ``python -m module ... --out file`` (moto's patches and hooks stay in that process)."""
     with tempfile.TemporaryDirectory(prefix="parley-bench-") as folder:
-        out = Path(folder) / "requests.json"
-        # a process of its own: moto's patches, botocore hooks and the environment stay there
-        subprocess.run(
-            [sys.executable, "-m", "bench.aws_requests", "--posts", str(args.posts), "--out", str(out)],
-            check=True,
-        )
-        section = json.loads(out.read_text())
+        out = Path(folder) / "section.json"
+        subprocess.run([sys.executable, "-m", module, *args, "--out", str(out)], check=True)
+        section: dict[str, Any] = json.loads(out.read_text())
+    return section
+
+
+def run_requests(results: dict[str, Any], args: argparse.Namespace) -> None:
+    progress("==> AWS requests per operation (real handlers on moto, in-process)")
+    section = _subprocess_section("bench.aws_requests", "--posts", str(args.posts))
     scenarios = section["scenarios"]
     results["requests_per_post"] = {str(n): scenarios[f"post_{n}"] for n in SOCKETS}
     results["requests"] = {k: v for k, v in scenarios.items() if not k.startswith("post_")}
     results.setdefault("methods", {})["requests"] = section["method"]
     results["skipped_routes"] = section["skipped_routes"]
-    progress("==> cost per million messages (bench/prices.json)")
+    progress("==> real client traffic and analytics at scale (bench.traffic)")
+    traffic = _subprocess_section("bench.traffic", "--posts", str(args.posts), "--scale", args.scale)
+    results["requests_per_client_post"] = {
+        str(n): {k: v for k, v in traffic["scenarios"][f"client_post_{n}"].items() if k != "core"}
+        for n in SOCKETS
+    }
+    results["analytics_scale"] = traffic["analytics_scale"]
+    results["methods"]["traffic"] = traffic["method"]
+    progress("==> cost per million messages, all-in (bench/prices.json)")
+    results["cost_per_million"] = cost_section(scenarios, traffic, results.get("cold_start", {}))
     prices = costs.load_prices()
-    memory = coldstart.memory_of(coldstart.discover())
-    results["cost_per_million"] = {}
-    for n in SOCKETS:
-        scenario = scenarios[f"post_{n}"]
-        entry = costs.message_cost(scenario, sockets=n, memory_mb=memory, prices=prices)
-        core = costs.message_cost(scenario["core"], sockets=n, memory_mb=memory, prices=prices)
-        results["cost_per_million"][str(n)] = {
-            **entry,
-            "core_usd": core["usd"],
-            "core_lines": core["lines"],
-            "scope": (
-                "usd: every function the routing table feeds, shipped extensions included; core_usd: "
-                "without the extensions' functions (functions/ext_*), their deliveries and their table"
-            ),
-        }
     results["cost_alternatives"] = costs.alternatives(prices, SOCKETS)
     results["prices"] = {
         "as_of": prices["as_of"],
         "how_read": prices["how_read"],
         "file": "bench/prices.json",
     }
+
+
+def cost_section(
+    scenarios: Mapping[str, Any], traffic: Mapping[str, Any], cold_start: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Per socket count: the all-in cost of real client traffic (``usd``, ``lines``), the model's
+    figure for the same traffic (``model_usd``), the old bench traffic's model figure, the core
+    alone, and every assumption behind them."""
+    prices = costs.load_prices()
+    profiles = {name: costs.Profile(**figures) for name, figures in traffic["profiles"].items()}
+    memory = {name: p.memory_mb for name, p in profiles.items()}
+    init_ms = {name: float(e["median_ms"]) for name, e in cold_start.items() if "median_ms" in e}
+    found: dict[str, Any] = {}
+    for n in SOCKETS:
+        client = traffic["scenarios"][f"client_post_{n}"]
+        entry = costs.all_in_cost(client, sockets=n, profiles=profiles, prices=prices, cold_start_ms=init_ms)
+        core = costs.all_in_cost(
+            client["core"], sockets=n, profiles=profiles, prices=prices, cold_start_ms=init_ms
+        )
+        bench_traffic = costs.message_cost(scenarios[f"post_{n}"], sockets=n, memory_mb=memory, prices=prices)
+        found[str(n)] = {
+            **entry,
+            "core_usd": core["usd"],
+            "core_lines": core["lines"],
+            "core_model_usd": core["model_usd"],
+            "bench_traffic_model_usd": bench_traffic["usd"],
+            "assumptions": costs.assumptions_of(prices, profiles),
+            "scope": (
+                "usd: all-in (every AWS line item, bench/prices.json assumptions) for posts as the web "
+                "client sends them (client_message_id, 200-character texts), every function the routing "
+                "table feeds, shipped extensions included; model_usd: the model alone (requests, units, "
+                "wall time) on the same traffic; bench_traffic_model_usd: the model on the old bench "
+                "posts (9-character texts, no client_message_id); core_*: without the extensions' "
+                "functions, their deliveries and their table"
+            ),
+        }
+    return found
 
 
 def run_local(results: dict[str, Any], args: argparse.Namespace) -> None:
@@ -199,8 +230,12 @@ def table(results: Mapping[str, Any], sections: list[str]) -> list[str]:
         rows += _cold_start_rows(results)
     if "requests" in sections and "requests_per_post" in results:
         rows += _request_rows(results)
+    if "requests" in sections and "requests_per_client_post" in results:
+        rows += _client_rows(results["requests_per_client_post"])
     if "requests" in sections and "cost_per_million" in results:
         rows += _cost_rows(results)
+    if "requests" in sections and results.get("analytics_scale"):
+        rows += _scale_rows(results["analytics_scale"])
     if "local" in sections and "local" in results:
         rows += _local_rows(results["local"])
     if "sizes" in sections and "sizes" in results:
@@ -289,10 +324,23 @@ def _cost_rows(results: Mapping[str, Any]) -> list[Row]:
     then the same traffic priced on the alternatives."""
     rows: list[Row] = []
     for n, entry in results["cost_per_million"].items():
-        rows.append(_cost_row(n, entry["usd"], entry["lines"], "Parley with its shipped extensions"))
+        what = "all-in, web client traffic, " if "model_usd" in entry else ""
+        rows.append(_cost_row(n, entry["usd"], entry["lines"], f"{what}Parley with its shipped extensions"))
         if "core_usd" in entry:
             rows.append(
-                _cost_row(n, entry["core_usd"], entry["core_lines"], "core only, no extension functions")
+                _cost_row(
+                    n, entry["core_usd"], entry["core_lines"], f"{what}core only, no extension functions"
+                )
+            )
+        if "model_usd" in entry:
+            rows.append(
+                (
+                    f"  N={n}, the model alone (requests, units, wall time)",
+                    f"${entry['model_usd']:.2f} web client traffic; "
+                    f"${entry['bench_traffic_model_usd']:.2f} old bench posts (short, no client_message_id)",
+                    "",
+                    "",
+                )
             )
     for alt in results.get("cost_alternatives", {}).values():
         figures = " / ".join(f"N={n}: ${usd:.2f}" for n, usd in alt["usd"].items())
@@ -307,6 +355,40 @@ def _cost_row(n: str, usd: float, lines: Mapping[str, float], what: str) -> Row:
     goal = f"<= ${COST_TARGET_USD:g}" if n == "2" else ""
     met = _met(usd <= COST_TARGET_USD, f"+${usd - COST_TARGET_USD:.2f}") if n == "2" else ""
     return (f"cost per million messages, N={n} ({what})", f"${usd:.2f} ({detail})", goal, met)
+
+
+def _client_rows(client: Mapping[str, Any]) -> list[Row]:
+    """Posts as the web client sends them: the critical path the target is about."""
+    rows: list[Row] = []
+    for n, scenario in client.items():
+        target = int(n) + 3
+        critical = scenario["critical_path"]
+        rows.append(
+            (
+                f"AWS requests, web client post (client_message_id) with N={n} sockets: critical path",
+                f"{critical:g}: {_ops(scenario['by_category'].get('critical', {}))}",
+                f"<= N+3 = {target}",
+                _met(critical <= target, f"+{critical - target:g}"),
+            )
+        )
+    return rows
+
+
+def _scale_rows(scale: Mapping[str, Any]) -> list[Row]:
+    """One day of K active chats through analytics: nothing may grow with K."""
+    rows: list[Row] = []
+    for k, entry in scale.items():
+        largest = entry["largest_item"]
+        rows.append(
+            (
+                f"one day of {int(k):,} active chats (analytics on): largest item, analytics units per event",
+                f"{largest['bytes']:,} B ({largest['table']}); {entry['wru_per_event']:g} WRU, "
+                f"{entry['rru_per_event']:g} RRU per event",
+                "flat in the chat count",
+                "",
+            )
+        )
+    return rows
 
 
 def _local_rows(local: Mapping[str, Any]) -> list[Row]:
@@ -389,6 +471,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help=f"comma-separated sections: {', '.join(SECTIONS)} (cost = requests)")
     parser.add_argument("--runs", type=int, default=10, help="fresh processes per function (cold start)")
     parser.add_argument("--posts", type=int, default=5, help="measured posts per scenario (requests)")
+    parser.add_argument(
+        "--scale",
+        default="40,4000",
+        help="active chats a day in the analytics scale run (requests; '' skips)",
+    )
     parser.add_argument("--messages", type=int, default=500, help="POST -> push latency samples (local)")
     parser.add_argument("--sustain-seconds", type=float, default=60.0, help="sustained load duration (local)")
     parser.add_argument(

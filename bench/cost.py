@@ -1,14 +1,19 @@
 """Cost per million messages from measured requests, durations and sizes, and a price table (pure).
 
 ``bench/prices.json`` holds the list prices, each with its source and the date it is known from,
-the assumptions (connection minutes, storage months), and the managed alternatives. Everything
-here is arithmetic on those numbers, so tests/unit/test_bench_cost.py pins it down.
+the assumptions (connection minutes, storage months, and the all-in block: log bytes by level,
+X-Ray sampling and volume, per-request latencies, cold-start share, PITR and archive months), and
+the managed alternatives. ``message_cost`` is the model (requests, units, wall time); ``all_in_cost``
+adds every line AWS bills that the model leaves out. Everything here is arithmetic on those numbers,
+so tests/unit/test_bench_cost.py pins it down.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +88,203 @@ def message_cost(
         "lines": lines,
         "gb_seconds_per_message": round(gb_seconds, 6),
         "memory_mb": {f: memory_mb.get(f, DEFAULT_MEMORY_MB) for f in invocations},
+    }
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How a function is deployed, as far as its bill goes (read from infra/specs.py by the bench)."""
+
+    memory_mb: int = DEFAULT_MEMORY_MB
+    system_log_level: str = "INFO"
+    application_log_level: str = "INFO"
+    traced: bool = True
+
+
+ALL_IN_LINES = ("gsi_writes", "logs", "xray", "pitr", "init", "data_transfer", "archive")
+"""The AWS line items the model leaves out, added by ``all_in_cost`` (``lambda_duration`` is
+recomputed from latencies and CPU instead of wall time)."""
+
+
+def billed_ms(operations: list[str], cpu_ms: float, memory_mb: int, prices: Mapping[str, Any]) -> float:
+    """One invocation's billed milliseconds: each AWS request's assumed latency (parallel ones, the
+    pushes, once), plus its CPU time slowed to the vCPU share its memory buys, rounded up."""
+    duration = prices["assumptions"]["all_in"]["duration"]
+    latency = duration["latency_ms"]
+    parallel = set(duration["parallel"])
+    waited = sum(float(latency.get(op, latency["default"])) for op in operations if op not in parallel)
+    waited += max(
+        (float(latency.get(op, latency["default"])) for op in operations if op in parallel), default=0.0
+    )
+    slowdown = max(1.0, float(duration["cpu_full_speed_mb"]) / memory_mb)
+    return float(math.ceil(waited + cpu_ms * slowdown))
+
+
+def billed_gb_seconds(
+    invocations: Mapping[str, Mapping[str, float]], profiles: Mapping[str, Profile]
+) -> float:
+    """GB-seconds per message from each function's billed milliseconds (``billed_ms``: latencies of
+    its AWS requests plus CPU), falling back to wall time where the bench did not work it out."""
+    return sum(
+        float(figures.get("billed_ms", figures["total_ms"]))
+        / 1000
+        * profiles.get(function, Profile()).memory_mb
+        / 1024
+        for function, figures in invocations.items()
+    )
+
+
+def log_bytes(
+    invocations: Mapping[str, Mapping[str, float]],
+    profiles: Mapping[str, Profile],
+    assumptions: Mapping[str, Any],
+    *,
+    http_requests: float,
+) -> float:
+    """Bytes of CloudWatch Logs per message: platform lines and application lines at each
+    function's levels, EMF blobs, and the HTTP API's access log."""
+    logs = assumptions["log_bytes"]
+    total = http_requests * float(logs["http_access_log_per_request"])
+    for function, figures in invocations.items():
+        profile = profiles.get(function, Profile())
+        platform = float(logs["platform_per_invocation"].get(profile.system_log_level, 0))
+        application = logs["application_per_invocation"].get(profile.application_log_level, {})
+        own = float(application.get(function, application.get("default", 0)))
+        emf = float(logs["emf_per_invocation"].get(function, 0))
+        if function.startswith("ext_"):
+            emf += float(logs.get("extension_usage_per_invocation", 0))
+        total += float(figures["invocations"]) * (platform + own + emf)
+    return total
+
+
+def traced_share(assumptions: Mapping[str, Any], invocations_per_message: float) -> float:
+    """The share of a traced function's invocations X-Ray records at the assumed monthly volume:
+    the reservoir's one a second, then the fixed rate of the rest."""
+    xray = assumptions["xray"]
+    monthly = float(assumptions["posts_per_month"]) * invocations_per_message
+    if monthly <= 0:
+        return 0.0
+    reservoir = float(xray["reservoir_per_second"]) * 30 * 24 * 3600
+    kept = min(monthly, reservoir) + float(xray["fixed_rate"]) * max(0.0, monthly - reservoir)
+    return kept / monthly
+
+
+def _xray_traces(
+    invocations: Mapping[str, Mapping[str, float]],
+    profiles: Mapping[str, Profile],
+    assumptions: Mapping[str, Any],
+) -> float:
+    traces = 0.0
+    for function, figures in invocations.items():
+        if profiles.get(function, Profile()).traced:
+            count = float(figures["invocations"])
+            traces += count * traced_share(assumptions, count)
+    return traces
+
+
+def _init_gb_seconds(
+    invocations: Mapping[str, Mapping[str, float]],
+    profiles: Mapping[str, Profile],
+    assumptions: Mapping[str, Any],
+    cold_start_ms: Mapping[str, float],
+) -> float:
+    init = assumptions["init"]
+    share = float(init["cold_start_fraction"])
+    return sum(
+        float(figures["invocations"])
+        * share
+        * float(cold_start_ms.get(function, init["default_init_ms"]))
+        / 1000
+        * profiles.get(function, Profile()).memory_mb
+        / 1024
+        for function, figures in invocations.items()
+    )
+
+
+def all_in_cost(
+    scenario: Mapping[str, Any],
+    *,
+    sockets: int,
+    profiles: Mapping[str, Profile],
+    prices: Mapping[str, Any],
+    cold_start_ms: Mapping[str, float] | None = None,
+    http_requests: float = 1.0,
+) -> dict[str, Any]:
+    """USD per million messages with every AWS line item: the model's lines (duration from billed
+    milliseconds) plus ``ALL_IN_LINES``, and the model's own total for comparison."""
+    memory = {f: p.memory_mb for f, p in profiles.items()}
+    model = message_cost(
+        scenario, sockets=sockets, memory_mb=memory, prices=prices, http_requests=http_requests
+    )
+    assumptions = prices["assumptions"]["all_in"]
+    invocations: Mapping[str, Mapping[str, float]] = scenario["invocations"]
+    measured = scenario.get("bytes", {})
+    stored_gb = float(scenario.get("stored_bytes", 0.0)) / 1e9
+    events = float(scenario["eventbridge_entries"])
+    event_gb = events * float(measured.get("event", assumptions["archive"]["event_bytes"])) / 1e9
+    pushes = operation_count(scenario, PUSH)
+    out_bytes = pushes * float(measured.get("push", assumptions["data_transfer"]["push_bytes"])) + (
+        http_requests
+        * float(measured.get("http_response", assumptions["data_transfer"]["http_response_bytes"]))
+    )
+    gb_seconds = billed_gb_seconds(invocations, profiles)
+    per_message = {
+        "lambda_duration": gb_seconds * unit_price(prices, "lambda_gb_second_arm64"),
+        "gsi_writes": float(scenario["dynamodb_units"].get("index_wru", 0.0))
+        * unit_price(prices, "dynamodb_write_request_unit"),
+        "logs": log_bytes(invocations, profiles, assumptions, http_requests=http_requests)
+        / 1e9
+        * unit_price(prices, "cloudwatch_logs_ingested_gb"),
+        "xray": _xray_traces(invocations, profiles, assumptions) * unit_price(prices, "xray_trace_recorded"),
+        "pitr": stored_gb * float(assumptions["pitr_months"]) * unit_price(prices, "dynamodb_pitr_gb_month"),
+        "init": _init_gb_seconds(invocations, profiles, assumptions, cold_start_ms or {})
+        * unit_price(prices, "lambda_gb_second_arm64"),
+        "data_transfer": out_bytes / 1e9 * unit_price(prices, "data_transfer_out_gb"),
+        "archive": event_gb * unit_price(prices, "eventbridge_archive_processed_gb")
+        + event_gb
+        * float(assumptions["archive"]["retention_months"])
+        * unit_price(prices, "eventbridge_archive_gb_month"),
+    }
+    lines = {**model["lines"], **{name: round(usd * MILLION, 4) for name, usd in per_message.items()}}
+    return {
+        "usd": round(sum(lines.values()), 2),
+        "lines": lines,
+        "model_usd": model["usd"],
+        "model_lines": model["lines"],
+        "gb_seconds_per_message": round(gb_seconds, 6),
+        "memory_mb": {f: profiles.get(f, Profile()).memory_mb for f in invocations},
+    }
+
+
+def assumptions_of(prices: Mapping[str, Any], profiles: Mapping[str, Profile]) -> dict[str, Any]:
+    """What the all-in figure assumes, in a few words per line (README prints these next to it)."""
+    a = prices["assumptions"]["all_in"]
+    logs = a["log_bytes"]
+    return {
+        "posts_per_month": a["posts_per_month"],
+        "log_bytes_per_invocation": {
+            "platform": logs["platform_per_invocation"],
+            "application": logs["application_per_invocation"],
+            "emf": logs["emf_per_invocation"],
+            "http_access_log": logs["http_access_log_per_request"],
+        },
+        "xray": {
+            "reservoir_per_second": a["xray"]["reservoir_per_second"],
+            "fixed_rate": a["xray"]["fixed_rate"],
+            "traced": sorted(f for f, p in profiles.items() if p.traced),
+        },
+        "log_levels": {
+            f: f"{p.system_log_level}/{p.application_log_level}" for f, p in sorted(profiles.items())
+        },
+        "memory_mb": {f: p.memory_mb for f, p in sorted(profiles.items())},
+        "latency_ms": a["duration"]["latency_ms"],
+        "cold_start_fraction": a["init"]["cold_start_fraction"],
+        "pitr_months": a["pitr_months"],
+        "archive_retention_months": a["archive"]["retention_months"],
+        "connection_minutes_per_socket_per_message": prices["assumptions"][
+            "connection_minutes_per_socket_per_message"
+        ],
+        "storage_months": prices["assumptions"]["storage_months"],
     }
 
 

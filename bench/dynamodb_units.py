@@ -91,3 +91,58 @@ def read_units(total_size: int, *, consistent: bool, transactional: bool = False
 
 def read_units_of(items: Iterable[Mapping[str, Mapping[str, Any]]], *, consistent: bool) -> float:
     return read_units(sum(item_size(i) for i in items), consistent=consistent)
+
+
+def _index_entry_size(
+    index: Mapping[str, Any], item: Mapping[str, Mapping[str, Any]] | None, table_keys: tuple[str, ...]
+) -> int | None:
+    """The size of ``item``'s entry in a global secondary index, or None when it has none there
+    (an item lacking the index's partition or sort key is not in a sparse index)."""
+    if not item:
+        return None
+    keys = [k for k in (index["partition_key"], index.get("sort_key")) if k]
+    if any(k not in item for k in keys):
+        return None
+    if index.get("projection", "ALL") == "ALL":
+        return item_size(item)
+    kept = {*keys, *table_keys, *index.get("attributes", ())}
+    return item_size({k: v for k, v in item.items() if k in kept})
+
+
+def index_write_units(
+    indexes: Iterable[Mapping[str, Any]],
+    before: Mapping[str, Mapping[str, Any]] | None,
+    after: Mapping[str, Mapping[str, Any]] | None,
+    table_keys: tuple[str, ...] = (),
+) -> float:
+    """WRUs the table's global secondary indexes cost for one item write (index writes are billed
+    as standard writes, after the table's own, also for transactions).
+
+    Per index, on the projected entry: an insert when the item enters it, a delete when it leaves,
+    a delete and an insert when its index key changes, one update of the larger entry otherwise;
+    nothing when the item is in neither image or the projected entry did not change.
+    """
+    units = 0.0
+    for index in indexes:
+        old = _index_entry_size(index, before, table_keys)
+        new = _index_entry_size(index, after, table_keys)
+        keys = [k for k in (index["partition_key"], index.get("sort_key")) if k]
+        if old is None and new is None:
+            continue
+        if old is None or new is None:
+            units += write_units(old or 0, new or 0)
+        elif any((before or {}).get(k) != (after or {}).get(k) for k in keys):
+            units += write_units(old, 0) + write_units(0, new)
+        elif _projected(index, before, table_keys) != _projected(index, after, table_keys):
+            units += write_units(old, new)
+    return units
+
+
+def _projected(
+    index: Mapping[str, Any], item: Mapping[str, Mapping[str, Any]] | None, table_keys: tuple[str, ...]
+) -> dict[str, Any]:
+    if not item or index.get("projection", "ALL") == "ALL":
+        return dict(item or {})
+    keys = [k for k in (index["partition_key"], index.get("sort_key")) if k]
+    kept = {*keys, *table_keys, *index.get("attributes", ())}
+    return {k: v for k, v in item.items() if k in kept}

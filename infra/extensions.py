@@ -201,6 +201,7 @@ class ParleyExtension(Construct):
                 dlq=self.dlq,
                 queue=self.queue if code is not None else None,
                 function=self.function,
+                extension_id=self.manifest.id,
             )
 
     # -- rights ------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Every core Lambda function, created in one loop from ``infra.specs.CORE_FUNCTIONS``.
 
-Runtime, architecture, layer, tracing, JSON logs and log retention are set here once for all, in
-``python_function``, which the extensions' functions (``infra.extensions``) are built with too.
+Runtime, architecture, layer, tracing, JSON logs, log levels and log retention are set here once
+for all, in ``python_function`` (tracing and levels as ``infra.specs.FunctionSpec`` derives them from
+the trigger), which the extensions' functions (``infra.extensions``) are built with too.
 Each function gets its own role holding only what its spec lists (``grant_*``), the settings
 its code reads (the aliases of ``parley.settings.Settings``), and the trigger its spec names.
 """
@@ -93,6 +94,8 @@ def environment(
         # responses hold chat messages: keep them out of X-Ray (privacy, and the 64 KB segment limit)
         "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
     }
+    if not spec.traced:
+        env["POWERTOOLS_TRACE_DISABLED"] = "true"  # no active tracing: no segments to add to
     env.update({TABLE_SETTING[key]: table_names[key] for key in sorted(spec.tables)})
     if spec.puts_events:
         env[BUS_SETTING] = bus_name
@@ -185,23 +188,32 @@ def python_function(
         layers=[layer],
         role=role,
         environment=dict(environment),
-        tracing=lambda_.Tracing.ACTIVE,
+        tracing=lambda_.Tracing.ACTIVE if spec.traced else lambda_.Tracing.DISABLED,
         logging_format=lambda_.LoggingFormat.JSON,
-        application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
-        # INFO keeps the platform's REPORT line: init duration (cold starts) and memory used
-        system_log_level_v2=lambda_.SystemLogLevel.INFO,
+        # per-event INFO chatter of consumers is dropped (infra/specs.py says which)
+        application_log_level_v2=getattr(lambda_.ApplicationLogLevel, spec.application_log_level),
+        # INFO keeps the platform's REPORT line (init duration, memory used) where people wait on it
+        system_log_level_v2=getattr(lambda_.SystemLogLevel, spec.system_log_level),
         log_group=log_group,
         # a failed scheduled run is retried by the next one; Lambda's own async retries
         # would only pile runs on top of each other
         retry_attempts=0 if scheduled else None,
         max_event_age=Duration.minutes(1) if scheduled else None,
     )
-    acknowledge(
-        role,
-        "AwsSolutions-IAM5[Resource::*]",
-        "X-Ray's PutTraceSegments and PutTelemetryRecords take no resource-level permissions, so "
-        "tracing (on for every function) needs Resource *.",
-    )
+    if spec.traced:
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray's PutTraceSegments and PutTelemetryRecords take no resource-level permissions, so "
+            "tracing (on for the api) needs Resource *.",
+        )
+    else:
+        acknowledge(
+            function,
+            "Serverless-LambdaTracing",
+            "Not traced on purpose (cost: a trace per event and consumer): its logs carry each "
+            "event's correlation id, and Lambda's metrics its errors and durations; the api is traced.",
+        )
     for rule in ("AwsSolutions-L1", "Serverless-LambdaLatestVersion"):
         acknowledge(
             function,

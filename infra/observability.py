@@ -6,14 +6,17 @@ errors, the WebSocket API's connects, messages and integration errors, the AI re
 time (its duration: parley emits no reply-time metric of its own), each function's errors and
 duration, and each route's queue and DLQ depth. Each extension (``infra.extensions``) asks for the
 same alarms on its own function and DLQ, and gets a dashboard row of its own (``watch_extension``).
-Tracing, JSON logs and retention are set on the functions themselves (``infra.functions``).
+Tracing, JSON logs, log levels and retention are set on the functions themselves
+(``infra.functions``); X-Ray traces the api only, under the fixed-rate sampling rule here
+(``API_TRACE_RESERVOIR_PER_SECOND`` then ``API_TRACE_FIXED_RATE``: Lambda's own default for active
+tracing, stated as a rule so the bench's cost model and the account agree on it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
@@ -23,6 +26,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_xray as xray
 from constructs import Construct
 
 from infra.bus import RouteQueues
@@ -32,6 +36,47 @@ FUNCTION_ERROR_RATE_PERCENT = 5
 AI_FAILURE_RATE_PERCENT = 10
 API_5XX_RATE_PERCENT = 1
 WINDOW = Duration.minutes(5)
+API_TRACE_RESERVOIR_PER_SECOND = 1
+API_TRACE_FIXED_RATE = 0.05
+"""The api's traces: the first request each second, then 5% of the rest (bench/prices.json prices
+X-Ray with these numbers)."""
+
+
+USAGE_USD = {
+    # one Lambda request and its delivery's three SQS requests (send, receive, delete)
+    "ExtensionInvocations": 0.2e-6 + 3 * 0.4e-6,
+    # one write request unit (rows of 1 KB or less)
+    "ExtensionWrites": 0.625e-6,
+}
+"""The estimate of an extension's $ a day: list prices (bench/prices.json) times what it reports
+(the SDK's EMF metrics ``ExtensionInvocations``, ``ExtensionEvents``, ``ExtensionWrites``)."""
+
+
+def usage_widget(extension_id: str) -> cloudwatch.GraphWidget:
+    """Per day: the extension's invocations, events and writes, and their estimated cost."""
+    day = Duration.days(1)
+
+    def total(metric: str) -> cloudwatch.MathExpression:
+        search = (
+            f'SEARCH(\'{{Parley,extension_id,service}} MetricName="{metric}" '
+            f"extension_id=\"{extension_id}\"', 'Sum', 86400)"
+        )
+        return cloudwatch.MathExpression(expression=f"SUM({search})", label=metric, period=day)
+
+    counts = {name: total(name) for name in ("ExtensionInvocations", "ExtensionEvents", "ExtensionWrites")}
+    ids = {name: f"u{n}" for n, name in enumerate(counts)}
+    estimate = cloudwatch.MathExpression(
+        expression=" + ".join(f"{ids[name]} * {usd:.10f}" for name, usd in USAGE_USD.items()),
+        using_metrics={ids[name]: metric for name, metric in counts.items()},
+        label="estimated $ a day",
+        period=day,
+    )
+    return cloudwatch.GraphWidget(
+        title=f"Extension {extension_id}: usage a day (SDK metrics) and estimated $",
+        left=list(counts.values()),
+        right=[estimate],
+        width=24,
+    )
 
 
 class Observability(Construct):
@@ -95,6 +140,28 @@ class Observability(Construct):
             description=f"HTTP API: over {API_5XX_RATE_PERCENT}% of requests failed with 5xx.",
         )
         self.dashboard = self._dashboard(functions, routes, http_api, websocket_api)
+        if "api" in functions:
+            self.api_sampling = self._api_sampling(functions["api"])
+
+    def _api_sampling(self, api: lambda_.Function) -> xray.CfnSamplingRule:
+        """The api's fixed-rate X-Ray sampling rule (the only traced function)."""
+        return xray.CfnSamplingRule(
+            self,
+            "ApiTraceSampling",
+            sampling_rule=xray.CfnSamplingRule.SamplingRuleProperty(
+                rule_name=f"{Stack.of(self).stack_name}-api"[-32:],
+                priority=100,
+                reservoir_size=API_TRACE_RESERVOIR_PER_SECOND,
+                fixed_rate=API_TRACE_FIXED_RATE,
+                service_name=api.function_name,
+                service_type="AWS::Lambda::Function",
+                host="*",
+                http_method="*",
+                url_path="*",
+                resource_arn="*",
+                version=1,
+            ),
+        )
 
     def watch_extension(
         self,
@@ -103,8 +170,10 @@ class Observability(Construct):
         dlq: sqs.IQueue,
         queue: sqs.IQueue | None = None,
         function: lambda_.IFunction | None = None,
+        extension_id: str | None = None,
     ) -> None:
-        """An extension's alarms (its DLQ, its function's error rate) and its own dashboard row."""
+        """An extension's alarms (its DLQ, its function's error rate) and its own dashboard row,
+        with its usage (invocations, events, writes, estimated $ a day) when it runs on the SDK."""
         alarms = [self._dlq_alarm(route, dlq)]
         left: list[cloudwatch.IMetric] = []
         if function is not None:
@@ -126,6 +195,8 @@ class Observability(Construct):
             cloudwatch.GraphWidget(title=f"Extension route {route}", left=left, right=right, width=18),
             cloudwatch.AlarmStatusWidget(title=f"{route} alarms", alarms=list(alarms), width=6),
         )
+        if extension_id is not None and function is not None:
+            self.dashboard.add_widgets(usage_widget(extension_id))
 
     def watch_ai_failures(self, service: str, *, namespace: str = "Parley") -> cloudwatch.Alarm:
         """The share of AI replies that end in AIResponseFailed, from the EMF counts ``service``

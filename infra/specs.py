@@ -80,6 +80,24 @@ class FunctionSpec:
     extension: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
 
+    @property
+    def traced(self) -> bool:
+        """X-Ray active tracing: the api only (``infra.observability``'s sampling rule); the
+        consumers are not traced, their logs carry the event's correlation id instead."""
+        return isinstance(self.trigger, Http)
+
+    @property
+    def system_log_level(self) -> Literal["INFO", "WARN"]:
+        """Lambda's platform lines (START, REPORT with the init duration): kept where people wait
+        on the answer (the HTTP and WebSocket APIs); consumers' durations are in Lambda's metrics."""
+        return "INFO" if isinstance(self.trigger, Http | WebSocket) else "WARN"
+
+    @property
+    def application_log_level(self) -> Literal["INFO", "WARN"]:
+        """Queue consumers log per-event chatter at INFO (a fan-out done, a duplicate skipped):
+        WARN keeps their problems and drops that; the rest stay at INFO."""
+        return "WARN" if isinstance(self.trigger, Consumes) else "INFO"
+
     def __post_init__(self) -> None:
         if not 128 <= self.memory_mb <= 10240:
             raise ValueError(f"{self.name}: memory must be 128..10240 MB")

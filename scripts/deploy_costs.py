@@ -29,6 +29,13 @@ LABELS = {
     "dynamodb_storage": "DynamoDB storage (rows kept, per month of retention)",
     "websocket_messages": "WebSocket pushes (broadcaster to each socket)",
     "websocket_connection_minutes": "WebSocket connection minutes",
+    "gsi_writes": "DynamoDB index writes (global secondary indexes)",
+    "logs": "CloudWatch Logs ingestion (at each function's log levels)",
+    "xray": "X-Ray traces (the api, sampled)",
+    "pitr": "DynamoDB point-in-time recovery (per month of retention)",
+    "init": "Lambda INIT (cold starts, billed)",
+    "data_transfer": "Data transfer out (pushes, HTTP responses)",
+    "archive": "EventBridge archive",
 }
 
 

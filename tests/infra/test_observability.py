@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import json
 
-from infra.specs import FUNCTIONS, deployed_routes
+import pytest
+
+from bench.cost import load_prices
+from infra.observability import API_TRACE_FIXED_RATE, API_TRACE_RESERVOIR_PER_SECOND, USAGE_USD
+from infra.specs import FUNCTIONS, Consumes, Http, WebSocket, deployed_routes
+from parley.extensions.builtin import manifests
 from tests.infra.conftest import Synth
+from tests.infra.test_functions import _function
 
 
 def test_any_message_in_any_dlq_raises_an_alarm_to_the_topic(synth: Synth) -> None:
@@ -63,3 +69,47 @@ def test_the_dashboard_shows_websocket_traffic_and_ai_reply_time(synth: Synth) -
     assert synth.logical_id(synth.stack.realtime.api) in body
     assert "AI reply time" in body
     assert synth.logical_id(synth.stack.lambdas["ai_responder"]) in body
+
+
+def test_only_the_api_is_traced_and_consumers_log_at_warn(synth: Synth) -> None:
+    # Given every function as deployed
+    for spec in FUNCTIONS:
+        props = _function(synth, spec.name)["Properties"]
+        env = props["Environment"]["Variables"]
+        levels = (props["LoggingConfig"]["SystemLogLevel"], props["LoggingConfig"]["ApplicationLogLevel"])
+        # Then X-Ray is active on the api alone, and Powertools' tracer is off where it is not
+        mode = props.get("TracingConfig", {}).get("Mode", "PassThrough")  # Lambda's default
+        assert (mode == "Active") is (spec.name == "api"), spec.name
+        assert (env.get("POWERTOOLS_TRACE_DISABLED") == "true") is (spec.name != "api")
+        # and queue consumers keep warnings and errors only (no platform lines, no per-event INFO)
+        if isinstance(spec.trigger, Consumes):
+            assert levels == ("WARN", "WARN"), spec.name
+        if isinstance(spec.trigger, Http | WebSocket):
+            assert levels[0] == "INFO", spec.name  # REPORT lines: init durations where people wait
+
+
+def test_the_api_is_sampled_by_a_fixed_rate_rule_the_cost_model_prices(synth: Synth) -> None:
+    (rule,) = [r["Properties"]["SamplingRule"] for r in synth.resources("AWS::XRay::SamplingRule").values()]
+    assert (rule["ReservoirSize"], rule["FixedRate"]) == (
+        API_TRACE_RESERVOIR_PER_SECOND,
+        API_TRACE_FIXED_RATE,
+    )
+    assert rule["ServiceType"] == "AWS::Lambda::Function"
+    assert rule["ServiceName"] == {"Ref": synth.logical_id(synth.stack.lambdas["api"])}
+    xray = load_prices()["assumptions"]["all_in"]["xray"]
+    assert (xray["reservoir_per_second"], xray["fixed_rate"]) == (rule["ReservoirSize"], rule["FixedRate"])
+
+
+def test_each_shipped_extension_has_a_usage_row_priced_from_the_price_table(synth: Synth) -> None:
+    (dashboard,) = synth.resources("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for manifest in manifests():
+        assert f"Extension {manifest.id}: usage a day" in body, manifest.id
+    for metric in ("ExtensionInvocations", "ExtensionEvents", "ExtensionWrites"):
+        assert metric in body
+    assert "estimated $ a day" in body
+    # the estimate's prices are the bench's
+    prices = load_prices()["aws"]
+    per = {k: v["usd"] / v["per"] for k, v in prices.items()}
+    assert USAGE_USD["ExtensionInvocations"] == pytest.approx(per["lambda_request"] + 3 * per["sqs_request"])
+    assert USAGE_USD["ExtensionWrites"] == pytest.approx(per["dynamodb_write_request_unit"])

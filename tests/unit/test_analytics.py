@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import random
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -184,20 +184,36 @@ steps = st.lists(
 
 
 class DiesOnce(InMemoryStore):
-    """A store whose ``fail_at``-th update (counted across the chat and the rollup) raises after it
-    has written: the handler dies halfway, the SDK releases the claim and the bus delivers again."""
+    """A store whose ``fail_at``-th write (counted across the chat and the rollup) raises after it
+    has written: the handler dies halfway, and the bus delivers the event again."""
 
     def __init__(self, counter: list[int], fail_at: int) -> None:
         super().__init__()
         self._counter = counter
         self._fail_at = fail_at
 
-    def update(self, key: str, change: Callable[[Any | None], Any], *, ttl_seconds: int | None = None) -> Any:
-        value = super().update(key, change, ttl_seconds=ttl_seconds)
+    def _wrote(self) -> None:
         self._counter[0] += 1
         if self._counter[0] == self._fail_at:
             raise ConnectionError("the Lambda died after this write")
-        return value
+
+    def put_new(self, key: str, value: Any, *, ttl_seconds: int | None = None) -> bool:
+        new = super().put_new(key, value, ttl_seconds=ttl_seconds)
+        self._wrote()
+        return new
+
+    def tally(
+        self,
+        key: str,
+        slot: str,
+        counts: Mapping[str, int],
+        tags: Mapping[str, Sequence[str]] | None = None,
+        *,
+        ttl_seconds: int | None = None,
+    ) -> bool:
+        counted = super().tally(key, slot, counts, tags, ttl_seconds=ttl_seconds)
+        self._wrote()
+        return counted
 
 
 @dataclass
@@ -253,12 +269,15 @@ def deliver_all(events: list[dict[str, Any]], world: Deployment) -> None:
 
 def outcome(world: Deployment) -> tuple[dict[str, Any], dict[str, Any]]:
     chat = world.stores[f"analytics#{CHAT_ID}"]
-    facts = model.merge_blocks(chat.get(model.block_key(b)) for b in model.blocks_through(1000))
+    facts = model.merge_stored(chat.items_under(model.FACTS_PREFIX))
     report = model.chat_report(CHAT_ID, facts, status="enabled", retention_days=90, now=NOW)
-    rollup = world.stores.get(f"analytics#{model.ROLLUP_PARTITION}") or InMemoryStore()
     start, end = date(2026, 3, 25), date(2026, 4, 5)
-    items = {k: rollup.get(k) for d in model.days_between(start, end) for k in model.rollup_keys(d)}
-    summary = model.summary_report(start, end, items, now=NOW)
+    tallies = {
+        p: (world.stores.get(f"analytics#{p}") or InMemoryStore()).tallies("")
+        for d in model.days_between(start, end)
+        for p in model.rollup_partitions(d)
+    }
+    summary = model.summary_report(start, end, {}, now=NOW, tallies=tallies)
     return report.model_dump(mode="json"), summary.model_dump(mode="json")
 
 

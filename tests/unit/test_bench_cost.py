@@ -6,7 +6,19 @@ from typing import Any
 
 import pytest
 
-from bench.cost import alternative_cost, alternatives, lambda_gb_seconds, load_prices, message_cost
+from bench.cost import (
+    ALL_IN_LINES,
+    Profile,
+    all_in_cost,
+    alternative_cost,
+    alternatives,
+    assumptions_of,
+    billed_ms,
+    lambda_gb_seconds,
+    load_prices,
+    message_cost,
+    traced_share,
+)
 
 PRICES: dict[str, Any] = {
     "aws": {
@@ -91,3 +103,107 @@ def test_the_price_table_in_the_repo_names_a_source_and_a_date_for_every_price()
     # DynamoDB on-demand after the November 2024 cut
     assert prices["aws"]["dynamodb_write_request_unit"]["usd"] == 0.625
     assert prices["aws"]["dynamodb_read_request_unit"]["usd"] == 0.125
+
+
+# -- all-in ---------------------------------------------------------------------------------------------
+
+ALL_IN: dict[str, Any] = {
+    **PRICES,
+    "aws": {
+        **PRICES["aws"],
+        "cloudwatch_logs_ingested_gb": {"usd": 0.5, "per": 1},
+        "xray_trace_recorded": {"usd": 5.0, "per": 1_000_000},
+        "dynamodb_pitr_gb_month": {"usd": 0.2, "per": 1},
+        "eventbridge_archive_processed_gb": {"usd": 0.1, "per": 1},
+        "eventbridge_archive_gb_month": {"usd": 0.02, "per": 1},
+        "data_transfer_out_gb": {"usd": 0.09, "per": 1},
+    },
+    "assumptions": {
+        **PRICES["assumptions"],
+        "all_in": {
+            # 2,592,000 a month per function fills the reservoir: half the volume
+            "posts_per_month": 5_184_000,
+            "log_bytes": {
+                "platform_per_invocation": {"INFO": 600, "WARN": 0},
+                "application_per_invocation": {"INFO": {"broadcaster": 400, "default": 0}, "WARN": {}},
+                "emf_per_invocation": {},
+                "http_access_log_per_request": 1000,
+            },
+            "xray": {"reservoir_per_second": 1, "fixed_rate": 0.5},
+            "duration": {
+                "latency_ms": {"dynamodb.GetItem": 5, "push": 10, "default": 20},
+                "parallel": ["push"],
+                "cpu_full_speed_mb": 2048,
+            },
+            "init": {"cold_start_fraction": 0.01, "default_init_ms": 1000},
+            "pitr_months": 1,
+            "archive": {"event_bytes": 1000, "retention_months": 1},
+            "data_transfer": {"push_bytes": 1000, "http_response_bytes": 1000},
+        },
+    },
+}
+PROFILES = {
+    "api": Profile(memory_mb=1024, system_log_level="INFO", application_log_level="INFO", traced=True),
+    "broadcaster": Profile(
+        memory_mb=512, system_log_level="WARN", application_log_level="WARN", traced=False
+    ),
+}
+
+
+def test_billed_duration_is_latencies_plus_cpu_at_the_memorys_share_of_a_vcpu() -> None:
+    # 5 + 20 + one of the parallel pushes (10) = 35 ms waited; 2 ms CPU at 1 GB = half a vCPU: 4 ms
+    assert billed_ms(["dynamodb.GetItem", "x.Y", "push", "push"], 2.0, 1024, ALL_IN) == 39.0
+    # a full vCPU or more: CPU as measured, rounded up to the millisecond
+    assert billed_ms([], 2.2, 4096, ALL_IN) == 3.0
+
+
+def test_xray_records_the_reservoir_then_the_fixed_rate() -> None:
+    assumptions = ALL_IN["assumptions"]["all_in"]
+    # half the month's invocations fit the reservoir, half of the rest are sampled
+    assert traced_share(assumptions, 1.0) == pytest.approx(0.75)
+    assert traced_share({**assumptions, "posts_per_month": 1000}, 1.0) == 1.0
+
+
+def test_every_all_in_line_is_its_assumption_times_its_price() -> None:
+    scenario = {
+        **SCENARIO,
+        "invocations": {
+            "api": {"invocations": 1.0, "total_ms": 100.0, "billed_ms": 40.0},
+            "broadcaster": {"invocations": 1.0, "total_ms": 50.0, "billed_ms": 20.0},
+        },
+        "dynamodb_units": {"wru": 6.0, "rru": 0.5, "index_wru": 4.0},
+        "bytes": {"push": 500.0},
+    }
+
+    cost = all_in_cost(scenario, sockets=2, profiles=PROFILES, prices=ALL_IN, cold_start_ms={"api": 2000.0})
+
+    lines = cost["lines"]
+    assert set(ALL_IN_LINES) <= set(lines)
+    # 0.04 s x 1 GB + 0.02 s x 0.5 GB = 0.05 GB-s x $0.00001
+    assert lines["lambda_duration"] == pytest.approx(0.5)
+    assert lines["gsi_writes"] == pytest.approx(2.5)  # 4 WRU x $0.625
+    # api: 600 B platform + HTTP access log 1,000 B; the broadcaster at WARN logs nothing
+    assert lines["logs"] == pytest.approx(1600 / 1e9 * 0.5 * 1e6)
+    assert lines["xray"] == pytest.approx(0.75 * 5.0)  # the api only, 75% of its invocations
+    assert lines["pitr"] == pytest.approx(0.4)  # 2 KB x 1e6 = 2 GB-month x $0.20
+    # 1% cold: api 2 s x 1 GB, broadcaster 1 s (default) x 0.5 GB = 0.025 GB-s x $0.00001
+    assert lines["init"] == pytest.approx(0.25)
+    # two 500 B pushes (measured) and a 1,000 B response: 2 KB x 1e6 = 2 GB x $0.09
+    assert lines["data_transfer"] == pytest.approx(0.18)
+    # one 1 KB event: 1 GB processed x $0.10 and stored a month x $0.02
+    assert lines["archive"] == pytest.approx(0.12)
+    assert cost["usd"] == pytest.approx(sum(lines.values()), abs=0.01)
+    assert cost["model_usd"] < cost["usd"]
+
+
+def test_the_repos_assumptions_cover_every_function_level_and_line() -> None:
+    prices = load_prices()
+    assumptions = prices["assumptions"]["all_in"]
+    for level in ("INFO", "WARN"):
+        assert level in assumptions["log_bytes"]["platform_per_invocation"]
+        assert level in assumptions["log_bytes"]["application_per_invocation"]
+    for name in ("cloudwatch_logs_ingested_gb", "xray_trace_recorded", "dynamodb_pitr_gb_month"):
+        assert prices["aws"][name]["source"].startswith("https://")
+    printed = assumptions_of(prices, PROFILES)
+    assert printed["xray"]["traced"] == ["api"]
+    assert printed["log_levels"]["broadcaster"] == "WARN/WARN"

@@ -419,3 +419,30 @@ def test_an_extension_without_ports_says_how_to_get_them() -> None:
 @pytest.mark.parametrize("extension_id", builtin.BUILTIN)
 def test_every_shipped_extensions_lambda_is_the_sdks_handler(extension_id: str) -> None:
     assert load_handler(f"ext_{extension_id}") == builtin.extension(extension_id).lambda_handler
+
+
+def test_each_invocation_reports_the_extensions_events_and_writes_for_operators(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given an extension that writes one row per event
+    world = World()
+    extension: Extension[Greeting] = Extension(MANIFEST)
+
+    @extension.on("MessageStored")
+    def keep(event: Envelope[Any], ctx: Context[Greeting]) -> None:
+        ctx.store.put(f"seen#{event.metadata.sequence}", True)
+
+    handler = extension.handler(runtime=world.runtime)
+    capsys.readouterr()
+
+    # When one invocation handles a batch of two events
+    handler(queued(stored("a", 1), stored("b", 2)), LambdaContext.for_function("ext_echo"))
+
+    # Then one EMF line, under the extension's id, says: 1 invocation, 2 events, and 6 writes
+    # (its own 2, and the SDK's claim and completion of each event)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"ExtensionEvents"' in line]
+    [usage] = lines
+    assert "extension_id" in usage["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]
+    assert usage["extension_id"] == MANIFEST.id
+    counts = (usage["ExtensionInvocations"], usage["ExtensionEvents"], usage["ExtensionWrites"])
+    assert counts == ([1.0], [2.0], [6.0])

@@ -6,18 +6,22 @@ Key layout (one table, so one IAM statement limits an extension to its own parti
   event once (in progress with a lease, then committed with the outputs to publish, then done; a
   failure releases it for the retry);
 - ``<extension id>#<chat id>`` / ``kv#<key>``: the extension's own state, with a revision for
-  optimistic updates.
+  optimistic updates; or, for blind writes, a value put once (``put_new``) or a tally row
+  (``tally``: counters ``c_<name>``, string sets ``t_<name>``, and the string set ``slots`` of
+  the identities already counted, so a replay adds nothing).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.operand import Path
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from parley.adapters.tables import ExtensionRecord
@@ -33,7 +37,7 @@ def _at(epoch_seconds: float) -> datetime:
     return datetime.fromtimestamp(epoch_seconds, UTC)
 
 
-def _conditional_failed(exc: PutError) -> bool:
+def _conditional_failed(exc: PutError | UpdateError) -> bool:
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
@@ -213,3 +217,82 @@ class ExtensionState:
                 raise
             return value
         raise ConcurrentWriteError(f"state {key!r} of {self.pk} kept changing under us")
+
+    # -- blind writes (no read, idempotent) ----------------------------------------------------------
+
+    def put_new(self, key: str, value: Any, *, ttl_seconds: int | None = None) -> bool:
+        """Write ``value`` under ``key`` unless the key holds something: True if it was new. One
+        conditional PutItem, no read; a replay is refused by the condition."""
+        expires = _at(self._clock() + ttl_seconds) if ttl_seconds else None
+        record = ExtensionRecord(self.pk, f"kv#{key}", data=encode(value), expires_at=expires)
+        try:
+            record.save(condition=ExtensionRecord.pk.does_not_exist())
+        except PutError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def items_under(self, prefix: str) -> dict[str, Any]:
+        """Every JSON value whose key starts with ``prefix``: one Query, page by page."""
+        rows = ExtensionRecord.query(self.pk, ExtensionRecord.sk.startswith(f"kv#{prefix}"))
+        return {r.sk.removeprefix("kv#"): decode(r.data) for r in rows if r.data}
+
+    def tally(
+        self,
+        key: str,
+        slot: str,
+        counts: Mapping[str, int],
+        tags: Mapping[str, Sequence[str]] | None = None,
+        *,
+        ttl_seconds: int | None = None,
+    ) -> bool:
+        """Add ``counts`` and ``tags`` to the row ``key`` once per ``slot``: one UpdateItem, no read.
+        True if counted; False if ``slot`` was counted before (nothing changes)."""
+        slots = Path("slots")
+        actions: list[Action] = [slots.add({"SS": [slot]})]
+        actions += [Path(f"c_{_name(n)}").add({"N": str(v)}) for n, v in counts.items() if v]
+        actions += [Path(f"t_{_name(n)}").add({"SS": sorted(set(v))}) for n, v in (tags or {}).items() if v]
+        if ttl_seconds:
+            actions.append(ExtensionRecord.expires_at.set(_at(self._clock() + ttl_seconds)))
+        try:
+            ExtensionRecord(self.pk, f"kv#{key}").update(
+                actions=actions, condition=slots.does_not_exist() | ~slots.contains(slot)
+            )
+        except UpdateError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def tallies(self, prefix: str) -> dict[str, Tally]:
+        """Every tally row whose key starts with ``prefix``: one Query, page by page."""
+        return {key: _tally_of(item) for key, item in self._raw_rows(f"kv#{prefix}")}
+
+    def _raw_rows(self, prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Rows as DynamoDB returns them: tally rows carry attributes the model does not declare."""
+        connection = ExtensionRecord._get_connection()
+        start: dict[str, Any] | None = None
+        while True:
+            page = connection.query(self.pk, ExtensionRecord.sk.startswith(prefix), exclusive_start_key=start)
+            for item in page.get("Items", []):
+                yield item["sk"]["S"].removeprefix("kv#"), item
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return
+
+
+Tally = dict[str, dict[str, Any]]
+"""A tally row: ``{"counts": {name: int}, "tags": {name: set[str]}}``."""
+
+
+def _name(name: str) -> str:
+    if not name.isidentifier():
+        raise ValueError(f"a tally name is an identifier, not {name!r}")
+    return name
+
+
+def _tally_of(item: Mapping[str, Mapping[str, Any]]) -> Tally:
+    counts = {k[2:]: int(v["N"]) for k, v in item.items() if k.startswith("c_") and "N" in v}
+    tags = {k[2:]: set(v["SS"]) for k, v in item.items() if k.startswith("t_") and "SS" in v}
+    return {"counts": counts, "tags": tags}

@@ -58,6 +58,7 @@ class InMemoryStore:
         self.rows: dict[str, tuple[str, int]] = {}
         self.claims: dict[str, tuple[str, float]] = {}
         self.committed: dict[str, list[dict[str, Any]]] = {}
+        self.tally_rows: dict[str, dict[str, Any]] = {}
         self._clock = clock
         self._lock = threading.Lock()
 
@@ -123,3 +124,41 @@ class InMemoryStore:
 
     def release(self, event_id: str) -> None:
         self.claims.pop(event_id, None)
+
+    def put_new(self, key: str, value: Any, *, ttl_seconds: int | None = None) -> bool:
+        with self._lock:
+            if key in self.rows:
+                return False
+            self.rows[key] = (encode(value), 0)
+            return True
+
+    def items_under(self, prefix: str) -> dict[str, Any]:
+        return {k: decode(encoded) for k, (encoded, _) in self.rows.items() if k.startswith(prefix)}
+
+    def tally(
+        self,
+        key: str,
+        slot: str,
+        counts: Mapping[str, int],
+        tags: Mapping[str, Sequence[str]] | None = None,
+        *,
+        ttl_seconds: int | None = None,
+    ) -> bool:
+        row = self.tally_rows.setdefault(key, {"slots": set(), "counts": {}, "tags": {}})
+        if slot in row["slots"]:
+            return False
+        row["slots"].add(slot)
+        for name, value in counts.items():
+            if value:
+                row["counts"][name] = row["counts"].get(name, 0) + value
+        for name, found in (tags or {}).items():
+            if found:
+                row["tags"].setdefault(name, set()).update(found)
+        return True
+
+    def tallies(self, prefix: str) -> dict[str, dict[str, dict[str, Any]]]:
+        return {
+            k: {"counts": dict(r["counts"]), "tags": {n: set(v) for n, v in r["tags"].items()}}
+            for k, r in self.tally_rows.items()
+            if k.startswith(prefix)
+        }

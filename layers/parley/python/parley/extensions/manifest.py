@@ -94,6 +94,13 @@ class Manifest(BaseModel):
     config_model: type[BaseModel] = Field(default=EmptyConfig, exclude=True)
     hooks: Hooks = Hooks()
     default_install: bool = Field(False, description="Installed and enabled on every new chat.")
+    idempotent: bool = Field(
+        False,
+        description="Every handler is safe to run again on the same event (blind writes keyed by the "
+        "event's identity, no outputs that depend on being first), so the SDK keeps no delivery claim: "
+        "a duplicate runs the handler again and changes nothing, and each event saves the claim's and "
+        "the completion's writes.",
+    )
     reserved_concurrency: int = Field(
         2,
         ge=2,

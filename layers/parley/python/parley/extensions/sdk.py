@@ -18,11 +18,12 @@ metrics flushed per invocation, and the core's SQS batch consumer (partial batch
 For every delivered event the SDK: ignores events it has no handler for; checks the event's bus
 source (core events come only from ``parley.core``, other extensions' events pass the core's own
 policy); skips chats where the extension is not enabled; claims the (extension, event) pair so a
-duplicate never reaches the handler; runs the handler with a deadline; commits its store writes
-together with what it asked for (messages, events) in one transaction (``parley.extensions.store``),
-then publishes those, with ids derived from the cause, so a retry after a failed publish republishes
-the same requests instead of losing them; and reports failures and recoveries, which drive the
-circuit breaker.
+duplicate never reaches the handler (a manifest that says its handlers are ``idempotent`` skips the
+claim: a duplicate runs again and changes nothing); runs the handler with a deadline; commits its store
+writes together with what it asked for (messages, events) in one transaction
+(``parley.extensions.store``), then publishes those, with ids derived from the cause, so a retry after
+a failed publish republishes the same requests instead of losing them; and reports failures and
+recoveries, which drive the circuit breaker.
 """
 
 from __future__ import annotations
@@ -78,6 +79,48 @@ class HandlerTimeoutError(TimeoutError):
 
 class NoRuntimeError(LookupError):
     """The extension was asked to run before anyone gave it its ports (``handler(runtime=...)``)."""
+
+
+WRITES = ("put", "update", "claim", "commit", "complete", "release", "put_new", "tally")
+"""The Store calls that write a row (each is at least one billed write request)."""
+
+
+class CountingStore:
+    """A store backend that counts the writes made through it (per-extension usage for operators)."""
+
+    def __init__(self, store: Backend) -> None:
+        self._store = store
+        self.writes = 0
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._store, name)
+        if name not in WRITES:
+            return found
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.writes += 1
+            return found(*args, **kwargs)
+
+        return counted
+
+
+@dataclass
+class Usage:
+    """One invocation's work for one extension: reported as EMF metrics (dimension
+    ``extension_id``) when the invocation ends, so operators see what each extension costs."""
+
+    events: int = 0
+    writes: int = 0
+
+    def report(self, extension_id: str) -> None:
+        from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+        usage = EphemeralMetrics(namespace="Parley")  # its own EMF line: other metrics keep their dimensions
+        usage.add_dimension(name="extension_id", value=extension_id)
+        usage.add_metric(name="ExtensionInvocations", unit=MetricUnit.Count, value=1)
+        usage.add_metric(name="ExtensionEvents", unit=MetricUnit.Count, value=self.events)
+        usage.add_metric(name="ExtensionWrites", unit=MetricUnit.Count, value=self.writes)
+        usage.flush_metrics()
 
 
 @dataclass
@@ -177,6 +220,7 @@ class Extension(TypedOn[Context[C]]):
         self._handlers: dict[str, Handler[C]] = {}
         self._moderate: Callable[[ModerationRequest, C], ModerationDecision] | None = None
         self._validate_turn: Callable[[TurnRequest, C], TurnDecision] | None = None
+        self.usage = Usage()
 
     @property
     def id(self) -> str:
@@ -258,7 +302,11 @@ class Extension(TypedOn[Context[C]]):
             return self._entry(event, context)
         if self._instrumented is None:
             self._instrumented = instrument()(self._entry)
-        return self._instrumented(event, context)
+        self.usage = Usage()
+        try:
+            return self._instrumented(event, context)
+        finally:
+            self.usage.report(self.id)
 
     def _entry(self, event: dict[str, Any], context: Any) -> Any:
         if HOOK_KEY in event:
@@ -309,13 +357,19 @@ class Extension(TypedOn[Context[C]]):
         if target is None:
             return False
         chat, install = target
-        state = runtime.state(self.id, chat.chat_id)
+        state = CountingStore(runtime.state(self.id, chat.chat_id))
         event_id = envelope.metadata.event_id
         lease = runtime.handler_timeout_seconds + 30
-        if not state.claim(event_id, lease_seconds=lease, keep_seconds=KEEP_SEEN_SECONDS):
+        if not self.manifest.idempotent and not state.claim(
+            event_id, lease_seconds=lease, keep_seconds=KEEP_SEEN_SECONDS
+        ):
             return self._republish(runtime, state, event_id)
         context = Context(self, envelope, chat, install, self.config_of(install.config), StagedStore(state))
-        self._execute(runtime, handler, context, state)
+        try:
+            self._execute(runtime, handler, context, state)
+        finally:
+            self.usage.events += 1
+            self.usage.writes += state.writes
         return True
 
     @staticmethod
@@ -394,7 +448,8 @@ class Extension(TypedOn[Context[C]]):
                 self._failed(runtime, context, state, exc)
                 raise
         runtime.publish(outputs)
-        state.complete(event_id, keep_seconds=KEEP_SEEN_SECONDS)
+        if not self._skips_delivery_row(context):
+            state.complete(event_id, keep_seconds=KEEP_SEEN_SECONDS)
         if install.consecutive_failures and install.enabled:
             recovered = ExtensionRecovered(extension_id=self.id, after_failures=install.consecutive_failures)
             self._report(runtime, envelope, recovered)
@@ -407,12 +462,21 @@ class Extension(TypedOn[Context[C]]):
         outputs = [self._output(envelope, data, n) for n, data in enumerate(context._outputs)]
         writes = context.store.writes if isinstance(context.store, StagedStore) else []
         details = [o.to_detail() for o in outputs]
+        if self._skips_delivery_row(context):
+            return outputs
         state.commit(envelope.metadata.event_id, writes, details, keep_seconds=KEEP_SEEN_SECONDS)
         return outputs
 
+    def _skips_delivery_row(self, context: Context[C]) -> bool:
+        """An idempotent extension's delivery that staged nothing and asked for nothing (its blind
+        writes are already done, replay-safe) needs no delivery row: no claim, commit or completion."""
+        staged = context.store.writes if isinstance(context.store, StagedStore) else []
+        return self.manifest.idempotent and not staged and not context._outputs
+
     def _failed(self, runtime: Runtime, context: Context[C], state: Backend, exc: Exception) -> None:
         envelope, install = context.event, context.install
-        state.release(envelope.metadata.event_id)
+        if not self.manifest.idempotent:
+            state.release(envelope.metadata.event_id)
         if install.enabled and envelope.event_type not in LIFECYCLE_EVENTS:
             failed = ExtensionFailed(
                 extension_id=self.id,

@@ -97,6 +97,25 @@ class Backend(Protocol):
 
     def release(self, event_id: str) -> None: ...
 
+    # blind writes, at once and never staged: each is idempotent by its key or slot, so a retry
+    # that writes again changes nothing (see ``Manifest.idempotent``)
+
+    def put_new(self, key: str, value: Any, *, ttl_seconds: int | None = None) -> bool: ...
+
+    def items_under(self, prefix: str) -> dict[str, Any]: ...
+
+    def tally(
+        self,
+        key: str,
+        slot: str,
+        counts: Mapping[str, int],
+        tags: Mapping[str, Sequence[str]] | None = None,
+        *,
+        ttl_seconds: int | None = None,
+    ) -> bool: ...
+
+    def tallies(self, prefix: str) -> dict[str, dict[str, dict[str, Any]]]: ...
+
 
 class Store(Protocol):
     """``ctx.store``: JSON values by key, scoped to this extension and this chat."""
@@ -108,6 +127,25 @@ class Store(Protocol):
     def update(self, key: str, change: Callable[[Any | None], T], *, ttl_seconds: int | None = None) -> T: ...
 
     def delete(self, key: str) -> None: ...
+
+    # blind writes, at once and never staged: each is idempotent by its key or slot, so a retry
+    # that writes again changes nothing (see ``Manifest.idempotent``)
+
+    def put_new(self, key: str, value: Any, *, ttl_seconds: int | None = None) -> bool: ...
+
+    def items_under(self, prefix: str) -> dict[str, Any]: ...
+
+    def tally(
+        self,
+        key: str,
+        slot: str,
+        counts: Mapping[str, int],
+        tags: Mapping[str, Sequence[str]] | None = None,
+        *,
+        ttl_seconds: int | None = None,
+    ) -> bool: ...
+
+    def tallies(self, prefix: str) -> dict[str, dict[str, dict[str, Any]]]: ...
 
 
 class StagedStore:
@@ -150,6 +188,28 @@ class StagedStore:
 
     def delete(self, key: str) -> None:
         self._stage(Write(key, None, self._writes[key].expected if key in self._writes else None))
+
+    def put_new(self, key: str, value: Any, *, ttl_seconds: int | None = None) -> bool:
+        """Write once, at once (not staged): True if the key was new; a replay finds it and skips."""
+        return self._backend.put_new(key, value, ttl_seconds=ttl_seconds)
+
+    def items_under(self, prefix: str) -> dict[str, Any]:
+        return self._backend.items_under(prefix)
+
+    def tally(
+        self,
+        key: str,
+        slot: str,
+        counts: Mapping[str, int],
+        tags: Mapping[str, Sequence[str]] | None = None,
+        *,
+        ttl_seconds: int | None = None,
+    ) -> bool:
+        """Add to a counter row once per ``slot``, at once (not staged): a replay adds nothing."""
+        return self._backend.tally(key, slot, counts, tags, ttl_seconds=ttl_seconds)
+
+    def tallies(self, prefix: str) -> dict[str, dict[str, dict[str, Any]]]:
+        return self._backend.tallies(prefix)
 
     def _stage(self, write: Write) -> None:
         if write.key not in self._writes and len(self._writes) >= MAX_WRITES:

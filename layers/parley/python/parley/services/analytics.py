@@ -1,7 +1,8 @@
 """Conversation analytics reports: one chat's (its members) and the daily summary across chats.
 
-Both read what the `analytics` extension keeps in its own rows (``analytics#<chat id>`` and
-``analytics#_rollup``) and fold them with the extension's pure arithmetic; neither loads the
+Both read what the `analytics` extension keeps in its own rows (``analytics#<chat id>``, one
+Query over its facts; ``analytics#_rollup#<day>#<shard>``, one paginated Query per day shard, and
+the older ``analytics#_rollup`` items) and fold them with the extension's pure arithmetic; neither loads the
 extension or its SDK, so the api Lambda starts without the extension platform.
 """
 
@@ -25,6 +26,10 @@ class StateReader(Protocol):
     """The extension's rows on one chat, read only (the extensions table's adapter)."""
 
     def get(self, key: str) -> Any | None: ...
+
+    def items_under(self, prefix: str) -> dict[str, Any]: ...
+
+    def tallies(self, prefix: str) -> dict[str, dict[str, dict[str, Any]]]: ...
 
 
 def status_of(install: Install | None) -> model.Status:
@@ -54,8 +59,7 @@ class AnalyticsService:
             model.AnalyticsConfig.model_validate(dict(install.config)) if install else model.AnalyticsConfig()
         )
         store = self._state(model.EXTENSION_ID, chat_id)
-        keys = [model.block_key(b) for b in model.blocks_through(chat.last_event_sequence)]
-        facts = model.merge_blocks(self._read(store, keys).values())
+        facts = model.merge_stored(store.items_under(model.FACTS_PREFIX))
         return model.chat_report(
             chat_id,
             facts,
@@ -74,13 +78,15 @@ class AnalyticsService:
             raise InvalidRequestError("`from` must not be after `to`", field="from")
         if (end - start).days + 1 > model.MAX_SUMMARY_DAYS:
             raise InvalidRequestError(f"at most {model.MAX_SUMMARY_DAYS} days at a time", field="to")
+        days = model.days_between(start, end)
         rollup = self._state(model.EXTENSION_ID, model.ROLLUP_PARTITION)
-        keys = [k for day in model.days_between(start, end) for k in model.rollup_keys(day)]
-        return model.summary_report(start, end, self._read(rollup, keys), now=now)
+        keys = [k for day in days for k in model.rollup_keys(day)]
+        partitions = [p for day in days for p in model.rollup_partitions(day)]
+        with ThreadPoolExecutor(max_workers=self._read_concurrency) as pool:
+            items = dict(zip(keys, pool.map(rollup.get, keys), strict=True))
+            tallies = dict(zip(partitions, pool.map(self._tallies, partitions), strict=True))
+        return model.summary_report(start, end, items, now=now, tallies=tallies)
 
-    def _read(self, store: StateReader, keys: list[str]) -> dict[str, Any]:
-        """Several of the extension's items, a few at a time (each is one small GetItem)."""
-        if len(keys) <= 1:
-            return {k: store.get(k) for k in keys}
-        with ThreadPoolExecutor(max_workers=min(self._read_concurrency, len(keys))) as pool:
-            return dict(zip(keys, pool.map(store.get, keys), strict=True))
+    def _tallies(self, partition: str) -> dict[str, dict[str, dict[str, Any]]]:
+        """One day shard's tally rows: one Query, page by page."""
+        return self._state(model.EXTENSION_ID, partition).tallies("")

@@ -4,11 +4,12 @@ The reference example of a real extension: it sees only the events and the SDK (
 the chat's install and config) and never reads or writes a core table. Installed and enabled on
 every new chat; a moderator may turn it off like any other extension.
 
-Each event becomes one fact stored under the event's identity (see the ``_analytics_model``
-package), so a duplicate, a retry after a crash or any arrival order leaves the same facts behind.
-Reports are computed from the facts when asked for (``GET /chats/{chat_id}/analytics``, through
-``parley.services.analytics``); the operators' ``GET /analytics/summary`` reads a per-day rollup
-under ``analytics#_rollup``.
+Each event becomes one fact stored under the event's identity and one count in a bounded per-day
+tally row (see the ``_analytics_model`` package), both blind writes, so a duplicate, a retry after
+a crash or any arrival order leaves the same facts and counts behind, and the SDK needs no delivery
+claim (``idempotent``). Reports are computed from the facts when asked for
+(``GET /chats/{chat_id}/analytics``, through ``parley.services.analytics``); the operators'
+``GET /analytics/summary`` queries the tally rows of each day (``analytics#_rollup#<day>#<shard>``).
 """
 
 from __future__ import annotations
@@ -47,30 +48,24 @@ extension: Extension[AnalyticsConfig] = Extension(
         events=EVENTS,
         config_model=AnalyticsConfig,
         default_install=True,
+        # facts and tallies are blind writes keyed by the event's identity: no delivery claim needed
+        idempotent=True,
     )
 )
 
 
 def record(event: Envelope[Any], ctx: Context[AnalyticsConfig]) -> None:
-    """Keep the event's fact (once), then bring the operators' rollup for its day up to date."""
+    """Keep the event's fact (once), then count it in the operators' rollup for its day (once).
+
+    Both are blind writes keyed by the event's identity (no read): a duplicate, a retry after a
+    crash between them, or any arrival order leaves the same facts and counts behind."""
     fact = model.fact_of(event)
     if fact is None:
         return
-    block, slot = model.slot_of(event)
-    key = model.block_key(block)
-    current = ctx.store.get(key)
-    new = current is None or (current.get("facts") or {}).get(slot) != fact
-    stored = (
-        ctx.store.update(
-            key,
-            lambda held: model.add_fact(held, slot, fact),
-            ttl_seconds=ctx.config.retention_days * DAY_SECONDS,
-        )
-        if new
-        else current
-    )
+    _, slot = model.slot_of(event)
+    new = ctx.store.put_new(model.fact_key(slot), fact, ttl_seconds=ctx.config.retention_days * DAY_SECONDS)
     # even when the fact was there already: an earlier attempt may have died before this step
-    roll_up(ctx, block, stored, fact)
+    roll_up(ctx, slot, fact)
     if new:
         measure(fact)
 
@@ -79,24 +74,20 @@ for _event_type in EVENTS:
     extension.on(_event_type)(record)
 
 
-def roll_up(ctx: Context[AnalyticsConfig], block: str, stored: Any, fact: model.Fact) -> None:
-    chat_id = ctx.chat_id
-    rollup = ctx.extension.runtime().state(extension.id, model.ROLLUP_PARTITION)
+def roll_up(ctx: Context[AnalyticsConfig], slot: str, fact: model.Fact) -> None:
+    """Adds the fact to its day's tally row (nothing for facts no summary counts), and marks a
+    completion on the chat's creation day."""
+    chat_id, state = ctx.chat_id, ctx.extension.runtime().state
     ttl = model.ROLLUP_RETENTION_DAYS * DAY_SECONDS
     day = model.day_of(float(fact[1]))
-    contribution = model.contributions(chat_id, stored)[day]
-    rollup.update(
-        model.rollup_key(day, chat_id),
-        lambda item: model.merge_contribution(item, chat_id, block, contribution),
-        ttl_seconds=ttl,
-    )
+    counts, tags = model.tally_of(chat_id, fact)
+    if counts or tags:
+        rows = state(extension.id, model.rollup_partition(day, chat_id))
+        rows.tally(model.tally_row(chat_id, slot), slot, counts, tags, ttl_seconds=ttl)
     if fact[0] == "done":
         created_day = model.day_of(ctx.chat.created_at.timestamp())
-        rollup.update(
-            model.rollup_key(created_day, chat_id),
-            lambda item: model.mark_completed(item, chat_id, day),
-            ttl_seconds=ttl,
-        )
+        rows = state(extension.id, model.rollup_partition(created_day, chat_id))
+        rows.tally(model.done_row(chat_id), slot, {}, {"done": [day]}, ttl_seconds=ttl)
 
 
 METRICS: dict[str, tuple[tuple[str, MetricUnit, int | None], ...]] = {

@@ -3,17 +3,18 @@
 How the aggregates stay exact under at-least-once, unordered delivery:
 
 - Every event the extension keeps becomes one **fact** (a small JSON array, never message text),
-  stored under its identity: the event's chat event-log sequence. Facts live in **blocks** of
-  ``BLOCK`` sequences (``facts#<sequence // BLOCK>``), so one write touches one small item.
-  Adding a fact is a map insert keyed by identity: a duplicate changes nothing, and inserts
-  commute, so any arrival order gives the same block.
+  stored under its identity, the event's chat event-log sequence, as an item of its own
+  (``f#<sequence>``) put only if absent: one blind write, no read, and a duplicate changes nothing,
+  so any arrival order gives the same facts. (Facts written before lived in blocks of ``BLOCK``
+  sequences, ``facts#<sequence // BLOCK>``; reports still read them.)
 - Reports are **folds over the facts in sequence order**, computed when read. Anything that
   depends on order is keyed by the events' own identities (a turn's duration is the gap between
   the TurnChanged of ``turn_number`` n and of n + 1; AI requests are matched by ``request_id``),
   never by arrival. Percentiles are exact: the raw values are the facts.
-- The cross-chat **rollup** keeps, per UTC day and chat, one contribution per block, stamped with
-  the block's revision; a write replaces a contribution only with a newer revision (a superset of
-  facts). Replays, retries and races therefore converge on the same numbers.
+- The cross-chat **rollup** is a tally row per (UTC day, chat, block of sequences): each event adds
+  its counts once, keyed by its slot (``rollup``). Additions commute and a replay adds nothing, so
+  replays, retries and races converge on the same numbers, and no item grows with the number of
+  chats (see ``rollup``).
 
 One idea per module: ``config`` (the extension's id and settings), ``facts`` (events -> facts,
 blocks), ``stats`` (small exact statistics), ``reports`` (one chat's report), ``rollup`` (the
@@ -32,14 +33,17 @@ from parley.extensions.builtin._analytics_model.config import (
 from parley.extensions.builtin._analytics_model.csv_rows import CSV_COLUMNS, rows, to_csv
 from parley.extensions.builtin._analytics_model.facts import (
     BLOCK,
+    FACTS_PREFIX,
     UNSEQUENCED_BLOCK,
     Fact,
     Facts,
     add_fact,
     block_key,
     blocks_through,
+    fact_key,
     fact_of,
     merge_blocks,
+    merge_stored,
     ordered,
     slot_of,
 )
@@ -63,6 +67,7 @@ from parley.extensions.builtin._analytics_model.reports import (
 )
 from parley.extensions.builtin._analytics_model.rollup import (
     MAX_SUMMARY_DAYS,
+    ROLLUP_BLOCK,
     ROLLUP_PARTITION,
     ROLLUP_RETENTION_DAYS,
     ROLLUP_SHARDS,
@@ -71,12 +76,17 @@ from parley.extensions.builtin._analytics_model.rollup import (
     SummaryPeriod,
     SummaryTotals,
     contributions,
+    done_row,
     mark_completed,
     merge_contribution,
     pseudonym,
     rollup_key,
     rollup_keys,
+    rollup_partition,
+    rollup_partitions,
     summary_report,
+    tally_of,
+    tally_row,
 )
 from parley.extensions.builtin._analytics_model.stats import day_of, days_between, mean, percentile, ratio
 
@@ -85,7 +95,9 @@ __all__ = [
     "CSV_COLUMNS",
     "DAY_SECONDS",
     "EXTENSION_ID",
+    "FACTS_PREFIX",
     "MAX_SUMMARY_DAYS",
+    "ROLLUP_BLOCK",
     "ROLLUP_PARTITION",
     "ROLLUP_RETENTION_DAYS",
     "ROLLUP_SHARDS",
@@ -120,19 +132,26 @@ __all__ = [
     "contributions",
     "day_of",
     "days_between",
+    "done_row",
+    "fact_key",
     "fact_of",
     "mark_completed",
     "mean",
     "merge_blocks",
     "merge_contribution",
+    "merge_stored",
     "ordered",
     "percentile",
     "pseudonym",
     "ratio",
     "rollup_key",
     "rollup_keys",
+    "rollup_partition",
+    "rollup_partitions",
     "rows",
     "slot_of",
     "summary_report",
+    "tally_of",
+    "tally_row",
     "to_csv",
 ]

@@ -91,6 +91,25 @@ def block_key(block: str) -> str:
     return f"facts#{block}"
 
 
+FACTS_PREFIX = "f"
+"""The keys of a chat's facts: ``f#<slot>`` (one fact each) and the older ``facts#<block>``."""
+
+
+def fact_key(slot: str) -> str:
+    return f"f#{slot}"
+
+
+def merge_stored(values: Mapping[str, Any]) -> Facts:
+    """A chat's facts from its stored values (key -> value): single facts and older blocks."""
+    merged: Facts = {}
+    for key, value in values.items():
+        if key.startswith("f#"):
+            merged[key.removeprefix("f#")] = value
+        elif key.startswith("facts#") and isinstance(value, Mapping):
+            merged.update(value.get("facts") or {})
+    return merged
+
+
 def blocks_through(last_event_sequence: int) -> list[str]:
     """Every block a chat's facts can be in, given its latest event-log sequence."""
     return [*(str(b) for b in range(last_event_sequence // BLOCK + 1)), UNSEQUENCED_BLOCK]

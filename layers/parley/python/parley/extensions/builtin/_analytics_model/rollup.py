@@ -1,7 +1,14 @@
-"""The operators' cross-chat rollup: per UTC day and chat, one contribution per facts block.
+"""The operators' cross-chat rollup: bounded tally rows, one per (day, chat, block of sequences).
 
-A contribution is stamped with its block's revision and replaced only by a newer one (a superset of
-facts), so replays, retries and races converge on the same numbers.
+Each kept event adds its counts to the row ``<chat id>#<sequence // ROLLUP_BLOCK>`` in the
+partition of its UTC day and the chat's shard (``analytics#_rollup#<day>#<shard>``), once: the row
+keeps the slots it has counted, and a replay adds nothing (``Store.tally``, a blind UpdateItem with
+ADD). Additions commute, so any order and any number of duplicates give the same counts, and no row
+holds more than ``ROLLUP_BLOCK`` events of one chat, however many chats are active that day. The
+summary reads a day as one paginated Query per shard.
+
+Rollups written before (one item per day and shard holding every chat, each contribution stamped
+with its block's revision) are still read, so the summary keeps its history.
 """
 
 from __future__ import annotations
@@ -29,6 +36,9 @@ ROLLUP_RETENTION_DAYS = 400
 """How long the operators' daily rollup is kept (counts and salted hashes only, no names)."""
 MAX_SUMMARY_DAYS = 92
 
+ROLLUP_BLOCK = 20
+"""Event-log sequences per tally row: its ``slots`` and sender set stay well under 1 KB (1 WRU)."""
+
 _COUNTED = {"ai_req": "q", "ai_ok": "ok", "ai_fail": "f", "join": "j", "leave": "l", "chat": "c", "done": "x"}
 """Fact kinds counted as they are (the rest, messages and turns, are counted in ``_count``)."""
 _FIELDS = ("m", "ai", "q", "ok", "f", "t", "to", "j", "l", "c", "x")
@@ -40,6 +50,32 @@ def rollup_key(day: str, chat_id: str) -> str:
 
 def rollup_keys(day: str) -> list[str]:
     return [f"day#{day}#{n}" for n in range(ROLLUP_SHARDS)]
+
+
+def rollup_partition(day: str, chat_id: str) -> str:
+    """The chat-id slot of the tally rows' partition for this day and chat (its shard)."""
+    return f"{ROLLUP_PARTITION}#{day}#{zlib.crc32(chat_id.encode()) % ROLLUP_SHARDS}"
+
+
+def rollup_partitions(day: str) -> list[str]:
+    return [f"{ROLLUP_PARTITION}#{day}#{n}" for n in range(ROLLUP_SHARDS)]
+
+
+def tally_row(chat_id: str, slot: str) -> str:
+    """The tally row of the event in ``slot`` (its sequence; unsequenced events share one row)."""
+    return f"{chat_id}#{int(slot) // ROLLUP_BLOCK if slot.isdigit() else 'u'}"
+
+
+def done_row(chat_id: str) -> str:
+    """On the chat's creation day: the days it was completed (the earliest counts)."""
+    return f"{chat_id}#done"
+
+
+def tally_of(chat_id: str, fact: list[Any]) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """(counts, tags) one fact adds to its tally row; tag ``p`` is the sender's pseudonym."""
+    counts = {name: 1 for name in _count(fact)}
+    tags = {"p": [pseudonym(chat_id, fact[3])]} if fact[0] == "msg" and fact[5] != "extension" else {}
+    return counts, tags
 
 
 def pseudonym(chat_id: str, participant_id: str) -> str:
@@ -188,10 +224,17 @@ class _Totals:
 
 
 def summary_report(
-    start: date, end: date, items: Mapping[str, Mapping[str, Any] | None], *, now: datetime
+    start: date,
+    end: date,
+    items: Mapping[str, Mapping[str, Any] | None],
+    *,
+    now: datetime,
+    tallies: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
 ) -> AnalyticsSummary:
-    """Totals and a day-by-day trend over [start, end], from the rollup items of those days."""
+    """Totals and a day-by-day trend over [start, end], from the tally rows of those days (by
+    partition, as ``rollup_partitions`` names them) and any older rollup items."""
     per_day, completed_chats = _merge_items(items)
+    _merge_tallies(tallies or {}, per_day, completed_chats)
     trend: list[SummaryDay] = []
     totals = _Totals()
     for day in days_between(start, end):
@@ -226,6 +269,25 @@ def _merge_items(items: Mapping[str, Mapping[str, Any] | None]) -> tuple[dict[st
                     merged[name] = merged.get(name, 0) + int(contribution.get(name, 0))
                 merged["p"] |= set(contribution.get("p", []))
     return per_day, completed_chats
+
+
+def _merge_tallies(
+    tallies: Mapping[str, Mapping[str, Mapping[str, Any]]], per_day: dict[str, Day], completed: dict[str, str]
+) -> None:
+    """Adds the tally rows (partition -> row key -> counts and tags) into ``per_day``/``completed``."""
+    for partition, rows in tallies.items():
+        day = partition.split("#")[1]
+        for key, row in rows.items():
+            chat_id, _, block = key.rpartition("#")
+            if block == "done":
+                first = min(row["tags"].get("done", set()), default=None)
+                if first is not None and (chat_id not in completed or completed[chat_id] > first):
+                    completed[chat_id] = first
+                continue
+            merged = per_day.setdefault(day, {}).setdefault(chat_id, {"p": set()})
+            for name in _FIELDS:
+                merged[name] = merged.get(name, 0) + int(row["counts"].get(name, 0))
+            merged["p"] |= set(row["tags"].get("p", set()))
 
 
 def _summary_day(day: str, chats: Day) -> SummaryDay:
