@@ -314,6 +314,12 @@ class UserJoined(EventData):
 
     participant: ParticipantView
     turn_mode: TurnMode
+    joined_at: datetime | None = Field(
+        None, description="The member's place in join order (turn order); absent on older events."
+    )
+    ai: dict[str, Any] | None = Field(
+        None, description="An AI participant's profile (persona, provider, model, invocation)."
+    )
 
 
 @event
@@ -537,6 +543,10 @@ class ExtensionInstalled(EventData):
     extension_version: str
     config: dict[str, Any]
     enabled: bool
+    installed_by: str | None = Field(None, description="Who installed it; `parley` for a default install.")
+    active_since: int | None = Field(
+        None, ge=0, description="The chat's last event-log sequence before the install."
+    )
 
 
 @event

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from parley.extensions.sdk import Runtime
     from parley.services.analytics import AnalyticsService
     from parley.services.extensions import ExtensionService
+    from parley.services.rebuild import RebuildService
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -214,3 +215,10 @@ def ai_responder() -> AIResponder:
         max_output_tokens=config.ai_max_output_tokens,
         cancel_check_seconds=config.ai_cancel_check_seconds,
     )
+
+
+@component
+def rebuild_service() -> RebuildService:
+    from parley.services.rebuild import RebuildService  # operators' alone: no Lambda imports it
+
+    return RebuildService(chat_repository())

@@ -1,0 +1,49 @@
+"""`make rebuild CHAT=<id> [CHECK=1]`: the operators' rebuild command, pointed at the running local
+stack's moto (its endpoint comes from the gateway's /local/stats)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+
+
+def local_endpoint(base: str) -> str:
+    """The AWS endpoint the running local stack's Lambdas use."""
+    with urllib.request.urlopen(f"{base}/local/stats", timeout=30) as response:
+        return str(json.loads(response.read())["aws_endpoint"])
+
+
+def point_at_local_stack() -> bool:
+    """Point boto3 at the running local stack (fake credentials, its region); False if none answers."""
+    base = f"http://127.0.0.1:{os.environ.get('PARLEY_PORT', '8000')}"
+    try:
+        endpoint = local_endpoint(base)
+    except urllib.error.URLError as exc:
+        print(f"no local stack answers at {base} ({exc.reason}); start it with `make dev`", file=sys.stderr)
+        return False
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    )
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    if not point_at_local_stack():
+        return 2
+    from parley.ops.rebuild import main as rebuild_main  # settings are read once, after the env is set
+
+    return rebuild_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
