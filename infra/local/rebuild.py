@@ -1,5 +1,6 @@
-"""`make rebuild CHAT=<id> [CHECK=1]`: the operators' rebuild command, pointed at the running local
-stack's moto (its endpoint comes from the gateway's /local/stats)."""
+"""`make rebuild CHAT=<id> [CHECK=1]` and `make rebuild-inbox [CHAT=<id>]`: the operators' rebuild
+commands, pointed at the running local stack's moto (its endpoint comes from the gateway's
+/local/stats)."""
 
 from __future__ import annotations
 
@@ -40,9 +41,15 @@ def point_at_local_stack() -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     if not point_at_local_stack():
         return 2
-    from parley.ops.rebuild import main as rebuild_main  # settings are read once, after the env is set
+    # settings are read once: these import after the environment is set
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["--inbox"]:
+        from parley.ops.inbox import main as inbox_main
 
-    return rebuild_main(argv)
+        return inbox_main(args[1:])
+    from parley.ops.rebuild import main as rebuild_main
+
+    return rebuild_main(args)
 
 
 if __name__ == "__main__":

@@ -696,6 +696,23 @@ class AIContextContributed(EventData):
     text: str = Field(max_length=2000)
 
 
+@event
+class ReadMarkerMoved(EventData):
+    event_type = "ReadMarkerMoved"
+    version = 1
+    description = (
+        "A member marked the chat read up to `last_read_sequence` (POST /chats/{chat_id}/read); pushed "
+        "only to that member's own sockets on the chat, never to other members, never stored."
+    )
+    producers = ("api",)
+    ephemeral = True
+    on_bus = False
+
+    user_id: str
+    last_read_sequence: int = Field(ge=0)
+    unread: int = Field(ge=0, description="Messages after the marker, as the inbox counts them.")
+
+
 # --------------------------------------------------------------------------------------------------
 # Operations
 # --------------------------------------------------------------------------------------------------
@@ -732,6 +749,7 @@ ClientVisible = Literal[
     "ChatSettingsChanged",
     "ChatCompleted",
     "ExtensionDisabled",
+    "ReadMarkerMoved",
 ]
 """Event types pushed to chat members' sockets: the one list, which the frame protocol's ``type``
 (``parley.realtime.frames.FrameType``), the broadcaster's route and the AsyncAPI document derive from."""

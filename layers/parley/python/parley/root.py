@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from parley.extensions.sdk import Runtime
     from parley.services.analytics import AnalyticsService
     from parley.services.extensions import ExtensionService
+    from parley.services.inbox import InboxService
     from parley.services.rebuild import RebuildService
 
 P = ParamSpec("P")
@@ -222,3 +223,12 @@ def rebuild_service() -> RebuildService:
     from parley.services.rebuild import RebuildService  # operators' alone: no Lambda imports it
 
     return RebuildService(chat_repository())
+
+
+@component
+def inbox_service() -> InboxService:
+    from parley.adapters.inbox import InboxStore
+    from parley.services.inbox import InboxService  # the api's and the inbox route's alone
+
+    bound_settings()  # its records are PynamoDB models: bound before the first call
+    return InboxService(InboxStore(), chat_repository(), connections(), pusher)

@@ -25,6 +25,9 @@ class Settings(BaseModel):
     idempotency_table: str = Field("parley-idempotency", alias="PARLEY_IDEMPOTENCY_TABLE")
     connections_table: str = Field("parley-connections", alias="PARLEY_CONNECTIONS_TABLE")
     subscriptions_table: str = Field("parley-subscriptions", alias="PARLEY_SUBSCRIPTIONS_TABLE")
+    inbox_table: str = Field(
+        "parley-inbox", alias="PARLEY_INBOX_TABLE", description="The inbox read model (GET /chats)."
+    )
     extensions_table: str = Field(
         "parley-extensions",
         alias="PARLEY_EXTENSIONS_TABLE",
