@@ -21,7 +21,7 @@ def _rebuild(stack: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers/parley/python'}:{ROOT}", "PARLEY_PORT": port}
     env.pop("AWS_ENDPOINT_URL", None)
     return subprocess.run(
-        [sys.executable, "-m", "infra.local.rebuild", *args],
+        [sys.executable, "-m", "infra.local.ops", "rebuild", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

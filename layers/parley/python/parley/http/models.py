@@ -140,6 +140,14 @@ class ChatList(BaseModel):
 class ReadRequest(_Request):
     sequence: int = Field(ge=0, le=2**53 - 1, description="The last message sequence the caller has read.")
 
+    @field_validator("sequence", mode="before")
+    @classmethod
+    def _a_json_integer(cls, value: Any) -> Any:
+        """JSON Schema's integer: 3 and 3.0, never true or "3" (pydantic's lax int takes both)."""
+        if isinstance(value, bool | str):
+            raise ValueError("must be an integer")
+        return value
+
 
 class ReadOut(BaseModel):
     chat_id: str

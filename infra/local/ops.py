@@ -1,6 +1,7 @@
-"""`make rebuild CHAT=<id> [CHECK=1]` and `make rebuild-inbox [CHAT=<id>]`: the operators' rebuild
-commands, pointed at the running local stack's moto (its endpoint comes from the gateway's
-/local/stats)."""
+"""`make rebuild`, `make rebuild-inbox` and `make replay`: the operators' commands (``parley.ops``),
+pointed at the running local stack's moto (its endpoint comes from the gateway's /local/stats).
+
+``python -m infra.local.ops rebuild|inbox|replay ARGS``: the first word picks the command."""
 
 from __future__ import annotations
 
@@ -42,14 +43,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not point_at_local_stack():
         return 2
     # settings are read once: these import after the environment is set
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["--inbox"]:
+    command, *args = list(sys.argv[1:] if argv is None else argv) or ["help"]
+    if command == "inbox":
         from parley.ops.inbox import main as inbox_main
 
-        return inbox_main(args[1:])
-    from parley.ops.rebuild import main as rebuild_main
+        return inbox_main(args)
+    if command == "replay":
+        from parley.ops.replay import main as replay_main
 
-    return rebuild_main(args)
+        return replay_main([*args, "--local"])
+    if command == "rebuild":
+        from parley.ops.rebuild import main as rebuild_main
+
+        return rebuild_main(args)
+    print("usage: python -m infra.local.ops rebuild|inbox|replay ARGS", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":
