@@ -4,8 +4,9 @@
 the facts the log records (participants and roles, turn state, settings, status, installs, last
 sequences, roster version); ``repaired`` is the stored item with those facts taken from the fold.
 Windows and counters that no event records (the members' rate-limit window ``recent_posts``, the
-bots' minute counters, an install's consecutive-failure count before its circuit opens) are not
-facts of the log: a repair keeps the stored ones.
+bots' minute counters, an install's consecutive-failure count before its circuit opens, and its
+version, refreshed from the registry without an event) are not facts of the log: a repair keeps the
+stored ones.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ from parley.domain.model import CIRCUIT_OPEN, AIProfile, Chat, ChatSettings, Ins
 
 COUNTERS = frozenset({"recent_posts", "bot_minute", "bot_posts"})
 """Chat fields that are windows and counters, not facts of the log: never compared, kept on repair."""
-INSTALL_COUNTERS = frozenset({"consecutive_failures"})
+INSTALL_COUNTERS = frozenset({"consecutive_failures", "version"})
+"""Install fields no event keeps current: the failure count before a circuit opens, and the version,
+which a moderator's PUT after an upgrade refreshes from the registry without an event."""
 
 
 class FoldError(Exception):
@@ -266,8 +269,8 @@ def repaired(stored: Chat, folded: Chat) -> Chat:
             k: (kept.config.get(k, v) if kept is not None and v == REDACTED else v)
             for k, v in install.config.items()
         }
-        failures = kept.consecutive_failures if kept is not None else install.consecutive_failures
-        installs[ext_id] = install.model_copy(update={"config": config, "consecutive_failures": failures})
+        counters = {name: getattr(kept if kept is not None else install, name) for name in INSTALL_COUNTERS}
+        installs[ext_id] = install.model_copy(update={"config": config, **counters})
     return folded.model_copy(
         update={"extensions": installs, **{name: getattr(stored, name) for name in COUNTERS}}
     )
