@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONPATH := layers/parley/python:clients/python:sdk/python:.
 
-.PHONY: help install test lint fmt typecheck pytest docs-check schemas openapi asyncapi docs dev redrive bench clean layer synth preflight fuzz chaos tail sdk ext-new
+.PHONY: help install test lint fmt typecheck pytest docs-check schemas openapi asyncapi docs dev redrive rebuild rebuild-inbox replay bench clean layer synth preflight fuzz chaos tail sdk ext-new
 
 help:
 	@echo "make dev        start the whole system locally on http://127.0.0.1:8000 (PARLEY_PORT overrides)"
@@ -17,6 +17,9 @@ help:
 	@echo "make sdk        build the parley-extension-sdk wheel (SDK, catalog types, pytest plugin, scaffold) into dist/"
 	@echo "make ext-new    a new extension outside this repository: make ext-new NAME=standup DEST=../standup-ext"
 	@echo "make redrive    put the running local stack's dead-lettered events back on their queues"
+	@echo "make rebuild   compare a local chat with the fold of its event log, or repair it (CHAT=<id> [CHECK=1])"
+	@echo "make rebuild-inbox  rebuild the local inbox read model from the chats' logs ([CHAT=<id>])"
+	@echo "make replay    deliver the local log's events of a time window again to one route (ROUTE= FROM= TO=)"
 	@echo "make chaos      a chat workload on the local stack under seeded faults, then the conservation law (CHAOS_ARGS=--seed N)"
 	@echo "make test       create .venv (and .venv-checkov), install pinned requirements, run ruff, mypy and pytest"
 	@echo "make schemas    write docs/events/*.json and docs/events.md from the event catalog"
@@ -117,6 +120,17 @@ ext-new: $(STAMP)
 
 tail: $(STAMP)
 	$(BIN)/python -m infra.local.tail $(TAIL_ARGS)
+
+rebuild: $(STAMP)
+	@test -n "$(CHAT)" || { echo "usage: make rebuild CHAT=<chat_id> [CHECK=1]"; exit 2; }
+	$(BIN)/python -m infra.local.ops rebuild $(CHAT) $(if $(CHECK),--check)
+
+rebuild-inbox: $(STAMP)
+	$(BIN)/python -m infra.local.ops inbox $(CHAT)
+
+replay: $(STAMP)
+	@test -n "$(ROUTE)" -a -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make replay ROUTE=<route> FROM=<time> TO=<time>"; exit 2; }
+	$(BIN)/python -m infra.local.ops replay --route $(ROUTE) --from $(FROM) --to $(TO)
 
 fuzz: $(STAMP)
 	$(BIN)/python -m scripts.fuzz $(FUZZ_ARGS)

@@ -123,8 +123,14 @@ CORE_FUNCTIONS: tuple[FunctionSpec, ...] = (
             "idempotency": "read_write",
             # the registry: GET /extensions, installs, default installs on a new chat, hooks of a post
             "extensions": "read",
+            # GET /chats reads the inbox; POST /chats/{id}/read moves a marker and tells the caller's
+            # own sockets (dropping those found gone)
+            "inbox": "read_write",
+            "connections": "read_write",
+            "subscriptions": "read_write",
         },
         puts_events=True,
+        pushes_to_websockets=True,
         knows_websocket_url=True,
         runs_hooks=True,
     ),
@@ -136,6 +142,14 @@ CORE_FUNCTIONS: tuple[FunctionSpec, ...] = (
         timeout_seconds=30,
         tables={"chats": "read_write", "events": "read_write"},
         puts_events=True,
+    ),
+    FunctionSpec(
+        name="inbox",
+        description="Feeds the inbox read model from MessageStored (latest message, posters' markers).",
+        trigger=Consumes("inbox"),
+        memory_mb=256,
+        timeout_seconds=30,
+        tables={"inbox": "read_write"},
     ),
     FunctionSpec(
         name="outbox_sweeper",

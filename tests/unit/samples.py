@@ -37,6 +37,7 @@ from parley.catalog import (
     MessageView,
     ParticipantView,
     PresenceChanged,
+    ReadMarkerMoved,
     TurnChanged,
     TurnValidationRequested,
     TypingStarted,
@@ -109,6 +110,7 @@ def sample_data() -> dict[str, EventData]:
         ),
         AIResponseStarted(request_id="req-1", participant_id="ai-bot", model="local-echo"),
         AIResponseChunk(request_id="req-1", participant_id="ai-bot", index=0, text="Hel"),
+        ReadMarkerMoved(user_id="user-alice", last_read_sequence=3, unread=1),
         AIResponseCompleted(
             request_id="req-1",
             participant_id="ai-bot",

@@ -187,10 +187,10 @@ def test_consumers_of_returns_exactly_the_subscribed_routes(event_type: str) -> 
 def test_consumers_of_known_examples() -> None:
     # Given the current routing table
     # When consumers of a routed and an unrouted event are asked for
-    # Then MessageStored reaches turns and the broadcaster (and the extensions subscribed to it),
-    # typing only the broadcaster, AI chunks (pushed straight to sockets) and unknown types no route
+    # Then MessageStored reaches turns, the broadcaster and the inbox (and the extensions subscribed
+    # to it), typing only the broadcaster, AI chunks (pushed straight to sockets) and unknown types no route
     core = [r.name for r in consumers_of("MessageStored") if not r.name.startswith("ext_")]
-    assert sorted(core) == ["broadcaster", "turns"]
+    assert sorted(core) == ["broadcaster", "inbox", "turns"]
     assert consumers_of("TypingStarted") == (route("broadcaster"),)
     assert consumers_of("AIResponseChunk") == ()
     assert consumers_of("NoSuchEvent") == ()

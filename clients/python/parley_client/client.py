@@ -18,6 +18,8 @@ from parley_client.models import (
     AIParticipantIn,
     AnalyticsSummary,
     ChatAnalytics,
+    ChatList,
+    ChatListItem,
     ChatOut,
     Envelope,
     EventData,
@@ -27,6 +29,7 @@ from parley_client.models import (
     InstallOut,
     MessagePage,
     MessageView,
+    ReadOut,
     Ticket,
     envelope_of,
 )
@@ -80,8 +83,23 @@ class Client:
     def health(self) -> Health:
         return self._run(routes.health())
 
-    def chats(self) -> list[ChatOut]:
-        return self._run(routes.list_chats())
+    def chat_page(self, *, cursor: str | None = None, limit: int | None = None) -> ChatList:
+        return self._run(routes.list_chats(cursor, limit))
+
+    def chats(self) -> list[ChatListItem]:
+        """Every chat of the caller, with its unread count and latest message, all pages."""
+        items: list[ChatListItem] = []
+        cursor: str | None = None
+        while True:
+            page = self.chat_page(cursor=cursor)
+            items.extend(page.items)
+            if not page.next:
+                return items
+            cursor = page.next
+
+    def mark_read(self, chat_id: str, sequence: int) -> ReadOut:
+        """Move the caller's read marker forward to ``sequence`` (never back)."""
+        return self._run(routes.mark_read(chat_id, sequence))
 
     def create_chat(
         self,
@@ -217,8 +235,21 @@ class AsyncClient:
     async def health(self) -> Health:
         return await self._run(routes.health())
 
-    async def chats(self) -> list[ChatOut]:
-        return await self._run(routes.list_chats())
+    async def chat_page(self, *, cursor: str | None = None, limit: int | None = None) -> ChatList:
+        return await self._run(routes.list_chats(cursor, limit))
+
+    async def chats(self) -> list[ChatListItem]:
+        items: list[ChatListItem] = []
+        cursor: str | None = None
+        while True:
+            page = await self.chat_page(cursor=cursor)
+            items.extend(page.items)
+            if not page.next:
+                return items
+            cursor = page.next
+
+    async def mark_read(self, chat_id: str, sequence: int) -> ReadOut:
+        return await self._run(routes.mark_read(chat_id, sequence))
 
     async def create_chat(
         self,

@@ -24,6 +24,7 @@ from parley.extensions.manifest import ExtensionDocument
 from parley.http.models import (
     AIParticipantIn,
     ChatList,
+    ChatListItem,
     ChatOut,
     EventItem,
     EventPage,
@@ -33,6 +34,7 @@ from parley.http.models import (
     InstallOut,
     MessagePage,
     ParticipantOut,
+    ReadOut,
     SettingsPatch,
     TurnOut,
 )
@@ -43,6 +45,7 @@ __all__ = [
     "AnalyticsSummary",
     "ChatAnalytics",
     "ChatList",
+    "ChatListItem",
     "ChatOut",
     "ChatSettings",
     "Envelope",
@@ -59,6 +62,7 @@ __all__ = [
     "MessagePage",
     "MessageView",
     "ParticipantOut",
+    "ReadOut",
     "SettingsPatch",
     "Ticket",
     "TurnOut",

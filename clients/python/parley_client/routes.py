@@ -28,6 +28,7 @@ from parley_client.models import (
     InstallOut,
     MessagePage,
     MessageView,
+    ReadOut,
     SettingsPatch,
     Ticket,
 )
@@ -38,7 +39,8 @@ TurnMode = Literal["free", "round_robin", "alternating", "moderated"]
 
 OPERATIONS: dict[str, str] = {
     "health": "health",
-    "list_chats": "chats",
+    "list_chats": "chat_page",
+    "mark_read": "mark_read",
     "create_chat": "create_chat",
     "get_chat": "chat",
     "join_chat": "join",
@@ -88,8 +90,14 @@ def health() -> Call[Health]:
     return Call(Request("GET", "/health", auth=False), _model(Health))
 
 
-def list_chats() -> Call[list[ChatOut]]:
-    return Call(Request("GET", "/chats"), lambda r: ChatList.model_validate_json(r.body).items)
+def list_chats(cursor: str | None, limit: int | None) -> Call[ChatList]:
+    query = {"cursor": cursor, "limit": limit}
+    return Call(Request("GET", "/chats", query=query), _model(ChatList))
+
+
+def mark_read(chat_id: str, sequence: int) -> Call[ReadOut]:
+    # moving a marker forward is idempotent: a resend after a lost answer changes nothing
+    return Call(Request("POST", f"{_chat(chat_id)}/read", body={"sequence": sequence}), _model(ReadOut))
 
 
 def ai_participant(ai: str | AIParticipantIn) -> AIParticipantIn:

@@ -31,6 +31,7 @@ VALID_BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/chats/{chat_id}/settings"): {"max_message_length": 7, "turn_mode": "round_robin"},
     ("POST", "/chats/{chat_id}/turn"): {"participant_id": "oracle"},
     ("PUT", "/chats/{chat_id}/extensions/{extension_id}"): {"enabled": True, "config": {}},
+    ("POST", "/chats/{chat_id}/read"): {"sequence": 1},
 }
 
 TITLE = "Heist at the Opera"

@@ -314,6 +314,12 @@ class UserJoined(EventData):
 
     participant: ParticipantView
     turn_mode: TurnMode
+    joined_at: datetime | None = Field(
+        None, description="The member's place in join order (turn order); absent on older events."
+    )
+    ai: dict[str, Any] | None = Field(
+        None, description="An AI participant's profile (persona, provider, model, invocation)."
+    )
 
 
 @event
@@ -555,6 +561,10 @@ class ExtensionInstalled(EventData):
     extension_version: str
     config: dict[str, Any]
     enabled: bool
+    installed_by: str | None = Field(None, description="Who installed it; `parley` for a default install.")
+    active_since: int | None = Field(
+        None, ge=0, description="The chat's last event-log sequence before the install."
+    )
 
 
 @event
@@ -704,6 +714,23 @@ class AIContextContributed(EventData):
     text: str = Field(max_length=2000)
 
 
+@event
+class ReadMarkerMoved(EventData):
+    event_type = "ReadMarkerMoved"
+    version = 1
+    description = (
+        "A member marked the chat read up to `last_read_sequence` (POST /chats/{chat_id}/read); pushed "
+        "only to that member's own sockets on the chat, never to other members, never stored."
+    )
+    producers = ("api",)
+    ephemeral = True
+    on_bus = False
+
+    user_id: str
+    last_read_sequence: int = Field(ge=0)
+    unread: int = Field(ge=0, description="Messages after the marker, as the inbox counts them.")
+
+
 # --------------------------------------------------------------------------------------------------
 # Operations
 # --------------------------------------------------------------------------------------------------
@@ -741,6 +768,7 @@ ClientVisible = Literal[
     "ChatSettingsChanged",
     "ChatCompleted",
     "ExtensionDisabled",
+    "ReadMarkerMoved",
 ]
 """Event types pushed to chat members' sockets: the one list, which the frame protocol's ``type``
 (``parley.realtime.frames.FrameType``), the broadcaster's route and the AsyncAPI document derive from."""

@@ -32,7 +32,9 @@ if TYPE_CHECKING:
     from parley.services.analytics import AnalyticsService
     from parley.services.chats import ChatService
     from parley.services.extensions import ExtensionService
+    from parley.services.inbox import InboxService
     from parley.services.outbox import Outbox
+    from parley.services.rebuild import RebuildService
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -244,3 +246,19 @@ def ai_responder() -> AIResponder:
         max_output_tokens=config.ai_max_output_tokens,
         cancel_check_seconds=config.ai_cancel_check_seconds,
     )
+
+
+@component
+def rebuild_service() -> RebuildService:
+    from parley.services.rebuild import RebuildService  # operators' alone: no Lambda imports it
+
+    return RebuildService(chat_repository())
+
+
+@component
+def inbox_service() -> InboxService:
+    from parley.adapters.inbox import InboxStore
+    from parley.services.inbox import InboxService  # the api's and the inbox route's alone
+
+    bound_settings()  # its records are PynamoDB models: bound before the first call
+    return InboxService(InboxStore(), chat_repository(), connections(), pusher)

@@ -128,6 +128,14 @@ ROUTES: tuple[Route, ...] = (
         retry=RetryPolicy(max_attempts=5, max_event_age_seconds=3600, backoff_seconds=1.0),
         critical=True,
     ),
+    Route(
+        name="inbox",
+        function="inbox",
+        event_types=("MessageStored",),
+        description="Feeds the inbox read model: each chat's latest message, each poster's read marker.",
+        # beside the critical path: a late inbox row is a moment's stale count, never a lost message
+        retry=RetryPolicy(max_attempts=5, max_event_age_seconds=3600, backoff_seconds=2.0),
+    ),
 )
 
 

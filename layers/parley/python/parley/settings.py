@@ -51,6 +51,9 @@ class Settings:
     idempotency_table: str = option("parley-idempotency", alias="PARLEY_IDEMPOTENCY_TABLE")
     connections_table: str = option("parley-connections", alias="PARLEY_CONNECTIONS_TABLE")
     subscriptions_table: str = option("parley-subscriptions", alias="PARLEY_SUBSCRIPTIONS_TABLE")
+    inbox_table: str = option(
+        "parley-inbox", alias="PARLEY_INBOX_TABLE", description="The inbox read model (GET /chats)."
+    )
     extensions_table: str = option(
         "parley-extensions",
         alias="PARLEY_EXTENSIONS_TABLE",

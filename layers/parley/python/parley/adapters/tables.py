@@ -174,6 +174,21 @@ class ExtensionRecord(Model):
     expires_at = TTLAttribute(null=True)
 
 
+class InboxRecord(Model):
+    """The inbox read model, fed by events: ``chat#<id>`` / ``last`` holds a chat's latest message,
+    ``user#<id>`` / ``<chat id>`` a member's read marker. Every write is conditioned on a sequence, so
+    duplicates and late deliveries never move either back."""
+
+    class Meta:
+        table_name = "parley-inbox"
+        billing_mode = PAY_PER_REQUEST
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    sequence = NumberAttribute()
+    message = UnicodeAttribute(null=True)
+
+
 @dataclass(frozen=True)
 class TableDef:
     key: str
@@ -191,6 +206,7 @@ TABLES: tuple[TableDef, ...] = (
     TableDef("connections", ConnectionRecord, "connections_table", ttl_attribute="expires_at"),
     TableDef("subscriptions", SubscriptionRecord, "subscriptions_table", ttl_attribute="expires_at"),
     TableDef("extensions", ExtensionRecord, "extensions_table", ttl_attribute="expires_at"),
+    TableDef("inbox", InboxRecord, "inbox_table"),
 )
 
 

@@ -77,6 +77,16 @@ def _turn_events(chat: Chat, turn_changed: TurnChanged | None) -> list[EventData
     return events
 
 
+def _joined(participant: Participant, turn_mode: TurnMode) -> UserJoined:
+    """A join carries all the member is, so the chat's participants fold from its log."""
+    return UserJoined(
+        participant=participant.view(),
+        turn_mode=turn_mode,
+        joined_at=participant.joined_at,
+        ai=participant.ai.model_dump() if participant.ai else None,
+    )
+
+
 def mentions(text: str, name: str) -> bool:
     """``@Name`` anywhere in the text, case-insensitive, not as part of a longer word."""
     return re.search(rf"(?<![\w@])@{re.escape(name)}(?!\w)", text, re.IGNORECASE) is not None
@@ -154,7 +164,7 @@ def create_chat(
             participants=tuple(p.view() for p in chat.participants),
             settings=settings.model_dump(),
         ),
-        *(UserJoined(participant=p.view(), turn_mode=turn_mode) for p in chat.participants),
+        *(_joined(p, turn_mode) for p in chat.participants),
     ]
     events.extend(_turn_events(chat, turn_changed))
     return Outcome(chat=chat, events=tuple(events), joined=creator)
@@ -172,7 +182,7 @@ def join(chat: Chat, *, user_id: str, name: str, now: datetime) -> Outcome:
     chat = chat.model_copy(update={"participants": (*chat.participants, participant)})
     return Outcome(
         chat=chat,
-        events=(UserJoined(participant=participant.view(), turn_mode=chat.turn_mode),),
+        events=(_joined(participant, chat.turn_mode),),
         joined=participant,
     )
 

@@ -154,6 +154,8 @@ def _first_install(
             extension_version=version,
             config=redact(config, secret_fields),
             enabled=enabled,
+            installed_by=install.installed_by,
+            active_since=install.active_since,
         )
     ]
     if enabled:

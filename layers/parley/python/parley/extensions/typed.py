@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         MessageRejected,
         MessageStored,
         PresenceChanged,
+        ReadMarkerMoved,
         TurnChanged,
         TurnValidationRequested,
         TypingStarted,
@@ -134,6 +135,9 @@ class TypedOn(Generic[X]):
 
     @overload
     def on(self, event: Literal["PresenceChanged"]) -> Decorator[PresenceChanged, X]: ...
+
+    @overload
+    def on(self, event: Literal["ReadMarkerMoved"]) -> Decorator[ReadMarkerMoved, X]: ...
 
     @overload
     def on(self, event: Literal["TurnChanged"]) -> Decorator[TurnChanged, X]: ...

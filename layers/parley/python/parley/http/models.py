@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from parley.catalog import MessageView, ParticipantKind, Role, TurnMode
+from parley.domain.inbox import LastMessage
 from parley.domain.model import MAX_MESSAGE_LENGTH, AIProfile, Chat, ChatSettings, Install, InstallStatus
 from parley.extensions.manifest import ExtensionDocument
 
@@ -121,8 +122,38 @@ class ChatOut(BaseModel):
         )
 
 
+class ChatListItem(ChatOut):
+    """A chat as the caller's chat list shows it: the chat, and the caller's inbox for it."""
+
+    unread: int = Field(ge=0, description="Messages after the caller's read marker.")
+    last_message: LastMessage | None = Field(description="The chat's latest message; null when none.")
+    last_read_sequence: int = Field(
+        ge=0, description="The caller's read marker: the last message sequence they have read."
+    )
+
+
 class ChatList(BaseModel):
-    items: list[ChatOut]
+    items: list[ChatListItem]
+    next: str | None = Field(None, description="Pass as `cursor` to get the next page; null at the end.")
+
+
+class ReadRequest(_Request):
+    sequence: int = Field(ge=0, le=2**53 - 1, description="The last message sequence the caller has read.")
+
+    @field_validator("sequence", mode="before")
+    @classmethod
+    def _a_json_integer(cls, value: Any) -> Any:
+        """JSON Schema's integer: 3 and 3.0, never true or "3" (pydantic's lax int takes both)."""
+        if isinstance(value, bool | str):
+            raise ValueError("must be an integer")
+        return value
+
+
+class ReadOut(BaseModel):
+    chat_id: str
+    last_read_sequence: int = Field(ge=0, description="The caller's marker after the call.")
+    unread: int = Field(ge=0, description="Messages after it.")
+    moved: bool = Field(description="The marker moved forward (false when it was already there or past).")
 
 
 class MessagePage(BaseModel):

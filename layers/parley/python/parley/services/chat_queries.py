@@ -26,14 +26,6 @@ class ChatQueries:
     def get_chat(self, who: Identity, chat_id: str) -> Chat:
         return self._require_member(chat_id, who).chat
 
-    def list_my_chats(self, who: Identity) -> list[Chat]:
-        chats = []
-        for chat_id in self._repo.memberships(who.user_id):
-            loaded = self._repo.load(chat_id)
-            if loaded and loaded.chat.human(who.user_id):
-                chats.append(loaded.chat)
-        return chats
-
     def list_messages(
         self, who: Identity, chat_id: str, *, after: int | None, before: int | None, limit: int
     ) -> Page[MessageView]:

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from parley.http.context import correlation_id_of, identity_of
 from parley.http.contract import SIGNED_IN, ChatId, no_content, ok, responses
-from parley.http.models import ChatList, ChatOut, CreateChatRequest, GrantTurnRequest, SettingsPatch
-from parley.root import chat_service
+from parley.http.models import (
+    ChatList,
+    ChatListItem,
+    ChatOut,
+    CreateChatRequest,
+    GrantTurnRequest,
+    SettingsPatch,
+)
+from parley.root import chat_service, inbox_service
 from parley.services.chats import AIParticipantSpec
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 
+ChatsLimit = Annotated[int, Query(ge=1, le=200, description="Chats per page.")]
+Cursor = Annotated[
+    str | None, Query(min_length=1, max_length=64, description="The `next` of the previous page.")
+]
 CHAT = {"chat_id": "$response.body#/chat_id"}
 CHAT_LINKS = {
     name: {"operationId": name, "parameters": CHAT}
@@ -65,14 +79,29 @@ def create_chat(body: CreateChatRequest) -> Response[ChatOut]:
 
 @router.get(
     "/chats",
-    summary="The caller's chats",
+    summary="The caller's chats, with unread counts and each chat's latest message, paged",
+    description="In chat id order, `limit` at a time; pass `next` as `cursor` for the next page. "
+    "`unread`, `last_message` and `last_read_sequence` come from the inbox read model, which events "
+    "feed a moment after each post: a message just posted may not be counted yet.",
     operation_id="list_chats",
     security=SIGNED_IN,
-    responses=responses(ok(200, "The chats the caller is a member of"), {}),
+    responses=responses(
+        ok(200, "A page of the chats the caller is a member of"),
+        {422: "`limit` or `cursor` breaks the schema (`validation_error`)."},
+    ),
 )
-def list_chats() -> ChatList:
-    chats = chat_service().list_my_chats(identity_of(router.current_event.raw_event))
-    return ChatList(items=[ChatOut.of(c) for c in chats])
+def list_chats(limit: ChatsLimit = 50, cursor: Cursor = None) -> ChatList:
+    page = inbox_service().list_chats(identity_of(router.current_event.raw_event), limit=limit, cursor=cursor)
+    items = [
+        ChatListItem(
+            **ChatOut.of(e.chat).model_dump(),
+            unread=e.unread,
+            last_message=e.last_message,
+            last_read_sequence=e.last_read_sequence,
+        )
+        for e in page.items
+    ]
+    return ChatList(items=items, next=page.next)
 
 
 @router.get(

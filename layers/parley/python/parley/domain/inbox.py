@@ -1,0 +1,77 @@
+"""The inbox as pure rules: what a chat's latest message shows, how unread counts, what a log yields."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from parley.catalog import Envelope, MessageStored, MessageView, SenderKind
+
+PREVIEW_LENGTH = 140
+
+
+class LastMessage(BaseModel):
+    """A chat's latest message as the chat list shows it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message_id: str
+    sender_id: str
+    sender_name: str
+    sender_kind: SenderKind
+    text: str = Field(description=f"The first {PREVIEW_LENGTH} characters of the text.")
+    truncated: bool = Field(description="The text was longer than the preview.")
+    sequence: int = Field(ge=1)
+    created_at: datetime
+
+
+def preview(message: MessageView) -> LastMessage:
+    return LastMessage(
+        message_id=message.message_id,
+        sender_id=message.sender_id,
+        sender_name=message.sender_name,
+        sender_kind=message.sender_kind,
+        text=message.text[:PREVIEW_LENGTH],
+        truncated=len(message.text) > PREVIEW_LENGTH,
+        sequence=message.sequence,
+        created_at=message.created_at,
+    )
+
+
+def unread(last_sequence: int, last_read_sequence: int) -> int:
+    """Messages after the member's marker."""
+    return max(0, last_sequence - last_read_sequence)
+
+
+def own_marker(message: MessageView) -> str | None:
+    """Whose marker a message moves: a person has read what they post (bots and AIs have none)."""
+    return message.sender_id if message.sender_kind == "human" else None
+
+
+@dataclass
+class InboxFold:
+    """What a chat's log gives the inbox: its latest message and each poster's marker."""
+
+    last: LastMessage | None = None
+    markers: dict[str, int] = field(default_factory=dict)
+
+    def apply(self, envelope: Envelope[Any]) -> None:
+        if not isinstance(envelope.data, MessageStored):
+            return
+        message = envelope.data.message
+        if self.last is None or message.sequence > self.last.sequence:
+            self.last = preview(message)
+        poster = own_marker(message)
+        if poster is not None:
+            self.markers[poster] = max(self.markers.get(poster, 0), message.sequence)
+
+
+def fold_inbox(events: Iterable[Envelope[Any]]) -> InboxFold:
+    folded = InboxFold()
+    for envelope in events:
+        folded.apply(envelope)
+    return folded

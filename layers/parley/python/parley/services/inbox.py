@@ -1,0 +1,128 @@
+"""The inbox read model: fed by MessageStored (its own route), read by GET /chats, moved by the
+member's POST /chats/{chat_id}/read, and rebuilt from the chats' logs by a command."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from parley.adapters.connections import ConnectionRepository
+from parley.adapters.dynamodb import ChatRepository
+from parley.adapters.inbox import InboxRow, InboxStore
+from parley.catalog import Envelope, MessageStored, ReadMarkerMoved, new_event
+from parley.clock import utc_now
+from parley.domain.inbox import InboxFold, LastMessage, fold_inbox, unread
+from parley.domain.model import Chat
+from parley.errors import PushFailedError
+from parley.observability import logger
+from parley.ports import ConnectionGoneError, Pusher
+from parley.realtime.frames import frame_of
+from parley.services.rebuild import RebuildService
+from parley.services.unit_of_work import Identity, not_a_member
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    chat: Chat
+    last_message: LastMessage | None
+    last_read_sequence: int
+    unread: int
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    items: list[InboxEntry]
+    next: str | None
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    chat_id: str
+    last_read_sequence: int
+    unread: int
+    moved: bool
+
+
+def _entry(chat: Chat, row: InboxRow) -> InboxEntry:
+    last = LastMessage.model_validate_json(row.last_message) if row.last_message else None
+    return InboxEntry(chat, last, row.last_read_sequence, unread(row.last_sequence, row.last_read_sequence))
+
+
+class InboxService:
+    def __init__(
+        self,
+        store: InboxStore,
+        repository: ChatRepository,
+        connections: ConnectionRepository,
+        pusher: Callable[[], Pusher],
+        *,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._store = store
+        self._repo = repository
+        self._connections = connections
+        self._pusher = pusher  # a factory: the inbox route never pushes, so never builds a client
+        self._clock = clock
+
+    def project(self, envelope: Envelope[Any]) -> None:
+        """The inbox route's consumer: idempotent and order-tolerant (each row only moves forward)."""
+        if isinstance(envelope.data, MessageStored):
+            self._apply_fold(envelope.metadata.chat_id, fold_inbox([envelope]))
+
+    def _apply_fold(self, chat_id: str, folded: InboxFold) -> None:
+        if folded.last is not None:
+            self._store.record_message(chat_id, folded.last.sequence, folded.last.model_dump_json())
+        for user_id, sequence in folded.markers.items():
+            self._store.move_marker(user_id, chat_id, sequence)
+
+    def rebuild(self, chat_id: str) -> InboxFold:
+        """Feed the inbox the chat's whole log again: rows behind it catch up, none moves back."""
+        folded = fold_inbox(RebuildService(self._repo).log(chat_id))
+        self._apply_fold(chat_id, folded)
+        return folded
+
+    def rebuild_all(self) -> int:
+        chat_ids = self._store.chat_ids()
+        for chat_id in chat_ids:
+            self.rebuild(chat_id)
+        return len(chat_ids)
+
+    def list_chats(self, who: Identity, *, limit: int, cursor: str | None) -> InboxPage:
+        chat_ids, next_cursor = self._store.memberships(who.user_id, after=cursor, limit=limit)
+        chats = [loaded.chat for loaded in map(self._repo.load, chat_ids) if loaded is not None]
+        mine = [chat for chat in chats if chat.human(who.user_id)]
+        rows = self._store.rows(who.user_id, [chat.chat_id for chat in mine])
+        return InboxPage([_entry(chat, rows[chat.chat_id]) for chat in mine], next_cursor)
+
+    def mark_read(self, who: Identity, chat_id: str, sequence: int) -> ReadResult:
+        """Move the caller's marker forward (a marker past the last message stops at it); on a move,
+        tell the caller's own sockets on the chat, never other members'."""
+        loaded = self._repo.load(chat_id)
+        if loaded is None or not loaded.chat.human(who.user_id):
+            raise not_a_member(chat_id)
+        target = min(sequence, loaded.chat.last_message_sequence)
+        moved = target > 0 and self._store.move_marker(who.user_id, chat_id, target)
+        row = self._store.rows(who.user_id, [chat_id])[chat_id]
+        result = ReadResult(
+            chat_id, row.last_read_sequence, unread(row.last_sequence, row.last_read_sequence), moved
+        )
+        if moved:
+            self._push_to_own_sockets(who, result)
+        return result
+
+    def _push_to_own_sockets(self, who: Identity, result: ReadResult) -> None:
+        moved = ReadMarkerMoved(
+            user_id=who.user_id, last_read_sequence=result.last_read_sequence, unread=result.unread
+        )
+        frame = frame_of(new_event(moved, chat_id=result.chat_id, actor=who.actor)).encode()
+        for subscriber in self._connections.subscribers(result.chat_id, now=self._clock()):
+            if subscriber.user_id != who.user_id:
+                continue
+            try:
+                self._pusher().push(subscriber.connection_id, frame)
+            except ConnectionGoneError:
+                self._connections.drop_subscription(result.chat_id, subscriber.connection_id)
+            except PushFailedError:
+                logger.warning("push failed", extra={"connection_id": subscriber.connection_id})

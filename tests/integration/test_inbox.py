@@ -1,0 +1,142 @@
+"""The inbox read model on moto: GET /chats counts unread and shows the latest message from a
+projection fed by MessageStored; POST /chats/{id}/read moves a marker forward only and tells the
+caller's own sockets; the projection is idempotent, order-tolerant and rebuilt from the logs."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from parley import root
+from parley.adapters.inbox import InboxStore
+from parley.adapters.memory import InMemoryPusher
+from parley.adapters.tables import EventRecord, InboxRecord
+from parley.catalog import parse_detail
+from parley.ops.inbox import rebuild_inbox
+from parley.services.inbox import InboxService
+from parley.services.unit_of_work import Identity
+from tests.support.api import Api, User
+from tests.support.bus import Bus
+
+
+def _inbox(api: Api, user: User, **query: Any) -> dict[str, Any]:
+    response = api.get("/chats", user, query=query)
+    assert response.status == 200, response.text
+    body: dict[str, Any] = response.json
+    return body
+
+
+def _entry(api: Api, user: User, chat_id: str) -> dict[str, Any]:
+    return next(c for c in _inbox(api, user, limit=200)["items"] if c["chat_id"] == chat_id)
+
+
+@pytest.fixture
+def chat(api: Api, bus: Bus, alice: User, bob: User) -> str:
+    chat_id: str = api.create_chat(alice)["chat_id"]
+    assert api.post(f"/chats/{chat_id}/members", bob).status == 200
+    for text in ("one", "two", "x" * 300):
+        assert api.send(alice, chat_id, text).status == 201
+    bus.pump()
+    return chat_id
+
+
+def test_get_chats_counts_unread_after_the_marker_and_shows_the_latest_message(
+    api: Api, chat: str, alice: User, bob: User
+) -> None:
+    # Given three messages from Alice, delivered to the inbox route
+    # When each lists their chats
+    bobs, alices = _entry(api, bob, chat), _entry(api, alice, chat)
+    # Then Bob has three unread and sees the latest message's preview; Alice has read what she posted
+    assert (bobs["unread"], bobs["last_read_sequence"]) == (3, 0)
+    last = bobs["last_message"]
+    assert (last["sender_id"], last["sequence"], last["truncated"]) == ("user-alice", 3, True)
+    assert last["text"] == "x" * 140
+    assert (alices["unread"], alices["last_read_sequence"]) == (0, 3)
+    # And the chat's own fields are still there
+    assert bobs["title"] == "Test chat"
+    assert bobs["last_sequence"] == 3
+
+
+def test_the_marker_moves_forward_only_and_stops_at_the_last_message(api: Api, chat: str, bob: User) -> None:
+    def read(sequence: int) -> dict[str, Any]:
+        response = api.post(f"/chats/{chat}/read", bob, body={"sequence": sequence})
+        assert response.status == 200, response.text
+        body: dict[str, Any] = response.json
+        return body
+
+    assert read(2) == {"chat_id": chat, "last_read_sequence": 2, "unread": 1, "moved": True}
+    assert read(1) == {"chat_id": chat, "last_read_sequence": 2, "unread": 1, "moved": False}
+    assert read(99) == {"chat_id": chat, "last_read_sequence": 3, "unread": 0, "moved": True}
+    assert _entry(api, bob, chat)["unread"] == 0
+
+
+def test_outsiders_cannot_move_a_marker(api: Api, chat: str, carol: User) -> None:
+    response = api.post(f"/chats/{chat}/read", carol, body={"sequence": 1})
+    assert response.status == 404
+    assert response.json["error"]["code"] == "chat_not_found"
+
+
+def test_duplicates_and_late_deliveries_change_nothing(api: Api, chat: str, alice: User, bob: User) -> None:
+    # Given the inbox as the bus left it
+    before = (_entry(api, alice, chat), _entry(api, bob, chat))
+    # When every MessageStored of the log is delivered again, newest first, twice
+    log = [parse_detail(json.loads(r.detail)) for r in EventRecord.query(chat)]
+    stored = [e for e in log if e.event_type == "MessageStored"]
+    for envelope in [*reversed(stored), *reversed(stored)]:
+        root.inbox_service().project(envelope)
+    # Then nothing moved
+    assert (_entry(api, alice, chat), _entry(api, bob, chat)) == before
+
+
+def test_the_inbox_is_rebuilt_from_the_logs(api: Api, chat: str, alice: User, bob: User) -> None:
+    # Given the inbox as the bus left it, then lost whole
+    before = (_entry(api, alice, chat), _entry(api, bob, chat))
+    for record in list(InboxRecord.scan()):
+        record.delete()
+    assert _entry(api, bob, chat)["last_message"] is None
+    # When it is rebuilt from every chat's log by the operators' command
+    out = io.StringIO()
+    assert rebuild_inbox([], out=out) == 0
+    assert "inbox rebuilt from the logs of" in out.getvalue()
+    # Then it is what it was, and rebuilding one chat again changes nothing
+    assert (_entry(api, alice, chat), _entry(api, bob, chat)) == before
+    assert rebuild_inbox([chat], out=out) == 0
+    assert f"{chat}: latest message 3, 1 poster marker(s)" in out.getvalue()
+    assert (_entry(api, alice, chat), _entry(api, bob, chat)) == before
+
+
+def test_get_chats_pages_with_limit_and_cursor(api: Api, bus: Bus, alice: User) -> None:
+    created = sorted(api.create_chat(alice, title=f"c{i}")["chat_id"] for i in range(3))
+    first = _inbox(api, alice, limit=2)
+    assert [c["chat_id"] for c in first["items"]] == created[:2]
+    assert first["next"] == created[1]
+    second = _inbox(api, alice, limit=2, cursor=first["next"])
+    assert [c["chat_id"] for c in second["items"]] == created[2:]
+    assert second["next"] is None
+
+
+def test_read_marker_moved_goes_to_the_callers_own_sockets_only(
+    api: Api, chat: str, alice: User, bob: User
+) -> None:
+    # Given Bob on two sockets and Alice on one, all subscribed to the chat
+    connections, pusher, now = root.connections(), InMemoryPusher(), datetime.now(UTC)
+    for connection_id, user in (("bob-1", bob), ("bob-2", bob), ("alice-1", alice)):
+        connections.add_connection(connection_id, user_id=user.user_id, name=user.name, now=now)
+        connections.subscribe(connection_id, chat, user_id=user.user_id, now=now)
+    pusher.gone.add("bob-2")
+    service = InboxService(InboxStore(), root.chat_repository(), connections, lambda: pusher)
+    # When Bob marks the chat read
+    service.mark_read(Identity(bob.user_id, bob.name), chat, 3)
+    # Then his live socket gets ReadMarkerMoved, his gone one is dropped, Alice's gets nothing
+    frame = json.loads(pusher.frames["bob-1"][0])
+    assert frame["type"] == "ReadMarkerMoved"
+    assert frame["data"] == {"user_id": "user-bob", "last_read_sequence": 3, "unread": 0}
+    assert "alice-1" not in pusher.frames
+    assert {s.connection_id for s in connections.subscribers(chat, now=now)} == {"bob-1", "alice-1"}
+    # And a call that moves nothing pushes nothing
+    service.mark_read(Identity(bob.user_id, bob.name), chat, 2)
+    assert len(pusher.frames["bob-1"]) == 1
