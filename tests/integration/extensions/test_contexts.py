@@ -3,7 +3,6 @@ part 4): each reads its own context row, which the core writes with the chat; no
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,7 +34,7 @@ def _rows_of(extension_id: str) -> list[ExtensionRecord]:
 
 
 @pytest.fixture
-def dynamodb_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+def dynamodb_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
     """Every DynamoDB call PynamoDB makes (the adapters' only way to DynamoDB), as it is sent."""
     calls: list[tuple[str, dict[str, Any]]] = []
     real = Connection._make_api_call

@@ -354,7 +354,7 @@ def _chat_record(chat: Chat, loaded: LoadedChat | None, now: datetime) -> ChatRe
     # a put replaces the whole item: without a deadline the chat drops out of the sparse index
     record = ChatRecord(
         chat.chat_id,
-        state=chat.model_dump_json(),
+        state=chat.stored(),
         updated_at=now.isoformat(),
         turn_due=turn_shard(chat.chat_id) if deadline else None,
         turn_deadline=deadline.astimezone(UTC).isoformat() if deadline else None,

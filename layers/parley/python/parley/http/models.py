@@ -8,7 +8,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from parley.catalog import MessageView, ParticipantKind, Role, TurnMode
-from parley.domain.model import MAX_MESSAGE_LENGTH, AIProfile, Chat, ChatSettings, Install, InstallStatus
+from parley.domain.model import (
+    MAX_MESSAGE_LENGTH,
+    MAX_PERSONA_BYTES,
+    MAX_RATE_LIMIT_MESSAGES,
+    AIProfile,
+    Chat,
+    ChatSettings,
+    Install,
+    InstallStatus,
+    json_bytes,
+)
 from parley.extensions.manifest import ExtensionDocument
 
 
@@ -33,7 +43,11 @@ class AIParticipantIn(_Request):
 class CreateChatRequest(_Request):
     title: str = Field(min_length=1, max_length=200)
     turn_mode: TurnMode
-    ai_participants: list[AIParticipantIn] = Field(default_factory=list, max_length=10)
+    ai_participants: list[AIParticipantIn] = Field(
+        default_factory=list,
+        max_length=10,
+        description=f"Their personas take at most {MAX_PERSONA_BYTES} bytes together, as JSON in UTF-8.",
+    )
     settings: ChatSettings | None = None
 
     @field_validator("title")
@@ -42,6 +56,23 @@ class CreateChatRequest(_Request):
         if not value.strip():
             raise ValueError("title must not be blank")
         return value.strip()
+
+    @field_validator("settings")
+    @classmethod
+    def _bounded_rate_limit(cls, value: ChatSettings | None) -> ChatSettings | None:
+        if value is not None and value.rate_limit_messages > MAX_RATE_LIMIT_MESSAGES:
+            raise ValueError(f"rate_limit_messages may be at most {MAX_RATE_LIMIT_MESSAGES}")
+        return value
+
+    @field_validator("ai_participants")
+    @classmethod
+    def _bounded_personas(cls, value: list[AIParticipantIn]) -> list[AIParticipantIn]:
+        size = sum(json_bytes(p.persona) for p in value)
+        if size > MAX_PERSONA_BYTES:
+            raise ValueError(
+                f"the personas take {size} bytes as JSON; a chat holds at most {MAX_PERSONA_BYTES}"
+            )
+        return value
 
 
 class PostMessageRequest(_Request):
@@ -63,7 +94,7 @@ class GrantTurnRequest(_Request):
 class SettingsPatch(_Request):
     turn_mode: TurnMode | None = None
     max_message_length: int | None = Field(None, ge=1, le=MAX_MESSAGE_LENGTH)
-    rate_limit_messages: int | None = Field(None, ge=1, le=10_000)
+    rate_limit_messages: int | None = Field(None, ge=1, le=MAX_RATE_LIMIT_MESSAGES)
     rate_limit_window_seconds: int | None = Field(None, ge=1, le=3600)
     turn_timeout_seconds: int | None = Field(None, ge=5, le=86_400)
     hook_fallback: Literal["allow", "reject"] | None = None
