@@ -20,6 +20,7 @@ from parley.domain import commands
 from parley.domain import extensions as installs
 from parley.domain.model import AIProfile, Chat, ChatSettings, Outcome
 from parley.errors import ChatCompletedError, ChatNotFoundError, MessageRejectedError, NotYourTurnError
+from parley.extensions.hooks import hooked
 from parley.extensions.manifest import ExtensionDocument
 from parley.observability import logger
 from parley.services.chat_queries import ChatQueries, Page
@@ -410,6 +411,13 @@ class ChatService(ChatQueries):
             )
 
         return self._uow.post_once(chat_id, sender, request_id, post)
+
+    def moderated(self, chat: Chat) -> bool:
+        """The chat's moderation hooks rule on what members see: an AI reply is held back until
+        they ruled, never streamed as a draft."""
+        if self._extensions is None:
+            return False
+        return bool(hooked(chat.extensions, self._extensions.registry(), "moderate"))
 
     def _moderate_for_members(
         self, chat_id: str, message_id: str, sender_id: str, sender_name: str, text: str, cause: Envelope[Any]
