@@ -1010,9 +1010,15 @@ function onFrame(frame) {
     case "Unsubscribed":
       return;
     case "Subscribed":
-      // the replay (if any) came before this frame: everything up to `sequence` is here
+      // the replay (if any) came before this frame: everything up to `sequence` is here, unless it
+      // stopped at its bound (`complete` false): the rest, after `replayed_through`, comes over HTTP
       if (cs && frame.chat_id === cs.id && typeof frame.sequence === "number") {
-        cs.lastEventSeq = Math.max(cs.lastEventSeq, frame.sequence);
+        const data = frame.data || {};
+        if (data.complete === false && typeof data.replayed_through === "number") {
+          catchUp(cs, data.replayed_through).catch((error) => showBanner(`Some updates are missing: ${error.message}`));
+        } else {
+          cs.lastEventSeq = Math.max(cs.lastEventSeq, frame.sequence);
+        }
       }
       return;
     case "Error":
@@ -1026,6 +1032,27 @@ function onFrame(frame) {
   const handler = Object.hasOwn(HANDLERS, frame.type) ? HANDLERS[frame.type] : null;
   if (handler) handler(cs, frame.data || {}, frame); // unknown frame types: ignored, never answered
   analytics.onFrame(frame.type);
+}
+
+/** The events a bounded replay left out, page by page, handled as the frames they would have been. */
+async function catchUp(cs, after) {
+  let cursor = String(after);
+  while (cursor !== null && state.current === cs) {
+    const query = new URLSearchParams({ after: cursor, limit: "200" });
+    const page = await api.request("GET", `/chats/${encodeURIComponent(cs.id)}/events?${query}`);
+    for (const item of page.items) {
+      onFrame({
+        type: item.event_type,
+        chat_id: cs.id,
+        sequence: item.sequence,
+        event_id: item.event_id,
+        occurred_at: item.occurred_at,
+        actor: item.metadata.actor,
+        data: item.data,
+      });
+    }
+    cursor = page.next ?? null;
+  }
 }
 
 function onErrorFrame(cs, frame) {
