@@ -994,3 +994,19 @@ def test_a_subscribe_racing_a_disconnect_leaves_no_row_behind(aws: Any) -> None:
     repo.add_connection("c-live", user_id="user-alice", name="Alice", now=now)
     assert repo.subscribe("c-live", "chat-1", user_id="user-alice", now=now) is True
     assert [s.connection_id for s in repo.subscribers("chat-1", now=now)] == ["c-live"]
+
+
+def test_an_unsubscribe_racing_a_disconnect_leaves_no_row_behind(aws: Any) -> None:
+    # Given a connection subscribed to a chat, which then disconnected
+    repo = ConnectionRepository()
+    now = datetime.now(UTC)
+    repo.add_connection("c-gone", user_id="user-alice", name="Alice", now=now)
+    repo.subscribe("c-gone", "chat-1", user_id="user-alice", now=now)
+    repo.remove_connection("c-gone")
+
+    # When its late unsubscribe is handled
+    repo.unsubscribe("c-gone", "chat-1")
+
+    # Then no connection row came back (without a user or TTL, nothing would ever remove it)
+    assert ConnectionRecord.count("c-gone", consistent_read=True) == 0
+    assert repo.subscribers("chat-1", now=now) == []
