@@ -100,8 +100,23 @@ def context_of(chat: Chat, extension_id: str) -> ExtensionContext:
     )
 
 
+def _seen(chat: Chat) -> tuple[object, ...]:
+    """Every part of the chat a context row shows (a post changes none of them)."""
+    return (
+        chat.title,
+        chat.status,
+        chat.turn_mode,
+        chat.settings,
+        chat.created_by,
+        chat.participants,
+        chat.extensions,
+    )
+
+
 def changed_contexts(before: Chat | None, after: Chat) -> list[ExtensionContext]:
     """The rows a change must write: every extension installed before or after whose view moved."""
+    if before is not None and _seen(before) == _seen(after):
+        return []
     ids = set(after.extensions) | (set(before.extensions) if before is not None else set())
     changed = []
     for extension_id in sorted(ids):
