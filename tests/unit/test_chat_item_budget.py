@@ -19,7 +19,7 @@ from parley.domain.model import (
     MAX_INSTALLS,
     MAX_PARTICIPANTS,
     MAX_PERSONA_BYTES,
-    MAX_RATE_LIMIT_MESSAGES,
+    MAX_POST_TIMES,
     MAX_RECENT_POSTERS,
     MAX_USER_ID_LENGTH,
     AIProfile,
@@ -116,7 +116,8 @@ def _largest_chat() -> Chat:
         ai_replied={p.id: 10**15 for p in participants if p.ai},
         last_event_sequence=10**15,
         recent_posts={
-            _user(n): (9999999999.999999,) * MAX_RATE_LIMIT_MESSAGES for n in range(MAX_RECENT_POSTERS)
+            _user(n): (9999999999.999999,) * (MAX_POST_TIMES // MAX_RECENT_POSTERS)
+            for n in range(MAX_RECENT_POSTERS)
         },
         extensions=installs,
         bot_minute=10**12,
@@ -185,17 +186,29 @@ def test_personas_are_bounded_together_in_bytes() -> None:
         create_chat(ai_participants=[("a1", "A1", half), ("a2", "A2", half)], **kwargs)
 
 
-def test_an_older_chats_huge_rate_limit_counts_as_the_bound() -> None:
-    # Given a chat from before the bound, allowing 10,000 posts a window
+def test_post_times_are_bounded_chat_wide_the_oldest_forgotten_first() -> None:
+    # Given a chat allowing 10,000 posts an hour per member, where two members posted past the bound
     chat = new_chat("free", settings=ChatSettings(rate_limit_messages=10_000, rate_limit_window_seconds=3600))
-    for n in range(MAX_RATE_LIMIT_MESSAGES):
+    chat = join(chat, user_id="user-bob", name="Bob", now=at(0)).chat
+    for n in range(MAX_POST_TIMES + 10):
+        sender = OWNER if n % 2 else "user-bob"
         chat = post_message(
-            chat, sender_id=OWNER, text="hi", client_message_id=None, message_id=f"m{n}", now=at(n)
+            chat, sender_id=sender, text="hi", client_message_id=None, message_id=f"m{n}", now=at(n / 10)
         ).chat
-    # Then one more in the window is refused, and the item kept no more times than the bound
+
+    # Then the item keeps the latest MAX_POST_TIMES times, both posters' newest among them
+    kept = sorted(t for ts in chat.recent_posts.values() for t in ts)
+    assert len(kept) == MAX_POST_TIMES
+    assert kept[0] == at((10) / 10).timestamp()
+    assert chat.recent_posts[OWNER][-1] == at((MAX_POST_TIMES + 9) / 10).timestamp()
+    # and a small limit still counts exactly
+    small = new_chat("free", settings=ChatSettings(rate_limit_messages=2, rate_limit_window_seconds=60))
+    for n in range(2):
+        small = post_message(
+            small, sender_id=OWNER, text="hi", client_message_id=None, message_id=f"s{n}", now=at(n)
+        ).chat
     with pytest.raises(RateLimitedError):
-        post_message(chat, sender_id=OWNER, text="hi", client_message_id=None, message_id="x", now=at(100))
-    assert len(chat.recent_posts[OWNER]) == MAX_RATE_LIMIT_MESSAGES
+        post_message(small, sender_id=OWNER, text="hi", client_message_id=None, message_id="s2", now=at(5))
 
 
 def test_post_times_are_kept_for_a_bounded_number_of_posters() -> None:

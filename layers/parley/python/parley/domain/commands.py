@@ -32,7 +32,7 @@ from parley.domain import turns
 from parley.domain.model import (
     MAX_PARTICIPANTS,
     MAX_PERSONA_BYTES,
-    MAX_RATE_LIMIT_MESSAGES,
+    MAX_POST_TIMES,
     MAX_RECENT_POSTERS,
     SUPPORTED_TURN_MODES,
     AIProfile,
@@ -209,8 +209,7 @@ def leave(chat: Chat, *, user_id: str) -> Outcome:
 def _rate_limit(chat: Chat, user_id: str, now_ts: float) -> dict[str, tuple[float, ...]]:
     """The post times to store after this post, or RateLimitedError; stale entries are dropped."""
     window = chat.settings.rate_limit_window_seconds
-    # older chats may say more than the API takes now: the item keeps at most this many times each
-    limit = min(chat.settings.rate_limit_messages, MAX_RATE_LIMIT_MESSAGES)
+    limit = chat.settings.rate_limit_messages
     recent = tuple(t for t in chat.recent_posts.get(user_id, ()) if t > now_ts - window)
     if len(recent) >= limit:
         retry_after = max(1, math.ceil(recent[-limit] + window - now_ts))
@@ -221,7 +220,12 @@ def _rate_limit(chat: Chat, user_id: str, now_ts: float) -> dict[str, tuple[floa
     kept = {u: ts for u, ts in chat.recent_posts.items() if u != user_id and ts and ts[-1] > now_ts - window}
     # bounded for the item's budget: the longest quiet posters go first (members who left, mostly)
     quietest = sorted(kept, key=lambda u: kept[u][-1])[: max(0, len(kept) + 1 - MAX_RECENT_POSTERS)]
-    return {**{u: ts for u, ts in kept.items() if u not in quietest}, user_id: (*recent, now_ts)}
+    posts = {**{u: ts for u, ts in kept.items() if u not in quietest}, user_id: (*recent, now_ts)}
+    if sum(len(ts) for ts in posts.values()) <= MAX_POST_TIMES:
+        return posts
+    # and so are the times themselves, chat-wide: the oldest go first
+    cutoff = sorted((t for ts in posts.values() for t in ts), reverse=True)[MAX_POST_TIMES - 1]
+    return {u: kept_ts for u, ts in posts.items() if (kept_ts := tuple(t for t in ts if t >= cutoff))}
 
 
 def post_message(

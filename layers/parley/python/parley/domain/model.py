@@ -24,8 +24,9 @@ MODERATOR_ROLES: frozenset[str] = frozenset({"owner", "moderator"})
 CHAT_ITEM_BUDGET = 350_000
 MAX_PARTICIPANTS = 100
 """People and AI participants together; one more join is refused (409 ``chat_full``)."""
-MAX_RATE_LIMIT_MESSAGES = 30
-"""Post times kept per member: ``rate_limit_messages`` above it (older chats) counts as this."""
+MAX_POST_TIMES = 3000
+"""Members' post times kept in the item, all posters together: past it the oldest are forgotten (a
+rate limit is exact while the chat's posts in one window stay under it)."""
 MAX_RECENT_POSTERS = MAX_PARTICIPANTS
 """Posters whose times are kept (members who left count until their window passes); past it the
 longest quiet one is forgotten."""
@@ -62,7 +63,7 @@ class ChatSettings(_Frozen):
         10,
         ge=1,
         le=10_000,
-        description=f"Messages one member may post (the API takes at most {MAX_RATE_LIMIT_MESSAGES}) ...",
+        description="Messages one member may post ...",
     )
     rate_limit_window_seconds: int = Field(10, ge=1, le=3600, description="... within this many seconds.")
     turn_timeout_seconds: int = Field(

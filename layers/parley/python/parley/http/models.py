@@ -11,7 +11,6 @@ from parley.catalog import MessageView, ParticipantKind, Role, TurnMode
 from parley.domain.model import (
     MAX_MESSAGE_LENGTH,
     MAX_PERSONA_BYTES,
-    MAX_RATE_LIMIT_MESSAGES,
     AIProfile,
     Chat,
     ChatSettings,
@@ -57,13 +56,6 @@ class CreateChatRequest(_Request):
             raise ValueError("title must not be blank")
         return value.strip()
 
-    @field_validator("settings")
-    @classmethod
-    def _bounded_rate_limit(cls, value: ChatSettings | None) -> ChatSettings | None:
-        if value is not None and value.rate_limit_messages > MAX_RATE_LIMIT_MESSAGES:
-            raise ValueError(f"rate_limit_messages may be at most {MAX_RATE_LIMIT_MESSAGES}")
-        return value
-
     @field_validator("ai_participants")
     @classmethod
     def _bounded_personas(cls, value: list[AIParticipantIn]) -> list[AIParticipantIn]:
@@ -94,7 +86,7 @@ class GrantTurnRequest(_Request):
 class SettingsPatch(_Request):
     turn_mode: TurnMode | None = None
     max_message_length: int | None = Field(None, ge=1, le=MAX_MESSAGE_LENGTH)
-    rate_limit_messages: int | None = Field(None, ge=1, le=MAX_RATE_LIMIT_MESSAGES)
+    rate_limit_messages: int | None = Field(None, ge=1, le=10_000)
     rate_limit_window_seconds: int | None = Field(None, ge=1, le=3600)
     turn_timeout_seconds: int | None = Field(None, ge=5, le=86_400)
     hook_fallback: Literal["allow", "reject"] | None = None
