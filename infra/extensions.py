@@ -10,8 +10,8 @@ From the extension's manifest it builds:
   timeout) and reserved concurrency; for a queue or an endpoint, a target DLQ and retry policy;
 - its rights, enforced by IAM as well as by the core: ``events:PutEvents`` only with its own
   ``source`` and the detail-types its capabilities allow (``Manifest.may_send``); DynamoDB only on
-  its own rows of the extensions table (``dynamodb:LeadingKeys``) and the registry (read), and
-  ``GetItem`` on chats (the SDK reads the chat's install); the functions that run hooks may invoke
+  its own rows of the extensions table (``dynamodb:LeadingKeys``), its context rows among them,
+  and the registry (read); no core table; the functions that run hooks may invoke
   its function only if it declares one;
 - its registry entry: the manifest's document, with where it runs, written into the extensions table
   at deploy (and deleted with the extension), which is what the core reads.
@@ -66,6 +66,7 @@ class ExtensionHost:
 
     bus: events.IEventBus
     extensions_table: dynamodb.ITable
+    # no extension is granted it (they read their context rows): kept so existing callers still build
     chats_table: dynamodb.ITable
     layer: lambda_.ILayerVersion
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
@@ -224,8 +225,9 @@ class ParleyExtension(Construct):
         )
 
     def grant_state(self, grantee: iam.IGrantable) -> None:
-        """Its own rows of the extensions table (``<id>#<chat id>``) and the registry, read-only; and
-        ``GetItem`` on chats, where each chat keeps its installs and their configs."""
+        """Its own rows of the extensions table (``<id>#<chat id>``: its state, delivery claims and the
+        context rows the core writes for it) and the registry, read-only. No core table: what it may
+        know of a chat is in its context row (``parley.domain.contexts``)."""
         own = f"{self.manifest.id}#*"
         table = self.host.extensions_table.table_arn
         iam.Grant.add_to_principal(
@@ -240,9 +242,6 @@ class ParleyExtension(Construct):
             resource_arns=[table],
             conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [own]}},
         )
-        iam.Grant.add_to_principal(
-            grantee=grantee, actions=["dynamodb:GetItem"], resource_arns=[self.host.chats_table.table_arn]
-        )
 
     # -- targets -----------------------------------------------------------------------------------
 
@@ -252,10 +251,7 @@ class ParleyExtension(Construct):
                 f"extension {self.manifest.id}: its spec must be extension_function(manifest) or a "
                 f"replace() of it (extension={self.manifest.id!r}, trigger=Consumes({self.route.name!r}))"
             )
-        table_names = {
-            "extensions": self.host.extensions_table.table_name,
-            "chats": self.host.chats_table.table_name,
-        }
+        table_names = {"extensions": self.host.extensions_table.table_name}
         function = python_function(
             self,
             spec,

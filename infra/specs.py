@@ -121,8 +121,9 @@ CORE_FUNCTIONS: tuple[FunctionSpec, ...] = (
             "messages": "read_write",
             "events": "read_write",
             "idempotency": "read_write",
-            # the registry: GET /extensions, installs, default installs on a new chat, hooks of a post
-            "extensions": "read",
+            # the registry: GET /extensions, installs, default installs on a new chat, hooks of a post;
+            # and the extensions' context rows, written with every chat change they see
+            "extensions": "read_write",
             # GET /chats reads the inbox; POST /chats/{id}/read moves a marker and tells the caller's
             # own sockets (dropping those found gone)
             "inbox": "read_write",
@@ -179,8 +180,9 @@ CORE_FUNCTIONS: tuple[FunctionSpec, ...] = (
             "events": "read_write",
             # client_message_id rows and typing throttles
             "idempotency": "read_write",
-            # the registry: a sendMessage asks the chat's hooks like POST /messages does
-            "extensions": "read",
+            # the registry: a sendMessage asks the chat's hooks like POST /messages does; the
+            # extensions' context rows move with the chat (parley.domain.contexts)
+            "extensions": "read_write",
         },
         puts_events=True,
         # replays the events a resubscribing socket missed, to that socket
@@ -223,8 +225,9 @@ CORE_FUNCTIONS: tuple[FunctionSpec, ...] = (
             # the stream's fan-out drops subscriptions and connections whose socket is gone
             "connections": "read_write",
             "subscriptions": "read_write",
-            # the registry: a reply passes the chat's moderation hooks before it is stored
-            "extensions": "read",
+            # the registry: a reply passes the chat's moderation hooks before it is stored; the
+            # extensions' context rows move with the chat (parley.domain.contexts)
+            "extensions": "read_write",
         },
         puts_events=True,
         pushes_to_websockets=True,
@@ -245,8 +248,9 @@ CORE_FUNCTIONS: tuple[FunctionSpec, ...] = (
             "messages": "read_write",
             "idempotency": "read_write",
             # the registry: what the sending extension declared, and the chat's moderation hooks,
-            # which a bot message passes before it is stored
-            "extensions": "read",
+            # which a bot message passes before it is stored; the extensions' context rows, which
+            # move with installs and circuits (parley.domain.contexts)
+            "extensions": "read_write",
         },
         puts_events=True,
         runs_hooks=True,
@@ -280,8 +284,9 @@ def extension_function(
         timeout_seconds=min(
             900, math.ceil(handler_timeout_seconds * route.batch_size) + EXTENSION_MARGIN_SECONDS
         ),
-        # its own rows and the registry (read), the chats' installs (GetItem): see infra.extensions
-        tables={"extensions": "read_write", "chats": "read"},
+        # its own rows (its context rows among them) and the registry (read): see infra.extensions;
+        # never a core table
+        tables={"extensions": "read_write"},
         puts_events=True,
         reserved_concurrency=route.reserved_concurrency,
         extension=manifest.id,

@@ -71,7 +71,7 @@ def asyncapi_document() -> dict[str, object]:
     """AsyncAPI 2.6 for the WebSocket: what clients send, and every frame the server pushes."""
     from pydantic import TypeAdapter
 
-    from parley.realtime.frames import ACTIONS, ClientAction, Frame
+    from parley.realtime.frames import ACTIONS, ClientAction, Frame, SubscribedData
 
     action_schema = TypeAdapter(ClientAction).json_schema(ref_template="#/components/schemas/{model}")
     frame_schema = Frame.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -105,12 +105,16 @@ def asyncapi_document() -> dict[str, object]:
         for name in sorted(CLIENT_VISIBLE)
     }
     replies = {
-        "Subscribed": "Reply to subscribe: `sequence` is the chat's latest event-log sequence, after replay.",
+        "Subscribed": "Reply to subscribe: `sequence` is the chat's latest event-log sequence, after replay; "
+        "`data.complete` false: the replay stopped at its bound, read on from `data.replayed_through` "
+        "over HTTP.",
         "Unsubscribed": "Reply to unsubscribe.",
         "Ack": "Reply to typing (`data.throttled`) and sendMessage (`data.message`, `data.replayed`).",
         "pong": "Reply to ping.",
         "Error": "A refused action: `data.code`, `data.message`, `data.action`.",
     }
+    schemas["SubscribedData"] = SubscribedData.model_json_schema()
+    reply_data = {"Subscribed": {"data": {"$ref": "#/components/schemas/SubscribedData"}}}
     for name, summary in replies.items():
         event_frames[name] = {
             "name": name,
@@ -119,7 +123,7 @@ def asyncapi_document() -> dict[str, object]:
             "payload": {
                 "allOf": [
                     {"$ref": "#/components/schemas/Frame"},
-                    {"type": "object", "properties": {"type": {"const": name}}},
+                    {"type": "object", "properties": {"type": {"const": name}, **reply_data.get(name, {})}},
                 ]
             },
         }

@@ -1175,9 +1175,15 @@ function onFrame(frame) {
     case "Unsubscribed":
       return;
     case "Subscribed":
-      // the replay (if any) came before this frame: everything up to `sequence` is here
+      // the replay (if any) came before this frame: everything up to `sequence` is here, unless it
+      // stopped at its bound (`complete` false): the rest, after `replayed_through`, comes over HTTP
       if (cs && frame.chat_id === cs.id && typeof frame.sequence === "number") {
-        cs.lastEventSeq = Math.max(cs.lastEventSeq, frame.sequence);
+        const data = frame.data || {};
+        if (data.complete === false && typeof data.replayed_through === "number") {
+          catchUp(cs, data.replayed_through).catch((error) => showBanner(`Some updates are missing: ${error.message}`));
+        } else {
+          cs.lastEventSeq = Math.max(cs.lastEventSeq, frame.sequence);
+        }
       }
       return;
     case "Error":
@@ -1247,6 +1253,17 @@ async function fillGap(cs, frame) {
   cs.gapFill = null;
   apply(cs, first); // everything before it is fetched (or was never visible to this member)
   for (const next of later) receive(cs, next); // a later skip starts a fill of its own
+}
+
+/** The events a bounded replay left out, page by page, handled as the frames they would have been. */
+async function catchUp(cs, after) {
+  let cursor = after;
+  while (cursor !== null && state.current === cs) {
+    const page = await api.events(cs.id, { after: cursor, limit: EVENTS_PAGE });
+    if (state.current !== cs) return;
+    for (const item of page.items) apply(cs, frameOfEvent(cs, item));
+    cursor = page.next ? Number(page.next) : null;
+  }
 }
 
 function onErrorFrame(cs, frame) {

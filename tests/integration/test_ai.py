@@ -115,6 +115,46 @@ def test_a_mention_gets_a_streamed_reply_stored_in_sequence_with_its_completion(
     assert reply_frame["data"]["message"]["sequence"] == 2
 
 
+@pytest.mark.parametrize("action", ["reject", "redact"])
+def test_a_moderated_chat_never_streams_a_reply_its_hooks_have_not_ruled_on(
+    api: Api, bus: Bus, gateway: Gateway, alice: User, bob: User, action: str
+) -> None:
+    # Given a chat with the Oracle whose moderation blocks "you said" (the local model's replies
+    # start with it), Bob's socket subscribed
+    chat_id = api.create_chat(alice, ai_participants=[ORACLE])["chat_id"]
+    api.post(f"/chats/{chat_id}/members", bob)
+    config = {"blocked_terms": ["you said"], "action": action}
+    put = api.put(f"/chats/{chat_id}/extensions/moderation", alice, body={"enabled": True, "config": config})
+    assert put.status == 201, put.text
+    sockets = Sockets(api, gateway)
+    sockets.open(bob, "bob-1")
+    sockets.subscribe("bob-1", chat_id)
+    bus.pump()
+
+    # When Alice asks the Oracle and the bus settles
+    api.send(alice, chat_id, "@Oracle what has keys?")
+    bus.pump()
+
+    # Then Bob's socket saw the reply start, but no draft: not one chunk, nowhere the blocked text
+    frames = gateway.frames("bob-1")
+    types = [f["type"] for f in frames]
+    assert "AIResponseStarted" in types
+    assert "AIResponseChunk" not in types
+    assert all("Alice, you said" not in json.dumps(f) for f in frames)  # the reply's own words
+    # and then only what moderation allowed: the failure, or the redacted reply
+    replies = [
+        f["data"]["message"]["text"]
+        for f in frames
+        if f["type"] == "MessageStored" and f["actor"]["id"] == "oracle"
+    ]
+    if action == "reject":
+        assert replies == []
+        assert [f["data"]["reason"] for f in frames if f["type"] == "AIResponseFailed"] == ["cancelled"]
+    else:
+        assert len(replies) == 1
+        assert replies[0].startswith("Alice, ***:")
+
+
 def test_a_duplicate_request_produces_one_reply(api: Api, bus: Bus, alice: User) -> None:
     # Given Alice mentioned the Oracle, and the request waits on the responder's queue
     chat_id = api.create_chat(alice, ai_participants=[ORACLE])["chat_id"]

@@ -17,7 +17,7 @@ from parley import root
 from parley.adapters import dynamodb
 from parley.adapters.eventbridge import EventBridgePublisher
 from parley.adapters.tables import EventRecord
-from parley.catalog import Actor, ChatCompleted, new_event
+from parley.catalog import Actor, ChatCompleted, ExtensionConfigChanged, new_event
 from parley.domain import extensions as installs
 from parley.domain.model import Chat, Outcome
 from parley.errors import ChangeTooLargeError, PublishError, StoreError
@@ -252,24 +252,17 @@ def test_an_event_the_bus_could_never_take_is_refused_before_the_commit(api: Api
     sequence = root.chat_repository().load(chat_id).chat.last_event_sequence  # type: ignore[union-attr]
     who = Identity(alice.user_id, alice.name)
 
-    # When a change would produce an event over EventBridge's 256 KiB
+    # When a change would produce an event over EventBridge's 256 KiB (configs are bounded far below
+    # it since, so the event is made directly: the commit's guard holds for any event)
     def huge(chat: Chat, now: datetime) -> Outcome:
-        return installs.put_install(
-            chat,
-            user_id=alice.user_id,
-            extension_id="moderation",
-            version="1.0.0",
-            enabled=True,
-            config={"blocked_terms": ["x" * 270_000]},
-            now=now,
-            secret_fields=frozenset(),
-        )
+        changed = ExtensionConfigChanged(extension_id="moderation", config={"blocked_terms": ["x" * 270_000]})
+        return Outcome(chat=chat, events=(changed,))
 
     # Then it is refused with a typed error (413 on the HTTP path) and nothing is committed
     with pytest.raises(ChangeTooLargeError) as refused:
         root.chat_service().execute_as(who, chat_id, huge)
     assert STATUS[ChangeTooLargeError] == 413
-    assert refused.value.details["event_type"] == "ExtensionInstalled"
+    assert refused.value.details["event_type"] == "ExtensionConfigChanged"
     after = root.chat_repository().load(chat_id).chat.last_event_sequence  # type: ignore[union-attr]
     assert after == sequence
     assert not _pending(chat_id)
@@ -287,6 +280,7 @@ def test_an_event_that_can_never_be_published_is_parked_and_blocks_nothing(
     bus.pump()
     monkeypatch.setattr(dynamodb, "envelope_size", lambda envelope: 0)
     monkeypatch.setattr(ExtensionService, "_check", staticmethod(lambda *args: None))
+    monkeypatch.setattr(installs, "MAX_CONFIG_BYTES", 10**9)  # nor the chat's bound on configs
     with monkeypatch.context() as patch:
         patch.setattr(EventBridgePublisher, "publish", bus_down)
         response = api.put(

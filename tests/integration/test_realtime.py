@@ -29,6 +29,7 @@ from parley.adapters.websocket import ManagementApiPusher
 from parley.catalog import CLIENT_VISIBLE, parse_detail
 from parley.errors import PushFailedError
 from parley.ports import ConnectionGoneError
+from parley.realtime import service as realtime_service
 from parley.realtime.fanout import Broadcaster, FanoutResult
 from parley.realtime.service import RealtimeService, TicketRejectedError
 from parley.services.chats import Identity
@@ -422,7 +423,7 @@ def test_a_member_subscribes_and_learns_where_the_chat_stands(
         "type": "Subscribed",
         "chat_id": chat_id,
         "sequence": chat["last_event_sequence"],
-        "data": {"replayed": 0, "last_message_sequence": 2},
+        "data": {"replayed": 0, "last_message_sequence": 2, "replayed_through": None, "complete": True},
     }
     assert subscribed(chat_id) == {conn}
     assert sockets.gateway.frames(conn) == []
@@ -456,6 +457,55 @@ def test_subscribing_after_a_sequence_replays_exactly_what_was_missed_in_order(
     assert pushed == missed
     assert reply["data"]["replayed"] == len(missed)
     assert reply["sequence"] == log[-1]["sequence"]
+    assert (reply["data"]["replayed_through"], reply["data"]["complete"]) == (log[-1]["sequence"], True)
+
+
+def test_a_replay_stops_at_its_bound_and_says_where_http_takes_over(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a replay bound of 5 log rows, and a chat with more events than that after sequence 0
+    monkeypatch.setattr(realtime_service, "MAX_REPLAY_EVENTS", 5)
+    monkeypatch.setattr(realtime_service, "REPLAY_PAGE", 2)
+    chat_id = chat_of(api, bus, alice, bob)
+    for n in range(6):
+        api.send(alice, chat_id, f"m{n}")
+    bus.pump()
+    log = event_log(api, alice, chat_id)
+    assert len(log) > 5
+
+    # When Bob's socket resumes from 0
+    conn = sockets.open(bob, "conn-b")
+    reply = sockets.subscribe(conn, chat_id, after_sequence=0)
+
+    # Then it got the client-visible events of the first 5 rows only, and the frame says so
+    first = log[:5]
+    assert sockets.gateway.frames(conn) == [as_frame(i) for i in first if i["event_type"] in CLIENT_VISIBLE]
+    assert reply["data"]["replayed_through"] == first[-1]["sequence"]
+    assert reply["data"]["complete"] is False
+    # and the rest is where the frame points: GET /events after replayed_through
+    after = reply["data"]["replayed_through"]
+    rest = api.get(f"/chats/{chat_id}/events", bob, query={"after": after, "limit": 200}).json["items"]
+    assert [i["sequence"] for i in rest] == [i["sequence"] for i in log[5:]]
+    # and resuming from there, bound after bound, ends complete at the log's last sequence
+    throughs: list[int] = []
+    data = reply["data"]
+    while not data["complete"]:
+        data = sockets.subscribe(sockets.open(bob, f"conn-{len(throughs)}"), chat_id, after_sequence=after)[
+            "data"
+        ]
+        throughs.append(after := data["replayed_through"])
+    assert throughs[-1] == log[-1]["sequence"]
+    assert throughs == sorted(set(throughs))
+
+
+def test_a_replay_of_exactly_the_bound_is_complete(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chat_id = chat_of(api, bus, alice)
+    log = event_log(api, alice, chat_id)
+    monkeypatch.setattr(realtime_service, "MAX_REPLAY_EVENTS", len(log))
+    reply = sockets.subscribe(sockets.open(alice, "conn-a"), chat_id, after_sequence=0)
+    assert (reply["data"]["replayed_through"], reply["data"]["complete"]) == (log[-1]["sequence"], True)
 
 
 def test_replaying_from_zero_skips_what_clients_never_see(
@@ -956,3 +1006,19 @@ def test_a_subscribe_racing_a_disconnect_leaves_no_row_behind(aws: Any) -> None:
     repo.add_connection("c-live", user_id="user-alice", name="Alice", now=now)
     assert repo.subscribe("c-live", "chat-1", user_id="user-alice", now=now) is True
     assert [s.connection_id for s in repo.subscribers("chat-1", now=now)] == ["c-live"]
+
+
+def test_an_unsubscribe_racing_a_disconnect_leaves_no_row_behind(aws: Any) -> None:
+    # Given a connection subscribed to a chat, which then disconnected
+    repo = ConnectionRepository()
+    now = datetime.now(UTC)
+    repo.add_connection("c-gone", user_id="user-alice", name="Alice", now=now)
+    repo.subscribe("c-gone", "chat-1", user_id="user-alice", now=now)
+    repo.remove_connection("c-gone")
+
+    # When its late unsubscribe is handled
+    repo.unsubscribe("c-gone", "chat-1")
+
+    # Then no connection row came back (without a user or TTL, nothing would ever remove it)
+    assert ConnectionRecord.count("c-gone", consistent_read=True) == 0
+    assert repo.subscribers("chat-1", now=now) == []

@@ -73,7 +73,12 @@ def test_every_frame_type_has_one_message() -> None:
     "frame",
     [
         Frame(type="pong"),
-        Frame(type="Subscribed", chat_id="c-1", sequence=3, data={"replayed": 0, "last_message_sequence": 1}),
+        Frame(
+            type="Subscribed",
+            chat_id="c-1",
+            sequence=3,
+            data={"replayed": 0, "last_message_sequence": 1, "replayed_through": 2, "complete": False},
+        ),
         Frame(type="Unsubscribed", chat_id="c-1"),
         Frame(type="Ack", chat_id="c-1", data={"action": "typing", "throttled": False}),
         error_frame("invalid_action", "the frame is not a valid action", fields=[]),

@@ -20,7 +20,7 @@ from parley.catalog import (
     new_event,
 )
 from parley.domain import extensions as ext
-from parley.domain.model import Chat, ChatSettings, Outcome
+from parley.domain.model import MAX_INSTALLS, Chat, ChatSettings, Outcome
 from parley.errors import ChatCompletedError, ForbiddenError, InvalidRequestError, RateLimitedError
 from parley.extensions.manifest import LIFECYCLE_EVENTS, ExtensionDocument
 from parley.extensions.policy import refusal
@@ -336,12 +336,12 @@ def test_the_life_cycle_types_are_the_manifests() -> None:
 
 def test_a_chat_holds_a_bounded_number_of_installs() -> None:
     chat = new_chat("free")
-    for n in range(MAX_ROUTED_EXTENSIONS):
+    for n in range(MAX_INSTALLS):
         chat = installed(chat, f"ext_{n}")
     with pytest.raises(InvalidRequestError):
         installed(chat, "one_too_many")
-    # so the routing list of its events stays within the envelope's bound
-    assert len(ext.routed_to(chat, JOINED)) == MAX_ROUTED_EXTENSIONS
+    # so the routing list of its events stays within the envelope's bound, and the chat item's budget
+    assert len(ext.routed_to(chat, JOINED)) == MAX_INSTALLS <= MAX_ROUTED_EXTENSIONS
 
 
 def test_a_derived_event_keeps_its_causes_routing_within_its_chat() -> None:

@@ -22,6 +22,7 @@ from parley.extensions.hooks import ModerationDecision, ModerationRequest, TurnD
 from parley.extensions.manifest import Hooks, Manifest
 from parley.extensions.sdk import Context, Extension
 from parley.routing import route
+from parley.services.chats import Identity
 from parley.settings import settings
 from tests.support.api import Api, User, assert_error, expire_idempotency_records
 from tests.support.bus import Bus
@@ -291,6 +292,54 @@ def test_a_turn_hook_overrides_the_chats_turn_mode(api: Api, bus: Bus, alice: Us
     ]
     # and a post allowed out of turn does not use up the holder's turn
     assert api.get(f"/chats/{chat_id}", alice).json["turn"]["holder_id"] == alice.user_id
+
+
+def test_a_turn_hooks_ruling_is_not_reused_once_the_floor_moved_during_the_post(
+    api: Api, bus: Bus, alice: User, bob: User, carol: User
+) -> None:
+    # Given a moderated chat where Bob holds the floor, with a turn hook that follows the mode; while
+    # it rules on Bob's first post, Alice gives the floor to Carol (the post's commit then loses the
+    # race and re-reads the chat)
+    asked: list[tuple[str | None, int, bool]] = []
+    policy: Extension[Any] = Extension(
+        Manifest(
+            id="by_mode",
+            version="1.0.0",
+            name="By mode",
+            description="Turn policy for tests.",
+            capabilities=frozenset({"turns:control"}),
+            hooks=Hooks(validate_turn=True),
+        )
+    )
+
+    @policy.validate_turn
+    def rule(request: TurnRequest, config: BaseModel) -> TurnDecision:
+        asked.append((request.turn_holder_id, request.turn_number, request.in_turn_by_mode))
+        if len(asked) == 1:
+            root.chat_service().grant_turn(
+                Identity(alice.user_id, alice.name), request.chat_id, carol.user_id
+            )
+        return TurnDecision(allow=request.in_turn_by_mode, reason="as the mode says")
+
+    with registered(policy):
+        chat_id = api.create_chat(alice, turn_mode="moderated")["chat_id"]
+        for member in (bob, carol):
+            api.post(f"/chats/{chat_id}/members", member)
+        install(api, alice, chat_id, "by_mode")
+        granted = api.post(f"/chats/{chat_id}/turn", alice, body={"participant_id": bob.user_id})
+        assert granted.status == 200, granted.text
+
+        # When Bob posts
+        posted = api.send(bob, chat_id, "my turn, I was told")
+
+    # Then the hook was asked again on the chat as it is now, and Bob's post is refused: the floor is
+    # Carol's (before the fix the first ruling, made while Bob held it, was reused and stored it)
+    assert [(holder, in_turn) for holder, _, in_turn in asked] == [
+        (bob.user_id, True),
+        (carol.user_id, False),
+    ]
+    assert_error(posted, 409, "not_your_turn")
+    assert api.get(f"/chats/{chat_id}/messages", alice).json["items"] == []
 
 
 # -- what extensions send: capabilities, installs, forged sources ----------------------------------

@@ -456,7 +456,10 @@ class AIResponseStarted(EventData):
 class AIResponseChunk(EventData):
     event_type = "AIResponseChunk"
     version = 1
-    description = "A piece of a streamed AI reply; pushed to sockets only, never put on the bus or stored."
+    description = (
+        "A piece of a streamed AI reply; pushed to sockets only, never put on the bus or stored. "
+        "Never sent in a chat with a moderation hook: there the reply waits for the hooks' ruling."
+    )
     producers = ("ai-responder",)
     ephemeral = True
     on_bus = False

@@ -38,6 +38,12 @@ class ChatCompletedError(ParleyError):
     code = "chat_completed"
 
 
+class ChatFullError(ParleyError):
+    """The chat holds ``MAX_PARTICIPANTS`` already: its item has a size budget (parley.domain.model)."""
+
+    code = "chat_full"
+
+
 class NotYourTurnError(ParleyError):
     code = "not_your_turn"
 

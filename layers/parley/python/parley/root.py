@@ -151,19 +151,19 @@ def extension_service() -> ExtensionService:
 
 @component
 def extension_runtime() -> Runtime:
-    """The SDK's ports in a deployed extension: it reads the chat, never writes core tables."""
+    """The SDK's ports in a deployed extension: its own context rows, never a core table."""
+    from parley.adapters.contexts import load_context
     from parley.adapters.extensions import ExtensionState
     from parley.domain.model import Chat
     from parley.extensions.sdk import Runtime
 
-    repository = chat_repository()
-
-    def load_chat(chat_id: str) -> Chat | None:
-        loaded = repository.load(chat_id)
-        return loaded.chat if loaded else None
+    def chat_as_seen_by(extension_id: str, chat_id: str) -> Chat | None:
+        context = load_context(extension_id, chat_id)
+        return context.as_chat() if context else None
 
     return Runtime(
-        load_chat=load_chat,
+        load_chat=None,
+        load_context=chat_as_seen_by,
         registry=registry().all,
         publish=publisher().publish,
         state=ExtensionState,

@@ -116,8 +116,17 @@ class ConnectionRepository:
         return True
 
     def unsubscribe(self, connection_id: str, chat_id: str) -> None:
+        """Forget the subscription; the connection row only if it still exists (as ``subscribe``: an
+        update after a disconnect would create a row with no user and no TTL)."""
         SubscriptionRecord(chat_id, connection_id).delete()
-        ConnectionRecord(connection_id).update(actions=[ConnectionRecord.chats.delete({chat_id})])
+        try:
+            ConnectionRecord(connection_id).update(
+                actions=[ConnectionRecord.chats.delete({chat_id})],
+                condition=ConnectionRecord.connection_id.exists(),
+            )
+        except UpdateError as error:
+            if not _conditional_failed(error):
+                raise
 
     def drop_subscription(self, chat_id: str, connection_id: str) -> None:
         SubscriptionRecord(chat_id, connection_id).delete()

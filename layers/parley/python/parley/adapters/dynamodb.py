@@ -13,6 +13,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from parley.adapters.contexts import context_record
 from parley.adapters.eventbridge import MAX_REQUEST_BYTES, envelope_size
 from parley.adapters.tables import (
     ChatRecord,
@@ -22,6 +23,7 @@ from parley.adapters.tables import (
     MessageRecord,
 )
 from parley.catalog import Envelope, MessageView
+from parley.domain.contexts import changed_contexts
 from parley.domain.model import Chat, Outcome
 from parley.domain.turns import turn_deadline
 from parley.errors import ChangeTooLargeError, ConcurrentWriteError, StoreError
@@ -184,7 +186,8 @@ class ChatRepository:
         client_message_id: str | None = None,
         now: datetime,
     ) -> None:
-        """Write the chat, its new message, membership changes and event-log rows atomically.
+        """Write the chat, its new message, membership changes, event-log rows and the extensions'
+        context rows atomically.
 
         Raises ConcurrentWriteError when another writer got there first (retry from a fresh read),
         and DuplicateClientMessageError when the client_message_id was already used.
@@ -217,6 +220,9 @@ class ChatRepository:
                 tx.delete(MembershipRecord(outcome.left, chat.chat_id))
             for envelope in envelopes:
                 tx.save(_event_record(envelope), condition=EventRecord.sequence.does_not_exist())
+            # each installed extension's view of the chat moves with it (parley.domain.contexts)
+            for context in changed_contexts(loaded.chat if loaded else None, chat):
+                tx.save(context_record(context, now))
 
     def _save_message(
         self, tx: _Transaction, m: MessageView, client_message_id: str | None, now: datetime
@@ -348,7 +354,7 @@ def _chat_record(chat: Chat, loaded: LoadedChat | None, now: datetime) -> ChatRe
     # a put replaces the whole item: without a deadline the chat drops out of the sparse index
     record = ChatRecord(
         chat.chat_id,
-        state=chat.model_dump_json(),
+        state=chat.stored(),
         updated_at=now.isoformat(),
         turn_due=turn_shard(chat.chat_id) if deadline else None,
         turn_deadline=deadline.astimezone(UTC).isoformat() if deadline else None,

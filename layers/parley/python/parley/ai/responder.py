@@ -6,6 +6,9 @@ Life cycle of a reply, and where each piece goes:
   without a sequence: they are a live preview, not history. Started is also put on the bus
   (unsequenced, best effort) for analytics and extensions; the broadcaster does not subscribe to it,
   so clients get it once, ahead of the chunks.
+- In a chat with a moderation hook the reply is held back: no chunk is pushed, the hooks rule on
+  the whole text, and members see only what they allowed (the stored message) or AIResponseFailed.
+  A draft streamed before a ruling would show every member text the hook may reject.
 - The reply (MessageStored) and AIResponseCompleted commit in one transaction through the event
   log: a reconnecting client replays them, and a reply can never exist without its completion
   record. The request id is the reply's client_message_id, so a duplicate request stores nothing.
@@ -210,13 +213,16 @@ class AIResponder:
                 causation_id=cause.metadata.event_id,
             )
 
-        stream: Stream = self._broadcaster.stream(chat.chat_id)
+        # a moderated chat sees the reply only once its hooks ruled on the whole text
+        stream: Stream | None = (
+            None if self._chats.moderated(chat) else self._broadcaster.stream(chat.chat_id)
+        )
         started = event(
             AIResponseStarted(
                 request_id=request.request_id, participant_id=participant.id, model=model_request.model
             )
         )
-        stream.push(started)
+        (stream or self._broadcaster.stream(chat.chat_id)).push(started)
         self._outbox.publish_unsequenced([started])
         try:
             reply = self._stream(provider.stream(model_request), chat.chat_id, stream, event, request)
@@ -233,11 +239,12 @@ class AIResponder:
         self,
         items: Iterable[object],
         chat_id: str,
-        stream: Stream,
+        stream: Stream | None,
         event: Callable[[Any], Envelope[Any]],
         request: AIResponseRequested,
     ) -> _Reply:
-        """Push the model's text to the chat's sockets as it comes, watching the clock and the chat."""
+        """Push the model's text to the chat's sockets as it comes (``stream`` None: hold it back),
+        watching the clock and the chat."""
         reply = _Reply(began=self._monotonic())
         last_check = reply.began
         for item in items:
@@ -257,7 +264,8 @@ class AIResponder:
                 index=len(reply.parts),
                 text=item.text,
             )
-            stream.push(event(chunk))
+            if stream is not None:
+                stream.push(event(chunk))
             reply.parts.append(item.text)
             if now - last_check >= self._cancel_check:
                 last_check = now

@@ -29,10 +29,23 @@ from parley.catalog import (
     UserLeft,
 )
 from parley.domain import turns
-from parley.domain.model import SUPPORTED_TURN_MODES, AIProfile, Chat, ChatSettings, Outcome, Participant
+from parley.domain.model import (
+    MAX_PARTICIPANTS,
+    MAX_PERSONA_BYTES,
+    MAX_POST_TIMES,
+    MAX_RECENT_POSTERS,
+    SUPPORTED_TURN_MODES,
+    AIProfile,
+    Chat,
+    ChatSettings,
+    Outcome,
+    Participant,
+    json_bytes,
+)
 from parley.domain.turns import may_post, reconcile_turn
 from parley.errors import (
     ChatCompletedError,
+    ChatFullError,
     ForbiddenError,
     InvalidRequestError,
     NotYourTurnError,
@@ -133,6 +146,10 @@ def create_chat(
     ids = [creator_id, *(ai_id for ai_id, _, _ in ai_participants)]
     if len(set(ids)) != len(ids):
         raise InvalidRequestError("participant ids must be unique", field="ai_participants")
+    if sum(json_bytes(p.persona) for _, _, p in ai_participants) > MAX_PERSONA_BYTES:
+        raise InvalidRequestError(
+            f"the personas may take at most {MAX_PERSONA_BYTES} bytes together", field="ai_participants"
+        )
     creator = Participant(id=creator_id, name=creator_name, kind="human", role="owner", joined_at=now)
     # AI participants join in the order given, each a microsecond later, so join order is total.
     ais = tuple(
@@ -178,6 +195,8 @@ def join(chat: Chat, *, user_id: str, name: str, now: datetime) -> Outcome:
     if existing is not None:
         return Outcome(chat=chat)
     _require_active(chat)
+    if len(chat.participants) >= MAX_PARTICIPANTS:
+        raise ChatFullError(f"the chat holds {MAX_PARTICIPANTS} participants, its most")
     participant = Participant(id=user_id, name=name, kind="human", role="member", joined_at=now)
     chat = chat.model_copy(update={"participants": (*chat.participants, participant)})
     return Outcome(
@@ -200,15 +219,23 @@ def leave(chat: Chat, *, user_id: str) -> Outcome:
 def _rate_limit(chat: Chat, user_id: str, now_ts: float) -> dict[str, tuple[float, ...]]:
     """The post times to store after this post, or RateLimitedError; stale entries are dropped."""
     window = chat.settings.rate_limit_window_seconds
+    limit = chat.settings.rate_limit_messages
     recent = tuple(t for t in chat.recent_posts.get(user_id, ()) if t > now_ts - window)
-    if len(recent) >= chat.settings.rate_limit_messages:
-        retry_after = max(1, math.ceil(recent[-chat.settings.rate_limit_messages] + window - now_ts))
+    if len(recent) >= limit:
+        retry_after = max(1, math.ceil(recent[-limit] + window - now_ts))
         raise RateLimitedError(
-            f"at most {chat.settings.rate_limit_messages} messages in {window} s; retry in {retry_after} s",
+            f"at most {limit} messages in {window} s; retry in {retry_after} s",
             retry_after=retry_after,
         )
     kept = {u: ts for u, ts in chat.recent_posts.items() if u != user_id and ts and ts[-1] > now_ts - window}
-    return {**kept, user_id: (*recent, now_ts)}
+    # bounded for the item's budget: the longest quiet posters go first (members who left, mostly)
+    quietest = sorted(kept, key=lambda u: kept[u][-1])[: max(0, len(kept) + 1 - MAX_RECENT_POSTERS)]
+    posts = {**{u: ts for u, ts in kept.items() if u not in quietest}, user_id: (*recent, now_ts)}
+    if sum(len(ts) for ts in posts.values()) <= MAX_POST_TIMES:
+        return posts
+    # and so are the times themselves, chat-wide: the oldest go first
+    cutoff = sorted((t for ts in posts.values() for t in ts), reverse=True)[MAX_POST_TIMES - 1]
+    return {u: kept_ts for u, ts in posts.items() if (kept_ts := tuple(t for t in ts if t >= cutoff))}
 
 
 def post_message(

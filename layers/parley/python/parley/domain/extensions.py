@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from parley.catalog import (
-    MAX_ROUTED_EXTENSIONS,
     AIContextContributed,
     EventData,
     ExtensionActivated,
@@ -24,8 +23,24 @@ from parley.catalog import (
     MessageStored,
     MessageView,
 )
-from parley.domain.model import CIRCUIT_OPEN, MAX_MESSAGE_LENGTH, Chat, Install, Outcome
-from parley.errors import ChatCompletedError, ForbiddenError, InvalidRequestError, RateLimitedError
+from parley.domain.model import (
+    CIRCUIT_OPEN,
+    MAX_AI_CONTEXT_BYTES,
+    MAX_CONFIG_BYTES,
+    MAX_INSTALLS,
+    MAX_MESSAGE_LENGTH,
+    Chat,
+    Install,
+    Outcome,
+    json_bytes,
+)
+from parley.errors import (
+    ChatCompletedError,
+    ForbiddenError,
+    InvalidConfigError,
+    InvalidRequestError,
+    RateLimitedError,
+)
 
 MAX_AI_CONTEXT = 2000
 REDACTED = "********"
@@ -101,6 +116,13 @@ def put_install(
         _require_moderator(chat, user_id)
     if chat.status == "completed":
         raise ChatCompletedError("the chat is completed and accepts no changes")
+    others = sum(json_bytes(i.config) for k, i in chat.extensions.items() if k != extension_id)
+    if others + json_bytes(config) > MAX_CONFIG_BYTES:
+        raise InvalidConfigError(
+            f"this config takes {json_bytes(config)} bytes as JSON, the chat's other installs {others}: "
+            f"a chat holds at most {MAX_CONFIG_BYTES}",
+            fields=[{"field": "config", "problem": f"over the chat's {MAX_CONFIG_BYTES} bytes of configs"}],
+        )
     current = chat.extensions.get(extension_id)
     if current is None:
         return _first_install(chat, user_id, extension_id, version, enabled, config, now, secret_fields)
@@ -133,9 +155,9 @@ def _first_install(
     secret_fields: frozenset[str],
 ) -> Outcome:
     """A new install, bounded: every event carries the chat's enabled ids for routing."""
-    if len(chat.extensions) >= MAX_ROUTED_EXTENSIONS:
+    if len(chat.extensions) >= MAX_INSTALLS:
         raise InvalidRequestError(
-            f"a chat holds at most {MAX_ROUTED_EXTENSIONS} extensions; uninstall one first",
+            f"a chat holds at most {MAX_INSTALLS} extensions; uninstall one first",
             field="extension_id",
         )
     install = Install(
@@ -206,6 +228,8 @@ def set_ai_context(chat: Chat, *, extension_id: str, text: str) -> Outcome:
     if install is None:
         return Outcome(chat=chat)
     text = text[:MAX_AI_CONTEXT]
+    while json_bytes(text) > MAX_AI_CONTEXT_BYTES:  # escapes make a character up to 6 bytes
+        text = text[: len(text) * MAX_AI_CONTEXT_BYTES // json_bytes(text) - 1]
     if install.ai_context == text:
         return Outcome(chat=chat)
     return Outcome(

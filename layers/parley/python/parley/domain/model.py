@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -18,6 +19,34 @@ SUPPORTED_TURN_MODES: frozenset[str] = frozenset({"free", "round_robin", "altern
 
 MODERATOR_ROLES: frozenset[str] = frozenset({"owner", "moderator"})
 
+# The chat item's size budget: every part of it is bounded, so the largest possible item stays
+# under CHAT_ITEM_BUDGET (tests/unit/test_chat_item_budget.py builds it), far from DynamoDB's 400 KB.
+CHAT_ITEM_BUDGET = 350_000
+MAX_PARTICIPANTS = 100
+"""People and AI participants together; one more join is refused (409 ``chat_full``)."""
+MAX_POST_TIMES = 3000
+"""Members' post times kept in the item, all posters together: past it the oldest are forgotten (a
+rate limit is exact while the chat's posts in one window stay under it)."""
+MAX_RECENT_POSTERS = MAX_PARTICIPANTS
+"""Posters whose times are kept (members who left count until their window passes); past it the
+longest quiet one is forgotten."""
+MAX_USER_ID_LENGTH = 128
+"""A person's id (the token's ``sub``): printable ASCII, as OpenID Connect has it."""
+MAX_PERSONA_BYTES = 32_000
+"""All AI participants' personas together, as JSON in UTF-8 bytes (422 at create)."""
+MAX_INSTALLS = 16
+"""Extensions installed on one chat (422 at install)."""
+MAX_CONFIG_BYTES = 32_768
+"""All installs' configs on one chat together, as JSON in UTF-8 bytes (422 ``invalid_config``)."""
+MAX_AI_CONTEXT_BYTES = 2 + 2000
+"""One extension's AI context as a JSON string (2,000 bytes and its quotes), in UTF-8 bytes: longer
+text is cut, as past 2,000 characters."""
+
+
+def json_bytes(value: Any) -> int:
+    """Its size in the chat item's JSON (``Chat.stored``)."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -30,7 +59,12 @@ class ChatSettings(_Frozen):
         le=MAX_MESSAGE_LENGTH,
         description="Longest accepted message text, in characters.",
     )
-    rate_limit_messages: int = Field(10, ge=1, le=10_000, description="Messages one member may post ...")
+    rate_limit_messages: int = Field(
+        10,
+        ge=1,
+        le=10_000,
+        description="Messages one member may post ...",
+    )
     rate_limit_window_seconds: int = Field(10, ge=1, le=3600, description="... within this many seconds.")
     turn_timeout_seconds: int = Field(
         120, ge=5, le=86_400, description="An untaken turn moves on after this."
@@ -185,6 +219,17 @@ class Chat(_Frozen):
     def is_moderator(self, user_id: str) -> bool:
         member = self.human(user_id)
         return member is not None and member.role in MODERATOR_ROLES
+
+    def stored(self) -> str:
+        """The item's JSON, small: what equals its structural default (none, zero, empty) is left
+        out and loads back the same; settings and AI profiles stay whole, so changing one of their
+        defaults later never changes an existing chat."""
+        data = self.model_dump(mode="json", exclude_defaults=True)
+        data["settings"] = self.settings.model_dump(mode="json")
+        for stored, participant in zip(data.get("participants", ()), self.participants, strict=True):
+            if participant.ai is not None:
+                stored["ai"] = participant.ai.model_dump(mode="json")
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)

@@ -125,13 +125,23 @@ class Usage:
 
 @dataclass
 class Runtime:
-    """The SDK's ports: the core's chat (read only), the registry, the bus and the extension's rows."""
+    """The SDK's ports: the chat as the extension may see it, the registry, the bus and its own rows.
 
-    load_chat: Callable[[str], Chat | None]
+    ``load_context(extension_id, chat_id)`` reads the extension's context row (what its install
+    there allows, ``parley.domain.contexts``); a deployment sets it and leaves ``load_chat`` None.
+    ``load_chat(chat_id)`` hands over a whole chat: for fakes in tests."""
+
+    load_chat: Callable[[str], Chat | None] | None
     registry: Callable[[], Mapping[str, ExtensionDocument]]
     publish: Callable[[Sequence[Envelope[Any]]], None]
     state: Callable[[str, str], Backend]
     handler_timeout_seconds: float = 10.0
+    load_context: Callable[[str, str], Chat | None] | None = None
+
+    def chat(self, extension_id: str, chat_id: str) -> Chat | None:
+        if self.load_context is not None:
+            return self.load_context(extension_id, chat_id)
+        return self.load_chat(chat_id) if self.load_chat is not None else None
 
 
 @dataclass(frozen=True)
@@ -391,7 +401,7 @@ class Extension(TypedOn[Context[C]]):
     ) -> tuple[Chat, Install] | None:
         """The chat and this extension's install there, or None when the event is not for it there
         (no chat, not installed or disabled, from before it was enabled, or a refused sender)."""
-        chat = runtime.load_chat(envelope.metadata.chat_id)
+        chat = runtime.chat(self.id, envelope.metadata.chat_id)
         install = self._install_in(chat, envelope) if chat else None
         if chat is None or install is None or not self._wanted(envelope, install):
             return None

@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from parley.errors import (
     ChangeTooLargeError,
     ChatCompletedError,
+    ChatFullError,
     ChatNotFoundError,
     ContentionError,
     ExtensionNotFoundError,
@@ -49,6 +50,7 @@ STATUS: dict[type[ParleyError], int] = {
     ExtensionNotFoundError: 404,
     ChatCompletedError: 409,
     NotYourTurnError: 409,
+    ChatFullError: 409,
     MalformedJsonError: 400,
     MethodNotAllowedError: 405,
     PayloadTooLargeError: 413,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from parley.domain.model import MAX_USER_ID_LENGTH
 from parley.errors import ForbiddenError, NotAuthenticatedError
 from parley.services.chats import Identity
 
@@ -26,11 +27,16 @@ def identity_of(raw_event: dict[str, Any]) -> Identity:
     user_id = claims.get("sub")
     if not isinstance(user_id, str) or not user_id:
         raise NotAuthenticatedError("sign in first: this route needs a bearer token")
+    if len(user_id) > MAX_USER_ID_LENGTH or not (user_id.isascii() and user_id.isprintable()):
+        # ids are keys and fill the chat item, which has a size budget (parley.domain.model)
+        raise NotAuthenticatedError(
+            f"the token's subject must be 1-{MAX_USER_ID_LENGTH} printable ASCII characters"
+        )
     name = next(
         (claims[k] for k in ("name", "preferred_username", "cognito:username", "username") if claims.get(k)),
         user_id,
     )
-    return Identity(user_id=user_id, name=str(name)[:64])
+    return Identity(user_id=user_id, name="".join(c for c in str(name) if c.isprintable())[:64] or user_id)
 
 
 def groups_of(raw_event: dict[str, Any]) -> set[str]:

@@ -9,7 +9,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from parley.catalog import MessageView, ParticipantKind, Role, TurnMode
 from parley.domain.inbox import LastMessage
-from parley.domain.model import MAX_MESSAGE_LENGTH, AIProfile, Chat, ChatSettings, Install, InstallStatus
+from parley.domain.model import (
+    MAX_MESSAGE_LENGTH,
+    MAX_PERSONA_BYTES,
+    AIProfile,
+    Chat,
+    ChatSettings,
+    Install,
+    InstallStatus,
+    json_bytes,
+)
 from parley.extensions.manifest import ExtensionDocument
 
 
@@ -34,7 +43,11 @@ class AIParticipantIn(_Request):
 class CreateChatRequest(_Request):
     title: str = Field(min_length=1, max_length=200)
     turn_mode: TurnMode
-    ai_participants: list[AIParticipantIn] = Field(default_factory=list, max_length=10)
+    ai_participants: list[AIParticipantIn] = Field(
+        default_factory=list,
+        max_length=10,
+        description=f"Their personas take at most {MAX_PERSONA_BYTES} bytes together, as JSON in UTF-8.",
+    )
     settings: ChatSettings | None = None
 
     @field_validator("title")
@@ -43,6 +56,16 @@ class CreateChatRequest(_Request):
         if not value.strip():
             raise ValueError("title must not be blank")
         return value.strip()
+
+    @field_validator("ai_participants")
+    @classmethod
+    def _bounded_personas(cls, value: list[AIParticipantIn]) -> list[AIParticipantIn]:
+        size = sum(json_bytes(p.persona) for p in value)
+        if size > MAX_PERSONA_BYTES:
+            raise ValueError(
+                f"the personas take {size} bytes as JSON; a chat holds at most {MAX_PERSONA_BYTES}"
+            )
+        return value
 
 
 class PostMessageRequest(_Request):

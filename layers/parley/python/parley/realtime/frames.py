@@ -61,6 +61,26 @@ class Ping(_Action):
 ClientAction = Annotated[Subscribe | Unsubscribe | Typing | SendMessage | Ping, Field(discriminator="action")]
 ACTIONS: tuple[str, ...] = ("subscribe", "unsubscribe", "typing", "sendMessage", "ping")
 
+MAX_REPLAY_EVENTS = 1000
+"""Event-log rows one ``subscribe`` replays at most: past it the Subscribed frame says
+``complete: false`` and the client reads the rest over HTTP (GET /chats/{id}/events?after=)."""
+
+
+class SubscribedData(BaseModel):
+    """The Subscribed reply's ``data``: what the replay of ``after_sequence`` covered."""
+
+    replayed: int = Field(description="Frames pushed by the replay (client-visible events only).")
+    last_message_sequence: int = Field(description="The chat's latest message sequence.")
+    replayed_through: int | None = Field(
+        description="The last event-log sequence the replay covered (`after_sequence` when there was "
+        "nothing to replay); null without `after_sequence`."
+    )
+    complete: bool = Field(
+        description=f"False when the replay stopped at its bound ({MAX_REPLAY_EVENTS:,} events): read the "
+        "rest with GET /chats/{chat_id}/events?after=<replayed_through>."
+    )
+
+
 ReplyType = Literal["Subscribed", "Unsubscribed", "Ack", "pong", "Error"]
 """Frames that answer a client's action; every other frame is a client-visible event."""
 

@@ -19,11 +19,13 @@ from parley.errors import ParleyError
 from parley.observability import logger
 from parley.ports import ConnectionGoneError, Pusher
 from parley.realtime.frames import (
+    MAX_REPLAY_EVENTS,
     ClientAction,
     Frame,
     Ping,
     SendMessage,
     Subscribe,
+    SubscribedData,
     Typing,
     Unsubscribe,
     error_frame,
@@ -49,6 +51,13 @@ class TicketRejectedError(ParleyError):
     """Forged, expired or already used: the handshake is refused."""
 
     code = "ticket_rejected"
+
+
+@dataclass(frozen=True)
+class Replay:
+    pushed: int
+    through: int | None
+    complete: bool
 
 
 @dataclass(frozen=True)
@@ -189,11 +198,11 @@ class RealtimeService:
         self._connections.subscribe(
             connection.connection_id, action.chat_id, user_id=who.user_id, now=self._clock()
         )
-        replayed = 0
+        replay = Replay(pushed=0, through=action.after_sequence, complete=True)
         if action.after_sequence is not None:
             # subscribed first, then replayed: nothing falls in between (a frame may come twice;
             # clients drop sequences they already have)
-            replayed = self._replay(
+            replay = self._replay(
                 connection.connection_id,
                 action.chat_id,
                 action.after_sequence,
@@ -203,15 +212,23 @@ class RealtimeService:
             type="Subscribed",
             chat_id=action.chat_id,
             sequence=chat.last_event_sequence,
-            data={"replayed": replayed, "last_message_sequence": chat.last_message_sequence},
+            data=SubscribedData(
+                replayed=replay.pushed,
+                last_message_sequence=chat.last_message_sequence,
+                replayed_through=replay.through,
+                complete=replay.complete,
+            ).model_dump(mode="json"),
         )
 
-    def _replay(self, connection_id: str, chat_id: str, after: int, *, moderator: bool) -> int:
-        pushed = 0
+    def _replay(self, connection_id: str, chat_id: str, after: int, *, moderator: bool) -> Replay:
+        """Push the events after ``after``, at most MAX_REPLAY_EVENTS rows of the log (a bounded
+        answer for a client that was away long; it reads the rest over HTTP)."""
+        pushed, read = 0, 0
         while True:
-            details, more = self._chats.events(chat_id, after=after, limit=REPLAY_PAGE)
+            limit = min(REPLAY_PAGE, MAX_REPLAY_EVENTS - read)
+            details, more = self._chats.events(chat_id, after=after, limit=limit)
             for detail in details:
-                after = int(detail["metadata"]["sequence"])
+                after, read = int(detail["metadata"]["sequence"]), read + 1
                 envelope = parse_detail(detail)
                 # notices for moderators are replayed to moderators only, as they were pushed
                 if envelope.event_type in CLIENT_VISIBLE and (
@@ -221,10 +238,12 @@ class RealtimeService:
                         self._pusher.push(connection_id, frame_of(envelope).encode())
                     except ConnectionGoneError:
                         self._connections.remove_connection(connection_id)
-                        return pushed
+                        return Replay(pushed, after, complete=False)
                     pushed += 1
             if not more:
-                return pushed
+                return Replay(pushed, after, complete=True)
+            if read >= MAX_REPLAY_EVENTS:
+                return Replay(pushed, after, complete=False)
 
     def _typing(self, action: Typing, who: Identity, correlation_id: str | None) -> Frame:
         chat = self._chat_service.get_chat(who, action.chat_id)

@@ -19,13 +19,20 @@ from parley.clock import utc_now
 from parley.domain import commands
 from parley.domain import extensions as installs
 from parley.domain.model import AIProfile, Chat, ChatSettings, Outcome
-from parley.errors import ChatCompletedError, ChatNotFoundError, MessageRejectedError, NotYourTurnError
+from parley.errors import (
+    ChatCompletedError,
+    ChatNotFoundError,
+    ContentionError,
+    MessageRejectedError,
+    NotYourTurnError,
+)
+from parley.extensions.hooks import hooked
 from parley.extensions.manifest import ExtensionDocument
 from parley.observability import logger
 from parley.services.chat_queries import ChatQueries, Page
 from parley.services.moderation import Moderated, moderate, with_rulings
 from parley.services.outbox import Outbox
-from parley.services.rulings import ExtensionPlatform, PostRulings, Rulings
+from parley.services.rulings import ExtensionPlatform, PostRulings, Rulings, StaleRulingError
 from parley.services.unit_of_work import Identity, PostResult, UnitOfWork
 
 __all__ = [
@@ -153,35 +160,26 @@ class ChatService(ChatQueries):
         def post() -> Outcome:
             loaded: LoadedChat | None = None
             try:
-                loaded = self._require_member(chat_id, who)
-                rulings = (
-                    self._rulings.rule(loaded.chat, who, text, message_id, correlation_id)
-                    if self._rulings
-                    else Rulings()
-                )
-
-                def decide(chat: Chat, now: datetime) -> Outcome:
-                    outcome = commands.post_message(
-                        chat,
-                        sender_id=who.user_id,
-                        text=text,
-                        client_message_id=client_message_id,
-                        message_id=message_id,
-                        now=now,
-                        in_turn=rulings.in_turn,
-                        text_override=rulings.text,
+                for _ in range(RULING_ATTEMPTS):
+                    loaded = self._require_member(chat_id, who)
+                    rulings = (
+                        self._rulings.rule(loaded.chat, who, text, message_id, correlation_id)
+                        if self._rulings
+                        else Rulings()
                     )
-                    # the hooks' decisions are recorded in the same transaction as the message
-                    return replace(outcome, events=(*rulings.events, *outcome.events))
-
-                return self._uow.execute(
-                    chat_id,
-                    who,
-                    decide,
-                    correlation_id,
-                    client_message_id=client_message_id,
-                    preloaded=loaded,
-                )
+                    decide = _decide_post(who, text, client_message_id, message_id, rulings)
+                    try:
+                        return self._uow.execute(
+                            chat_id,
+                            who,
+                            decide,
+                            correlation_id,
+                            client_message_id=client_message_id,
+                            preloaded=loaded,
+                        )
+                    except StaleRulingError:
+                        continue  # the floor moved after the turn hooks ruled: they rule again
+                raise ContentionError(f"chat {chat_id}'s turn kept moving; retry shortly", chat_id=chat_id)
             except (NotYourTurnError, ChatCompletedError, MessageRejectedError) as exc:
                 self._publish_rejection(exc, loaded, chat_id, who, client_message_id, correlation_id)
                 raise
@@ -411,6 +409,13 @@ class ChatService(ChatQueries):
 
         return self._uow.post_once(chat_id, sender, request_id, post)
 
+    def moderated(self, chat: Chat) -> bool:
+        """The chat's moderation hooks rule on what members see: an AI reply is held back until
+        they ruled, never streamed as a draft."""
+        if self._extensions is None:
+            return False
+        return bool(hooked(chat.extensions, self._extensions.registry(), "moderate"))
+
     def _moderate_for_members(
         self, chat_id: str, message_id: str, sender_id: str, sender_name: str, text: str, cause: Envelope[Any]
     ) -> tuple[LoadedChat | None, Moderated]:
@@ -434,3 +439,31 @@ class ChatService(ChatQueries):
             self._uow.record(chat_id, None, ruled.events, cause.metadata.correlation_id)
             raise ruled.refusal
         return loaded, ruled
+
+
+RULING_ATTEMPTS = 5
+"""Turn hooks asked again at most this often for one post whose floor keeps moving under it."""
+
+
+def _decide_post(
+    who: Identity, text: str, client_message_id: str | None, message_id: str, rulings: Rulings
+) -> Callable[[Chat, datetime], Outcome]:
+    """The post's decision on the chat as the commit reads it, with the hooks' rulings: a turn
+    hook's holds only for the turn state it ruled on (a lost race re-reads a chat that moved)."""
+
+    def decide(chat: Chat, now: datetime) -> Outcome:
+        rulings.check(chat, who.user_id)
+        outcome = commands.post_message(
+            chat,
+            sender_id=who.user_id,
+            text=text,
+            client_message_id=client_message_id,
+            message_id=message_id,
+            now=now,
+            in_turn=rulings.in_turn,
+            text_override=rulings.text,
+        )
+        # the hooks' decisions are recorded in the same transaction as the message
+        return replace(outcome, events=(*rulings.events, *outcome.events))
+
+    return decide

@@ -32,13 +32,36 @@ class ExtensionPlatform:
     hooks: HookRunner
 
 
+TurnBasis = tuple[object, ...]
+
+
+def turn_basis(chat: Chat, user_id: str) -> TurnBasis:
+    """What a turn hook is shown (``TurnRequest``) and its ruling holds for: the mode, the floor and
+    the turn hooks' installs; the ruling is void once any of it moved."""
+    hooks = tuple((k, i.enabled, i.config) for k, i in sorted(chat.extensions.items()))
+    turn = chat.turn
+    return (chat.turn_mode, turn.holder_id, turn.turn_number, turn.consumed, may_post(chat, user_id), hooks)
+
+
+class StaleRulingError(Exception):
+    """The chat's turn moved between the turn hooks' ruling and the commit: ask them again."""
+
+
 @dataclass(frozen=True)
 class Rulings:
-    """What a chat's hooks decided about one post, and the records of their decisions."""
+    """What a chat's hooks decided about one post, and the records of their decisions.
+
+    ``basis`` is the chat's turn state the turn hooks ruled against (None: no turn hook ruled)."""
 
     in_turn: bool | None = None
     text: str | None = None
     events: tuple[EventData, ...] = ()
+    basis: TurnBasis | None = None
+
+    def check(self, chat: Chat, user_id: str) -> None:
+        """Raise StaleRulingError when the turn hooks ruled on a turn state the chat has left."""
+        if self.basis is not None and turn_basis(chat, user_id) != self.basis:
+            raise StaleRulingError()
 
 
 @dataclass(frozen=True)
@@ -68,9 +91,10 @@ class PostRulings:
         registry = self._platform.registry()
         post = _Post(chat, who, text, message_id, correlation_id)
         in_turn = self._rule_turn(post, hooked(chat.extensions, registry, "validate_turn"))
+        basis = turn_basis(chat, who.user_id) if in_turn is not None else None
         moderators = hooked(chat.extensions, registry, "moderate")
         if not moderators:
-            return Rulings(in_turn=in_turn, events=tuple(post.events))
+            return Rulings(in_turn=in_turn, events=tuple(post.events), basis=basis)
         # refuse what would fail anyway (turn, rate limit, length) before spending hook budgets
         commands.post_message(
             chat,
@@ -82,7 +106,8 @@ class PostRulings:
             in_turn=in_turn,
         )
         current = self._moderate(post)
-        return Rulings(in_turn=in_turn, text=current if current != text else None, events=tuple(post.events))
+        changed = current if current != text else None
+        return Rulings(in_turn=in_turn, text=changed, events=tuple(post.events), basis=basis)
 
     def _rule_turn(self, post: _Post, validators: Sequence[ExtensionDocument]) -> bool | None:
         """Every turn hook must allow the post; None when the chat has none (its mode decides)."""

@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from parley.domain.model import MAX_PARTICIPANTS
 from parley.http.context import correlation_id_of, identity_of
 from parley.http.contract import SIGNED_IN, ChatId, no_content, ok, responses
 from parley.http.models import (
@@ -126,7 +127,7 @@ def get_chat(chat_id: ChatId) -> ChatOut:
         {
             403: "The caller's id is an AI participant's id in this chat (`forbidden`).",
             404: "No such chat (`chat_not_found`).",
-            409: COMPLETED,
+            409: f"{COMPLETED} Or it holds {MAX_PARTICIPANTS} participants already (`chat_full`).",
             422: "`chat_id` is not a chat id.",
             503: BUSY,
         },

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from parley.domain.model import MAX_CONFIG_BYTES, MAX_INSTALLS
 from parley.http.context import correlation_id_of, identity_of
 from parley.http.contract import SIGNED_IN, ChatId, ExtensionId, no_content, ok, responses
 from parley.http.models import ExtensionList, InstallList, InstallOut, PutInstallRequest
@@ -85,7 +86,8 @@ def get_install(chat_id: ChatId, extension_id: ExtensionId) -> InstallOut:
             "(`extension_not_found`).",
             409: "The chat is completed and accepts no changes (`chat_completed`).",
             422: "The body or a path id breaks the schema (`validation_error`), or `config` breaks the "
-            "extension's `config_schema` (`invalid_config`).",
+            f"extension's `config_schema` or would take the chat's configs past {MAX_CONFIG_BYTES} bytes "
+            f"together (`invalid_config`), or the chat holds {MAX_INSTALLS} extensions already.",
             503: BUSY,
         },
         body=True,
