@@ -74,11 +74,37 @@ def fast_dynamodb_transactions() -> None:
                 finally:
                     models.copy = saved
             return
-        original(self, transact_items)
+        streams = _stream_positions(self)
+        try:
+            original(self, transact_items)
+        except Exception:
+            _roll_streams_back(self, streams)
+            raise
 
     fast: Any = transact_write_items
     fast._parley_fast = True
     backend_class.transact_write_items = fast
+
+
+def _stream_positions(backend: Any) -> dict[str, tuple[Any, int]]:
+    return {
+        name: (table.stream_shard, len(table.stream_shard.items))
+        for name, table in backend.tables.items()
+        if getattr(table, "stream_shard", None) is not None
+    }
+
+
+def _roll_streams_back(backend: Any, streams: dict[str, tuple[Any, int]]) -> None:
+    """A cancelled transaction leaves no stream record, as in AWS. moto rolls a table back by putting
+    a deep copy in its place, whose stream is a copy too: readers would keep reading the old shard
+    (with the cancelled writes' records) and never see a later write. So the shard readers hold
+    stays, minus what the cancelled transaction appended, and serves the restored table."""
+    for name, (shard, length) in streams.items():
+        del shard.items[length:]
+        table = backend.tables.get(name)
+        if table is not None and table.stream_shard is not shard:
+            table.stream_shard = shard
+            shard.table = table
 
 
 class _NoCopy:

@@ -18,6 +18,7 @@ from parley.domain.extensions import routed_to
 from parley.errors import ParleyError
 from parley.observability import logger
 from parley.ports import ConnectionGoneError, Pusher
+from parley.realtime.fanout import Broadcaster
 from parley.realtime.frames import (
     ClientAction,
     Frame,
@@ -70,6 +71,7 @@ class RealtimeService:
         ticket_ttl_seconds: int = 60,
         typing_throttle_seconds: float = 3.0,
         clock: Callable[[], datetime] = utc_now,
+        broadcaster: Broadcaster | None = None,
     ) -> None:
         self._connections = connections
         self._chats = chats
@@ -80,6 +82,7 @@ class RealtimeService:
         self._ticket_ttl = timedelta(seconds=ticket_ttl_seconds)
         self._typing_every = timedelta(seconds=typing_throttle_seconds)
         self._clock = clock
+        self._broadcaster = broadcaster
 
     # -- handshake ---------------------------------------------------------------------------------
 
@@ -234,6 +237,9 @@ class RealtimeService:
             correlation_id=correlation_id,
             extensions=routed_to(chat, data),
         )
+        # never stored, so never on the events table's stream: pushed here (routing.PUSHED_BY_PRODUCER)
+        if self._broadcaster is not None:
+            self._broadcaster.broadcast(envelope)
         self._outbox.publish_unsequenced([envelope])
         return Frame(type="Ack", chat_id=chat.chat_id, data={"action": "typing", "throttled": False})
 

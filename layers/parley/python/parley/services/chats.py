@@ -64,7 +64,7 @@ class ChatService(ChatQueries):
         self._clock = clock
         self._new_id = new_id
         self._extensions = extensions
-        self._uow = UnitOfWork(repository, outbox, clock=clock, max_attempts=max_attempts)
+        self._uow = UnitOfWork(repository, clock=clock, max_attempts=max_attempts)
         self._rulings = PostRulings(extensions, self._uow.record, clock) if extensions else None
 
     def create_chat(
@@ -149,50 +149,49 @@ class ChatService(ChatQueries):
         correlation_id: str | None = None,
     ) -> PostResult:
         message_id = self._new_id()
+        read: list[LoadedChat] = []
 
         def post() -> Outcome:
-            loaded: LoadedChat | None = None
-            try:
-                loaded = self._require_member(chat_id, who)
-                rulings = (
-                    self._rulings.rule(loaded.chat, who, text, message_id, correlation_id)
-                    if self._rulings
-                    else Rulings()
-                )
+            loaded = self._require_member(chat_id, who)
+            read.append(loaded)
+            rulings = (
+                self._rulings.rule(loaded.chat, who, text, message_id, correlation_id)
+                if self._rulings
+                else Rulings()
+            )
 
-                def decide(chat: Chat, now: datetime) -> Outcome:
-                    outcome = commands.post_message(
-                        chat,
-                        sender_id=who.user_id,
-                        text=text,
-                        client_message_id=client_message_id,
-                        message_id=message_id,
-                        now=now,
-                        in_turn=rulings.in_turn,
-                        text_override=rulings.text,
-                    )
-                    # the hooks' decisions are recorded in the same transaction as the message
-                    return replace(outcome, events=(*rulings.events, *outcome.events))
-
-                return self._uow.execute(
-                    chat_id,
-                    who,
-                    decide,
-                    correlation_id,
+            def decide(chat: Chat, now: datetime) -> Outcome:
+                outcome = commands.post_message(
+                    chat,
+                    sender_id=who.user_id,
+                    text=text,
                     client_message_id=client_message_id,
-                    preloaded=loaded,
+                    message_id=message_id,
+                    now=now,
+                    in_turn=rulings.in_turn,
+                    text_override=rulings.text,
                 )
-            except (NotYourTurnError, ChatCompletedError, MessageRejectedError) as exc:
-                self._publish_rejection(exc, loaded, chat_id, who, client_message_id, correlation_id)
-                raise
+                # the hooks' decisions are recorded in the same transaction as the message
+                return replace(outcome, events=(*rulings.events, *outcome.events))
 
-        return self._uow.post_once(
-            chat_id,
-            who.user_id,
-            client_message_id,
-            post,
-            before_replay=lambda: self._require_member(chat_id, who),
-        )
+            return self._uow.execute(
+                chat_id, who, decide, correlation_id, client_message_id=client_message_id, preloaded=loaded
+            )
+
+        try:
+            return self._uow.post_once(
+                chat_id,
+                who.user_id,
+                client_message_id,
+                post,
+                before_replay=lambda: self._require_member(chat_id, who),
+            )
+        except (NotYourTurnError, ChatCompletedError, MessageRejectedError) as exc:
+            # after post_once: a repeat of a stored post is answered with it, never announced refused
+            self._publish_rejection(
+                exc, read[0] if read else None, chat_id, who, client_message_id, correlation_id
+            )
+            raise
 
     def _publish_rejection(
         self,
