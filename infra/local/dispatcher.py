@@ -128,6 +128,11 @@ class Dispatcher:
         self._written.bump()
 
     def start(self) -> None:
+        self.start_streams()
+        self.start_queues()
+
+    def start_streams(self) -> None:
+        """A reader per stream route (each keeps its own position, as each event source mapping does)."""
         for route in stream_routes():
             load_handler(route.function)
             self._streams[route.name] = StreamRoute(
@@ -144,6 +149,9 @@ class Dispatcher:
             )
             thread.start()
             self._threads.append(thread)
+
+    def start_queues(self) -> None:
+        """``workers_per_route`` long-polling workers per queue route."""
         for route in queue_routes():
             load_handler(route.function)  # import (cold start) now, not on the first event
             url = self._provisioned.queue_urls[route.name]
