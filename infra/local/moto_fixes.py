@@ -18,23 +18,29 @@ from typing import Any
 
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.responses import DynamoHandler
+from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
 _lock = threading.RLock()
 _applied = False
 
 
 def serialize_dynamodb_requests() -> None:
-    """Make each moto DynamoDB request atomic, as each real DynamoDB request is. Idempotent."""
+    """Make each moto DynamoDB request atomic, as each real DynamoDB request is. Idempotent.
+
+    DynamoDB Streams requests take the same lock: a transaction that fails midway appends its
+    records to the stream before moto rolls it back, and a GetRecords in between would hand out a
+    record of a write that never happened (and skip the real one later given its sequence number)."""
     global _applied
     if _applied:
         return
-    original = DynamoHandler.call_action
+    for handler in (DynamoHandler, DynamoDBStreamsHandler):
+        original = handler.call_action
 
-    def call_action(self: DynamoHandler) -> Any:
-        with _lock:
-            return original(self)
+        def call_action(self: Any, original: Any = original) -> Any:
+            with _lock:
+                return original(self)
 
-    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+        handler.call_action = call_action  # type: ignore[method-assign]
     _applied = True
 
 
