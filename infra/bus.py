@@ -1,5 +1,9 @@
 """The event bus and one rule per routing-table entry, each into its own queue with its own DLQ.
 
+Stream routes (``Route.delivery == "stream"``: the broadcaster, the relay) have no rule and no queue:
+their function reads the events table's stream (``infra.functions.consume_stream``), and their DLQ,
+built here, is the event source mapping's on-failure destination.
+
 The core's routes are built here; each extension's route is built by its ``ParleyExtension``
 (``infra.extensions``) from the same pieces (``dead_letter_queue``, ``route_rule``, ``RouteQueues``),
 so a rule looks the same whoever adds it.
@@ -108,9 +112,29 @@ class RouteQueues(Construct):
         )
 
 
+class StreamRoute(Construct):
+    """A stream route's on-failure destination: the position of a batch that kept failing lands here
+    (AWS's ``DDBStreamBatchInfo``, never the records), for an operator to read back and redrive
+    within the stream's 24 h."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, route: Route) -> None:
+        super().__init__(scope, construct_id)
+        if route.delivery != "stream":
+            raise ValueError(f"route {route.name} is not read from the stream")
+        self.route = route
+        self.dlq = dead_letter_queue(self)
+        acknowledge(
+            self.dlq,
+            "AwsSolutions-SQS3",
+            "This queue is a dead-letter queue: the on-failure destination of the route's event source "
+            "mapping on the events table's stream (cdk-nag only recognizes one named by a queue's "
+            "redrive policy).",
+        )
+
+
 class Bus(Construct):
-    """The ``parley`` bus (``bus_name``, one per stage), its replay archive, and a rule -> queue -> DLQ
-    per core route.
+    """The ``parley`` bus (``bus_name``, one per stage), its replay archive, a rule -> queue -> DLQ
+    per core queue route and a DLQ per stream route.
 
     ``consumer_timeouts`` maps each route to build to its consuming function's timeout (from the
     function spec list), which sizes that route's queue visibility timeout.
@@ -133,6 +157,7 @@ class Bus(Construct):
             retention=Duration.days(30),
             description="Every Parley event, for replay",
         )
+        routes = tuple(routes)
         self.routes = {
             route.name: RouteQueues(
                 self,
@@ -142,4 +167,10 @@ class Bus(Construct):
                 function_timeout=consumer_timeouts[route.name],
             )
             for route in routes
+            if route.delivery != "stream"
+        }
+        self.streams = {
+            route.name: StreamRoute(self, f"Stream-{route.name}", route=route)
+            for route in routes
+            if route.delivery == "stream"
         }

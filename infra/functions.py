@@ -25,7 +25,7 @@ from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.bus import RouteQueues
+from infra.bus import RouteQueues, StreamRoute
 from infra.config import is_inference_profile, profile_model, scale_reservation
 from infra.layer import ARCHITECTURE, RUNTIME
 from infra.layer_build import LAMBDA_PYTHON
@@ -256,6 +256,30 @@ def consume(
     )
 
 
+def consume_stream(function: lambda_.Function, route: Route, table: dynamodb.ITable, dlq: sqs.IQueue) -> None:
+    """Feed ``function`` from the events table's stream: new rows of the route's event types, in
+    order per shard. A failure hands its record and the ones after it back (batch item failures);
+    a batch that keeps failing is halved until the failing record is alone, and after the route's
+    attempts its position goes to the DLQ: no record blocks the shard for longer than that.
+
+    From the stream's oldest record: on a first deploy a few hours of events may be handed over
+    again (consumers deduplicate on event_id); from the latest, a row written between the api's
+    update and the mapping's creation would never be published."""
+    function.add_event_source(
+        sources.DynamoEventSource(
+            table,
+            starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+            batch_size=route.batch_size,
+            bisect_batch_on_error=True,
+            report_batch_item_failures=True,
+            retry_attempts=route.retry.max_attempts,
+            max_record_age=Duration.seconds(route.retry.max_event_age_seconds),
+            on_failure=sources.SqsDlq(dlq),
+            filters=[lambda_.FilterCriteria.filter(route.stream_filter)],
+        )
+    )
+
+
 class Functions(Construct):
     """The functions of ``specs``, with their roles, log groups and non-HTTP triggers.
 
@@ -275,6 +299,7 @@ class Functions(Construct):
         routes: Mapping[str, RouteQueues],
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
+        streams: Mapping[str, StreamRoute] | None = None,
         log_retention_by_function: Mapping[str, logs.RetentionDays] | None = None,
         websocket: WebSocketEndpoints | None = None,
         reserved_concurrency_scale: float = 1.0,
@@ -287,6 +312,8 @@ class Functions(Construct):
         self.ai_model_id = ai_model_id
         self.functions: dict[str, lambda_.Function] = {}
         self.specs = {spec.name: spec for spec in specs}
+        self._streams = dict(streams or {})
+        self._events_table = tables.get("events")
         table_names = {key: table.table_name for key, table in tables.items()}
         for spec in specs:
             if spec.extension is not None:
@@ -376,6 +403,10 @@ class Functions(Construct):
             subscribed = route(trigger.route)
             if subscribed.function != spec.name:
                 raise ValueError(f"route {subscribed.name} names {subscribed.function}, not {spec.name}")
+            if subscribed.delivery == "stream":
+                assert self._events_table is not None, "stream routes read the events table's stream"
+                consume_stream(function, subscribed, self._events_table, self._streams[subscribed.name].dlq)
+                return
             consume(
                 function,
                 subscribed,

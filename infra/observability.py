@@ -34,6 +34,8 @@ from infra.nag import acknowledge
 
 FUNCTION_ERROR_RATE_PERCENT = 5
 AI_FAILURE_RATE_PERCENT = 10
+STREAM_ITERATOR_AGE_MS = 60_000
+"""A stream route falling a minute behind: a post reaches sockets and the bus that much late."""
 API_5XX_RATE_PERCENT = 1
 WINDOW = Duration.minutes(5)
 API_TRACE_RESERVOIR_PER_SECOND = 1
@@ -197,6 +199,39 @@ class Observability(Construct):
         )
         if extension_id is not None and function is not None:
             self.dashboard.add_widgets(usage_widget(extension_id))
+
+    def watch_stream(self, route: str, *, dlq: sqs.IQueue, function: lambda_.IFunction) -> None:
+        """A stream route's alarms: its DLQ (a batch position that kept failing) and its iterator age
+        (records waiting behind a failing one, or a consumer that cannot keep up), with a dashboard
+        row."""
+        minute = Duration.minutes(1)
+        alarms = [
+            self._dlq_alarm(route, dlq),
+            self._alarm(
+                f"{route}-IteratorAge",
+                function.metric("IteratorAge", period=minute, statistic="Maximum"),
+                threshold=STREAM_ITERATOR_AGE_MS,
+                description=f"Stream route {route}: records wait over {STREAM_ITERATOR_AGE_MS // 1000} s "
+                "in the events table's stream (a failing batch being retried, or too slow a consumer).",
+            ),
+        ]
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title=f"Stream route {route}",
+                left=[
+                    function.metric(
+                        "IteratorAge", period=minute, statistic="Maximum", label="iterator age (ms)"
+                    )
+                ],
+                right=[
+                    dlq.metric_approximate_number_of_messages_visible(
+                        period=minute, statistic="Maximum", label="DLQ"
+                    )
+                ],
+                width=18,
+            ),
+            cloudwatch.AlarmStatusWidget(title=f"{route} alarms", alarms=alarms, width=6),
+        )
 
     def watch_ai_failures(self, service: str, *, namespace: str = "Parley") -> cloudwatch.Alarm:
         """The share of AI replies that end in AIResponseFailed, from the EMF counts ``service``

@@ -31,7 +31,9 @@ class Http:
 
 @dataclass(frozen=True)
 class Consumes:
-    """Fed by the queue of a routing-table route (rule -> SQS -> this function, partial batch responses)."""
+    """Fed by a routing-table route: its queue (rule -> SQS -> this function, partial batch
+    responses), or, for a stream route, the events table's stream (batch item failures, bisect,
+    on-failure DLQ)."""
 
     route: str
 
@@ -110,7 +112,7 @@ class FunctionSpec:
 CORE_FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         name="api",
-        description="HTTP API: validates, authorizes and commits commands; publishes their events.",
+        description="HTTP API: validates, authorizes and commits commands with their events.",
         trigger=Http(),
         # user-facing: more memory buys CPU, which shortens cold starts (pydantic, Powertools imports)
         memory_mb=1024,
@@ -154,13 +156,23 @@ CORE_FUNCTIONS: tuple[FunctionSpec, ...] = (
     ),
     FunctionSpec(
         name="outbox_sweeper",
-        description="Moves expired turns on, then publishes committed events nobody confirmed.",
+        description="Moves turns whose deadline passed on (the stream publishes every event).",
         trigger=Every("rate(1 minute)"),
         memory_mb=512,
         # the handler stops paging with 10 s left, so a run ends before the next minute's
         timeout_seconds=55,
         # reads the chats' turn-deadline index and commits turn moves with their event rows
         tables={"chats": "read_write", "events": "read_write"},
+    ),
+    FunctionSpec(
+        name="relay",
+        description="The outbox's publish: puts each new events-table row (its stream) on the bus.",
+        trigger=Consumes("relay"),
+        # I/O only: a PutEvents per 10 rows
+        memory_mb=256,
+        timeout_seconds=30,
+        # marks the rows the bus can never take (parked); the stream's read grant comes with its mapping
+        tables={"events": "read_write"},
         puts_events=True,
     ),
     FunctionSpec(
@@ -201,7 +213,7 @@ CORE_FUNCTIONS: tuple[FunctionSpec, ...] = (
     ),
     FunctionSpec(
         name="broadcaster",
-        description="Pushes client-visible events to the sockets subscribed to their chat.",
+        description="Pushes client-visible events (the events table's stream) to their chat's sockets.",
         trigger=Consumes("broadcaster"),
         memory_mb=512,
         timeout_seconds=30,

@@ -75,6 +75,7 @@ class ParleyStack(Stack):
             tables=self.storage.tables,
             bus=self.events.bus,
             routes=self.events.routes,
+            streams=self.events.streams,
             log_retention=config.retention,
             log_retention_by_function=config.log_retentions,
             removal_policy=config.removal,
@@ -134,7 +135,11 @@ class ParleyStack(Stack):
             self, "Extensions", host=self.extension_host, manifests=manifests()
         )
         self.observability.watch_ai_failures(service_name("ai_responder", config.name()))
-        unbuilt = {r.name for r in deployed_routes()} - set(self.route_queues)
+        for name, stream in sorted(self.events.streams.items()):
+            self.observability.watch_stream(
+                name, dlq=stream.dlq, function=self.functions.functions[stream.route.function]
+            )
+        unbuilt = {r.name for r in deployed_routes()} - set(self.route_queues) - set(self.events.streams)
         if unbuilt:
             raise LookupError(f"routes {sorted(unbuilt)} have no rule, queue and DLQ in the stack")
         CfnOutput(self, "HttpApiUrl", value=self.http.url, description="Base URL of the HTTP API")

@@ -11,6 +11,7 @@ from constructs import Construct
 from parley.adapters.tables import TABLES, spec
 
 _TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER}
+_STREAMS = {"NEW_IMAGE": dynamodb.StreamViewType.NEW_IMAGE}
 
 
 def _attribute(key: dict[str, str] | None) -> dynamodb.Attribute | None:
@@ -45,6 +46,8 @@ class Storage(Construct):
                 sort_key=_attribute(definition["sort_key"]),
                 billing=dynamodb.Billing.on_demand(),
                 time_to_live_attribute=definition["ttl_attribute"],
+                # the events table's stream is the outbox: the broadcaster and the relay read it
+                dynamo_stream=_STREAMS[definition["stream"]] if definition["stream"] else None,
                 point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                     point_in_time_recovery_enabled=True
                 ),

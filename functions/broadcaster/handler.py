@@ -1,11 +1,12 @@
-"""Broadcaster Lambda: pushes each client-visible event to the chat members' sockets."""
+"""Broadcaster Lambda: pushes each client-visible event, from the events table's stream, to the chat
+members' sockets."""
 
 from typing import Any
 
 from parley.catalog import Envelope
-from parley.consumers import sqs_consumer
+from parley.consumers.streams import stream_consumer
 from parley.observability import instrument
-from parley.root import announce, broadcaster
+from parley.root import broadcaster
 from parley.routing import route
 
 
@@ -13,4 +14,4 @@ def on_event(envelope: Envelope[Any]) -> None:
     broadcaster().broadcast(envelope)
 
 
-lambda_handler = instrument()(sqs_consumer(route("broadcaster"), on_event, report=announce))
+lambda_handler = instrument()(stream_consumer(route("broadcaster"), on_event))

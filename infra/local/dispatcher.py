@@ -1,12 +1,17 @@
-"""The local dispatcher: reads each route's queue on moto and runs its handler in-process.
+"""The local dispatcher: reads each route's queue, and the events table's stream, on moto and runs
+the handlers in-process.
 
-Like Lambda's SQS event source: batches, partial batch responses, a failed record comes back after
-a backoff (the visibility timeout) and the queue's redrive policy dead-letters it after the route's
-``max_attempts``. ``redrive`` puts dead-lettered events back.
+Queue routes, like Lambda's SQS event source: batches, partial batch responses, a failed record
+comes back after a backoff (the visibility timeout) and the queue's redrive policy dead-letters it
+after the route's ``max_attempts``. Stream routes (the broadcaster, the relay to the bus), like
+Lambda's DynamoDB stream event source (``infra.local.streams``). ``redrive`` puts dead-lettered
+events back.
 
-No busy polling: each worker long-polls (20 s, as Lambda's event source does), and moto answers
-the moment a record arrives, so an idle stack makes no requests and a busy one gets full batches.
-The fault points ``deliver.duplicate``, ``deliver.reorder`` and ``handler.crash`` fire here.
+No busy polling: each queue worker long-polls (20 s, as Lambda's event source does), and moto
+answers the moment a record arrives; a stream reader wakes on every DynamoDB write of this process
+(``notify_written``) and otherwise looks every ``STREAM_IDLE_SECONDS``. The fault points
+``deliver.duplicate``, ``deliver.reorder`` (queues only: a stream hands a shard's records in order)
+and ``handler.crash`` fire here.
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ from infra.local.dispatch import LambdaContext, sqs_event
 from infra.local.faults import Faults
 from infra.local.functions import load_handler
 from infra.local.provision import Provisioned
+from infra.local.streams import StreamReader, StreamRoute, WriteSignal, event_id_of, streams_client
 from parley.observability import logger
 from parley.routing import Route
-from parley.topology import all_routes
+from parley.topology import all_routes, queue_routes, stream_routes
 
 
 @dataclass
@@ -51,6 +57,8 @@ class Stats:
 DELIVERED_MEMORY = 200_000
 """Event ids remembered per route as acked (for /local/delivered), newest kept."""
 LONG_POLL_SECONDS = 20
+STREAM_IDLE_SECONDS = 0.5
+"""How often an idle stream reader looks anyway (writes from another process wake no one)."""
 DELIVERY_FAULTS = ("deliver.duplicate", "deliver.reorder", "handler.crash")
 
 
@@ -111,9 +119,40 @@ class Dispatcher:
         if cap is None:
             cap = float(os.environ.get("PARLEY_LOCAL_MAX_BACKOFF_SECONDS", "900"))
         self._max_backoff = max(0.0, min(900.0, cap))
+        self._written = WriteSignal()
+        self._streams: dict[str, StreamRoute] = {}
+        self._seen: dict[str, int] = {}
+
+    def notify_written(self) -> None:
+        """A DynamoDB write happened in this process: stream readers look now."""
+        self._written.bump()
 
     def start(self) -> None:
-        for route in all_routes():
+        self.start_streams()
+        self.start_queues()
+
+    def start_streams(self) -> None:
+        """A reader per stream route (each keeps its own position, as each event source mapping does)."""
+        for route in stream_routes():
+            load_handler(route.function)
+            self._streams[route.name] = StreamRoute(
+                route,
+                StreamReader(streams_client(self._region), self._provisioned.stream_arn),
+                self._provisioned.stream_arn,
+                self._region,
+                self._provisioned.dlq_urls[route.name],
+                self._sqs,
+            )
+            self._seen[route.name] = -1
+            thread = threading.Thread(
+                target=self._run_stream, args=(route,), name=f"stream-{route.name}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def start_queues(self) -> None:
+        """``workers_per_route`` long-polling workers per queue route."""
+        for route in queue_routes():
             load_handler(route.function)  # import (cold start) now, not on the first event
             url = self._provisioned.queue_urls[route.name]
             self._arns[route.name] = self._sqs.get_queue_attributes(
@@ -151,6 +190,52 @@ class Dispatcher:
                     return
                 logger.exception("dispatcher loop failed", extra={"route": route.name})
                 self._stop.wait(1)
+
+    def _run_stream(self, route: Route) -> None:
+        stream = self._streams[route.name]
+        while not self._stop.is_set():
+            try:
+                generation = self._written.generation
+                stream.poll()
+                self._seen[route.name] = generation
+                if stream.in_flight():
+                    self._deliver_stream(route, stream)
+                    if stream.retry_at > time.monotonic():
+                        self._stop.wait(min(0.05, stream.retry_at - time.monotonic()))
+                else:
+                    self._written.wait(generation, STREAM_IDLE_SECONDS)
+            except Exception:
+                if self._stop.is_set():
+                    return
+                logger.exception("stream reader failed", extra={"route": route.name})
+                self._stop.wait(1)
+
+    def _deliver_stream(self, route: Route, stream: StreamRoute) -> None:
+        faults = self._faults
+
+        def crash(batch: list[dict[str, Any]]) -> bool:
+            return faults.fire("handler.crash", keys=[f"{route.name}:{event_id_of(r)}" for r in batch])
+
+        backoff = min(self._max_backoff, route.retry.backoff_seconds)
+        outcome = stream.deliver(load_handler(route.function), backoff=backoff, crash=crash)
+        if not outcome.delivered and not outcome.failed:
+            return
+        ids = [event_id_of(r) for r in outcome.delivered]
+        for event_id in ids:
+            faults.succeeded(f"{route.name}:{event_id}", DELIVERY_FAULTS)
+        self.delivered.add(route.name, ids)
+        again = [
+            r
+            for r in outcome.delivered
+            if faults.fire("deliver.duplicate", key=f"{route.name}:{event_id_of(r)}")
+        ]
+        stream.offer(again)  # at-least-once: the same records, handed over once more later
+        with self.stats.lock:
+            stats = self.stats.routes[route.name]
+            stats.invocations += 1
+            stats.deliveries += len(outcome.delivered) + outcome.failed
+            stats.succeeded += len(outcome.delivered)
+            stats.retries += outcome.failed
 
     def _deliver(self, sqs: Any, route: Route, url: str, messages: list[dict[str, Any]]) -> None:
         handler = load_handler(route.function)
@@ -217,13 +302,19 @@ class Dispatcher:
         return {r.name: self._depth(self._provisioned.dlq_urls[r.name]) for r in all_routes()}
 
     def in_flight(self) -> dict[str, int]:
-        """Per route, deliveries not yet acked or dead-lettered."""
-        return {r.name: self._depth(self._provisioned.queue_urls[r.name]) for r in all_routes()}
+        """Per route, deliveries not yet acked or dead-lettered; a stream route also counts one while
+        it has not read past the last write (its new records are not known yet)."""
+        counts = {r.name: self._depth(self._provisioned.queue_urls[r.name]) for r in queue_routes()}
+        for name, stream in self._streams.items():
+            unread = int(self._seen.get(name, -1) != self._written.generation)
+            counts[name] = stream.in_flight() + unread
+        return counts
 
     def redrive(self) -> dict[str, int]:
-        """Move every dead-lettered event back to its route's queue; returns how many per route."""
-        moved: dict[str, int] = {}
-        for route in all_routes():
+        """Move every dead-lettered event back to its route's queue, or read a stream route's
+        dead-lettered batches back from the stream; returns how many per route."""
+        moved: dict[str, int] = {name: stream.redrive() for name, stream in self._streams.items()}
+        for route in queue_routes():
             dlq, queue = self._provisioned.dlq_urls[route.name], self._provisioned.queue_urls[route.name]
             moved[route.name] = 0
             while True:

@@ -60,9 +60,12 @@ def _event_id(entry: dict[str, Any]) -> str:
 class BotocoreFaults:
     """The hooks one client gets; ``published`` hears every accepted PutEvents entry (stats, wake-ups)."""
 
-    def __init__(self, faults: Faults, published: Published) -> None:
+    def __init__(
+        self, faults: Faults, published: Published, written: Callable[[], None] | None = None
+    ) -> None:
         self.faults = faults
         self.published = published
+        self.written = written
 
     def register(self, events: Any) -> None:
         # first: an answer given here must win over any other before-send handler (moto's mock)
@@ -72,6 +75,7 @@ class BotocoreFaults:
         for operation in DYNAMODB_WRITES:
             events.register_first(f"before-send.dynamodb.{operation}", self.throttle)
             events.register(f"after-call.dynamodb.{operation}", self.call_succeeded)
+            events.register(f"after-call.dynamodb.{operation}", self.row_written)
         events.register_first("before-send.apigatewaymanagementapi.PostToConnection", self.fail_push)
         events.register("after-call.apigatewaymanagementapi.PostToConnection", self.call_succeeded)
 
@@ -160,17 +164,25 @@ class BotocoreFaults:
             {"x-amzn-ErrorType": "InternalServerErrorException"},
         )
 
+    def row_written(self, **_: Any) -> None:
+        """A write answered (a new event row maybe): the stream readers look now."""
+        if self.written is not None:
+            self.written()
+
     def call_succeeded(self, context: dict[str, Any], **_: Any) -> None:
         invocation = context.get("retries", {}).get("invocation-id")
         if invocation:
             self.faults.succeeded(str(invocation), ("dynamodb.throttle", "push.error"))
 
 
-def install_botocore(faults: Faults, published: Published) -> Callable[[], None]:
-    """Give every botocore client created from now on the fault hooks (boto3's and PynamoDB's).
+def install_botocore(
+    faults: Faults, published: Published, written: Callable[[], None] | None = None
+) -> Callable[[], None]:
+    """Give every botocore client created from now on the fault hooks (boto3's and PynamoDB's), and
+    ``written`` after every DynamoDB write.
 
     Returns what undoes it (for tests; the local stack keeps them for its life)."""
-    hooks = BotocoreFaults(faults, published)
+    hooks = BotocoreFaults(faults, published, written)
     session_class: Any = botocore.session.Session
     original = getattr(session_class.create_client, "_parley_original", session_class.create_client)
 

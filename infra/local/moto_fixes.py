@@ -18,23 +18,29 @@ from typing import Any
 
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.responses import DynamoHandler
+from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
 _lock = threading.RLock()
 _applied = False
 
 
 def serialize_dynamodb_requests() -> None:
-    """Make each moto DynamoDB request atomic, as each real DynamoDB request is. Idempotent."""
+    """Make each moto DynamoDB request atomic, as each real DynamoDB request is. Idempotent.
+
+    DynamoDB Streams requests take the same lock: a transaction that fails midway appends its
+    records to the stream before moto rolls it back, and a GetRecords in between would hand out a
+    record of a write that never happened (and skip the real one later given its sequence number)."""
     global _applied
     if _applied:
         return
-    original = DynamoHandler.call_action
+    for handler in (DynamoHandler, DynamoDBStreamsHandler):
+        original = handler.call_action
 
-    def call_action(self: DynamoHandler) -> Any:
-        with _lock:
-            return original(self)
+        def call_action(self: Any, original: Any = original) -> Any:
+            with _lock:
+                return original(self)
 
-    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+        handler.call_action = call_action  # type: ignore[method-assign]
     _applied = True
 
 
@@ -74,11 +80,37 @@ def fast_dynamodb_transactions() -> None:
                 finally:
                     models.copy = saved
             return
-        original(self, transact_items)
+        streams = _stream_positions(self)
+        try:
+            original(self, transact_items)
+        except Exception:
+            _roll_streams_back(self, streams)
+            raise
 
     fast: Any = transact_write_items
     fast._parley_fast = True
     backend_class.transact_write_items = fast
+
+
+def _stream_positions(backend: Any) -> dict[str, tuple[Any, int]]:
+    return {
+        name: (table.stream_shard, len(table.stream_shard.items))
+        for name, table in backend.tables.items()
+        if getattr(table, "stream_shard", None) is not None
+    }
+
+
+def _roll_streams_back(backend: Any, streams: dict[str, tuple[Any, int]]) -> None:
+    """A cancelled transaction leaves no stream record, as in AWS. moto rolls a table back by putting
+    a deep copy in its place, whose stream is a copy too: readers would keep reading the old shard
+    (with the cancelled writes' records) and never see a later write. So the shard readers hold
+    stays, minus what the cancelled transaction appended, and serves the restored table."""
+    for name, (shard, length) in streams.items():
+        del shard.items[length:]
+        table = backend.tables.get(name)
+        if table is not None and table.stream_shard is not shard:
+            table.stream_shard = shard
+            shard.table = table
 
 
 class _NoCopy:

@@ -1,4 +1,5 @@
-"""Provision tables, the bus and one rule -> queue (with DLQ) per route, from the shared definitions.
+"""Provision tables, the bus, one rule -> queue (with DLQ) per queue route and a DLQ per stream route,
+from the shared definitions.
 
 Used by the integration tests today and by the local stack (`make dev`); CDK builds the same
 resources from the same routing table and table models, so local and AWS cannot drift apart.
@@ -18,7 +19,7 @@ from parley.adapters.extensions import Registry
 from parley.extensions import hooks
 from parley.routing import Route
 from parley.settings import Settings
-from parley.topology import all_routes, extension_manifests
+from parley.topology import extension_manifests, queue_routes, stream_routes
 
 SINK_RULE = "parley-event-sink"
 SINK_PATTERN: dict[str, Any] = {"source": [{"prefix": "parley."}]}
@@ -30,6 +31,8 @@ class Provisioned:
     queue_urls: dict[str, str] = field(default_factory=dict)
     dlq_urls: dict[str, str] = field(default_factory=dict)
     sink_url: str | None = None
+    stream_arn: str = ""
+    """The events table's stream, which the stream routes read (their DLQs are in ``dlq_urls``)."""
 
 
 HANDLING_SECONDS = 60
@@ -106,12 +109,17 @@ def provision(settings: Settings, *, sink: bool = False) -> Provisioned:
     create_tables(settings)
     events = boto3.client("events", region_name=settings.region)
     bus_arn = events.create_event_bus(Name=settings.bus_name)["EventBusArn"]
-    provisioned = Provisioned(bus_arn=bus_arn)
-    for route in all_routes():
+    client = boto3.client("dynamodb", region_name=settings.region)
+    stream = client.describe_table(TableName=settings.events_table)["Table"]["LatestStreamArn"]
+    provisioned = Provisioned(bus_arn=bus_arn, stream_arn=stream)
+    for route in queue_routes():
         provision_route(settings, route, provisioned)
+    sqs = boto3.client("sqs", region_name=settings.region)
+    for route in stream_routes():
+        # no rule and no queue: the route reads the stream; its DLQ is the on-failure destination
+        provisioned.dlq_urls[route.name] = _queue(sqs, route.dlq_name)[0]
     register_extensions()
     if sink:
-        sqs = boto3.client("sqs", region_name=settings.region)
         provisioned.sink_url = _target_queue(
             sqs, events, settings.bus_name, SINK_RULE, SINK_PATTERN, "parley-event-sink"
         )

@@ -93,7 +93,7 @@ class LocalStack:
         root.reset()
         self.feed.attach(logging.getLogger(logger.name))
         # before any AWS client exists: every client gets the fault hooks (and the publish counter)
-        install_botocore(self.faults, self._published)
+        install_botocore(self.faults, self._published, self._written)
         install_model_faults(self.faults)
         armed = ", ".join(f"{r['point']}@{r['rate']:g}" for r in self.faults.snapshot()["rules"]) or "none"
         progress(f"      faults: seed {self.faults.seed}, armed: {armed} (GET /local/faults)")
@@ -110,10 +110,14 @@ class LocalStack:
         provisioned = provision(settings())
         hooks.register_loader(hanging_loader(self.faults, load_handler))
 
-        progress("[3/5] dispatcher: one consumer per route (" + ", ".join(provisioned.queue_urls) + ")")
+        consumers = [
+            *provisioned.queue_urls,
+            *(f"{r} (stream)" for r in provisioned.dlq_urls if r not in provisioned.queue_urls),
+        ]
+        progress("[3/5] dispatcher: one consumer per route (" + ", ".join(consumers) + ")")
         self._dispatcher = Dispatcher(provisioned, REGION, faults=self.faults)
         self._dispatcher.start()
-        self._spawn(self._sweep_forever, "outbox-sweeper")
+        self._spawn(self._sweep_forever, "turn-sweeper")
         if outside:
             reloader = Reloader(outside, provisioned, report=progress)
             self._spawn(lambda: reloader.run(self._stopping), "extension-reloader")
@@ -178,7 +182,7 @@ class LocalStack:
             try:
                 sweeper({}, LambdaContext.for_function("outbox_sweeper"))
             except Exception:
-                logger.exception("outbox sweep failed")
+                logger.exception("turn sweep failed")
 
     def _start_moto(self) -> None:
         env = {
@@ -221,6 +225,11 @@ class LocalStack:
         self.feed.record_events(entries)
         if self._dispatcher:
             self._dispatcher.count_published([e.get("DetailType", "") for e in entries])
+
+    def _written(self) -> None:
+        """A DynamoDB write answered: the dispatcher's stream readers look at once."""
+        if self._dispatcher:
+            self._dispatcher.notify_written()
 
     def stop(self) -> None:
         self._stopping.set()

@@ -84,10 +84,20 @@ def test_each_role_reaches_only_the_tables_and_bus_its_spec_lists(synth: Synth) 
     for spec in FUNCTIONS:
         role = synth.logical_id(synth.stack.lambdas[spec.name].role)
         statements = _statements(synth, role)
+        streams = [s for s in statements if "StreamArn" in str(s["Resource"])]
         dynamo = set().union(
-            *(_resource_ids(s, known) for s in statements if "dynamodb:" in str(s["Action"]))
+            *(
+                _resource_ids(s, known)
+                for s in statements
+                if "dynamodb:" in str(s["Action"]) and s not in streams
+            )
         )
         assert dynamo == {tables[key] for key in spec.tables}, spec.name
+        # the events table's stream: only for a stream route's consumer, from its event source mapping
+        reads_stream = isinstance(spec.trigger, Consumes) and route(spec.trigger.route).delivery == "stream"
+        assert bool(streams) is reads_stream, spec.name
+        for statement in streams:
+            assert _resource_ids(statement, known) == {tables["events"]}
         put_events = [s for s in statements if s["Action"] == "events:PutEvents"]
         assert bool(put_events) is spec.puts_events
         if put_events:
@@ -102,6 +112,8 @@ def test_route_consumers_use_partial_batch_responses_and_the_route_batch_size(sy
     mappings = list(synth.resources("AWS::Lambda::EventSourceMapping").values())
     assert len(mappings) == len(deployed_routes())
     for r in deployed_routes():
+        if r.delivery == "stream":
+            continue  # tests/infra/test_stack.py checks the stream's mappings
         consumer = consumer_of(r.name)
         queue = synth.logical_id(synth.stack.route_queues[r.name].queue)
         function = synth.logical_id(synth.stack.lambdas[consumer.name])
@@ -115,6 +127,8 @@ def test_route_consumers_use_partial_batch_responses_and_the_route_batch_size(sy
 
 def test_queue_visibility_is_at_least_six_times_its_consumer_timeout(synth: Synth) -> None:
     for mapping in synth.resources("AWS::Lambda::EventSourceMapping").values():
+        if "StartingPosition" in mapping["Properties"]:
+            continue  # a stream, not a queue
         queue = synth.resource(mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0])
         function = synth.resource(mapping["Properties"]["FunctionName"]["Ref"])
         assert queue["Properties"]["VisibilityTimeout"] >= 6 * function["Properties"]["Timeout"]

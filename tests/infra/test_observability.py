@@ -22,7 +22,14 @@ def test_any_message_in_any_dlq_raises_an_alarm_to_the_topic(synth: Synth) -> No
         for a in alarms
         if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
     ]
-    dlqs = {synth.logical_id(synth.stack.route_queues[r.name].dlq) for r in deployed_routes()}
+    dlqs = {
+        synth.logical_id(
+            synth.stack.events.streams[r.name].dlq
+            if r.delivery == "stream"
+            else synth.stack.route_queues[r.name].dlq
+        )
+        for r in deployed_routes()
+    }
     assert {a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for a in dlq_alarms} == dlqs
     for alarm in dlq_alarms:
         assert alarm["Threshold"] == 1
@@ -44,6 +51,22 @@ def test_each_function_has_an_error_rate_alarm_the_api_a_5xx_alarm_and_ai_a_fail
     assert "HTTP API" in described
     assert "AI replies" in described
     assert len(rates) == len(FUNCTIONS) + 2
+
+
+def test_each_stream_route_alarms_when_its_records_wait_a_minute(synth: Synth) -> None:
+    topic = synth.logical_id(synth.stack.observability.topic)
+    ages = [
+        a["Properties"]
+        for a in synth.resources("AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == "IteratorAge"
+    ]
+    functions = {a["Dimensions"][0]["Value"]["Ref"] for a in ages}
+    assert functions == {
+        synth.logical_id(synth.stack.lambdas[r.function]) for r in deployed_routes() if r.delivery == "stream"
+    }
+    for alarm in ages:
+        assert (alarm["Threshold"], alarm["Statistic"]) == (60_000, "Maximum")
+        assert alarm["AlarmActions"] == [{"Ref": topic}]
 
 
 def test_the_alarm_email_from_context_is_subscribed(synth: Synth) -> None:

@@ -129,13 +129,13 @@ def test_the_websocket_functions_are_the_realtime_handler_and_the_authorizer() -
     assert parts == {"routes": "realtime", "authorizer": "ws_authorizer"}
 
 
-def test_the_broadcaster_consumes_its_route_queue_with_partial_batch_responses(synth: Synth) -> None:
+def test_the_broadcaster_reads_the_events_stream_with_batch_item_failures(synth: Synth) -> None:
     assert consumer_of("broadcaster").name == "broadcaster"
-    queue = synth.logical_id(synth.stack.route_queues["broadcaster"].queue)
+    events = synth.logical_id(synth.stack.storage.tables["events"])
     synth.assertions.has_resource_properties(
         "AWS::Lambda::EventSourceMapping",
         {
-            "EventSourceArn": {"Fn::GetAtt": [queue, "Arn"]},
+            "EventSourceArn": {"Fn::GetAtt": [events, "StreamArn"]},
             "FunctionName": {"Ref": _function_id(synth, "broadcaster")},
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
         },

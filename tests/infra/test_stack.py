@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_cdk.assertions import Match
 
 from infra.specs import NOT_YET_DEPLOYED, deployed_routes
 from parley.adapters.tables import TABLES, spec
+from parley.routing import Route
 from parley.topology import all_routes
 from tests.infra.conftest import CliSynth, Synth
 
@@ -27,19 +29,25 @@ def test_cdk_json_app_synthesizes_the_same_template(synth: Synth, cli_synth: Cli
     assert _strip_cdk_metadata(cli_synth.template()) == _strip_cdk_metadata(synth.template)
 
 
+def queued() -> list[Route]:
+    """The deployed routes fed by a rule and a queue (the stream routes have neither)."""
+    return [r for r in deployed_routes() if r.delivery == "queue"]
+
+
 def test_every_route_has_a_rule_with_the_same_pattern_or_is_explicitly_deferred(synth: Synth) -> None:
     patterns = [r["Properties"]["EventPattern"] for r in synth.resources("AWS::Events::Rule").values()]
-    built = deployed_routes()
-    assert len(patterns) == len(built)
+    assert len(patterns) == len(queued())
     for route in all_routes():
-        if route.function in NOT_YET_DEPLOYED:
+        if route.delivery == "stream":
+            assert route.pattern not in patterns, f"{route.name} reads the stream but has a rule"
+        elif route.function in NOT_YET_DEPLOYED:
             assert route.pattern not in patterns, f"{route.name} is deferred but has a rule"
         else:
             assert route.pattern in patterns, f"no rule with the pattern of route {route.name}"
 
 
 def test_each_route_target_has_its_retry_policy_and_dead_letter_queue(synth: Synth) -> None:
-    for route in deployed_routes():
+    for route in queued():
         synth.assertions.has_resource_properties(
             "AWS::Events::Rule",
             {
@@ -62,7 +70,7 @@ def test_each_route_target_has_its_retry_policy_and_dead_letter_queue(synth: Syn
         for q in synth.resources("AWS::SQS::Queue").values()
         if "RedrivePolicy" in q["Properties"]
     ]
-    assert sorted(redrives) == sorted(r.retry.max_attempts for r in deployed_routes())
+    assert sorted(redrives) == sorted(r.retry.max_attempts for r in queued())
 
 
 def test_tables_match_the_pynamodb_definitions(synth: Synth) -> None:
@@ -95,11 +103,47 @@ def test_tables_keep_ttl_pitr_and_follow_the_context_settings(synth: Synth) -> N
     assert ttl == {t.ttl_attribute for t in TABLES if t.ttl_attribute}
 
 
-def test_the_outbox_index_exists(synth: Synth) -> None:
-    synth.assertions.has_resource_properties(
-        "AWS::DynamoDB::GlobalTable",
-        {"GlobalSecondaryIndexes": [Match.object_like({"IndexName": "outbox"})]},
-    )
+def test_the_events_table_streams_new_rows_and_has_no_outbox_index(synth: Synth) -> None:
+    tables = synth.resources("AWS::DynamoDB::GlobalTable")
+    events = synth.logical_id(synth.stack.storage.tables["events"])
+    # only the events table has a stream: it is the outbox; no other table pays for one
+    streamed = {
+        k: t["Properties"]["StreamSpecification"]
+        for k, t in tables.items()
+        if "StreamSpecification" in t["Properties"]
+    }
+    assert streamed == {events: {"StreamViewType": "NEW_IMAGE"}}
+    indexes = [
+        i["IndexName"] for t in tables.values() for i in t["Properties"].get("GlobalSecondaryIndexes", [])
+    ]
+    assert "outbox" not in indexes
+
+
+def test_each_stream_route_reads_the_events_stream_with_its_filter_retries_bisect_and_dlq(
+    synth: Synth,
+) -> None:
+    stream_routes = [r for r in deployed_routes() if r.delivery == "stream"]
+    assert sorted(r.name for r in stream_routes) == ["broadcaster", "relay"]
+    for route in stream_routes:
+        dlq = synth.logical_id(synth.stack.events.streams[route.name].dlq)
+        function = synth.logical_id(synth.stack.functions.functions[route.function])
+        synth.assertions.has_resource_properties(
+            "AWS::Lambda::EventSourceMapping",
+            {
+                "FunctionName": {"Ref": function},
+                "EventSourceArn": Match.object_like({"Fn::GetAtt": Match.array_with(["StreamArn"])}),
+                "StartingPosition": "TRIM_HORIZON",
+                "BatchSize": route.batch_size,
+                "BisectBatchOnFunctionError": True,
+                "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                "MaximumRetryAttempts": route.retry.max_attempts,
+                "MaximumRecordAgeInSeconds": route.retry.max_event_age_seconds,
+                "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": [dlq, "Arn"]}}},
+                "FilterCriteria": {
+                    "Filters": [{"Pattern": json.dumps(route.stream_filter, separators=(",", ":"))}]
+                },
+            },
+        )
 
 
 def test_an_archive_keeps_every_parley_event_for_replay(synth: Synth) -> None:

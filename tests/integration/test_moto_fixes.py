@@ -13,6 +13,7 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 
 from infra.local import moto_fixes
+from infra.local.streams import StreamReader, streams_client
 
 TABLE = "fix-test"
 
@@ -89,3 +90,39 @@ def test_the_fast_path_is_taken_only_when_nothing_can_fail_midway(
 
     # When the checks run on these items; Then they pass only for a transaction that cannot fail
     assert moto_fixes._all_checks_pass(backend, items) is safe
+
+
+def test_a_cancelled_transaction_leaves_no_stream_record_and_a_reader_sees_later_writes() -> None:
+    # Given a table with a stream, a reader positioned on it, and one committed item
+    moto_fixes.apply_all()
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        arn = dynamodb.create_table(
+            TableName="streamed",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+        )["TableDescription"]["LatestStreamArn"]
+        reader = StreamReader(streams_client("us-east-1"), arn)
+        dynamodb.put_item(TableName="streamed", Item={"pk": {"S": "taken"}})
+        assert [r["dynamodb"]["Keys"]["pk"]["S"] for _, r in reader.read()] == ["taken"]
+
+        # When a transaction writes one item and fails its condition on another (moto's slow path)
+        with pytest.raises(ClientError, match="TransactionCanceled"):
+            dynamodb.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": "streamed", "Item": {"pk": {"S": "cancelled"}}}},
+                    {
+                        "Put": {
+                            "TableName": "streamed",
+                            "Item": {"pk": {"S": "taken"}},
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                ]
+            )
+        dynamodb.put_item(TableName="streamed", Item={"pk": {"S": "later"}})
+
+        # Then the reader sees no record of the cancelled write, and does see the later one
+        assert [r["dynamodb"]["Keys"]["pk"]["S"] for _, r in reader.read()] == ["later"]

@@ -1,17 +1,17 @@
-"""A state change and its events never part: a publish that dies or fails is finished by the sweeper."""
+"""A state change and its events never part: the events table's stream is the outbox, and the relay
+on it publishes every committed event, whatever the bus does meanwhile."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
-from pynamodb.exceptions import UpdateError
+from botocore.client import BaseClient
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
-from infra.local.dispatch import LambdaContext
 from infra.local.functions import load_handler
 from parley import root
 from parley.adapters import dynamodb
@@ -20,7 +20,7 @@ from parley.adapters.tables import EventRecord
 from parley.catalog import Actor, ChatCompleted, ExtensionConfigChanged, new_event
 from parley.domain import extensions as installs
 from parley.domain.model import Chat, Outcome
-from parley.errors import ChangeTooLargeError, PublishError, StoreError
+from parley.errors import ChangeTooLargeError, PublishError
 from parley.http.app import STATUS
 from parley.services.chats import Identity
 from parley.services.extensions import ExtensionService
@@ -33,19 +33,20 @@ class LambdaKilledError(BaseException):
     """Stands for the runtime killing the function (timeout, OOM): nothing in it gets to react."""
 
 
-def sweep() -> dict[str, int]:
-    result: dict[str, int] = load_handler("outbox_sweeper")({}, LambdaContext.for_function("outbox_sweeper"))
-    # the same run sweeps turn deadlines; these chats are seconds old, so none has expired
-    assert result.pop("turns_moved") == 0
-    return result
-
-
 def log_of(api: Api, user: User, chat_id: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = api.get(f"/chats/{chat_id}/events", user).json["items"]
     return items
 
 
-def test_a_publish_killed_after_the_commit_is_published_later_by_the_sweeper(
+def relay_once(bus: Bus) -> tuple[int, int]:
+    """One relay invocation on what the stream holds: (published, handed back)."""
+    relay = bus.streams()["relay"]
+    relay.poll()
+    outcome = relay.deliver(load_handler("relay"))
+    return len(outcome.delivered), outcome.failed
+
+
+def test_the_writer_never_calls_the_bus_and_the_relay_publishes_the_committed_event(
     api: Api, bus: Bus, alice: User, bob: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a round-robin chat whose creation events have all been published
@@ -53,26 +54,21 @@ def test_a_publish_killed_after_the_commit_is_published_later_by_the_sweeper(
     api.post(f"/chats/{chat_id}/members", bob)
     bus.pump()
     before = len(bus.emitted())
-    assert sweep() == {"found": 0, "published": 0, "failed": 0, "parked": 0}
 
-    # When the function dies between the DynamoDB transaction and PutEvents
+    # When a message is posted while any call to the bus would kill the function
     def killed(self: EventBridgePublisher, envelopes: Any) -> None:
         raise LambdaKilledError()
 
     with monkeypatch.context() as patch:
         patch.setattr(EventBridgePublisher, "publish", killed)
-        with pytest.raises(LambdaKilledError):
-            api.send(alice, chat_id, "written, never announced")
+        response = api.send(alice, chat_id, "written, announced by the stream")
 
-    # Then the message is stored and logged, but nothing reached the bus
-    messages = api.get(f"/chats/{chat_id}/messages", alice).json["items"]
-    assert [m["text"] for m in messages] == ["written, never announced"]
+    # Then the request succeeded without the bus: the commit is the whole request
+    assert response.status == 201, response.text
     stored_event = log_of(api, alice, chat_id)[-1]
     assert stored_event["event_type"] == "MessageStored"
-    assert len(bus.emitted()) == before
 
-    # When the sweeper runs
-    assert sweep() == {"found": 1, "published": 1, "failed": 0, "parked": 0}
+    # When the relay reads the stream and the bus carries the flow on
     bus.pump()
 
     # Then the very same event (same event_id) was published once, and the flow carried on from it
@@ -82,9 +78,6 @@ def test_a_publish_killed_after_the_commit_is_published_later_by_the_sweeper(
     assert emitted[1]["detail"]["metadata"]["causation_id"] == stored_event["event_id"]
     assert api.get(f"/chats/{chat_id}", alice).json["turn"]["holder_id"] == bob.user_id
 
-    # And a second sweep finds nothing left to do
-    assert sweep() == {"found": 0, "published": 0, "failed": 0, "parked": 0}
-
 
 @pytest.fixture
 def put_events() -> Iterator[Fault]:
@@ -92,7 +85,7 @@ def put_events() -> Iterator[Fault]:
         yield injected
 
 
-def test_a_bus_that_refuses_entries_does_not_fail_the_request_and_loses_nothing(
+def test_events_committed_while_the_bus_refuses_entries_are_published_once_it_takes_them(
     api: Api, bus: Bus, alice: User, put_events: Fault
 ) -> None:
     # Given a chat
@@ -103,76 +96,42 @@ def test_a_bus_that_refuses_entries_does_not_fail_the_request_and_loses_nothing(
     put_events.arm(put_events_failing("InternalFailure"))
     response = api.send(alice, chat_id, "still accepted")
 
-    # Then the client still gets its message: the state change stands
+    # Then the client still gets its message: the writer never waits for the bus
     assert response.status == 201, response.text
+    assert not put_events.calls
+    # and the relay's attempt fails: the record is handed back to the stream, nothing is lost
+    assert relay_once(bus) == (0, 1)
     assert len(put_events.calls) == 3  # the publisher's attempts for a retryable error code
-    # and while the bus stays down the sweeper cannot publish either, so it fails loudly
-    with pytest.raises(PublishError, match="could not be published"):
-        sweep()
-    assert "MessageStored" not in bus.emitted_types()
+    assert "MessageStored" not in [e["detail-type"] for e in bus.emitted(relay=False)]
 
-    # When the bus is back, the sweeper publishes the waiting event exactly once
+    # When the bus is back, the next relay invocation publishes the waiting event exactly once
     put_events.disarm()
-    assert sweep() == {"found": 1, "published": 1, "failed": 0, "parked": 0}
-    stored = [e for e in bus.emitted() if e["detail-type"] == "MessageStored"]
+    assert relay_once(bus) == (1, 0)
+    stored = [e for e in bus.emitted(relay=False) if e["detail-type"] == "MessageStored"]
     assert len(stored) == 1
     assert stored[0]["detail"]["data"]["message"]["text"] == "still accepted"
 
 
-def test_a_non_retryable_refusal_is_attempted_once_and_kept_for_the_sweeper(
+def test_a_non_retryable_refusal_is_attempted_once_per_invocation_and_handed_back(
     api: Api, bus: Bus, alice: User, put_events: Fault
 ) -> None:
     # Given a chat
     chat_id = api.create_chat(alice)["chat_id"]
+    bus.emitted()
 
     # When the bus rejects the entry for good
     put_events.arm(put_events_failing("AccessDeniedException"))
     assert api.send(alice, chat_id, "kept").status == 201
 
-    # Then it was not retried blindly, and it is still pending for the sweeper
+    # Then the relay did not retry it blindly, and the stream hands it back to the next invocation
+    assert relay_once(bus) == (0, 1)
     assert len(put_events.calls) == 1
     put_events.disarm()
-    assert sweep() == {"found": 1, "published": 1, "failed": 0, "parked": 0}
+    assert relay_once(bus) == (1, 0)
     assert bus.emitted_types()[-1] == "MessageStored"
 
 
-def test_a_flag_dynamodb_would_not_clear_is_a_store_error_and_the_event_is_published_again(
-    api: Api, bus: Bus, alice: User, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given a chat, and DynamoDB refusing the update that clears an event's outbox flag
-    chat_id = api.create_chat(alice)["chat_id"]
-    bus.pump()
-    assert sweep() == {"found": 0, "published": 0, "failed": 0, "parked": 0}
-
-    def refused(self: EventRecord, *args: Any, **kwargs: Any) -> None:
-        raise UpdateError(
-            "refused", cause=ClientError({"Error": {"Code": "InternalServerError"}}, "UpdateItem")
-        )
-
-    with monkeypatch.context() as patch:
-        patch.setattr(EventRecord, "update", refused)
-        # When the repository clears a flag, Then it raises the project's StoreError from PynamoDB's
-        with pytest.raises(StoreError) as failed:
-            root.chat_repository().mark_published([(chat_id, 1)])
-        assert isinstance(failed.value.__cause__, UpdateError)
-
-        # When a message is posted, Then the request succeeds and the event reaches the bus
-        assert api.send(alice, chat_id, "published, still flagged").status == 201
-        assert bus.emitted_types()[-1] == "MessageStored"
-
-    # And the event stayed pending, so the sweeper publishes it again (consumers deduplicate)
-    assert sweep() == {"found": 1, "published": 1, "failed": 0, "parked": 0}
-    assert bus.emitted_types()[-2:] == ["MessageStored", "MessageStored"]
-
-
-# -- the sweeper can never be blocked (issue 13) ---------------------------------------------------
-
-
-def _pending(chat_id: str) -> list[EventRecord]:
-    return [r for r in EventRecord.query(chat_id) if r.outbox is not None]
-
-
-def test_a_request_level_put_events_failure_after_the_commit_still_answers_201(
+def test_a_request_level_put_events_failure_is_handed_back_to_the_stream(
     api: Api, bus: Bus, alice: User
 ) -> None:
     # Given a chat, and a bus whose PutEvents request fails as a whole (not entry by entry)
@@ -185,18 +144,15 @@ def test_a_request_level_put_events_failure_after_the_commit_still_answers_201(
 
         put_events.arm(unreachable)
         root.reset()  # the publisher's client is built inside the fault, so the hook reaches it
-        # When a message is posted
+        # When a message is posted, Then the committed write is a success
         response = api.send(alice, chat_id, "committed while the bus is unreachable")
-
-        # Then the committed write is a success, and its event waits in the outbox
         assert response.status == 201, response.text
-        assert [r.event_type for r in _pending(chat_id)] == ["MessageStored"]
+        # and the relay's failed request hands its record back
+        assert relay_once(bus) == (0, 1)
         put_events.disarm()
 
-    # And the sweeper publishes it later
-    result = sweep()
-    assert result["published"] == 1
-    assert result["failed"] == 0
+    # And the next invocation publishes it
+    assert relay_once(bus) == (1, 0)
     assert bus.emitted_types()[-1] == "MessageStored"
 
 
@@ -243,7 +199,6 @@ def test_an_oversized_config_is_refused_before_anything_is_committed(api: Api, b
     error = assert_error(response, 422, "invalid_config")
     assert [f["field"] for f in error["fields"]] == ["config.blocked_terms.0"]
     assert len(log_of(api, alice, chat_id)) == before
-    assert not _pending(chat_id)
 
 
 def test_an_event_the_bus_could_never_take_is_refused_before_the_commit(api: Api, alice: User) -> None:
@@ -265,7 +220,6 @@ def test_an_event_the_bus_could_never_take_is_refused_before_the_commit(api: Api
     assert refused.value.details["event_type"] == "ExtensionConfigChanged"
     after = root.chat_repository().load(chat_id).chat.last_event_sequence  # type: ignore[union-attr]
     assert after == sequence
-    assert not _pending(chat_id)
 
 
 def bus_down(self: EventBridgePublisher, envelopes: Any) -> None:
@@ -281,69 +235,92 @@ def test_an_event_that_can_never_be_published_is_parked_and_blocks_nothing(
     monkeypatch.setattr(dynamodb, "envelope_size", lambda envelope: 0)
     monkeypatch.setattr(ExtensionService, "_check", staticmethod(lambda *args: None))
     monkeypatch.setattr(installs, "MAX_CONFIG_BYTES", 10**9)  # nor the chat's bound on configs
-    with monkeypatch.context() as patch:
-        patch.setattr(EventBridgePublisher, "publish", bus_down)
-        response = api.put(
-            f"/chats/{chat_id}/extensions/moderation",
-            alice,
-            body={"enabled": True, "config": {"blocked_terms": ["x" * 270_000]}},
-        )
+    response = api.put(
+        f"/chats/{chat_id}/extensions/moderation",
+        alice,
+        body={"enabled": True, "config": {"blocked_terms": ["x" * 270_000]}},
+    )
     assert response.status == 201, response.text
-    # and a normal event of another chat waiting behind it
+    # and a normal event of another chat behind it in the stream
     other = api.create_chat(alice)["chat_id"]
-    with monkeypatch.context() as patch:
-        patch.setattr(EventBridgePublisher, "publish", bus_down)
-        api.send(alice, other, "waiting behind a hopeless event")
-    assert len(_pending(other)) == 1
-    waiting = len(_pending(chat_id)) + 1
+    api.send(alice, other, "behind a hopeless event")
+    before = len(bus.emitted(relay=False))
 
-    # When the sweeper runs
-    result = sweep()
+    # When the relay runs once
+    published, handed_back = relay_once(bus)
 
-    # Then the hopeless event is parked (visible on its row), every other one is published
-    assert result == {"found": waiting, "published": waiting - 1, "failed": 0, "parked": 1}
+    # Then the hopeless event is parked (visible on its row) and every other one is published
+    assert handed_back == 0
     parked = [r for r in EventRecord.query(chat_id) if r.parked is not None]
     assert [(r.event_type, r.parked) for r in parked] == [("ExtensionInstalled", "EventTooLarge")]
-    assert not _pending(chat_id)
-    assert not _pending(other)
-    # and the next run has nothing left to do
-    assert sweep() == {"found": 0, "published": 0, "failed": 0, "parked": 0}
+    emitted = bus.emitted(relay=False)[before:]
+    assert parked[0].event_id not in {e["detail"]["metadata"]["event_id"] for e in emitted}
+    assert emitted[-1]["detail-type"] == "MessageStored"
+    assert published == len(emitted) + 1  # the parked one counts as handled: it never blocks
+    # and nothing is left for the relay (parking is a MODIFY, which its filter never passes)
+    assert relay_once(bus) == (0, 0)
 
 
-def test_the_sweeper_steps_over_failures_and_visits_every_shard(
+def test_a_record_that_keeps_failing_is_dead_lettered_blocks_nothing_and_is_redriven(
     api: Api, bus: Bus, alice: User, put_events: Fault
 ) -> None:
-    # Given pending events in several chats (so several shards), the bus being down when they were written
-    put_events.arm(put_events_failing("AccessDeniedException"))
-    chats = [api.create_chat(alice)["chat_id"] for _ in range(6)]
-    bad = set(chats[:3])
-    pending = {c: len(_pending(c)) for c in chats}
-    assert all(pending.values())
+    # Given events of several chats, the bus refusing for good those of half of them
+    chats = [api.create_chat(alice)["chat_id"] for _ in range(4)]
+    bad = set(chats[:2])
+    accepted: set[str] = set()
 
-    # When the bus refuses, for good, every event of half of the chats and takes the others
     def refuse_bad(params: dict[str, Any]) -> dict[str, Any]:
-        entries = json.loads(params["body"])["Entries"]
-        chat_of = [json.loads(e["Detail"])["metadata"]["chat_id"] for e in entries]
+        entries = [json.loads(e["Detail"])["metadata"] for e in json.loads(params["body"])["Entries"]]
+        accepted.update(m["event_id"] for m in entries if m["chat_id"] not in bad)
         results = [
             {"ErrorCode": "AccessDeniedException", "ErrorMessage": "injected"}
-            if c in bad
+            if m["chat_id"] in bad
             else {"EventId": "x"}
-            for c in chat_of
+            for m in entries
         ]
-        return {"FailedEntryCount": sum(c in bad for c in chat_of), "Entries": results}
+        return {"FailedEntryCount": sum(m["chat_id"] in bad for m in entries), "Entries": results}
 
     put_events.arm(refuse_bad)
-    # and the sweeper reads one event per page, so every failing page is stepped over
-    result = root.outbox().sweep(now=datetime.now(UTC), grace_seconds=0, limit=1)
 
-    # Then every good event was published, every bad one counted, none skipped
-    bad_count = sum(pending[c] for c in bad)
-    good_count = sum(pending[c] for c in chats if c not in bad)
-    assert (result.found, result.published, result.failed, result.parked) == (
-        bad_count + good_count,
-        good_count,
-        bad_count,
-        0,
-    )
-    assert all(not _pending(c) for c in chats if c not in bad)
-    assert all(len(_pending(c)) == pending[c] for c in bad)
+    # When the relay drains the stream (retries, then bisecting a batch that keeps failing)
+    bus.relay()
+    put_events.disarm()
+
+    # Then every good chat's events were published, and only the bad ones were dead-lettered, alone
+    logged = {c: {e["event_id"] for e in log_of(api, alice, c)} for c in chats}
+    assert set().union(*(logged[c] for c in chats if c not in bad)) <= accepted
+    dlq = bus.provisioned.dlq_urls["relay"]
+    depth = bus.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
+    assert int(depth["Attributes"]["ApproximateNumberOfMessages"]) == sum(len(logged[c]) for c in bad)
+    assert bus.streams()["relay"].in_flight() == 0
+
+    # When an operator redrives the DLQ (each position is read back from the stream)
+    assert bus.streams()["relay"].redrive() == sum(len(logged[c]) for c in bad)
+    bus.relay()
+
+    # Then every committed event of the bad chats reached the bus too
+    emitted = {e["detail"]["metadata"]["event_id"] for e in bus.emitted(relay=False)}
+    assert set().union(*(logged[c] for c in bad)) <= emitted
+
+
+def test_a_post_with_a_client_message_id_makes_two_requests_and_none_to_the_bus(
+    api: Api, bus: Bus, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a chat, and every AWS request the api makes from now on counted (PynamoDB's too)
+    chat_id = api.create_chat(alice)["chat_id"]
+    api.post(f"/chats/{chat_id}/messages", alice, body={"text": "warm", "client_message_id": "c-0"})
+    calls: list[str] = []
+    original = BaseClient._make_api_call
+
+    def counted(self: BaseClient, operation: str, params: Any) -> Any:
+        calls.append(operation)
+        return original(self, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", counted)
+    # When a client posts with a client_message_id (the web client always does)
+    response = api.post(f"/chats/{chat_id}/messages", alice, body={"text": "hi", "client_message_id": "c-1"})
+
+    # Then the chat's read and one transaction are all: no idempotency pre-read, no PutEvents,
+    # no outbox flag update
+    assert response.status == 201, response.text
+    assert sorted(calls) == ["GetItem", "TransactWriteItems"], calls

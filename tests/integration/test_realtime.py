@@ -19,7 +19,7 @@ from moto.dynamodb.exceptions import MockValidationException
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 
-from infra.local.dispatch import LambdaContext, sqs_event
+from infra.local.dispatch import LambdaContext
 from infra.local.functions import load_handler
 from parley import root
 from parley.adapters.connections import ConnectionRepository
@@ -97,10 +97,13 @@ def but_presence(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def deliver_broadcasts(bus: Bus) -> dict[str, Any]:
-    """Hand everything waiting on the broadcaster's queue to its Lambda as one SQS batch."""
-    queued = bus.raw_queue("broadcaster")
-    assert queued, "nothing to broadcast"
-    event = sqs_event(queued, "arn:aws:sqs:us-east-1:123456789012:parley-broadcaster", "us-east-1")
+    """Hand every new row of the events table's stream the broadcaster takes to its Lambda as one
+    stream batch (what its event source mapping would)."""
+    stream = bus.streams()["broadcaster"]
+    stream.poll()
+    assert stream.pending, "nothing to broadcast"
+    event = {"Records": list(stream.pending)}
+    stream.pending.clear()
     result: dict[str, Any] = load_handler("broadcaster")(event, LambdaContext.for_function("broadcaster"))
     return result
 

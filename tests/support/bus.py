@@ -1,4 +1,5 @@
-"""Drive the bus in tests: pump routed events into handlers, and read what the event sink caught."""
+"""Drive the bus in tests: relay committed events (the events table's stream) to the bus, pump
+routed events into handlers, and read what the event sink caught."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import boto3
 from infra.local.dispatch import deliver_once
 from infra.local.functions import load_handler
 from infra.local.provision import Provisioned
-from parley.topology import all_routes
+from infra.local.streams import StreamReader, StreamRoute, streams_client
+from parley.topology import queue_routes, stream_routes
 
 
 class Bus:
@@ -19,13 +21,49 @@ class Bus:
         self.region = region
         self.sqs = boto3.client("sqs", region_name=region)
         self._seen: list[dict[str, Any]] = []
+        self._streams: dict[str, StreamRoute] | None = None
+
+    def streams(self) -> dict[str, StreamRoute]:
+        """Each stream route's position, from the stream's start (made on first use)."""
+        if self._streams is None:
+            arn = self.provisioned.stream_arn
+            self._streams = {
+                r.name: StreamRoute(
+                    r,
+                    StreamReader(streams_client(self.region), arn),
+                    arn,
+                    self.region,
+                    self.provisioned.dlq_urls[r.name],
+                    self.sqs,
+                )
+                for r in stream_routes()
+            }
+        return self._streams
+
+    def drain_stream(self, route_name: str) -> int:
+        """Hand a stream route every new record (retrying at once, as often as the route allows)."""
+        stream = self.streams()[route_name]
+        stream.poll()
+        delivered = 0
+        while stream.in_flight():
+            outcome = stream.deliver(load_handler(stream.route.function))
+            delivered += len(outcome.delivered)
+        return delivered
+
+    def relay(self) -> int:
+        """Put every committed event on the bus, as the relay on the events table's stream does."""
+        return self.drain_stream("relay")
 
     def pump(self, max_rounds: int = 50) -> int:
-        """Deliver queued events to their handlers until every route's queue is empty."""
+        """Relay committed events and deliver routed ones to their handlers until nothing is left."""
         delivered = 0
         for _ in range(max_rounds):
             progress = 0
-            for route in all_routes():
+            for name in self.streams():
+                count = self.drain_stream(name)
+                progress += count
+                delivered += count
+            for route in queue_routes():
                 result = deliver_once(
                     self.sqs,
                     self.provisioned.queue_urls[route.name],
@@ -41,7 +79,9 @@ class Bus:
         raise AssertionError("the bus did not settle")
 
     def raw_queue(self, route_name: str) -> list[dict[str, Any]]:
-        """Take every message waiting on a route's queue without delivering it."""
+        """Take every message waiting on a route's queue without delivering it (committed events are
+        relayed to the bus first)."""
+        self.relay()
         url = self.provisioned.queue_urls[route_name]
         taken: list[dict[str, Any]] = []
         while True:
@@ -54,9 +94,12 @@ class Bus:
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
             )
 
-    def emitted(self) -> list[dict[str, Any]]:
-        """Every event the catch-all sink has caught so far, as EventBridge events, in arrival order."""
+    def emitted(self, *, relay: bool = True) -> list[dict[str, Any]]:
+        """Every event the catch-all sink has caught so far, as EventBridge events, in arrival order
+        (committed events are relayed to the bus first)."""
         assert self.provisioned.sink_url is not None
+        if relay:
+            self.relay()
         while True:
             batch = self.sqs.receive_message(QueueUrl=self.provisioned.sink_url, MaxNumberOfMessages=10).get(
                 "Messages", []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.calls import DELIVERY, Call, classify, excess_over, summarize
+from bench.calls import DELIVERY, Call, classify, excess_over, excess_over_count, summarize
 
 API, BROADCASTER = "api", "broadcaster"
 
@@ -84,3 +84,26 @@ def test_excess_names_what_the_critical_path_has_beyond_its_allowance() -> None:
     allowed = {"dynamodb.Query": 1.0, "events.PutEvents": 1.0, "dynamodb.TransactWriteItems": 1.0}
     assert excess_over(critical, allowed) == {"dynamodb.GetItem": 2.0}
     assert excess_over(allowed, allowed) == {}
+
+
+def test_with_the_stream_as_outbox_the_commit_is_the_publish_and_the_broadcaster_follows_its_rows() -> None:
+    # Given a post whose transaction commits the event row (no PutEvents by the api), the relay
+    # publishing it from the stream, and the broadcaster pushing it from the stream
+    e1 = "evt-1"
+    calls = [
+        call(API, 1, "dynamodb.GetItem"),
+        call(API, 1, "dynamodb.TransactWriteItems", published=(e1,)),
+        call("relay", 2, "events.PutEvents", trigger=e1, published=(e1,), entries=1),
+        call(BROADCASTER, 3, "dynamodb.Query", trigger=e1),
+        call(BROADCASTER, 3, "apigatewaymanagementapi.PostToConnection", trigger=e1),
+        call(BROADCASTER, 3, "apigatewaymanagementapi.PostToConnection", trigger=e1),
+    ]
+
+    # When classified
+    categories = classify(calls)
+
+    # Then the critical path is N+3: the read, the commit, the subscriptions query and the pushes;
+    # the relay's publish is off it
+    assert categories == ["critical", "critical", "rest", "critical", "critical", "critical"]
+    assert excess_over_count(5, 3 + 2) == {}
+    assert excess_over_count(6, 3 + 2) == {"requests": 1}

@@ -8,8 +8,8 @@ from typing import get_args
 import pytest
 
 from parley import routing
-from parley.catalog import CATALOG, CORE_SOURCE, TurnMode
-from parley.routing import ROUTES, STRICT_TURN_MODES, RetryPolicy, Route
+from parley.catalog import CATALOG, CLIENT_VISIBLE, CORE_SOURCE, TurnMode
+from parley.routing import PUSHED_BY_PRODUCER, ROUTES, STRICT_TURN_MODES, RetryPolicy, Route
 from parley.topology import all_routes, builtin_routes, consumers_of, route
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -187,11 +187,12 @@ def test_consumers_of_returns_exactly_the_subscribed_routes(event_type: str) -> 
 def test_consumers_of_known_examples() -> None:
     # Given the current routing table
     # When consumers of a routed and an unrouted event are asked for
-    # Then MessageStored reaches turns, the broadcaster and the inbox (and the extensions subscribed
-    # to it), typing only the broadcaster, AI chunks (pushed straight to sockets) and unknown types no route
+    # Then MessageStored reaches the relay to the bus, turns, the broadcaster and the inbox (and the
+    # extensions subscribed to it); typing (pushed by the realtime function, never stored), AI chunks
+    # (pushed straight to sockets) and unknown types no route
     core = [r.name for r in consumers_of("MessageStored") if not r.name.startswith("ext_")]
-    assert sorted(core) == ["broadcaster", "inbox", "turns"]
-    assert consumers_of("TypingStarted") == (route("broadcaster"),)
+    assert sorted(core) == ["broadcaster", "inbox", "relay", "turns"]
+    assert consumers_of("TypingStarted") == ()
     assert consumers_of("AIResponseChunk") == ()
     assert consumers_of("NoSuchEvent") == ()
 
@@ -251,3 +252,24 @@ def test_every_extension_route_matches_only_events_routed_to_it(name: str) -> No
 
     # Then its rule matches only events whose metadata lists the extension
     assert r.pattern["detail"]["metadata"] == {"extensions": [extension_id]}
+
+
+def test_the_stream_routes_take_only_what_can_be_a_row_of_the_events_table() -> None:
+    # Given the routes read from the events table's stream
+    streamed = {r.name: r for r in all_routes() if r.delivery == "stream"}
+
+    # Then they are the broadcaster and the relay, and neither waits for a type never stored
+    # (ephemeral), which only its producer can push or publish
+    assert sorted(streamed) == ["broadcaster", "relay"]
+    for r in streamed.values():
+        assert not [t for t in r.event_types if CATALOG[t].ephemeral]
+        # and their filter passes new rows of exactly their types (a MODIFY is a parked mark)
+        assert r.stream_filter == {
+            "eventName": ["INSERT"],
+            "dynamodb": {"NewImage": {"event_type": {"S": list(r.event_types)}}},
+        }
+    # And the broadcaster takes every client-visible type that is stored, the relay every stored type
+    assert set(route("broadcaster").event_types) == {
+        t for t in CLIENT_VISIBLE if CATALOG[t].on_bus and t not in PUSHED_BY_PRODUCER
+    }
+    assert set(route("relay").event_types) == {t for t, m in CATALOG.items() if m.on_bus and not m.ephemeral}

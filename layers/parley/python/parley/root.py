@@ -200,6 +200,7 @@ def realtime_service() -> RealtimeService:
         websocket_url=config.websocket_url,
         ticket_ttl_seconds=config.ticket_ttl_seconds,
         typing_throttle_seconds=config.typing_throttle_seconds,
+        broadcaster=broadcaster(),
     )
 
 

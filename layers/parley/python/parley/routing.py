@@ -16,7 +16,9 @@ from typing import Any, Literal
 from parley.catalog import CATALOG, CLIENT_VISIBLE, CORE_SOURCE, EXTENSION_SOURCE_PREFIX
 from parley.extensions.manifest import SENT_BY_EXTENSIONS, ExtensionDocument
 
-Delivery = Literal["queue", "direct"]
+Delivery = Literal["queue", "direct", "stream"]
+"""``queue``: rule -> SQS -> Lambda. ``stream``: the events table's stream -> Lambda (no rule, no queue;
+the route's DLQ is the event source mapping's on-failure destination). ``direct`` is not built."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,12 @@ class Route:
         return f"parley-{self.name}-dlq"
 
     @property
+    def stream_filter(self) -> dict[str, Any]:
+        """The event source mapping's filter on the events table's stream: new rows of these types."""
+        new_rows = {"NewImage": {"event_type": {"S": list(self.event_types)}}}
+        return {"eventName": ["INSERT"], "dynamodb": new_rows}
+
+    @property
     def pattern(self) -> dict[str, Any]:
         """The EventBridge event pattern, identical in CDK and in the local stack."""
         sources: list[Any] = [*self.sources, *({"prefix": p} for p in self.source_prefixes)]
@@ -82,9 +90,13 @@ class Route:
 
 STRICT_TURN_MODES = ("round_robin", "alternating", "moderated")
 
-PUSHED_BY_PRODUCER = frozenset({"AIResponseStarted"})
-"""Client-visible events their producer pushes to sockets itself, ahead of the frames that follow
-them (an AI reply's chunks); the broadcaster pushing them again would show them twice."""
+PUSHED_BY_PRODUCER = frozenset({"AIResponseStarted", "PresenceChanged", "TypingStarted", "TypingStopped"})
+"""Client-visible events their producer pushes to sockets itself: ahead of the frames that follow
+them (an AI reply's chunks), or never stored, so never on the events table's stream (typing,
+presence); the broadcaster pushing them again would show them twice."""
+
+STORED_ON_BUS: tuple[str, ...] = tuple(sorted(t for t, m in CATALOG.items() if m.on_bus and not m.ephemeral))
+"""Event types that may be a row of the events table, which the relay puts on the bus."""
 
 ROUTES: tuple[Route, ...] = (
     Route(
@@ -104,7 +116,21 @@ ROUTES: tuple[Route, ...] = (
             sorted(t for t in CLIENT_VISIBLE if CATALOG[t].on_bus and t not in PUSHED_BY_PRODUCER)
         ),
         description="Pushes client-visible events to the sockets of the chat's members.",
+        # straight from the events table's stream: no PutEvents, rule or queue on a post's way to
+        # the sockets, and a chat's events arrive in sequence order
+        delivery="stream",
         retry=RetryPolicy(max_attempts=3, max_event_age_seconds=600, backoff_seconds=1.0),
+        batch_size=20,
+        critical=True,
+    ),
+    Route(
+        name="relay",
+        function="relay",
+        event_types=STORED_ON_BUS,
+        description="The outbox: puts every committed event row on the bus (PutEvents), in stream order.",
+        delivery="stream",
+        retry=RetryPolicy(max_attempts=10, max_event_age_seconds=86400, backoff_seconds=1.0),
+        batch_size=100,
         critical=True,
     ),
     Route(

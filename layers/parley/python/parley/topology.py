@@ -51,6 +51,16 @@ def all_routes() -> tuple[Route, ...]:
     return ROUTES + tuple(_route(m) for m in extension_manifests())
 
 
+def queue_routes() -> tuple[Route, ...]:
+    """The routes fed by a bus rule into a queue (the stream's consumers have neither)."""
+    return tuple(r for r in all_routes() if r.delivery == "queue")
+
+
+def stream_routes() -> tuple[Route, ...]:
+    """The routes fed by the events table's stream: the broadcaster and the relay to the bus."""
+    return tuple(r for r in all_routes() if r.delivery == "stream")
+
+
 def route(name: str) -> Route:
     for candidate in all_routes():
         if candidate.name == name:

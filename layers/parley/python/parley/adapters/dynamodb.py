@@ -29,19 +29,11 @@ from parley.domain.turns import turn_deadline
 from parley.errors import ChangeTooLargeError, ConcurrentWriteError, StoreError
 from parley.observability import logger
 
-OUTBOX_SHARDS = 16
-"""Pending events spread over this many index partitions, so no single key takes every write."""
-
-
-def outbox_shard(chat_id: str) -> str:
-    return f"pending#{zlib.crc32(chat_id.encode()) % OUTBOX_SHARDS:02d}"
-
-
 DURABLE_SENDERS = frozenset({"ai", "extension"})
 """Senders whose posts answer an event: deduplicated on that request for good, not for a day."""
 
 TURN_SHARDS = 16
-"""Turn deadlines spread over this many index partitions, like the outbox."""
+"""Turn deadlines spread over this many index partitions, so no single key takes every write."""
 
 
 def turn_shard(chat_id: str) -> str:
@@ -56,13 +48,6 @@ class DuplicateClientMessageError(Exception):
 class LoadedChat:
     chat: Chat
     version: int | None
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    chat_id: str
-    sequence: int
-    detail: dict[str, Any]
 
 
 def client_message_key(chat_id: str, user_id: str, client_message_id: str) -> str:
@@ -147,20 +132,6 @@ class ChatRepository:
 
     def memberships(self, user_id: str) -> list[str]:
         return [r.chat_id for r in MembershipRecord.query(user_id)]
-
-    def pending_page(
-        self, shard: int, *, older_than: datetime, limit: int, after: dict[str, Any] | None = None
-    ) -> tuple[list[StoredEvent], dict[str, Any] | None]:
-        """One page of a shard's events the outbox has not confirmed as published, oldest first, and
-        the cursor to the next page (None at the shard's end): a page the bus refused is stepped over."""
-        records = EventRecord.outbox_index.query(
-            f"pending#{shard:02d}",
-            EventRecord.occurred_at < older_than.astimezone(UTC).isoformat(),
-            limit=limit,
-            last_evaluated_key=after,
-        )
-        found = [StoredEvent(r.chat_id, int(r.sequence), json.loads(r.detail)) for r in records]
-        return found, (records.last_evaluated_key if len(found) == limit else None)
 
     def due_turns(self, *, now: datetime, limit: int) -> list[str]:
         """Chats whose turn deadline has passed, earliest first within each shard."""
@@ -294,21 +265,12 @@ class ChatRepository:
     def _transaction(self) -> _Transaction:
         return _Transaction(self._conn())
 
-    def mark_published(self, keys: Sequence[tuple[str, int]]) -> None:
-        """Drop published events from the outbox index (the log rows themselves stay forever)."""
-        try:
-            for chat_id, sequence in keys:
-                EventRecord(chat_id, sequence).update(actions=[EventRecord.outbox.remove()])
-        except PynamoDBException as exc:
-            raise StoreError(f"could not clear the outbox flag of {len(keys)} events") from exc
-
     def park(self, keys: Sequence[tuple[str, int]], *, reason: str) -> None:
-        """Take events the bus can never take out of the outbox, visibly: ``parked`` says why."""
+        """Mark events the bus can never take, visibly: ``parked`` says why (a MODIFY on the stream,
+        which the relay's filter, new rows only, does not see again)."""
         try:
             for chat_id, sequence in keys:
-                EventRecord(chat_id, sequence).update(
-                    actions=[EventRecord.outbox.remove(), EventRecord.parked.set(reason)]
-                )
+                EventRecord(chat_id, sequence).update(actions=[EventRecord.parked.set(reason)])
         except PynamoDBException as exc:
             raise StoreError(f"could not park {len(keys)} outbox events") from exc
 
@@ -374,5 +336,4 @@ def _event_record(envelope: Envelope[Any]) -> EventRecord:
         event_type=meta.event_type,
         detail=envelope.to_json(),
         occurred_at=meta.occurred_at.astimezone(UTC).isoformat(),
-        outbox=outbox_shard(meta.chat_id),
     )

@@ -16,13 +16,14 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     VersionAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from parley.adapters import aws
 from parley.settings import Settings
 
 PAY_PER_REQUEST = "PAY_PER_REQUEST"
+NEW_IMAGE = "NEW_IMAGE"
 
 
 class TurnDeadlineIndex(GlobalSecondaryIndex["ChatRecord"]):  # type: ignore[no-untyped-call]
@@ -84,23 +85,14 @@ class MessageRecord(Model):
     created_at = UnicodeAttribute()
 
 
-class OutboxIndex(GlobalSecondaryIndex["EventRecord"]):  # type: ignore[no-untyped-call]
-    """Sparse index of events not yet confirmed published; the sweeper reads it."""
-
-    class Meta:
-        index_name = "outbox"
-        projection = AllProjection()
-
-    outbox = UnicodeAttribute(hash_key=True)
-    occurred_at = UnicodeAttribute(range_key=True)
-
-
 class EventRecord(Model):
-    """The per-chat append-only event log, which is also the transactional outbox."""
+    """The per-chat append-only event log, which is also the transactional outbox: its stream (new
+    images) feeds the broadcaster and the relay that puts each row on the bus."""
 
     class Meta:
         table_name = "parley-events"
         billing_mode = PAY_PER_REQUEST
+        stream_view_type = NEW_IMAGE
 
     chat_id = UnicodeAttribute(hash_key=True)
     sequence = NumberAttribute(range_key=True)
@@ -108,10 +100,8 @@ class EventRecord(Model):
     event_type = UnicodeAttribute()
     detail = UnicodeAttribute()
     occurred_at = UnicodeAttribute()
-    outbox = UnicodeAttribute(null=True)
     parked = UnicodeAttribute(null=True)
-    """Why the outbox gave up on this event (it can never be published); absent on every other row."""
-    outbox_index = OutboxIndex()
+    """Why the relay gave up on this event (it can never be published); absent on every other row."""
 
 
 class IdempotencyRecord(Model):
@@ -253,4 +243,5 @@ def spec(table: TableDef) -> dict[str, Any]:
         "sort_key": key(model._range_keyname),
         "indexes": indexes,
         "ttl_attribute": table.ttl_attribute,
+        "stream": getattr(model.Meta, "stream_view_type", None),
     }

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from parley.adapters.connections import ConnectionRepository
 from parley.catalog import Actor, PresenceChanged, new_event
 from parley.ports import ConnectionGoneError, Pusher
 from parley.realtime.frames import frame_of
 from parley.services.outbox import Outbox
+
+if TYPE_CHECKING:
+    from parley.catalog import Envelope
+    from parley.realtime.fanout import Broadcaster
 
 
 class Presence:
@@ -27,11 +32,20 @@ class Presence:
         pusher: Pusher,
         *,
         clock: Callable[[], datetime],
+        broadcaster: Broadcaster | None = None,
     ) -> None:
         self._connections = connections
         self._outbox = outbox
         self._pusher = pusher
         self._clock = clock
+        self._broadcaster = broadcaster
+
+    def _announce(self, envelope: Envelope[PresenceChanged]) -> None:
+        # never stored, so never on the events table's stream: pushed here (routing.PUSHED_BY_PRODUCER)
+        # and put on the bus for extensions
+        if self._broadcaster is not None:
+            self._broadcaster.broadcast(envelope)
+        self._outbox.publish_unsequenced([envelope])
 
     def arrived(self, chat_id: str, connection_id: str, actor: Actor) -> bool:
         """A socket subscribed: announce the member if it is their first; True when announced."""
@@ -44,7 +58,7 @@ class Presence:
             actor=actor,
         )
         if first:
-            self._outbox.publish_unsequenced([envelope])
+            self._announce(envelope)
             return True
         try:
             self._pusher.push(connection_id, frame_of(envelope).encode())
@@ -63,5 +77,5 @@ class Presence:
             chat_id=chat_id,
             actor=actor,
         )
-        self._outbox.publish_unsequenced([envelope])
+        self._announce(envelope)
         return True

@@ -18,6 +18,7 @@ from parley.domain.extensions import routed_to
 from parley.errors import ParleyError
 from parley.observability import logger
 from parley.ports import ConnectionGoneError, Pusher
+from parley.realtime.fanout import Broadcaster
 from parley.realtime.frames import (
     MAX_REPLAY_EVENTS,
     ClientAction,
@@ -80,6 +81,7 @@ class RealtimeService:
         ticket_ttl_seconds: int = 60,
         typing_throttle_seconds: float = 3.0,
         clock: Callable[[], datetime] = utc_now,
+        broadcaster: Broadcaster | None = None,
     ) -> None:
         self._connections = connections
         self._chats = chats
@@ -90,7 +92,8 @@ class RealtimeService:
         self._ticket_ttl = timedelta(seconds=ticket_ttl_seconds)
         self._typing_every = timedelta(seconds=typing_throttle_seconds)
         self._clock = clock
-        self._presence = Presence(connections, outbox, pusher, clock=clock)
+        self._broadcaster = broadcaster
+        self._presence = Presence(connections, outbox, pusher, clock=clock, broadcaster=broadcaster)
 
     # -- handshake ---------------------------------------------------------------------------------
 
@@ -264,6 +267,9 @@ class RealtimeService:
             correlation_id=correlation_id,
             extensions=routed_to(chat, data),
         )
+        # never stored, so never on the events table's stream: pushed here (routing.PUSHED_BY_PRODUCER)
+        if self._broadcaster is not None:
+            self._broadcaster.broadcast(envelope)
         self._outbox.publish_unsequenced([envelope])
         return Frame(type="Ack", chat_id=chat.chat_id, data={"action": "typing", "throttled": False})
 

@@ -71,7 +71,7 @@ class ChatService(ChatQueries):
         self._clock = clock
         self._new_id = new_id
         self._extensions = extensions
-        self._uow = UnitOfWork(repository, outbox, clock=clock, max_attempts=max_attempts)
+        self._uow = UnitOfWork(repository, clock=clock, max_attempts=max_attempts)
         self._rulings = PostRulings(extensions, self._uow.record, clock) if extensions else None
 
     def create_chat(
@@ -156,41 +156,45 @@ class ChatService(ChatQueries):
         correlation_id: str | None = None,
     ) -> PostResult:
         message_id = self._new_id()
+        read: list[LoadedChat] = []
 
         def post() -> Outcome:
-            loaded: LoadedChat | None = None
-            try:
-                for _ in range(RULING_ATTEMPTS):
-                    loaded = self._require_member(chat_id, who)
-                    rulings = (
-                        self._rulings.rule(loaded.chat, who, text, message_id, correlation_id)
-                        if self._rulings
-                        else Rulings()
+            for _ in range(RULING_ATTEMPTS):
+                loaded = self._require_member(chat_id, who)
+                read[:] = [loaded]
+                rulings = (
+                    self._rulings.rule(loaded.chat, who, text, message_id, correlation_id)
+                    if self._rulings
+                    else Rulings()
+                )
+                decide = _decide_post(who, text, client_message_id, message_id, rulings)
+                try:
+                    return self._uow.execute(
+                        chat_id,
+                        who,
+                        decide,
+                        correlation_id,
+                        client_message_id=client_message_id,
+                        preloaded=loaded,
                     )
-                    decide = _decide_post(who, text, client_message_id, message_id, rulings)
-                    try:
-                        return self._uow.execute(
-                            chat_id,
-                            who,
-                            decide,
-                            correlation_id,
-                            client_message_id=client_message_id,
-                            preloaded=loaded,
-                        )
-                    except StaleRulingError:
-                        continue  # the floor moved after the turn hooks ruled: they rule again
-                raise ContentionError(f"chat {chat_id}'s turn kept moving; retry shortly", chat_id=chat_id)
-            except (NotYourTurnError, ChatCompletedError, MessageRejectedError) as exc:
-                self._publish_rejection(exc, loaded, chat_id, who, client_message_id, correlation_id)
-                raise
+                except StaleRulingError:
+                    continue  # the floor moved after the turn hooks ruled: they rule again
+            raise ContentionError(f"chat {chat_id}'s turn kept moving; retry shortly", chat_id=chat_id)
 
-        return self._uow.post_once(
-            chat_id,
-            who.user_id,
-            client_message_id,
-            post,
-            before_replay=lambda: self._require_member(chat_id, who),
-        )
+        try:
+            return self._uow.post_once(
+                chat_id,
+                who.user_id,
+                client_message_id,
+                post,
+                before_replay=lambda: self._require_member(chat_id, who),
+            )
+        except (NotYourTurnError, ChatCompletedError, MessageRejectedError) as exc:
+            # after post_once: a repeat of a stored post is answered with it, never announced refused
+            self._publish_rejection(
+                exc, read[-1] if read else None, chat_id, who, client_message_id, correlation_id
+            )
+            raise
 
     def _publish_rejection(
         self,

@@ -1,7 +1,8 @@
-"""The unit of work: load a chat, decide (pure), commit state and events in one transaction, publish.
+"""The unit of work: load a chat, decide (pure), commit state and events in one transaction.
 
 Every change to a chat goes through ``execute``, which decides again on fresh state when another
 writer won the optimistic-concurrency race; ``post_once`` makes a post idempotent per client id.
+Publishing is not its job: the events table's stream is the outbox (``parley.services.outbox``).
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from parley.adapters.dynamodb import ChatRepository, DuplicateClientMessageError
 from parley.catalog import SYSTEM, Actor, Envelope, EventData, MessageView, new_event
 from parley.domain import extensions as installs
 from parley.domain.model import Chat, Outcome
-from parley.errors import ChatNotFoundError, ConcurrentWriteError, ContentionError
-from parley.services.outbox import Outbox
+from parley.errors import ChatNotFoundError, ConcurrentWriteError, ContentionError, ParleyError
 
 Decide = Callable[[Chat, datetime], Outcome]
 
@@ -49,13 +49,11 @@ class UnitOfWork:
     def __init__(
         self,
         repository: ChatRepository,
-        outbox: Outbox,
         *,
         clock: Callable[[], datetime],
         max_attempts: int,
     ) -> None:
         self._repo = repository
-        self._outbox = outbox
         self._clock = clock
         self._max_attempts = max_attempts
 
@@ -63,7 +61,6 @@ class UnitOfWork:
         """Commit a chat that does not exist yet, with its first events; returns it as committed."""
         outcome, envelopes = sequence(outcome, actor, correlation_id, now, previous=None)
         self._repo.commit(None, outcome, envelopes, now=now)
-        self._outbox.publish_committed(envelopes)
         return outcome
 
     def execute(
@@ -104,7 +101,6 @@ class UnitOfWork:
                 # full jitter keeps colliding writers from colliding again in lock step
                 time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
                 continue
-            self._outbox.publish_committed(envelopes)
             return outcome
         raise ContentionError(f"chat {chat_id} is too busy right now; retry shortly", chat_id=chat_id)
 
@@ -125,22 +121,34 @@ class UnitOfWork:
         before_replay: Callable[[], object] | None = None,
     ) -> PostResult:
         """A post runs once per (chat, sender, client_message_id): a repeat, or the loser of a race
-        between two identical requests, gets the first message back and stores nothing."""
-        if client_message_id is not None:
-            earlier = self._repo.client_message(chat_id, sender_id, client_message_id)
-            if earlier is not None:
-                if before_replay is not None:
-                    before_replay()
-                return PostResult(earlier, replayed=True)
+        between two identical requests, gets the first message back and stores nothing.
+
+        No read first: the id's claim is a condition of the post's own transaction, so the first
+        attempt costs nothing extra. Only a refused attempt (the claim taken, or a repeat the chat
+        would now refuse, e.g. the turn moved on) reads the earlier message."""
         try:
             outcome = post()
-        except DuplicateClientMessageError:
-            earlier = self._repo.client_message(chat_id, sender_id, client_message_id or "")
+        except (DuplicateClientMessageError, ParleyError):
+            earlier = self._earlier(chat_id, sender_id, client_message_id, before_replay)
             if earlier is None:
                 raise
             return PostResult(earlier, replayed=True)
         assert outcome.message is not None
         return PostResult(outcome.message, replayed=False)
+
+    def _earlier(
+        self,
+        chat_id: str,
+        sender_id: str,
+        client_message_id: str | None,
+        before_replay: Callable[[], object] | None,
+    ) -> MessageView | None:
+        if client_message_id is None:
+            return None
+        earlier = self._repo.client_message(chat_id, sender_id, client_message_id)
+        if earlier is not None and before_replay is not None:
+            before_replay()
+        return earlier
 
 
 def sequence(
