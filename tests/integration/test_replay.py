@@ -60,8 +60,11 @@ def history(api: Api, bus: Bus, alice: User, bob: User) -> None:
     bus.pump()
 
 
+BUS_ROUTES = [r for r in ROUTES if r.delivery != "stream"]
+
+
 @pytest.mark.usefixtures("history")
-@pytest.mark.parametrize("route", ROUTES, ids=[r.name for r in ROUTES])
+@pytest.mark.parametrize("route", BUS_ROUTES, ids=[r.name for r in BUS_ROUTES])
 def test_replaying_a_core_route_twice_changes_nothing(bus: Bus, route: Route) -> None:
     # Given every event the bus carried (what its archive holds), of which some are for this route
     archived = [{**e, "replay-name": "test"} for e in bus.emitted()]
@@ -92,7 +95,7 @@ def test_the_local_replay_reads_the_stacks_own_log_into_one_route(
     assert {e["replay-name"] for e in queued} == {out.getvalue().split(":")[0]}
     senders = [e["detail"]["data"]["message"]["sender_id"] for e in queued]
     assert senders == ["ext:welcome", "user-alice", "oracle", "user-bob"]
-    assert all(bus.raw_queue(r.name) == [] for r in ROUTES if r.name != "inbox")
+    assert all(bus.raw_queue(r.name) == [] for r in BUS_ROUTES if r.name != "inbox")
     # And a window before anything happened queues nothing
     assert replay("inbox", now - timedelta(hours=2), now - timedelta(hours=1), local=True, out=out) == 0
     assert bus.raw_queue("inbox") == []
@@ -123,3 +126,15 @@ def test_an_unknown_route_or_an_empty_window_is_refused(aws: Provisioned) -> Non
     assert replay("no_such_route", now - timedelta(hours=1), now, local=True, out=out) == 2
     assert replay("turns", now, now, local=True, out=out) == 2
     assert "unknown route 'no_such_route'" in out.getvalue()
+
+
+@pytest.mark.parametrize("name", [r.name for r in ROUTES if r.delivery == "stream"])
+def test_a_stream_route_is_not_replayed_from_the_bus(name: str) -> None:
+    # Given a route that reads the events table's stream (no rule, no queue)
+    out = io.StringIO()
+    now = datetime.now(UTC)
+    # When a replay into it is asked for
+    status = replay(name, now - timedelta(hours=1), now, local=True, out=out)
+    # Then it is refused, saying why and what to do instead
+    assert status == 2
+    assert "reads the events table's stream" in out.getvalue()

@@ -14,6 +14,9 @@ from infra.local.provision import Provisioned
 from infra.local.streams import StreamReader, StreamRoute, streams_client
 from parley.topology import queue_routes, stream_routes
 
+BATCHES_PER_ROUND = 100
+"""Batches a route may take in one round of ``pump`` (its backlog, not a cause-and-effect step)."""
+
 
 class Bus:
     def __init__(self, provisioned: Provisioned, region: str = "us-east-1") -> None:
@@ -64,16 +67,21 @@ class Bus:
                 progress += count
                 delivered += count
             for route in queue_routes():
-                result = deliver_once(
-                    self.sqs,
-                    self.provisioned.queue_urls[route.name],
-                    load_handler(route.function),
-                    route.function,
-                    batch_size=route.batch_size,
-                    region=self.region,
-                )
-                progress += result.delivered + result.failed
-                delivered += result.delivered
+                # a route's whole backlog per round: a round is one step of cause and effect, so the
+                # bound catches events that keep causing events, not a long queue
+                for _batch in range(BATCHES_PER_ROUND):
+                    result = deliver_once(
+                        self.sqs,
+                        self.provisioned.queue_urls[route.name],
+                        load_handler(route.function),
+                        route.function,
+                        batch_size=route.batch_size,
+                        region=self.region,
+                    )
+                    progress += result.delivered + result.failed
+                    delivered += result.delivered
+                    if not result.delivered:
+                        break
             if not progress:
                 return delivered
         raise AssertionError("the bus did not settle")

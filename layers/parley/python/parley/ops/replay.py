@@ -34,7 +34,17 @@ def replay(
     out: TextIO = sys.stdout,
 ) -> int:
     """Exit status 0 when the replay started (AWS) or its events were queued (local), 2 otherwise."""
-    routes = {r.name: r for r in all_routes()}
+    streamed = {r.name for r in all_routes() if r.delivery == "stream"}
+    if route_name in streamed:
+        # no rule or queue: they read the events table's stream. A client resumes with
+        # after_sequence; what the relay put on the bus is what the archive replays to the rules
+        print(
+            f"{route_name} reads the events table's stream, not the bus: replay the routes it feeds "
+            f"(sockets resume with after_sequence)",
+            file=out,
+        )
+        return 2
+    routes = {r.name: r for r in all_routes() if r.name not in streamed}
     if route_name not in routes or start >= end:
         print(f"unknown route {route_name!r} or an empty window; routes: {', '.join(routes)}", file=out)
         return 2
