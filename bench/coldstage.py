@@ -66,6 +66,8 @@ class Stage:
     """A fresh ticket (they live a minute, so each is issued right before its probe)."""
     chat_id: str = ""
     posters: list[dict[str, str]] = field(default_factory=list)
+    streamed: frozenset[str] = frozenset()
+    """Functions fed by the events table's stream (their pools hold stream records, not messages)."""
     _served: int = 0
 
     def event_for(self, function: str) -> dict[str, Any]:
@@ -97,6 +99,8 @@ class Stage:
         pool = self.pools.get(function) or []
         if not pool:
             raise RuntimeError(f"no queued event left for {function}: raise the stage's rounds")
+        if function in self.streamed:
+            return {"Records": [pool.pop(0)]}  # an event source mapping's batch of one stream record
         wanted = PREFERRED.get(function, ())
         index = next((i for i, m in enumerate(pool) if json.loads(m["Body"]).get("detail-type") in wanted), 0)
         return _sqs_event([pool.pop(index)], function)
@@ -258,7 +262,15 @@ def _seed(stage: Stage, rounds: int, receiver_port: int, progress: Callable[[str
         ok(api.post(f"/chats/{free}/messages", alice, body={"text": f"hello @Oracle, round {n}"}), 201)
         moderation = {"enabled": n % 2 == 0}
         ok(api.call("PUT", f"/chats/{strict_id}/extensions/moderation", alice, body=moderation), 200, 201)
-    stage.pools = _drain(provisioned.queue_urls)
+    # what the events table's stream holds, per stream route (its own filter), as Lambda hands it;
+    # the relay's records are then put on the bus by the relay itself, which fills the queues
+    stage.pools = _stream_pools(provisioned.stream_arn)
+    stage.streamed = frozenset(stage.pools)
+    relay = load_handler("relay")
+    for i in range(0, len(stage.pools["relay"]), 25):
+        batch = {"Records": stage.pools["relay"][i : i + 25]}
+        relay(batch, LambdaContext.for_function("relay"))
+    stage.pools.update(_drain(provisioned.queue_urls))
     # the extension gateway's events are what extensions send: let welcome greet half the joiners
     welcome = stage.pools.get("ext_welcome", [])
     joins = [m for m in welcome if json.loads(m["Body"]).get("detail-type") == "UserJoined"]
@@ -267,6 +279,22 @@ def _seed(stage: Stage, rounds: int, receiver_port: int, progress: Callable[[str
     load_handler("ext_welcome")(_sqs_event(handled, "ext_welcome"), LambdaContext.for_function("ext_welcome"))
     stage.pools["extension_gateway"] = _drain({"g": provisioned.queue_urls["extension_gateway"]})["g"]
     root.reset()
+
+
+def _stream_pools(arn: str) -> dict[str, list[dict[str, Any]]]:
+    from infra.local.streams import StreamReader, lambda_record, matches, streams_client
+    from parley.topology import stream_routes
+
+    records: list[dict[str, Any]] = []
+    reader = StreamReader(streams_client("us-east-1"), arn)
+    while batch := reader.read():
+        records += [record for _, record in batch]
+    return {
+        route.function: [
+            lambda_record(r, arn, "us-east-1") for r in records if matches(route.stream_filter, r)
+        ]
+        for route in stream_routes()
+    }
 
 
 def _drain(queue_urls: Mapping[str, str]) -> dict[str, list[dict[str, Any]]]:
