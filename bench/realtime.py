@@ -108,6 +108,8 @@ async def _open(client: Client, chat_id: str) -> ClientConnection:
     connection = await connect(ticket, open_timeout=60, max_queue=None)
     await connection.send(json.dumps({"action": "subscribe", "chat_id": chat_id}))
     reply = json.loads(await connection.recv())
+    while reply["type"] == "PresenceChanged":  # who is online may be pushed before the reply
+        reply = json.loads(await connection.recv())
     if reply["type"] != "Subscribed":
         raise RuntimeError(f"subscribe failed: {reply}")
     return connection

@@ -60,7 +60,28 @@ class Write:
     ttl_seconds: int | None = None
 
 
-class Backend(Protocol):
+class BlindWrites(Protocol):
+    """Writes that need no staging: each is idempotent by its key or slot, so a retry that writes
+    again changes nothing (see ``Manifest.idempotent``); they reach the table at once."""
+
+    def put_new(self, key: str, value: Any, *, ttl_seconds: int | None = None) -> bool: ...
+
+    def items_under(self, prefix: str) -> dict[str, Any]: ...
+
+    def tally(
+        self,
+        key: str,
+        slot: str,
+        counts: Mapping[str, int],
+        tags: Mapping[str, Sequence[str]] | None = None,
+        *,
+        ttl_seconds: int | None = None,
+    ) -> bool: ...
+
+    def tallies(self, prefix: str) -> dict[str, dict[str, dict[str, Any]]]: ...
+
+
+class Backend(BlindWrites, Protocol):
     """What a state backend offers the SDK, scoped to (extension, chat)."""
 
     def get(self, key: str) -> Any | None: ...
@@ -97,27 +118,8 @@ class Backend(Protocol):
 
     def release(self, event_id: str) -> None: ...
 
-    # blind writes, at once and never staged: each is idempotent by its key or slot, so a retry
-    # that writes again changes nothing (see ``Manifest.idempotent``)
 
-    def put_new(self, key: str, value: Any, *, ttl_seconds: int | None = None) -> bool: ...
-
-    def items_under(self, prefix: str) -> dict[str, Any]: ...
-
-    def tally(
-        self,
-        key: str,
-        slot: str,
-        counts: Mapping[str, int],
-        tags: Mapping[str, Sequence[str]] | None = None,
-        *,
-        ttl_seconds: int | None = None,
-    ) -> bool: ...
-
-    def tallies(self, prefix: str) -> dict[str, dict[str, dict[str, Any]]]: ...
-
-
-class Store(Protocol):
+class Store(BlindWrites, Protocol):
     """``ctx.store``: JSON values by key, scoped to this extension and this chat."""
 
     def get(self, key: str) -> Any | None: ...
@@ -127,25 +129,6 @@ class Store(Protocol):
     def update(self, key: str, change: Callable[[Any | None], T], *, ttl_seconds: int | None = None) -> T: ...
 
     def delete(self, key: str) -> None: ...
-
-    # blind writes, at once and never staged: each is idempotent by its key or slot, so a retry
-    # that writes again changes nothing (see ``Manifest.idempotent``)
-
-    def put_new(self, key: str, value: Any, *, ttl_seconds: int | None = None) -> bool: ...
-
-    def items_under(self, prefix: str) -> dict[str, Any]: ...
-
-    def tally(
-        self,
-        key: str,
-        slot: str,
-        counts: Mapping[str, int],
-        tags: Mapping[str, Sequence[str]] | None = None,
-        *,
-        ttl_seconds: int | None = None,
-    ) -> bool: ...
-
-    def tallies(self, prefix: str) -> dict[str, dict[str, dict[str, Any]]]: ...
 
 
 class StagedStore:
