@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from typing import Any
 
 import jwt
@@ -42,6 +43,9 @@ class LocalIdentityProvider:
             "nbf": now,
             "exp": expires,
             "token_use": "id",
+            # each token its own, as Cognito's carry a jti: a refresh within the same second still
+            # hands out a new token
+            "jti": uuid.uuid4().hex,
         }
         if groups:
             claims[GROUPS_CLAIM] = list(groups)

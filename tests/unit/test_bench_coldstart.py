@@ -55,7 +55,8 @@ def test_a_first_invocation_counts_only_when_it_took_the_ordinary_path() -> None
     assert first_invocation_problem("api", {"statusCode": 429}) is not None
     assert first_invocation_problem("turns", {"batchItemFailures": []}) is None
     assert first_invocation_problem("turns", {"batchItemFailures": [{"itemIdentifier": "1"}]}) is not None
-    assert first_invocation_problem("outbox_sweeper", {"failed": 0, "found": 0}) is None
+    assert first_invocation_problem("outbox_sweeper", {"turns_moved": 0}) is None
+    assert first_invocation_problem("outbox_sweeper", {"errorMessage": "boom"}) is not None
 
 
 def test_the_floors_are_measured_from_their_own_folder() -> None:
