@@ -20,6 +20,15 @@ function retryAfterSeconds(header) {
   return Number.isNaN(date) ? null : Math.max(0, Math.ceil((date - Date.now()) / 1000));
 }
 
+// A request that has not answered in this long is given up (and a read retried once): a spinner
+// that never ends is worse than an error with a way to try again.
+const TIMEOUT_MS = 15_000;
+// Answers worth one more try for a read: the request may never have reached a healthy server.
+const TRANSIENT = new Set([0, 502, 503, 504]);
+const MAX_RETRY_WAIT_S = 5;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
 export class Api {
   /**
    * @param {{token: () => string | null, refresh: () => Promise<boolean>}} auth
@@ -30,25 +39,44 @@ export class Api {
     this.base = ""; // the API's origin when it is not the page's (config.json `api_url`)
   }
 
-  async request(method, path, body = undefined, { authenticated = true, retried = false, raw = false } = {}) {
+  async request(method, path, body = undefined, options = {}) {
+    try {
+      return await this.attempt(method, path, body, options);
+    } catch (error) {
+      // only reads are retried here: a write's retry belongs to its caller (client_message_id)
+      if (method !== "GET" || !(error instanceof ApiError) || !TRANSIENT.has(error.status)) throw error;
+      await sleep(1000 * Math.min(error.retryAfter ?? 1, MAX_RETRY_WAIT_S));
+      return this.attempt(method, path, body, options);
+    }
+  }
+
+  async attempt(method, path, body = undefined, { authenticated = true, retried = false, raw = false } = {}) {
     const headers = { Accept: raw ? "text/csv, application/json" : "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const token = authenticated ? this.auth.token() : null;
     if (token) headers.Authorization = `Bearer ${token}`;
     let response;
+    let text;
     try {
       response = await fetch(this.base + path, {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(TIMEOUT_MS),
       });
-    } catch {
-      throw new ApiError(0, "network", "Cannot reach the server. Check your connection.");
+      if (response.status === 401 && authenticated && !retried && (await this.auth.refresh())) {
+        return this.attempt(method, path, body, { authenticated, retried: true, raw });
+      }
+      text = await response.text();
+    } catch (error) {
+      if (error instanceof ApiError) throw error;
+      const late = error && error.name === "TimeoutError";
+      throw new ApiError(
+        0,
+        late ? "timeout" : "network",
+        late ? "The server did not answer in time. Try again." : "Cannot reach the server. Check your connection.",
+      );
     }
-    if (response.status === 401 && authenticated && !retried && (await this.auth.refresh())) {
-      return this.request(method, path, body, { authenticated, retried: true, raw });
-    }
-    const text = await response.text();
     if (raw && response.ok) return text;
     let data = null;
     if (text) {

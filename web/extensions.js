@@ -71,7 +71,17 @@ export class ExtensionsPanel {
       );
       this.root.dataset.state = "ready";
     } catch (error) {
-      if (ticket === this.loading) this.onError(`Could not load the extensions: ${error.message}`);
+      if (ticket !== this.loading || this.chatId !== chatId) return;
+      // said in the panel, with a way to try again: a banner alone left it "loading" for good
+      this.root.dataset.state = "error";
+      const retry = el("button", { type: "button", className: "small", "data-testid": "extensions-retry" }, "Try again");
+      retry.addEventListener("click", () => this.refresh());
+      this.body.replaceChildren(
+        el("p", { className: "field-error", role: "alert", "data-testid": "extensions-error" },
+          `Could not load the extensions: ${error.message}`),
+        retry,
+      );
+      this.onError(`Could not load the extensions: ${error.message}`);
     }
   }
 

@@ -207,6 +207,8 @@ class Gateway:
             source_ip=request.remote or "127.0.0.1",
         )
         result = await self._invoke("api", event)
+        if result["statusCode"] >= 500:  # the browser's and fuzzer's runs keep this log
+            logger.warning("%s %s -> %s", request.method, request.path, result["statusCode"])
         body = result.get("body") or ""
         raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
         headers = {k: v for k, v in (result.get("headers") or {}).items() if k.lower() != "content-length"}
@@ -276,7 +278,10 @@ class Gateway:
             result = {"statusCode": 500, "body": json.dumps({"type": "Error", "data": {"code": "internal"}})}
         socket = self.sockets.get(connection_id)
         if socket and result.get("body") and not socket.ws.closed:
-            await socket.ws.send_str(result["body"])
+            try:
+                await socket.ws.send_str(result["body"])
+            except ConnectionResetError:  # the client left while its frame was handled
+                logger.info("socket closed before its answer", extra={"connection_id": connection_id})
 
     # -- management API ----------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from playwright.sync_api import Locator, WebSocketRoute, expect
+from playwright.sync_api import Locator, Route, WebSocketRoute, expect
 
 from tests.browser.conftest import User, axe_violations
 
@@ -159,9 +159,9 @@ def test_the_extensions_panel_installs_configures_and_toggles(new_user: NewUser,
     alice.create_chat("With extensions")
     open_drawer(alice, "extensions")
     # the first GET /extensions of a fresh stack loads the registry: slow on a busy machine
-    expect(alice.page.get_by_test_id("extensions-panel")).to_have_attribute(
-        "data-state", "ready", timeout=30_000
-    )
+    panel = alice.page.get_by_test_id("extensions-panel")
+    expect(panel).to_have_attribute("data-state", re.compile("^(ready|error)$"), timeout=45_000)
+    assert panel.get_attribute("data-state") == "ready", panel.inner_text()
 
     # every registered extension is listed, with this chat's installs
     for extension_id in ("analytics", "moderation", "sentiment", "webhook", "welcome"):
@@ -208,6 +208,42 @@ def test_the_extensions_panel_installs_configures_and_toggles(new_user: NewUser,
     alice.page.screenshot(path=artifacts / "browser-extensions.png")
     assert alice.errors == []
     assert bob.errors == []
+
+
+REGISTRY = re.compile(r"^https?://[^/]+/extensions$")  # GET /extensions, not a chat's installs
+
+
+def test_a_failed_read_is_retried_once_then_said_in_the_panel_with_a_way_to_try_again(
+    new_user: NewUser,
+) -> None:
+    """A 503 on GET /extensions is retried by itself; a server that keeps failing leaves the panel in
+    an error state (never "loading" for good) whose button loads it once the server is back."""
+    alice = new_user("Alice")
+    alice.sign_in()
+    alice.create_chat("Flaky registry")
+    answers: list[int] = []
+
+    def unavailable(route: Route) -> None:
+        answers.append(503)
+        route.fulfill(status=503, json={"error": {"code": "unavailable", "message": "try later"}})
+
+    alice.page.route(REGISTRY, unavailable, times=1)
+    open_drawer(alice, "extensions")
+    panel = alice.page.get_by_test_id("extensions-panel")
+    expect(panel).to_have_attribute("data-state", "ready")
+    assert answers == [503]  # one failure, then the retry's answer
+    alice.page.get_by_test_id("extensions-button").click()  # closed
+
+    alice.page.route(REGISTRY, unavailable)
+    open_drawer(alice, "extensions")
+    expect(panel).to_have_attribute("data-state", "error")
+    expect(alice.page.get_by_test_id("extensions-error")).to_contain_text("try later")
+    assert len(answers) == 3  # the first try and one retry, no more
+    alice.page.unroute(REGISTRY)
+    alice.page.get_by_test_id("extensions-retry").click()
+    expect(panel).to_have_attribute("data-state", "ready")
+    expect(extension(alice, "welcome")).to_have_count(1)
+    assert alice.errors == []
 
 
 def test_a_skipped_sequence_fetches_the_missing_range_before_applying(new_user: NewUser) -> None:
