@@ -16,7 +16,7 @@ from parley.domain.model import Chat, ChatSettings
 from parley.domain.read_filters import MessageVerdicts, filter_key
 from parley.errors import HookTimeoutError
 from parley.extensions.builtin import spoilers
-from parley.extensions.hooks import HookRunner, ReadFilterAnswer, ReadFilterRequest, ReadVerdict
+from parley.extensions.hooks import HookRunner, ReadFilterAnswer, ReadFilterRequest, ReadMessage, ReadVerdict
 from parley.extensions.manifest import ExtensionDocument, Hooks, Manifest
 from parley.extensions.sdk import Extension
 from parley.services.read_filters import ReadFilters
@@ -96,6 +96,12 @@ def service(
     return ReadFilters(cache, lambda: registry, HookRunner(invoker, budget_ms=100)), invoker, cache
 
 
+def spoilers_message() -> ReadMessage:
+    return ReadMessage(
+        message_id="m1", sequence=1, sender_id="user-alice", sender_name="A", sender_kind="human", text="x"
+    )
+
+
 # -- verdicts as data ------------------------------------------------------------------------------
 
 
@@ -125,6 +131,11 @@ def test_the_filter_key_moves_with_a_filters_config() -> None:
 
 def test_an_answer_naming_what_was_not_asked_is_refused() -> None:
     request = ReadFilterRequest(chat_id="c", messages=[], viewers=[BOB])
+    asked = ReadFilterRequest(chat_id="c", messages=[spoilers_message()], viewers=[BOB])
+    with pytest.raises(ValueError, match="needs `text`"):
+        ReadFilterAnswer(verdicts=[ReadVerdict(message_id="m1", viewers=[BOB], action="rewrite")]).check(
+            asked
+        )
     with pytest.raises(ValueError, match="did not"):
         ReadFilterAnswer(verdicts=[ReadVerdict(message_id="m9", viewers=[BOB], action="hide")]).check(request)
     with pytest.raises(ValidationError):
@@ -216,6 +227,21 @@ def test_two_filters_fold_hide_over_rewrite() -> None:
     chat = chat_with(("a_rewrite", {}), ("b_hide", {}))
     [seen] = filters.messages_for(chat, BOB, [message(1, "hi")])
     assert seen.filtered == "hidden"
+
+
+def test_of_two_rewrites_the_first_filters_by_id_stands() -> None:
+    def rewrite_to(text: str) -> Callable[[ReadFilterRequest], ReadFilterAnswer]:
+        return lambda r: ReadFilterAnswer(
+            verdicts=[
+                ReadVerdict(message_id=m.message_id, viewers=[BOB], action="rewrite", text=text)
+                for m in r.messages
+            ]
+        )
+
+    filters, _, _ = service(filtering("b_second", rewrite_to("B")), filtering("a_first", rewrite_to("A")))
+    chat = chat_with(("b_second", {}), ("a_first", {}))
+    [seen] = filters.messages_for(chat, BOB, [message(1, "hi")])
+    assert seen.text == "A"
 
 
 def test_event_log_rows_and_pushed_envelopes_are_filtered_alike() -> None:

@@ -13,9 +13,10 @@ from pydantic import BaseModel
 from parley import root
 from parley.adapters.tables import MessageRecord
 from parley.extensions.hooks import ReadFilterAnswer, ReadFilterRequest, ReadVerdict
-from parley.extensions.manifest import Hooks, Manifest
+from parley.extensions.manifest import EmptyConfig, Hooks, Manifest
 from parley.extensions.sdk import Extension
 from tests.integration.extensions.test_flows import install
+from tests.integration.extensions.test_readme_example import example
 from tests.support.api import Api, User
 from tests.support.bus import Bus
 from tests.support.extensions import registered
@@ -91,6 +92,10 @@ def test_a_spoiler_is_masked_for_the_member_who_opted_in_and_only_for_him(
         assert pushed_texts(sockets, f"conn-{user.name}") == whole
         assert texts(api, user, chat_id) == whole
         assert logged_texts(api, user, chat_id) == whole
+
+    # And what is stored and put on the bus is the message as written
+    stored = [e for e in bus.emitted() if e["detail-type"] == "MessageStored"]
+    assert [e["detail"]["data"]["message"]["text"] for e in stored][-2:] == [SPOILER, "no secrets here"]
 
     # And a socket of Bob's that resumes from before the messages gets them masked in the replay
     sockets.open(bob, "conn-Bob-2")
@@ -272,3 +277,32 @@ def test_a_filter_that_times_out_or_fails_gets_the_chats_fallback_uncached(
     assert waited < 0.55
     assert len(calls) == 2
     assert not any(r.read_verdicts for r in MessageRecord.query(chat_id))
+
+
+def test_the_readme_read_filter_example_rewrites_for_everyone_but_its_exception(
+    api: Api, alice: User, bob: User
+) -> None:
+    # Given an extension declared as the README says, with the README's hook
+    namespace: dict[str, Any] = {"Config": EmptyConfig}
+    namespace["extension"] = Extension(
+        Manifest(
+            id="quiet",
+            version="1.0.0",
+            name="Quiet",
+            description="The README's read filter.",
+            capabilities=frozenset({"messages:filter"}),
+            hooks=Hooks(on_read=True),
+        )
+    )
+    exec(compile(example("read-filter"), "README.md:read-filter", "exec"), namespace)
+    with registered(namespace["extension"]):
+        chat_id: str = api.create_chat(alice)["chat_id"]
+        api.post(f"/chats/{chat_id}/members", bob)
+        install(api, alice, chat_id, "quiet")
+
+        # When Bob shouts
+        api.send(bob, chat_id, "LUNCH NOW")
+
+        # Then Bob reads it lowered, Alice (the example's exception) as written
+        assert texts(api, bob, chat_id) == [("lunch now", "rewritten")]
+        assert texts(api, alice, chat_id) == [("LUNCH NOW", None)]
