@@ -14,7 +14,7 @@ from parley.catalog import SYSTEM, MessageStored, MessageView, new_event
 from parley.domain.extensions import put_install
 from parley.domain.model import Chat, ChatSettings
 from parley.domain.read_filters import MessageVerdicts, filter_key
-from parley.errors import HookTimeoutError
+from parley.errors import HookTimeoutError, StoreError
 from parley.extensions.builtin import spoilers
 from parley.extensions.hooks import HookRunner, ReadFilterAnswer, ReadFilterRequest, ReadMessage, ReadVerdict
 from parley.extensions.manifest import ExtensionDocument, Hooks, Manifest
@@ -306,3 +306,17 @@ def test_spoilers_can_hide_the_whole_message_and_leaves_plain_text_alone() -> No
     assert hidden["verdicts"] == [{"message_id": "m1", "viewers": [BOB], "action": "hide", "text": None}]
     assert ask_spoilers("no | marks || here", hide_for=[BOB]) == {"verdicts": []}
     assert ask_spoilers("||x||") == {"verdicts": []}
+
+
+class UnwritableCache(InMemoryVerdictCache):
+    def save_read_verdicts(self, chat_id: str, sequence: int, verdicts: MessageVerdicts) -> None:
+        raise StoreError("throttled")
+
+
+def test_a_cache_write_that_fails_leaves_the_read_as_ruled() -> None:
+    invoker = CallingInvoker(spoilers.extension)
+    registry = {"spoilers": spoilers.extension.manifest.document()}
+    filters = ReadFilters(UnwritableCache(), lambda: registry, HookRunner(invoker, budget_ms=100))
+    chat = chat_with(("spoilers", {"hide_for": [BOB]}))
+    [seen] = filters.messages_for(chat, BOB, [message(1, "||x||")])
+    assert seen.text == "[spoiler]"

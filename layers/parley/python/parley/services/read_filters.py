@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from parley.catalog import Envelope, MessageView
 from parley.domain.model import Chat
 from parley.domain.read_filters import Action, MessageVerdicts, filter_key, readers, stronger
+from parley.errors import StoreError
 from parley.extensions.hooks import (
     MAX_FILTERED_MESSAGES,
     HookRunner,
@@ -142,9 +143,16 @@ class ReadFilters:
             )
         ruled = {m.sequence: MessageVerdicts.combine(key, viewers, rulings[m.message_id]) for m in messages}
         if decided:
-            for sequence, verdicts in ruled.items():
-                self._cache.save_read_verdicts(chat.chat_id, sequence, verdicts)
+            self._save(chat.chat_id, ruled)
         return ruled
+
+    def _save(self, chat_id: str, ruled: Mapping[int, MessageVerdicts]) -> None:
+        """The cache only saves later calls: a write that fails leaves the read (or push) as ruled."""
+        try:
+            for sequence, verdicts in ruled.items():
+                self._cache.save_read_verdicts(chat_id, sequence, verdicts)
+        except StoreError:
+            logger.warning("read verdicts not cached", extra={"chat_id": chat_id}, exc_info=True)
 
     # -- what the read paths call --------------------------------------------------------------------
 
