@@ -3,18 +3,26 @@ path (pushes, GET messages, GET events, the subscribe replay), and is asked once
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
 from parley import root
+from parley.adapters.dynamodb import ChatRepository, LoadedChat
+from parley.adapters.memory import InMemoryPusher
 from parley.adapters.tables import MessageRecord
+from parley.catalog import parse_detail
+from parley.domain.read_filters import MessageVerdicts
 from parley.extensions.hooks import ReadFilterAnswer, ReadFilterRequest, ReadVerdict
 from parley.extensions.manifest import EmptyConfig, Hooks, Manifest
 from parley.extensions.sdk import Extension
+from parley.realtime.fanout import Broadcaster
+from parley.services.read_filters import ReadFilters
 from tests.integration.extensions.test_flows import install
 from tests.integration.extensions.test_readme_example import example
 from tests.support.api import Api, User
@@ -306,3 +314,52 @@ def test_the_readme_read_filter_example_rewrites_for_everyone_but_its_exception(
         # Then Bob reads it lowered, Alice (the example's exception) as written
         assert texts(api, bob, chat_id) == [("lunch now", "rewritten")]
         assert texts(api, alice, chat_id) == [("LUNCH NOW", None)]
+
+
+class CountingChats(ChatRepository):
+    """The chat repository, counting the chat loads and the verdict reads."""
+
+    def __init__(self) -> None:
+        super().__init__(root.bound_settings().region)
+        self.loads = 0
+        self.verdict_reads = 0
+
+    def load(self, chat_id: str) -> LoadedChat | None:
+        self.loads += 1
+        return super().load(chat_id)
+
+    def read_verdicts(self, chat_id: str, sequences: Sequence[int]) -> dict[int, MessageVerdicts]:
+        self.verdict_reads += 1
+        return super().read_verdicts(chat_id, sequences)
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_the_broadcaster_reads_nothing_more_for_a_chat_without_a_read_filter(
+    api: Api, alice: User, bob: User, enabled: bool
+) -> None:
+    # Given a chat (with or without spoilers enabled) where Bob's socket is subscribed
+    chat_id: str = api.create_chat(alice)["chat_id"]
+    api.post(f"/chats/{chat_id}/members", bob)
+    if enabled:
+        install(api, alice, chat_id, "spoilers", hide_for=[bob.user_id])
+    connections = root.connections()
+    connections.add_connection("bob-1", user_id=bob.user_id, name="Bob", now=datetime.now(UTC))
+    connections.subscribe("bob-1", chat_id, user_id=bob.user_id, now=datetime.now(UTC))
+    chats, pusher = CountingChats(), InMemoryPusher()
+    broadcaster = Broadcaster(
+        connections, chats, pusher, read_filters=ReadFilters(chats, root.registry().all, root.hook_runner())
+    )
+    api.send(alice, chat_id, SPOILER)
+    items = api.get(f"/chats/{chat_id}/events", alice, query={"limit": 200}).json["items"]
+    stored = next(i for i in items if i["event_type"] == "MessageStored")
+    detail = {"metadata": stored["metadata"], "data": stored["data"]}
+    broadcaster.broadcast(parse_detail(detail))  # the roster is cached from here on
+    chats.loads = chats.verdict_reads = 0
+
+    # When the broadcaster pushes the message again
+    broadcaster.broadcast(parse_detail(detail))
+
+    # Then only a chat with a read filter costs a chat load and a verdict read (from the cache now)
+    assert (chats.loads, chats.verdict_reads) == ((1, 1) if enabled else (0, 0))
+    [frame] = [json.loads(f) for f in pusher.frames["bob-1"]][-1:]
+    assert frame["data"]["message"]["text"] == (MASKED if enabled else SPOILER)
