@@ -155,7 +155,7 @@ class ParleyExtension(Construct):
             raise ValueError(
                 f"extension {manifest.id}: give exactly one target (code, queue or https_url), got {given}"
             )
-        hooked = manifest.hooks.moderate or manifest.hooks.validate_turn
+        hooked = manifest.hooks.any
         if hooked and code is None:
             raise ValueError(
                 f"extension {manifest.id} declares a hook: hooks are synchronous invokes of its function, "
@@ -282,7 +282,7 @@ class ParleyExtension(Construct):
             routed.queue,
             reserved_concurrency_scale=self.host.reserved_concurrency_scale,
         )
-        if self.manifest.hooks.moderate or self.manifest.hooks.validate_turn:
+        if self.manifest.hooks.any:
             for caller in self.host.hook_callers:
                 # the function itself (unqualified), which is what the hook invoker calls by name
                 iam.Grant.add_to_principal(

@@ -73,7 +73,7 @@ class FunctionSpec:
     knows_websocket_url: bool = False
     # bedrock:InvokeModelWithResponseStream on foundation models: streams AI participants' replies
     invokes_bedrock: bool = False
-    # lambda:InvokeFunction on the functions of extensions with a moderation or turn hook: rules on posts
+    # lambda:InvokeFunction on the functions of extensions with a hook: rules on posts and on reads
     runs_hooks: bool = False
     # Lambda reserved concurrency: an extension's flood or hang never takes the account's concurrency
     reserved_concurrency: int | None = None
@@ -217,9 +217,18 @@ CORE_FUNCTIONS: tuple[FunctionSpec, ...] = (
         trigger=Consumes("broadcaster"),
         memory_mb=512,
         timeout_seconds=30,
-        # loads the chat; drops subscriptions and connections whose socket is gone (410)
-        tables={"chats": "read", "connections": "read_write", "subscriptions": "read_write"},
+        # loads the chat; drops subscriptions and connections whose socket is gone (410); a chat with
+        # a read filter: the registry (which extensions filter), its hook, and the verdicts cached on
+        # the message rows (parley.services.read_filters)
+        tables={
+            "chats": "read",
+            "connections": "read_write",
+            "subscriptions": "read_write",
+            "extensions": "read",
+            "messages": "read_write",
+        },
         pushes_to_websockets=True,
+        runs_hooks=True,
     ),
     FunctionSpec(
         name="ai_responder",
@@ -287,7 +296,7 @@ def extension_function(
     worst batch: a hung handler then fails its own record (partial batch response), not the batch.
     """
     route = extension_route(manifest.document(), reserved_concurrency=manifest.reserved_concurrency)
-    hooked = manifest.hooks.moderate or manifest.hooks.validate_turn
+    hooked = manifest.hooks.any
     return FunctionSpec(
         name=route.function,
         description=f"Extension {manifest.id}: {manifest.description}"[:256],

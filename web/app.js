@@ -795,10 +795,12 @@ function upsertMessage(cs, message, { scroll = true } = {}) {
     senderId: message.sender_id,
     senderName: message.sender_name,
     kind: message.sender_kind,
-    text: message.text,
+    // a read filter (an extension's on_read hook) hid it from this viewer: its place stays, its text does not
+    text: message.filtered === "hidden" ? "(hidden for you by a filter)" : message.text,
     createdAt: message.created_at,
   });
   li.setAttribute("data-testid", "message");
+  if (message.filtered) li.dataset.filtered = message.filtered;
   li.dataset.sequence = String(message.sequence);
   li.dataset.messageId = message.message_id;
   li.dataset.senderId = message.sender_id;

@@ -34,7 +34,7 @@ from parley.routing import Route, extension_route, route
 from tests.infra.conftest import ROOT, Synth
 
 SHIPPED = manifests()
-HOOKED = [m for m in SHIPPED if m.hooks.moderate or m.hooks.validate_turn]
+HOOKED = [m for m in SHIPPED if m.hooks.any]
 
 
 def _route(manifest: Manifest) -> Route:
@@ -212,7 +212,7 @@ def test_the_extension_gateway_hears_every_extension_source_by_prefix(synth: Syn
     assert "PARLEY_EXTENSIONS_TABLE" in env["Environment"]["Variables"]
 
 
-HOOK_CALLERS = {"api", "realtime", "ai_responder", "extension_gateway"}
+HOOK_CALLERS = {"api", "realtime", "ai_responder", "extension_gateway", "broadcaster"}
 
 
 def test_only_the_functions_that_run_hooks_may_invoke_and_only_hooked_extensions(synth: Synth) -> None:
@@ -224,7 +224,8 @@ def test_only_the_functions_that_run_hooks_may_invoke_and_only_hooked_extensions
         assert function is not None
         hooks.append({"Fn::GetAtt": [synth.logical_id(function), "Arn"]})
     # Then the functions that store messages members see (api and realtime for posts, ai_responder
-    # for AI replies, extension_gateway for bot messages) may invoke exactly those functions
+    # for AI replies, extension_gateway for bot messages, the broadcaster for read filters on pushes)
+    # may invoke exactly those functions
     # (unqualified), and no other function may invoke any
     for name, function in synth.stack.lambdas.items():
         assert function.role is not None

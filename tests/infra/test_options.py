@@ -131,9 +131,10 @@ def _reservations(synth: Synth) -> dict[str, int | None]:
 
 
 def test_reserved_concurrency_scales_down_with_its_pollers(synth: Synth, options_synth: Synth) -> None:
-    # Given -c reserved_concurrency_scale=0.5 (the moderation extension reserves 20, the other four 2)
+    # Given -c reserved_concurrency_scale=0.5 (the moderation and spoilers extensions reserve 20, the
+    # other four 2)
     default, halved = _reservations(synth), _reservations(options_synth)
-    assert sorted(v for v in default.values() if v) == [2, 2, 2, 2, 20]
+    assert sorted(v for v in default.values() if v) == [2, 2, 2, 2, 20, 20]
     assert halved == {k: None if v is None else math.ceil(v / 2) for k, v in default.items()}
     # the SQS pollers follow (held to the reservation when it is 2 or more, else unbounded)
     pollers = {
@@ -142,7 +143,7 @@ def test_reserved_concurrency_scales_down_with_its_pollers(synth: Synth, options
         .get("MaximumConcurrency")
         for m in options_synth.resources("AWS::Lambda::EventSourceMapping").values()
     }
-    assert sorted(p for p in pollers.values() if p) == [10]
+    assert sorted(p for p in pollers.values() if p) == [10, 10]
 
 
 def test_a_reservation_scales_up_to_one_or_to_none() -> None:

@@ -13,7 +13,15 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+)
 
 CORE_SOURCE = "parley.core"
 EXTENSION_SOURCE_PREFIX = "parley.ext."
@@ -260,6 +268,20 @@ class MessageView(_Frozen):
     text: str
     client_message_id: str | None = None
     created_at: datetime
+    filtered: Literal["hidden", "rewritten"] | None = Field(
+        None,
+        description="Set only in what a viewer reads, when a read filter (an extension's `on_read` hook) "
+        "changed this message for them: `hidden` (its text is empty) or `rewritten`.",
+    )
+
+    # no return annotation on purpose: pydantic then keeps the model's own serialization schema
+    @model_serializer(mode="wrap")
+    def _without_unfiltered(self, dump: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        """Stored events and unfiltered reads stay as they were: ``filtered`` appears only when set."""
+        data: dict[str, Any] = dump(self)
+        if data.get("filtered") is None:
+            data.pop("filtered", None)
+        return data
 
 
 # --------------------------------------------------------------------------------------------------

@@ -207,8 +207,15 @@ def realtime_service() -> RealtimeService:
 @component
 def broadcaster() -> Broadcaster:
     from parley.realtime.fanout import Broadcaster
+    from parley.services.read_filters import ReadFilters
 
-    return Broadcaster(connections(), chat_repository(), pusher(), concurrency=settings().push_concurrency)
+    return Broadcaster(
+        connections(),
+        chat_repository(),
+        pusher(),
+        concurrency=settings().push_concurrency,
+        read_filters=ReadFilters(chat_repository(), registry().all, hook_runner()),
+    )
 
 
 @component

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError
+from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from parley.adapters.contexts import context_record
@@ -25,12 +25,16 @@ from parley.adapters.tables import (
 from parley.catalog import Envelope, MessageView
 from parley.domain.contexts import changed_contexts
 from parley.domain.model import Chat, Outcome
+from parley.domain.read_filters import MessageVerdicts
 from parley.domain.turns import turn_deadline
 from parley.errors import ChangeTooLargeError, ConcurrentWriteError, StoreError
 from parley.observability import logger
 
 DURABLE_SENDERS = frozenset({"ai", "extension"})
 """Senders whose posts answer an event: deduplicated on that request for good, not for a day."""
+
+BATCH_GET_KEYS = 100
+"""DynamoDB's BatchGetItem limit."""
 
 TURN_SHARDS = 16
 """Turn deadlines spread over this many index partitions, so no single key takes every write."""
@@ -129,6 +133,37 @@ class ChatRepository:
             )
         )
         return [json.loads(r.detail) for r in records[:limit]], len(records) > limit
+
+    def read_verdicts(self, chat_id: str, sequences: Sequence[int]) -> dict[int, MessageVerdicts]:
+        """The cached read-filter verdicts of these messages (one BatchGetItem of that attribute alone);
+        messages without any, or with an entry this code cannot read, are left out (ruled again)."""
+        found: dict[int, MessageVerdicts] = {}
+        keys = [(chat_id, s) for s in sorted(set(sequences))]
+        attributes = ["sequence", "read_verdicts"]
+        for start in range(0, len(keys), BATCH_GET_KEYS):
+            for record in MessageRecord.batch_get(
+                keys[start : start + BATCH_GET_KEYS], attributes_to_get=attributes
+            ):
+                if record.read_verdicts:
+                    try:
+                        found[int(record.sequence)] = MessageVerdicts.model_validate_json(
+                            record.read_verdicts
+                        )
+                    except ValueError:
+                        logger.warning("unreadable read verdicts", extra={"chat_id": chat_id})
+        return found
+
+    def save_read_verdicts(self, chat_id: str, sequence: int, verdicts: MessageVerdicts) -> None:
+        """Cache them on the message row; a row that is not there (yet) is left alone."""
+        try:
+            MessageRecord(chat_id, sequence).update(
+                actions=[MessageRecord.read_verdicts.set(verdicts.model_dump_json())],
+                condition=MessageRecord.message_id.exists(),
+                add_version_condition=False,
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise StoreError("could not cache read verdicts") from exc
 
     def memberships(self, user_id: str) -> list[str]:
         return [r.chat_id for r in MembershipRecord.query(user_id)]

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from parley.catalog import Envelope
+from parley.domain.read_filters import MessageVerdicts
 from parley.errors import ConcurrentWriteError, PublishError
 from parley.extensions.store import Write, decode, encode
 from parley.ports import ConnectionGoneError
@@ -162,3 +163,18 @@ class InMemoryStore:
             for k, r in self.tally_rows.items()
             if k.startswith(prefix)
         }
+
+
+class InMemoryVerdictCache:
+    """Read filters' verdicts per (chat, message sequence), as the message rows keep them."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, int], MessageVerdicts] = {}
+        self.reads = 0
+
+    def read_verdicts(self, chat_id: str, sequences: Sequence[int]) -> dict[int, MessageVerdicts]:
+        self.reads += 1
+        return {s: self.rows[(chat_id, s)] for s in sequences if (chat_id, s) in self.rows}
+
+    def save_read_verdicts(self, chat_id: str, sequence: int, verdicts: MessageVerdicts) -> None:
+        self.rows[(chat_id, sequence)] = verdicts

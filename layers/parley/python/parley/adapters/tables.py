@@ -83,6 +83,8 @@ class MessageRecord(Model):
     text = UnicodeAttribute()
     client_message_id = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
+    read_verdicts = UnicodeAttribute(null=True)
+    """Read filters' cached verdicts on this message, per viewer (``parley.services.read_filters``)."""
 
 
 class EventRecord(Model):

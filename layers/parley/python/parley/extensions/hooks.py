@@ -1,4 +1,5 @@
-"""Synchronous hooks: extensions rule on a post (moderation, turn) within a time budget.
+"""Synchronous hooks: extensions rule on a post (moderation, turn) or on what a viewer reads (read
+filters) within a time budget.
 
 The core calls each enabled hook of a chat before the message is stored. A hook that answers late,
 raises or returns nonsense never blocks the post longer than its budget: the chat's fallback
@@ -20,6 +21,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from parley.domain.model import MAX_MESSAGE_LENGTH
 from parley.errors import HookTimeoutError
 from parley.extensions.manifest import ExtensionDocument
 from parley.observability import logger
@@ -74,6 +76,79 @@ class TurnDecision(BaseModel):
     reason: str = Field("", max_length=500)
 
 
+MAX_FILTERED_MESSAGES = 50
+"""Messages one read-filter call rules on at most: a history page of misses is one call, not fifty."""
+
+
+class ReadMessage(BaseModel):
+    """A stored message as a read filter sees it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message_id: str
+    sequence: int
+    sender_id: str
+    sender_name: str
+    sender_kind: str
+    text: str
+
+
+class ReadFilterRequest(BaseModel):
+    """What a read filter (`on_read`) sees: stored messages, the chat's members who may read them, and
+    this chat's config of the extension. It answers for every (message, viewer) pair at once."""
+
+    model_config = ConfigDict(frozen=True)
+
+    chat_id: str
+    messages: list[ReadMessage] = Field(max_length=MAX_FILTERED_MESSAGES)
+    viewers: list[str] = Field(description="Participant ids of the viewers to rule for.")
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class ReadVerdict(BaseModel):
+    """One message, for some viewers: `hide` it (they get a marker without its text) or `rewrite` it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    message_id: str
+    viewers: list[str] = Field(min_length=1)
+    action: Literal["keep", "hide", "rewrite"]
+    text: str | None = Field(
+        None, max_length=MAX_MESSAGE_LENGTH, description="What these viewers read (action `rewrite`)."
+    )
+
+
+class ReadFilterAnswer(BaseModel):
+    """A read filter's answer: every (message, viewer) pair it names no verdict for is kept as stored."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    verdicts: list[ReadVerdict] = Field(default_factory=list)
+
+    def check(self, request: ReadFilterRequest) -> ReadFilterAnswer:
+        """Itself, if it only names the request's messages and viewers; rewrites carry text."""
+        messages = {m.message_id for m in request.messages}
+        viewers = set(request.viewers)
+        for verdict in self.verdicts:
+            if verdict.message_id not in messages or not viewers.issuperset(verdict.viewers):
+                raise ValueError("a verdict names a message or viewer the request did not")
+            if verdict.action == "rewrite" and verdict.text is None:
+                raise ValueError("a rewrite needs `text`")
+        return self
+
+    @classmethod
+    def fallback(cls, request: ReadFilterRequest, fallback: Literal["allow", "reject"]) -> ReadFilterAnswer:
+        """The chat's fallback as an answer: `allow` keeps every message, `reject` hides each from all."""
+        if fallback == "allow" or not request.viewers:
+            return cls()
+        return cls(
+            verdicts=[
+                ReadVerdict(message_id=m.message_id, viewers=list(request.viewers), action="hide")
+                for m in request.messages
+            ]
+        )
+
+
 Outcome = Literal["decided", "timeout", "error"]
 
 
@@ -84,6 +159,7 @@ class Ruling:
     elapsed_ms: float
     moderation: ModerationDecision | None = None
     turn: TurnDecision | None = None
+    read: ReadFilterAnswer | None = None
 
 
 _loader: Callable[[str], Callable[[dict[str, Any], Any], Any]] | None = None
@@ -191,15 +267,40 @@ class HookRunner:
             )
         return Ruling(document.id, outcome, elapsed, turn=decision)
 
+    def filter_reads(
+        self, document: ExtensionDocument, request: ReadFilterRequest, fallback: Literal["allow", "reject"]
+    ) -> Ruling:
+        """A read filter's verdicts on ``request``; on a timeout, an error or nonsense, the fallback's."""
+        answer, outcome, elapsed = self._call(
+            document, {HOOK_KEY: "on_read", "request": request.model_dump(mode="json")}
+        )
+        read: ReadFilterAnswer | None = None
+        if outcome == "decided":
+            try:
+                read = ReadFilterAnswer.model_validate(answer).check(request)
+            except (ValidationError, ValueError):
+                logger.warning("read filter answered nonsense", extra={"extension_id": document.id})
+                outcome = "error"
+        if read is None:
+            read = ReadFilterAnswer.fallback(request, fallback)
+        return Ruling(document.id, outcome, elapsed, read=read)
+
+
+HOOK_CAPABILITIES: dict[str, str] = {
+    "moderate": "messages:moderate",
+    "validate_turn": "turns:control",
+    "on_read": "messages:filter",
+}
+
 
 def hooked(
     installs: Mapping[str, Any],
     registry: Mapping[str, ExtensionDocument],
-    kind: Literal["moderate", "validate_turn"],
+    kind: Literal["moderate", "validate_turn", "on_read"],
 ) -> list[ExtensionDocument]:
     """The registered documents of the chat's enabled extensions that have a hook of ``kind``, in a
     stable order (by id), so a rewrite chain is the same on every attempt."""
-    capability = "messages:moderate" if kind == "moderate" else "turns:control"
+    capability = HOOK_CAPABILITIES[kind]
     found = []
     for extension_id in sorted(installs):
         install = installs[extension_id]

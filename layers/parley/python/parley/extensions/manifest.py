@@ -17,6 +17,7 @@ from parley.catalog import CATALOG, EXTENSION_SOURCE_PREFIX
 Capability = Literal[
     "messages:write",
     "messages:moderate",
+    "messages:filter",
     "turns:control",
     "analytics:read",
     "events:emit",
@@ -65,15 +66,26 @@ class EmptyConfig(BaseModel):
 
 
 class Hooks(BaseModel):
-    """Synchronous hooks: the core calls them before a message is stored, within a time budget."""
+    """Synchronous hooks: the core calls them before a message is stored (or, `on_read`, before a viewer
+    sees it), within a time budget."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     moderate: bool = Field(False, description="Rules on each post (needs `messages:moderate`).")
     validate_turn: bool = Field(False, description="Rules whether a post is in turn (needs `turns:control`).")
+    on_read: bool = Field(
+        False,
+        description="Keeps, hides or rewrites stored messages per viewer (needs `messages:filter`); "
+        "asked once per message, its verdicts are cached (parley.services.read_filters).",
+    )
     budget_ms: int | None = Field(
         None, ge=10, le=10_000, description="Its own budget; by default the platform's (500 ms)."
     )
+
+    @property
+    def any(self) -> bool:
+        """It has a hook, so the core invokes its function synchronously (a Lambda with code)."""
+        return self.moderate or self.validate_turn or self.on_read
 
 
 class Manifest(BaseModel):
@@ -132,6 +144,8 @@ class Manifest(BaseModel):
             raise ValueError("a moderation hook needs the `messages:moderate` capability")
         if self.hooks.validate_turn and "turns:control" not in self.capabilities:
             raise ValueError("a turn hook needs the `turns:control` capability")
+        if self.hooks.on_read and "messages:filter" not in self.capabilities:
+            raise ValueError("a read filter (`on_read`) needs the `messages:filter` capability")
         if self.emits and "events:emit" not in self.capabilities:
             raise ValueError("emitting events needs the `events:emit` capability")
         own = [n for n in self.emits if not n.startswith(f"{self.id}.")]

@@ -52,7 +52,15 @@ from parley.catalog import (
 from parley.consumers import sqs_consumer
 from parley.domain.model import Chat, Install
 from parley.errors import ConcurrentWriteError
-from parley.extensions.hooks import HOOK_KEY, ModerationDecision, ModerationRequest, TurnDecision, TurnRequest
+from parley.extensions.hooks import (
+    HOOK_KEY,
+    ModerationDecision,
+    ModerationRequest,
+    ReadFilterAnswer,
+    ReadFilterRequest,
+    TurnDecision,
+    TurnRequest,
+)
 from parley.extensions.manifest import LIFECYCLE_EVENTS, Capability, ExtensionDocument, Manifest
 from parley.extensions.policy import refusal, sender_id
 from parley.extensions.store import Backend, StagedStore, Store
@@ -230,6 +238,7 @@ class Extension(TypedOn[Context[C]]):
         self._handlers: dict[str, Handler[C]] = {}
         self._moderate: Callable[[ModerationRequest, C], ModerationDecision] | None = None
         self._validate_turn: Callable[[TurnRequest, C], TurnDecision] | None = None
+        self._on_read: Callable[[ReadFilterRequest, C], ReadFilterAnswer] | None = None
         self.usage = Usage()
 
     @property
@@ -296,6 +305,16 @@ class Extension(TypedOn[Context[C]]):
         self._validate_turn = fn
         return fn
 
+    def on_read(
+        self, fn: Callable[[ReadFilterRequest, C], ReadFilterAnswer]
+    ) -> Callable[[ReadFilterRequest, C], ReadFilterAnswer]:
+        """Declare the read filter: per viewer, keep, hide or rewrite stored messages (see README,
+        "Read filters"); the core asks it once per message and caches its verdicts."""
+        if not self.manifest.hooks.on_read:
+            raise ValueError(f"{self.id}: set hooks.on_read in the manifest to declare a read filter")
+        self._on_read = fn
+        return fn
+
     def config_of(self, raw: Mapping[str, Any]) -> C:
         return self.manifest.config_model.model_validate(dict(raw))  # type: ignore[return-value]
 
@@ -341,6 +360,9 @@ class Extension(TypedOn[Context[C]]):
         if kind == "validate_turn" and self._validate_turn is not None:
             turn = TurnRequest.model_validate(request)
             return self._validate_turn(turn, self.config_of(turn.config)).model_dump(mode="json")
+        if kind == "on_read" and self._on_read is not None:
+            read = ReadFilterRequest.model_validate(request)
+            return self._on_read(read, self.config_of(read.config)).model_dump(mode="json")
         raise LookupError(f"extension {self.id} has no {kind!r} hook")
 
     def _handler_for(self, envelope: Envelope[Any]) -> Handler[C] | None:

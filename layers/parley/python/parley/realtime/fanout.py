@@ -18,6 +18,7 @@ from parley.errors import PushFailedError
 from parley.observability import logger
 from parley.ports import ConnectionGoneError, Pusher
 from parley.realtime.frames import frame_of
+from parley.services.read_filters import ReadFilters
 
 ROSTER_CACHE_SIZE = 4096
 
@@ -48,6 +49,7 @@ class Broadcaster:
         *,
         concurrency: int = 16,
         clock: Callable[[], datetime] = utc_now,
+        read_filters: ReadFilters | None = None,
     ) -> None:
         self._rosters: OrderedDict[str, Roster] = OrderedDict()
         self._rosters_lock = threading.Lock()
@@ -56,6 +58,7 @@ class Broadcaster:
         self._pusher = pusher
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="push")
         self._clock = clock
+        self._read_filters = read_filters
 
     def broadcast(self, envelope: Envelope[Any]) -> FanoutResult:
         chat_id = envelope.metadata.chat_id
@@ -66,7 +69,9 @@ class Broadcaster:
         )
         if not targets and not outsiders:
             return FanoutResult(0, 0, 0, 0)
-        result, _ = self._push_all(targets, envelope, not_members=outsiders)
+        result, _ = self._push_all(
+            targets, envelope, not_members=outsiders, frames=self._filtered(envelope, targets)
+        )
         logger.info("fan-out done", extra={"chat_id": chat_id, **result.__dict__})
         return result
 
@@ -131,13 +136,36 @@ class Broadcaster:
             self._connections.drop_subscription(chat_id, stale.connection_id)
         return targets, len(outsiders)
 
+    def _filtered(self, envelope: Envelope[Any], targets: list[Subscriber]) -> dict[str, bytes] | None:
+        """Each target member's frame when a read filter of the chat rules on this message (a
+        rewritten text, or a marker without it); None when every target gets the same frame."""
+        filters = self._read_filters
+        if filters is None or envelope.event_type != "MessageStored" or not targets:
+            return None
+        if not filters.may_filter(envelope.metadata.extensions):
+            return None
+        loaded = self._chats.load(envelope.metadata.chat_id)
+        if loaded is None:
+            return None
+        viewers = sorted({t.user_id for t in targets})
+        verdicts = filters.verdicts(loaded.chat, [envelope.data.message], viewers)
+        return {v: frame_of(verdicts.envelope(envelope, v)).encode() for v in viewers}
+
     def _push_all(
-        self, targets: list[Subscriber], envelope: Envelope[Any], *, not_members: int = 0
+        self,
+        targets: list[Subscriber],
+        envelope: Envelope[Any],
+        *,
+        not_members: int = 0,
+        frames: dict[str, bytes] | None = None,
     ) -> tuple[FanoutResult, set[str]]:
-        """Push one frame to every target; also returns the connections that turned out gone."""
+        """Push one frame to every target (or each member's own, from ``frames``); also returns the
+        connections that turned out gone."""
         chat_id = envelope.metadata.chat_id
         frame = frame_of(envelope).encode()
-        outcomes = list(self._pool.map(lambda s: self._push(chat_id, s, frame), targets))
+        outcomes = list(
+            self._pool.map(lambda s: self._push(chat_id, s, frames[s.user_id] if frames else frame), targets)
+        )
         result = FanoutResult(
             delivered=outcomes.count("delivered"),
             gone=outcomes.count("gone"),

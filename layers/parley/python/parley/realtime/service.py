@@ -15,6 +15,7 @@ from parley.adapters.dynamodb import ChatRepository
 from parley.catalog import CLIENT_VISIBLE, TypingStarted, TypingStopped, new_event, parse_detail
 from parley.clock import utc_now
 from parley.domain.extensions import routed_to
+from parley.domain.model import Chat
 from parley.errors import ParleyError
 from parley.observability import logger
 from parley.ports import ConnectionGoneError, Pusher
@@ -210,6 +211,7 @@ class RealtimeService:
                 action.chat_id,
                 action.after_sequence,
                 moderator=chat.is_moderator(who.user_id),
+                read_as=(chat, who.user_id),
             )
         return Frame(
             type="Subscribed",
@@ -223,14 +225,23 @@ class RealtimeService:
             ).model_dump(mode="json"),
         )
 
-    def _replay(self, connection_id: str, chat_id: str, after: int, *, moderator: bool) -> Replay:
+    def _replay(
+        self,
+        connection_id: str,
+        chat_id: str,
+        after: int,
+        *,
+        moderator: bool,
+        read_as: tuple[Chat, str] | None = None,
+    ) -> Replay:
         """Push the events after ``after``, at most MAX_REPLAY_EVENTS rows of the log (a bounded
         answer for a client that was away long; it reads the rest over HTTP)."""
         pushed, read = 0, 0
         while True:
             limit = min(REPLAY_PAGE, MAX_REPLAY_EVENTS - read)
             details, more = self._chats.events(chat_id, after=after, limit=limit)
-            for detail in details:
+            # as the viewer reads them (read filters), like GET events
+            for detail in self._chat_service.readable(*read_as, details) if read_as else details:
                 after, read = int(detail["metadata"]["sequence"]), read + 1
                 envelope = parse_detail(detail)
                 # notices for moderators are replayed to moderators only, as they were pushed

@@ -8,6 +8,7 @@ from typing import Any, Generic, TypeVar
 from parley.adapters.dynamodb import ChatRepository, LoadedChat
 from parley.catalog import MessageView, data_model
 from parley.domain.model import Chat
+from parley.services.read_filters import ReadFilters
 from parley.services.unit_of_work import Identity, not_a_member
 
 T = TypeVar("T")
@@ -20,8 +21,9 @@ class Page(Generic[T]):
 
 
 class ChatQueries:
-    def __init__(self, repository: ChatRepository) -> None:
+    def __init__(self, repository: ChatRepository, read_filters: ReadFilters | None = None) -> None:
         self._repo = repository
+        self._read_filters = read_filters
 
     def get_chat(self, who: Identity, chat_id: str) -> Chat:
         return self._require_member(chat_id, who).chat
@@ -29,9 +31,12 @@ class ChatQueries:
     def list_messages(
         self, who: Identity, chat_id: str, *, after: int | None, before: int | None, limit: int
     ) -> Page[MessageView]:
-        self._require_member(chat_id, who)
+        loaded = self._require_member(chat_id, who)
         items, more = self._repo.messages(chat_id, after=after, before=before, limit=limit)
-        return Page(items, str(items[-1].sequence) if more and items else None)
+        cursor = str(items[-1].sequence) if more and items else None
+        if self._read_filters is not None:
+            items = self._read_filters.messages_for(loaded.chat, who.user_id, items)
+        return Page(items, cursor)
 
     def list_events(
         self, who: Identity, chat_id: str, *, after: int | None, limit: int
@@ -42,7 +47,13 @@ class ChatQueries:
         if not loaded.chat.is_moderator(who.user_id):
             # notices for moderators stay theirs, as on the sockets; the cursor still moves past them
             items = [d for d in items if data_model(d["metadata"]["event_type"]).audience == "members"]
-        return Page(items, cursor)
+        return Page(self.readable(loaded.chat, who.user_id, items), cursor)
+
+    def readable(self, chat: Chat, viewer: str, details: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Event-log rows the viewer may see, as the chat's read filters let them read them."""
+        if self._read_filters is None:
+            return details
+        return self._read_filters.details_for(chat, viewer, details)
 
     def load(self, chat_id: str) -> Chat | None:
         """The chat as stored, for trusted internal callers (the AI responder); no membership check."""

@@ -32,6 +32,7 @@ from parley.observability import logger
 from parley.services.chat_queries import ChatQueries, Page
 from parley.services.moderation import Moderated, moderate, with_rulings
 from parley.services.outbox import Outbox
+from parley.services.read_filters import ReadFilters
 from parley.services.rulings import ExtensionPlatform, PostRulings, Rulings, StaleRulingError
 from parley.services.unit_of_work import Identity, PostResult, UnitOfWork
 
@@ -66,7 +67,8 @@ class ChatService(ChatQueries):
         max_attempts: int = 40,
         extensions: ExtensionPlatform | None = None,
     ) -> None:
-        super().__init__(repository)
+        filters = ReadFilters(repository, extensions.registry, extensions.hooks) if extensions else None
+        super().__init__(repository, filters)
         self._outbox = outbox
         self._clock = clock
         self._new_id = new_id

@@ -1,0 +1,184 @@
+"""Read filters: extensions' ``on_read`` hooks keep, hide or rewrite stored messages per viewer.
+
+Every read path calls ``ReadFilters.verdicts`` (through the helpers below) after the audience rules
+have picked what the viewer may see: the broadcaster's fan-out, GET messages, GET events and the
+subscribe replay. A chat with no read filter enabled costs nothing: no read, no call.
+
+Cost is bounded. The hook is asked once per message, for every member at once (one call rules on up
+to ``MAX_FILTERED_MESSAGES`` messages), and its verdicts are cached on the message's own row
+(``MessageRecord.read_verdicts``) rather than in a table of (message, viewer) rows: a chat has at most
+``MAX_PARTICIPANTS`` members, so one message's verdicts stay a few KB; they are written once and
+read with one BatchGetItem of that attribute per page, need no table, grant or TTL of their own, and
+go away with the message. The cache entry names the filters and their configs (``filter_key``), so a
+config change rules again on the next read; so does a member who joined after the ruling.
+
+On a hook's timeout, error or malformed answer the chat's ``hook_fallback`` applies to that call's
+messages: ``allow`` keeps them as stored, ``reject`` hides them from every viewer. A fallback is never
+cached: the next read asks the hook again. Two readers racing on an uncached message may both ask
+the hook; the verdicts they write are the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from parley.catalog import Envelope, MessageView
+from parley.domain.model import Chat
+from parley.domain.read_filters import Action, MessageVerdicts, filter_key, readers, stronger
+from parley.errors import StoreError
+from parley.extensions.hooks import (
+    MAX_FILTERED_MESSAGES,
+    HookRunner,
+    ReadFilterRequest,
+    ReadMessage,
+    hooked,
+)
+from parley.extensions.manifest import ExtensionDocument
+from parley.observability import logger
+
+STORED = "MessageStored"
+Ruling = tuple[Action, str | None]
+
+
+class VerdictCache(Protocol):
+    def read_verdicts(self, chat_id: str, sequences: Sequence[int]) -> dict[int, MessageVerdicts]: ...
+
+    def save_read_verdicts(self, chat_id: str, sequence: int, verdicts: MessageVerdicts) -> None: ...
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """What each viewer reads of a set of messages (by message sequence); unknown ones are kept."""
+
+    by_sequence: Mapping[int, MessageVerdicts] = field(default_factory=dict)
+
+    def message(self, message: MessageView, viewer: str) -> MessageView:
+        verdicts = self.by_sequence.get(message.sequence)
+        return verdicts.apply(message, viewer) if verdicts else message
+
+    def envelope(self, envelope: Envelope[Any], viewer: str) -> Envelope[Any]:
+        if envelope.event_type != STORED or envelope.data.message.sequence not in self.by_sequence:
+            return envelope
+        seen = self.message(envelope.data.message, viewer)
+        return envelope.model_copy(update={"data": envelope.data.model_copy(update={"message": seen})})
+
+    def detail(self, detail: dict[str, Any], viewer: str) -> dict[str, Any]:
+        message = _stored_message(detail)
+        if message is None or message.sequence not in self.by_sequence:
+            return detail
+        seen = self.message(message, viewer).model_dump(mode="json")
+        return {**detail, "data": {**detail["data"], "message": seen}}
+
+
+NO_FILTER = Verdicts()
+
+
+class ReadFilters:
+    def __init__(
+        self,
+        cache: VerdictCache,
+        registry: Callable[[], Mapping[str, ExtensionDocument]],
+        hooks: HookRunner,
+    ) -> None:
+        self._cache = cache
+        self._registry = registry
+        self._hooks = hooks
+
+    def may_filter(self, extension_ids: Iterable[str]) -> bool:
+        """Whether one of these extensions (an event's ``metadata.extensions``) has a read filter:
+        the broadcaster loads the chat only then."""
+        registry = self._registry()
+        return any(
+            (d := registry.get(i)) is not None and d.hooks.on_read and d.can("messages:filter")
+            for i in extension_ids
+        )
+
+    def verdicts(self, chat: Chat, messages: Sequence[MessageView], viewers: Collection[str]) -> Verdicts:
+        """The one entry point: what ``viewers`` read of ``messages``, from the cache, asking the
+        chat's read filters only about messages no cached verdict covers."""
+        documents = hooked(chat.extensions, self._registry(), "on_read")
+        if not documents or not messages:
+            return NO_FILTER
+        key = filter_key(chat, [(d.id, d.version) for d in documents])
+        found = self._cache.read_verdicts(chat.chat_id, [m.sequence for m in messages])
+        fresh = {s: v for s, v in found.items() if v.covers(key, viewers)}
+        missing = [m for m in messages if m.sequence not in fresh]
+        audience = sorted(readers(chat) | set(viewers))
+        for start in range(0, len(missing), MAX_FILTERED_MESSAGES):
+            chunk = missing[start : start + MAX_FILTERED_MESSAGES]
+            fresh.update(self._rule(chat, documents, key, chunk, audience))
+        return Verdicts(fresh)
+
+    def _rule(
+        self,
+        chat: Chat,
+        documents: Sequence[ExtensionDocument],
+        key: str,
+        messages: Sequence[MessageView],
+        viewers: list[str],
+    ) -> dict[int, MessageVerdicts]:
+        """Ask every filter about ``messages`` (one call each), fold their verdicts, cache them unless
+        a fallback stood in for a filter."""
+        rulings: dict[str, dict[str, Ruling]] = {m.message_id: {} for m in messages}
+        decided = True
+        for document in documents:
+            request = ReadFilterRequest(
+                chat_id=chat.chat_id,
+                messages=[_read_message(m) for m in messages],
+                viewers=viewers,
+                config=chat.extensions[document.id].config,
+            )
+            ruling = self._hooks.filter_reads(document, request, chat.settings.hook_fallback)
+            decided = decided and ruling.outcome == "decided"
+            assert ruling.read is not None
+            for verdict in ruling.read.verdicts:
+                for viewer in verdict.viewers:
+                    held = rulings[verdict.message_id].get(viewer)
+                    rulings[verdict.message_id][viewer] = stronger(held, (verdict.action, verdict.text))
+            logger.info(
+                "read filter ruled",
+                extra={"extension_id": document.id, "outcome": ruling.outcome, "messages": len(messages)},
+            )
+        ruled = {m.sequence: MessageVerdicts.combine(key, viewers, rulings[m.message_id]) for m in messages}
+        if decided:
+            self._save(chat.chat_id, ruled)
+        return ruled
+
+    def _save(self, chat_id: str, ruled: Mapping[int, MessageVerdicts]) -> None:
+        """The cache only saves later calls: a write that fails leaves the read (or push) as ruled."""
+        try:
+            for sequence, verdicts in ruled.items():
+                self._cache.save_read_verdicts(chat_id, sequence, verdicts)
+        except StoreError:
+            logger.warning("read verdicts not cached", extra={"chat_id": chat_id}, exc_info=True)
+
+    # -- what the read paths call --------------------------------------------------------------------
+
+    def messages_for(self, chat: Chat, viewer: str, messages: Sequence[MessageView]) -> list[MessageView]:
+        verdicts = self.verdicts(chat, messages, [viewer])
+        return [verdicts.message(m, viewer) for m in messages]
+
+    def details_for(self, chat: Chat, viewer: str, details: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Event-log rows (GET events, the subscribe replay) as ``viewer`` reads them."""
+        stored = [m for m in (_stored_message(d) for d in details) if m is not None]
+        verdicts = self.verdicts(chat, stored, [viewer])
+        return [verdicts.detail(d, viewer) for d in details]
+
+
+def _stored_message(detail: Mapping[str, Any]) -> MessageView | None:
+    if detail.get("metadata", {}).get("event_type") != STORED:
+        return None
+    return MessageView.model_validate(detail["data"]["message"])
+
+
+def _read_message(message: MessageView) -> ReadMessage:
+    return ReadMessage(
+        message_id=message.message_id,
+        sequence=message.sequence,
+        sender_id=message.sender_id,
+        sender_name=message.sender_name,
+        sender_kind=message.sender_kind,
+        text=message.text,
+    )

@@ -1,0 +1,365 @@
+"""Read filters on moto: an extension's ``on_read`` hook shapes what each viewer reads, on every read
+path (pushes, GET messages, GET events, the subscribe replay), and is asked once per message."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from parley import root
+from parley.adapters.dynamodb import ChatRepository, LoadedChat
+from parley.adapters.memory import InMemoryPusher
+from parley.adapters.tables import MessageRecord
+from parley.catalog import parse_detail
+from parley.domain.read_filters import MessageVerdicts
+from parley.extensions.hooks import ReadFilterAnswer, ReadFilterRequest, ReadVerdict
+from parley.extensions.manifest import EmptyConfig, Hooks, Manifest
+from parley.extensions.sdk import Extension
+from parley.realtime.fanout import Broadcaster
+from parley.services.read_filters import ReadFilters
+from tests.integration.extensions.test_flows import install
+from tests.integration.extensions.test_readme_example import example
+from tests.support.api import Api, User
+from tests.support.bus import Bus
+from tests.support.extensions import registered
+from tests.support.sockets import MANAGEMENT_URL, WEBSOCKET_URL, Gateway, Sockets
+
+SPOILER = "the butler ||did it||"
+MASKED = "the butler [spoiler]"
+
+
+@pytest.fixture
+def sockets(api: Api, monkeypatch: pytest.MonkeyPatch) -> Sockets:
+    monkeypatch.setenv("PARLEY_WEBSOCKET_MANAGEMENT_URL", MANAGEMENT_URL)
+    monkeypatch.setenv("PARLEY_WEBSOCKET_URL", WEBSOCKET_URL)
+    root.reset()
+    gateway = Gateway()
+    gateway.install(root.pusher().client)
+    return Sockets(api, gateway)
+
+
+def texts(api: Api, user: User, chat_id: str) -> list[tuple[str, str | None]]:
+    items = api.get(f"/chats/{chat_id}/messages", user).json["items"]
+    return [(m["text"], m.get("filtered")) for m in items]
+
+
+def logged_texts(api: Api, user: User, chat_id: str) -> list[tuple[str, str | None]]:
+    items = api.get(f"/chats/{chat_id}/events", user, query={"limit": 200}).json["items"]
+    return [
+        (i["data"]["message"]["text"], i["data"]["message"].get("filtered"))
+        for i in items
+        if i["event_type"] == "MessageStored"
+    ]
+
+
+def pushed_texts(sockets: Sockets, connection_id: str) -> list[tuple[str, str | None]]:
+    return [
+        (f["data"]["message"]["text"], f["data"]["message"].get("filtered"))
+        for f in sockets.gateway.frames(connection_id)
+        if f["type"] == "MessageStored"
+    ]
+
+
+def spoiler_chat(api: Api, bus: Bus, alice: User, bob: User, carol: User, **config: Any) -> str:
+    """Alice's chat with Bob and Carol, where Bob opted in to hiding spoilers."""
+    chat_id: str = api.create_chat(alice)["chat_id"]
+    for member in (bob, carol):
+        assert api.post(f"/chats/{chat_id}/members", member).status == 200
+    install(api, alice, chat_id, "spoilers", hide_for=[bob.user_id], **config)
+    bus.pump()
+    return chat_id
+
+
+def test_a_spoiler_is_masked_for_the_member_who_opted_in_and_only_for_him(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User, carol: User
+) -> None:
+    # Given a chat with the spoilers extension, where Bob opted in, and everyone's socket subscribed
+    chat_id = spoiler_chat(api, bus, alice, bob, carol)
+    for user in (alice, bob, carol):
+        sockets.open(user, f"conn-{user.name}")
+        sockets.subscribe(f"conn-{user.name}", chat_id)
+
+    # When Alice posts a spoiler and a plain message
+    assert api.send(alice, chat_id, SPOILER).status == 201
+    assert api.send(alice, chat_id, "no secrets here").status == 201
+    bus.pump()
+
+    # Then Bob reads it masked in his pushes, his history and the event log; Alice and Carol whole
+    bob_reads = [(MASKED, "rewritten"), ("no secrets here", None)]
+    whole = [(SPOILER, None), ("no secrets here", None)]
+    assert pushed_texts(sockets, "conn-Bob") == bob_reads
+    assert texts(api, bob, chat_id) == bob_reads
+    assert logged_texts(api, bob, chat_id) == bob_reads
+    for user in (alice, carol):
+        assert pushed_texts(sockets, f"conn-{user.name}") == whole
+        assert texts(api, user, chat_id) == whole
+        assert logged_texts(api, user, chat_id) == whole
+
+    # And what is stored and put on the bus is the message as written
+    stored = [e for e in bus.emitted() if e["detail-type"] == "MessageStored"]
+    assert [e["detail"]["data"]["message"]["text"] for e in stored][-2:] == [SPOILER, "no secrets here"]
+
+    # And a socket of Bob's that resumes from before the messages gets them masked in the replay
+    sockets.open(bob, "conn-Bob-2")
+    sockets.subscribe("conn-Bob-2", chat_id, after_sequence=1)
+    assert pushed_texts(sockets, "conn-Bob-2") == bob_reads
+
+
+def test_hide_whole_message_pushes_a_marker_without_the_text(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User, carol: User
+) -> None:
+    chat_id = spoiler_chat(api, bus, alice, bob, carol, hide_whole_message=True)
+    sockets.open(bob, "conn-b")
+    sockets.subscribe("conn-b", chat_id)
+
+    assert api.send(alice, chat_id, SPOILER).status == 201
+    bus.pump()
+
+    [frame] = [f for f in sockets.gateway.frames("conn-b") if f["type"] == "MessageStored"]
+    assert "butler" not in str(frame)
+    assert (frame["data"]["message"]["text"], frame["data"]["message"]["filtered"]) == ("", "hidden")
+    assert frame["sequence"] is not None  # it keeps its place: no gap for the client
+    assert texts(api, bob, chat_id) == [("", "hidden")]
+    assert texts(api, carol, chat_id) == [(SPOILER, None)]
+
+
+def test_opting_in_later_masks_what_was_already_read(
+    api: Api, bus: Bus, alice: User, bob: User, carol: User
+) -> None:
+    # Given a spoiler that everyone read whole (its verdicts cached)
+    chat_id = spoiler_chat(api, bus, alice, bob, carol)
+    assert api.send(alice, chat_id, SPOILER).status == 201
+    bus.pump()
+    assert texts(api, carol, chat_id) == [(SPOILER, None)]
+
+    # When Carol opts in too (a config change)
+    install(api, alice, chat_id, "spoilers", hide_for=[bob.user_id, carol.user_id])
+
+    # Then her next read is masked: the cached verdicts were for the old config
+    assert texts(api, carol, chat_id) == [(MASKED, "rewritten")]
+
+
+# -- the hook's cost and its fallback --------------------------------------------------------------
+
+
+def counting_filter(
+    extension_id: str, behaviour: Callable[[ReadFilterRequest], ReadFilterAnswer]
+) -> tuple[Extension[Any], list[ReadFilterRequest]]:
+    """A read filter that records every request it gets."""
+    calls: list[ReadFilterRequest] = []
+    ext: Extension[Any] = Extension(
+        Manifest(
+            id=extension_id,
+            version="1.0.0",
+            name=extension_id.title(),
+            description="A read filter for tests.",
+            capabilities=frozenset({"messages:filter"}),
+            hooks=Hooks(on_read=True),
+        )
+    )
+
+    @ext.on_read
+    def rule(request: ReadFilterRequest, config: BaseModel) -> ReadFilterAnswer:
+        calls.append(request)
+        return behaviour(request)
+
+    return ext, calls
+
+
+def shout_for_bob(request: ReadFilterRequest) -> ReadFilterAnswer:
+    return ReadFilterAnswer(
+        verdicts=[
+            ReadVerdict(message_id=m.message_id, viewers=["user-bob"], action="rewrite", text=m.text.upper())
+            for m in request.messages
+        ]
+    )
+
+
+def test_the_hook_is_asked_once_per_message_however_many_reads(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User, carol: User
+) -> None:
+    ext, calls = counting_filter("shouting", shout_for_bob)
+    with registered(ext):
+        # Given a chat with the filter, Bob's socket subscribed
+        chat_id: str = api.create_chat(alice)["chat_id"]
+        for member in (bob, carol):
+            api.post(f"/chats/{chat_id}/members", member)
+        install(api, alice, chat_id, "shouting")
+        sockets.open(bob, "conn-b")
+        sockets.subscribe("conn-b", chat_id)
+        bus.pump()
+
+        # When three messages are pushed, then everyone reads the history and the log three times
+        for text in ("one", "two", "three"):
+            assert api.send(carol, chat_id, text).status == 201
+        bus.pump()
+        for _ in range(3):
+            for user in (alice, bob, carol):
+                texts(api, user, chat_id)
+                logged_texts(api, user, chat_id)
+        sockets.open(bob, "conn-b2")
+        sockets.subscribe("conn-b2", chat_id, after_sequence=1)
+
+    # Then each message was ruled on exactly once, for every member at once
+    ruled = [m.text for c in calls for m in c.messages]
+    assert sorted(ruled) == ["one", "three", "two"]
+    assert all(sorted(c.viewers) == sorted([alice.user_id, bob.user_id, carol.user_id]) for c in calls)
+    assert pushed_texts(sockets, "conn-b") == [
+        ("ONE", "rewritten"),
+        ("TWO", "rewritten"),
+        ("THREE", "rewritten"),
+    ]
+    assert texts(api, bob, chat_id) == [("ONE", "rewritten"), ("TWO", "rewritten"), ("THREE", "rewritten")]
+    assert texts(api, alice, chat_id) == [("one", None), ("two", None), ("three", None)]
+    # and the verdicts sit on the message rows
+    assert all(r.read_verdicts for r in MessageRecord.query(chat_id))
+
+
+def test_a_history_page_of_unruled_messages_is_one_call(api: Api, bus: Bus, alice: User, bob: User) -> None:
+    # Given messages posted before the filter was installed (never ruled on)
+    ext, calls = counting_filter("shouting", shout_for_bob)
+    with registered(ext):
+        chat_id: str = api.create_chat(alice)["chat_id"]
+        api.post(f"/chats/{chat_id}/members", bob)
+        for i in range(5):
+            api.send(alice, chat_id, f"m{i}")
+        install(api, alice, chat_id, "shouting")
+
+        # When Bob reads the history twice
+        first = texts(api, bob, chat_id)
+        second = texts(api, bob, chat_id)
+
+    # Then one call ruled on the whole page, and the second read was served from the cache
+    assert len(calls) == 1
+    assert len(calls[0].messages) == 5
+    assert first == second == [(f"M{i}", "rewritten") for i in range(5)]
+
+
+def _slow(request: ReadFilterRequest) -> ReadFilterAnswer:
+    time.sleep(0.6)
+    return shout_for_bob(request)
+
+
+def _broken(request: ReadFilterRequest) -> ReadFilterAnswer:
+    raise RuntimeError("the filter is down")
+
+
+@pytest.mark.parametrize("behaviour", [_slow, _broken], ids=["timeout", "error"])
+@pytest.mark.parametrize(("fallback", "bob_reads"), [("allow", ("hello", None)), ("reject", ("", "hidden"))])
+def test_a_filter_that_times_out_or_fails_gets_the_chats_fallback_uncached(
+    api: Api,
+    bus: Bus,
+    alice: User,
+    bob: User,
+    monkeypatch: pytest.MonkeyPatch,
+    behaviour: Callable[[ReadFilterRequest], ReadFilterAnswer],
+    fallback: str,
+    bob_reads: tuple[str, str | None],
+) -> None:
+    # Given a 100 ms budget and a chat whose read filter is slow or broken
+    monkeypatch.setenv("PARLEY_HOOK_BUDGET_MS", "100")
+    root.reset()
+    ext, calls = counting_filter("flaky_filter", behaviour)
+    with registered(ext):
+        chat_id: str = api.create_chat(alice)["chat_id"]
+        api.post(f"/chats/{chat_id}/members", bob)
+        api.patch(f"/chats/{chat_id}/settings", alice, body={"hook_fallback": fallback})
+        install(api, alice, chat_id, "flaky_filter")
+        api.send(alice, chat_id, "hello")
+
+        # When Bob reads the history, twice
+        started = time.perf_counter()
+        first = texts(api, bob, chat_id)
+        waited = time.perf_counter() - started
+        second = texts(api, bob, chat_id)
+
+    # Then the chat's fallback applied (allow keeps, reject hides), the read did not wait for the
+    # hook, and nothing was cached: the second read asked again
+    assert first == second == [bob_reads]
+    assert waited < 0.55
+    assert len(calls) == 2
+    assert not any(r.read_verdicts for r in MessageRecord.query(chat_id))
+
+
+def test_the_readme_read_filter_example_rewrites_for_everyone_but_its_exception(
+    api: Api, alice: User, bob: User
+) -> None:
+    # Given an extension declared as the README says, with the README's hook
+    namespace: dict[str, Any] = {"Config": EmptyConfig}
+    namespace["extension"] = Extension(
+        Manifest(
+            id="quiet",
+            version="1.0.0",
+            name="Quiet",
+            description="The README's read filter.",
+            capabilities=frozenset({"messages:filter"}),
+            hooks=Hooks(on_read=True),
+        )
+    )
+    exec(compile(example("read-filter"), "README.md:read-filter", "exec"), namespace)
+    with registered(namespace["extension"]):
+        chat_id: str = api.create_chat(alice)["chat_id"]
+        api.post(f"/chats/{chat_id}/members", bob)
+        install(api, alice, chat_id, "quiet")
+
+        # When Bob shouts
+        api.send(bob, chat_id, "LUNCH NOW")
+
+        # Then Bob reads it lowered, Alice (the example's exception) as written
+        assert texts(api, bob, chat_id) == [("lunch now", "rewritten")]
+        assert texts(api, alice, chat_id) == [("LUNCH NOW", None)]
+
+
+class CountingChats(ChatRepository):
+    """The chat repository, counting the chat loads and the verdict reads."""
+
+    def __init__(self) -> None:
+        super().__init__(root.bound_settings().region)
+        self.loads = 0
+        self.verdict_reads = 0
+
+    def load(self, chat_id: str) -> LoadedChat | None:
+        self.loads += 1
+        return super().load(chat_id)
+
+    def read_verdicts(self, chat_id: str, sequences: Sequence[int]) -> dict[int, MessageVerdicts]:
+        self.verdict_reads += 1
+        return super().read_verdicts(chat_id, sequences)
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_the_broadcaster_reads_nothing_more_for_a_chat_without_a_read_filter(
+    api: Api, alice: User, bob: User, enabled: bool
+) -> None:
+    # Given a chat (with or without spoilers enabled) where Bob's socket is subscribed
+    chat_id: str = api.create_chat(alice)["chat_id"]
+    api.post(f"/chats/{chat_id}/members", bob)
+    if enabled:
+        install(api, alice, chat_id, "spoilers", hide_for=[bob.user_id])
+    connections = root.connections()
+    connections.add_connection("bob-1", user_id=bob.user_id, name="Bob", now=datetime.now(UTC))
+    connections.subscribe("bob-1", chat_id, user_id=bob.user_id, now=datetime.now(UTC))
+    chats, pusher = CountingChats(), InMemoryPusher()
+    broadcaster = Broadcaster(
+        connections, chats, pusher, read_filters=ReadFilters(chats, root.registry().all, root.hook_runner())
+    )
+    api.send(alice, chat_id, SPOILER)
+    items = api.get(f"/chats/{chat_id}/events", alice, query={"limit": 200}).json["items"]
+    stored = next(i for i in items if i["event_type"] == "MessageStored")
+    detail = {"metadata": stored["metadata"], "data": stored["data"]}
+    broadcaster.broadcast(parse_detail(detail))  # the roster is cached from here on
+    chats.loads = chats.verdict_reads = 0
+
+    # When the broadcaster pushes the message again
+    broadcaster.broadcast(parse_detail(detail))
+
+    # Then only a chat with a read filter costs a chat load and a verdict read (from the cache now)
+    assert (chats.loads, chats.verdict_reads) == ((1, 1) if enabled else (0, 0))
+    [frame] = [json.loads(f) for f in pusher.frames["bob-1"]][-1:]
+    assert frame["data"]["message"]["text"] == (MASKED if enabled else SPOILER)
