@@ -176,11 +176,31 @@ def _condition_holds(backend: Any, table_name: str, key: dict[str, Any], op: dic
     return bool(check.expr(current))
 
 
+def cheap_sqs_retention_check() -> None:
+    """moto checks each message it hands out against the queue's retention period by building every
+    attribute of the queue (three passes over all its messages, each reading the clock per message)
+    for each name asked: O(depth²) per ReceiveMessage once a queue has a backlog. Read the one
+    attribute instead; the answer is the same."""
+    models: Any = importlib.import_module("moto.sqs.models")
+    backend_class: Any = models.SQSBackend
+    if getattr(backend_class.is_message_valid_based_on_retention_period, "_parley_cheap", False):
+        return
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+        retention = int(self.get_queue(queue_name).message_retention_period)
+        return bool(retention + message.sent_timestamp / 1000 > models.unix_time())
+
+    cheap: Any = is_message_valid_based_on_retention_period
+    cheap._parley_cheap = True
+    backend_class.is_message_valid_based_on_retention_period = cheap
+
+
 def apply_all() -> None:
     """Every fix, for the local stack and the tests."""
     serialize_dynamodb_requests()
     cache_jsonpath_parsing()
     fast_dynamodb_transactions()
+    cheap_sqs_retention_check()
 
 
 def speed_up_server() -> None:
