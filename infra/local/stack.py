@@ -93,7 +93,9 @@ class LocalStack:
         root.reset()
         self.feed.attach(logging.getLogger(logger.name))
         # before any AWS client exists: every client gets the fault hooks (and the publish counter)
-        install_botocore(self.faults, self._published, self._written)
+        install_botocore(
+            self.faults, self._published, self._written, watched=frozenset({settings().events_table})
+        )
         install_model_faults(self.faults)
         armed = ", ".join(f"{r['point']}@{r['rate']:g}" for r in self.faults.snapshot()["rules"]) or "none"
         progress(f"      faults: seed {self.faults.seed}, armed: {armed} (GET /local/faults)")
