@@ -181,3 +181,45 @@ def test_a_message_past_the_queues_retention_is_still_not_handed_out(sqs: Any) -
     assert got == []
     sqs.send_message(QueueUrl=url, MessageBody="new")
     assert [m["Body"] for m in sqs.receive_message(QueueUrl=url)["Messages"]] == ["new"]
+
+
+def test_sending_to_a_backlog_never_builds_the_queues_attributes(
+    sqs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a queue with a backlog, whose attributes' full build is watched
+    from infra.local import moto_fixes as fixes
+
+    url = sqs.create_queue(QueueName="busy")["QueueUrl"]
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": str(n)} for n in range(10)])
+    counted: list[str] = []
+
+    def count(queue: Any) -> int:
+        counted.append(queue.name)
+        return 0
+
+    monkeypatch.setattr("moto.sqs.models.Queue.approximate_number_of_messages", property(count))
+
+    # When one more message is sent, then the queue's attributes are asked for
+    sqs.send_message(QueueUrl=url, MessageBody="one more")
+    sent_cost = list(counted)
+    listed = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+
+    # Then sending counted nothing; the attributes are still moto's own, all of them
+    assert sent_cost == []
+    assert not getattr(getattr(fixes, "_sending", None), "active", False)
+    assert {"ApproximateNumberOfMessages", "QueueArn", "MessageRetentionPeriod"} <= set(listed)
+
+
+def test_a_fifo_queue_still_deduplicates_on_content(sqs: Any) -> None:
+    # Given a FIFO queue with content-based deduplication
+    url = sqs.create_queue(
+        QueueName="dedupe.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    )["QueueUrl"]
+
+    # When the same body is sent twice in one group
+    for _ in range(2):
+        sqs.send_message(QueueUrl=url, MessageBody="same", MessageGroupId="g")
+
+    # Then one message is there
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in got] == ["same"]
