@@ -12,7 +12,6 @@ import asyncio
 import base64
 import json
 import secrets
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,11 +34,6 @@ from parley.realtime.frames import ACTIONS
 MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway's WebSocket message limit
 LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024  # a synchronous invocation's request payload limit
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
-ONE_INVOCATION_AT_A_TIME = frozenset({"api"})
-"""Functions whose module state holds one invocation: Powertools' resolver keeps the request in class
-attributes (``BaseRouter.current_event``) and its context on the app, so two requests in threads of
-one process read each other's caller, body and route (a post as someone else, a 500). As one Lambda
-container, each takes one request at a time."""
 
 
 @dataclass
@@ -80,7 +74,6 @@ class Gateway:
         self.faults = faults or Faults(0)
         self._delivered = delivered
         self._events = events
-        self._containers = {function: threading.Lock() for function in ONE_INVOCATION_AT_A_TIME}
 
     def app(self) -> web.Application:
         # Lambda's 6 MB payload limit, as in AWS: the api function refuses bodies over its own (smaller)
@@ -107,16 +100,7 @@ class Gateway:
 
     async def _invoke(self, function: str, event: dict[str, Any]) -> Any:
         handler = load_handler(function)
-        context = LambdaContext.for_function(function)
-        lock = self._containers.get(function)
-        if lock is None:
-            return await asyncio.to_thread(handler, event, context)
-
-        def one_at_a_time() -> Any:
-            with lock:
-                return handler(event, context)
-
-        return await asyncio.to_thread(one_at_a_time)
+        return await asyncio.to_thread(handler, event, LambdaContext.for_function(function))
 
     # -- local-only routes -------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
+from infra.local import request_state
 from infra.local.auth import LocalIdentityProvider
 from infra.local.dispatch import LambdaContext
 from infra.local.dispatcher import Dispatcher
@@ -126,6 +127,7 @@ class LocalStack:
 
         progress("[4/5] local sign-in key and gateway handlers")
         identity = LocalIdentityProvider(issuer=f"{self.base_url}/local")
+        request_state.install()  # the gateway runs concurrent api requests in threads of this process
         for function in ("api", "realtime", "ws_authorizer"):
             load_handler(function)
         gateway = Gateway(
