@@ -8,8 +8,9 @@ Lambda's DynamoDB stream event source (``infra.local.streams``). ``redrive`` put
 events back.
 
 No busy polling: each queue worker long-polls (20 s, as Lambda's event source does), and moto
-answers the moment a record arrives; a stream reader wakes on every DynamoDB write of this process
-(``notify_written``) and otherwise looks every ``STREAM_IDLE_SECONDS``. The fault points
+answers the moment a record arrives; a stream reader wakes on every write of this process to the
+events table (``notify_written``; other tables have no stream) and otherwise looks every
+``STREAM_IDLE_SECONDS``. The fault points
 ``deliver.duplicate``, ``deliver.reorder`` (queues only: a stream hands a shard's records in order)
 and ``handler.crash`` fire here.
 """

@@ -61,11 +61,16 @@ class BotocoreFaults:
     """The hooks one client gets; ``published`` hears every accepted PutEvents entry (stats, wake-ups)."""
 
     def __init__(
-        self, faults: Faults, published: Published, written: Callable[[], None] | None = None
+        self,
+        faults: Faults,
+        published: Published,
+        written: Callable[[], None] | None = None,
+        watched: frozenset[str] | None = None,
     ) -> None:
         self.faults = faults
         self.published = published
         self.written = written
+        self.watched = watched
 
     def register(self, events: Any) -> None:
         # first: an answer given here must win over any other before-send handler (moto's mock)
@@ -73,6 +78,7 @@ class BotocoreFaults:
         events.register("after-call.eventbridge.PutEvents", self.put_events_answered)
         events.register_first("before-send.eventbridge.PutEvents", self.fail_put_events)
         for operation in DYNAMODB_WRITES:
+            events.register(f"before-parameter-build.dynamodb.{operation}", self.note_tables)
             events.register_first(f"before-send.dynamodb.{operation}", self.throttle)
             events.register(f"after-call.dynamodb.{operation}", self.call_succeeded)
             events.register(f"after-call.dynamodb.{operation}", self.row_written)
@@ -164,9 +170,26 @@ class BotocoreFaults:
             {"x-amzn-ErrorType": "InternalServerErrorException"},
         )
 
-    def row_written(self, **_: Any) -> None:
-        """A write answered (a new event row maybe): the stream readers look now."""
-        if self.written is not None:
+    def note_tables(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        """Which tables the write touches, for ``row_written``."""
+        tables = set(params.get("RequestItems") or ())  # BatchWriteItem
+        tables.update(
+            t
+            for i in params.get("TransactItems") or ()
+            for op in i.values()
+            for t in [op.get("TableName")]
+            if t
+        )
+        if params.get("TableName"):
+            tables.add(params["TableName"])
+        context["parley_tables"] = tables
+
+    def row_written(self, context: dict[str, Any], **_: Any) -> None:
+        """A write answered (a new event row maybe): the stream readers look now. Only a write to a
+        ``watched`` table (the one with the stream) wakes them, when the tables are known."""
+        if self.written is None:
+            return
+        if self.watched is None or self.watched & context.get("parley_tables", self.watched):
             self.written()
 
     def call_succeeded(self, context: dict[str, Any], **_: Any) -> None:
@@ -176,13 +199,16 @@ class BotocoreFaults:
 
 
 def install_botocore(
-    faults: Faults, published: Published, written: Callable[[], None] | None = None
+    faults: Faults,
+    published: Published,
+    written: Callable[[], None] | None = None,
+    watched: frozenset[str] | None = None,
 ) -> Callable[[], None]:
     """Give every botocore client created from now on the fault hooks (boto3's and PynamoDB's), and
-    ``written`` after every DynamoDB write.
+    ``written`` after every DynamoDB write (to one of the ``watched`` tables, when given).
 
     Returns what undoes it (for tests; the local stack keeps them for its life)."""
-    hooks = BotocoreFaults(faults, published, written)
+    hooks = BotocoreFaults(faults, published, written, watched)
     session_class: Any = botocore.session.Session
     original = getattr(session_class.create_client, "_parley_original", session_class.create_client)
 

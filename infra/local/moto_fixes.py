@@ -176,11 +176,70 @@ def _condition_holds(backend: Any, table_name: str, key: dict[str, Any], op: dic
     return bool(check.expr(current))
 
 
+def cheap_sqs_retention_check() -> None:
+    """moto checks each message it hands out against the queue's retention period by building every
+    attribute of the queue (three passes over all its messages, each reading the clock per message)
+    for each name asked: O(depth²) per ReceiveMessage once a queue has a backlog. Read the one
+    attribute instead; the answer is the same."""
+    models: Any = importlib.import_module("moto.sqs.models")
+    backend_class: Any = models.SQSBackend
+    if getattr(backend_class.is_message_valid_based_on_retention_period, "_parley_cheap", False):
+        return
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+        retention = int(self.get_queue(queue_name).message_retention_period)
+        return bool(retention + message.sent_timestamp / 1000 > models.unix_time())
+
+    cheap: Any = is_message_valid_based_on_retention_period
+    cheap._parley_cheap = True
+    backend_class.is_message_valid_based_on_retention_period = cheap
+
+
+_sending = threading.local()
+
+
+def cheap_sqs_send() -> None:
+    """moto's SendMessage also builds every attribute of the queue (three passes over its messages)
+    to read one, ``ContentBasedDeduplication``: each event EventBridge routes to a queue cost
+    O(depth). While a message is sent, the queue's attributes are that one alone (every read of them
+    on that path asks for it, and nothing else); elsewhere they are moto's own."""
+    models: Any = importlib.import_module("moto.sqs.models")
+    backend_class: Any = models.SQSBackend
+    if getattr(backend_class.send_message, "_parley_cheap", False):
+        return
+    everything = models.Queue.attributes
+    send = backend_class.send_message
+
+    def attributes(queue: Any) -> dict[str, Any]:
+        if not getattr(_sending, "active", False):
+            result: dict[str, Any] = everything.fget(queue)
+            return result
+        if not queue.fifo_queue:
+            return {}
+        value = queue.content_based_deduplication
+        return {"ContentBasedDeduplication": str(value).lower() if isinstance(value, bool) else value}
+
+    def send_message(self: Any, *args: Any, **kwargs: Any) -> Any:
+        outer = getattr(_sending, "active", False)
+        _sending.active = True
+        try:
+            return send(self, *args, **kwargs)
+        finally:
+            _sending.active = outer
+
+    cheap: Any = send_message
+    cheap._parley_cheap = True
+    models.Queue.attributes = property(attributes)
+    backend_class.send_message = cheap
+
+
 def apply_all() -> None:
     """Every fix, for the local stack and the tests."""
     serialize_dynamodb_requests()
     cache_jsonpath_parsing()
     fast_dynamodb_transactions()
+    cheap_sqs_retention_check()
+    cheap_sqs_send()
 
 
 def speed_up_server() -> None:

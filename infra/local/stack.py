@@ -22,6 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
+from infra.local import request_state
 from infra.local.auth import LocalIdentityProvider
 from infra.local.dispatch import LambdaContext
 from infra.local.dispatcher import Dispatcher
@@ -93,7 +94,9 @@ class LocalStack:
         root.reset()
         self.feed.attach(logging.getLogger(logger.name))
         # before any AWS client exists: every client gets the fault hooks (and the publish counter)
-        install_botocore(self.faults, self._published, self._written)
+        install_botocore(
+            self.faults, self._published, self._written, watched=frozenset({settings().events_table})
+        )
         install_model_faults(self.faults)
         armed = ", ".join(f"{r['point']}@{r['rate']:g}" for r in self.faults.snapshot()["rules"]) or "none"
         progress(f"      faults: seed {self.faults.seed}, armed: {armed} (GET /local/faults)")
@@ -124,6 +127,7 @@ class LocalStack:
 
         progress("[4/5] local sign-in key and gateway handlers")
         identity = LocalIdentityProvider(issuer=f"{self.base_url}/local")
+        request_state.install()  # the gateway runs concurrent api requests in threads of this process
         for function in ("api", "realtime", "ws_authorizer"):
             load_handler(function)
         gateway = Gateway(

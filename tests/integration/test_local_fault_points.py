@@ -103,3 +103,33 @@ def test_the_local_model_fails_on_demand() -> None:
         assert len(list(provider.stream(request))) > 2  # disarmed by its count
     finally:
         uninstall()
+
+
+@pytest.mark.parametrize("watching_events", [True, False])
+def test_only_a_write_to_a_watched_table_wakes_the_stream_readers(
+    aws: Provisioned, watching_events: bool
+) -> None:
+    # Given the hooks, watching the events table (the one with the stream), or another one
+    table = settings().events_table
+    woken: list[None] = []
+    uninstall = install_botocore(
+        Faults(1),
+        list[dict[str, Any]]().extend,
+        lambda: woken.append(None),
+        frozenset({table if watching_events else "x"}),
+    )
+    try:
+        dynamodb = boto3.client("dynamodb")
+
+        # When the events table is written by each kind of write
+        def item(n: int) -> dict[str, Any]:
+            return {"chat_id": {"S": "c1"}, "sequence": {"N": str(n)}}
+
+        dynamodb.put_item(TableName=table, Item=item(1))
+        dynamodb.transact_write_items(TransactItems=[{"Put": {"TableName": table, "Item": item(2)}}])
+        dynamodb.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": item(3)}}]})
+    finally:
+        uninstall()
+
+    # Then the readers are woken after each write only when that table is watched
+    assert len(woken) == (3 if watching_events else 0)

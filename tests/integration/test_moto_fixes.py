@@ -1,4 +1,6 @@
-"""moto's transactions without the table backup behave as with it: all or nothing, moto's errors."""
+"""moto's transactions without the table backup behave as with it: all or nothing, moto's errors;
+its SQS hands out messages without rebuilding the queue's attributes per message, and still drops
+those past their retention."""
 
 from __future__ import annotations
 
@@ -126,3 +128,98 @@ def test_a_cancelled_transaction_leaves_no_stream_record_and_a_reader_sees_later
 
         # Then the reader sees no record of the cancelled write, and does see the later one
         assert [r["dynamodb"]["Keys"]["pk"]["S"] for _, r in reader.read()] == ["later"]
+
+
+@pytest.fixture
+def sqs() -> Iterator[Any]:
+    moto_fixes.apply_all()
+    with mock_aws():
+        yield boto3.client("sqs", region_name="us-east-1")
+
+
+def test_receiving_from_a_backlog_never_builds_the_queues_attributes(
+    sqs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a queue with a backlog (moto built every attribute, three passes over the backlog, per
+    # message handed out: the local stack slowed down quadratically under load)
+    from moto.sqs.models import Queue
+
+    url = sqs.create_queue(QueueName="backlog")["QueueUrl"]
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": str(n)} for n in range(10)])
+    built: list[Any] = []
+    original: Any = Queue.attributes
+
+    def attributes(queue: Any) -> Any:
+        built.append(queue)
+        return original.fget(queue)
+
+    monkeypatch.setattr(Queue, "attributes", property(attributes))
+
+    # When a consumer receives a batch
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+
+    # Then it got the batch, and no message cost a build of the queue's attributes
+    assert len(got) == 10
+    assert built == []
+
+
+def test_a_message_past_the_queues_retention_is_still_not_handed_out(sqs: Any) -> None:
+    # Given a queue keeping messages 60 s, and a message sent long ago
+    from moto.sqs.models import sqs_backends
+
+    url = sqs.create_queue(QueueName="short", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="old")
+
+    queue = sqs_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].queues["short"]
+    old: Any = next(m for m in queue._messages if m.body == "old")
+    old.sent_timestamp -= 120_000
+
+    # When a consumer receives
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+
+    # Then it is not handed out (as with moto's own check); a fresh one is
+    assert got == []
+    sqs.send_message(QueueUrl=url, MessageBody="new")
+    assert [m["Body"] for m in sqs.receive_message(QueueUrl=url)["Messages"]] == ["new"]
+
+
+def test_sending_to_a_backlog_never_builds_the_queues_attributes(
+    sqs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a queue with a backlog, whose attributes' full build is watched
+    from infra.local import moto_fixes as fixes
+
+    url = sqs.create_queue(QueueName="busy")["QueueUrl"]
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": str(n)} for n in range(10)])
+    counted: list[str] = []
+
+    def count(queue: Any) -> int:
+        counted.append(queue.name)
+        return 0
+
+    monkeypatch.setattr("moto.sqs.models.Queue.approximate_number_of_messages", property(count))
+
+    # When one more message is sent, then the queue's attributes are asked for
+    sqs.send_message(QueueUrl=url, MessageBody="one more")
+    sent_cost = list(counted)
+    listed = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+
+    # Then sending counted nothing; the attributes are still moto's own, all of them
+    assert sent_cost == []
+    assert not getattr(getattr(fixes, "_sending", None), "active", False)
+    assert {"ApproximateNumberOfMessages", "QueueArn", "MessageRetentionPeriod"} <= set(listed)
+
+
+def test_a_fifo_queue_still_deduplicates_on_content(sqs: Any) -> None:
+    # Given a FIFO queue with content-based deduplication
+    url = sqs.create_queue(
+        QueueName="dedupe.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    )["QueueUrl"]
+
+    # When the same body is sent twice in one group
+    for _ in range(2):
+        sqs.send_message(QueueUrl=url, MessageBody="same", MessageGroupId="g")
+
+    # Then one message is there
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in got] == ["same"]
