@@ -16,6 +16,7 @@ from parley.adapters.tables import TABLES
 from parley.catalog import Actor, Envelope, ExtensionEphemeralRequested, new_event
 from parley.extensions.manifest import Manifest
 from parley.extensions.sdk import Context, Extension
+from parley.services.ephemeral import EphemeralService
 from parley.topology import queue_routes
 from tests.support.api import Api, User
 from tests.support.bus import Bus
@@ -176,12 +177,25 @@ def test_the_service_drops_what_finds_no_socket_or_comes_late_and_repeats_the_sa
     service, chat, document = root.ephemeral_service(), loaded.chat, extension.manifest.document()
 
     # When the core sends each of them a message of its own
-    to_alice = service.send(chat, alice.user_id, "from the core")
-    to_bob = service.send(chat, bob.user_id, "from the core")
-    # Then Alice's socket got it (sender `parley`), and Bob's is dropped: no socket, nothing kept
+    waits: list[float] = []
+    timed = EphemeralService(root.connections(), root.pusher, sleep=waits.append)
+    to_alice = timed.send(chat, alice.user_id, "from the core")
+    to_bob = timed.send(chat, bob.user_id, "from the core")
+    # Then Alice's socket got it at once (sender `parley`); Bob's is dropped after looking for a
+    # socket for 2 s, and nothing is kept
     assert (to_alice.delivered, to_bob.delivered) == (1, 0)
+    assert sum(waits) == 2.0
     (core,) = ephemeral_frames(sockets, "alice-1")
     assert (core["data"]["sender_id"], core["data"]["sender_kind"]) == ("parley", "system")
+
+    # When Bob subscribes while the service looks for his socket (a joiner's greeting comes first)
+    def bob_subscribes(_: float) -> None:
+        sockets.subscribe(sockets.open(bob, "bob-1"), chat_id)
+
+    late_joiner = EphemeralService(root.connections(), root.pusher, sleep=bob_subscribes)
+    # Then it reaches him
+    assert late_joiner.send(chat, bob.user_id, "you made it").delivered == 1
+    assert [f["data"]["text"] for f in ephemeral_frames(sockets, "bob-1")] == ["you made it"]
 
     # When an extension's request is pushed twice (a retried delivery), Then both carry the same ids
     request = new_event(

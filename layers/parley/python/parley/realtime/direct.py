@@ -22,6 +22,11 @@ class Pushed:
     gone: int
     failed: int
 
+    @property
+    def sockets(self) -> int:
+        """The member's subscribed sockets found, whatever each push did."""
+        return self.delivered + self.gone + self.failed
+
 
 def push_to_member(
     connections: ConnectionRepository,

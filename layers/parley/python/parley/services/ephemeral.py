@@ -1,12 +1,14 @@
 """Ephemeral messages: checked, then pushed to one member's sockets, and nowhere else.
 
 Nothing of one is written (no message, no event row, no outbox, no bus event, no inbox); the only
-write is an extension's per-minute counter. A member with no socket on the chat never gets it: it is
-dropped, not queued.
+write is an extension's per-minute counter. A member with no socket on the chat is looked for again
+for a moment (``GRACE_SECONDS``: a joiner subscribes right after joining, and a greeting may come
+first); still none, and it is dropped, never queued.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +31,9 @@ from parley.realtime.frames import frame_of
 
 MAX_AGE_SECONDS = 60.0
 """An extension's request older than this (retried, or stuck in a backlog) is dropped, not shown late."""
+GRACE_SECONDS = 2.0
+"""How long a message for a member with no socket on the chat waits for one, looking every 0.25 s."""
+LOOK_EVERY_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -46,11 +51,15 @@ class EphemeralService:
         *,
         clock: Callable[[], datetime] = utc_now,
         max_age_seconds: float = MAX_AGE_SECONDS,
+        grace_seconds: float = GRACE_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._connections = connections
         self._pusher = pusher  # a factory: a chat with no socket for the member builds no client
         self._clock = clock
         self._max_age = max_age_seconds
+        self._grace = grace_seconds
+        self._sleep = sleep
 
     def send(self, chat: Chat, participant_id: str, text: str, *, correlation_id: str | None = None) -> Sent:
         """The core's own message to one member (sender `parley`)."""
@@ -94,15 +103,17 @@ class EphemeralService:
         return self._push(_with_id(derive(request, data, actor=actor), data.message_id))
 
     def _push(self, envelope: Envelope[EphemeralMessage]) -> Sent:
-        data = envelope.data
-        pushed = push_to_member(
-            self._connections,
-            self._pusher,
-            envelope.metadata.chat_id,
-            data.participant_id,
-            frame_of(envelope).encode(),
-            now=self._clock(),
-        )
+        data, frame = envelope.data, frame_of(envelope).encode()
+        chat_id = envelope.metadata.chat_id
+        waited = 0.0
+        while True:
+            pushed = push_to_member(
+                self._connections, self._pusher, chat_id, data.participant_id, frame, now=self._clock()
+            )
+            if pushed.sockets or waited >= self._grace:
+                break
+            self._sleep(LOOK_EVERY_SECONDS)  # no socket yet: the member may be subscribing right now
+            waited += LOOK_EVERY_SECONDS
         if not pushed.delivered:
             logger.info(
                 "an ephemeral message found no socket: dropped", extra={"chat_id": envelope.metadata.chat_id}

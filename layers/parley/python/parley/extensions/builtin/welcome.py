@@ -21,7 +21,7 @@ class WelcomeConfig(BaseModel):
     private: bool = Field(
         False,
         description="Greet the joiner alone, as an ephemeral message only they see (never stored, "
-        "dropped if they have no socket open on the chat); otherwise a message everyone sees.",
+        "dropped if they have no socket on the chat within 2 s); otherwise a message everyone sees.",
     )
 
 
