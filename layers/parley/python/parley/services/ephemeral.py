@@ -18,7 +18,15 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from parley.adapters.connections import ConnectionRepository
-from parley.catalog import Actor, Envelope, EphemeralMessage, ExtensionEphemeralRequested, derive, new_event
+from parley.catalog import (
+    SYSTEM,
+    Actor,
+    Envelope,
+    EphemeralMessage,
+    ExtensionEphemeralRequested,
+    derive,
+    new_event,
+)
 from parley.clock import utc_now
 from parley.domain.ephemeral import ephemeral_message, expired
 from parley.domain.model import Chat
@@ -67,7 +75,7 @@ class EphemeralService:
         envelope = new_event(
             data,
             chat_id=chat.chat_id,
-            actor=Actor(id="parley", kind="system", name="Parley"),
+            actor=SYSTEM,
             correlation_id=correlation_id,
         )
         return self._push(envelope)
