@@ -196,7 +196,8 @@ class Context(Generic[C]):
     def send_ephemeral(self, participant_id: str, text: str) -> None:
         """Show ``text`` to one member only, once the handler returns: pushed to that member's sockets
         on the chat as an EphemeralMessage, never stored, seen by no one else (no other member, no
-        other extension, no history). Dropped if the member has no socket open on the chat.
+        other extension, no history). Needs ``messages:ephemeral``. Dropped if the member has no socket
+        on the chat (the core looks for one for 2 s), so it suits replies and greetings, not records.
 
             ctx.send_ephemeral(event.data.participant.id, "Only you can see this.")
         """
