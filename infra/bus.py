@@ -20,6 +20,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.nag import acknowledge
+from parley.extensions.manifest import FOR_THE_GATEWAY_ONLY
 from parley.routing import Route
 
 DLQ_RETENTION = Duration.days(14)
@@ -153,9 +154,13 @@ class Bus(Construct):
         self.bus = events.EventBus(self, "Bus", event_bus_name=bus_name)
         self.archive = self.bus.archive(
             "Archive",
-            event_pattern=events.EventPattern(source=events.Match.prefix("parley.")),
+            # but a message for one member's eyes only: never stored, so never archived or replayed
+            event_pattern=events.EventPattern(
+                source=events.Match.prefix("parley."),
+                detail_type=events.Match.anything_but(*sorted(FOR_THE_GATEWAY_ONLY)),
+            ),
             retention=Duration.days(30),
-            description="Every Parley event, for replay",
+            description="Every Parley event but ephemeral messages, for replay",
         )
         routes = tuple(routes)
         self.routes = {

@@ -272,8 +272,12 @@ CORE_FUNCTIONS: tuple[FunctionSpec, ...] = (
             # which a bot message passes before it is stored; the extensions' context rows, which
             # move with installs and circuits (parley.domain.contexts)
             "extensions": "read_write",
+            # an ephemeral message goes to its member's sockets on the chat; one found gone is dropped
+            "subscriptions": "read_write",
         },
         puts_events=True,
+        # ephemeral messages (ExtensionEphemeralRequested): pushed to one member, never stored
+        pushes_to_websockets=True,
         runs_hooks=True,
     ),
 )

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from parley.catalog import CATALOG
+from parley.extensions.manifest import FOR_THE_GATEWAY_ONLY
 
 ROOT = Path(__file__).resolve().parents[1]
 TYPED = ROOT / "layers" / "parley" / "python" / "parley" / "extensions" / "typed.py"
@@ -60,7 +61,8 @@ TAIL = '''    @overload
 
 
 def typed_module() -> str:
-    names = sorted(CATALOG)
+    # no handler may take what only the core's gateway receives (a manifest listing it is refused)
+    names = sorted(n for n in CATALOG if n not in FOR_THE_GATEWAY_ONLY)
     imports = "\n".join(f"        {name}," for name in sorted([*names, "Envelope"]))
     return HEAD.replace("{imports}", imports) + "".join(OVERLOAD.format(name=n) for n in names) + TAIL
 

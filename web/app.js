@@ -825,6 +825,28 @@ function notice(cs, text, { kind = "info" } = {}) {
   if (follow) scrollToBottom();
 }
 
+/** A message for this member alone (never stored): shown once, marked, and gone on reload. */
+function ephemeralMessage(cs, data, frame) {
+  if (typeof data.text !== "string") return;
+  const follow = nearBottom();
+  const li = bubble(cs, {
+    senderId: data.sender_id || "",
+    senderName: data.sender_name || "Parley",
+    kind: data.sender_kind,
+    text: data.text,
+    createdAt: frame.occurred_at || null,
+  });
+  li.classList.add("ephemeral");
+  li.setAttribute("data-testid", "ephemeral-message");
+  li.querySelector(".meta").append(
+    h("span", { className: "only-you", "data-testid": "only-you", title: "Not saved: gone when you reload", text: "Only you can see this" }),
+  );
+  cs.noticeCount += 1; // placed like a notice: after the latest message, in arrival order
+  li.dataset.order = String(cs.highestMessageSeq + 0.1 + Math.min(cs.noticeCount, 800) * 0.001);
+  insertOrdered(li);
+  if (follow) scrollToBottom();
+}
+
 // -- moderation: the floor and the settings -----------------------------------------------------------
 
 async function grantFloor(participantId) {
@@ -1102,6 +1124,9 @@ const HANDLERS = {
     if (!Array.isArray(data.online_ids)) return;
     cs.online = new Set(data.online_ids);
     renderHeader(cs);
+  },
+  EphemeralMessage(cs, data, frame) {
+    ephemeralMessage(cs, data, frame);
   },
   ExtensionDisabled(cs, data) {
     notice(cs, `The extension ${data.extension_id} was disabled${data.reason ? `: ${data.reason}` : ""}.`, { kind: "error" });

@@ -17,10 +17,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from parley.extensions.manifest import FOR_THE_GATEWAY_ONLY
+
 LIMIT = 5000
 """Entries kept; older ones drop off (the feed is for watching, the event log is the record)."""
 PAGE = 100
 MAX_PAGE = 1000
+WITHHELD = "(an ephemeral message: not kept)"
 STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
@@ -68,6 +71,9 @@ class Feed(logging.Handler):
                 detail = {"unparsed": entry.get("Detail")}
             metadata = detail.get("metadata") or {}
             data = detail.get("data") or {}
+            if entry.get("DetailType") in FOR_THE_GATEWAY_ONLY and isinstance(data, dict) and "text" in data:
+                # a message for one member's eyes: never kept, not even here (like the bus archive)
+                data = detail["data"] = {**data, "text": WITHHELD}
             self._add(
                 {
                     "kind": "event",

@@ -96,8 +96,9 @@ def _manage_statements(synth: Synth) -> dict[str, list[dict[str, Any]]]:
 
 def test_only_the_functions_that_push_may_manage_connections_of_this_stage(synth: Synth) -> None:
     pushers = {f.name for f in FUNCTIONS if f.pushes_to_websockets}
-    # the api pushes one frame kind: ReadMarkerMoved, to the caller's own sockets (POST /chats/{id}/read)
-    assert {"broadcaster", "realtime", "api"} <= pushers
+    # the api pushes one frame kind: ReadMarkerMoved, to the caller's own sockets (POST /chats/{id}/read);
+    # the extension gateway one too: an EphemeralMessage, to its one member's sockets
+    assert {"broadcaster", "realtime", "api", "extension_gateway"} <= pushers
     assert not {"ws_authorizer", "turns", "outbox_sweeper", "inbox"} & pushers
     roles = {synth.logical_id(synth.stack.lambdas[f.name].role): f.name for f in FUNCTIONS}
     granted = _manage_statements(synth)

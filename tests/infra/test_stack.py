@@ -146,9 +146,16 @@ def test_each_stream_route_reads_the_events_stream_with_its_filter_retries_bisec
         )
 
 
-def test_an_archive_keeps_every_parley_event_for_replay(synth: Synth) -> None:
+def test_an_archive_keeps_every_parley_event_but_ephemeral_messages_for_replay(synth: Synth) -> None:
     synth.assertions.has_resource_properties(
-        "AWS::Events::Archive", {"EventPattern": {"source": [{"prefix": "parley."}]}}
+        "AWS::Events::Archive",
+        {
+            "EventPattern": {
+                "source": [{"prefix": "parley."}],
+                # a message for one member is never stored: not in the archive either
+                "detail-type": [{"anything-but": ["ExtensionEphemeralRequested"]}],
+            }
+        },
     )
 
 

@@ -18,11 +18,13 @@ from parley.catalog import (
     ChatCompleted,
     ChatCreated,
     ChatSettingsChanged,
+    EphemeralMessage,
     EventData,
     ExtensionActivated,
     ExtensionConfigChanged,
     ExtensionDeactivated,
     ExtensionDisabled,
+    ExtensionEphemeralRequested,
     ExtensionEvent,
     ExtensionEventRejected,
     ExtensionFailed,
@@ -148,6 +150,18 @@ def sample_data() -> dict[str, EventData]:
         ),
         ExtensionRecovered(extension_id="ext-poll", after_failures=2),
         ExtensionMessageRequested(extension_id="ext-poll", request_id="req-7", text="Poll closed: yes wins"),
+        ExtensionEphemeralRequested(
+            extension_id="welcome", request_id="req-8", participant_id="user-bob", text="Welcome Bob!"
+        ),
+        EphemeralMessage(
+            message_id="req-8",
+            participant_id="user-bob",
+            sender_id="ext:welcome",
+            sender_name="Welcome bot",
+            sender_kind="extension",
+            extension_id="welcome",
+            text="Welcome Bob!",
+        ),
         AIContextContributed(extension_id="ext-poll", text="The team prefers short answers."),
         MessageModerated(
             message_id="msg-1",

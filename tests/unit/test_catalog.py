@@ -162,6 +162,8 @@ def test_ephemeral_flag_is_set_only_on_socket_frames_and_what_extensions_send() 
         "ExtensionFailed",
         "ExtensionRecovered",
         "ReadMarkerMoved",
+        "ExtensionEphemeralRequested",
+        "EphemeralMessage",
     }
 
 

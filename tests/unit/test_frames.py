@@ -82,7 +82,18 @@ def test_frame_of_keeps_what_a_client_needs(event_type: str) -> None:
     else:
         assert wire["sequence"] == 7
     # metadata meant for the bus (correlation, causation) stays off the wire
-    assert set(wire) <= {"type", "chat_id", "sequence", "event_id", "occurred_at", "actor", "data"}
+    assert set(wire) <= {
+        "type",
+        "chat_id",
+        "sequence",
+        "event_id",
+        "occurred_at",
+        "actor",
+        "data",
+        "ephemeral",
+    }
+    # and only a message for one member says it is one
+    assert ("ephemeral" in wire) is (event_type == "EphemeralMessage")
 
 
 @pytest.mark.parametrize("event_type", HIDDEN)

@@ -51,6 +51,16 @@ def test_events_are_kept_and_filtered_by_type_name_source_chat_and_position() ->
     assert feed.query({})["last"] == 4
 
 
+def test_the_feed_keeps_no_ephemeral_messages_text() -> None:
+    feed = Feed()
+    feed.record_events(
+        [entry("ExtensionEphemeralRequested", "parley.ext.w", participant_id="u", text="secret")]
+    )
+    (kept,) = feed.query({})["items"]
+    assert kept["detail"]["data"] == {"participant_id": "u", "text": "(an ephemeral message: not kept)"}
+    assert "secret" not in json.dumps(feed.query({}))
+
+
 def test_the_feed_keeps_only_the_newest() -> None:
     feed = Feed(limit=3)
     feed.record_events([entry(f"T{n}", "parley.core") for n in range(5)])

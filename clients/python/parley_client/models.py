@@ -82,7 +82,7 @@ class LiveEvent:
     """One client-visible event, from a socket frame or (to fill a gap) from the chat's event log.
 
     ``data`` is the catalog's model for ``type``; ``sequence`` is None for ephemeral events (typing,
-    AI chunks), which are never stored."""
+    AI chunks, an ``EphemeralMessage`` for this member alone), which are never stored."""
 
     frame: Frame
     data: EventData
@@ -110,6 +110,12 @@ class LiveEvent:
     @property
     def actor(self) -> dict[str, Any] | None:
         return self.frame.actor
+
+    @property
+    def ephemeral(self) -> bool:
+        """True for an ``EphemeralMessage``: shown to this member alone, never stored, so never in
+        ``/events`` or a resume (keep it, or it is gone)."""
+        return self.frame.ephemeral is True
 
     @classmethod
     def of_frame(cls, frame: Frame) -> LiveEvent | None:

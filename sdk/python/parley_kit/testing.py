@@ -5,7 +5,8 @@
     def test_it_greets_a_joiner() -> None:
         harness = Harness(extension, config={"greeting": "Hi {name}!"})
         harness.join("user-bob", "Bob")
-        assert harness.posted() == ["Hi Bob!"]
+        assert harness.posted() == ["Hi Bob!"]  # a message everyone sees
+        assert harness.ephemeral() == []  # (participant_id, text) only that member sees
 
 A ``Harness`` is one chat where the extension is installed and enabled. It drives the SDK exactly as
 the deployed handler does (``Extension.deliver``: source checks, the delivery claim, the staged store
@@ -159,6 +160,14 @@ class Harness:
     def posted(self) -> list[str]:
         """Texts the extension posted, in order."""
         return [e.data.text for e in self.bus.published if e.event_type == "ExtensionMessageRequested"]
+
+    def ephemeral(self) -> list[tuple[str, str]]:
+        """Its ephemeral messages, (participant_id, text), in order: each for that member's eyes only."""
+        return [
+            (e.data.participant_id, e.data.text)
+            for e in self.bus.published
+            if e.event_type == "ExtensionEphemeralRequested"
+        ]
 
     def emitted(self) -> list[tuple[str, dict[str, Any]]]:
         """Its own events, (name, payload), in order."""

@@ -24,8 +24,9 @@ def test_the_registry_lists_every_shipped_extension_with_its_config_schema(api: 
     assert response.status == 200, response.text
     by_id = {e["id"]: e for e in response.json["items"]}
     assert {"welcome", "moderation"} <= set(by_id)
-    assert by_id["welcome"]["capabilities"] == ["messages:write"]
+    assert by_id["welcome"]["capabilities"] == ["messages:ephemeral", "messages:write"]
     assert by_id["welcome"]["config_schema"]["properties"]["template"]["default"] == "Welcome {name}!"
+    assert by_id["welcome"]["config_schema"]["properties"]["private"]["default"] is False
     assert by_id["moderation"]["hooks"]["moderate"] is True
     assert set(by_id["moderation"]["config_schema"]["properties"]) == {"blocked_terms", "action"}
 

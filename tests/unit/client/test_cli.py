@@ -9,11 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from parley.catalog import Actor, EphemeralMessage, new_event
+from parley.realtime.frames import frame_of
 from parley_client import cli
 from parley_client.cli import EXIT_UNREACHABLE, EXIT_USAGE, build_parser, main
 from parley_client.cli import registry as registry_module
+from parley_client.cli.commands import pretty
 from parley_client.cli.context import Config, Context
 from parley_client.cli.registry import REGISTRY, Registry
+from parley_client.models import LiveEvent
 
 ISSUE_COMMANDS = {
     "login",
@@ -127,3 +131,19 @@ def test_login_with_a_given_token_keeps_it_for_that_stack() -> None:
     context = Context.of(None)
     assert context.url == "https://chat.example.com"
     assert context.token() == "eyJ.x.y"
+
+
+def test_tail_pretty_marks_an_ephemeral_message_as_for_you_alone() -> None:
+    whisper = EphemeralMessage(
+        message_id="req-1",
+        participant_id="user-bob",
+        sender_id="ext:welcome",
+        sender_name="Welcome bot",
+        sender_kind="extension",
+        extension_id="welcome",
+        text="Welcome Bob!",
+    )
+    actor = Actor(id="welcome", kind="extension", name="Welcome bot")
+    event = LiveEvent.of_frame(frame_of(new_event(whisper, chat_id="chat-1", actor=actor)))
+    assert event is not None
+    assert pretty(event) == "~ chat-1 EphemeralMessage Welcome bot: Welcome Bob! (only you can see this)"

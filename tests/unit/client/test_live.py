@@ -14,6 +14,7 @@ from parley.catalog import (
     AIResponseCompleted,
     AIResponseStarted,
     Envelope,
+    EphemeralMessage,
     EventData,
     new_event,
 )
@@ -152,6 +153,39 @@ def test_ephemeral_events_pass_through_once() -> None:
             gateway.sockets[0].push(frame(api.message("a")))
             got = await take(live, 2)
         assert [(e.type, e.sequence) for e in got] == [("TypingStarted", None), ("MessageStored", 1)]
+
+    run(scenario)
+
+
+def test_an_ephemeral_message_is_typed_and_never_counted_as_a_gap() -> None:
+    async def scenario() -> None:
+        api = FakeApi()
+        client, gateway = setup(api)
+        whisper = EphemeralMessage(
+            message_id="req-1",
+            participant_id="alice",
+            sender_id="ext:welcome",
+            sender_name="Welcome bot",
+            sender_kind="extension",
+            extension_id="welcome",
+            text="only you",
+        )
+        envelope: Envelope[EventData] = new_event(whisper, chat_id=CHAT, actor=ALICE)
+        async with client.live([CHAT]) as live:
+            socket = gateway.sockets[0]
+            socket.push(frame(api.message("a")))
+            socket.push(frame(envelope))
+            socket.push(frame(envelope))  # a retried push: the same event id
+            socket.push(frame(api.message("b")))
+            got = await take(live, 3)
+        assert [(e.type, e.sequence, e.ephemeral) for e in got] == [
+            ("MessageStored", 1, False),
+            ("EphemeralMessage", None, True),
+            ("MessageStored", 2, False),
+        ]
+        assert isinstance(got[1].data, EphemeralMessage)
+        assert got[1].data.text == "only you"
+        assert (live.stats.gaps, live.stats.fetched, live.stats.duplicates) == (0, 0, 1)
 
     run(scenario)
 

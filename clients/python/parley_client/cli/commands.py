@@ -126,6 +126,8 @@ def pretty(event: LiveEvent) -> str:
     data = event.data.model_dump(mode="json")
     text = data.get("message", {}).get("text") if isinstance(data.get("message"), dict) else None
     summary = text if text is not None else json.dumps(data, ensure_ascii=False)
+    if event.ephemeral:  # for this member alone, never stored: `history` will not show it again
+        summary = f"{data.get('text', '')} (only you can see this)"
     return f"{where} {event.chat_id} {event.type} {actor}: {summary}"
 
 

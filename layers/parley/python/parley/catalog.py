@@ -726,6 +726,46 @@ class ExtensionMessageRequested(EventData):
 
 
 @event
+class ExtensionEphemeralRequested(EventData):
+    event_type = "ExtensionEphemeralRequested"
+    version = 1
+    description = (
+        "An extension asks to show `text` to one member only (needs `messages:ephemeral`); the core "
+        "checks it and pushes an EphemeralMessage to that member's sockets. Never stored, never "
+        "archived, never delivered to any extension: only the core's gateway receives it."
+    )
+    producers = ("extensions",)
+    ephemeral = True
+
+    extension_id: str
+    request_id: str = Field(min_length=1, max_length=128)
+    participant_id: str = Field(min_length=1, max_length=128, description="The member who sees it.")
+    text: str = Field(min_length=1)
+
+
+@event
+class EphemeralMessage(EventData):
+    event_type = "EphemeralMessage"
+    version = 1
+    description = (
+        "A message for one member only (an extension's `messages:ephemeral` output, or the core's): "
+        "pushed to that member's sockets on the chat and to no one else; never stored, never on the "
+        "bus, no sequence, not in history. Dropped if the member has no socket on the chat."
+    )
+    producers = ("extension_gateway",)
+    ephemeral = True
+    on_bus = False
+
+    message_id: str = Field(description="Unique per message; a repeated push carries the same id.")
+    participant_id: str = Field(description="The only member who gets it.")
+    sender_id: str = Field(description="`ext:<extension id>` for an extension, `parley` for the core.")
+    sender_name: str
+    sender_kind: Literal["extension", "system"]
+    extension_id: str | None = None
+    text: str
+
+
+@event
 class AIContextContributed(EventData):
     event_type = "AIContextContributed"
     version = 1
@@ -794,6 +834,7 @@ ClientVisible = Literal[
     "ChatCompleted",
     "ExtensionDisabled",
     "ReadMarkerMoved",
+    "EphemeralMessage",
 ]
 """Event types pushed to chat members' sockets: the one list, which the frame protocol's ``type``
 (``parley.realtime.frames.FrameType``), the broadcaster's route and the AsyncAPI document derive from."""

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from parley.realtime.service import RealtimeService
     from parley.services.analytics import AnalyticsService
     from parley.services.chats import ChatService
+    from parley.services.ephemeral import EphemeralService
     from parley.services.extensions import ExtensionService
     from parley.services.inbox import InboxService
     from parley.services.outbox import Outbox
@@ -145,8 +146,18 @@ def extension_service() -> ExtensionService:
     from parley.services.extensions import ExtensionService
 
     return ExtensionService(
-        chat_service(), registry(), failure_threshold=settings().extension_failure_threshold
+        chat_service(),
+        registry(),
+        failure_threshold=settings().extension_failure_threshold,
+        ephemeral=ephemeral_service,
     )
+
+
+@component
+def ephemeral_service() -> EphemeralService:
+    from parley.services.ephemeral import EphemeralService
+
+    return EphemeralService(connections(), pusher)
 
 
 @component

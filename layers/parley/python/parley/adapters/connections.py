@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
@@ -155,6 +155,25 @@ class ConnectionRepository:
                 condition=IdempotencyRecord.id.does_not_exist() | (IdempotencyRecord.expiration <= now)
             )
         except PutError as error:
+            if _conditional_failed(error):
+                return False
+            raise
+        return True
+
+    def take_ephemeral_slot(self, chat_id: str, extension_id: str, *, now: datetime, limit: int) -> bool:
+        """True while the extension sent the chat fewer than ``limit`` ephemeral messages this calendar
+        minute (and counts this one): one conditional update on a counter row that then expires."""
+        minute = int(now.timestamp()) // 60
+        record = IdempotencyRecord(f"ephemeral#{chat_id}#{extension_id}#{minute}")
+        try:
+            record.update(
+                actions=[
+                    IdempotencyRecord.tally.add(1),
+                    IdempotencyRecord.expiration.set(datetime.fromtimestamp((minute + 2) * 60, UTC)),
+                ],
+                condition=IdempotencyRecord.tally.does_not_exist() | (IdempotencyRecord.tally < limit),
+            )
+        except UpdateError as error:
             if _conditional_failed(error):
                 return False
             raise

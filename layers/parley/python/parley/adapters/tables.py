@@ -116,6 +116,8 @@ class IdempotencyRecord(Model):
     id = UnicodeAttribute(hash_key=True)
     expiration = TTLAttribute(null=True)
     data = UnicodeAttribute(null=True)
+    tally = NumberAttribute(null=True)
+    """A counter row's count (per-minute quotas such as an extension's ephemeral messages)."""
 
 
 class ConnectionRecord(Model):

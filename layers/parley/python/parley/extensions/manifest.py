@@ -22,6 +22,7 @@ Capability = Literal[
     "analytics:read",
     "events:emit",
     "ai:context",
+    "messages:ephemeral",
 ]
 CAPABILITIES: tuple[str, ...] = Capability.__args__  # type: ignore[attr-defined]
 
@@ -39,11 +40,16 @@ SENT_BY_EXTENSIONS: dict[str, Capability | None] = {
     "ExtensionMessageRequested": "messages:write",
     "ExtensionEvent": "events:emit",
     "AIContextContributed": "ai:context",
+    "ExtensionEphemeralRequested": "messages:ephemeral",
     "ExtensionFailed": None,
     "ExtensionRecovered": None,
 }
 """The only detail-types an extension may put on the bus, with the capability each needs (IAM allows
 an extension exactly the ones its capabilities cover; the core checks them again)."""
+
+FOR_THE_GATEWAY_ONLY = frozenset({"ExtensionEphemeralRequested"})
+"""Sent by extensions and received by the core's gateway alone: a message for one member is no other
+extension's business, so no extension's rule ever matches it (``subscribed`` leaves it out)."""
 
 ID_PATTERN = r"^[a-z][a-z0-9_]{1,39}$"
 EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_.]*$")
@@ -52,7 +58,7 @@ EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_.]*$")
 def subscribed(events: tuple[str, ...], extension_events: tuple[str, ...]) -> tuple[str, ...]:
     """Every detail-type an extension's rule matches: its events, ExtensionEvent if it listens to
     other extensions, and its life-cycle events."""
-    types = list(events)
+    types = [t for t in events if t not in FOR_THE_GATEWAY_ONLY]
     if extension_events and "ExtensionEvent" not in types:
         types.append("ExtensionEvent")
     types += [t for t in LIFECYCLE_EVENTS if t not in types]
@@ -128,6 +134,9 @@ class Manifest(BaseModel):
         unknown = [e for e in events if e not in CATALOG]
         if unknown:
             raise ValueError(f"not in the event catalog: {unknown}")
+        private = [e for e in events if e in FOR_THE_GATEWAY_ONLY]
+        if private:
+            raise ValueError(f"only the core receives {private}: messages for one member stay private")
         return events
 
     @field_validator("extension_events", "emits")

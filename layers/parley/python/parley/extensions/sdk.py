@@ -22,8 +22,9 @@ duplicate never reaches the handler (a manifest that says its handlers are ``ide
 claim: a duplicate runs again and changes nothing); runs the handler with a deadline; commits its store
 writes together with what it asked for (messages, events) in one transaction
 (``parley.extensions.store``), then publishes those, with ids derived from the cause, so a retry after
-a failed publish republishes the same requests instead of losing them; and reports failures and
-recoveries, which drive the circuit breaker.
+a failed publish republishes the same requests instead of losing them (an ephemeral message for one
+member, ``send_ephemeral``, is published but never recorded: a failed publish loses it); and reports
+failures and recoveries, which drive the circuit breaker.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from parley.catalog import (
     AIContextContributed,
     Envelope,
     EventData,
+    ExtensionEphemeralRequested,
     ExtensionEvent,
     ExtensionFailed,
     ExtensionMessageRequested,
@@ -197,6 +199,28 @@ class Context(Generic[C]):
         )
         self._outputs.append(
             ExtensionMessageRequested(extension_id=self.extension.id, request_id=request_id, text=text)
+        )
+
+    def send_ephemeral(self, participant_id: str, text: str) -> None:
+        """Show ``text`` to one member only, once the handler returns: pushed to that member's sockets
+        on the chat as an EphemeralMessage, never stored, seen by no one else (no other member, no
+        other extension, no history). Needs ``messages:ephemeral``. Dropped if the member has no socket
+        on the chat (the core looks for one for 2 s), so it suits replies and greetings, not records.
+
+            ctx.send_ephemeral(event.data.participant.id, "Only you can see this.")
+        """
+        self._need("messages:ephemeral")
+        n = sum(isinstance(o, ExtensionEphemeralRequested) for o in self._outputs)
+        request_id = str(
+            uuid.uuid5(ID_NAMESPACE, f"{self.extension.id}:{self.event.metadata.event_id}:eph{n}")
+        )
+        self._outputs.append(
+            ExtensionEphemeralRequested(
+                extension_id=self.extension.id,
+                request_id=request_id,
+                participant_id=participant_id,
+                text=text,
+            )
         )
 
     @overload
@@ -493,7 +517,8 @@ class Extension(TypedOn[Context[C]]):
         self._run(handler, envelope, context, runtime.handler_timeout_seconds)
         outputs = [self._output(envelope, data, n) for n, data in enumerate(context._outputs)]
         writes = context.store.writes if isinstance(context.store, StagedStore) else []
-        details = [o.to_detail() for o in outputs]
+        # an ephemeral message is never stored, not even here: a publish that fails loses it
+        details = [o.to_detail() for o in outputs if not _private(o)]
         if self._skips_delivery_row(context):
             return outputs
         state.commit(envelope.metadata.event_id, writes, details, keep_seconds=KEEP_SEEN_SECONDS)
@@ -503,7 +528,8 @@ class Extension(TypedOn[Context[C]]):
         """An idempotent extension's delivery that staged nothing and asked for nothing (its blind
         writes are already done, replay-safe) needs no delivery row: no claim, commit or completion."""
         staged = context.store.writes if isinstance(context.store, StagedStore) else []
-        return self.manifest.idempotent and not staged and not context._outputs
+        kept = [o for o in context._outputs if not isinstance(o, ExtensionEphemeralRequested)]
+        return self.manifest.idempotent and not staged and not kept
 
     def _failed(self, runtime: Runtime, context: Context[C], state: Backend, exc: Exception) -> None:
         envelope, install = context.event, context.install
@@ -551,6 +577,11 @@ class Extension(TypedOn[Context[C]]):
 
     def _output(self, cause: Envelope[Any], data: EventData, n: int) -> Envelope[Any]:
         envelope = derive(cause, data, actor=self.actor)
+        if isinstance(data, ExtensionEphemeralRequested):
+            # routed to no extension: only the core's gateway (its rule has no such filter) gets it
+            envelope = envelope.model_copy(
+                update={"metadata": envelope.metadata.model_copy(update={"extensions": ()})}
+            )
         event_id = str(uuid.uuid5(ID_NAMESPACE, f"{self.id}:{cause.metadata.event_id}:{n}"))
         return envelope.model_copy(
             update={"metadata": envelope.metadata.model_copy(update={"event_id": event_id})}
@@ -561,3 +592,7 @@ class Extension(TypedOn[Context[C]]):
             runtime.publish([derive(cause, data, actor=self.actor)])
         except Exception:
             logger.exception("could not report the extension's health", extra={"extension_id": self.id})
+
+
+def _private(envelope: Envelope[Any]) -> bool:
+    return isinstance(envelope.data, ExtensionEphemeralRequested)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         ChatCreated,
         ChatSettingsChanged,
         Envelope,
+        EphemeralMessage,
         ExtensionActivated,
         ExtensionConfigChanged,
         ExtensionDeactivated,
@@ -87,6 +88,9 @@ class TypedOn(Generic[X]):
 
     @overload
     def on(self, event: Literal["ChatSettingsChanged"]) -> Decorator[ChatSettingsChanged, X]: ...
+
+    @overload
+    def on(self, event: Literal["EphemeralMessage"]) -> Decorator[EphemeralMessage, X]: ...
 
     @overload
     def on(self, event: Literal["ExtensionActivated"]) -> Decorator[ExtensionActivated, X]: ...

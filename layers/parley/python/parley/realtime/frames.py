@@ -101,6 +101,9 @@ class Frame(BaseModel):
     occurred_at: datetime | None = None
     actor: dict[str, Any] | None = None
     data: dict[str, Any] = Field(default_factory=dict)
+    ephemeral: Literal[True] | None = Field(
+        None, description="True on an EphemeralMessage: only its addressee sees it, and it is never stored."
+    )
 
     def encode(self) -> bytes:
         return json.dumps(
@@ -120,6 +123,7 @@ def frame_of(envelope: Envelope[Any]) -> Frame:
         occurred_at=meta.occurred_at,
         actor=meta.actor.model_dump(mode="json"),
         data=envelope.data.model_dump(mode="json"),
+        ephemeral=True if envelope.event_type == "EphemeralMessage" else None,
     )
 
 

@@ -27,6 +27,7 @@ from parley.extensions.manifest import ExtensionDocument
 from parley.extensions.policy import refusal, sender_id
 from parley.observability import logger, metrics
 from parley.services.chats import ChatService, Identity
+from parley.services.ephemeral import EphemeralService
 
 GATEWAY = Actor(id="extension_gateway", kind="system", name="Parley")
 
@@ -67,10 +68,18 @@ class InstallResult:
 
 
 class ExtensionService:
-    def __init__(self, chats: ChatService, registry: Registry, *, failure_threshold: int) -> None:
+    def __init__(
+        self,
+        chats: ChatService,
+        registry: Registry,
+        *,
+        failure_threshold: int,
+        ephemeral: Callable[[], EphemeralService] | None = None,
+    ) -> None:
         self._chats = chats
         self._registry = registry
         self._threshold = failure_threshold
+        self._ephemeral = ephemeral  # a factory: only the gateway pushes, the api never builds it
 
     # -- registry ----------------------------------------------------------------------------------
 
@@ -181,9 +190,10 @@ class ExtensionService:
         reason = refusal(envelope, source, document, chat)
         if reason is None:
             assert document is not None
+            assert chat is not None
             try:
                 # None when applied, else a refusal the chat service or the rate limit already recorded
-                return self._apply(envelope, document)
+                return self._apply(envelope, document, chat)
             except (ChatCompletedError, InvalidRequestError) as exc:
                 # it can never succeed: a retry would only end in the dead-letter queue
                 reason = f"{exc.code}: {exc.message}"
@@ -193,19 +203,10 @@ class ExtensionService:
         if install is not None and install.enabled:
             # recorded in the log only for chats whose members enabled the sender: anyone else's
             # bogus events must not cost the chat a write each (the log line and metric stay)
-            self._trusted(
-                envelope,
-                lambda c, _: installs.reject_event(
-                    c,
-                    extension_id=extension_id,
-                    event_type=envelope.event_type,
-                    event_id=envelope.metadata.event_id,
-                    reason=reason,
-                ),
-            )
+            self._refused(envelope, extension_id, reason)
         return reason
 
-    def _apply(self, envelope: Envelope[Any], document: ExtensionDocument) -> str | None:
+    def _apply(self, envelope: Envelope[Any], document: ExtensionDocument, chat: Chat) -> str | None:
         chat_id = envelope.metadata.chat_id
         data = envelope.data
         match envelope.event_type:
@@ -223,17 +224,10 @@ class ExtensionService:
                     logger.warning(
                         "an extension is over its message rate", extra={"extension_id": document.id}
                     )
-                    self._trusted(
-                        envelope,
-                        lambda c, _: installs.reject_event(
-                            c,
-                            extension_id=document.id,
-                            event_type=envelope.event_type,
-                            event_id=envelope.metadata.event_id,
-                            reason=RateLimitedError.code,
-                        ),
-                    )
+                    self._refused(envelope, document.id, RateLimitedError.code)
                     return RateLimitedError.code
+            case "ExtensionEphemeralRequested":
+                return self._send_ephemeral(envelope, document, chat)
             case "AIContextContributed":
                 self._trusted(
                     envelope,
@@ -251,6 +245,32 @@ class ExtensionService:
             case _:
                 pass  # an accepted ExtensionEvent: its subscribers receive it from the bus directly
         return None
+
+    def _send_ephemeral(self, envelope: Envelope[Any], document: ExtensionDocument, chat: Chat) -> str | None:
+        """Push it to its one member's sockets; nothing is stored but a refusal (as a bot message's)."""
+        if self._ephemeral is None:
+            raise RuntimeError(
+                "this ExtensionService was built without ephemeral messages (not the gateway's)"
+            )
+        try:
+            self._ephemeral().from_extension(chat, envelope, document)
+        except RateLimitedError:
+            logger.warning("an extension is over its ephemeral rate", extra={"extension_id": document.id})
+            self._refused(envelope, document.id, RateLimitedError.code)
+            return RateLimitedError.code
+        return None
+
+    def _refused(self, envelope: Envelope[Any], extension_id: str, reason: str) -> None:
+        self._trusted(
+            envelope,
+            lambda c, _: installs.reject_event(
+                c,
+                extension_id=extension_id,
+                event_type=envelope.event_type,
+                event_id=envelope.metadata.event_id,
+                reason=reason,
+            ),
+        )
 
     def _trusted(self, cause: Envelope[Any], decide: Callable[[Chat, datetime], Outcome]) -> None:
         try:

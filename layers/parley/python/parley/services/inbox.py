@@ -15,9 +15,8 @@ from parley.catalog import Envelope, MessageStored, ReadMarkerMoved, new_event
 from parley.clock import utc_now
 from parley.domain.inbox import InboxFold, LastMessage, fold_inbox, unread
 from parley.domain.model import Chat
-from parley.errors import PushFailedError
-from parley.observability import logger
-from parley.ports import ConnectionGoneError, Pusher
+from parley.ports import Pusher
+from parley.realtime.direct import push_to_member
 from parley.realtime.frames import frame_of
 from parley.services.rebuild import RebuildService
 from parley.services.unit_of_work import Identity, not_a_member
@@ -117,12 +116,4 @@ class InboxService:
             user_id=who.user_id, last_read_sequence=result.last_read_sequence, unread=result.unread
         )
         frame = frame_of(new_event(moved, chat_id=result.chat_id, actor=who.actor)).encode()
-        for subscriber in self._connections.subscribers(result.chat_id, now=self._clock()):
-            if subscriber.user_id != who.user_id:
-                continue
-            try:
-                self._pusher().push(subscriber.connection_id, frame)
-            except ConnectionGoneError:
-                self._connections.drop_subscription(result.chat_id, subscriber.connection_id)
-            except PushFailedError:
-                logger.warning("push failed", extra={"connection_id": subscriber.connection_id})
+        push_to_member(self._connections, self._pusher, result.chat_id, who.user_id, frame, now=self._clock())

@@ -1,4 +1,5 @@
-"""`welcome`: greets each person who joins a chat (the SDK's smallest real example)."""
+"""`welcome`: greets each person who joins a chat (the SDK's smallest real example); with
+`private: true`, the joiner alone sees the greeting (an ephemeral message)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,11 @@ class WelcomeConfig(BaseModel):
     template: str = Field(
         "Welcome {name}!", min_length=1, max_length=500, description="`{name}` becomes the joiner's name."
     )
+    private: bool = Field(
+        False,
+        description="Greet the joiner alone, as an ephemeral message only they see (never stored, "
+        "dropped if they have no socket on the chat within 2 s); otherwise a message everyone sees.",
+    )
 
 
 extension: Extension[WelcomeConfig] = Extension(
@@ -26,7 +32,7 @@ extension: Extension[WelcomeConfig] = Extension(
         name="Welcome bot",
         description="Posts a greeting when a person joins the chat.",
         events=("UserJoined",),
-        capabilities=frozenset({"messages:write"}),
+        capabilities=frozenset({"messages:write", "messages:ephemeral"}),
         config_model=WelcomeConfig,
     )
 )
@@ -40,5 +46,10 @@ def render(template: str, name: str) -> str:
 @extension.on("UserJoined")
 def greet(event: Envelope[Any], ctx: Context[WelcomeConfig]) -> None:
     joined: UserJoined = event.data
-    if joined.participant.kind == "human":
-        ctx.post_message(render(ctx.config.template, joined.participant.name))
+    if joined.participant.kind != "human":
+        return
+    text = render(ctx.config.template, joined.participant.name)
+    if ctx.config.private:
+        ctx.send_ephemeral(joined.participant.id, text)
+    else:
+        ctx.post_message(text)
