@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
+from pydantic.json_schema import SkipJsonSchema
 
 CORE_SOURCE = "parley.core"
 EXTENSION_SOURCE_PREFIX = "parley.ext."
@@ -76,6 +77,12 @@ class Metadata(_Frozen):
         description="Ids of the extensions this event is for: those enabled on the chat when it was "
         "built, plus the subject of an extension's own life-cycle event. Each extension's rule matches "
         "only events listing its id, so a chat that did not enable it never costs it an invocation.",
+    )
+    replayed: SkipJsonSchema[bool] = Field(
+        default=False,
+        exclude=True,
+        description="Set by the extension SDK on a past event delivered by a backfill (never sent or "
+        "stored: a backfill's request says it once for all its events).",
     )
 
 
@@ -578,6 +585,12 @@ class ExtensionActivated(EventData):
     producers = ("api",)
 
     extension_id: str
+    backfill_through: int | None = Field(
+        None,
+        ge=1,
+        description="Its manifest asks for history: the chat's events up to this sequence are delivered "
+        "to it first (a backfill), marked replayed.",
+    )
 
 
 @event

@@ -108,9 +108,11 @@ def put_install(
     config: dict[str, Any],
     now: datetime,
     secret_fields: frozenset[str] = frozenset(),
+    backfill: bool = False,
 ) -> Outcome:
     """Install, reconfigure, enable or disable; only what changed is announced. ``user_id`` None is
-    the platform itself (default installs on a new chat). Enabling also closes an open circuit.
+    the platform itself (default installs on a new chat). Enabling also closes an open circuit, and,
+    with ``backfill`` (the manifest asks for history), asks for the chat's past events.
     The announcements (kept in the chat's log, which members read) show ``secret_fields`` redacted."""
     if user_id is not None:
         _require_moderator(chat, user_id)
@@ -125,7 +127,8 @@ def put_install(
         )
     current = chat.extensions.get(extension_id)
     if current is None:
-        return _first_install(chat, user_id, extension_id, version, enabled, config, now, secret_fields)
+        outcome = _first_install(chat, user_id, extension_id, version, enabled, config, now, secret_fields)
+        return _with_backfill(outcome, chat, extension_id, now) if enabled and backfill else outcome
     install = current.model_copy(update={"version": version})
     events: list[EventData] = []
     if config != current.config:
@@ -141,7 +144,12 @@ def put_install(
         events.append(ExtensionDeactivated(extension_id=extension_id, reason="disabled"))
     if install == current:
         return Outcome(chat=chat)
-    return Outcome(chat=_with(chat, install, extension_id), events=tuple(events))
+    outcome = Outcome(chat=_with(chat, install, extension_id), events=tuple(events))
+    return (
+        _with_backfill(outcome, chat, extension_id, now)
+        if backfill and enabled and not current.enabled
+        else outcome
+    )
 
 
 def _first_install(
@@ -183,6 +191,24 @@ def _first_install(
     if enabled:
         events.append(ExtensionActivated(extension_id=extension_id))
     return Outcome(chat=_with(chat, install, extension_id), events=tuple(events))
+
+
+def _with_backfill(outcome: Outcome, before: Chat, extension_id: str, now: datetime) -> Outcome:
+    """The enabling outcome with a backfill asked for, when the chat has a past: its ExtensionActivated
+    names the last sequence before it, and the install remembers it (the SDK holds live events back)."""
+    through = before.last_event_sequence
+    if through < 1:
+        return outcome
+    install = outcome.chat.extensions[extension_id].model_copy(
+        update={"backfill_through": through, "backfill_requested_at": now}
+    )
+    events = tuple(
+        ExtensionActivated(extension_id=extension_id, backfill_through=through)
+        if isinstance(e, ExtensionActivated)
+        else e
+        for e in outcome.events
+    )
+    return Outcome(chat=_with(outcome.chat, install, extension_id), events=events)
 
 
 def uninstall(chat: Chat, *, user_id: str, extension_id: str) -> Outcome:

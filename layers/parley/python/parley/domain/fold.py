@@ -171,7 +171,16 @@ STEPS: dict[type[EventData], Step] = {
     ExtensionInstalled: _installed,
     ExtensionUninstalled: _uninstalled,
     ExtensionActivated: lambda c, d, e: _with_install(
-        c, d.extension_id, enabled=True, disabled_reason=None, consecutive_failures=0
+        c,
+        d.extension_id,
+        enabled=True,
+        disabled_reason=None,
+        consecutive_failures=0,
+        **(
+            {"backfill_through": d.backfill_through, "backfill_requested_at": e.metadata.occurred_at}
+            if d.backfill_through is not None
+            else {}
+        ),
     ),
     ExtensionDeactivated: lambda c, d, e: _with_install(
         c, d.extension_id, enabled=False, disabled_reason="disabled"

@@ -74,6 +74,26 @@ class TurnDecision(BaseModel):
     reason: str = Field("", max_length=500)
 
 
+class BackfillRequest(BaseModel):
+    """A page of a chat's past events for one extension (``backfill`` in its manifest), oldest first.
+
+    ``through`` is the last sequence before it was enabled; ``last`` marks the final page, after which
+    the SDK lets live events of that chat through."""
+
+    model_config = ConfigDict(frozen=True)
+
+    chat_id: str
+    through: int = Field(ge=1)
+    events: list[dict[str, Any]] = Field(default_factory=list)
+    last: bool = True
+
+
+class BackfillAnswer(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    handled: int = Field(ge=0, description="Events a handler ran on (others it has no handler for).")
+
+
 Outcome = Literal["decided", "timeout", "error"]
 
 

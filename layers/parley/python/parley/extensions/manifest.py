@@ -44,6 +44,10 @@ SENT_BY_EXTENSIONS: dict[str, Capability | None] = {
 """The only detail-types an extension may put on the bus, with the capability each needs (IAM allows
 an extension exactly the ones its capabilities cover; the core checks them again)."""
 
+DEFAULT_BACKFILL_EVENTS = 1000
+MAX_BACKFILL_EVENTS = 10_000
+"""A backfill reads at most this many log entries: a bound on its cost, whatever the chat's age."""
+
 ID_PATTERN = r"^[a-z][a-z0-9_]{1,39}$"
 EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_.]*$")
 
@@ -106,6 +110,17 @@ class Manifest(BaseModel):
         ge=2,
         le=100,
         description="Its Lambda's reserved concurrency (at least 2: SQS's event source needs 2 to poll).",
+    )
+    backfill: bool = Field(
+        False,
+        description="When a moderator enables it on a chat, it first receives that chat's past events it "
+        "subscribes to (those every member may read), once, in order, marked `replayed`, before live ones.",
+    )
+    backfill_max_events: int = Field(
+        DEFAULT_BACKFILL_EVENTS,
+        ge=1,
+        le=MAX_BACKFILL_EVENTS,
+        description="The bound of a backfill: the chat's last this many log entries before it was enabled.",
     )
 
     SDK_VERSION: ClassVar[int] = 1
@@ -171,6 +186,8 @@ class Manifest(BaseModel):
             config_schema=self.config_schema(),
             hooks=self.hooks,
             default_install=self.default_install,
+            backfill=self.backfill,
+            backfill_max_events=self.backfill_max_events,
             target=target or Target(kind="lambda", function=f"ext_{self.id}"),
         )
 
@@ -202,6 +219,8 @@ class ExtensionDocument(BaseModel):
     config_schema: dict[str, Any] = Field(default_factory=dict)
     hooks: Hooks = Hooks()
     default_install: bool = False
+    backfill: bool = False
+    backfill_max_events: int = Field(DEFAULT_BACKFILL_EVENTS, ge=1, le=MAX_BACKFILL_EVENTS)
     target: Target = Target()
 
     def can(self, capability: str) -> bool:

@@ -138,6 +138,7 @@ class ExtensionService:
                 config=merged,
                 now=now,
                 secret_fields=secrets,
+                backfill=document.backfill,
             )
 
         outcome = self._chats.execute_as(who, chat_id, decide, correlation_id=correlation_id)
