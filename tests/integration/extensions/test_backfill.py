@@ -98,6 +98,8 @@ def test_an_enabled_extension_gets_the_past_in_order_marked_replayed_before_live
     assert seen[: len(past)] == [(t, s, True) for t, s in past]
     assert seen[len(past) :] == [("MessageStored", live["detail"]["metadata"]["sequence"], False)]
     installed = [s for t, s in log_types(api, alice, chat_id) if t == "ExtensionInstalled"][-1]
+    shown = api.get(f"/chats/{chat_id}/extensions/historian", alice).json
+    assert shown["backfill_through"] == installed - 1
     assert activated["detail"]["data"]["backfill_through"] == installed - 1
     stored = root.extension_runtime().state("historian", chat_id).get(BACKFILLED_KEY)
     assert stored == {"through": activated["detail"]["data"]["backfill_through"]}
@@ -160,7 +162,8 @@ def test_analytics_enabled_on_an_old_chat_counts_the_whole_chat(
     enable(api, alice, chat_id, "analytics")
     assert api.send(bob, chat_id, "after").status == 201
     bus.pump()
-    [activated] = activations(bus.emitted(), "analytics")[-1:]
+    created, activated = activations(bus.emitted(), "analytics")
+    assert created["detail"]["data"]["backfill_through"] is None  # a new chat's default install: none
     root.backfill_service().on_activated(parse_detail(activated["detail"]))
 
     # Then its report counts every message of the chat, each once, and both members

@@ -656,6 +656,45 @@ class ExtensionDisabled(EventData):
 
 
 @event
+class ExtensionShadowChanged(EventData):
+    event_type = "ExtensionShadowChanged"
+    version = 1
+    description = (
+        "A moderator put an install in shadow mode or out of it (`shadow`: it runs on live events, its "
+        "outputs and rulings are recorded as ExtensionShadowOutput, never applied), or set the "
+        "`shadow_config` its hooks also rule with beside the live config."
+    )
+    producers = ("api",)
+
+    extension_id: str
+    shadow: bool
+    shadow_config: dict[str, Any] | None = Field(None, description="Secrets redacted, as in `config`.")
+
+
+@event
+class ExtensionShadowOutput(EventData):
+    event_type = "ExtensionShadowOutput"
+    version = 1
+    description = (
+        "What an extension in shadow mode would have done, recorded instead of applied: a bot message, "
+        "an event, AI context, or a hook's ruling (a shadow install's, or one with its `shadow_config` "
+        "beside the live ruling). For the chat's owner and moderators only."
+    )
+    producers = ("api", "ai-responder", "extension_gateway")
+    audience = "moderators"
+
+    extension_id: str
+    output_type: str = Field(
+        description="The event it would have caused: ExtensionMessageRequested, ExtensionEvent, "
+        "AIContextContributed, MessageModerated or TurnValidationRequested."
+    )
+    output: dict[str, Any] = Field(description="That event's data (a rewrite's ruling adds its `text`).")
+    config: Literal["config", "shadow_config"] = Field(
+        "config", description="Which of the install's configs it ran with."
+    )
+
+
+@event
 class ExtensionEvent(EventData):
     event_type = "ExtensionEvent"
     version = 1
@@ -785,6 +824,7 @@ ClientVisible = Literal[
     "ChatCompleted",
     "ExtensionDisabled",
     "ReadMarkerMoved",
+    "ExtensionShadowOutput",
 ]
 """Event types pushed to chat members' sockets: the one list, which the frame protocol's ``type``
 (``parley.realtime.frames.FrameType``), the broadcaster's route and the AsyncAPI document derive from."""

@@ -12,6 +12,7 @@ from typing import Any
 
 from parley.catalog import (
     AIContextContributed,
+    Envelope,
     EventData,
     ExtensionActivated,
     ExtensionConfigChanged,
@@ -19,6 +20,8 @@ from parley.catalog import (
     ExtensionDisabled,
     ExtensionEventRejected,
     ExtensionInstalled,
+    ExtensionShadowChanged,
+    ExtensionShadowOutput,
     ExtensionUninstalled,
     MessageStored,
     MessageView,
@@ -99,6 +102,55 @@ def _with(chat: Chat, install: Install | None, extension_id: str) -> Chat:
 
 
 def put_install(
+    chat: Chat,
+    *,
+    user_id: str | None,
+    extension_id: str,
+    version: str,
+    enabled: bool,
+    config: dict[str, Any],
+    now: datetime,
+    secret_fields: frozenset[str] = frozenset(),
+    backfill: bool = False,
+    shadow: bool = False,
+    shadow_config: dict[str, Any] | None = None,
+) -> Outcome:
+    """Install, reconfigure, enable or disable (``_put_install``), and put it in shadow mode or out of
+    it, with or without a ``shadow_config`` beside the live one (ExtensionShadowChanged)."""
+    outcome = _put_install(
+        chat,
+        user_id=user_id,
+        extension_id=extension_id,
+        version=version,
+        enabled=enabled,
+        config=config,
+        now=now,
+        secret_fields=secret_fields,
+        backfill=backfill,
+    )
+    install = outcome.chat.extensions[extension_id]
+    if (install.shadow, install.shadow_config) == (shadow, shadow_config):
+        return outcome
+    total = sum(
+        json_bytes(i.config) + json_bytes(i.shadow_config or {}) for i in outcome.chat.extensions.values()
+    )
+    if total - json_bytes(install.shadow_config or {}) + json_bytes(shadow_config or {}) > MAX_CONFIG_BYTES:
+        raise InvalidConfigError(
+            f"with this shadow_config the chat's configs would take over {MAX_CONFIG_BYTES} bytes",
+            fields=[
+                {"field": "shadow_config", "problem": f"over the chat's {MAX_CONFIG_BYTES} bytes of configs"}
+            ],
+        )
+    changed = install.model_copy(update={"shadow": shadow, "shadow_config": shadow_config})
+    announced = ExtensionShadowChanged(
+        extension_id=extension_id,
+        shadow=shadow,
+        shadow_config=None if shadow_config is None else redact(shadow_config, secret_fields),
+    )
+    return Outcome(chat=_with(outcome.chat, changed, extension_id), events=(*outcome.events, announced))
+
+
+def _put_install(
     chat: Chat,
     *,
     user_id: str | None,
@@ -262,6 +314,20 @@ def set_ai_context(chat: Chat, *, extension_id: str, text: str) -> Outcome:
         chat=_with(chat, install.model_copy(update={"ai_context": text}), extension_id),
         events=(AIContextContributed(extension_id=extension_id, text=text),),
     )
+
+
+def record_shadow_output(chat: Chat, envelope: Envelope[Any]) -> Outcome:
+    """What a shadow install asked for, recorded for moderators instead of applied."""
+    data = envelope.data
+    install = chat.extensions.get(data.extension_id)
+    if install is None or not install.shadow:
+        return Outcome(chat=chat)
+    shadowed = ExtensionShadowOutput(
+        extension_id=data.extension_id,
+        output_type=envelope.event_type,
+        output=data.model_dump(mode="json", exclude={"extension_id"}),
+    )
+    return Outcome(chat=chat, events=(shadowed,))
 
 
 def reject_event(chat: Chat, *, extension_id: str, event_type: str, event_id: str, reason: str) -> Outcome:

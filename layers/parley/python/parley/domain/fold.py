@@ -28,6 +28,7 @@ from parley.catalog import (
     ExtensionDeactivated,
     ExtensionDisabled,
     ExtensionInstalled,
+    ExtensionShadowChanged,
     ExtensionUninstalled,
     MessageStored,
     TurnChanged,
@@ -193,6 +194,9 @@ STEPS: dict[type[EventData], Step] = {
         consecutive_failures=d.consecutive_failures,
     ),
     ExtensionConfigChanged: lambda c, d, e: _with_install(c, d.extension_id, config=d.config),
+    ExtensionShadowChanged: lambda c, d, e: _with_install(
+        c, d.extension_id, shadow=d.shadow, shadow_config=d.shadow_config
+    ),
     AIContextContributed: lambda c, d, e: _with_install(c, d.extension_id, ai_context=d.text),
 }
 """What each event does to the chat; every other event type changes none of its facts."""

@@ -145,6 +145,12 @@ class Install(_Frozen):
         "to this sequence reach it first, marked replayed (a backfill); later ones wait for it, a while.",
     )
     backfill_requested_at: datetime | None = Field(None, description="When that backfill was asked for.")
+    shadow: bool = Field(
+        False, description="Runs on live events, but its outputs and rulings are recorded, never applied."
+    )
+    shadow_config: dict[str, Any] | None = Field(
+        None, description="A second config its hooks also rule with, recorded beside the live ruling."
+    )
 
     @property
     def status(self) -> InstallStatus:

@@ -218,7 +218,35 @@ def hooked(
     kind: Literal["moderate", "validate_turn"],
 ) -> list[ExtensionDocument]:
     """The registered documents of the chat's enabled extensions that have a hook of ``kind``, in a
-    stable order (by id), so a rewrite chain is the same on every attempt."""
+    stable order (by id), so a rewrite chain is the same on every attempt; shadow installs rule
+    beside them (``shadowed``), never in the chain."""
+    return [document for document, install in _hooks(installs, registry, kind) if not install.shadow]
+
+
+ShadowConfig = Literal["config", "shadow_config"]
+
+
+def shadowed(
+    installs: Mapping[str, Any],
+    registry: Mapping[str, ExtensionDocument],
+    kind: Literal["moderate", "validate_turn"],
+) -> list[tuple[ExtensionDocument, dict[str, Any], ShadowConfig]]:
+    """The rulings to ask for and record without applying them: each shadow install's hook with its
+    config, and each hook with its install's ``shadow_config`` (beside the live ruling)."""
+    found: list[tuple[ExtensionDocument, dict[str, Any], ShadowConfig]] = []
+    for document, install in _hooks(installs, registry, kind):
+        if install.shadow:
+            found.append((document, install.config, "config"))
+        if install.shadow_config is not None:
+            found.append((document, install.shadow_config, "shadow_config"))
+    return found
+
+
+def _hooks(
+    installs: Mapping[str, Any],
+    registry: Mapping[str, ExtensionDocument],
+    kind: Literal["moderate", "validate_turn"],
+) -> list[tuple[ExtensionDocument, Any]]:
     capability = "messages:moderate" if kind == "moderate" else "turns:control"
     found = []
     for extension_id in sorted(installs):
@@ -227,5 +255,5 @@ def hooked(
         if not install.enabled or document is None or not document.can(capability):
             continue
         if getattr(document.hooks, kind):
-            found.append(document)
+            found.append((document, install))
     return found
