@@ -4,7 +4,7 @@ import { AnalyticsPanel } from "./analytics.js";
 import { Api, ApiError } from "./api.js";
 import { OAuth, loadConfig } from "./auth.js";
 import { ExtensionsPanel } from "./extensions.js";
-import { Inbox, lastActivity, preview } from "./inbox.js";
+import { Inbox, lastActivity, preview, shadowNotice } from "./inbox.js";
 import { PeoplePanel } from "./people.js";
 import { Realtime } from "./realtime.js";
 import { SettingsPanel, TURN_MODES } from "./settings.js";
@@ -1134,6 +1134,10 @@ const HANDLERS = {
   ExtensionDisabled(cs, data) {
     notice(cs, `The extension ${data.extension_id} was disabled${data.reason ? `: ${data.reason}` : ""}.`, { kind: "error" });
     if (extensions.isOpen) extensions.refresh();
+  },
+  ExtensionShadowOutput(cs, data) {
+    const text = shadowNotice(data); // pushed to owners and moderators only
+    if (text) notice(cs, text, { kind: "shadow" });
   },
   AIResponseStarted(cs, data) {
     stream(cs, data.request_id, data.participant_id);

@@ -99,3 +99,23 @@ export class Inbox {
     this.render();
   }
 }
+
+/** What a shadow install or shadow config would have done, as a moderator's notice; null for an
+ * ordinary ruling (an allowed post), which would only be noise. */
+export function shadowNotice(data) {
+  const out = data.output || {};
+  const who = `${data.extension_id} (${data.config === "shadow_config" ? "shadow config" : "shadow mode"})`;
+  const why = out.reason ? `: ${out.reason}` : "";
+  switch (data.output_type) {
+    case "MessageModerated":
+      if (out.action === "reject") return `${who} would have rejected this message${why}`;
+      if (out.action === "rewrite") return `${who} would have rewritten it as “${out.text || ""}”`;
+      return null;
+    case "TurnValidationRequested":
+      return out.allowed === false ? `${who} would have ruled this post out of turn${why}` : null;
+    case "ExtensionMessageRequested":
+      return `${who} would have posted “${out.text || ""}”`;
+    default:
+      return `${who} would have sent ${data.output_type}`;
+  }
+}
