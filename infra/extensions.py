@@ -75,6 +75,8 @@ class ExtensionHost:
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
     # the functions that call hooks (api, realtime): each may invoke exactly the hooked extensions
     hook_callers: Sequence[iam.IGrantable] = field(default_factory=tuple)
+    # the functions that hand an extension asking for history a chat's past (synchronous invokes)
+    backfill_callers: Sequence[iam.IGrantable] = field(default_factory=tuple)
     # alarms and a dashboard row per extension, when the stack has them
     observability: Observability | None = None
     # -c reserved_concurrency_scale: every extension's reservation times this (0: none)
@@ -282,12 +284,16 @@ class ParleyExtension(Construct):
             routed.queue,
             reserved_concurrency_scale=self.host.reserved_concurrency_scale,
         )
-        if self.manifest.hooks.any:
-            for caller in self.host.hook_callers:
-                # the function itself (unqualified), which is what the hook invoker calls by name
-                iam.Grant.add_to_principal(
-                    grantee=caller, actions=["lambda:InvokeFunction"], resource_arns=[function.function_arn]
-                )
+        hooked = self.manifest.hooks.any
+        callers = [
+            *(self.host.hook_callers if hooked else ()),
+            *(self.host.backfill_callers if self.manifest.backfill else ()),
+        ]
+        for caller in callers:
+            # the function itself (unqualified), which is what the hook invoker calls by name
+            iam.Grant.add_to_principal(
+                grantee=caller, actions=["lambda:InvokeFunction"], resource_arns=[function.function_arn]
+            )
         return routed
 
     @property

@@ -106,8 +106,9 @@ def environment(
             env[WEBSOCKET_URL_SETTING] = websocket.url
         if spec.pushes_to_websockets:
             env[MANAGEMENT_URL_SETTING] = websocket.management_url
-    if spec.runs_hooks:
-        # hooks are synchronous invokes of the extension's function, by the name in its registry entry
+    if spec.runs_hooks or spec.runs_backfills:
+        # hooks (and backfills) are synchronous invokes of the extension's function, by the name in
+        # its registry entry
         env[HOOK_INVOKER_SETTING] = "lambda"
     env.update(spec.env)
     return env

@@ -75,6 +75,8 @@ class FunctionSpec:
     invokes_bedrock: bool = False
     # lambda:InvokeFunction on the functions of extensions with a hook: rules on posts and on reads
     runs_hooks: bool = False
+    # lambda:InvokeFunction on the functions of extensions whose manifest asks for a backfill
+    runs_backfills: bool = False
     # Lambda reserved concurrency: an extension's flood or hang never takes the account's concurrency
     reserved_concurrency: int | None = None
     # the id of the extension this function is: its rights are scoped to its own rows and bus source
@@ -153,6 +155,17 @@ CORE_FUNCTIONS: tuple[FunctionSpec, ...] = (
         memory_mb=256,
         timeout_seconds=30,
         tables={"inbox": "read_write"},
+    ),
+    FunctionSpec(
+        name="backfill",
+        description="Hands an extension that asks for history a chat's past events when it is enabled.",
+        trigger=Consumes("backfill"),
+        memory_mb=256,
+        # pages of a bounded backfill, each a synchronous invoke of the extension (parley.services.backfill)
+        timeout_seconds=900,
+        # the chat's log, and the registry: whether the extension asks for a backfill, and its bound
+        tables={"events": "read", "extensions": "read"},
+        runs_backfills=True,
     ),
     FunctionSpec(
         name="outbox_sweeper",

@@ -126,6 +126,7 @@ class ParleyStack(Stack):
             log_retention_by_function=config.log_retentions,
             removal_policy=config.removal,
             hook_callers=[self.functions.functions[s.name] for s in CORE_FUNCTIONS if s.runs_hooks],
+            backfill_callers=[self.functions.functions[s.name] for s in CORE_FUNCTIONS if s.runs_backfills],
             observability=self.observability,
             reserved_concurrency_scale=config.reserved_concurrency_scale,
             service_prefix=config.name(),

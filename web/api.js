@@ -145,6 +145,10 @@ export class Api {
     return this.request("GET", `/chats/${encodeURIComponent(chatId)}/events?${query}`);
   }
 
+  markRead(chatId, sequence) {
+    return this.request("POST", `/chats/${encodeURIComponent(chatId)}/read`, { sequence });
+  }
+
   changeSettings(chatId, patch) {
     return this.request("PATCH", `/chats/${encodeURIComponent(chatId)}/settings`, patch);
   }

@@ -4,6 +4,7 @@ import { AnalyticsPanel } from "./analytics.js";
 import { Api, ApiError } from "./api.js";
 import { OAuth, loadConfig } from "./auth.js";
 import { ExtensionsPanel } from "./extensions.js";
+import { Inbox, lastActivity, preview, shadowNotice } from "./inbox.js";
 import { PeoplePanel } from "./people.js";
 import { Realtime } from "./realtime.js";
 import { SettingsPanel, TURN_MODES } from "./settings.js";
@@ -190,6 +191,19 @@ const realtime = new Realtime({
   },
 });
 
+const inbox = new Inbox({
+  chats: () => state.chats,
+  markRead: (chatId, sequence) => api.markRead(chatId, sequence),
+  me: () => me(),
+  render: () => renderChatList(),
+  onScreen: (chatId) => Boolean(state.current) && state.current.id === chatId && onScreen(state.current),
+});
+
+/** The open chat is what the person sees: the tab is visible and the conversation is not behind the list. */
+function onScreen(cs) {
+  return Boolean(cs) && state.current === cs && document.visibilityState === "visible" && $("app").dataset.pane !== "list";
+}
+
 const analytics = new AnalyticsPanel({
   api,
   root: $("analytics-panel"),
@@ -325,6 +339,7 @@ async function loadChats() {
     const page = await api.listChats();
     state.chats = new Map(page.items.map((chat) => [chat.chat_id, chat]));
     renderChatList();
+    if (onScreen(state.current)) inbox.read(state.current.id);
   } catch (error) {
     if (isAuthError(error)) signOut("Your session ended. Please sign in again.");
     else showBanner(`Could not load your chats: ${error.message}`);
@@ -333,7 +348,7 @@ async function loadChats() {
 
 function renderChatList() {
   const list = $("chat-list");
-  const chats = [...state.chats.values()].sort((a, b) => b.created_at.localeCompare(a.created_at));
+  const chats = [...state.chats.values()].sort((a, b) => lastActivity(b).localeCompare(lastActivity(a)));
   list.replaceChildren(
     ...chats.map((chat) => {
       const people = chat.participants.length;
@@ -353,6 +368,17 @@ function renderChatList() {
           className: "chat-item-meta muted",
           text: `${people} ${people === 1 ? "person" : "people"} · ${mode}${chat.status === "completed" ? " · closed" : ""}`,
         }),
+        chat.last_message
+          ? h("span", { className: "chat-item-preview muted", "data-testid": "chat-item-preview", text: preview(chat, me()) })
+          : null,
+        chat.unread > 0
+          ? h("span", {
+              className: "chat-item-unread",
+              "data-testid": "chat-item-unread",
+              "aria-label": `${chat.unread} unread`,
+              text: chat.unread > 99 ? "99+" : String(chat.unread),
+            })
+          : null,
       );
       button.addEventListener("click", () => navigate(chat.chat_id));
       return h("li", {}, button);
@@ -507,7 +533,7 @@ async function openChat(chatId) {
   if (ticket !== state.opening) return;
   const cs = newChatState(chat);
   state.current = cs;
-  state.chats.set(chat.chat_id, chat);
+  state.chats.set(chat.chat_id, { ...state.chats.get(chat.chat_id), ...chat }); // keeps its inbox fields
   renderChatList();
   renderHeader(cs);
   renderComposer(cs);
@@ -537,6 +563,7 @@ function closeChat() {
 
 function showPane(pane) {
   $("app").dataset.pane = pane;
+  if (pane === "conversation" && onScreen(state.current)) inbox.read(state.current.id);
 }
 
 async function loadHistory(cs) {
@@ -555,6 +582,7 @@ async function loadHistory(cs) {
   } finally {
     if (state.current === cs) {
       $("chat-pane").dataset.loaded = "true"; // history is in (tests wait for this)
+      if (onScreen(cs)) inbox.read(cs.id);
       $("messages-loading").hidden = true;
       $("load-earlier").hidden = cs.firstLoadedSeq <= 1;
       scrollToBottom();
@@ -807,6 +835,8 @@ function upsertMessage(cs, message, { scroll = true } = {}) {
   li.dataset.order = String(message.sequence);
   insertOrdered(li);
   cs.messages.set(message.message_id, li);
+  inbox.noteMessage(cs.id, message);
+  if (onScreen(cs)) inbox.read(cs.id);
   if (message.sequence > cs.highestMessageSeq) {
     cs.highestMessageSeq = message.sequence;
     cs.noticeCount = 0;
@@ -1132,6 +1162,10 @@ const HANDLERS = {
     notice(cs, `The extension ${data.extension_id} was disabled${data.reason ? `: ${data.reason}` : ""}.`, { kind: "error" });
     if (extensions.isOpen) extensions.refresh();
   },
+  ExtensionShadowOutput(cs, data) {
+    const text = shadowNotice(data); // pushed to owners and moderators only
+    if (text) notice(cs, text, { kind: "shadow" });
+  },
   AIResponseStarted(cs, data) {
     stream(cs, data.request_id, data.participant_id);
   },
@@ -1215,6 +1249,10 @@ function onFrame(frame) {
       return;
     case "Error":
       onErrorFrame(cs, frame);
+      return;
+    case "ReadMarkerMoved":
+      // another tab (or this one's POST) moved the caller's marker: the list's count follows
+      inbox.moved(frame.chat_id, frame.data || {});
       return;
     default:
       break;

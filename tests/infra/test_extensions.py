@@ -213,20 +213,24 @@ def test_the_extension_gateway_hears_every_extension_source_by_prefix(synth: Syn
 
 
 HOOK_CALLERS = {"api", "realtime", "ai_responder", "extension_gateway", "broadcaster"}
+BACKFILLED = [m for m in SHIPPED if m.backfill]
 
 
 def test_only_the_functions_that_run_hooks_may_invoke_and_only_hooked_extensions(synth: Synth) -> None:
     # Given moderation's hook (a synchronous invoke on every post of a chat that enables it)
     assert "moderation" in {m.id for m in HOOKED}
-    hooks = []
-    for manifest in HOOKED:
-        function = _extension(synth, manifest).function
-        assert function is not None
-        hooks.append({"Fn::GetAtt": [synth.logical_id(function), "Arn"]})
+    # and analytics' backfill (a synchronous invoke per page of a chat's past, when it is enabled)
+    assert [m.id for m in BACKFILLED] == ["analytics"]
+
+    def arns(manifests: list[Manifest]) -> list[dict[str, Any]]:
+        functions = [_extension(synth, m).function for m in manifests]
+        return [{"Fn::GetAtt": [synth.logical_id(f), "Arn"]} for f in functions if f is not None]
+
+    hooks, backfills = arns(HOOKED), arns(BACKFILLED)
     # Then the functions that store messages members see (api and realtime for posts, ai_responder
     # for AI replies, extension_gateway for bot messages, the broadcaster for read filters on pushes)
-    # may invoke exactly those functions
-    # (unqualified), and no other function may invoke any
+    # may invoke exactly those functions (unqualified), the backfill route exactly the backfilled ones,
+    # and no other function may invoke any
     for name, function in synth.stack.lambdas.items():
         assert function.role is not None
         statements = _statements_of(synth.template, synth.logical_id(function.role))
@@ -237,7 +241,8 @@ def test_only_the_functions_that_run_hooks_may_invoke_and_only_hooked_extensions
             for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
         ]
         assert all(_actions(s) == ["lambda:InvokeFunction"] for s in invokes), name
-        assert sorted(map(str, resources)) == (sorted(map(str, hooks)) if name in HOOK_CALLERS else []), name
+        allowed = hooks if name in HOOK_CALLERS else backfills if name == "backfill" else []
+        assert sorted(map(str, resources)) == sorted(map(str, allowed)), name
 
 
 def test_every_extension_dlq_and_function_is_alarmed(synth: Synth) -> None:

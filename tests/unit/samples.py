@@ -31,6 +31,8 @@ from parley.catalog import (
     ExtensionInstalled,
     ExtensionMessageRequested,
     ExtensionRecovered,
+    ExtensionShadowChanged,
+    ExtensionShadowOutput,
     ExtensionUninstalled,
     HandlerFailed,
     MessageModerated,
@@ -141,6 +143,15 @@ def sample_data() -> dict[str, EventData]:
             extension_id="ext-poll", failed_event_id="evt-9", error="KeyError: 'x'", consecutive_failures=2
         ),
         ExtensionDisabled(extension_id="ext-poll", reason="circuit open", consecutive_failures=5),
+        ExtensionShadowChanged(
+            extension_id="moderation", shadow=False, shadow_config={"blocked_terms": ["x"]}
+        ),
+        ExtensionShadowOutput(
+            extension_id="moderation",
+            output_type="MessageModerated",
+            output={"message_id": "m-1", "action": "reject", "reason": "blocked term"},
+            config="shadow_config",
+        ),
         ExtensionEvent(extension_id="ext-poll", name="vote", payload={"option": "yes", "weight": 1.5}),
         ExtensionEventRejected(
             extension_id="ext-poll",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -28,6 +29,8 @@ from parley.domain.model import Chat
 from parley.errors import HookTimeoutError
 from parley.extensions import builtin
 from parley.extensions.hooks import (
+    HOOK_KEY,
+    BackfillRequest,
     HookRunner,
     ModerationDecision,
     ModerationRequest,
@@ -35,6 +38,8 @@ from parley.extensions.hooks import (
 )
 from parley.extensions.manifest import ExtensionDocument, Hooks, Manifest
 from parley.extensions.sdk import (
+    BACKFILL_WAIT_SECONDS,
+    BackfillPendingError,
     CapabilityError,
     Context,
     Extension,
@@ -194,6 +199,49 @@ def test_an_event_from_before_the_install_is_skipped() -> None:
         update={"extensions": {"echo": world.chat.extensions["echo"].model_copy(update={"active_since": 50})}}
     )
     assert echo_extension(world).deliver(stored(sequence=1)) is False
+
+
+def backfilling(world: World, *, asked_seconds_ago: float) -> None:
+    """The echo install was enabled with a backfill through sequence 11, that long ago."""
+    install = world.chat.extensions["echo"].model_copy(
+        update={
+            "active_since": 11,
+            "backfill_through": 11,
+            "backfill_requested_at": datetime.now(UTC) - timedelta(seconds=asked_seconds_ago),
+        }
+    )
+    world.chat = world.chat.model_copy(update={"extensions": {"echo": install}})
+
+
+def test_a_backfill_hook_runs_the_past_marked_replayed_and_then_lets_live_events_through() -> None:
+    # Given an install enabled a moment ago with a backfill through sequence 11 (stored(sequence=1))
+    world = World()
+    backfilling(world, asked_seconds_ago=1)
+    seen: list[tuple[int | None, bool]] = []
+    extension: Extension[Greeting] = Extension(MANIFEST, runtime=world.runtime)
+    extension.on("MessageStored")(lambda e, ctx: seen.append((e.metadata.sequence, e.metadata.replayed)))
+
+    # When a live event comes first, then the backfill's one page, then the live event again
+    with pytest.raises(BackfillPendingError):
+        extension.deliver(stored(sequence=2))
+    page = BackfillRequest(chat_id="chat-1", through=11, events=[stored(sequence=1)["detail"]], last=True)
+    answer = extension.lambda_handler({HOOK_KEY: "backfill", "request": page.model_dump(mode="json")})
+    assert extension.deliver(stored(sequence=2)) is True
+
+    # Then the past ran first, marked replayed (though older than the install), then the live event
+    assert answer == {"handled": 1}
+    assert seen == [(11, True), (12, False)]
+    # And the mark never travels: the SDK sets it on the parsed envelope only
+    assert "replayed" not in stored(sequence=1)["detail"]["metadata"]
+
+
+def test_live_events_wait_for_a_backfill_only_a_while() -> None:
+    # Given a backfill asked for longer ago than the wait, and never finished
+    world = World()
+    backfilling(world, asked_seconds_ago=BACKFILL_WAIT_SECONDS + 1)
+
+    # Then live events go ahead
+    assert echo_extension(world).deliver(stored(sequence=2)) is True
 
 
 def test_life_cycle_hooks_run_for_its_own_events_even_while_off() -> None:

@@ -9,7 +9,8 @@ import pytest
 
 from parley import routing
 from parley.catalog import CATALOG, CLIENT_VISIBLE, CORE_SOURCE, TurnMode
-from parley.routing import PUSHED_BY_PRODUCER, ROUTES, STRICT_TURN_MODES, RetryPolicy, Route
+from parley.extensions.manifest import Manifest
+from parley.routing import PUSHED_BY_PRODUCER, ROUTES, STRICT_TURN_MODES, RetryPolicy, Route, extension_route
 from parley.topology import all_routes, builtin_routes, consumers_of, route
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -273,3 +274,13 @@ def test_the_stream_routes_take_only_what_can_be_a_row_of_the_events_table() -> 
         t for t in CLIENT_VISIBLE if CATALOG[t].on_bus and t not in PUSHED_BY_PRODUCER
     }
     assert set(route("relay").event_types) == {t for t, m in CATALOG.items() if m.on_bus and not m.ephemeral}
+
+
+def test_an_extension_that_asks_for_a_backfill_gets_more_attempts_to_outlast_it() -> None:
+    # Given two manifests that differ only in asking for a backfill
+    plain = Manifest(id="plain", version="1.0.0", name="Plain", description="d", events=("MessageStored",))
+    history = plain.model_copy(update={"id": "history", "backfill": True})
+
+    # Then the one asking for history is retried more (live events wait for its backfill)
+    assert extension_route(plain.document()).retry.max_attempts == 3
+    assert extension_route(history.document()).retry.max_attempts == 6

@@ -174,8 +174,10 @@ class Client:
         *,
         enabled: bool = True,
         config: Mapping[str, Any] | None = None,
+        shadow: bool = False,
+        shadow_config: Mapping[str, Any] | None = None,
     ) -> InstallOut:
-        return self._run(routes.put_install(chat_id, extension_id, enabled, config))
+        return self._run(routes.put_install(chat_id, extension_id, enabled, config, shadow, shadow_config))
 
     def uninstall(self, chat_id: str, extension_id: str) -> None:
         self._run(routes.uninstall(chat_id, extension_id))
@@ -329,8 +331,12 @@ class AsyncClient:
         *,
         enabled: bool = True,
         config: Mapping[str, Any] | None = None,
+        shadow: bool = False,
+        shadow_config: Mapping[str, Any] | None = None,
     ) -> InstallOut:
-        return await self._run(routes.put_install(chat_id, extension_id, enabled, config))
+        return await self._run(
+            routes.put_install(chat_id, extension_id, enabled, config, shadow, shadow_config)
+        )
 
     async def uninstall(self, chat_id: str, extension_id: str) -> None:
         await self._run(routes.uninstall(chat_id, extension_id))

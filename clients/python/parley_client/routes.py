@@ -180,9 +180,16 @@ def get_install(chat_id: str, extension_id: str) -> Call[InstallOut]:
 
 
 def put_install(
-    chat_id: str, extension_id: str, enabled: bool, config: Mapping[str, Any] | None
+    chat_id: str,
+    extension_id: str,
+    enabled: bool,
+    config: Mapping[str, Any] | None,
+    shadow: bool = False,
+    shadow_config: Mapping[str, Any] | None = None,
 ) -> Call[InstallOut]:
-    body = {"enabled": enabled, "config": dict(config or {})}
+    body: dict[str, Any] = {"enabled": enabled, "config": dict(config or {}), "shadow": shadow}
+    if shadow_config is not None:
+        body["shadow_config"] = dict(shadow_config)
     path = f"{_chat(chat_id)}/extensions/{extension_id}"
     return Call(Request("PUT", path, body=body), _model(InstallOut))
 

@@ -22,6 +22,7 @@ from pydantic import (
     ValidationError,
     model_serializer,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 CORE_SOURCE = "parley.core"
 EXTENSION_SOURCE_PREFIX = "parley.ext."
@@ -84,6 +85,12 @@ class Metadata(_Frozen):
         description="Ids of the extensions this event is for: those enabled on the chat when it was "
         "built, plus the subject of an extension's own life-cycle event. Each extension's rule matches "
         "only events listing its id, so a chat that did not enable it never costs it an invocation.",
+    )
+    replayed: SkipJsonSchema[bool] = Field(
+        default=False,
+        exclude=True,
+        description="Set by the extension SDK on a past event delivered by a backfill (never sent or "
+        "stored: a backfill's request says it once for all its events).",
     )
 
 
@@ -600,6 +607,12 @@ class ExtensionActivated(EventData):
     producers = ("api",)
 
     extension_id: str
+    backfill_through: int | None = Field(
+        None,
+        ge=1,
+        description="Its manifest asks for history: the chat's events up to this sequence are delivered "
+        "to it first (a backfill), marked replayed.",
+    )
 
 
 @event
@@ -662,6 +675,45 @@ class ExtensionDisabled(EventData):
     extension_id: str
     reason: str
     consecutive_failures: int = Field(ge=0)
+
+
+@event
+class ExtensionShadowChanged(EventData):
+    event_type = "ExtensionShadowChanged"
+    version = 1
+    description = (
+        "A moderator put an install in shadow mode or out of it (`shadow`: it runs on live events, its "
+        "outputs and rulings are recorded as ExtensionShadowOutput, never applied), or set the "
+        "`shadow_config` its hooks also rule with beside the live config."
+    )
+    producers = ("api",)
+
+    extension_id: str
+    shadow: bool
+    shadow_config: dict[str, Any] | None = Field(None, description="Secrets redacted, as in `config`.")
+
+
+@event
+class ExtensionShadowOutput(EventData):
+    event_type = "ExtensionShadowOutput"
+    version = 1
+    description = (
+        "What an extension in shadow mode would have done, recorded instead of applied: a bot message, "
+        "an event, AI context, or a hook's ruling (a shadow install's, or one with its `shadow_config` "
+        "beside the live ruling). For the chat's owner and moderators only."
+    )
+    producers = ("api", "ai-responder", "extension_gateway")
+    audience = "moderators"
+
+    extension_id: str
+    output_type: str = Field(
+        description="The event it would have caused: ExtensionMessageRequested, ExtensionEvent, "
+        "AIContextContributed, MessageModerated or TurnValidationRequested."
+    )
+    output: dict[str, Any] = Field(description="That event's data (a rewrite's ruling adds its `text`).")
+    config: Literal["config", "shadow_config"] = Field(
+        "config", description="Which of the install's configs it ran with."
+    )
 
 
 @event
@@ -835,6 +887,7 @@ ClientVisible = Literal[
     "ExtensionDisabled",
     "ReadMarkerMoved",
     "EphemeralMessage",
+    "ExtensionShadowOutput",
 ]
 """Event types pushed to chat members' sockets: the one list, which the frame protocol's ``type``
 (``parley.realtime.frames.FrameType``), the broadcaster's route and the AsyncAPI document derive from."""

@@ -24,12 +24,13 @@ if TYPE_CHECKING:
     from parley.ai.responder import AIResponder
     from parley.catalog import Envelope
     from parley.domain.model import Participant
-    from parley.extensions.hooks import HookRunner
+    from parley.extensions.hooks import HookInvoker, HookRunner
     from parley.extensions.sdk import Runtime
     from parley.ports import EventPublisher
     from parley.realtime.fanout import Broadcaster
     from parley.realtime.service import RealtimeService
     from parley.services.analytics import AnalyticsService
+    from parley.services.backfill import BackfillService
     from parley.services.chats import ChatService
     from parley.services.ephemeral import EphemeralService
     from parley.services.extensions import ExtensionService
@@ -116,18 +117,23 @@ def registry() -> Registry:
 
 
 @component
-def hook_runner() -> HookRunner:
-    from parley.extensions.hooks import HookInvoker, HookRunner, InProcessHookInvoker
+def hook_invoker() -> HookInvoker:
+    """How the core calls an extension's function synchronously: its hooks, a backfill's pages."""
+    from parley.extensions.hooks import InProcessHookInvoker
 
     config = settings()
-    invoker: HookInvoker
     if config.hook_invoker == "inprocess":
-        invoker = InProcessHookInvoker()
-    else:
-        from parley.adapters.lambda_invoke import LambdaHookInvoker
+        return InProcessHookInvoker()
+    from parley.adapters.lambda_invoke import LambdaHookInvoker
 
-        invoker = LambdaHookInvoker(config.region)
-    return HookRunner(invoker, budget_ms=config.hook_budget_ms)
+    return LambdaHookInvoker(config.region)
+
+
+@component
+def hook_runner() -> HookRunner:
+    from parley.extensions.hooks import HookRunner
+
+    return HookRunner(hook_invoker(), budget_ms=settings().hook_budget_ms)
 
 
 @component
@@ -281,3 +287,10 @@ def inbox_service() -> InboxService:
 
     bound_settings()  # its records are PynamoDB models: bound before the first call
     return InboxService(InboxStore(), chat_repository(), connections(), pusher)
+
+
+@component
+def backfill_service() -> BackfillService:
+    from parley.services.backfill import BackfillService  # the backfill route's alone
+
+    return BackfillService(registry().all, chat_repository(), hook_invoker())

@@ -162,6 +162,15 @@ ROUTES: tuple[Route, ...] = (
         # beside the critical path: a late inbox row is a moment's stale count, never a lost message
         retry=RetryPolicy(max_attempts=5, max_event_age_seconds=3600, backoff_seconds=2.0),
     ),
+    Route(
+        name="backfill",
+        function="backfill",
+        event_types=("ExtensionActivated",),
+        description="Hands an extension that asks for history (its manifest) the chat's past once enabled.",
+        # every enabling (rare: a moderator's PUT); those that asked for no backfill end at once
+        retry=RetryPolicy(max_attempts=3, max_event_age_seconds=3600, backoff_seconds=30.0),
+        batch_size=1,
+    ),
 )
 
 
@@ -179,7 +188,11 @@ def extension_route(document: ExtensionDocument, *, reserved_concurrency: int = 
         description=f"Extension {document.id}: {document.description}",
         detail_filter=_extension_filter(document),
         source_prefixes=(EXTENSION_SOURCE_PREFIX,) if document.extension_events else (),
-        retry=RetryPolicy(max_attempts=3, max_event_age_seconds=3600, backoff_seconds=2.0),
+        # a live event that comes while a backfill runs waits for it (the SDK hands it back): more
+        # attempts, so it outlasts the backfill's wait (``parley.extensions.sdk.BACKFILL_WAIT_SECONDS``)
+        retry=RetryPolicy(
+            max_attempts=6 if document.backfill else 3, max_event_age_seconds=3600, backoff_seconds=2.0
+        ),
         reserved_concurrency=reserved_concurrency,
     )
 

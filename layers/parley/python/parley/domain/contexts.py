@@ -29,6 +29,7 @@ class Peer(_Frozen):
     enabled: bool
     disabled_reason: str | None = None
     installed_at: datetime
+    shadow: bool = Field(False, description="Its events are recorded, not applied: subscribers skip them.")
 
 
 class ExtensionContext(_Frozen):
@@ -54,6 +55,7 @@ class ExtensionContext(_Frozen):
                 disabled_reason=peer.disabled_reason,
                 installed_by="",
                 installed_at=peer.installed_at,
+                shadow=peer.shadow,
             )
             for peer_id, peer in self.peers.items()
         }
@@ -93,6 +95,7 @@ def context_of(chat: Chat, extension_id: str) -> ExtensionContext:
                 enabled=i.enabled,
                 disabled_reason=i.disabled_reason,
                 installed_at=i.installed_at,
+                shadow=i.shadow,
             )
             for k, i in chat.extensions.items()
             if k != extension_id and install is not None

@@ -12,6 +12,7 @@ from typing import Any
 
 from parley.catalog import (
     AIContextContributed,
+    Envelope,
     EventData,
     ExtensionActivated,
     ExtensionConfigChanged,
@@ -19,6 +20,8 @@ from parley.catalog import (
     ExtensionDisabled,
     ExtensionEventRejected,
     ExtensionInstalled,
+    ExtensionShadowChanged,
+    ExtensionShadowOutput,
     ExtensionUninstalled,
     MessageStored,
     MessageView,
@@ -108,9 +111,60 @@ def put_install(
     config: dict[str, Any],
     now: datetime,
     secret_fields: frozenset[str] = frozenset(),
+    backfill: bool = False,
+    shadow: bool = False,
+    shadow_config: dict[str, Any] | None = None,
+) -> Outcome:
+    """Install, reconfigure, enable or disable (``_put_install``), and put it in shadow mode or out of
+    it, with or without a ``shadow_config`` beside the live one (ExtensionShadowChanged)."""
+    outcome = _put_install(
+        chat,
+        user_id=user_id,
+        extension_id=extension_id,
+        version=version,
+        enabled=enabled,
+        config=config,
+        now=now,
+        secret_fields=secret_fields,
+        backfill=backfill,
+    )
+    install = outcome.chat.extensions[extension_id]
+    if (install.shadow, install.shadow_config) == (shadow, shadow_config):
+        return outcome
+    total = sum(
+        json_bytes(i.config) + json_bytes(i.shadow_config or {}) for i in outcome.chat.extensions.values()
+    )
+    if total - json_bytes(install.shadow_config or {}) + json_bytes(shadow_config or {}) > MAX_CONFIG_BYTES:
+        raise InvalidConfigError(
+            f"with this shadow_config the chat's configs would take over {MAX_CONFIG_BYTES} bytes",
+            fields=[
+                {"field": "shadow_config", "problem": f"over the chat's {MAX_CONFIG_BYTES} bytes of configs"}
+            ],
+        )
+    changed = install.model_copy(update={"shadow": shadow, "shadow_config": shadow_config})
+    announced = ExtensionShadowChanged(
+        extension_id=extension_id,
+        shadow=shadow,
+        shadow_config=None if shadow_config is None else redact(shadow_config, secret_fields),
+    )
+    return Outcome(chat=_with(outcome.chat, changed, extension_id), events=(*outcome.events, announced))
+
+
+def _put_install(
+    chat: Chat,
+    *,
+    user_id: str | None,
+    extension_id: str,
+    version: str,
+    enabled: bool,
+    config: dict[str, Any],
+    now: datetime,
+    secret_fields: frozenset[str] = frozenset(),
+    backfill: bool = False,
 ) -> Outcome:
     """Install, reconfigure, enable or disable; only what changed is announced. ``user_id`` None is
-    the platform itself (default installs on a new chat). Enabling also closes an open circuit.
+    the platform itself (default installs on a new chat). Enabling also closes an open circuit, and,
+    with ``backfill`` (the manifest asks for history), asks for the chat's past events.
     The announcements (kept in the chat's log, which members read) show ``secret_fields`` redacted."""
     if user_id is not None:
         _require_moderator(chat, user_id)
@@ -125,7 +179,8 @@ def put_install(
         )
     current = chat.extensions.get(extension_id)
     if current is None:
-        return _first_install(chat, user_id, extension_id, version, enabled, config, now, secret_fields)
+        outcome = _first_install(chat, user_id, extension_id, version, enabled, config, now, secret_fields)
+        return _with_backfill(outcome, chat, extension_id, now) if enabled and backfill else outcome
     install = current.model_copy(update={"version": version})
     events: list[EventData] = []
     if config != current.config:
@@ -141,7 +196,12 @@ def put_install(
         events.append(ExtensionDeactivated(extension_id=extension_id, reason="disabled"))
     if install == current:
         return Outcome(chat=chat)
-    return Outcome(chat=_with(chat, install, extension_id), events=tuple(events))
+    outcome = Outcome(chat=_with(chat, install, extension_id), events=tuple(events))
+    return (
+        _with_backfill(outcome, chat, extension_id, now)
+        if backfill and enabled and not current.enabled
+        else outcome
+    )
 
 
 def _first_install(
@@ -183,6 +243,24 @@ def _first_install(
     if enabled:
         events.append(ExtensionActivated(extension_id=extension_id))
     return Outcome(chat=_with(chat, install, extension_id), events=tuple(events))
+
+
+def _with_backfill(outcome: Outcome, before: Chat, extension_id: str, now: datetime) -> Outcome:
+    """The enabling outcome with a backfill asked for, when the chat has a past: its ExtensionActivated
+    names the last sequence before it, and the install remembers it (the SDK holds live events back)."""
+    through = before.last_event_sequence
+    if through < 1:
+        return outcome
+    install = outcome.chat.extensions[extension_id].model_copy(
+        update={"backfill_through": through, "backfill_requested_at": now}
+    )
+    events = tuple(
+        ExtensionActivated(extension_id=extension_id, backfill_through=through)
+        if isinstance(e, ExtensionActivated)
+        else e
+        for e in outcome.events
+    )
+    return Outcome(chat=_with(outcome.chat, install, extension_id), events=events)
 
 
 def uninstall(chat: Chat, *, user_id: str, extension_id: str) -> Outcome:
@@ -236,6 +314,20 @@ def set_ai_context(chat: Chat, *, extension_id: str, text: str) -> Outcome:
         chat=_with(chat, install.model_copy(update={"ai_context": text}), extension_id),
         events=(AIContextContributed(extension_id=extension_id, text=text),),
     )
+
+
+def record_shadow_output(chat: Chat, envelope: Envelope[Any]) -> Outcome:
+    """What a shadow install asked for, recorded for moderators instead of applied."""
+    data = envelope.data
+    install = chat.extensions.get(data.extension_id)
+    if install is None or not install.shadow:
+        return Outcome(chat=chat)
+    shadowed = ExtensionShadowOutput(
+        extension_id=data.extension_id,
+        output_type=envelope.event_type,
+        output=data.model_dump(mode="json", exclude={"extension_id"}),
+    )
+    return Outcome(chat=chat, events=(shadowed,))
 
 
 def reject_event(chat: Chat, *, extension_id: str, event_type: str, event_id: str, reason: str) -> Outcome:

@@ -28,6 +28,7 @@ from parley.catalog import (
     ExtensionDeactivated,
     ExtensionDisabled,
     ExtensionInstalled,
+    ExtensionShadowChanged,
     ExtensionUninstalled,
     MessageStored,
     TurnChanged,
@@ -171,7 +172,16 @@ STEPS: dict[type[EventData], Step] = {
     ExtensionInstalled: _installed,
     ExtensionUninstalled: _uninstalled,
     ExtensionActivated: lambda c, d, e: _with_install(
-        c, d.extension_id, enabled=True, disabled_reason=None, consecutive_failures=0
+        c,
+        d.extension_id,
+        enabled=True,
+        disabled_reason=None,
+        consecutive_failures=0,
+        **(
+            {"backfill_through": d.backfill_through, "backfill_requested_at": e.metadata.occurred_at}
+            if d.backfill_through is not None
+            else {}
+        ),
     ),
     ExtensionDeactivated: lambda c, d, e: _with_install(
         c, d.extension_id, enabled=False, disabled_reason="disabled"
@@ -184,6 +194,9 @@ STEPS: dict[type[EventData], Step] = {
         consecutive_failures=d.consecutive_failures,
     ),
     ExtensionConfigChanged: lambda c, d, e: _with_install(c, d.extension_id, config=d.config),
+    ExtensionShadowChanged: lambda c, d, e: _with_install(
+        c, d.extension_id, shadow=d.shadow, shadow_config=d.shadow_config
+    ),
     AIContextContributed: lambda c, d, e: _with_install(c, d.extension_id, ai_context=d.text),
 }
 """What each event does to the chat; every other event type changes none of its facts."""

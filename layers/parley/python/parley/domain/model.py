@@ -138,6 +138,19 @@ class Install(_Frozen):
         description="The chat's last event-log sequence when it was (re-)enabled: a late delivery of an "
         "earlier event is not for it.",
     )
+    backfill_through: int | None = Field(
+        None,
+        ge=1,
+        description="Set when it was last enabled and its manifest asks for history: the chat's events up "
+        "to this sequence reach it first, marked replayed (a backfill); later ones wait for it, a while.",
+    )
+    backfill_requested_at: datetime | None = Field(None, description="When that backfill was asked for.")
+    shadow: bool = Field(
+        False, description="Runs on live events, but its outputs and rulings are recorded, never applied."
+    )
+    shadow_config: dict[str, Any] | None = Field(
+        None, description="A second config its hooks also rule with, recorded beside the live ruling."
+    )
 
     @property
     def status(self) -> InstallStatus:

@@ -149,6 +149,26 @@ class ReadFilterAnswer(BaseModel):
         )
 
 
+class BackfillRequest(BaseModel):
+    """A page of a chat's past events for one extension (``backfill`` in its manifest), oldest first.
+
+    ``through`` is the last sequence before it was enabled; ``last`` marks the final page, after which
+    the SDK lets live events of that chat through."""
+
+    model_config = ConfigDict(frozen=True)
+
+    chat_id: str
+    through: int = Field(ge=1)
+    events: list[dict[str, Any]] = Field(default_factory=list)
+    last: bool = True
+
+
+class BackfillAnswer(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    handled: int = Field(ge=0, description="Events a handler ran on (others it has no handler for).")
+
+
 Outcome = Literal["decided", "timeout", "error"]
 
 
@@ -299,7 +319,35 @@ def hooked(
     kind: Literal["moderate", "validate_turn", "on_read"],
 ) -> list[ExtensionDocument]:
     """The registered documents of the chat's enabled extensions that have a hook of ``kind``, in a
-    stable order (by id), so a rewrite chain is the same on every attempt."""
+    stable order (by id), so a rewrite chain is the same on every attempt; shadow installs rule
+    beside them (``shadowed``), never in the chain."""
+    return [document for document, install in _hooks(installs, registry, kind) if not install.shadow]
+
+
+ShadowConfig = Literal["config", "shadow_config"]
+
+
+def shadowed(
+    installs: Mapping[str, Any],
+    registry: Mapping[str, ExtensionDocument],
+    kind: Literal["moderate", "validate_turn"],
+) -> list[tuple[ExtensionDocument, dict[str, Any], ShadowConfig]]:
+    """The rulings to ask for and record without applying them: each shadow install's hook with its
+    config, and each hook with its install's ``shadow_config`` (beside the live ruling)."""
+    found: list[tuple[ExtensionDocument, dict[str, Any], ShadowConfig]] = []
+    for document, install in _hooks(installs, registry, kind):
+        if install.shadow:
+            found.append((document, install.config, "config"))
+        if install.shadow_config is not None:
+            found.append((document, install.shadow_config, "shadow_config"))
+    return found
+
+
+def _hooks(
+    installs: Mapping[str, Any],
+    registry: Mapping[str, ExtensionDocument],
+    kind: Literal["moderate", "validate_turn", "on_read"],
+) -> list[tuple[ExtensionDocument, Any]]:
     capability = HOOK_CAPABILITIES[kind]
     found = []
     for extension_id in sorted(installs):
@@ -308,5 +356,5 @@ def hooked(
         if not install.enabled or document is None or not document.can(capability):
             continue
         if getattr(document.hooks, kind):
-            found.append(document)
+            found.append((document, install))
     return found

@@ -51,6 +51,10 @@ FOR_THE_GATEWAY_ONLY = frozenset({"ExtensionEphemeralRequested"})
 """Sent by extensions and received by the core's gateway alone: a message for one member is no other
 extension's business, so no extension's rule ever matches it (``subscribed`` leaves it out)."""
 
+DEFAULT_BACKFILL_EVENTS = 1000
+MAX_BACKFILL_EVENTS = 10_000
+"""A backfill reads at most this many log entries: a bound on its cost, whatever the chat's age."""
+
 ID_PATTERN = r"^[a-z][a-z0-9_]{1,39}$"
 EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_.]*$")
 
@@ -125,6 +129,17 @@ class Manifest(BaseModel):
         le=100,
         description="Its Lambda's reserved concurrency (at least 2: SQS's event source needs 2 to poll).",
     )
+    backfill: bool = Field(
+        False,
+        description="When a moderator enables it on a chat, it first receives that chat's past events it "
+        "subscribes to (those every member may read), once, in order, marked `replayed`, before live ones.",
+    )
+    backfill_max_events: int = Field(
+        DEFAULT_BACKFILL_EVENTS,
+        ge=1,
+        le=MAX_BACKFILL_EVENTS,
+        description="The bound of a backfill: the chat's last this many log entries before it was enabled.",
+    )
 
     SDK_VERSION: ClassVar[int] = 1
 
@@ -194,6 +209,8 @@ class Manifest(BaseModel):
             config_schema=self.config_schema(),
             hooks=self.hooks,
             default_install=self.default_install,
+            backfill=self.backfill,
+            backfill_max_events=self.backfill_max_events,
             target=target or Target(kind="lambda", function=f"ext_{self.id}"),
         )
 
@@ -225,6 +242,8 @@ class ExtensionDocument(BaseModel):
     config_schema: dict[str, Any] = Field(default_factory=dict)
     hooks: Hooks = Hooks()
     default_install: bool = False
+    backfill: bool = False
+    backfill_max_events: int = Field(DEFAULT_BACKFILL_EVENTS, ge=1, le=MAX_BACKFILL_EVENTS)
     target: Target = Target()
 
     def can(self, capability: str) -> bool:

@@ -18,6 +18,11 @@ NEEDS_ONLY_INSTALL = frozenset({"ExtensionFailed", "ExtensionRecovered"})
 """Health reports count even while the extension is off (its last failures opened the circuit)."""
 
 
+SHADOWED = frozenset({"ExtensionMessageRequested", "ExtensionEvent", "AIContextContributed"})
+"""Outputs a shadow install's requests never apply: the core records them (ExtensionShadowOutput)."""
+SHADOW = "shadow: the extension runs in shadow mode on this chat; its outputs are recorded, not applied"
+
+
 def sender_id(envelope: Envelope[Any], source: str | None) -> str:
     """The extension an event claims to come from: its bus source, else its actor."""
     if source and source.startswith(EXTENSION_SOURCE_PREFIX):
@@ -48,11 +53,18 @@ def refusal(
         return f"missing_capability: {event_type} needs {needed}"
     if event_type == "ExtensionEvent" and getattr(envelope.data, "name", None) not in document.emits:
         return f"undeclared_event: {getattr(envelope.data, 'name', None)!r} is not in the manifest's emits"
+    return _install_refusal(chat, actor.id, event_type)
+
+
+def _install_refusal(chat: Chat | None, extension_id: str, event_type: str) -> str | None:
+    """Why the chat's install of the sender refuses the event (none, off, or in shadow mode)."""
     if chat is None:
         return "unknown_chat"
-    install = chat.extensions.get(actor.id)
+    install = chat.extensions.get(extension_id)
     if install is None:
         return "not_installed: the extension is not installed on this chat"
     if event_type not in NEEDS_ONLY_INSTALL and not install.enabled:
         return "not_enabled: the extension is disabled on this chat"
+    if install.shadow and event_type in SHADOWED:
+        return SHADOW
     return None

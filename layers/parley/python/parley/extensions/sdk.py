@@ -33,6 +33,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar, overload
 
 from pydantic import BaseModel
@@ -56,6 +57,8 @@ from parley.domain.model import Chat, Install
 from parley.errors import ConcurrentWriteError
 from parley.extensions.hooks import (
     HOOK_KEY,
+    BackfillAnswer,
+    BackfillRequest,
     ModerationDecision,
     ModerationRequest,
     ReadFilterAnswer,
@@ -75,6 +78,11 @@ P = TypeVar("P", bound=BaseModel)
 ID_NAMESPACE = uuid.UUID("6f1b8a52-5d0e-4c3e-9a57-0b8f5b7f2a10")
 KEEP_SEEN_SECONDS = 7 * 24 * 3600
 """How long a handled event is remembered: longer than any redelivery (queue retention is 4 days)."""
+BACKFILL_WAIT_SECONDS = 60.0
+"""How long after an enabling live events wait for its backfill (handed back to their queue); then
+they go ahead, so a backfill that cannot finish never stops the extension for good."""
+BACKFILLED_KEY = "parley:backfilled"
+"""The store row (per chat) where the SDK notes the last backfill it finished: ``{"through": n}``."""
 COMMIT_ATTEMPTS = 3
 """Runs of a handler whose ``update`` lost a race to a concurrent delivery, before the queue retries."""
 
@@ -85,6 +93,10 @@ class CapabilityError(PermissionError):
 
 class HandlerTimeoutError(TimeoutError):
     """The handler ran past its deadline (a hang counts as a failure)."""
+
+
+class BackfillPendingError(RuntimeError):
+    """A live event came while the chat's backfill still runs: its queue hands it back later."""
 
 
 class NoRuntimeError(LookupError):
@@ -387,7 +399,23 @@ class Extension(TypedOn[Context[C]]):
         if kind == "on_read" and self._on_read is not None:
             read = ReadFilterRequest.model_validate(request)
             return self._on_read(read, self.config_of(read.config)).model_dump(mode="json")
+        if kind == "backfill":
+            return self.backfill(BackfillRequest.model_validate(request)).model_dump(mode="json")
         raise LookupError(f"extension {self.id} has no {kind!r} hook")
+
+    def backfill(self, request: BackfillRequest) -> BackfillAnswer:
+        """Run the handlers on a page of the chat's past events, in order, each marked ``replayed``
+        (``event.metadata.replayed``); after the last page, live events of the chat go ahead."""
+        handled = 0
+        for detail in request.events:
+            envelope = parse_detail(detail)
+            replayed = envelope.model_copy(
+                update={"metadata": envelope.metadata.model_copy(update={"replayed": True})}
+            )
+            handled += self.handle(replayed, CORE_SOURCE)
+        if request.last:
+            self.runtime().state(self.id, request.chat_id).put(BACKFILLED_KEY, {"through": request.through})
+        return BackfillAnswer(handled=handled)
 
     def _handler_for(self, envelope: Envelope[Any]) -> Handler[C] | None:
         if envelope.event_type == "ExtensionEvent":
@@ -414,6 +442,7 @@ class Extension(TypedOn[Context[C]]):
             return False
         chat, install = target
         state = CountingStore(runtime.state(self.id, chat.chat_id))
+        self._wait_for_backfill(envelope, install, state)
         event_id = envelope.metadata.event_id
         lease = runtime.handler_timeout_seconds + 30
         if not self.manifest.idempotent and not state.claim(
@@ -476,13 +505,27 @@ class Extension(TypedOn[Context[C]]):
     @staticmethod
     def _wanted(envelope: Envelope[Any], install: Install) -> bool:
         """Life-cycle events reach a disabled install (they are how it learns of it); other events
-        only an enabled one, and not late deliveries of what happened before it was enabled."""
+        only an enabled one, and not late deliveries of what happened before it was enabled (but
+        a backfill's, which are that on purpose)."""
         if envelope.event_type in LIFECYCLE_EVENTS:
             return True
         if not install.enabled:
             return False
         sequence = envelope.metadata.sequence
-        return sequence is None or sequence > install.active_since
+        return sequence is None or envelope.metadata.replayed or sequence > install.active_since
+
+    def _wait_for_backfill(self, envelope: Envelope[Any], install: Install, state: Backend) -> None:
+        """Hand a live event back to its queue while the chat's backfill has not finished (the past
+        first), for at most ``BACKFILL_WAIT_SECONDS`` after the enabling."""
+        through, asked = install.backfill_through, install.backfill_requested_at
+        sequence = envelope.metadata.sequence
+        if through is None or asked is None or envelope.metadata.replayed or sequence is None:
+            return
+        if sequence <= through or datetime.now(UTC) > asked + timedelta(seconds=BACKFILL_WAIT_SECONDS):
+            return
+        done = state.get(BACKFILLED_KEY) or {}
+        if int(done.get("through", 0)) < through:
+            raise BackfillPendingError(f"the backfill through {through} has not finished yet")
 
     def _execute(self, runtime: Runtime, handler: Handler[C], context: Context[C], state: Backend) -> None:
         """Run the handler and commit its writes with its outputs (again on fresh state if an

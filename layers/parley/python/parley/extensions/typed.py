@@ -33,6 +33,8 @@ if TYPE_CHECKING:
         ExtensionInstalled,
         ExtensionMessageRequested,
         ExtensionRecovered,
+        ExtensionShadowChanged,
+        ExtensionShadowOutput,
         ExtensionUninstalled,
         HandlerFailed,
         MessageModerated,
@@ -121,6 +123,12 @@ class TypedOn(Generic[X]):
 
     @overload
     def on(self, event: Literal["ExtensionRecovered"]) -> Decorator[ExtensionRecovered, X]: ...
+
+    @overload
+    def on(self, event: Literal["ExtensionShadowChanged"]) -> Decorator[ExtensionShadowChanged, X]: ...
+
+    @overload
+    def on(self, event: Literal["ExtensionShadowOutput"]) -> Decorator[ExtensionShadowOutput, X]: ...
 
     @overload
     def on(self, event: Literal["ExtensionUninstalled"]) -> Decorator[ExtensionUninstalled, X]: ...

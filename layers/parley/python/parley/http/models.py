@@ -221,6 +221,16 @@ class PutInstallRequest(_Request):
     config: dict[str, Any] = Field(
         default_factory=dict, description="Validated against the extension's `config_schema`."
     )
+    shadow: bool = Field(
+        False,
+        description="Shadow mode: it gets live events, but its bot messages, events, AI context and hook "
+        "rulings are recorded as ExtensionShadowOutput (moderators only) and never applied.",
+    )
+    shadow_config: dict[str, Any] | None = Field(
+        None,
+        description="A second config (validated like `config`) its hooks also rule with beside the live "
+        "one, each ruling recorded as ExtensionShadowOutput: compare, then PUT it as `config`.",
+    )
 
 
 class InstallOut(BaseModel):
@@ -233,6 +243,11 @@ class InstallOut(BaseModel):
     installed_at: datetime
     consecutive_failures: int
     disabled_reason: str | None
+    shadow: bool = False
+    shadow_config: dict[str, Any] | None = None
+    backfill_through: int | None = Field(
+        None, description="The last sequence of the chat's past its last enabling asked a backfill of."
+    )
 
     @classmethod
     def of(cls, install: Install) -> InstallOut:
@@ -246,6 +261,9 @@ class InstallOut(BaseModel):
             installed_at=install.installed_at,
             consecutive_failures=install.consecutive_failures,
             disabled_reason=install.disabled_reason,
+            shadow=install.shadow,
+            shadow_config=install.shadow_config,
+            backfill_through=install.backfill_through,
         )
 
 

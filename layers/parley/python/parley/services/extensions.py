@@ -24,7 +24,7 @@ from parley.errors import (
     RateLimitedError,
 )
 from parley.extensions.manifest import ExtensionDocument
-from parley.extensions.policy import refusal, sender_id
+from parley.extensions.policy import SHADOW, refusal, sender_id
 from parley.observability import logger, metrics
 from parley.services.chats import ChatService, Identity
 from parley.services.ephemeral import EphemeralService
@@ -113,7 +113,13 @@ class ExtensionService:
 
     def _shown(self, install: Install) -> Install:
         secrets = write_only(self._registry.get(install.extension_id))
-        return install.model_copy(update={"config": installs.redact(install.config, secrets)})
+        shadow = install.shadow_config
+        return install.model_copy(
+            update={
+                "config": installs.redact(install.config, secrets),
+                "shadow_config": None if shadow is None else installs.redact(shadow, secrets),
+            }
+        )
 
     def put(
         self,
@@ -124,7 +130,11 @@ class ExtensionService:
         enabled: bool,
         config: dict[str, Any],
         correlation_id: str | None = None,
+        shadow: bool = False,
+        shadow_config: dict[str, Any] | None = None,
     ) -> InstallResult:
+        """Install or change one; ``shadow`` runs it without applying what it does, ``shadow_config``
+        has its hooks also rule with a second config beside the live one (both recorded only)."""
         document = self.document(extension_id)
         secrets = write_only(document)
         kept = any(config.get(name) == installs.REDACTED for name in secrets)
@@ -138,6 +148,11 @@ class ExtensionService:
             merged = installs.keep_secrets(config, current.config if current else {}, secrets)
             if kept:
                 self._check(document, merged, secrets)
+            shadowed = None
+            if shadow_config is not None:
+                stored = (current.shadow_config or current.config) if current else {}
+                shadowed = installs.keep_secrets(shadow_config, stored, secrets)
+                self._check(document, shadowed, secrets, field="shadow_config")
             return installs.put_install(
                 chat,
                 user_id=who.user_id,
@@ -147,21 +162,29 @@ class ExtensionService:
                 config=merged,
                 now=now,
                 secret_fields=secrets,
+                backfill=document.backfill,
+                shadow=shadow,
+                shadow_config=shadowed,
             )
 
         outcome = self._chats.execute_as(who, chat_id, decide, correlation_id=correlation_id)
         return InstallResult(self._shown(outcome.chat.extensions[extension_id]), created=not existed[0])
 
     @staticmethod
-    def _check(document: ExtensionDocument, config: dict[str, Any], secrets: frozenset[str]) -> None:
+    def _check(
+        document: ExtensionDocument, config: dict[str, Any], secrets: frozenset[str], *, field: str = "config"
+    ) -> None:
         problems = [
             {
-                "field": f"config.{name}",
+                "field": f"{field}.{name}",
                 "problem": f"{installs.REDACTED} keeps the stored value; none is stored",
             }
             for name in sorted(secrets)
             if config.get(name) == installs.REDACTED
-        ] or config_problems(document, config)
+        ] or [
+            {**p, "field": field + p["field"].removeprefix("config")}
+            for p in config_problems(document, config)
+        ]
         if problems:
             summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
             raise InvalidConfigError(f"invalid config for {document.id}: {summary}", fields=problems)
@@ -188,6 +211,9 @@ class ExtensionService:
         chat = self._chats.load(chat_id)
         document = self._registry.get(envelope.metadata.actor.id)
         reason = refusal(envelope, source, document, chat)
+        if reason == SHADOW:
+            self._trusted(envelope, lambda c, _: installs.record_shadow_output(c, envelope))
+            return reason
         if reason is None:
             assert document is not None
             assert chat is not None

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from parley.catalog import EventData, MessageModerated
+from parley.catalog import EventData, ExtensionShadowOutput, MessageModerated
 from parley.domain.model import Chat, Outcome
 from parley.errors import MessageRejectedError
-from parley.extensions.hooks import HookRunner, ModerationRequest, hooked
+from parley.extensions.hooks import HookRunner, ModerationRequest, hooked, shadowed
 from parley.extensions.manifest import ExtensionDocument
 
 
@@ -36,7 +36,9 @@ def moderate(
     rejection stops the chain (``refusal`` set, nothing to store). The chat's fallback applies to a
     hook that times out or fails, as for members' posts. No hook, no cost."""
     current = text
-    events: list[EventData] = []
+    events: list[EventData] = shadow_moderation(
+        chat, registry, hooks, message_id=message_id, sender_id=sender_id, sender_name=sender_name, text=text
+    )
     for document in hooked(chat.extensions, registry, "moderate"):
         ruling = hooks.moderate(
             document,
@@ -74,6 +76,50 @@ def moderate(
         if decision.action == "rewrite" and decision.text is not None:
             current = decision.text
     return Moderated(text=current, events=tuple(events))
+
+
+def shadow_moderation(
+    chat: Chat,
+    registry: Mapping[str, ExtensionDocument],
+    hooks: HookRunner,
+    *,
+    message_id: str,
+    sender_id: str,
+    sender_name: str,
+    text: str,
+) -> list[EventData]:
+    """The rulings of shadow installs and shadow configs on the post as sent, recorded for moderators
+    to compare with the live ones and never applied (each costs a hook call within its budget)."""
+    recorded: list[EventData] = []
+    for document, config, which in shadowed(chat.extensions, registry, "moderate"):
+        request = ModerationRequest(
+            chat_id=chat.chat_id,
+            message_id=message_id,
+            sender_id=sender_id,
+            sender_name=sender_name,
+            text=text,
+            config=config,
+        )
+        ruling = hooks.moderate(document, request, chat.settings.hook_fallback)
+        decision = ruling.moderation
+        assert decision is not None
+        ruled = MessageModerated(
+            message_id=message_id,
+            sender_id=sender_id,
+            extension_id=document.id,
+            action=decision.action,
+            reason=decision.reason,
+            outcome=ruling.outcome,
+            elapsed_ms=round(ruling.elapsed_ms, 1),
+        ).model_dump(mode="json")
+        if decision.action == "rewrite" and decision.text is not None:
+            ruled["text"] = decision.text
+        recorded.append(
+            ExtensionShadowOutput(
+                extension_id=document.id, output_type="MessageModerated", output=ruled, config=which
+            )
+        )
+    return recorded
 
 
 def with_rulings(outcome: Outcome, moderated: Moderated) -> Outcome:

@@ -10,12 +10,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from parley.catalog import EventData, TurnValidationRequested
+from parley.catalog import EventData, ExtensionShadowOutput, TurnValidationRequested
 from parley.domain import commands
 from parley.domain.model import Chat
 from parley.domain.turns import may_post
 from parley.errors import NotYourTurnError
-from parley.extensions.hooks import HookRunner, Ruling, TurnRequest, hooked
+from parley.extensions.hooks import HookRunner, Ruling, TurnRequest, hooked, shadowed
 from parley.extensions.manifest import ExtensionDocument
 from parley.services.moderation import moderate
 from parley.services.unit_of_work import Identity
@@ -90,10 +90,11 @@ class PostRulings:
             return Rulings()
         registry = self._platform.registry()
         post = _Post(chat, who, text, message_id, correlation_id)
+        self._shadow_turn(post, registry)  # recorded even when a live hook refuses the post
         in_turn = self._rule_turn(post, hooked(chat.extensions, registry, "validate_turn"))
         basis = turn_basis(chat, who.user_id) if in_turn is not None else None
         moderators = hooked(chat.extensions, registry, "moderate")
-        if not moderators:
+        if not moderators and not shadowed(chat.extensions, registry, "moderate"):
             return Rulings(in_turn=in_turn, events=tuple(post.events), basis=basis)
         # refuse what would fail anyway (turn, rate limit, length) before spending hook budgets
         commands.post_message(
@@ -129,6 +130,21 @@ class PostRulings:
                     extension_id=document.id,
                 )
         return in_turn
+
+    def _shadow_turn(self, post: _Post, registry: Mapping[str, ExtensionDocument]) -> None:
+        """Turn rulings of shadow installs and shadow configs, recorded for moderators, never applied."""
+        for document, config, which in shadowed(post.chat.extensions, registry, "validate_turn"):
+            request = _turn_request(post, document).model_copy(update={"config": config})
+            ruling = self._platform.hooks.validate_turn(document, request, post.chat.settings.hook_fallback)
+            ruled = _turn_validated(post, document, ruling).model_dump(mode="json")
+            post.events.append(
+                ExtensionShadowOutput(
+                    extension_id=document.id,
+                    output_type="TurnValidationRequested",
+                    output=ruled,
+                    config=which,
+                )
+            )
 
     def _moderate(self, post: _Post) -> str:
         """The text after every moderator's say (the same pass AI and bot messages get)."""

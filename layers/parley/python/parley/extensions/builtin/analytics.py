@@ -50,6 +50,10 @@ extension: Extension[AnalyticsConfig] = Extension(
         default_install=True,
         # facts and tallies are blind writes keyed by the event's identity: no delivery claim needed
         idempotent=True,
+        # enabled on an old chat (or again after a pause), it counts the chat's past too: its writes
+        # are blind and keyed by each event's identity, so an event it had counted counts once
+        backfill=True,
+        backfill_max_events=10_000,
     )
 )
 

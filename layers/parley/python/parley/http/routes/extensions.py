@@ -72,7 +72,9 @@ def get_install(chat_id: ChatId, extension_id: ExtensionId) -> InstallOut:
     summary="Install, configure, enable or disable an extension on a chat (owner and moderators)",
     description="`config` depends on the extension: it is validated against that extension's "
     "`config_schema` (GET /extensions), and 422 `invalid_config` names each bad field. "
-    "Enabling an extension whose circuit opened closes it again.",
+    "Enabling an extension whose circuit opened closes it again. `shadow` runs it without applying "
+    "what it does; `shadow_config` has its hooks also rule with a second config (both recorded as "
+    "ExtensionShadowOutput for moderators).",
     operation_id="put_install",
     security=SIGNED_IN,
     responses=responses(
@@ -102,6 +104,8 @@ def put_install(chat_id: ChatId, extension_id: ExtensionId, body: PutInstallRequ
         enabled=body.enabled,
         config=body.config,
         correlation_id=correlation_id_of(raw),
+        shadow=body.shadow,
+        shadow_config=body.shadow_config,
     )
     return Response(
         status_code=201 if result.created else 200,
