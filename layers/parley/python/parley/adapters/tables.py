@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pynamodb.attributes import (
+    ListAttribute,
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
@@ -83,6 +84,7 @@ class MessageRecord(Model):
     text = UnicodeAttribute()
     client_message_id = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
+    to = ListAttribute(of=UnicodeAttribute, null=True)  # a whisper's addressees
 
 
 class EventRecord(Model):

@@ -21,6 +21,7 @@ Capability = Literal[
     "analytics:read",
     "events:emit",
     "ai:context",
+    "messages:read_private",
 ]
 CAPABILITIES: tuple[str, ...] = Capability.__args__  # type: ignore[attr-defined]
 

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         TypingStopped,
         UserJoined,
         UserLeft,
+        Withheld,
     )
 
 X = TypeVar("X")
@@ -156,6 +157,9 @@ class TypedOn(Generic[X]):
 
     @overload
     def on(self, event: Literal["UserLeft"]) -> Decorator[UserLeft, X]: ...
+
+    @overload
+    def on(self, event: Literal["Withheld"]) -> Decorator[Withheld, X]: ...
 
     @overload
     def on(self, event: str) -> Decorator[Any, X]: ...

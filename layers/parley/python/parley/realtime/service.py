@@ -12,8 +12,9 @@ from pydantic import TypeAdapter, ValidationError
 
 from parley.adapters.connections import ConnectionInfo, ConnectionRepository
 from parley.adapters.dynamodb import ChatRepository
-from parley.catalog import CLIENT_VISIBLE, TypingStarted, TypingStopped, new_event, parse_detail
+from parley.catalog import CLIENT_VISIBLE, Role, TypingStarted, TypingStopped, new_event, parse_detail
 from parley.clock import utc_now
+from parley.domain import audience
 from parley.domain.extensions import routed_to
 from parley.errors import ParleyError
 from parley.observability import logger
@@ -31,6 +32,7 @@ from parley.realtime.frames import (
     Unsubscribe,
     error_frame,
     frame_of,
+    withheld_frame,
 )
 from parley.realtime.presence import Presence
 from parley.services.chats import ChatService, Identity
@@ -185,6 +187,7 @@ class RealtimeService:
                     text=action.text,
                     client_message_id=action.client_message_id,
                     correlation_id=correlation_id,
+                    to=action.to,
                 )
                 return Frame(
                     type="Ack",
@@ -209,7 +212,8 @@ class RealtimeService:
                 connection.connection_id,
                 action.chat_id,
                 action.after_sequence,
-                moderator=chat.is_moderator(who.user_id),
+                viewer=who.user_id,
+                role=chat.role_of(who.user_id),
             )
         return Frame(
             type="Subscribed",
@@ -223,7 +227,9 @@ class RealtimeService:
             ).model_dump(mode="json"),
         )
 
-    def _replay(self, connection_id: str, chat_id: str, after: int, *, moderator: bool) -> Replay:
+    def _replay(
+        self, connection_id: str, chat_id: str, after: int, *, viewer: str, role: Role | None
+    ) -> Replay:
         """Push the events after ``after``, at most MAX_REPLAY_EVENTS rows of the log (a bounded
         answer for a client that was away long; it reads the rest over HTTP)."""
         pushed, read = 0, 0
@@ -233,12 +239,15 @@ class RealtimeService:
             for detail in details:
                 after, read = int(detail["metadata"]["sequence"]), read + 1
                 envelope = parse_detail(detail)
-                # notices for moderators are replayed to moderators only, as they were pushed
-                if envelope.event_type in CLIENT_VISIBLE and (
-                    moderator or envelope.data.audience == "members"
-                ):
+                # what this member may not see is replayed as its Withheld marker, as it was pushed
+                if envelope.event_type in CLIENT_VISIBLE:
+                    frame = (
+                        frame_of(envelope)
+                        if audience.visible_to(viewer, role, audience.audience_of(envelope))
+                        else withheld_frame(chat_id, after)
+                    )
                     try:
-                        self._pusher.push(connection_id, frame_of(envelope).encode())
+                        self._pusher.push(connection_id, frame.encode())
                     except ConnectionGoneError:
                         self._connections.remove_connection(connection_id)
                         return Replay(pushed, after, complete=False)

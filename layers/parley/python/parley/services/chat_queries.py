@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from parley.adapters.dynamodb import ChatRepository, LoadedChat
-from parley.catalog import MessageView, data_model
+from parley.catalog import MessageView
+from parley.domain import audience
 from parley.domain.model import Chat
 from parley.services.unit_of_work import Identity, not_a_member
 
@@ -31,7 +32,9 @@ class ChatQueries:
     ) -> Page[MessageView]:
         self._require_member(chat_id, who)
         items, more = self._repo.messages(chat_id, after=after, before=before, limit=limit)
-        return Page(items, str(items[-1].sequence) if more and items else None)
+        cursor = str(items[-1].sequence) if more and items else None
+        # a whisper to others is skipped (history has gaps, the cursor still moves past it)
+        return Page([m for m in items if audience.message_visible_to(who.user_id, m)], cursor)
 
     def list_events(
         self, who: Identity, chat_id: str, *, after: int | None, limit: int
@@ -39,10 +42,8 @@ class ChatQueries:
         loaded = self._require_member(chat_id, who)
         items, more = self._repo.events(chat_id, after=after, limit=limit)
         cursor = str(items[-1]["metadata"]["sequence"]) if more and items else None
-        if not loaded.chat.is_moderator(who.user_id):
-            # notices for moderators stay theirs, as on the sockets; the cursor still moves past them
-            items = [d for d in items if data_model(d["metadata"]["event_type"]).audience == "members"]
-        return Page(items, cursor)
+        # what this member may not see reads as a Withheld marker at its sequence, as on the sockets
+        return Page(audience.screen_details(items, who.user_id, loaded.chat.role_of(who.user_id)), cursor)
 
     def load(self, chat_id: str) -> Chat | None:
         """The chat as stored, for trusted internal callers (the AI responder); no membership check."""
