@@ -138,7 +138,8 @@ def asyncapi_document() -> dict[str, object]:
                 "JSON text frames. Event frames carry the chat's event-log `sequence`; after a reconnect, "
                 "`subscribe` with `after_sequence` replays what was missed. A member who may not see a "
                 "stored event (a whisper between others, a notice for moderators) gets, at its sequence, a "
-                "`Withheld` frame with only `type`, `chat_id` and `sequence`: no gap, nothing to show."
+                "`Withheld` frame with only `type`, `chat_id`, `sequence` and an empty `data`: no gap, "
+                "nothing to show."
             ),
         },
         "servers": {"local": {"url": "ws://127.0.0.1:8000/ws", "protocol": "ws"}},

@@ -1,0 +1,144 @@
+"""The audience rule (parley.domain.audience): who may see a stored event, what the others read instead,
+which extensions a private event reaches, and how a whisper's addressees are checked."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from parley.catalog import Actor, Audience, ExtensionDisabled, MessageStored, MessageView, Role, new_event
+from parley.domain import audience
+from parley.domain.inbox import LastMessage, PrivateMessage, view_for
+from parley.errors import InvalidRequestError
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+ALICE = Actor(id="alice", kind="user", name="Alice")
+
+
+def _message(sequence: int, to: tuple[str, ...] | None = None, sender: str = "alice") -> MessageView:
+    return MessageView(
+        message_id=f"m{sequence}",
+        chat_id="c",
+        sequence=sequence,
+        sender_id=sender,
+        sender_name=sender.title(),
+        sender_kind="human",
+        text="psst",
+        created_at=NOW,
+        to=to,
+    )
+
+
+def _stored(message: MessageView, scope: Audience | None = None) -> dict[str, Any]:
+    data = MessageStored(message=message, turn_mode="free", turn_number=0)
+    envelope = new_event(data, chat_id="c", actor=ALICE).with_sequence(7, audience=scope)
+    return envelope.to_detail()
+
+
+@pytest.mark.parametrize(
+    ("viewer", "role", "scope", "seen"),
+    [
+        ("carol", "member", "everyone", True),
+        ("carol", None, "everyone", False),  # not a member: nothing
+        ("carol", "member", "moderators", False),
+        ("carol", "moderator", "moderators", True),
+        ("carol", "owner", "moderators", True),
+        ("bob", "member", ("alice", "bob"), True),
+        ("carol", "member", ("alice", "bob"), False),
+        ("carol", "owner", ("alice", "bob"), False),  # an owner does not read others' whispers
+    ],
+)
+def test_visible_to(viewer: str, role: Role | None, scope: Audience, seen: bool) -> None:
+    assert audience.visible_to(viewer, role, scope) is seen
+
+
+def test_an_event_without_its_own_audience_takes_its_types_default() -> None:
+    notice = new_event(
+        ExtensionDisabled(extension_id="x", reason="r", consecutive_failures=1), chat_id="c", actor=ALICE
+    )
+    assert audience.audience_of(notice) == "moderators"
+    assert audience.audience_of_detail(_stored(_message(1))) == "everyone"
+    assert audience.audience_of_detail(_stored(_message(1, ("bob",)), ("alice", "bob"))) == ("alice", "bob")
+
+
+def test_an_event_page_shows_a_content_free_marker_for_what_the_viewer_may_not_see() -> None:
+    public, whisper = _stored(_message(1)), _stored(_message(2, ("bob",)), ("alice", "bob"))
+    carols = audience.screen_details([public, whisper], "carol", "member")
+    assert carols == [
+        public,
+        {"metadata": {"event_type": "Withheld", "chat_id": "c", "sequence": 7}, "data": {}},
+    ]
+    assert audience.screen_details([public, whisper], "bob", "member") == [public, whisper]
+
+
+def test_history_keeps_a_whisper_for_its_sender_and_addressees() -> None:
+    whisper = _message(1, ("bob",))
+    assert [audience.message_visible_to(v, whisper) for v in ("alice", "bob", "carol")] == [True, True, False]
+    assert audience.message_visible_to("carol", _message(2))
+
+
+def test_an_ai_reply_to_a_whisper_for_it_goes_to_the_same_people_and_any_other_is_public() -> None:
+    assert audience.reply_to(("alice", "oracle"), "oracle") == ("alice",)
+    assert audience.reply_to(("alice", "bob"), "oracle") is None  # never asked by it; answers publicly
+    assert audience.reply_to("everyone", "oracle") is None
+
+
+def test_an_extension_gets_a_private_event_if_addressed_or_holding_the_capability() -> None:
+    def nobody(_: str) -> bool:
+        return False
+
+    assert audience.extension_may_see("analytics", "everyone", nobody)
+    assert not audience.extension_may_see("analytics", ("alice", "bob"), nobody)
+    assert audience.extension_may_see("helper", ("alice", "helper"), nobody)
+    assert audience.extension_may_see("audit", ("alice", "bob"), lambda e: e == "audit")
+    assert not audience.extension_may_see("analytics", "moderators", nobody)
+
+
+@pytest.mark.parametrize(
+    ("to", "problem"),
+    [
+        ((), "1 to 5"),
+        (("bob", "bob"), "distinct"),
+        (("a", "b", "c", "d", "e", "f"), "1 to 5"),
+        (("zed",), "non-members"),
+        (("alice",), "besides the sender"),
+    ],
+)
+def test_a_whisper_names_one_to_five_distinct_members(to: tuple[str, ...], problem: str) -> None:
+    with pytest.raises(InvalidRequestError, match=problem) as raised:
+        audience.whisper_to("alice", to, ["alice", "bob", "a", "b", "c", "d", "e", "f"])
+    assert raised.value.details["field"] == "to"
+
+
+def test_the_sender_is_implied_and_dropped_from_the_addressees() -> None:
+    assert audience.whisper_to("alice", ["alice", "bob"], ["alice", "bob"]) == ("bob",)
+    assert audience.whisper_to("alice", None, ["alice"]) is None
+
+
+def _last(sequence: int, text: str) -> LastMessage:
+    return LastMessage(
+        message_id=f"m{sequence}",
+        sender_id="alice",
+        sender_name="Alice",
+        sender_kind="human",
+        text=text,
+        truncated=False,
+        sequence=sequence,
+        created_at=NOW,
+    )
+
+
+def test_the_inbox_line_counts_and_previews_a_whisper_for_its_people_only() -> None:
+    # Given public messages 1-2, a whisper to Bob at 3 and a public message at 4, nothing read yet
+    whisper = PrivateMessage(audience=("alice", "bob"), last=_last(3, "psst"))
+    public = _last(4, "hi")
+    # Then Bob counts 4 and Carol 3; each previews the latest they may see
+    bob, carol = (view_for(v, public, 4, [whisper], 0) for v in ("bob", "carol"))
+    assert (bob.unread, bob.last) == (4, public)
+    assert (carol.unread, carol.last) == (3, public)
+    # And when the whisper is the latest, only Bob previews it
+    bob, carol = (view_for(v, _last(2, "old"), 2, [whisper], 0) for v in ("bob", "carol"))
+    assert (bob.unread, bob.last and bob.last.text) == (3, "psst")
+    assert (carol.unread, carol.last and carol.last.text) == (2, "old")
