@@ -120,10 +120,18 @@ class Client:
     def leave(self, chat_id: str) -> None:
         self._run(routes.leave_chat(chat_id))
 
-    def send(self, chat_id: str, text: str, *, client_message_id: str | None = None) -> MessageView:
+    def send(
+        self,
+        chat_id: str,
+        text: str,
+        *,
+        client_message_id: str | None = None,
+        to: Sequence[str] | None = None,
+    ) -> MessageView:
         """Post a message, retried on lost answers, 5xx and 429 with one ``client_message_id``
-        (generated when not given): stored once, however many sends it took."""
-        return self._run(routes.post_message(chat_id, text, client_message_id))
+        (generated when not given): stored once, however many sends it took. ``to``: a whisper, seen
+        only by you and those members (1 to 5 participant ids); the others get a Withheld marker."""
+        return self._run(routes.post_message(chat_id, text, client_message_id, to))
 
     def messages(
         self, chat_id: str, *, after: int | None = None, before: int | None = None, limit: int | None = None
@@ -270,9 +278,16 @@ class AsyncClient:
     async def leave(self, chat_id: str) -> None:
         await self._run(routes.leave_chat(chat_id))
 
-    async def send(self, chat_id: str, text: str, *, client_message_id: str | None = None) -> MessageView:
+    async def send(
+        self,
+        chat_id: str,
+        text: str,
+        *,
+        client_message_id: str | None = None,
+        to: Sequence[str] | None = None,
+    ) -> MessageView:
         """As ``Client.send``: one ``client_message_id`` for every retry, so it is stored once."""
-        return await self._run(routes.post_message(chat_id, text, client_message_id))
+        return await self._run(routes.post_message(chat_id, text, client_message_id, to))
 
     async def messages(
         self, chat_id: str, *, after: int | None = None, before: int | None = None, limit: int | None = None
