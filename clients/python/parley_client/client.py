@@ -159,11 +159,13 @@ class Client:
         return self._run(routes.list_events(chat_id, after, limit))
 
     def events(self, chat_id: str, *, after: int = 0, page_size: int = PAGE) -> Iterator[Envelope[EventData]]:
-        """The chat's event log after ``after``, as the catalog's typed envelopes, in sequence order."""
+        """The chat's event log after ``after``, as the catalog's typed envelopes, in sequence order.
+        Markers of events you may not see (``Withheld``, no envelope) are skipped: ``event_page``
+        shows them."""
         cursor: int | None = after
         while cursor is not None:
             page = self.event_page(chat_id, after=cursor, limit=page_size)
-            yield from (envelope_of(item) for item in page.items)
+            yield from (envelope_of(item) for item in page.items if item.event_type != "Withheld")
             cursor = int(page.next) if page.next else None
 
     def extensions(self) -> list[ExtensionDocument]:
@@ -325,7 +327,8 @@ class AsyncClient:
         while cursor is not None:
             page = await self.event_page(chat_id, after=cursor, limit=page_size)
             for item in page.items:
-                yield envelope_of(item)
+                if item.event_type != "Withheld":  # as Client.events: a marker has no envelope
+                    yield envelope_of(item)
             cursor = int(page.next) if page.next else None
 
     async def extensions(self) -> list[ExtensionDocument]:
