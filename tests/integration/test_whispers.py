@@ -211,3 +211,35 @@ def test_to_names_one_to_five_distinct_current_members(
 ) -> None:
     assert_error(api.send(alice, chat, "psst", to=to), 422, code, field="to")
     assert _items(api, alice, f"/chats/{chat}/messages") == []
+
+
+def test_an_ai_not_addressed_never_sees_a_whisper_as_a_trigger_or_in_its_context(
+    api: Api, bus: Bus, chat: str, alice: User, bob: User
+) -> None:
+    # Given Alice whispers to Bob, mentioning the Oracle (which is not addressed)
+    _whisper(api, chat, alice, [bob.user_id], text=f"@Oracle {SECRET}")
+    bus.pump()
+    # Then the Oracle was not asked
+    assert "AIResponseRequested" not in bus.emitted_types()
+
+    # When Bob then asks the Oracle in public
+    assert api.send(bob, chat, "@Oracle what is new?").status == 201
+    bus.pump()
+
+    # Then its reply (the local model counts what it read) saw only Bob's public message
+    reply = next(m for m in _items(api, bob, f"/chats/{chat}/messages") if m["sender_id"] == "oracle")
+    assert reply["to"] is None
+    assert "I have read 1 message from Bob" in reply["text"]
+    assert SECRET not in reply["text"]
+
+
+def test_the_owner_reads_no_whisper_between_others(
+    api: Api, bus: Bus, chat: str, alice: User, bob: User, carol: User
+) -> None:
+    # Given Bob whispers to Carol in Alice's chat
+    _whisper(api, chat, bob, [carol.user_id])
+    bus.pump()
+    # Then Alice, the owner, reads it neither in history nor in the event log
+    assert _items(api, alice, f"/chats/{chat}/messages") == []
+    assert SECRET not in json.dumps(_items(api, alice, f"/chats/{chat}/events"))
+    assert [m["text"] for m in _items(api, carol, f"/chats/{chat}/messages")] == [SECRET]
