@@ -10,8 +10,11 @@ import pytest
 
 from parley.catalog import Actor, Audience, ExtensionDisabled, MessageStored, MessageView, Role, new_event
 from parley.domain import audience
+from parley.domain.commands import post_ai_reply, post_message
 from parley.domain.inbox import LastMessage, PrivateMessage, view_for
+from parley.domain.model import Chat, Outcome
 from parley.errors import InvalidRequestError
+from tests.unit.chats import OWNER, at, new_chat, with_members
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 ALICE = Actor(id="alice", kind="user", name="Alice")
@@ -142,3 +145,55 @@ def test_the_inbox_line_counts_and_previews_a_whisper_for_its_people_only() -> N
     bob, carol = (view_for(v, _last(2, "old"), 2, [whisper], 0) for v in ("bob", "carol"))
     assert (bob.unread, bob.last and bob.last.text) == (3, "psst")
     assert (carol.unread, carol.last and carol.last.text) == (2, "old")
+
+
+def _ai_reply(chat: Chat, to: list[str]) -> Outcome:
+    return post_ai_reply(
+        chat,
+        participant_id="oracle",
+        request_id="r-1",
+        text="answer",
+        message_id="m-ai",
+        now=at(10),
+        time_to_first_token_ms=1,
+        duration_ms=2,
+        input_tokens=3,
+        output_tokens=4,
+        to=to,
+    )
+
+
+def test_a_whisper_post_stamps_every_event_and_asks_only_an_addressed_ai() -> None:
+    # Given a free chat of Alice, Bob and an Oracle that always answers
+    chat = with_members(new_chat("free", ais=["oracle"]), "user-bob")
+    chat = chat.model_copy(
+        update={
+            "participants": tuple(
+                p.model_copy(update={"ai": p.ai.model_copy(update={"invocation": "always"})}) if p.ai else p
+                for p in chat.participants
+            )
+        }
+    )
+    # When Alice whispers to Bob, then to the Oracle
+    to_bob = post_message(
+        chat, sender_id=OWNER, text="hi", client_message_id=None, message_id="m1", now=at(5), to=["user-bob"]
+    )
+    to_oracle = post_message(
+        chat, sender_id=OWNER, text="hi", client_message_id=None, message_id="m2", now=at(5), to=["oracle"]
+    )
+    # Then each outcome carries its audience; only the whisper to the Oracle asks it
+    assert (to_bob.audience, [e.event_type for e in to_bob.events]) == (
+        (OWNER, "user-bob"),
+        ["MessageStored"],
+    )
+    assert to_oracle.audience == (OWNER, "oracle")
+    assert [e.event_type for e in to_oracle.events] == ["MessageStored", "AIResponseRequested"]
+
+
+def test_an_ai_reply_to_a_whisper_whose_people_all_left_is_refused_not_made_public() -> None:
+    chat = with_members(new_chat("free", ais=["oracle"]), "user-bob")
+    # Then a reply to Alice and a departed Carol goes to Alice alone
+    assert _ai_reply(chat, [OWNER, "user-carol"]).audience == ("oracle", OWNER)
+    # And a reply to departed people only is refused (the responder records it as cancelled)
+    with pytest.raises(InvalidRequestError):
+        _ai_reply(chat, ["user-carol"])

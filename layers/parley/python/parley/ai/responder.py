@@ -51,6 +51,7 @@ from parley.domain.commands import FailureReason
 from parley.domain.model import Chat, Participant
 from parley.errors import (
     ChatCompletedError,
+    InvalidRequestError,
     MessageRejectedError,
     NotYourTurnError,
     ProviderError,
@@ -303,6 +304,8 @@ class AIResponder:
         except RateLimitedError as exc:
             return self._fail(cause, actor, "throttled", exc.message)
         except MessageRejectedError as exc:  # the chat's moderation hooks refused the reply
+            return self._fail(cause, actor, "cancelled", exc.message)
+        except InvalidRequestError as exc:  # everyone a whispered reply was for has left the chat
             return self._fail(cause, actor, "cancelled", exc.message)
         logger.info(
             "AI replied", extra={"chat_id": chat.chat_id, "request_id": request.request_id, **timings}

@@ -336,7 +336,8 @@ def post_ai_reply(
         client_message_id=request_id,
         message_id=message_id,
         now=now,
-        to=to,
+        # those of the whisper's people who left meanwhile are dropped; with nobody left it fails
+        to=None if to is None else [p for p in to if chat.member(p) is not None],
     )
     assert posted.message is not None
     completed = AIResponseCompleted(
