@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import User
+from tests.browser.conftest import User, axe_violations
 
 NewUser = Callable[[str], User]
 SECRET = "the surprise party is on Friday"
@@ -42,6 +42,10 @@ def test_a_whisper_reaches_one_and_the_third_sees_neither_text_nor_gap(new_user:
     )
     expect(bob.message("Lunch at noon")).to_be_visible()
     expect(bob.message("Lunch at noon").get_by_test_id("whisper-marker")).to_have_count(0)
+    # And the page, whisper marked and picker open, has no axe violations
+    alice.page.get_by_test_id("whisper-toggle").click()
+    expect(alice.page.get_by_test_id("whisper-recipient")).to_have_count(2)
+    assert axe_violations(alice.page, "whisper") == []
 
     # And Carol sees the public post, never the whisper, and fetched no gap for it (a Withheld marker)
     expect(carol.message("Lunch at noon")).to_be_visible()
