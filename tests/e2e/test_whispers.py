@@ -43,8 +43,8 @@ def test_a_whisper_reaches_one_and_the_third_sees_neither_text_nor_gap(stack: st
         Client(stack, token=token).join(chat.chat_id)
 
     async def scenario() -> tuple[list[LiveEvent], list[LiveEvent]]:
-        # one at a time: the local gateway runs the api handler in threads that share Powertools'
-        # current event, so concurrent requests can swap identities there (never in Lambda)
+        # one at a time, each subscribed before Alice posts (a local gateway without per-thread
+        # request state, before main's 2957695, could swap concurrent callers' identities)
         streams = []
         for token in (bob_token, carol_token):
             ready = asyncio.Event()

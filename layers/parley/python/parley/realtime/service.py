@@ -236,22 +236,18 @@ class RealtimeService:
         while True:
             limit = min(REPLAY_PAGE, MAX_REPLAY_EVENTS - read)
             details, more = self._chats.events(chat_id, after=after, limit=limit)
-            for detail in details:
+            # as GET events reads them: what this member may not see is its Withheld marker
+            for detail in audience.screen_details(details, viewer, role):
                 after, read = int(detail["metadata"]["sequence"]), read + 1
-                envelope = parse_detail(detail)
-                # what this member may not see is replayed as its Withheld marker, as it was pushed
-                if envelope.event_type in CLIENT_VISIBLE:
-                    frame = (
-                        frame_of(envelope)
-                        if audience.visible_to(viewer, role, audience.audience_of(envelope))
-                        else withheld_frame(chat_id, after)
-                    )
-                    try:
-                        self._pusher.push(connection_id, frame.encode())
-                    except ConnectionGoneError:
-                        self._connections.remove_connection(connection_id)
-                        return Replay(pushed, after, complete=False)
-                    pushed += 1
+                frame = _replay_frame(chat_id, detail)
+                if frame is None:
+                    continue
+                try:
+                    self._pusher.push(connection_id, frame.encode())
+                except ConnectionGoneError:
+                    self._connections.remove_connection(connection_id)
+                    return Replay(pushed, after, complete=False)
+                pushed += 1
             if not more:
                 return Replay(pushed, after, complete=True)
             if read >= MAX_REPLAY_EVENTS:
@@ -281,6 +277,14 @@ class RealtimeService:
             self._broadcaster.broadcast(envelope)
         self._outbox.publish_unsequenced([envelope])
         return Frame(type="Ack", chat_id=chat.chat_id, data={"action": "typing", "throttled": False})
+
+
+def _replay_frame(chat_id: str, detail: dict[str, Any]) -> Frame | None:
+    """A screened event-log row as the frame a replay pushes (None for events never pushed)."""
+    meta = detail["metadata"]
+    if meta["event_type"] == audience.WITHHELD:
+        return withheld_frame(chat_id, int(meta["sequence"]))
+    return frame_of(parse_detail(detail)) if meta["event_type"] in CLIENT_VISIBLE else None
 
 
 def _invalid_action(exc: ValidationError) -> Frame:
