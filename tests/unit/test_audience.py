@@ -3,6 +3,7 @@ which extensions a private event reaches, and how a whisper's addressees are che
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,9 +12,11 @@ import pytest
 from parley.catalog import Actor, Audience, ExtensionDisabled, MessageStored, MessageView, Role, new_event
 from parley.domain import audience
 from parley.domain.commands import post_ai_reply, post_message
+from parley.domain.extensions import put_install
 from parley.domain.inbox import LastMessage, PrivateMessage, view_for
 from parley.domain.model import Chat, Outcome
 from parley.errors import InvalidRequestError
+from parley.services.unit_of_work import sequence
 from tests.unit.chats import OWNER, at, new_chat, with_members
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -197,3 +200,30 @@ def test_an_ai_reply_to_a_whisper_whose_people_all_left_is_refused_not_made_publ
     # And a reply to departed people only is refused (the responder records it as cancelled)
     with pytest.raises(InvalidRequestError):
         _ai_reply(chat, ["user-carol"])
+
+
+def test_a_whispers_events_are_routed_only_to_addressed_or_capable_extensions() -> None:
+    # Given a chat with three extensions enabled: one addressed, one holding read_private, one neither
+    chat = with_members(new_chat("free"), "user-bob")
+    for extension_id in ("helper", "audit", "analytics"):
+        chat = put_install(
+            chat, user_id=None, extension_id=extension_id, version="1.0.0", enabled=True, config={}, now=at(2)
+        ).chat
+    whisper = post_message(
+        chat, sender_id=OWNER, text="hi", client_message_id=None, message_id="m1", now=at(5), to=["user-bob"]
+    )
+    whisper = replace(whisper, audience=(OWNER, "user-bob", "helper"))
+    public = post_message(
+        chat, sender_id=OWNER, text="hi", client_message_id=None, message_id="m2", now=at(5)
+    )
+
+    # When the unit of work numbers them
+    def routed(outcome: Outcome) -> list[tuple[str, ...]]:
+        _, envelopes = sequence(
+            outcome, ALICE, None, at(5), previous=chat, reads_private={"audit"}.__contains__
+        )
+        return [e.metadata.extensions for e in envelopes]
+
+    # Then the whisper reaches the addressed and the capable one; a public post every enabled one
+    assert routed(whisper) == [("audit", "helper")]
+    assert routed(public) == [("analytics", "audit", "helper")]
