@@ -133,10 +133,12 @@ export class Api {
     return this.request("GET", `/chats/${encodeURIComponent(chatId)}/messages?${query}`);
   }
 
-  postMessage(chatId, text, clientMessageId) {
+  /** `to` (participant ids) makes it a whisper: only the sender and they see it. */
+  postMessage(chatId, text, clientMessageId, to = null) {
     return this.request("POST", `/chats/${encodeURIComponent(chatId)}/messages`, {
       text,
       client_message_id: clientMessageId,
+      ...(to && to.length ? { to } : {}),
     });
   }
 

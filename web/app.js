@@ -651,8 +651,54 @@ function renderHeader(cs) {
   renderTurn(cs);
 }
 
+// -- whispers: the composer's recipients ------------------------------------------------------------
+
+const MAX_WHISPER_RECIPIENTS = 5;
+
+function whisperRecipients() {
+  return [...document.querySelectorAll("#whisper-recipients input:checked")].map((box) => box.value);
+}
+
+function clearWhisper() {
+  for (const box of document.querySelectorAll("#whisper-recipients input")) box.checked = false;
+  $("whisper").open = false;
+  renderWhisperState();
+}
+
+/** A tick box per other member (people and AI participants); kept ticks survive a roster change. */
+function renderWhisper(cs) {
+  const chosen = new Set(whisperRecipients());
+  const fieldset = $("whisper-recipients");
+  for (const label of fieldset.querySelectorAll("label")) label.remove();
+  for (const participant of cs.participants.values()) {
+    if (participant.id === me()) continue;
+    const box = h("input", {
+      type: "checkbox",
+      value: participant.id,
+      "data-testid": "whisper-recipient",
+      checked: chosen.has(participant.id),
+    });
+    box.addEventListener("change", renderWhisperState);
+    fieldset.append(h("label", {}, box, h("span", { text: participant.name })));
+  }
+  renderWhisperState();
+}
+
+function renderWhisperState() {
+  const cs = state.current;
+  const chosen = whisperRecipients();
+  for (const box of document.querySelectorAll("#whisper-recipients input")) {
+    box.disabled = !box.checked && chosen.length >= MAX_WHISPER_RECIPIENTS;
+  }
+  const summary = $("whisper").querySelector("summary");
+  summary.textContent = chosen.length && cs ? `Whisper to ${chosen.map((id) => nameOf(cs, id)).join(", ")}` : "Whisper";
+  $("composer").classList.toggle("whispering", chosen.length > 0);
+  $("composer-input").placeholder = chosen.length && cs ? whisperNote(cs, me(), chosen).replace("can see this", "will see it") : "Write a message…";
+}
+
 function renderPeople(cs) {
   if (state.current !== cs) return;
+  renderWhisper(cs);
   people.render({
     participants: [...cs.participants.values()],
     online: cs.online,
@@ -773,7 +819,15 @@ function insertOrdered(li) {
   list.append(li);
 }
 
-function bubble(cs, { senderId, senderName, kind, text, createdAt }) {
+/** "Only you and Bob can see this": a whisper's audience (its sender and addressees) but me. */
+function whisperNote(cs, senderId, to) {
+  const others = [senderId, ...to].filter((id, i, all) => id !== me() && all.indexOf(id) === i);
+  const names = others.map((id) => nameOf(cs, id));
+  const list = names.length > 1 ? `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}` : names[0];
+  return `Only you and ${list || "no one else"} can see this`;
+}
+
+function bubble(cs, { senderId, senderName, kind, text, createdAt, to = null }) {
   const mine = senderId === me();
   const meta = h(
     "div",
@@ -782,10 +836,13 @@ function bubble(cs, { senderId, senderName, kind, text, createdAt }) {
     kind === "ai" ? h("span", { className: "badge", text: "AI" }) : null,
     createdAt ? h("time", { datetime: createdAt, text: formatTime(createdAt) }) : null,
   );
-  const body = h("div", { className: "bubble" }, meta, h("p", { className: "text", text }));
+  const note = to
+    ? h("p", { className: "whisper-note", "data-testid": "whisper-marker", text: whisperNote(cs, senderId, to) })
+    : null;
+  const body = h("div", { className: "bubble" }, meta, h("p", { className: "text", text }), note);
   const li = h(
     "li",
-    { className: `message ${mine ? "mine" : "theirs"}${kind === "ai" ? " ai" : ""}` },
+    { className: `message ${mine ? "mine" : "theirs"}${kind === "ai" ? " ai" : ""}${to ? " whisper" : ""}` },
     body,
   );
   li.style.setProperty("--hue", hue(senderId));
@@ -826,6 +883,7 @@ function upsertMessage(cs, message, { scroll = true } = {}) {
     // a read filter (an extension's on_read hook) hid it from this viewer: its place stays, its text does not
     text: message.filtered === "hidden" ? "(hidden for you by a filter)" : message.text,
     createdAt: message.created_at,
+    to: message.to || null,
   });
   li.setAttribute("data-testid", "message");
   if (message.filtered) li.dataset.filtered = message.filtered;
@@ -913,11 +971,20 @@ function sendFromComposer() {
   const text = input.value.trim();
   if (!text) return;
   const clientMessageId = uuid();
-  const li = bubble(cs, { senderId: me(), senderName: state.session.name, kind: "human", text, createdAt: null });
+  const to = whisperRecipients();
+  const li = bubble(cs, {
+    senderId: me(),
+    senderName: state.session.name,
+    kind: "human",
+    text,
+    createdAt: null,
+    to: to.length ? to : null,
+  });
   li.classList.add("pending");
   li.setAttribute("data-testid", "pending-message");
   li.dataset.order = String(1e9 + ++cs.orderCounter);
-  const pending = { el: li, text, clientMessageId };
+  const pending = { el: li, text, clientMessageId, to };
+  clearWhisper(); // one whisper at a time: the next message goes to everyone unless chosen again
   cs.pending.set(clientMessageId, pending);
   insertOrdered(li);
   scrollToBottom();
@@ -934,7 +1001,7 @@ async function deliver(cs, pending) {
   li.querySelector(".retry")?.remove();
   setPendingNote(li, "Sending…");
   try {
-    const message = await api.postMessage(cs.id, pending.text, pending.clientMessageId);
+    const message = await api.postMessage(cs.id, pending.text, pending.clientMessageId, pending.to);
     if (state.current === cs) upsertMessage(cs, message);
   } catch (error) {
     if (state.current !== cs || !cs.pending.has(pending.clientMessageId)) return;
@@ -1116,6 +1183,10 @@ function firstSeen(cs, frame) {
 const HANDLERS = {
   MessageStored(cs, data) {
     if (data.message) upsertMessage(cs, data.message);
+  },
+  Withheld() {
+    // a stored event this member may not see (a whisper between others): its sequence only, which
+    // firstSeen() has already counted, so no gap is fetched for it; nothing to show
   },
   TurnChanged(cs, data, frame) {
     cs.turnMove = { reason: data.reason, previous: data.previous_holder_id ?? null, actor: frame.actor || null };

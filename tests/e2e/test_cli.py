@@ -134,3 +134,20 @@ def test_no_server_exits_3_and_bad_usage_exits_1(tmp_path: Path) -> None:
     assert nobody("chat", "create").code == 1
     assert nobody("chats").code == 1  # nobody signed in: says to run `parley login`
     assert nobody("--help").code == 0
+
+
+def test_send_to_whispers(ada: User, stack: str, tmp_path: Path) -> None:
+    # Given Ada's chat with Cy
+    chat = ada.ok("chat", "create", "whisper").strip()
+    cy_id = f"cy-{uuid.uuid4().hex[:8]}"
+    cy = User(stack, tmp_path / "cy.json")
+    cy.ok("login", cy_id, "--name", "Cy")
+    cy.ok("join", chat)
+    # When Ada whispers to Cy, then to someone not in the chat
+    ada.ok("send", chat, "just for you", "--to", cy_id)
+    refused = ada("send", chat, "psst", "--to", "nobody-here")
+    # Then Cy reads the whisper, naming its addressee; the second is refused naming `to`
+    (message,) = [json.loads(line) for line in cy.ok("history", chat, "--json").splitlines()]
+    assert (message["text"], message["to"]) == ("just for you", [cy_id])
+    assert refused.code == 2
+    assert "422 invalid_request" in refused.err

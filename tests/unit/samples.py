@@ -48,6 +48,7 @@ from parley.catalog import (
     TypingStopped,
     UserJoined,
     UserLeft,
+    Withheld,
 )
 
 SAMPLE_TIME = datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=UTC)
@@ -115,6 +116,7 @@ def sample_data() -> dict[str, EventData]:
         AIResponseStarted(request_id="req-1", participant_id="ai-bot", model="local-echo"),
         AIResponseChunk(request_id="req-1", participant_id="ai-bot", index=0, text="Hel"),
         ReadMarkerMoved(user_id="user-alice", last_read_sequence=3, unread=1),
+        Withheld(),
         AIResponseCompleted(
             request_id="req-1",
             participant_id="ai-bot",

@@ -137,11 +137,13 @@ def test_every_event_class_declares_its_contract_explicitly(event_type: str) -> 
 def test_every_event_class_is_frozen(event_type: str) -> None:
     # Given a valid instance of a catalogued event
     sample = sample_data()[event_type]
+    assert type(sample).model_config.get("frozen") is True
+    if not type(sample).model_fields:
+        return  # a marker without data (Withheld) has no field to reassign
     field_name = next(iter(type(sample).model_fields))
 
     # When a field is reassigned
     # Then pydantic refuses, because events are immutable facts
-    assert type(sample).model_config.get("frozen") is True
     with pytest.raises(ValidationError, match="frozen"):
         setattr(sample, field_name, getattr(sample, field_name))
 
@@ -164,6 +166,7 @@ def test_ephemeral_flag_is_set_only_on_socket_frames_and_what_extensions_send() 
         "ReadMarkerMoved",
         "ExtensionEphemeralRequested",
         "EphemeralMessage",
+        "Withheld",
     }
 
 

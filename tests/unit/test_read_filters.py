@@ -320,3 +320,17 @@ def test_a_cache_write_that_fails_leaves_the_read_as_ruled() -> None:
     chat = chat_with(("spoilers", {"hide_for": [BOB]}))
     [seen] = filters.messages_for(chat, BOB, [message(1, "||x||")])
     assert seen.text == "[spoiler]"
+
+
+def test_a_whisper_reaches_a_read_filter_only_as_it_reaches_any_extension() -> None:
+    """A filter neither addressed nor holding messages:read_private is never asked about a whisper
+    (its text would leak to it); the whisper is read as stored."""
+    filters, invoker, _ = service(spoilers.extension)
+    chat = chat_with(("spoilers", {"hide_for": [BOB]}))
+    whisper = message(1, "a ||b|| c").model_copy(update={"to": (BOB,)})
+
+    seen = filters.messages_for(chat, BOB, [whisper, message(2, "x ||y||")])
+
+    assert [m.text for m in seen] == ["a ||b|| c", "x [spoiler]"]
+    [(_, request)] = invoker.calls
+    assert [m["message_id"] for m in request["messages"]] == ["m2"]

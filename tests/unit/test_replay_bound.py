@@ -58,7 +58,7 @@ def test_a_long_absence_replays_the_bound_then_stops() -> None:
     log, pusher = _Log(MAX_REPLAY_EVENTS * 5 // 2), InMemoryPusher()
 
     # When it resumes from 0
-    replay = _service(log, pusher)._replay("conn", CHAT, 0, moderator=False)
+    replay = _service(log, pusher)._replay("conn", CHAT, 0, viewer="user-alice", role="member")
 
     # Then exactly the bound was read and pushed, in pages, and the replay says where it stopped
     assert (replay.pushed, replay.through, replay.complete) == (MAX_REPLAY_EVENTS, MAX_REPLAY_EVENTS, False)
@@ -70,7 +70,7 @@ def test_a_long_absence_replays_the_bound_then_stops() -> None:
 
 def test_a_short_absence_replays_everything_and_is_complete() -> None:
     log, pusher = _Log(MAX_REPLAY_EVENTS), InMemoryPusher()
-    replay = _service(log, pusher)._replay("conn", CHAT, 10, moderator=False)
+    replay = _service(log, pusher)._replay("conn", CHAT, 10, viewer="user-alice", role="member")
     assert (replay.pushed, replay.through, replay.complete) == (
         MAX_REPLAY_EVENTS - 10,
         MAX_REPLAY_EVENTS,
@@ -80,5 +80,5 @@ def test_a_short_absence_replays_everything_and_is_complete() -> None:
 
 def test_nothing_to_replay_stays_where_the_client_was() -> None:
     log, pusher = _Log(5), InMemoryPusher()
-    replay = _service(log, pusher)._replay("conn", CHAT, 5, moderator=False)
+    replay = _service(log, pusher)._replay("conn", CHAT, 5, viewer="user-alice", role="member")
     assert (replay.pushed, replay.through, replay.complete) == (0, 5, True)

@@ -19,7 +19,7 @@ from parley_client.errors import (
 )
 from parley_client.live import Live
 from parley_client.local import local_token
-from parley_client.models import LiveEvent
+from parley_client.models import LiveEvent, Withheld
 
 __all__ = [
     "AIReplyFailedError",
@@ -39,5 +39,6 @@ __all__ = [
     "UnauthorizedError",
     "UnavailableError",
     "UnreachableError",
+    "Withheld",
     "local_token",
 ]

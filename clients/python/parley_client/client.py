@@ -120,10 +120,18 @@ class Client:
     def leave(self, chat_id: str) -> None:
         self._run(routes.leave_chat(chat_id))
 
-    def send(self, chat_id: str, text: str, *, client_message_id: str | None = None) -> MessageView:
+    def send(
+        self,
+        chat_id: str,
+        text: str,
+        *,
+        client_message_id: str | None = None,
+        to: Sequence[str] | None = None,
+    ) -> MessageView:
         """Post a message, retried on lost answers, 5xx and 429 with one ``client_message_id``
-        (generated when not given): stored once, however many sends it took."""
-        return self._run(routes.post_message(chat_id, text, client_message_id))
+        (generated when not given): stored once, however many sends it took. ``to``: a whisper, seen
+        only by you and those members (1 to 5 participant ids); the others get a Withheld marker."""
+        return self._run(routes.post_message(chat_id, text, client_message_id, to))
 
     def messages(
         self, chat_id: str, *, after: int | None = None, before: int | None = None, limit: int | None = None
@@ -151,11 +159,13 @@ class Client:
         return self._run(routes.list_events(chat_id, after, limit))
 
     def events(self, chat_id: str, *, after: int = 0, page_size: int = PAGE) -> Iterator[Envelope[EventData]]:
-        """The chat's event log after ``after``, as the catalog's typed envelopes, in sequence order."""
+        """The chat's event log after ``after``, as the catalog's typed envelopes, in sequence order.
+        Markers of events you may not see (``Withheld``, no envelope) are skipped: ``event_page``
+        shows them."""
         cursor: int | None = after
         while cursor is not None:
             page = self.event_page(chat_id, after=cursor, limit=page_size)
-            yield from (envelope_of(item) for item in page.items)
+            yield from (envelope_of(item) for item in page.items if item.event_type != "Withheld")
             cursor = int(page.next) if page.next else None
 
     def extensions(self) -> list[ExtensionDocument]:
@@ -272,9 +282,16 @@ class AsyncClient:
     async def leave(self, chat_id: str) -> None:
         await self._run(routes.leave_chat(chat_id))
 
-    async def send(self, chat_id: str, text: str, *, client_message_id: str | None = None) -> MessageView:
+    async def send(
+        self,
+        chat_id: str,
+        text: str,
+        *,
+        client_message_id: str | None = None,
+        to: Sequence[str] | None = None,
+    ) -> MessageView:
         """As ``Client.send``: one ``client_message_id`` for every retry, so it is stored once."""
-        return await self._run(routes.post_message(chat_id, text, client_message_id))
+        return await self._run(routes.post_message(chat_id, text, client_message_id, to))
 
     async def messages(
         self, chat_id: str, *, after: int | None = None, before: int | None = None, limit: int | None = None
@@ -312,7 +329,8 @@ class AsyncClient:
         while cursor is not None:
             page = await self.event_page(chat_id, after=cursor, limit=page_size)
             for item in page.items:
-                yield envelope_of(item)
+                if item.event_type != "Withheld":  # as Client.events: a marker has no envelope
+                    yield envelope_of(item)
             cursor = int(page.next) if page.next else None
 
     async def extensions(self) -> list[ExtensionDocument]:

@@ -7,7 +7,9 @@ delivered first. After a drop it reconnects with a new ticket and subscribes wit
 the ``Subscribed`` reply's ``sequence`` (the chat's latest event) is a watermark: anything up to it
 not yet delivered is read from ``/events`` too, so a replay the server capped (``complete: false``) or
 cut short loses nothing. Events that are never stored (typing, AI chunks) have no sequence and pass
-through, deduplicated by event id.
+through, deduplicated by event id. A stored event this member may not see (a whisper between
+others) comes as a ``Withheld`` event at its sequence, with no content: it keeps the sequence whole,
+so skip it unless you count what you cannot read.
 """
 
 from __future__ import annotations

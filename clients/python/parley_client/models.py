@@ -15,6 +15,7 @@ from parley.catalog import (
     Envelope,
     EventData,
     MessageView,
+    Withheld,
     data_model,
     parse_detail,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "SettingsPatch",
     "Ticket",
     "TurnOut",
+    "Withheld",
 ]
 
 
@@ -130,6 +132,9 @@ class LiveEvent:
         """The event as its frame would have carried it; None for events never pushed to sockets."""
         if item.event_type not in CLIENT_VISIBLE:
             return None
+        if item.event_type == "Withheld":  # a marker carries its place and nothing else
+            frame = Frame(type="Withheld", chat_id=item.metadata.get("chat_id"), sequence=item.sequence)
+            return cls(frame, Withheld())
         envelope = parse_detail({"metadata": item.metadata, "data": item.data})
         return cls(frame_of(envelope), envelope.data)
 

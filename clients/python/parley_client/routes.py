@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Generic, Literal, TypeVar
@@ -140,10 +140,15 @@ def list_messages(
     return Call(Request("GET", f"{_chat(chat_id)}/messages", query=query), _model(MessagePage))
 
 
-def post_message(chat_id: str, text: str, client_message_id: str | None) -> Call[MessageView]:
+def post_message(
+    chat_id: str, text: str, client_message_id: str | None, to: Sequence[str] | None = None
+) -> Call[MessageView]:
     """With a ``client_message_id`` (one is made when none is given) the server stores a message once,
-    however often it is sent, so every failure that may have stored it can be retried."""
-    body = {"text": text, "client_message_id": client_message_id or uuid.uuid4().hex}
+    however often it is sent, so every failure that may have stored it can be retried. ``to`` makes it
+    a whisper to those members."""
+    body: dict[str, Any] = {"text": text, "client_message_id": client_message_id or uuid.uuid4().hex}
+    if to is not None:
+        body["to"] = list(to)
     return Call(Request("POST", f"{_chat(chat_id)}/messages", body=body), _model(MessageView))
 
 

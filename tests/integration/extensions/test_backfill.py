@@ -127,6 +127,23 @@ def test_a_backfill_is_bounded_and_leaves_out_what_members_may_not_read(
     assert all(replayed for _, _, replayed in seen)
 
 
+def test_a_whisper_to_others_is_not_backfilled(api: Api, bus: Bus, alice: User, bob: User) -> None:
+    """The past comes through the same audience rule as live delivery: a whisper between people
+    reaches no extension that is not addressed and does not hold messages:read_private."""
+    seen: list[tuple[str, int, bool]] = []
+    extension = historian(seen)
+    with registered(extension):
+        chat_id = old_chat(api, alice, bob)
+        whisper = api.post(f"/chats/{chat_id}/messages", alice, body={"text": "psst", "to": [bob.user_id]})
+        assert whisper.status == 201, whisper.text
+        enable(api, alice, chat_id, "historian")
+        bus.pump()
+
+    stored = [s for t, s, _ in seen if t == "MessageStored"]
+    assert len(stored) == 3
+    assert whisper.json["sequence"] not in stored
+
+
 def test_an_extension_without_backfill_gets_no_past(api: Api, bus: Bus, alice: User, bob: User) -> None:
     seen: list[tuple[str, int, bool]] = []
     extension = historian(seen)

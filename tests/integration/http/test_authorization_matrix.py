@@ -61,10 +61,13 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
 FORGED = {"sender_id": "user-alice", "sequence": 1, "role": "owner", "created_by": "user-alice"}
 """Ids the server owns: a body carrying any of them is refused, whoever sends it."""
 UNKNOWN_CHAT_ID = "00000000-0000-4000-8000-000000000000"
-SECRETS = ("Heist", "the vault opens at nine", "user-alice", "Alice", "user-bob")
+SECRETS = ("Heist", "the vault opens at nine", "the code is 4711", "user-alice", "Alice", "user-bob")
 """What each chat holds that no outsider may read."""
 
 ALICE, BOB, ORACLE_ID = User("user-alice", "Alice"), User("user-bob", "Bob"), "oracle"
+WHISPER = "the code is 4711"
+"""Alice's whisper to the Oracle in the free chats: no read path may show it to Bob, a member."""
+WHISPERED = ("active", "completed")
 EXAMPLES = int(os.environ.get("PARLEY_MATRIX_EXAMPLES", "50"))
 """Cells drawn per run (CI); PARLEY_MATRIX_EXAMPLES=1000 covers the whole matrix."""
 KINDS = ("owner", "member", "stranger", "former_member", "ai_impersonator")
@@ -158,10 +161,12 @@ def world(api: Api, bus: Bus, monkeypatch: pytest.MonkeyPatch) -> World:
         for name, mode in (("active", "free"), ("moderated", "moderated"), ("completed", "free"))
     }
     dave = User("user-dave", "Dave")
-    for chat_id in chats.values():
+    for name, chat_id in chats.items():
         for member in (BOB, dave):
             assert api.post(f"/chats/{chat_id}/members", member).status == 200
         assert api.send(ALICE, chat_id, "the vault opens at nine").status == 201
+        if name in WHISPERED:  # in the moderated chat Alice's turn is taken by her first post
+            assert api.send(ALICE, chat_id, WHISPER, to=[ORACLE_ID]).status == 201
         assert api.delete(f"/chats/{chat_id}/members/me", dave).status == 204
     assert api.post(f"/chats/{chats['completed']}/complete", ALICE).status == 200
     bus.pump()
@@ -283,3 +288,26 @@ def test_the_snapshot_sees_every_kind_of_write(world: World) -> None:
     assert after["messages"] != before["messages"]
     assert after["events"] != before["events"]
     assert after["sink"] > before["sink"]
+
+
+def test_no_read_path_shows_a_member_a_whisper_to_others(world: World) -> None:
+    # Given Alice's whisper to the Oracle in each chat, and Bob, a member of each
+    reads = [op for op in HTTP_OPERATIONS if op[0] == "GET"]
+    assert {("GET", "/chats/{chat_id}/messages"), ("GET", "/chats/{chat_id}/events")} <= set(reads)
+    for chat_id in (world.chats[name] for name in WHISPERED):
+        # When Bob calls every read of the chat, and lists his chats
+        answers = [http_call(world, BOB, Cell("member", "active", op, False), chat_id) for op in reads]
+        answers.append(world.api.get("/chats", BOB))
+        # Then none shows the whisper (Alice, its sender, reads it in history)
+        for answer in answers:
+            assert WHISPER not in answer.text, answer.text
+        alices = world.api.get(f"/chats/{chat_id}/messages", ALICE)
+        assert WHISPER in alices.text
+
+        # And a resume replay of the whole log gives Bob's socket a Withheld marker, not the whisper
+        connection = world.sockets.open(BOB, f"replay-{chat_id}")
+        reply = world.sockets.send(connection, action="subscribe", chat_id=chat_id, after_sequence=0)
+        frames = world.sockets.gateway.frames(connection)
+        assert reply["type"] == "Subscribed", reply
+        assert WHISPER not in json.dumps(frames)
+        assert "Withheld" in [f["type"] for f in frames]

@@ -22,6 +22,8 @@ from parley.catalog import (
     UserJoined,
     new_event,
 )
+from parley.domain.audience import withheld_detail
+from parley.http.models import EventItem
 from parley.realtime.frames import frame_of
 from parley_client._http import Response
 from tests.unit.samples import message_view
@@ -58,6 +60,14 @@ class FakeApi:
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
     script: list[Response | OSError] = field(default_factory=list)
     page_size: int = 3
+    hidden: set[int] = field(default_factory=set)
+    """Sequences this caller may not see: the event log answers them as Withheld markers."""
+
+    def whisper_to_others(self) -> Envelope[EventData]:
+        """A whisper between other members: in the log, read by this caller as a Withheld marker."""
+        envelope = self.message("not for you")
+        self.hidden.add(envelope.metadata.sequence or 0)
+        return envelope
 
     def append(self, data: EventData) -> Envelope[EventData]:
         envelope = new_event(data, chat_id=CHAT, actor=ALICE).with_sequence(len(self.log) + 1)
@@ -116,7 +126,9 @@ class FakeApi:
         page = later[: min(limit, self.page_size)]
         more = len(later) > len(page)
         items = [
-            {
+            EventItem.of(withheld_detail(CHAT, e.metadata.sequence or 0)).model_dump(mode="json")
+            if e.metadata.sequence in self.hidden
+            else {
                 "event_id": e.metadata.event_id,
                 "event_type": e.event_type,
                 "sequence": e.metadata.sequence,

@@ -16,8 +16,10 @@ from parley.catalog import (
     Envelope,
     EphemeralMessage,
     EventData,
+    Withheld,
     new_event,
 )
+from parley.realtime.frames import withheld_frame
 from parley_client import AsyncClient, LiveError
 from parley_client.live import Live
 from parley_client.models import LiveEvent
@@ -357,5 +359,40 @@ def test_two_replies_at_once_each_stream_whole() -> None:
             second = [c.text async for c in live.ai_reply()]
         assert first == ["a0", "a1"]
         assert second == ["b0", "b1"]
+
+    run(scenario)
+
+
+def test_a_whisper_to_others_is_a_withheld_marker_live_and_in_a_gap_fill() -> None:
+    async def scenario() -> None:
+        api = FakeApi()
+        client, gateway = setup(api)
+        async with client.live([CHAT]) as live:
+            socket = gateway.sockets[0]
+            # Given a whisper between others pushed as its marker, then one whose marker was lost
+            pushed = api.whisper_to_others()
+            socket.push(withheld_frame(CHAT, pushed.metadata.sequence or 0).encode().decode())
+            api.whisper_to_others()
+            after = api.message("public")
+            socket.push(frame(after))
+            got = await take(live, 3)
+        # Then each comes as a typed Withheld event at its place, the lost one fetched from the log
+        assert [(e.type, e.sequence) for e in got] == [("Withheld", 1), ("Withheld", 2), ("MessageStored", 3)]
+        assert all(isinstance(e.data, Withheld) and e.event_id is None for e in got[:2])
+        assert live.stats.gaps == 1
+        assert "not for you" not in json.dumps([e.to_json() for e in got[:2]])
+
+    run(scenario)
+
+
+def test_send_with_to_posts_a_whisper() -> None:
+    async def scenario() -> None:
+        api = FakeApi()
+        client, _ = setup(api)
+        await client.send(CHAT, "psst", to=["bob"])
+        (method, path, body) = api.requests[-1]
+        assert (method, path, body["to"]) == ("POST", f"/chats/{CHAT}/messages", ["bob"])
+        await client.send(CHAT, "hello")
+        assert "to" not in api.requests[-1][2]
 
     run(scenario)

@@ -90,11 +90,14 @@ def _send_args(parser: argparse.ArgumentParser) -> None:
     _chat_arg(parser)
     parser.add_argument("text", metavar="TEXT")
     parser.add_argument("--id", dest="client_message_id", help="retry key (default: a new one)")
+    parser.add_argument(
+        "--to", action="append", metavar="ID", help="whisper to this member (repeat for up to 5)"
+    )
 
 
 @command("send", "post a message (retried safely: it is stored once); prints its sequence", _send_args)
 def send(ctx: Context, args: argparse.Namespace) -> None:
-    message = ctx.client().send(args.chat, args.text, client_message_id=args.client_message_id)
+    message = ctx.client().send(args.chat, args.text, client_message_id=args.client_message_id, to=args.to)
     ctx.print(f"#{message.sequence} {message.message_id}")
 
 

@@ -54,6 +54,13 @@ class Actor(_Frozen):
 SYSTEM = Actor(id="parley", kind="system", name="Parley")
 
 
+MAX_WHISPER_RECIPIENTS = 5
+"""A whisper names at most this many addressees (the sender is implied)."""
+
+AudienceScope = Literal["everyone", "moderators"]
+Audience = AudienceScope | tuple[str, ...]
+"""Who may see a stored event: every member, the owner and moderators, or the listed participant ids."""
+
 MAX_ROUTED_EXTENSIONS = 64
 """Bound of ``Metadata.extensions``: a chat may install at most this many extensions."""
 
@@ -91,6 +98,12 @@ class Metadata(_Frozen):
         exclude=True,
         description="Set by the extension SDK on a past event delivered by a backfill (never sent or "
         "stored: a backfill's request says it once for all its events).",
+    )
+    audience: Audience | None = Field(
+        default=None,
+        description="Who may see this event: `everyone`, `moderators` (the owner and moderators), or the "
+        "participant ids it is for (a whisper: its sender and addressees). Null means the event type's "
+        "default. Everyone else reads a `Withheld` marker at its sequence instead.",
     )
 
 
@@ -133,12 +146,15 @@ class Envelope(_Frozen, Generic[D]):
         *,
         roster_version: int | None = None,
         extensions: Sequence[str] | None = None,
+        audience: Audience | None = None,
     ) -> Envelope[D]:
         update: dict[str, Any] = {"sequence": sequence}
         if roster_version is not None:
             update["roster_version"] = roster_version
         if extensions is not None:
             update["extensions"] = tuple(extensions)
+        if audience is not None:
+            update["audience"] = audience
         return self.model_copy(update={"metadata": self.metadata.model_copy(update=update)})
 
     def to_detail(self) -> dict[str, Any]:
@@ -275,6 +291,10 @@ class MessageView(_Frozen):
     text: str
     client_message_id: str | None = None
     created_at: datetime
+    to: tuple[str, ...] | None = Field(
+        default=None,
+        description="A whisper's addressees: only they and the sender see it (null: every member).",
+    )
     filtered: Literal["hidden", "rewritten"] | None = Field(
         None,
         description="Set only in what a viewer reads, when a read filter (an extension's `on_read` hook) "
@@ -848,6 +868,20 @@ class ReadMarkerMoved(EventData):
     unread: int = Field(ge=0, description="Messages after the marker, as the inbox counts them.")
 
 
+@event
+class Withheld(EventData):
+    event_type = "Withheld"
+    version = 1
+    description = (
+        "A content-free marker at the `sequence` of a stored event this viewer may not see (a whisper "
+        "to others, a notice for moderators): in pushes, resume replays and GET /chats/{chat_id}/events, "
+        "so gap detection goes on. Never stored, never on the bus; carries nothing but its sequence."
+    )
+    producers = ("broadcaster", "realtime", "api")
+    ephemeral = True
+    on_bus = False
+
+
 # --------------------------------------------------------------------------------------------------
 # Operations
 # --------------------------------------------------------------------------------------------------
@@ -888,6 +922,7 @@ ClientVisible = Literal[
     "ReadMarkerMoved",
     "EphemeralMessage",
     "ExtensionShadowOutput",
+    "Withheld",
 ]
 """Event types pushed to chat members' sockets: the one list, which the frame protocol's ``type``
 (``parley.realtime.frames.FrameType``), the broadcaster's route and the AsyncAPI document derive from."""

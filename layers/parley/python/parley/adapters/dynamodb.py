@@ -69,6 +69,7 @@ def _message_from_record(record: MessageRecord) -> MessageView:
         text=record.text,
         client_message_id=record.client_message_id,
         created_at=datetime.fromisoformat(record.created_at),
+        to=tuple(record.to) if record.to else None,
     )
 
 
@@ -245,6 +246,7 @@ class ChatRepository:
                 text=m.text,
                 client_message_id=m.client_message_id,
                 created_at=m.created_at.isoformat(),
+                to=list(m.to) if m.to is not None else None,
             ),
             condition=MessageRecord.sequence.does_not_exist(),
         )

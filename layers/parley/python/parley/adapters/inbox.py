@@ -20,11 +20,21 @@ def _user_key(user_id: str, chat_id: str) -> tuple[str, str]:
     return f"user#{user_id}", chat_id
 
 
+PRIVATE = "private"
+"""The sort key of a chat's latest whisper sequence (its rows are ``private#<sequence>``)."""
+
+
+def _private_key(chat_id: str, sequence: int) -> tuple[str, str]:
+    return f"chat#{chat_id}", f"{PRIVATE}#{sequence:016d}"
+
+
 @dataclass(frozen=True)
 class InboxRow:
     last_sequence: int
     last_message: str | None
     last_read_sequence: int
+    private: tuple[str, ...] = ()
+    """The chat's whispers that may matter to this member (after their marker or the latest message)."""
 
 
 class InboxStore:
@@ -43,23 +53,41 @@ class InboxStore:
         """The chat's latest message (a JSON preview), unless a later one is already there."""
         return self._forward(_chat_key(chat_id), sequence, message)
 
+    def record_private(self, chat_id: str, sequence: int, message: str) -> None:
+        """A whisper (JSON with its audience), and the chat's latest whisper sequence: members with
+        nothing private after their marker read no whisper rows."""
+        self._forward(_private_key(chat_id, sequence), sequence, message)
+        self._forward((f"chat#{chat_id}", PRIVATE), sequence)
+
     def move_marker(self, user_id: str, chat_id: str, sequence: int) -> bool:
         """The member's read marker, forward only."""
         return self._forward(_user_key(user_id, chat_id), sequence)
 
     def rows(self, user_id: str, chat_ids: Sequence[str]) -> dict[str, InboxRow]:
         """Per chat: its latest message and the member's marker, in batched reads."""
-        keys = [_chat_key(c) for c in chat_ids] + [_user_key(user_id, c) for c in chat_ids]
+        heads = [(f"chat#{c}", PRIVATE) for c in chat_ids]
+        keys = [_chat_key(c) for c in chat_ids] + [_user_key(user_id, c) for c in chat_ids] + heads
         found = {(r.pk, r.sk): r for r in InboxRecord.batch_get(keys)} if keys else {}
         rows = {}
         for chat_id in chat_ids:
             last, marker = found.get(_chat_key(chat_id)), found.get(_user_key(user_id, chat_id))
+            head = found.get((f"chat#{chat_id}", PRIVATE))
+            last_sequence = int(last.sequence) if last else 0
+            read = int(marker.sequence) if marker else 0
+            since = min(read, last_sequence)
             rows[chat_id] = InboxRow(
-                last_sequence=int(last.sequence) if last else 0,
+                last_sequence=last_sequence,
                 last_message=last.message if last else None,
-                last_read_sequence=int(marker.sequence) if marker else 0,
+                last_read_sequence=read,
+                private=self._private_after(chat_id, since) if head and int(head.sequence) > since else (),
             )
         return rows
+
+    def _private_after(self, chat_id: str, sequence: int) -> tuple[str, ...]:
+        pk, low = _private_key(chat_id, sequence + 1)
+        return tuple(
+            r.message or "{}" for r in InboxRecord.query(pk, InboxRecord.sk.between(low, f"{PRIVATE}#~"))
+        )
 
     def memberships(self, user_id: str, *, after: str | None, limit: int) -> tuple[list[str], str | None]:
         """A page of the user's chat ids in id order, and the cursor to the next (None at the end)."""

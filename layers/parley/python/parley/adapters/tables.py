@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pynamodb.attributes import (
+    ListAttribute,
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
@@ -85,6 +86,7 @@ class MessageRecord(Model):
     created_at = UnicodeAttribute()
     read_verdicts = UnicodeAttribute(null=True)
     """Read filters' cached verdicts on this message, per viewer (``parley.services.read_filters``)."""
+    to = ListAttribute(of=UnicodeAttribute, null=True)  # a whisper's addressees
 
 
 class EventRecord(Model):

@@ -46,10 +46,12 @@ from parley.catalog import (
     new_event,
 )
 from parley.clock import utc_now
+from parley.domain import audience
 from parley.domain.commands import FailureReason
 from parley.domain.model import Chat, Participant
 from parley.errors import (
     ChatCompletedError,
+    InvalidRequestError,
     MessageRejectedError,
     NotYourTurnError,
     ProviderError,
@@ -181,7 +183,8 @@ class AIResponder:
         budget = self._budget - estimate_tokens(system)
         recent = self._chats.recent_messages(chat.chat_id, up_to=up_to, limit=CONTEXT_MESSAGES)
         kept: list[Utterance] = []
-        for message in reversed(recent):
+        # an AI reads only what it may see: a whisper between others never reaches its model
+        for message in reversed([m for m in recent if audience.message_visible_to(participant.id, m)]):
             cost = estimate_tokens(message.text)
             if kept and cost > budget:
                 break
@@ -214,15 +217,17 @@ class AIResponder:
             )
 
         # a moderated chat sees the reply only once its hooks ruled on the whole text
+        # a reply to a whisper streams only to the whisper's people, as it will be stored
+        to = audience.audience_of(cause)
         stream: Stream | None = (
-            None if self._chats.moderated(chat) else self._broadcaster.stream(chat.chat_id)
+            None if self._chats.moderated(chat) else self._broadcaster.stream(chat.chat_id, audience=to)
         )
         started = event(
             AIResponseStarted(
                 request_id=request.request_id, participant_id=participant.id, model=model_request.model
             )
         )
-        (stream or self._broadcaster.stream(chat.chat_id)).push(started)
+        (stream or self._broadcaster.stream(chat.chat_id, audience=to)).push(started)
         self._outbox.publish_unsequenced([started])
         try:
             reply = self._stream(provider.stream(model_request), chat.chat_id, stream, event, request)
@@ -299,6 +304,8 @@ class AIResponder:
         except RateLimitedError as exc:
             return self._fail(cause, actor, "throttled", exc.message)
         except MessageRejectedError as exc:  # the chat's moderation hooks refused the reply
+            return self._fail(cause, actor, "cancelled", exc.message)
+        except InvalidRequestError as exc:  # everyone a whispered reply was for has left the chat
             return self._fail(cause, actor, "cancelled", exc.message)
         logger.info(
             "AI replied", extra={"chat_id": chat.chat_id, "request_id": request.request_id, **timings}

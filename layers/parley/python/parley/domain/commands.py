@@ -28,7 +28,7 @@ from parley.catalog import (
     UserJoined,
     UserLeft,
 )
-from parley.domain import turns
+from parley.domain import audience, turns
 from parley.domain.model import (
     MAX_PARTICIPANTS,
     MAX_PERSONA_BYTES,
@@ -113,8 +113,8 @@ def _free_chat_requests(chat: Chat, message: MessageView) -> list[EventData]:
     asked: list[EventData] = []
     for participant in chat.participants:
         policy = participant.invocation(chat.turn_mode)
-        if policy is None:
-            continue
+        if policy is None or not audience.message_visible_to(participant.id, message):
+            continue  # an AI not addressed by a whisper never sees it, so never answers it
         if (
             policy == "always"
             or mentions(message.text, participant.name)
@@ -238,21 +238,8 @@ def _rate_limit(chat: Chat, user_id: str, now_ts: float) -> dict[str, tuple[floa
     return {u: kept_ts for u, ts in posts.items() if (kept_ts := tuple(t for t in ts if t >= cutoff))}
 
 
-def post_message(
-    chat: Chat,
-    *,
-    sender_id: str,
-    text: str,
-    client_message_id: str | None,
-    message_id: str,
-    now: datetime,
-    in_turn: bool | None = None,
-    text_override: str | None = None,
-) -> Outcome:
-    """``in_turn`` is a turn hook's ruling, replacing the chat's turn mode for this post;
-    ``text_override`` a moderation hook's rewrite, checked against the same limits."""
-    if text_override is not None:
-        text = text_override
+def _check_post(chat: Chat, sender_id: str, text: str, in_turn: bool | None) -> Participant:
+    """The post's sender, once the chat, the text and the turn allow it."""
     sender = chat.member(sender_id)
     if sender is None:  # the service checks membership first; this guards direct callers
         raise ForbiddenError("only members may post")
@@ -268,6 +255,28 @@ def post_message(
         raise NotYourTurnError(
             "it is not your turn", turn_holder_id=chat.turn.holder_id, turn_number=chat.turn.turn_number
         )
+    return sender
+
+
+def post_message(
+    chat: Chat,
+    *,
+    sender_id: str,
+    text: str,
+    client_message_id: str | None,
+    message_id: str,
+    now: datetime,
+    in_turn: bool | None = None,
+    text_override: str | None = None,
+    to: Sequence[str] | None = None,
+) -> Outcome:
+    """``in_turn`` is a turn hook's ruling, replacing the chat's turn mode for this post;
+    ``text_override`` a moderation hook's rewrite, checked against the same limits; ``to`` makes
+    it a whisper, which only the sender and those members see (every event of the post included)."""
+    if text_override is not None:
+        text = text_override
+    sender = _check_post(chat, sender_id, text, in_turn)
+    addressees = audience.whisper_to(sender_id, to, (p.id for p in chat.participants))
     recent = _rate_limit(chat, sender_id, now.timestamp())
     sequence = chat.last_message_sequence + 1
     message = MessageView(
@@ -280,6 +289,7 @@ def post_message(
         text=text,
         client_message_id=client_message_id,
         created_at=now,
+        to=addressees,
     )
     turn = chat.turn
     if chat.turn_mode != "free" and turn.holder_id == sender_id:
@@ -291,7 +301,12 @@ def post_message(
         update["ai_replied"] = {**chat.ai_replied, sender.id: sequence}
     chat = chat.model_copy(update=update)
     stored = MessageStored(message=message, turn_mode=chat.turn_mode, turn_number=chat.turn.turn_number)
-    return Outcome(chat=chat, events=(stored, *_free_chat_requests(chat, message)), message=message)
+    return Outcome(
+        chat=chat,
+        events=(stored, *_free_chat_requests(chat, message)),
+        message=message,
+        audience=None if addressees is None else audience.message_audience(message),
+    )
 
 
 def post_ai_reply(
@@ -306,9 +321,11 @@ def post_ai_reply(
     duration_ms: float,
     input_tokens: int,
     output_tokens: int,
+    to: Sequence[str] | None = None,
 ) -> Outcome:
     """An AI participant's reply and its AIResponseCompleted, stored together: a reply is never
-    without its completion record, nor a completion without its reply."""
+    without its completion record, nor a completion without its reply. ``to``: the reply to a
+    whisper is a whisper to the same people."""
     participant = chat.member(participant_id)
     if participant is None or participant.kind != "ai":
         raise ForbiddenError("only an AI participant of this chat may post an AI reply")
@@ -319,6 +336,8 @@ def post_ai_reply(
         client_message_id=request_id,
         message_id=message_id,
         now=now,
+        # those of the whisper's people who left meanwhile are dropped; with nobody left it fails
+        to=None if to is None else [p for p in to if chat.member(p) is not None],
     )
     assert posted.message is not None
     completed = AIResponseCompleted(

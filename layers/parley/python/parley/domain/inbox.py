@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from parley.catalog import Envelope, MessageStored, MessageView, SenderKind
+from parley.domain import audience
 
 PREVIEW_LENGTH = 140
 
@@ -52,18 +53,55 @@ def own_marker(message: MessageView) -> str | None:
     return message.sender_id if message.sender_kind == "human" else None
 
 
+class PrivateMessage(BaseModel):
+    """A whisper as the inbox keeps it: counted and previewed for its audience only."""
+
+    model_config = ConfigDict(frozen=True)
+
+    audience: tuple[str, ...]
+    last: LastMessage
+
+
+@dataclass(frozen=True)
+class InboxView:
+    last: LastMessage | None
+    unread: int
+
+
+def view_for(
+    viewer: str,
+    last: LastMessage | None,
+    last_sequence: int,
+    private: Iterable[PrivateMessage],
+    last_read_sequence: int,
+) -> InboxView:
+    """A chat's inbox line for one member: message sequences have no gaps, so unread is the span after
+    the marker less the whispers in it that are not for them; the preview is the latest they may see."""
+    whispers = list(private)
+    top = max([last_sequence, *(p.last.sequence for p in whispers)])
+    hidden = sum(1 for p in whispers if p.last.sequence > last_read_sequence and viewer not in p.audience)
+    shown = [m for m in (last, *(p.last for p in whispers if viewer in p.audience)) if m is not None]
+    latest = max(shown, key=lambda m: m.sequence, default=None)
+    return InboxView(latest, max(0, unread(top, last_read_sequence) - hidden))
+
+
 @dataclass
 class InboxFold:
-    """What a chat's log gives the inbox: its latest message and each poster's marker."""
+    """What a chat's log gives the inbox: its latest message for everyone, its whispers, and each
+    poster's marker."""
 
     last: LastMessage | None = None
     markers: dict[str, int] = field(default_factory=dict)
+    private: dict[int, PrivateMessage] = field(default_factory=dict)
 
     def apply(self, envelope: Envelope[Any]) -> None:
         if not isinstance(envelope.data, MessageStored):
             return
         message = envelope.data.message
-        if self.last is None or message.sequence > self.last.sequence:
+        scope = audience.audience_of(envelope)
+        if not isinstance(scope, str):
+            self.private[message.sequence] = PrivateMessage(audience=scope, last=preview(message))
+        elif scope == audience.EVERYONE and (self.last is None or message.sequence > self.last.sequence):
             self.last = preview(message)
         poster = own_marker(message)
         if poster is not None:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from parley.catalog import EventData, MessageView, ParticipantKind, ParticipantView, Role, TurnMode
+from parley.catalog import Audience, EventData, MessageView, ParticipantKind, ParticipantView, Role, TurnMode
 
 MAX_MESSAGE_LENGTH = 20_000
 """Hard cap: 20,000 characters of 4-byte UTF-8 still fit an EventBridge entry (256 KiB) with room."""
@@ -229,6 +229,11 @@ class Chat(_Frozen):
             participant.id, 0
         )
 
+    def role_of(self, user_id: str) -> Role | None:
+        """A signed-in member's role; None for anyone else (what the audience rule reads)."""
+        member = self.human(user_id)
+        return member.role if member is not None else None
+
     def is_moderator(self, user_id: str) -> bool:
         member = self.human(user_id)
         return member is not None and member.role in MODERATOR_ROLES
@@ -252,5 +257,7 @@ class Outcome:
     chat: Chat
     events: tuple[EventData, ...] = ()
     message: MessageView | None = None
+    audience: Audience | None = None
+    """Who may see every event of this outcome (a whisper's); None: each event type's default."""
     joined: Participant | None = None
     left: str | None = None

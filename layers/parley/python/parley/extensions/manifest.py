@@ -23,6 +23,7 @@ Capability = Literal[
     "events:emit",
     "ai:context",
     "messages:ephemeral",
+    "messages:read_private",
 ]
 CAPABILITIES: tuple[str, ...] = Capability.__args__  # type: ignore[attr-defined]
 

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         TypingStopped,
         UserJoined,
         UserLeft,
+        Withheld,
     )
 
 X = TypeVar("X")
@@ -168,6 +169,9 @@ class TypedOn(Generic[X]):
 
     @overload
     def on(self, event: Literal["UserLeft"]) -> Decorator[UserLeft, X]: ...
+
+    @overload
+    def on(self, event: Literal["Withheld"]) -> Decorator[Withheld, X]: ...
 
     @overload
     def on(self, event: str) -> Decorator[Any, X]: ...

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from parley.catalog import MessageView, ParticipantKind, Role, TurnMode
+from parley.catalog import MAX_WHISPER_RECIPIENTS, MessageView, ParticipantKind, Role, TurnMode
 from parley.domain.inbox import LastMessage
 from parley.domain.model import (
     MAX_MESSAGE_LENGTH,
@@ -77,6 +77,15 @@ class PostMessageRequest(_Request):
         min_length=1,
         max_length=128,
         description="Retry key: the same value again returns the first message and stores nothing.",
+    )
+    to: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_WHISPER_RECIPIENTS,
+        description=f"A whisper: 1 to {MAX_WHISPER_RECIPIENTS} distinct participant ids, each a current "
+        "member (a person or an AI participant); the sender is implied. Only the sender and they receive "
+        "it, see it in history or count it as unread; everyone else gets a `Withheld` marker at its "
+        "sequence. Absent: every member.",
     )
 
 
@@ -185,11 +194,14 @@ class MessagePage(BaseModel):
 
 
 class EventItem(BaseModel):
-    event_id: str
+    """One event of the log; a `Withheld` item (an event this member may not see) carries only its
+    `event_type`, `sequence` and the chat id in `metadata`: the other fields are null."""
+
+    event_id: str | None
     event_type: str
     sequence: int
-    occurred_at: datetime
-    correlation_id: str
+    occurred_at: datetime | None
+    correlation_id: str | None
     metadata: dict[str, Any]
     data: dict[str, Any]
 
@@ -197,11 +209,11 @@ class EventItem(BaseModel):
     def of(cls, detail: dict[str, Any]) -> EventItem:
         meta = detail["metadata"]
         return cls(
-            event_id=meta["event_id"],
+            event_id=meta.get("event_id"),
             event_type=meta["event_type"],
             sequence=meta["sequence"],
-            occurred_at=meta["occurred_at"],
-            correlation_id=meta["correlation_id"],
+            occurred_at=meta.get("occurred_at"),
+            correlation_id=meta.get("correlation_id"),
             metadata=meta,
             data=detail["data"],
         )

@@ -6,18 +6,20 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from parley.adapters.connections import ConnectionRepository, Subscriber
 from parley.adapters.dynamodb import ChatRepository
-from parley.catalog import Envelope
+from parley.catalog import Audience, Envelope, Role
 from parley.clock import utc_now
+from parley.domain import audience
+from parley.domain.audience import visible_to
 from parley.errors import PushFailedError
 from parley.observability import logger
 from parley.ports import ConnectionGoneError, Pusher
-from parley.realtime.frames import frame_of
+from parley.realtime.frames import frame_of, withheld_frame
 from parley.services.read_filters import ReadFilters
 
 ROSTER_CACHE_SIZE = 4096
@@ -31,6 +33,16 @@ class Roster:
     members: frozenset[str]
     moderators: frozenset[str]
 
+    def role(self, user_id: str) -> Role | None:
+        """As much of the member's role as the audience rule needs (the owner moderates too)."""
+        if user_id not in self.members:
+            return None
+        return "moderator" if user_id in self.moderators else "member"
+
+
+NO_ROSTER = Roster(version=0, members=frozenset(), moderators=frozenset())
+"""A chat that is gone: nobody may receive its events."""
+
 
 @dataclass(frozen=True)
 class FanoutResult:
@@ -38,6 +50,14 @@ class FanoutResult:
     gone: int
     failed: int
     not_members: int
+
+    def plus(self, other: FanoutResult) -> FanoutResult:
+        return FanoutResult(
+            self.delivered + other.delivered,
+            self.gone + other.gone,
+            self.failed + other.failed,
+            self.not_members + other.not_members,
+        )
 
 
 class Broadcaster:
@@ -61,28 +81,33 @@ class Broadcaster:
         self._read_filters = read_filters
 
     def broadcast(self, envelope: Envelope[Any]) -> FanoutResult:
+        """The event to the members who may see it; a content-free Withheld frame at its sequence to
+        the other members (``parley.domain.audience`` decides), so their gap detection goes on."""
         chat_id = envelope.metadata.chat_id
-        targets, outsiders = self._audience(
-            chat_id,
-            moderators_only=envelope.data.audience == "moderators",
-            roster_version=envelope.metadata.roster_version,
-        )
+        targets, outsiders, roster = self._audience(chat_id, roster_version=envelope.metadata.roster_version)
         if not targets and not outsiders:
             return FanoutResult(0, 0, 0, 0)
+        scope = audience.audience_of(envelope)
+        seeing = [t for t in targets if audience.visible_to(t.user_id, roster.role(t.user_id), scope)]
         result, _ = self._push_all(
-            targets, envelope, not_members=outsiders, frames=self._filtered(envelope, targets)
+            seeing, envelope, not_members=outsiders, frames=self._filtered(envelope, seeing)
         )
+        sequence = envelope.metadata.sequence
+        if len(seeing) < len(targets) and sequence is not None:
+            withheld = [t for t in targets if t not in seeing]
+            marked, _ = self._push_frame(withheld, chat_id, withheld_frame(chat_id, sequence).encode())
+            result = result.plus(marked)
         logger.info("fan-out done", extra={"chat_id": chat_id, **result.__dict__})
         return result
 
-    def stream(self, chat_id: str) -> Stream:
+    def stream(self, chat_id: str, *, audience: Audience = "everyone") -> Stream:
         """Resolve the chat's audience once, for a burst of frames (an AI reply's chunks).
 
         Membership is checked when the stream opens; a reply lasts seconds, and the stored reply
-        and its AIResponseCompleted go through the ordinary per-event fan-out anyway.
-        """
-        targets, _ = self._audience(chat_id)
-        return Stream(self, targets)
+        and its AIResponseCompleted go through the ordinary per-event fan-out anyway. ``audience``
+        narrows it (a reply to a whisper streams to the whisper's people only)."""
+        targets, _, roster = self._audience(chat_id)
+        return Stream(self, [t for t in targets if visible_to(t.user_id, roster.role(t.user_id), audience)])
 
     def _roster(self, chat_id: str) -> Roster | None:
         loaded = self._chats.load(chat_id)
@@ -109,14 +134,14 @@ class Broadcaster:
             return cached if cached is not None and cached.version == version else None
 
     def _audience(
-        self, chat_id: str, *, moderators_only: bool = False, roster_version: int | None = None
-    ) -> tuple[list[Subscriber], int]:
-        """The members' subscribed sockets; subscriptions of non-members are dropped on the way.
+        self, chat_id: str, *, roster_version: int | None = None
+    ) -> tuple[list[Subscriber], int, Roster]:
+        """The members' subscribed sockets and the roster they were checked against; subscriptions
+        of non-members are dropped on the way.
 
         Membership is checked at every fan-out, not only when the socket subscribed: against the
         roster of the event's own roster version when this container has it (exact: people and
         roles only change with the version), else against the chat read now (at least as new).
-        ``moderators_only`` narrows it to the owner's and moderators' sockets (notices for them).
         """
         roster = self._cached_roster(chat_id, roster_version)
         pending: Future[Roster | None] | None = None
@@ -126,15 +151,14 @@ class Broadcaster:
         subscribers = self._connections.subscribers(chat_id, now=self._clock())
         if pending is not None:
             roster = pending.result()
+        roster = roster or NO_ROSTER
         if not subscribers:
-            return [], 0
-        members = roster.members if roster else frozenset()
-        outsiders = [s for s in subscribers if s.user_id not in members]
-        allowed = roster.moderators if roster and moderators_only else members
-        targets = [s for s in subscribers if s.user_id in allowed]
+            return [], 0, roster
+        outsiders = [s for s in subscribers if s.user_id not in roster.members]
+        targets = [s for s in subscribers if s.user_id in roster.members]
         for stale in outsiders:
             self._connections.drop_subscription(chat_id, stale.connection_id)
-        return targets, len(outsiders)
+        return targets, len(outsiders), roster
 
     def _filtered(self, envelope: Envelope[Any], targets: list[Subscriber]) -> dict[str, bytes] | None:
         """Each target member's frame when a read filter of the chat rules on this message (a
@@ -159,10 +183,20 @@ class Broadcaster:
         not_members: int = 0,
         frames: dict[str, bytes] | None = None,
     ) -> tuple[FanoutResult, set[str]]:
-        """Push one frame to every target (or each member's own, from ``frames``); also returns the
-        connections that turned out gone."""
-        chat_id = envelope.metadata.chat_id
-        frame = frame_of(envelope).encode()
+        """Push one event's frame to every target (or each member's own, from ``frames``); also
+        returns the connections that turned out gone."""
+        result, gone = self._push_frame(
+            targets, envelope.metadata.chat_id, frame_of(envelope).encode(), frames
+        )
+        return replace(result, not_members=not_members), gone
+
+    def _push_frame(
+        self,
+        targets: list[Subscriber],
+        chat_id: str,
+        frame: bytes,
+        frames: dict[str, bytes] | None = None,
+    ) -> tuple[FanoutResult, set[str]]:
         outcomes = list(
             self._pool.map(lambda s: self._push(chat_id, s, frames[s.user_id] if frames else frame), targets)
         )
@@ -170,7 +204,7 @@ class Broadcaster:
             delivered=outcomes.count("delivered"),
             gone=outcomes.count("gone"),
             failed=outcomes.count("failed"),
-            not_members=not_members,
+            not_members=0,
         )
         gone = {t.connection_id for t, outcome in zip(targets, outcomes, strict=True) if outcome == "gone"}
         return result, gone

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from parley.catalog import CLIENT_VISIBLE, ClientVisible, Envelope
+from parley.catalog import CLIENT_VISIBLE, MAX_WHISPER_RECIPIENTS, ClientVisible, Envelope
 from parley.domain.model import MAX_MESSAGE_LENGTH
 
 MAX_SEQUENCE = 2**53 - 1
@@ -52,6 +52,12 @@ class SendMessage(_Action):
     chat_id: str = Field(min_length=1, max_length=64)
     text: str = Field(min_length=1, max_length=MAX_MESSAGE_LENGTH)
     client_message_id: str = Field(min_length=1, max_length=128)
+    to: tuple[Annotated[str, Field(min_length=1, max_length=128)], ...] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_WHISPER_RECIPIENTS,
+        description="A whisper's addressees (current members; the sender is implied), as on POST.",
+    )
 
 
 class Ping(_Action):
@@ -125,6 +131,12 @@ def frame_of(envelope: Envelope[Any]) -> Frame:
         data=envelope.data.model_dump(mode="json"),
         ephemeral=True if envelope.event_type == "EphemeralMessage" else None,
     )
+
+
+def withheld_frame(chat_id: str, sequence: int) -> Frame:
+    """What a member gets at the sequence of a stored event they may not see: no content, no actor,
+    no time, so a whisper's text, author and moment stay with its audience; only its place shows."""
+    return Frame(type="Withheld", chat_id=chat_id, sequence=sequence)
 
 
 def error_frame(

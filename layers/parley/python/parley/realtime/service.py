@@ -12,8 +12,9 @@ from pydantic import TypeAdapter, ValidationError
 
 from parley.adapters.connections import ConnectionInfo, ConnectionRepository
 from parley.adapters.dynamodb import ChatRepository
-from parley.catalog import CLIENT_VISIBLE, TypingStarted, TypingStopped, new_event, parse_detail
+from parley.catalog import CLIENT_VISIBLE, Role, TypingStarted, TypingStopped, new_event, parse_detail
 from parley.clock import utc_now
+from parley.domain import audience
 from parley.domain.extensions import routed_to
 from parley.domain.model import Chat
 from parley.errors import ParleyError
@@ -32,6 +33,7 @@ from parley.realtime.frames import (
     Unsubscribe,
     error_frame,
     frame_of,
+    withheld_frame,
 )
 from parley.realtime.presence import Presence
 from parley.services.chats import ChatService, Identity
@@ -186,6 +188,7 @@ class RealtimeService:
                     text=action.text,
                     client_message_id=action.client_message_id,
                     correlation_id=correlation_id,
+                    to=action.to,
                 )
                 return Frame(
                     type="Ack",
@@ -210,8 +213,9 @@ class RealtimeService:
                 connection.connection_id,
                 action.chat_id,
                 action.after_sequence,
-                moderator=chat.is_moderator(who.user_id),
-                read_as=(chat, who.user_id),
+                viewer=who.user_id,
+                role=chat.role_of(who.user_id),
+                chat=chat,
             )
         return Frame(
             type="Subscribed",
@@ -231,8 +235,9 @@ class RealtimeService:
         chat_id: str,
         after: int,
         *,
-        moderator: bool,
-        read_as: tuple[Chat, str] | None = None,
+        viewer: str,
+        role: Role | None,
+        chat: Chat | None = None,
     ) -> Replay:
         """Push the events after ``after``, at most MAX_REPLAY_EVENTS rows of the log (a bounded
         answer for a client that was away long; it reads the rest over HTTP)."""
@@ -240,20 +245,20 @@ class RealtimeService:
         while True:
             limit = min(REPLAY_PAGE, MAX_REPLAY_EVENTS - read)
             details, more = self._chats.events(chat_id, after=after, limit=limit)
-            # as the viewer reads them (read filters), like GET events
-            for detail in self._chat_service.readable(*read_as, details) if read_as else details:
+            # as GET events reads them: what this member may not see is its Withheld marker, the
+            # rest as the chat's read filters let the viewer read it
+            screened = audience.screen_details(details, viewer, role)
+            for detail in self._chat_service.readable(chat, viewer, screened) if chat else screened:
                 after, read = int(detail["metadata"]["sequence"]), read + 1
-                envelope = parse_detail(detail)
-                # notices for moderators are replayed to moderators only, as they were pushed
-                if envelope.event_type in CLIENT_VISIBLE and (
-                    moderator or envelope.data.audience == "members"
-                ):
-                    try:
-                        self._pusher.push(connection_id, frame_of(envelope).encode())
-                    except ConnectionGoneError:
-                        self._connections.remove_connection(connection_id)
-                        return Replay(pushed, after, complete=False)
-                    pushed += 1
+                frame = _replay_frame(chat_id, detail)
+                if frame is None:
+                    continue
+                try:
+                    self._pusher.push(connection_id, frame.encode())
+                except ConnectionGoneError:
+                    self._connections.remove_connection(connection_id)
+                    return Replay(pushed, after, complete=False)
+                pushed += 1
             if not more:
                 return Replay(pushed, after, complete=True)
             if read >= MAX_REPLAY_EVENTS:
@@ -283,6 +288,14 @@ class RealtimeService:
             self._broadcaster.broadcast(envelope)
         self._outbox.publish_unsequenced([envelope])
         return Frame(type="Ack", chat_id=chat.chat_id, data={"action": "typing", "throttled": False})
+
+
+def _replay_frame(chat_id: str, detail: dict[str, Any]) -> Frame | None:
+    """A screened event-log row as the frame a replay pushes (None for events never pushed)."""
+    meta = detail["metadata"]
+    if meta["event_type"] == audience.WITHHELD:
+        return withheld_frame(chat_id, int(meta["sequence"]))
+    return frame_of(parse_detail(detail)) if meta["event_type"] in CLIENT_VISIBLE else None
 
 
 def _invalid_action(exc: ValidationError) -> Frame:

@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
-from parley.catalog import Envelope, ExtensionActivated, data_model
+from parley.catalog import Envelope, ExtensionActivated
+from parley.domain import audience
 from parley.extensions.hooks import HOOK_KEY, BackfillAnswer, BackfillRequest, HookInvoker
 from parley.extensions.manifest import ExtensionDocument
 from parley.observability import logger
@@ -30,10 +31,15 @@ class EventLog(Protocol):
     def events(self, chat_id: str, *, after: int | None, limit: int) -> tuple[list[dict[str, Any]], bool]: ...
 
 
-def visible(detail: dict[str, Any], wanted: frozenset[str]) -> bool:
-    """An event the extension subscribes to that every member may read (not a notice for moderators)."""
-    event_type = detail["metadata"]["event_type"]
-    return event_type in wanted and data_model(event_type).audience == "members"
+def visible(detail: dict[str, Any], document: ExtensionDocument) -> bool:
+    """An event the extension subscribes to that every member may read (not a notice for moderators,
+    not a whisper to others), as the live rules would have delivered it (``parley.domain.audience``)."""
+    if detail["metadata"]["event_type"] not in document.events:
+        return False
+    scope = audience.audience_of_detail(detail)
+    return scope != audience.MODERATORS and audience.extension_may_see(
+        document.id, scope, lambda _: document.can(audience.READ_PRIVATE)
+    )
 
 
 class BackfillService:
@@ -75,12 +81,11 @@ class BackfillService:
     ) -> Iterator[list[dict[str, Any]]]:
         """The chat's log entries after ``through - backfill_max_events`` up to ``through`` that the
         extension gets, in sequence order, ``PAGE`` at a time."""
-        wanted = frozenset(document.events)
         after, page = max(0, through - document.backfill_max_events), []
         while after < through:
             details, more = self._log.events(chat_id, after=after, limit=min(READ_PAGE, through - after))
             for detail in details:
-                if detail["metadata"]["sequence"] <= through and visible(detail, wanted):
+                if detail["metadata"]["sequence"] <= through and visible(detail, document):
                     page.append(detail)
                 if len(page) == PAGE:
                     yield page

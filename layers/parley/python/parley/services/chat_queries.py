@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from parley.adapters.dynamodb import ChatRepository, LoadedChat
-from parley.catalog import MessageView, data_model
+from parley.catalog import MessageView
+from parley.domain import audience
 from parley.domain.model import Chat
 from parley.services.read_filters import ReadFilters
 from parley.services.unit_of_work import Identity, not_a_member
@@ -34,6 +35,8 @@ class ChatQueries:
         loaded = self._require_member(chat_id, who)
         items, more = self._repo.messages(chat_id, after=after, before=before, limit=limit)
         cursor = str(items[-1].sequence) if more and items else None
+        # a whisper to others is skipped (history has gaps, the cursor still moves past it)
+        items = [m for m in items if audience.message_visible_to(who.user_id, m)]
         if self._read_filters is not None:
             items = self._read_filters.messages_for(loaded.chat, who.user_id, items)
         return Page(items, cursor)
@@ -44,13 +47,13 @@ class ChatQueries:
         loaded = self._require_member(chat_id, who)
         items, more = self._repo.events(chat_id, after=after, limit=limit)
         cursor = str(items[-1]["metadata"]["sequence"]) if more and items else None
-        if not loaded.chat.is_moderator(who.user_id):
-            # notices for moderators stay theirs, as on the sockets; the cursor still moves past them
-            items = [d for d in items if data_model(d["metadata"]["event_type"]).audience == "members"]
-        return Page(self.readable(loaded.chat, who.user_id, items), cursor)
+        # what this member may not see reads as a Withheld marker at its sequence, as on the sockets
+        screened = audience.screen_details(items, who.user_id, loaded.chat.role_of(who.user_id))
+        return Page(self.readable(loaded.chat, who.user_id, screened), cursor)
 
     def readable(self, chat: Chat, viewer: str, details: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Event-log rows the viewer may see, as the chat's read filters let them read them."""
+        """Event-log rows the viewer may see (screened by audience first), as the chat's read filters
+        let them read them."""
         if self._read_filters is None:
             return details
         return self._read_filters.details_for(chat, viewer, details)

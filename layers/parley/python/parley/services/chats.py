@@ -16,7 +16,7 @@ from typing import Any
 from parley.adapters.dynamodb import ChatRepository, LoadedChat
 from parley.catalog import Actor, Envelope, MessageRejected, TurnMode, new_event
 from parley.clock import utc_now
-from parley.domain import commands
+from parley.domain import audience, commands
 from parley.domain import extensions as installs
 from parley.domain.model import AIProfile, Chat, ChatSettings, Outcome
 from parley.errors import (
@@ -73,8 +73,15 @@ class ChatService(ChatQueries):
         self._clock = clock
         self._new_id = new_id
         self._extensions = extensions
-        self._uow = UnitOfWork(repository, clock=clock, max_attempts=max_attempts)
+        self._uow = UnitOfWork(
+            repository, clock=clock, max_attempts=max_attempts, reads_private=self._reads_private
+        )
         self._rulings = PostRulings(extensions, self._uow.record, clock) if extensions else None
+
+    def _reads_private(self, extension_id: str) -> bool:
+        """Whether an extension holds the capability to receive whispers not addressed to it."""
+        document = self._extensions.registry().get(extension_id) if self._extensions else None
+        return document is not None and document.can(audience.READ_PRIVATE)
 
     def create_chat(
         self,
@@ -156,7 +163,9 @@ class ChatService(ChatQueries):
         text: str,
         client_message_id: str | None = None,
         correlation_id: str | None = None,
+        to: Sequence[str] | None = None,
     ) -> PostResult:
+        """``to``: a whisper to those members (the sender implied); None posts to everyone."""
         message_id = self._new_id()
         read: list[LoadedChat] = []
 
@@ -169,7 +178,7 @@ class ChatService(ChatQueries):
                     if self._rulings
                     else Rulings()
                 )
-                decide = _decide_post(who, text, client_message_id, message_id, rulings)
+                decide = _decide_post(who, text, client_message_id, message_id, rulings, to)
                 try:
                     return self._uow.execute(
                         chat_id,
@@ -294,6 +303,7 @@ class ChatService(ChatQueries):
                         duration_ms=timings["duration_ms"],
                         input_tokens=int(timings["input_tokens"]),
                         output_tokens=int(timings["output_tokens"]),
+                        to=audience.reply_to(audience.audience_of(cause), participant.id),
                     ),
                     ruled,
                 ),
@@ -452,7 +462,12 @@ RULING_ATTEMPTS = 5
 
 
 def _decide_post(
-    who: Identity, text: str, client_message_id: str | None, message_id: str, rulings: Rulings
+    who: Identity,
+    text: str,
+    client_message_id: str | None,
+    message_id: str,
+    rulings: Rulings,
+    to: Sequence[str] | None = None,
 ) -> Callable[[Chat, datetime], Outcome]:
     """The post's decision on the chat as the commit reads it, with the hooks' rulings: a turn
     hook's holds only for the turn state it ruled on (a lost race re-reads a chat that moved)."""
@@ -468,6 +483,7 @@ def _decide_post(
             now=now,
             in_turn=rulings.in_turn,
             text_override=rulings.text,
+            to=to,
         )
         # the hooks' decisions are recorded in the same transaction as the message
         return replace(outcome, events=(*rulings.events, *outcome.events))

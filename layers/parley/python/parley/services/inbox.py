@@ -13,7 +13,7 @@ from parley.adapters.dynamodb import ChatRepository
 from parley.adapters.inbox import InboxRow, InboxStore
 from parley.catalog import Envelope, MessageStored, ReadMarkerMoved, new_event
 from parley.clock import utc_now
-from parley.domain.inbox import InboxFold, LastMessage, fold_inbox, unread
+from parley.domain.inbox import InboxFold, InboxView, LastMessage, PrivateMessage, fold_inbox, view_for
 from parley.domain.model import Chat
 from parley.ports import Pusher
 from parley.realtime.direct import push_to_member
@@ -44,9 +44,16 @@ class ReadResult:
     moved: bool
 
 
-def _entry(chat: Chat, row: InboxRow) -> InboxEntry:
+def _view(viewer: str, row: InboxRow) -> InboxView:
+    """The row as this member may see it: whispers to others neither counted nor previewed."""
     last = LastMessage.model_validate_json(row.last_message) if row.last_message else None
-    return InboxEntry(chat, last, row.last_read_sequence, unread(row.last_sequence, row.last_read_sequence))
+    private = [PrivateMessage.model_validate_json(p) for p in row.private]
+    return view_for(viewer, last, row.last_sequence, private, row.last_read_sequence)
+
+
+def _entry(viewer: str, chat: Chat, row: InboxRow) -> InboxEntry:
+    view = _view(viewer, row)
+    return InboxEntry(chat, view.last, row.last_read_sequence, view.unread)
 
 
 class InboxService:
@@ -73,6 +80,8 @@ class InboxService:
     def _apply_fold(self, chat_id: str, folded: InboxFold) -> None:
         if folded.last is not None:
             self._store.record_message(chat_id, folded.last.sequence, folded.last.model_dump_json())
+        for sequence, whisper in folded.private.items():
+            self._store.record_private(chat_id, sequence, whisper.model_dump_json())
         for user_id, sequence in folded.markers.items():
             self._store.move_marker(user_id, chat_id, sequence)
 
@@ -93,7 +102,7 @@ class InboxService:
         chats = [loaded.chat for loaded in map(self._repo.load, chat_ids) if loaded is not None]
         mine = [chat for chat in chats if chat.human(who.user_id)]
         rows = self._store.rows(who.user_id, [chat.chat_id for chat in mine])
-        return InboxPage([_entry(chat, rows[chat.chat_id]) for chat in mine], next_cursor)
+        return InboxPage([_entry(who.user_id, chat, rows[chat.chat_id]) for chat in mine], next_cursor)
 
     def mark_read(self, who: Identity, chat_id: str, sequence: int) -> ReadResult:
         """Move the caller's marker forward (a marker past the last message stops at it); on a move,
@@ -104,9 +113,7 @@ class InboxService:
         target = min(sequence, loaded.chat.last_message_sequence)
         moved = target > 0 and self._store.move_marker(who.user_id, chat_id, target)
         row = self._store.rows(who.user_id, [chat_id])[chat_id]
-        result = ReadResult(
-            chat_id, row.last_read_sequence, unread(row.last_sequence, row.last_read_sequence), moved
-        )
+        result = ReadResult(chat_id, row.last_read_sequence, _view(who.user_id, row).unread, moved)
         if moved:
             self._push_to_own_sockets(who, result)
         return result

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from parley.catalog import Envelope, MessageView
+from parley.domain import audience
 from parley.domain.model import Chat
 from parley.domain.read_filters import Action, MessageVerdicts, filter_key, readers, stronger
 from parley.errors import StoreError
@@ -105,10 +106,10 @@ class ReadFilters:
         found = self._cache.read_verdicts(chat.chat_id, [m.sequence for m in messages])
         fresh = {s: v for s, v in found.items() if v.covers(key, viewers)}
         missing = [m for m in messages if m.sequence not in fresh]
-        audience = sorted(readers(chat) | set(viewers))
+        readers_now = sorted(readers(chat) | set(viewers))
         for start in range(0, len(missing), MAX_FILTERED_MESSAGES):
             chunk = missing[start : start + MAX_FILTERED_MESSAGES]
-            fresh.update(self._rule(chat, documents, key, chunk, audience))
+            fresh.update(self._rule(chat, documents, key, chunk, readers_now))
         return Verdicts(fresh)
 
     def _rule(
@@ -124,9 +125,14 @@ class ReadFilters:
         rulings: dict[str, dict[str, Ruling]] = {m.message_id: {} for m in messages}
         decided = True
         for document in documents:
+            # a whisper reaches a filter only as any private event reaches an extension: addressed
+            # to it, or under messages:read_private; the others keep it as stored
+            seen = [m for m in messages if _may_see(document, m)]
+            if not seen:
+                continue
             request = ReadFilterRequest(
                 chat_id=chat.chat_id,
-                messages=[_read_message(m) for m in messages],
+                messages=[_read_message(m) for m in seen],
                 viewers=viewers,
                 config=chat.extensions[document.id].config,
             )
@@ -165,6 +171,12 @@ class ReadFilters:
         stored = [m for m in (_stored_message(d) for d in details) if m is not None]
         verdicts = self.verdicts(chat, stored, [viewer])
         return [verdicts.detail(d, viewer) for d in details]
+
+
+def _may_see(document: ExtensionDocument, message: MessageView) -> bool:
+    return audience.extension_may_see(
+        document.id, audience.message_audience(message), lambda _: document.can(audience.READ_PRIVATE)
+    )
 
 
 def _stored_message(detail: Mapping[str, Any]) -> MessageView | None:

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from parley.adapters.dynamodb import ChatRepository, DuplicateClientMessageError, LoadedChat
 from parley.catalog import SYSTEM, Actor, Envelope, EventData, MessageView, new_event
+from parley.domain import audience
 from parley.domain import extensions as installs
 from parley.domain.model import Chat, Outcome
 from parley.errors import ChatNotFoundError, ConcurrentWriteError, ContentionError, ParleyError
@@ -52,14 +53,18 @@ class UnitOfWork:
         *,
         clock: Callable[[], datetime],
         max_attempts: int,
+        reads_private: Callable[[str], bool] = lambda _: False,
     ) -> None:
         self._repo = repository
         self._clock = clock
         self._max_attempts = max_attempts
+        self._reads_private = reads_private
 
     def create(self, outcome: Outcome, actor: Actor, correlation_id: str | None, now: datetime) -> Outcome:
         """Commit a chat that does not exist yet, with its first events; returns it as committed."""
-        outcome, envelopes = sequence(outcome, actor, correlation_id, now, previous=None)
+        outcome, envelopes = sequence(
+            outcome, actor, correlation_id, now, previous=None, reads_private=self._reads_private
+        )
         self._repo.commit(None, outcome, envelopes, now=now)
         return outcome
 
@@ -94,6 +99,7 @@ class UnitOfWork:
                 now,
                 causation_id=causation_id,
                 previous=loaded.chat,
+                reads_private=self._reads_private,
             )
             try:
                 self._repo.commit(loaded, outcome, envelopes, client_message_id=client_message_id, now=now)
@@ -159,9 +165,11 @@ def sequence(
     *,
     causation_id: str | None = None,
     previous: Chat | None,
+    reads_private: Callable[[str], bool] = lambda _: False,
 ) -> tuple[Outcome, list[Envelope[EventData]]]:
     """Wrap the decided events in envelopes numbered after the chat's last event-log sequence,
-    stamped with the chat's roster version (bumped here when participants or roles changed)."""
+    stamped with the chat's roster version (bumped here when participants or roles changed) and the
+    outcome's audience; a private event is routed only to the extensions that may see it."""
     base = outcome.chat.last_event_sequence
     roster = outcome.chat.roster_version
     if previous is None or previous.participants != outcome.chat.participants or roster == 0:
@@ -176,7 +184,10 @@ def sequence(
             causation_id=causation_id,
             occurred_at=now,
         ).with_sequence(
-            base + offset, roster_version=roster, extensions=installs.routed_to(outcome.chat, data)
+            base + offset,
+            roster_version=roster,
+            extensions=_routed(outcome, data, reads_private),
+            audience=outcome.audience,
         )
         envelopes.append(envelope)
         # one flow per request: later events share the first one's correlation id
@@ -185,3 +196,11 @@ def sequence(
         update={"last_event_sequence": base + len(envelopes), "roster_version": roster}
     )
     return replace(outcome, chat=chat), envelopes
+
+
+def _routed(outcome: Outcome, data: EventData, reads_private: Callable[[str], bool]) -> tuple[str, ...]:
+    routed = installs.routed_to(outcome.chat, data)
+    if outcome.audience is None:
+        return routed
+    scope = outcome.audience
+    return tuple(e for e in routed if audience.extension_may_see(e, scope, reads_private))

@@ -49,7 +49,8 @@ PAGE_ERRORS: dict[int, str | None] = {
             409: "The chat is completed (`chat_completed`), or it is not the caller's turn "
             "(`not_your_turn`, with `details.turn_holder_id`).",
             422: "The body breaks the schema (`validation_error`), the text is blank or longer than "
-            "the chat's `max_message_length` (`invalid_request`), or a moderation hook refused it "
+            "the chat's `max_message_length`, or `to` repeats an id or names a non-member "
+            "(`invalid_request`, with `details.field`), or a moderation hook refused it "
             "(`message_rejected`).",
             429: "Over the chat's rate limit (`rate_limited`: retry after `Retry-After` seconds), or "
             "throttled by the API's stage limits.",
@@ -67,6 +68,7 @@ def post_message(chat_id: ChatId, body: PostMessageRequest) -> Response[MessageV
         text=body.text,
         client_message_id=body.client_message_id,
         correlation_id=correlation_id_of(raw),
+        to=body.to,
     )
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
     return Response(status_code=201, body=result.message, content_type="application/json", headers=headers)
