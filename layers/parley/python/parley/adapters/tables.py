@@ -41,7 +41,11 @@ class TurnDeadlineIndex(GlobalSecondaryIndex["ChatRecord"]):  # type: ignore[no-
 
 
 class ChatRecord(Model):
-    """The chat aggregate: one item per chat, JSON state guarded by an optimistic-lock version."""
+    """The chat aggregate, JSON state guarded by an optimistic-lock version, in two items (see
+    parley.adapters.chat_items): the head, rewritten by every post, holds the fields a post changes
+    and ``cold_version``; the ``<chat_id>#cold`` item holds the rest (title, settings, participants,
+    installs), rewritten only when they change. A head without ``cold_version`` is the older one-item
+    form, whole in ``state``."""
 
     class Meta:
         table_name = "parley-chats"
@@ -53,6 +57,7 @@ class ChatRecord(Model):
     updated_at = UnicodeAttribute()
     turn_due = UnicodeAttribute(null=True)
     turn_deadline = UnicodeAttribute(null=True)
+    cold_version = NumberAttribute(null=True)
     turn_deadline_index = TurnDeadlineIndex()
 
 

@@ -221,7 +221,11 @@ class Chat(_Frozen):
         return member is not None and member.role in MODERATOR_ROLES
 
     def stored(self) -> str:
-        """The item's JSON, small: what equals its structural default (none, zero, empty) is left
+        """The item's JSON, small (see ``stored_data``)."""
+        return json.dumps(self.stored_data(), ensure_ascii=False, separators=(",", ":"))
+
+    def stored_data(self) -> dict[str, Any]:
+        """What is stored, small: what equals its structural default (none, zero, empty) is left
         out and loads back the same; settings and AI profiles stay whole, so changing one of their
         defaults later never changes an existing chat."""
         data = self.model_dump(mode="json", exclude_defaults=True)
@@ -229,7 +233,7 @@ class Chat(_Frozen):
         for stored, participant in zip(data.get("participants", ()), self.participants, strict=True):
             if participant.ai is not None:
                 stored["ai"] = participant.ai.model_dump(mode="json")
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        return data
 
 
 @dataclass(frozen=True)
