@@ -133,11 +133,11 @@ export class Api {
     return this.request("GET", `/chats/${encodeURIComponent(chatId)}/messages?${query}`);
   }
 
-  postMessage(chatId, text, clientMessageId) {
-    return this.request("POST", `/chats/${encodeURIComponent(chatId)}/messages`, {
-      text,
-      client_message_id: clientMessageId,
-    });
+  /** `originConnectionId`: this tab's socket, which then gets no push of the message (the answer is its copy). */
+  postMessage(chatId, text, clientMessageId, originConnectionId = null) {
+    const body = { text, client_message_id: clientMessageId };
+    if (originConnectionId) body.origin_connection_id = originConnectionId;
+    return this.request("POST", `/chats/${encodeURIComponent(chatId)}/messages`, body);
   }
 
   events(chatId, { after = 0, limit = 200 } = {}) {

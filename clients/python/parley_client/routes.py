@@ -27,7 +27,7 @@ from parley_client.models import (
     InstallList,
     InstallOut,
     MessagePage,
-    MessageView,
+    PostedMessage,
     ReadOut,
     SettingsPatch,
     Ticket,
@@ -140,11 +140,16 @@ def list_messages(
     return Call(Request("GET", f"{_chat(chat_id)}/messages", query=query), _model(MessagePage))
 
 
-def post_message(chat_id: str, text: str, client_message_id: str | None) -> Call[MessageView]:
+def post_message(
+    chat_id: str, text: str, client_message_id: str | None, origin_connection_id: str | None = None
+) -> Call[PostedMessage]:
     """With a ``client_message_id`` (one is made when none is given) the server stores a message once,
-    however often it is sent, so every failure that may have stored it can be retried."""
+    however often it is sent, so every failure that may have stored it can be retried. With
+    ``origin_connection_id`` that socket is not pushed the message: the answer's ``frame`` is its copy."""
     body = {"text": text, "client_message_id": client_message_id or uuid.uuid4().hex}
-    return Call(Request("POST", f"{_chat(chat_id)}/messages", body=body), _model(MessageView))
+    if origin_connection_id is not None:
+        body["origin_connection_id"] = origin_connection_id
+    return Call(Request("POST", f"{_chat(chat_id)}/messages", body=body), _model(PostedMessage))
 
 
 def change_settings(chat_id: str, changes: Mapping[str, Any]) -> Call[ChatOut]:

@@ -187,6 +187,7 @@ class ChatRepository:
         envelopes: Sequence[Envelope[Any]],
         *,
         client_message_id: str | None = None,
+        origin_connection_id: str | None = None,
         now: datetime,
     ) -> None:
         """Write the chat, its new message, membership changes, event-log rows and the extensions'
@@ -225,7 +226,8 @@ class ChatRepository:
             if outcome.left is not None:
                 tx.delete(MembershipRecord(outcome.left, chat.chat_id))
             for envelope in envelopes:
-                tx.save(_event_record(envelope), condition=EventRecord.sequence.does_not_exist())
+                origin = origin_connection_id if envelope.event_type == "MessageStored" else None
+                tx.save(_event_record(envelope, origin), condition=EventRecord.sequence.does_not_exist())
             # each installed extension's view of the chat moves with it (parley.domain.contexts)
             for context in changed_contexts(loaded.chat if loaded else None, chat):
                 tx.save(context_record(context, now))
@@ -377,7 +379,7 @@ def chat_records(
     return head, cold_item
 
 
-def _event_record(envelope: Envelope[Any]) -> EventRecord:
+def _event_record(envelope: Envelope[Any], origin_connection_id: str | None = None) -> EventRecord:
     meta = envelope.metadata
     assert meta.sequence is not None, "only sequenced events belong in the event log"
     return EventRecord(
@@ -387,4 +389,5 @@ def _event_record(envelope: Envelope[Any]) -> EventRecord:
         event_type=meta.event_type,
         detail=envelope.to_json(),
         occurred_at=meta.occurred_at.astimezone(UTC).isoformat(),
+        origin_connection_id=origin_connection_id,
     )

@@ -106,6 +106,9 @@ class EventRecord(Model):
     detail = UnicodeAttribute()
     occurred_at = UnicodeAttribute()
     parked = UnicodeAttribute(null=True)
+    origin_connection_id = UnicodeAttribute(null=True)
+    """On a post's MessageStored: the socket it came from, which the broadcaster skips if it is the
+    sender's. Outside ``detail``: never published, never in GET /events."""
     """Why the relay gave up on this event (it can never be published); absent on every other row."""
 
 

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from parley.catalog import EventData, MessageView, ParticipantKind, ParticipantView, Role, TurnMode
+from parley.catalog import Envelope, EventData, MessageView, ParticipantKind, ParticipantView, Role, TurnMode
 
 MAX_MESSAGE_LENGTH = 20_000
 """Hard cap: 20,000 characters of 4-byte UTF-8 still fit an EventBridge entry (256 KiB) with room."""
@@ -245,3 +245,5 @@ class Outcome:
     message: MessageView | None = None
     joined: Participant | None = None
     left: str | None = None
+    sequenced: tuple[Envelope[Any], ...] = ()
+    """The events as committed (numbered, enveloped): set by the unit of work, empty before."""

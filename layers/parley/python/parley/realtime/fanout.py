@@ -6,7 +6,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +37,7 @@ class FanoutResult:
     gone: int
     failed: int
     not_members: int
+    origin_skipped: int = 0
 
 
 class Broadcaster:
@@ -57,16 +58,21 @@ class Broadcaster:
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="push")
         self._clock = clock
 
-    def broadcast(self, envelope: Envelope[Any]) -> FanoutResult:
+    def broadcast(self, envelope: Envelope[Any], *, origin_connection_id: str | None = None) -> FanoutResult:
+        """Push the event to its audience; ``origin_connection_id``, the socket a post came from, is
+        skipped if it is the poster's own (its client has the POST's answer); any other stays."""
         chat_id = envelope.metadata.chat_id
         targets, outsiders = self._audience(
             chat_id,
             moderators_only=envelope.data.audience == "moderators",
             roster_version=envelope.metadata.roster_version,
         )
-        if not targets and not outsiders:
-            return FanoutResult(0, 0, 0, 0)
-        result, _ = self._push_all(targets, envelope, not_members=outsiders)
+        sender = envelope.metadata.actor.id
+        kept = [t for t in targets if not (t.connection_id == origin_connection_id and t.user_id == sender)]
+        if not kept and not outsiders:
+            return FanoutResult(0, 0, 0, 0, origin_skipped=len(targets))
+        result, _ = self._push_all(kept, envelope, not_members=outsiders)
+        result = replace(result, origin_skipped=len(targets) - len(kept))
         logger.info("fan-out done", extra={"chat_id": chat_id, **result.__dict__})
         return result
 

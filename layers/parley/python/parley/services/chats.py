@@ -154,6 +154,7 @@ class ChatService(ChatQueries):
         text: str,
         client_message_id: str | None = None,
         correlation_id: str | None = None,
+        origin_connection_id: str | None = None,
     ) -> PostResult:
         message_id = self._new_id()
         read: list[LoadedChat] = []
@@ -176,6 +177,7 @@ class ChatService(ChatQueries):
                         correlation_id,
                         client_message_id=client_message_id,
                         preloaded=loaded,
+                        origin_connection_id=origin_connection_id,
                     )
                 except StaleRulingError:
                     continue  # the floor moved after the turn hooks ruled: they rule again
