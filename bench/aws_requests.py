@@ -556,8 +556,7 @@ def run(
             chat_id = driver.api.create_chat(users[0], title=f"post N={n}")["chat_id"]
             for user in users[1:]:
                 driver.api.post(f"/chats/{chat_id}/members", user)
-            for user in users:
-                driver.open_socket(user, chat_id)
+            origin, *_ = [driver.open_socket(user, chat_id) for user in users]
             driver.pump()
             poster = users[0]
             # a first post warms every handler up (clients, table metadata): not measured
@@ -566,17 +565,22 @@ def run(
             scenario = driver.measure(
                 f"post_{n}",
                 repetitions,
-                # as the web client posts: with a client_message_id (idempotent retries)
-                lambda i, chat_id=chat_id, poster=poster, n=n: driver.call(  # type: ignore[misc]
+                # as the web client posts: with a client_message_id (idempotent retries), naming its
+                # socket (which the push then skips: the answer is its copy)
+                lambda i, chat_id=chat_id, poster=poster, n=n, origin=origin: driver.call(  # type: ignore[misc]
                     "api",
                     "POST",
                     f"/chats/{chat_id}/messages",
                     poster,
-                    {"text": f"message {i}", "client_message_id": f"bench-{n}-{i}"},
+                    {
+                        "text": f"message {i}",
+                        "client_message_id": f"bench-{n}-{i}",
+                        "origin_connection_id": origin,
+                    },
                 ),
             )
             pushes = scenario.summary.calls_of(PUSH)
-            if pushes < n:
+            if pushes < n - 1:
                 raise RuntimeError(f"a post with {n} sockets made only {pushes} pushes")
             scenarios[f"post_{n}"] = scenario
             progress(

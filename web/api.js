@@ -133,13 +133,15 @@ export class Api {
     return this.request("GET", `/chats/${encodeURIComponent(chatId)}/messages?${query}`);
   }
 
-  /** `to` (participant ids) makes it a whisper: only the sender and they see it. */
-  postMessage(chatId, text, clientMessageId, to = null) {
-    return this.request("POST", `/chats/${encodeURIComponent(chatId)}/messages`, {
-      text,
-      client_message_id: clientMessageId,
-      ...(to && to.length ? { to } : {}),
-    });
+  /**
+   * `to` (participant ids) makes it a whisper: only the sender and they see it.
+   * `originConnectionId`: this tab's socket, which then gets no push of the message (the answer is its copy).
+   */
+  postMessage(chatId, text, clientMessageId, to = null, originConnectionId = null) {
+    const body = { text, client_message_id: clientMessageId };
+    if (to && to.length) body.to = to;
+    if (originConnectionId) body.origin_connection_id = originConnectionId;
+    return this.request("POST", `/chats/${encodeURIComponent(chatId)}/messages`, body);
   }
 
   events(chatId, { after = 0, limit = 200 } = {}) {

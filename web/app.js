@@ -1001,8 +1001,14 @@ async function deliver(cs, pending) {
   li.querySelector(".retry")?.remove();
   setPendingNote(li, "Sending…");
   try {
-    const message = await api.postMessage(cs.id, pending.text, pending.clientMessageId, pending.to);
-    if (state.current === cs) upsertMessage(cs, message);
+    // this tab's socket is skipped by the push of its own message: the answer is its copy
+    const origin = realtime.originId;
+    const message = await api.postMessage(cs.id, pending.text, pending.clientMessageId, pending.to, origin);
+    if (state.current === cs) {
+      upsertMessage(cs, message);
+      // its MessageStored frame, in sequence order like any other (so no gap to fetch)
+      if (origin && message.frame && typeof message.frame.sequence === "number") receive(cs, message.frame);
+    }
   } catch (error) {
     if (state.current !== cs || !cs.pending.has(pending.clientMessageId)) return;
     const transient =

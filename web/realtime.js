@@ -34,6 +34,7 @@ export class Realtime {
     this.holdUntil = 0;
     this.connecting = false; // a ticket request is in flight
     this.connects = 0; // how many times a socket opened (the tests read it)
+    this.connectionId = null; // the open socket's id, from its Subscribed frame: named when posting
     this.onOnline = () => {
       if (!this.stopped && !this.ws && !this.holdUntil) this.reconnectNow();
     };
@@ -90,6 +91,7 @@ export class Realtime {
     if (this.stopped || this.ws) return;
     const ws = new WebSocket(url);
     this.ws = ws;
+    this.connectionId = null;
     setTimeout(() => {
       // a handshake that hangs counts as a failed one
       if (this.ws === ws && ws.readyState === WebSocket.CONNECTING) this.drop();
@@ -111,7 +113,11 @@ export class Realtime {
       } catch {
         return; // not a frame: ignore it
       }
-      if (frame && typeof frame === "object" && typeof frame.type === "string") this.onFrame(frame);
+      if (!frame || typeof frame !== "object" || typeof frame.type !== "string") return;
+      if (frame.type === "Subscribed" && typeof frame.data?.connection_id === "string") {
+        this.connectionId = frame.data.connection_id;
+      }
+      this.onFrame(frame);
     });
     ws.addEventListener("close", () => this.closed(ws));
     // "error" is always followed by "close", which schedules the reconnect
@@ -121,6 +127,7 @@ export class Realtime {
   closed(ws) {
     if (this.ws !== ws) return; // an old socket we already replaced or let go
     this.ws = null;
+    this.connectionId = null;
     clearInterval(this.pinger);
     if (this.openedAt && Date.now() - this.openedAt > STABLE_AFTER_MS) this.attempts = 0;
     this.openedAt = 0;
@@ -153,6 +160,11 @@ export class Realtime {
     // the closing handshake may never finish on a dead network: do not wait for it
     this.closed(ws);
     ws.close(4000, "dropped");
+  }
+
+  /** The socket a post may name as its origin (no echo push to it), or null when not live. */
+  get originId() {
+    return this.isOpen ? this.connectionId : null;
   }
 
   send(action) {

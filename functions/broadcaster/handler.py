@@ -10,8 +10,8 @@ from parley.root import broadcaster
 from parley.routing import route
 
 
-def on_event(envelope: Envelope[Any]) -> None:
-    broadcaster().broadcast(envelope)
+def on_event(envelope: Envelope[Any], origin_connection_id: str | None) -> None:
+    broadcaster().broadcast(envelope, origin_connection_id=origin_connection_id)
 
 
 lambda_handler = instrument()(stream_consumer(route("broadcaster"), on_event))

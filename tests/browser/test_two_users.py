@@ -236,3 +236,52 @@ def test_sending_too_fast_is_explained(new_user: NewUser) -> None:
     refused = composer.input_value()
     expect(alice.page.get_by_test_id("message").filter(has_text=re.compile(f"{refused}$"))).to_have_count(0)
     assert alice.errors == []
+
+
+def test_the_sender_sees_their_message_once_without_its_echo_and_their_other_tab_gets_it(
+    new_user: NewUser,
+) -> None:
+    """Alice's tab names its socket when posting: the server pushes the message to her other tab and to
+    Bob, not back to her (issue 15, B1); her tab shows it once, from the POST's answer, in order."""
+    alice = new_user("Alice")
+    pushed: list[str] = []
+
+    def route(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+
+        def from_server(message: str | bytes) -> None:
+            frame = json.loads(message)
+            if frame.get("type") == "MessageStored":
+                pushed.append(str(frame["data"]["message"]["text"]))
+            ws.send(message)
+
+        server.on_message(from_server)
+
+    alice.page.route_web_socket(re.compile(r"/ws\?ticket="), route)
+    alice.sign_in()
+    link = alice.create_chat("No echo")
+    laptop = User(alice.name, alice.base, alice.context, alice.context.new_page())
+    laptop.page.goto(link)
+    laptop.wait_for_chat("No echo")
+    expect(laptop.page.get_by_test_id("connection-status")).to_have_attribute("data-state", "live")
+    bob = new_user("Bob")
+    bob.sign_in()
+    bob.join(alice.chat_id)
+    bob.wait_for_chat("No echo")
+    expect(alice.page.get_by_test_id("notice").filter(has_text="Bob joined")).to_be_visible()
+
+    alice.send("no echo for me")
+    expect(alice.message("no echo for me")).to_have_count(1)
+    expect(laptop.message("no echo for me")).to_have_count(1)  # her other tab got the push
+    expect(bob.message("no echo for me")).to_have_count(1)
+    bob.send("but a reply")
+    expect(alice.message("but a reply")).to_have_count(1)
+
+    # Then her tab was pushed Bob's message only, counted her own as seen (no gap to fetch), in order
+    assert pushed == ["but a reply"]
+    assert alice.page.evaluate("window.parley.gapFetches") == 0
+    for user in (alice, laptop, bob):
+        expect(user.page.get_by_test_id("message")).to_have_count(2)
+        assert sequences(user) == ["1", "2"]
+    expect(alice.page.get_by_test_id("pending-message")).to_have_count(0)
+    assert alice.errors == []

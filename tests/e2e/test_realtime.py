@@ -88,6 +88,34 @@ def test_a_dropped_socket_resumes_with_exactly_what_it_missed(stack: str) -> Non
     b.close()
 
 
+def test_the_posting_socket_gets_no_echo_and_the_senders_other_device_does(stack: str) -> None:
+    # Given Alice on a phone and a laptop, and Bob, each socket subscribed
+    alice, bob = Client.sign_in(stack, "Alice"), Client.sign_in(stack, "Bob")
+    chat_id = alice.create_chat()
+    bob.join(chat_id)
+    phone, laptop, b = alice.socket(), alice.socket(), bob.socket()
+    origin = phone.request("Subscribed", action="subscribe", chat_id=chat_id)["data"]["connection_id"]
+    for socket in (laptop, b):
+        socket.request("Subscribed", action="subscribe", chat_id=chat_id)
+
+    # When Alice posts from her phone, naming its socket
+    body = {"text": "sent from my phone", "origin_connection_id": origin}
+    posted = alice.call("POST", f"/chats/{chat_id}/messages", body)
+    assert posted.status == 201, posted.json
+
+    # Then her laptop and Bob get the push, her phone does not; the answer is the phone's copy
+    on_laptop = laptop.wait_for(is_message("sent from my phone"))
+    assert b.wait_for(is_message("sent from my phone")) == on_laptop
+    assert {k: v for k, v in posted.json["frame"].items() if v is not None} == on_laptop
+    alice.post(chat_id, "a later one, no origin")
+    assert phone.wait_for(lambda f: f["type"] == "MessageStored")["data"]["message"]["text"] == (
+        "a later one, no origin"
+    )
+    assert [f for f in phone.drain() if f["type"] == "MessageStored"] == []
+    for socket in (phone, laptop, b):
+        socket.close()
+
+
 def test_a_gone_connection_is_pruned_and_the_others_still_get_the_push(stack: str) -> None:
     # Given Alice's live socket, and a stale connection of Bob's whose socket vanished without
     # $disconnect (its rows are still in DynamoDB, so API Gateway would answer 410 Gone)

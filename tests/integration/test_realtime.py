@@ -426,7 +426,13 @@ def test_a_member_subscribes_and_learns_where_the_chat_stands(
         "type": "Subscribed",
         "chat_id": chat_id,
         "sequence": chat["last_event_sequence"],
-        "data": {"replayed": 0, "last_message_sequence": 2, "replayed_through": None, "complete": True},
+        "data": {
+            "replayed": 0,
+            "last_message_sequence": 2,
+            "replayed_through": None,
+            "complete": True,
+            "connection_id": conn,
+        },
     }
     assert subscribed(chat_id) == {conn}
     assert but_presence(sockets.gateway.frames(conn)) == []
@@ -962,6 +968,90 @@ def test_a_fan_out_counts_what_happened_to_each_subscriber(
     assert [json.loads(f) for f in pusher.frames["alice-1"]] == [as_frame(stored)]
     assert subscribed(chat_id) == {"alice-1"}
     assert connection_row("bob-1") is None
+
+
+# -- no echo to the socket a post came from (issue 15, B1) -----------------------------------------
+
+
+def test_the_posting_socket_gets_no_echo_and_the_senders_other_device_does(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User
+) -> None:
+    # Given Alice on two devices and Bob, all subscribed
+    chat_id = chat_of(api, bus, alice, bob)
+    for conn, user in {"alice-phone": alice, "alice-laptop": alice, "bob-1": bob}.items():
+        sockets.open(user, conn)
+        origin = sockets.subscribe(conn, chat_id)["data"]["connection_id"]
+        assert origin == conn
+    bus.pump()
+
+    # When Alice posts from her phone, naming its socket
+    posted = api.send(alice, chat_id, "from my phone", origin_connection_id="alice-phone")
+    bus.pump()
+
+    # Then her phone gets no MessageStored, her laptop and Bob get it once
+    assert posted.status == 201, posted.text
+    assert message_frames(sockets.gateway, "alice-phone") == []
+    pushed = message_frames(sockets.gateway, "alice-laptop")
+    assert len(pushed) == 1
+    assert message_frames(sockets.gateway, "bob-1") == pushed
+    # and the answer carries that very frame, for the phone to apply in its place (a socket's frame
+    # leaves out what is null; the answer's JSON says null)
+    answered = {k: v for k, v in posted.json["frame"].items() if v is not None}
+    assert answered == pushed[0]
+    stored = event_log(api, alice, chat_id)[-1]
+    assert answered == as_frame(stored)
+    # and the origin stays out of the event as published and as read back
+    assert "origin_connection_id" not in json.dumps(stored)
+    published = [e for e in bus.emitted() if e["detail"]["metadata"]["event_id"] == stored["event_id"]]
+    assert len(published) == 1
+    assert "alice-phone" not in json.dumps(published)
+
+
+def test_naming_someone_elses_socket_suppresses_nothing(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User
+) -> None:
+    # Given Alice and Bob subscribed
+    chat_id = chat_of(api, bus, alice, bob)
+    for conn, user in {"alice-1": alice, "bob-1": bob}.items():
+        sockets.open(user, conn)
+        sockets.subscribe(conn, chat_id)
+    bus.pump()
+
+    # When Alice posts naming Bob's socket as her origin (a forged or mistaken id)
+    posted = api.send(alice, chat_id, "not yours to mute", origin_connection_id="bob-1")
+    bus.pump()
+
+    # Then both sockets get the message: only the poster's own socket can be skipped
+    assert posted.status == 201, posted.text
+    assert len(message_frames(sockets.gateway, "bob-1")) == 1
+    assert len(message_frames(sockets.gateway, "alice-1")) == 1
+
+
+def test_only_the_posts_message_skips_the_origin_and_a_replay_answers_without_a_frame(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User
+) -> None:
+    # Given a round-robin chat where Alice holds the floor, her socket subscribed
+    chat_id = chat_of(api, bus, alice, bob, turn_mode="round_robin")
+    sockets.open(alice, "alice-1")
+    sockets.subscribe(alice_conn := "alice-1", chat_id)
+    bus.pump()
+    sockets.gateway.attempts.clear()
+
+    # When she posts naming her socket, and her post passes the floor on
+    body = {"client_message_id": "once", "origin_connection_id": alice_conn}
+    posted = api.send(alice, chat_id, "my turn", **body)
+    bus.pump()
+
+    # Then her socket gets no MessageStored but does get the turn's move
+    assert posted.status == 201, posted.text
+    assert message_frames(sockets.gateway, alice_conn) == []
+    assert "TurnChanged" in sockets.gateway.types(alice_conn)
+    # and a retry of the same client_message_id answers the message without a frame
+    again = api.send(alice, chat_id, "my turn", **body)
+    assert again.status == 201, again.text
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert again.json["frame"] is None
+    assert again.json["message_id"] == posted.json["message_id"]
 
 
 # -- the pusher's error mapping --------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""The chat item has a size budget (issue 13): every part is bounded, the bounds are enforced where
-the part grows, and the largest chat those bounds allow stays under ``CHAT_ITEM_BUDGET``."""
+"""The chat items have a size budget (issue 13): every part is bounded, the bounds are enforced where
+the part grows, and the largest chat those bounds allow stays under ``CHAT_ITEM_BUDGET`` in each of
+its two items; the head that every post rewrites stays under one write unit (issue 15, A3)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 import pytest
 
 from bench.dynamodb_units import item_size
-from parley.adapters.dynamodb import LoadedChat, _chat_record
+from parley.adapters.chat_items import assemble, split
+from parley.adapters.dynamodb import LoadedChat, chat_records
 from parley.domain import extensions as ext
 from parley.domain.commands import create_chat, join, post_message
 from parley.domain.model import (
@@ -126,19 +128,35 @@ def _largest_chat() -> Chat:
     )
 
 
-def _stored_size(chat: Chat) -> int:
-    record = _chat_record(chat, LoadedChat(chat, 10**9), LATE)
-    record.turn_due, record.turn_deadline = "due#15", LATE.isoformat()
-    item: dict[str, Any] = record.serialize()
-    return item_size(item)
+def _stored_sizes(chat: Chat, loaded: LoadedChat | None = None) -> tuple[int, int | None]:
+    """The head's size and the cold item's (None when the write leaves it as it is)."""
+    head, cold = chat_records(chat, loaded, LATE)
+    head.version, head.cold_version = 10**9, 10**9
+    head.turn_due, head.turn_deadline = "due#15", LATE.isoformat()
+    head_item: dict[str, Any] = head.serialize()
+    if cold is None:
+        return item_size(head_item), None
+    cold.version = 10**9
+    cold_item: dict[str, Any] = cold.serialize()
+    return item_size(head_item), item_size(cold_item)
+
+
+def _loaded(chat: Chat) -> LoadedChat:
+    """The chat as read back after its last write: its cold part as that write stored it."""
+    _, cold = chat_records(chat, None, LATE)
+    assert cold is not None
+    return LoadedChat(chat, 7, cold_version=3, cold_state=cold.state)
 
 
 def test_the_largest_chat_the_bounds_allow_stays_under_the_budget() -> None:
     chat = _largest_chat()
-    size = _stored_size(chat)
-    assert size < CHAT_ITEM_BUDGET < 400 * 1024, size
-    # and the compact form loads back as the same chat
+    head, cold = _stored_sizes(chat)
+    assert cold is not None
+    assert head < CHAT_ITEM_BUDGET < 400 * 1024, head
+    assert cold < CHAT_ITEM_BUDGET, cold
+    # and the compact form loads back as the same chat, whole or in its two parts
     assert Chat.model_validate_json(chat.stored()) == chat
+    assert assemble(chat.chat_id, *split(chat)) == chat
 
 
 def test_a_small_chat_stays_small() -> None:
@@ -151,8 +169,49 @@ def test_a_small_chat_stays_small() -> None:
         chat = post_message(
             chat, sender_id=sender, text="hi", client_message_id=None, message_id=f"m{n}", now=at(3 + n)
         ).chat
-    # Then its item is well under a kilobyte of defaults, one write unit... plus what it holds
-    assert _stored_size(chat) < 1024
+    # Then its items are well under a kilobyte of defaults, one write unit... plus what they hold
+    head, cold = _stored_sizes(chat)
+    assert cold is not None
+    assert head < 1024, head
+    assert cold < 1024, cold
+
+
+def test_a_post_rewrites_only_a_head_under_one_write_unit_at_ten_members() -> None:
+    # Given a chat of ten people and an AI participant with a persona, three installs with configs
+    chat = new_chat("free", settings=ChatSettings(rate_limit_messages=50))
+    for n in range(9):
+        chat = join(chat, user_id=f"user-{n:02d}-" + "x" * 28, name=f"Member {n}", now=at(1)).chat
+    profile = AIProfile(persona="You are a helpful assistant. " * 10, model="anthropic.claude")
+    ai = Participant(id="ai-helper", name="Helper", kind="ai", role="member", joined_at=at(1), ai=profile)
+    chat = chat.model_copy(update={"participants": (*chat.participants, ai)})
+    for extension_id in ("welcome", "analytics", "webhook"):
+        chat = ext.put_install(
+            chat,
+            user_id=OWNER,
+            extension_id=extension_id,
+            version="1.0.0",
+            enabled=True,
+            config={"template": "Welcome, {name}! " * 4},
+            now=at(2),
+        ).chat
+    before = chat
+    # When each person posts twice within the rate-limit window
+    people = [p.id for p in chat.participants if p.kind == "human"]
+    for n, sender in enumerate(people * 2):
+        chat = post_message(
+            chat, sender_id=sender, text="hi", client_message_id=None, message_id=f"m{n}", now=at(3 + n)
+        ).chat
+    # Then the write leaves the cold item alone, and the head is under one write unit (two in a
+    # transaction), where the whole chat in one item would take three
+    head, cold = _stored_sizes(chat, _loaded(before))
+    assert cold is None
+    assert head < 1024, head
+    assert item_size(_whole_item(chat)) > 2048
+
+
+def _whole_item(chat: Chat) -> dict[str, Any]:
+    """The chat as the older one-item form stored it."""
+    return {"chat_id": {"S": chat.chat_id}, "state": {"S": chat.stored()}, "version": {"N": "1"}}
 
 
 # -- each bound, where its part grows -------------------------------------------------------------

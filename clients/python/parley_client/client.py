@@ -232,6 +232,7 @@ class AsyncClient:
         )
         self.base_url = self.sync.base_url
         self._connect = connect
+        self._lives: list[Live] = []
 
     async def __aenter__(self) -> Self:
         return self
@@ -290,8 +291,17 @@ class AsyncClient:
         client_message_id: str | None = None,
         to: Sequence[str] | None = None,
     ) -> MessageView:
-        """As ``Client.send``: one ``client_message_id`` for every retry, so it is stored once."""
-        return await self._run(routes.post_message(chat_id, text, client_message_id, to))
+        """As ``Client.send``: one ``client_message_id`` for every retry, so it is stored once.
+
+        While a ``live()`` stream of this client is subscribed to the chat, its socket is named as the
+        post's origin: the server does not push the message back to it, and the stream delivers the
+        answer's copy instead, in sequence order (the sender's other sockets still get the push)."""
+        live = next((s for s in self._lives if s.origin_for(chat_id) is not None), None)
+        origin = live.origin_for(chat_id) if live is not None else None
+        posted = await self._run(routes.post_message(chat_id, text, client_message_id, to, origin))
+        if live is not None and posted.frame is not None:
+            live.posted(posted.frame)
+        return posted
 
     async def messages(
         self, chat_id: str, *, after: int | None = None, before: int | None = None, limit: int | None = None
@@ -390,7 +400,7 @@ class AsyncClient:
         Iterate it (``async for event in client.live(ids)``), or enter it first (``async with``) to be
         subscribed before sending. Gives up (``LiveError``) after ``max_reconnects`` failed attempts
         in a row."""
-        return Live(
+        stream = Live(
             self,
             list(chat_ids),
             after=after,
@@ -398,3 +408,8 @@ class AsyncClient:
             keepalive=keepalive,
             max_reconnects=max_reconnects,
         )
+        self._lives.append(stream)
+        return stream
+
+    def _forget(self, stream: Live) -> None:
+        self._lives = [s for s in self._lives if s is not stream]

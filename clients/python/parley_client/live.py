@@ -92,6 +92,8 @@ class Live:
     _pending: set[str] = field(default_factory=set)
     _closed: bool = False
     _entered: bool = False
+    _connection_id: str | None = None
+    _own: dict[str, dict[int, Frame]] = field(default_factory=dict)
 
     # -- the caller's side ---------------------------------------------------------------------------
 
@@ -118,6 +120,7 @@ class Live:
 
     async def aclose(self) -> None:
         self._closed = True
+        self.client._forget(self)
         socket, self._socket = self._socket, None
         if socket is not None:
             with contextlib.suppress(*LOST):
@@ -152,6 +155,38 @@ class Live:
                 for index in sorted(chunks):  # a chunk lost on the way leaves a hole, never a hang
                     yield chunks[index]
                 return
+
+    # -- the sender's own posts ----------------------------------------------------------------------
+
+    def origin_for(self, chat_id: str) -> str | None:
+        """The open socket's id, to name as a post's origin, while it is subscribed to ``chat_id``."""
+        if self._socket is None or chat_id not in self._cursors:
+            return None
+        return self._connection_id
+
+    def posted(self, frame: Frame) -> None:
+        """The POST answer's copy of the MessageStored frame this stream's socket is not pushed:
+        delivered at its place in sequence order (a frame before it still on its way comes first)."""
+        chat_id = frame.chat_id or ""
+        cursor = self._cursors.get(chat_id)
+        if cursor is None or frame.sequence is None or frame.sequence <= cursor.last:
+            return
+        self._own.setdefault(chat_id, {})[frame.sequence] = frame
+        self._ready.extend(self._own_next(chat_id, cursor))
+
+    def _own_next(self, chat_id: str, cursor: Cursor) -> list[LiveEvent]:
+        """The sender's own frames that come next after ``cursor``; those it passed are dropped."""
+        own = self._own.get(chat_id)
+        if not own:
+            return []
+        events = []
+        while (frame := own.pop(cursor.last + 1, None)) is not None:
+            cursor.last += 1
+            if (event := LiveEvent.of_frame(frame)) is not None:
+                events.append(event)
+        for passed in [s for s in own if s <= cursor.last]:
+            del own[passed]
+        return events
 
     # -- the socket's side ---------------------------------------------------------------------------
 
@@ -209,6 +244,7 @@ class Live:
             if exc.status < 500 and exc.status != 429:
                 raise LiveError(exc.message, code=exc.code) from exc
             raise UnreachableError(str(exc)) from exc
+        self._connection_id = None
         socket = await self.connect(ticket.url)
         self.stats.connects += 1
         try:
@@ -240,21 +276,23 @@ class Live:
             return self._refused(frame)
         if cursor is None or frame.type in ("Unsubscribed", "Ack", "pong"):
             return []
+        chat_id = frame.chat_id or ""
         if frame.type == "Subscribed":
-            self._pending.discard(cursor_chat := frame.chat_id or "")
-            return await self._fill(cursor_chat, cursor, frame.sequence or 0)
+            self._pending.discard(chat_id)
+            self._connection_id = frame.data.get("connection_id") or self._connection_id
+            return [*await self._fill(chat_id, cursor, frame.sequence or 0), *self._own_next(chat_id, cursor)]
         if frame.sequence is None:
             return self._ephemeral(frame)
         if frame.sequence <= cursor.last:
             self.stats.duplicates += 1
             return []
-        events = []
+        events = self._own_next(chat_id, cursor)
         if frame.sequence > cursor.last + 1:
             self.stats.gaps += 1
-            events = await self._fill(frame.chat_id or "", cursor, frame.sequence - 1)
+            events += await self._fill(chat_id, cursor, frame.sequence - 1)
         cursor.last = frame.sequence
         event = LiveEvent.of_frame(frame)
-        return [*events, event] if event is not None else events
+        return [*events, *([event] if event is not None else []), *self._own_next(chat_id, cursor)]
 
     def _refused(self, frame: Frame) -> list[LiveEvent]:
         if frame.data.get("action") == "subscribe":

@@ -27,7 +27,7 @@ from parley_client.models import (
     InstallList,
     InstallOut,
     MessagePage,
-    MessageView,
+    PostedMessage,
     ReadOut,
     SettingsPatch,
     Ticket,
@@ -141,15 +141,22 @@ def list_messages(
 
 
 def post_message(
-    chat_id: str, text: str, client_message_id: str | None, to: Sequence[str] | None = None
-) -> Call[MessageView]:
+    chat_id: str,
+    text: str,
+    client_message_id: str | None,
+    to: Sequence[str] | None = None,
+    origin_connection_id: str | None = None,
+) -> Call[PostedMessage]:
     """With a ``client_message_id`` (one is made when none is given) the server stores a message once,
     however often it is sent, so every failure that may have stored it can be retried. ``to`` makes it
-    a whisper to those members."""
+    a whisper to those members. With ``origin_connection_id`` that socket is not pushed the message:
+    the answer's ``frame`` is its copy."""
     body: dict[str, Any] = {"text": text, "client_message_id": client_message_id or uuid.uuid4().hex}
     if to is not None:
         body["to"] = list(to)
-    return Call(Request("POST", f"{_chat(chat_id)}/messages", body=body), _model(MessageView))
+    if origin_connection_id is not None:
+        body["origin_connection_id"] = origin_connection_id
+    return Call(Request("POST", f"{_chat(chat_id)}/messages", body=body), _model(PostedMessage))
 
 
 def change_settings(chat_id: str, changes: Mapping[str, Any]) -> Call[ChatOut]:

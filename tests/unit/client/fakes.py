@@ -60,6 +60,9 @@ class FakeApi:
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
     script: list[Response | OSError] = field(default_factory=list)
     page_size: int = 3
+    logged_posts: bool = False
+    """Posts go into the log as MessageStored and the answer carries its frame, as the server's do."""
+    origins: list[str | None] = field(default_factory=list)
     hidden: set[int] = field(default_factory=set)
     """Sequences this caller may not see: the event log answers them as Withheld markers."""
 
@@ -112,6 +115,11 @@ class FakeApi:
             return _json(200, {**CHAT_JSON, "last_event_sequence": len(self.log)})
         if path == f"/chats/{CHAT}/events":
             return self._events(int(query.get("after", 0)), int(query.get("limit", 100)))
+        if path == f"/chats/{CHAT}/messages" and method == "POST" and self.logged_posts:
+            self.origins.append(payload.get("origin_connection_id"))
+            stored = self.message(payload["text"])
+            view = stored.to_detail()["data"]["message"]
+            return _json(201, {**view, "frame": json.loads(frame(stored))})
         if path == f"/chats/{CHAT}/messages" and method == "POST":
             key = payload["client_message_id"]
             if key not in self.posted:
@@ -160,6 +168,7 @@ class FakeSocket:
     inbox: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
     sent: list[dict[str, Any]] = field(default_factory=list)
     closed: bool = False
+    connection_id: str = "sock"
 
     async def recv(self) -> str | bytes:
         item = await self.inbox.get()
@@ -197,7 +206,7 @@ class FakeGateway:
     """Drop each socket after this many replayed frames (None: replay all)."""
 
     async def connect(self, url: str) -> FakeSocket:
-        socket = FakeSocket(self._answer)
+        socket = FakeSocket(self._answer, connection_id=f"sock-{len(self.sockets) + 1}")
         self.sockets.append(socket)
         return socket
 
@@ -212,6 +221,11 @@ class FakeGateway:
             if self.cut_replay_after is not None and len(missed) > self.cut_replay_after:
                 socket.drop()  # the gateway cut the socket mid-replay
                 return
-        data = {"replayed": 0, "last_message_sequence": 0, **self.subscribed_extra}
+        data = {
+            "replayed": 0,
+            "last_message_sequence": 0,
+            "connection_id": socket.connection_id,
+            **self.subscribed_extra,
+        }
         subscribed = {"type": "Subscribed", "chat_id": CHAT, "sequence": len(self.api.log), "data": data}
         socket.push(json.dumps(subscribed))

@@ -16,6 +16,7 @@ from parley.catalog import (
     Envelope,
     EphemeralMessage,
     EventData,
+    MessageStored,
     Withheld,
     new_event,
 )
@@ -385,6 +386,50 @@ def test_a_whisper_to_others_is_a_withheld_marker_live_and_in_a_gap_fill() -> No
     run(scenario)
 
 
+# -- the sender's own posts: no echo push, the answer's frame in its place (issue 15, B1) ----------
+
+
+def test_a_post_while_live_names_the_socket_and_the_stream_yields_the_answers_copy_once() -> None:
+    async def scenario() -> None:
+        api = FakeApi(logged_posts=True)
+        client, _ = setup(api)
+        async with client.live([CHAT]) as live:
+            # When Alice sends while her stream is subscribed (the server pushes it to no socket of hers)
+            sent = await client.send(CHAT, "mine")
+            got = await take(live, 1)
+        # Then the post named her socket, and the stream yielded her message once, from the answer
+        assert api.origins == ["sock-1"]
+        assert [(e.type, e.sequence) for e in got] == [("MessageStored", 1)]
+        assert got[0].event_id == api.log[0].metadata.event_id
+        assert isinstance(got[0].data, MessageStored)
+        assert got[0].data.message.message_id == sent.message_id
+        assert (live.stats.gaps, live.stats.fetched) == (0, 0)
+
+    run(scenario)
+
+
+def test_a_frame_still_on_its_way_comes_before_the_own_post_after_it() -> None:
+    async def scenario() -> None:
+        api = FakeApi(logged_posts=True)
+        client, gateway = setup(api)
+        async with client.live([CHAT]) as live:
+            # Given Bob's message (1) stored and pushed, but not yet read off the socket
+            bobs = api.message("from bob")
+            gateway.sockets[0].push(frame(bobs))
+            # When Alice's own post (2) is answered first
+            await client.send(CHAT, "mine")
+            # and the push of a later message (3) arrives, and the socket repeats 2 (a replay)
+            later = api.message("later")
+            gateway.sockets[0].push(frame(api.log[1]))
+            gateway.sockets[0].push(frame(later))
+            got = await take(live, 3)
+        # Then each comes once, in sequence order, without reading the log
+        assert [e.sequence for e in got] == [1, 2, 3]
+        assert live.stats.fetched == 0
+
+    run(scenario)
+
+
 def test_send_with_to_posts_a_whisper() -> None:
     async def scenario() -> None:
         api = FakeApi()
@@ -394,5 +439,18 @@ def test_send_with_to_posts_a_whisper() -> None:
         assert (method, path, body["to"]) == ("POST", f"/chats/{CHAT}/messages", ["bob"])
         await client.send(CHAT, "hello")
         assert "to" not in api.requests[-1][2]
+
+    run(scenario)
+
+
+def test_a_send_without_a_live_stream_names_no_socket() -> None:
+    async def scenario() -> None:
+        api = FakeApi(logged_posts=True)
+        client, _ = setup(api)
+        await client.send(CHAT, "no stream")
+        async with client.live([CHAT], after=1) as live:
+            await live.aclose()
+        await client.send(CHAT, "stream closed")
+        assert api.origins == [None, None]
 
     run(scenario)

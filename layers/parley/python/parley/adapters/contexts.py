@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from pynamodb.exceptions import DoesNotExist, PutError
 
+from parley.adapters.chat_items import assemble, cold_key, is_head_key
 from parley.adapters.tables import ChatRecord, ExtensionRecord
 from parley.domain.contexts import UNINSTALLED_KEEP_SECONDS, ExtensionContext, context_of
 from parley.domain.model import Chat
@@ -41,8 +42,7 @@ def backfill(now: datetime) -> int:
     """Write the context row of every install on every chat that has none yet (chats from before
     context rows): one Scan of the chats table. A row the core wrote meanwhile is newer: kept."""
     written = 0
-    for record in ChatRecord.scan():
-        chat = Chat.model_validate_json(record.state)
+    for chat in _scanned_chats():
         for extension_id in sorted(chat.extensions):
             try:
                 context_record(context_of(chat, extension_id), now).save(
@@ -54,3 +54,18 @@ def backfill(now: datetime) -> int:
                 continue
             written += 1
     return written
+
+
+def _scanned_chats() -> list[Chat]:
+    """Every chat, from one Scan of heads and cold parts (either form, see chat_items)."""
+    records = {r.chat_id: r for r in ChatRecord.scan()}
+    chats = []
+    for key, head in records.items():
+        if not is_head_key(key):
+            continue
+        cold = records.get(cold_key(key)) if head.cold_version is not None else None
+        if cold is not None:
+            chats.append(assemble(key, head.state, cold.state))
+        elif head.cold_version is None:
+            chats.append(Chat.model_validate_json(head.state))
+    return chats

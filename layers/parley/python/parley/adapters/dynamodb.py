@@ -13,6 +13,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
+from parley.adapters.chat_items import ColdCache, assemble, cold_key, split
 from parley.adapters.contexts import context_record
 from parley.adapters.eventbridge import MAX_REQUEST_BYTES, envelope_size
 from parley.adapters.tables import (
@@ -27,7 +28,7 @@ from parley.domain.contexts import changed_contexts
 from parley.domain.model import Chat, Outcome
 from parley.domain.read_filters import MessageVerdicts
 from parley.domain.turns import turn_deadline
-from parley.errors import ChangeTooLargeError, ConcurrentWriteError, StoreError
+from parley.errors import ChangeTooLargeError, ConcurrentWriteError, ContentionError, StoreError
 from parley.observability import logger
 
 DURABLE_SENDERS = frozenset({"ai", "extension"})
@@ -35,6 +36,10 @@ DURABLE_SENDERS = frozenset({"ai", "extension"})
 
 BATCH_GET_KEYS = 100
 """DynamoDB's BatchGetItem limit."""
+
+LOAD_ATTEMPTS = 3
+"""Head-then-cold reads; a cold part changes only on joins, settings and installs, so a second
+attempt is already rare."""
 
 TURN_SHARDS = 16
 """Turn deadlines spread over this many index partitions, so no single key takes every write."""
@@ -50,8 +55,13 @@ class DuplicateClientMessageError(Exception):
 
 @dataclass(frozen=True)
 class LoadedChat:
+    """A chat as read, with what its write is conditioned on: the head's version, and the cold
+    part's version and JSON (None for a chat still in the older one-item form)."""
+
     chat: Chat
     version: int | None
+    cold_version: int | None = None
+    cold_state: str | None = None
 
 
 def client_message_key(chat_id: str, user_id: str, client_message_id: str) -> str:
@@ -78,6 +88,7 @@ class ChatRepository:
         self._region = region
         self._client_message_ttl = timedelta(seconds=client_message_ttl_seconds)
         self._connection: Connection | None = None
+        self._cold = ColdCache()
 
     def _conn(self) -> Connection:
         if self._connection is None:
@@ -87,11 +98,32 @@ class ChatRepository:
     # -- reads -------------------------------------------------------------------------------------
 
     def load(self, chat_id: str) -> LoadedChat | None:
+        """The chat: its head (one consistent read), and its cold part from this process's cache or,
+        for a version not seen yet, a second read. A writer that committed between the two reads is
+        seen as a newer cold version: the head is read again."""
+        for _ in range(LOAD_ATTEMPTS):
+            try:
+                head = ChatRecord.get(chat_id, consistent_read=True)
+            except ChatRecord.DoesNotExist:
+                return None
+            if head.cold_version is None:  # the older one-item form, until its next write
+                return LoadedChat(chat=Chat.model_validate_json(head.state), version=head.version)
+            version = int(head.cold_version)
+            cold = self._cold.get(chat_id, version) or self._read_cold(chat_id, version)
+            if cold is not None:
+                chat = assemble(chat_id, head.state, cold)
+                return LoadedChat(chat, head.version, cold_version=version, cold_state=cold)
+        raise ContentionError(f"chat {chat_id} kept changing while it was read", chat_id=chat_id)
+
+    def _read_cold(self, chat_id: str, version: int) -> str | None:
         try:
-            record = ChatRecord.get(chat_id, consistent_read=True)
+            record = ChatRecord.get(cold_key(chat_id), consistent_read=True)
         except ChatRecord.DoesNotExist:
             return None
-        return LoadedChat(chat=Chat.model_validate_json(record.state), version=record.version)
+        if record.version != version:
+            return None
+        self._cold.put(chat_id, version, record.state)
+        return record.state
 
     def client_message(self, chat_id: str, user_id: str, client_message_id: str) -> MessageView | None:
         """The message an earlier request with the same client_message_id stored, if any."""
@@ -191,6 +223,7 @@ class ChatRepository:
         envelopes: Sequence[Envelope[Any]],
         *,
         client_message_id: str | None = None,
+        origin_connection_id: str | None = None,
         now: datetime,
     ) -> None:
         """Write the chat, its new message, membership changes, event-log rows and the extensions'
@@ -210,8 +243,11 @@ class ChatRepository:
                     limit=MAX_REQUEST_BYTES,
                 )
         chat = outcome.chat
+        head, cold = chat_records(chat, loaded, now)
         with self._transaction() as tx:
-            tx.save(_chat_record(chat, loaded, now))
+            tx.save(head)
+            if cold is not None:
+                tx.save(cold)
             if outcome.message is not None:
                 self._save_message(tx, outcome.message, client_message_id, now)
             if outcome.joined is not None:
@@ -226,10 +262,13 @@ class ChatRepository:
             if outcome.left is not None:
                 tx.delete(MembershipRecord(outcome.left, chat.chat_id))
             for envelope in envelopes:
-                tx.save(_event_record(envelope), condition=EventRecord.sequence.does_not_exist())
+                origin = origin_connection_id if envelope.event_type == "MessageStored" else None
+                tx.save(_event_record(envelope, origin), condition=EventRecord.sequence.does_not_exist())
             # each installed extension's view of the chat moves with it (parley.domain.contexts)
             for context in changed_contexts(loaded.chat if loaded else None, chat):
                 tx.save(context_record(context, now))
+        if cold is not None and head.cold_version is not None:
+            self._cold.put(chat.chat_id, int(head.cold_version), cold.state)
 
     def _save_message(
         self, tx: _Transaction, m: MessageView, client_message_id: str | None, now: datetime
@@ -347,23 +386,37 @@ class _Transaction:
             raise
 
 
-def _chat_record(chat: Chat, loaded: LoadedChat | None, now: datetime) -> ChatRecord:
-    """The chat's item, conditioned on the version it was read at (none for a new chat)."""
+def chat_records(
+    chat: Chat, loaded: LoadedChat | None, now: datetime
+) -> tuple[ChatRecord, ChatRecord | None]:
+    """The chat's head, conditioned on the version it was read at (none for a new chat), and its
+    cold item when that changed (a chat in the older one-item form gets its first one here),
+    conditioned on the cold version the head named."""
+    hot, cold = split(chat)
+    read_cold = loaded.cold_version if loaded is not None else None
+    changed = loaded is None or loaded.cold_state != cold
+    cold_version = (read_cold or 0) + 1 if changed else read_cold
     deadline = turn_deadline(chat)
     # a put replaces the whole item: without a deadline the chat drops out of the sparse index
-    record = ChatRecord(
+    head = ChatRecord(
         chat.chat_id,
-        state=chat.stored(),
+        state=hot,
         updated_at=now.isoformat(),
         turn_due=turn_shard(chat.chat_id) if deadline else None,
         turn_deadline=deadline.astimezone(UTC).isoformat() if deadline else None,
+        cold_version=cold_version,
     )
     if loaded is not None and loaded.version is not None:
-        record.version = loaded.version
-    return record
+        head.version = loaded.version
+    if not changed:
+        return head, None
+    cold_item = ChatRecord(cold_key(chat.chat_id), state=cold, updated_at=now.isoformat())
+    if read_cold is not None:  # else it must not exist yet; either way it becomes cold_version
+        cold_item.version = read_cold
+    return head, cold_item
 
 
-def _event_record(envelope: Envelope[Any]) -> EventRecord:
+def _event_record(envelope: Envelope[Any], origin_connection_id: str | None = None) -> EventRecord:
     meta = envelope.metadata
     assert meta.sequence is not None, "only sequenced events belong in the event log"
     return EventRecord(
@@ -373,4 +426,5 @@ def _event_record(envelope: Envelope[Any]) -> EventRecord:
         event_type=meta.event_type,
         detail=envelope.to_json(),
         occurred_at=meta.occurred_at.astimezone(UTC).isoformat(),
+        origin_connection_id=origin_connection_id,
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from pynamodb.exceptions import PutError
 
+from parley.adapters.chat_items import is_head_key
 from parley.adapters.tables import ChatRecord, InboxRecord, MembershipRecord
 
 LAST = "last"
@@ -98,4 +99,4 @@ class InboxStore:
 
     def chat_ids(self) -> list[str]:
         """Every chat's id (a scan: for the rebuild command, never a request path)."""
-        return [r.chat_id for r in ChatRecord.scan(attributes_to_get=["chat_id"])]
+        return [r.chat_id for r in ChatRecord.scan(attributes_to_get=["chat_id"]) if is_head_key(r.chat_id)]

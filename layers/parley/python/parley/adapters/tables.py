@@ -42,7 +42,11 @@ class TurnDeadlineIndex(GlobalSecondaryIndex["ChatRecord"]):  # type: ignore[no-
 
 
 class ChatRecord(Model):
-    """The chat aggregate: one item per chat, JSON state guarded by an optimistic-lock version."""
+    """The chat aggregate, JSON state guarded by an optimistic-lock version, in two items (see
+    parley.adapters.chat_items): the head, rewritten by every post, holds the fields a post changes
+    and ``cold_version``; the ``<chat_id>#cold`` item holds the rest (title, settings, participants,
+    installs), rewritten only when they change. A head without ``cold_version`` is the older one-item
+    form, whole in ``state``."""
 
     class Meta:
         table_name = "parley-chats"
@@ -54,6 +58,7 @@ class ChatRecord(Model):
     updated_at = UnicodeAttribute()
     turn_due = UnicodeAttribute(null=True)
     turn_deadline = UnicodeAttribute(null=True)
+    cold_version = NumberAttribute(null=True)
     turn_deadline_index = TurnDeadlineIndex()
 
 
@@ -105,6 +110,9 @@ class EventRecord(Model):
     detail = UnicodeAttribute()
     occurred_at = UnicodeAttribute()
     parked = UnicodeAttribute(null=True)
+    origin_connection_id = UnicodeAttribute(null=True)
+    """On a post's MessageStored: the socket it came from, which the broadcaster skips if it is the
+    sender's. Outside ``detail``: never published, never in GET /events."""
     """Why the relay gave up on this event (it can never be published); absent on every other row."""
 
 

@@ -43,12 +43,19 @@ def envelope_of(record: dict[str, Any], route: Route) -> Envelope[Any]:
     return envelope
 
 
+def origin_of(record: dict[str, Any]) -> str | None:
+    """The socket a post came from, when its client named it (the row's ``origin_connection_id``)."""
+    origin = record["dynamodb"]["NewImage"].get("origin_connection_id")
+    return str(origin["S"]) if origin else None
+
+
 def _failure(sequence_number: str) -> dict[str, Any]:
     return {"batchItemFailures": [{"itemIdentifier": sequence_number}]}
 
 
-def stream_consumer(route: Route, handle: Callable[[Envelope[Any]], None]) -> StreamHandler:
-    """A Lambda handler that feeds each new row of ``route``'s stream batch to ``handle``, in order."""
+def stream_consumer(route: Route, handle: Callable[[Envelope[Any], str | None], None]) -> StreamHandler:
+    """A Lambda handler that feeds each new row of ``route``'s stream batch to ``handle``, in order,
+    with the socket the row's post came from (``origin_of``)."""
 
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         for record in new_rows(event):
@@ -57,7 +64,7 @@ def stream_consumer(route: Route, handle: Callable[[Envelope[Any]], None]) -> St
                 envelope = envelope_of(record, route)
                 logger.set_correlation_id(envelope.metadata.correlation_id)
                 logger.append_keys(event_id=envelope.metadata.event_id, event_type=envelope.event_type)
-                handle(envelope)
+                handle(envelope, origin_of(record))
             except Exception:
                 logger.exception("stream record failed; it and the rows after it come back")
                 return _failure(sequence_number)

@@ -9,7 +9,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from parley.catalog import Audience, EventData, MessageView, ParticipantKind, ParticipantView, Role, TurnMode
+from parley.catalog import (
+    Audience,
+    Envelope,
+    EventData,
+    MessageView,
+    ParticipantKind,
+    ParticipantView,
+    Role,
+    TurnMode,
+)
 
 MAX_MESSAGE_LENGTH = 20_000
 """Hard cap: 20,000 characters of 4-byte UTF-8 still fit an EventBridge entry (256 KiB) with room."""
@@ -239,7 +248,11 @@ class Chat(_Frozen):
         return member is not None and member.role in MODERATOR_ROLES
 
     def stored(self) -> str:
-        """The item's JSON, small: what equals its structural default (none, zero, empty) is left
+        """The item's JSON, small (see ``stored_data``)."""
+        return json.dumps(self.stored_data(), ensure_ascii=False, separators=(",", ":"))
+
+    def stored_data(self) -> dict[str, Any]:
+        """What is stored, small: what equals its structural default (none, zero, empty) is left
         out and loads back the same; settings and AI profiles stay whole, so changing one of their
         defaults later never changes an existing chat."""
         data = self.model_dump(mode="json", exclude_defaults=True)
@@ -247,7 +260,7 @@ class Chat(_Frozen):
         for stored, participant in zip(data.get("participants", ()), self.participants, strict=True):
             if participant.ai is not None:
                 stored["ai"] = participant.ai.model_dump(mode="json")
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        return data
 
 
 @dataclass(frozen=True)
@@ -261,3 +274,5 @@ class Outcome:
     """Who may see every event of this outcome (a whisper's); None: each event type's default."""
     joined: Participant | None = None
     left: str | None = None
+    sequenced: tuple[Envelope[Any], ...] = ()
+    """The events as committed (numbered, enveloped): set by the unit of work, empty before."""

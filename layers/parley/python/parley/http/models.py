@@ -20,6 +20,7 @@ from parley.domain.model import (
     json_bytes,
 )
 from parley.extensions.manifest import ExtensionDocument
+from parley.realtime.frames import Frame
 
 
 class _Request(BaseModel):
@@ -86,6 +87,27 @@ class PostMessageRequest(_Request):
         "member (a person or an AI participant); the sender is implied. Only the sender and they receive "
         "it, see it in history or count it as unread; everyone else gets a `Withheld` marker at its "
         "sequence. Absent: every member.",
+    )
+    origin_connection_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        description="The caller's WebSocket connection (the `Subscribed` frame's `data.connection_id`): "
+        "that socket gets no push of this message, since this answer is its copy (its `frame`); the "
+        "caller's other sockets still get the push. "
+        "A connection that is not the caller's is pushed to as usual.",
+    )
+
+
+class PostedMessage(MessageView):
+    """POST's answer: the message, and its MessageStored frame for the socket that is not sent it."""
+
+    frame: Frame | None = Field(
+        None,
+        description="This post's `MessageStored` frame, as a socket gets it: the socket named in "
+        "`origin_connection_id` is not sent it, so its client applies this one in its place (in "
+        "sequence order, like any frame). Null when a retried `client_message_id` replays the first "
+        "message.",
     )
 
 

@@ -50,6 +50,7 @@ class FanoutResult:
     gone: int
     failed: int
     not_members: int
+    origin_skipped: int = 0
 
     def plus(self, other: FanoutResult) -> FanoutResult:
         return FanoutResult(
@@ -57,6 +58,7 @@ class FanoutResult:
             self.gone + other.gone,
             self.failed + other.failed,
             self.not_members + other.not_members,
+            self.origin_skipped + other.origin_skipped,
         )
 
 
@@ -80,18 +82,24 @@ class Broadcaster:
         self._clock = clock
         self._read_filters = read_filters
 
-    def broadcast(self, envelope: Envelope[Any]) -> FanoutResult:
+    def broadcast(self, envelope: Envelope[Any], *, origin_connection_id: str | None = None) -> FanoutResult:
         """The event to the members who may see it; a content-free Withheld frame at its sequence to
-        the other members (``parley.domain.audience`` decides), so their gap detection goes on."""
+        the other members (``parley.domain.audience`` decides), so their gap detection goes on.
+
+        ``origin_connection_id``, the socket a post came from, is skipped if it is the poster's own
+        (its client has the POST's answer); any other stays."""
         chat_id = envelope.metadata.chat_id
         targets, outsiders, roster = self._audience(chat_id, roster_version=envelope.metadata.roster_version)
         if not targets and not outsiders:
             return FanoutResult(0, 0, 0, 0)
         scope = audience.audience_of(envelope)
         seeing = [t for t in targets if audience.visible_to(t.user_id, roster.role(t.user_id), scope)]
+        sender = envelope.metadata.actor.id
+        kept = [t for t in seeing if not (t.connection_id == origin_connection_id and t.user_id == sender)]
         result, _ = self._push_all(
-            seeing, envelope, not_members=outsiders, frames=self._filtered(envelope, seeing)
+            kept, envelope, not_members=outsiders, frames=self._filtered(envelope, kept)
         )
+        result = replace(result, origin_skipped=len(seeing) - len(kept))
         sequence = envelope.metadata.sequence
         if len(seeing) < len(targets) and sequence is not None:
             withheld = [t for t in targets if t not in seeing]

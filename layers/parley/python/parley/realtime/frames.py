@@ -85,6 +85,11 @@ class SubscribedData(BaseModel):
         description=f"False when the replay stopped at its bound ({MAX_REPLAY_EVENTS:,} events): read the "
         "rest with GET /chats/{chat_id}/events?after=<replayed_through>."
     )
+    connection_id: str | None = Field(
+        None,
+        description="This socket's id: name it as `origin_connection_id` when posting over HTTP, and "
+        "this socket is not sent the post's `MessageStored` (the POST's answer is its copy).",
+    )
 
 
 ReplyType = Literal["Subscribed", "Unsubscribed", "Ack", "pong", "Error"]

@@ -226,6 +226,7 @@ class RealtimeService:
                 last_message_sequence=chat.last_message_sequence,
                 replayed_through=replay.through,
                 complete=replay.complete,
+                connection_id=connection.connection_id,
             ).model_dump(mode="json"),
         )
 

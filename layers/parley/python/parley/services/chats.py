@@ -164,6 +164,7 @@ class ChatService(ChatQueries):
         client_message_id: str | None = None,
         correlation_id: str | None = None,
         to: Sequence[str] | None = None,
+        origin_connection_id: str | None = None,
     ) -> PostResult:
         """``to``: a whisper to those members (the sender implied); None posts to everyone."""
         message_id = self._new_id()
@@ -187,6 +188,7 @@ class ChatService(ChatQueries):
                         correlation_id,
                         client_message_id=client_message_id,
                         preloaded=loaded,
+                        origin_connection_id=origin_connection_id,
                     )
                 except StaleRulingError:
                     continue  # the floor moved after the turn hooks ruled: they rule again

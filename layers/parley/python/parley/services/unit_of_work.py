@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from parley.adapters.dynamodb import ChatRepository, DuplicateClientMessageError, LoadedChat
 from parley.catalog import SYSTEM, Actor, Envelope, EventData, MessageView, new_event
@@ -39,6 +40,8 @@ class Identity:
 class PostResult:
     message: MessageView
     replayed: bool
+    stored: Envelope[Any] | None = None
+    """The post's MessageStored as committed (not known for a replay)."""
 
 
 def not_a_member(chat_id: str) -> ChatNotFoundError:
@@ -80,10 +83,12 @@ class UnitOfWork:
         actor: Actor | None = None,
         causation_id: str | None = None,
         preloaded: LoadedChat | None = None,
+        origin_connection_id: str | None = None,
     ) -> Outcome:
         """Load, decide, commit; on a lost optimistic-concurrency race, decide again on fresh state.
 
-        ``preloaded`` is the caller's fresh read, used for the first attempt instead of a second one."""
+        ``preloaded`` is the caller's fresh read, used for the first attempt instead of a second one;
+        ``origin_connection_id`` the socket the post came from (its MessageStored is not pushed there)."""
         for attempt in range(1, self._max_attempts + 1):
             loaded = preloaded if attempt == 1 and preloaded is not None else self._repo.load(chat_id)
             if loaded is None or (members_only and who is not None and not loaded.chat.human(who.user_id)):
@@ -102,7 +107,14 @@ class UnitOfWork:
                 reads_private=self._reads_private,
             )
             try:
-                self._repo.commit(loaded, outcome, envelopes, client_message_id=client_message_id, now=now)
+                self._repo.commit(
+                    loaded,
+                    outcome,
+                    envelopes,
+                    client_message_id=client_message_id,
+                    origin_connection_id=origin_connection_id,
+                    now=now,
+                )
             except ConcurrentWriteError:
                 # full jitter keeps colliding writers from colliding again in lock step
                 time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
@@ -140,7 +152,8 @@ class UnitOfWork:
                 raise
             return PostResult(earlier, replayed=True)
         assert outcome.message is not None
-        return PostResult(outcome.message, replayed=False)
+        stored = next((e for e in outcome.sequenced if e.event_type == "MessageStored"), None)
+        return PostResult(outcome.message, replayed=False, stored=stored)
 
     def _earlier(
         self,
@@ -195,7 +208,7 @@ def sequence(
     chat = outcome.chat.model_copy(
         update={"last_event_sequence": base + len(envelopes), "roster_version": roster}
     )
-    return replace(outcome, chat=chat), envelopes
+    return replace(outcome, chat=chat, sequenced=tuple(envelopes)), envelopes
 
 
 def _routed(outcome: Outcome, data: EventData, reads_private: Callable[[str], bool]) -> tuple[str, ...]:

@@ -8,10 +8,10 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from parley.catalog import MessageView
 from parley.http.context import correlation_id_of, identity_of
 from parley.http.contract import SIGNED_IN, ChatId, ok, responses
-from parley.http.models import EventItem, EventPage, MessagePage, PostMessageRequest
+from parley.http.models import EventItem, EventPage, MessagePage, PostedMessage, PostMessageRequest
+from parley.realtime.frames import frame_of
 from parley.root import chat_service
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
@@ -60,7 +60,7 @@ PAGE_ERRORS: dict[int, str | None] = {
         body=True,
     ),
 )
-def post_message(chat_id: ChatId, body: PostMessageRequest) -> Response[MessageView]:
+def post_message(chat_id: ChatId, body: PostMessageRequest) -> Response[PostedMessage]:
     raw = router.current_event.raw_event
     result = chat_service().post_message(
         identity_of(raw),
@@ -69,9 +69,12 @@ def post_message(chat_id: ChatId, body: PostMessageRequest) -> Response[MessageV
         client_message_id=body.client_message_id,
         correlation_id=correlation_id_of(raw),
         to=body.to,
+        origin_connection_id=body.origin_connection_id,
     )
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
-    return Response(status_code=201, body=result.message, content_type="application/json", headers=headers)
+    frame = frame_of(result.stored) if result.stored is not None else None
+    posted = PostedMessage(**result.message.model_dump(), frame=frame)
+    return Response(status_code=201, body=posted, content_type="application/json", headers=headers)
 
 
 @router.get(
