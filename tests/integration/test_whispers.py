@@ -12,6 +12,7 @@ import pytest
 
 from parley import root
 from parley.ai.providers import LocalProvider, ModelRequest, StreamEvent
+from parley.errors import ProviderError
 from tests.support.api import Api, User, assert_error
 from tests.support.bus import Bus
 from tests.support.sockets import MANAGEMENT_URL, WEBSOCKET_URL, Gateway, Sockets
@@ -271,6 +272,38 @@ def test_a_public_reply_is_written_without_the_whispers_the_ai_was_part_of(
     assert [m.speaker for m in public.messages] == ["Bob"]
     reply = [m for m in _items(api, bob, f"/chats/{chat}/messages") if m["sender_id"] == "oracle"]
     assert [(m["to"], SECRET in m["text"]) for m in reply] == [(None, False)]
+
+
+class _Failing:
+    name = "failing"
+
+    def stream(self, request: ModelRequest) -> Iterator[StreamEvent]:
+        raise ProviderError("model_error", "the model broke")
+
+
+def test_a_failed_reply_to_a_whisper_is_announced_to_the_whispers_people_only(
+    api: Api,
+    bus: Bus,
+    sockets: Sockets,
+    chat: str,
+    alice: User,
+    bob: User,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given Alice and Bob subscribed, and the Oracle's model failing
+    monkeypatch.setattr(root, "provider_for", lambda participant: _Failing())
+    conns = _subscribed(sockets, chat, alice, bob)
+
+    # When Alice whispers to the Oracle and its reply fails
+    _whisper(api, chat, alice, ["oracle"], text=f"@Oracle {SECRET}")
+    bus.pump()
+
+    # Then the failure has the reply's audience: Alice got its frame, Bob did not
+    (failed,) = [e["detail"] for e in bus.emitted() if e["detail-type"] == "AIResponseFailed"]
+    assert failed["metadata"]["audience"] == ["oracle", alice.user_id]
+    types = {u: [f["type"] for f in sockets.gateway.frames(conns[u.user_id])] for u in (alice, bob)}
+    assert "AIResponseFailed" in types[alice]
+    assert "AIResponseFailed" not in types[bob]
 
 
 def test_the_owner_reads_no_whisper_between_others(
