@@ -274,6 +274,27 @@ def test_a_public_reply_is_written_without_the_whispers_the_ai_was_part_of(
     assert [(m["to"], SECRET in m["text"]) for m in reply] == [(None, False)]
 
 
+def test_an_ais_turn_reply_is_written_without_a_whisper_it_was_told(
+    api: Api, bus: Bus, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a round-robin chat of Alice and the Oracle, whose model records what it is sent
+    model = _Recording()
+    monkeypatch.setattr(root, "provider_for", lambda participant: model)
+    root.reset()
+    chat_id: str = api.create_chat(alice, turn_mode="round_robin", ai_participants=[ORACLE])["chat_id"]
+    bus.pump()
+
+    # When Alice, on her turn, whispers a secret to the Oracle and the floor passes to it
+    _whisper(api, chat_id, alice, ["oracle"], text=f"@Oracle {SECRET}")
+    bus.pump()
+
+    # Then the turn's request (public: the turn is everyone's) was answered without the whisper
+    (turn_request,) = model.requests
+    assert SECRET not in json.dumps([m.text for m in turn_request.messages])
+    reply = [m for m in _items(api, alice, f"/chats/{chat_id}/messages") if m["sender_id"] == "oracle"]
+    assert [(m["to"], SECRET in m["text"]) for m in reply] == [(None, False)]
+
+
 class _Failing:
     name = "failing"
 
