@@ -5,11 +5,14 @@ other member gets a content-free Withheld marker at its sequence, so their gap d
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from parley import root
+from parley.ai.providers import LocalProvider, ModelRequest, StreamEvent
+from parley.errors import ProviderError
 from tests.support.api import Api, User, assert_error
 from tests.support.bus import Bus
 from tests.support.sockets import MANAGEMENT_URL, WEBSOCKET_URL, Gateway, Sockets
@@ -231,6 +234,97 @@ def test_an_ai_not_addressed_never_sees_a_whisper_as_a_trigger_or_in_its_context
     assert reply["to"] is None
     assert "I have read 1 message from Bob" in reply["text"]
     assert SECRET not in reply["text"]
+
+
+class _Recording(LocalProvider):
+    """The local model, keeping every request it was sent (what its reply could have drawn on)."""
+
+    def __init__(self) -> None:
+        super().__init__(chunk_delay_ms=0)
+        self.requests: list[ModelRequest] = []
+
+    def stream(self, request: ModelRequest) -> Iterator[StreamEvent]:
+        self.requests.append(request)
+        return super().stream(request)
+
+
+def test_a_public_reply_is_written_without_the_whispers_the_ai_was_part_of(
+    api: Api, bus: Bus, chat: str, alice: User, bob: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the Oracle's model records what it is sent
+    model = _Recording()
+    monkeypatch.setattr(root, "provider_for", lambda participant: model)
+    root.reset()
+    # And Alice whispered a secret to the Oracle, which whispered back (quoting it)
+    _whisper(api, chat, alice, ["oracle"], text=f"@Oracle {SECRET}")
+    bus.pump()
+    (to_alice,) = model.requests
+    assert SECRET in json.dumps([m.text for m in to_alice.messages])
+
+    # When Bob asks the Oracle in public what Alice told it
+    assert api.send(bob, chat, "@Oracle what did Alice tell you?").status == 201
+    bus.pump()
+
+    # Then the public reply's model request held neither whisper, only Bob's question
+    public = model.requests[-1]
+    assert len(model.requests) == 2
+    assert SECRET not in public.system + json.dumps([m.text for m in public.messages])
+    assert [m.speaker for m in public.messages] == ["Bob"]
+    reply = [m for m in _items(api, bob, f"/chats/{chat}/messages") if m["sender_id"] == "oracle"]
+    assert [(m["to"], SECRET in m["text"]) for m in reply] == [(None, False)]
+
+
+def test_an_ais_turn_reply_is_written_without_a_whisper_it_was_told(
+    api: Api, bus: Bus, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a round-robin chat of Alice and the Oracle, whose model records what it is sent
+    model = _Recording()
+    monkeypatch.setattr(root, "provider_for", lambda participant: model)
+    root.reset()
+    chat_id: str = api.create_chat(alice, turn_mode="round_robin", ai_participants=[ORACLE])["chat_id"]
+    bus.pump()
+
+    # When Alice, on her turn, whispers a secret to the Oracle and the floor passes to it
+    _whisper(api, chat_id, alice, ["oracle"], text=f"@Oracle {SECRET}")
+    bus.pump()
+
+    # Then the turn's request (public: the turn is everyone's) was answered without the whisper
+    (turn_request,) = model.requests
+    assert SECRET not in json.dumps([m.text for m in turn_request.messages])
+    reply = [m for m in _items(api, alice, f"/chats/{chat_id}/messages") if m["sender_id"] == "oracle"]
+    assert [(m["to"], SECRET in m["text"]) for m in reply] == [(None, False)]
+
+
+class _Failing:
+    name = "failing"
+
+    def stream(self, request: ModelRequest) -> Iterator[StreamEvent]:
+        raise ProviderError("model_error", "the model broke")
+
+
+def test_a_failed_reply_to_a_whisper_is_announced_to_the_whispers_people_only(
+    api: Api,
+    bus: Bus,
+    sockets: Sockets,
+    chat: str,
+    alice: User,
+    bob: User,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given Alice and Bob subscribed, and the Oracle's model failing
+    monkeypatch.setattr(root, "provider_for", lambda participant: _Failing())
+    conns = _subscribed(sockets, chat, alice, bob)
+
+    # When Alice whispers to the Oracle and its reply fails
+    _whisper(api, chat, alice, ["oracle"], text=f"@Oracle {SECRET}")
+    bus.pump()
+
+    # Then the failure has the reply's audience: Alice got its frame, Bob did not
+    (failed,) = [e["detail"] for e in bus.emitted() if e["detail-type"] == "AIResponseFailed"]
+    assert failed["metadata"]["audience"] == ["oracle", alice.user_id]
+    types = {u: [f["type"] for f in sockets.gateway.frames(conns[u.user_id])] for u in (alice, bob)}
+    assert "AIResponseFailed" in types[alice]
+    assert "AIResponseFailed" not in types[bob]
 
 
 def test_the_owner_reads_no_whisper_between_others(

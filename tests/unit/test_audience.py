@@ -91,6 +91,29 @@ def test_an_ai_reply_to_a_whisper_for_it_goes_to_the_same_people_and_any_other_i
     assert audience.reply_to("everyone", "oracle") is None
 
 
+@pytest.mark.parametrize(
+    ("message", "reply", "kept"),
+    [
+        pytest.param(_message(1), None, True, id="public-message-public-reply"),
+        pytest.param(_message(1), ("alice",), True, id="public-message-whispered-reply"),
+        pytest.param(_message(1, ("oracle",)), None, False, id="whisper-to-ai-public-reply"),
+        pytest.param(_message(1, ("alice",), "oracle"), None, False, id="ais-own-whisper-public-reply"),
+        pytest.param(_message(1, ("oracle",)), ("alice",), True, id="whisper-to-ai-reply-to-sender"),
+        pytest.param(_message(1, ("alice",), "oracle"), ("alice",), True, id="ais-own-whisper-same-people"),
+        pytest.param(_message(1, ("oracle", "bob")), ("alice",), True, id="wider-whisper-narrower-reply"),
+        pytest.param(_message(1, ("oracle",)), ("bob",), False, id="whisper-to-ai-reply-to-another"),
+        pytest.param(_message(1, ("oracle",)), ("alice", "bob"), False, id="reply-wider-than-whisper"),
+        pytest.param(_message(1, ("bob",)), ("alice",), False, id="whisper-between-others"),
+        pytest.param(_message(1, ("bob",)), ("alice", "bob"), False, id="whisper-the-ai-never-saw"),
+    ],
+)
+def test_an_ai_reply_reads_only_what_everyone_it_reaches_could_see(
+    message: MessageView, reply: tuple[str, ...] | None, kept: bool
+) -> None:
+    # Given Alice whispered to the Oracle and it whispered back, a public reply reads neither
+    assert audience.context_visible(message, "oracle", reply) is kept
+
+
 def test_an_extension_gets_a_private_event_if_addressed_or_holding_the_capability() -> None:
     def nobody(_: str) -> bool:
         return False

@@ -428,6 +428,28 @@ def test_a_failed_ai_turn_moves_on_with_reason_ai_failed() -> None:
     assert [type(e) for e in again.events] == [AIResponseFailed]
 
 
+def test_a_failed_whispered_reply_fails_for_the_whispers_people_only_and_keeps_the_turn() -> None:
+    # Given the AI holds the floor of a round-robin chat (a free chat's whisper asked it earlier)
+    chat = new_chat("round_robin", ais=["ai-a"])
+    moved = advance_turn(post(chat, OWNER, at(5)), now=at(5))
+
+    # When the reply to that whisper (to Alice) fails
+    outcome = fail_ai_response(
+        moved.chat,
+        participant_id="ai-a",
+        request_id="r",
+        reason="throttled",
+        detail="x",
+        now=at(6),
+        to=[OWNER],
+    )
+
+    # Then only the AI and Alice may see the failure, and the floor stays with the AI's own turn
+    assert [type(e) for e in outcome.events] == [AIResponseFailed]
+    assert outcome.audience == ("ai-a", OWNER)
+    assert outcome.chat.turn == moved.chat.turn
+
+
 def test_switching_to_round_robin_on_an_ai_turn_asks_nobody_without_news() -> None:
     # Given a free chat where nobody has said anything
     chat = new_chat("free", ais=["ai-a"])

@@ -164,8 +164,11 @@ class AIResponder:
             return "skipped:not_its_turn"
         return None
 
-    def context(self, chat: Chat, participant: Participant, up_to: int) -> ModelRequest:
-        """Persona, the chat's rules, and the latest messages that fit the token budget."""
+    def context(
+        self, chat: Chat, participant: Participant, up_to: int, reply: tuple[str, ...] | None
+    ) -> ModelRequest:
+        """Persona, the chat's rules, and the latest messages that fit the token budget and that
+        everyone the reply goes to (``reply``: its ``to``; None: the whole chat) could see."""
         assert participant.ai is not None
         system = (
             f"You are {participant.name}, an AI participant in the group chat \u201c{chat.title}\u201d "
@@ -183,8 +186,10 @@ class AIResponder:
         budget = self._budget - estimate_tokens(system)
         recent = self._chats.recent_messages(chat.chat_id, up_to=up_to, limit=CONTEXT_MESSAGES)
         kept: list[Utterance] = []
-        # an AI reads only what it may see: a whisper between others never reaches its model
-        for message in reversed([m for m in recent if audience.message_visible_to(participant.id, m)]):
+        # the model reads only what the reply's audience may see: a whisper between others never
+        # reaches it, nor one the AI was part of when the reply is public or for other people
+        seen = [m for m in recent if audience.context_visible(m, participant.id, reply)]
+        for message in reversed(seen):
             cost = estimate_tokens(message.text)
             if kept and cost > budget:
                 break
@@ -200,7 +205,10 @@ class AIResponder:
         request = cause.data
         actor = Actor(id=participant.id, kind="ai", name=participant.name)
         model_request = self.context(
-            chat, participant, max(request.after_message_sequence, chat.last_message_sequence)
+            chat,
+            participant,
+            max(request.after_message_sequence, chat.last_message_sequence),
+            audience.reply_to(audience.audience_of(cause), participant.id),
         )
         try:
             provider = self._provider_for(participant)

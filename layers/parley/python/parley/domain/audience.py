@@ -97,6 +97,18 @@ def reply_to(cause: Audience, responder_id: str) -> tuple[str, ...] | None:
     return tuple(p for p in cause if p != responder_id) or None
 
 
+def context_visible(message: MessageView, responder_id: str, reply: tuple[str, ...] | None) -> bool:
+    """May an AI's model read this message while writing a reply to ``reply`` (its ``to``; None:
+    public)? Whatever the model reads may surface in the reply, so it reads only what everyone the
+    reply reaches could already see: a public reply only public messages (never a whisper the AI
+    was told or sent), a whispered one the whispers its whole audience shares with the AI."""
+    if message.to is None:
+        return True
+    if reply is None:
+        return False
+    return {responder_id, *reply} <= set(message_audience(message))
+
+
 def extension_may_see(extension_id: str, audience: Audience, reads_private: Callable[[str], bool]) -> bool:
     """An extension gets a private event only if it is addressed to it or it holds READ_PRIVATE;
     a moderators' notice is for chat moderators, who are people."""

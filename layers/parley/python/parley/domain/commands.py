@@ -354,11 +354,22 @@ def post_ai_reply(
 
 
 def fail_ai_response(
-    chat: Chat, *, participant_id: str, request_id: str, reason: FailureReason, detail: str, now: datetime
+    chat: Chat,
+    *,
+    participant_id: str,
+    request_id: str,
+    reason: FailureReason,
+    detail: str,
+    now: datetime,
+    to: Sequence[str] | None = None,
 ) -> Outcome:
     """Record why an AI reply failed and, if the AI still holds an untaken turn, move the floor on
     (reason ``ai_failed``), so a failing model never leaves a chat stuck. Allowed on a completed
-    chat too: the record says the reply was cancelled."""
+    chat too: the record says the reply was cancelled.
+
+    ``to``: the failed reply was a whisper to these people, so its failure is too (the others never
+    learn a whisper asked the AI). It moves no turn: a whisper asks an AI only in a free chat, and
+    a turn the AI took since then belongs to its own (public) turn request, which still answers."""
     failed = AIResponseFailed(
         request_id=request_id,
         participant_id=participant_id,
@@ -370,6 +381,8 @@ def fail_ai_response(
         chat = chat.model_copy(
             update={"ai_replied": {**chat.ai_replied, participant_id: chat.last_human_sequence}}
         )
+    if to is not None:
+        return Outcome(chat=chat, events=(failed,), audience=(participant_id, *to))
     moved, turn_changed = turns.pass_turn(chat, participant_id, "ai_failed", now)
     return Outcome(chat=moved, events=(failed, *_turn_events(moved, turn_changed)))
 

@@ -328,6 +328,7 @@ class ChatService(ChatQueries):
         detail: str,
         cause: Envelope[Any],
     ) -> None:
+        """Record the failure for those the reply would have reached: a whisper's people only."""
         self._uow.execute(
             chat_id,
             None,
@@ -338,6 +339,7 @@ class ChatService(ChatQueries):
                 reason=reason,
                 detail=detail,
                 now=now,
+                to=audience.reply_to(audience.audience_of(cause), participant.id),
             ),
             cause.metadata.correlation_id,
             actor=participant,
