@@ -335,7 +335,8 @@ def record_shadow_output(chat: Chat, envelope: Envelope[Any]) -> Outcome:
     shadowed = ExtensionShadowOutput(
         extension_id=data.extension_id, output_type=envelope.event_type, output=output
     )
-    return Outcome(chat=chat, events=(shadowed,))
+    # what a whisper caused is for the whisper's people only, as the live output would have been
+    return Outcome(chat=chat, events=(shadowed,), audience=envelope.metadata.audience)
 
 
 def reject_event(chat: Chat, *, extension_id: str, event_type: str, event_id: str, reason: str) -> Outcome:
