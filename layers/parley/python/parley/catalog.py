@@ -733,10 +733,13 @@ class ExtensionShadowOutput(EventData):
 
     extension_id: str
     output_type: str = Field(
-        description="The event it would have caused: ExtensionMessageRequested, ExtensionEvent, "
-        "AIContextContributed, MessageModerated or TurnValidationRequested."
+        description="The event it would have caused: ExtensionMessageRequested, ExtensionEphemeralRequested, "
+        "ExtensionEvent, AIContextContributed, MessageModerated or TurnValidationRequested."
     )
-    output: dict[str, Any] = Field(description="That event's data (a rewrite's ruling adds its `text`).")
+    output: dict[str, Any] = Field(
+        description="That event's data (a rewrite's ruling adds its `text`); an ephemeral message's is "
+        "only `request_id`, `participant_id` and `text_length`, as its text is never stored."
+    )
     config: Literal["config", "shadow_config"] = Field(
         "config", description="Which of the install's configs it ran with."
     )
