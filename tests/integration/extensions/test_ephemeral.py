@@ -221,3 +221,32 @@ def test_the_service_drops_what_finds_no_socket_or_comes_late_and_repeats_the_sa
     assert service.from_extension(chat, late, document) is None
     assert len(ephemeral_frames(sockets, "alice-1")) == 3
     assert stored_anywhere("from the core") == stored_anywhere(SECRET) == []
+
+
+def test_a_shadow_installs_ephemeral_message_is_recorded_without_its_text_and_never_pushed(
+    api: Api, bus: Bus, sockets: Sockets, alice: User
+) -> None:
+    extension = whisperer()
+    with registered(extension):
+        # Given the whisperer installed in shadow mode, and Alice on a socket
+        chat_id = chat_with_the_whisperer(api, bus, alice)
+        body = {"enabled": True, "config": {}, "shadow": True}
+        assert api.put(f"/chats/{chat_id}/extensions/whisperer", alice, body=body).status == 200
+        bus.pump()
+        sockets.subscribe(sockets.open(alice, "alice-1"), chat_id)
+
+        # When Alice posts and the whisperer answers her
+        assert api.send(alice, chat_id, "hello").status == 201
+        assert deliver(extension, bus.emitted(), **{"detail-type": "MessageStored"}) == [True]
+        bus.pump()
+
+    # Then nothing reached her socket: shadow mode applies nothing
+    assert ephemeral_frames(sockets, "alice-1") == []
+    # And moderators see that it would have, to whom and how long, but never the text itself
+    events = api.get(f"/chats/{chat_id}/events", alice, query={"limit": 200}).json["items"]
+    outputs = [e["data"] for e in events if e["metadata"]["event_type"] == "ExtensionShadowOutput"]
+    assert [(o["output_type"], o["output"]["participant_id"]) for o in outputs] == [
+        ("ExtensionEphemeralRequested", alice.user_id)
+    ]
+    assert outputs[0]["output"]["text_length"] == len(f"{SECRET} (hello)")
+    assert stored_anywhere(SECRET) == []

@@ -363,3 +363,50 @@ def test_the_broadcaster_reads_nothing_more_for_a_chat_without_a_read_filter(
     assert (chats.loads, chats.verdict_reads) == ((1, 1) if enabled else (0, 0))
     [frame] = [json.loads(f) for f in pusher.frames["bob-1"]][-1:]
     assert frame["data"]["message"]["text"] == (MASKED if enabled else SPOILER)
+
+
+def test_the_chat_list_previews_the_last_message_as_each_viewer_reads_it(
+    api: Api, bus: Bus, alice: User, bob: User, carol: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a spoiler as the last message of a chat where Bob opted in to hiding spoilers
+    chat_id = spoiler_chat(api, bus, alice, bob, carol)
+    assert api.send(alice, chat_id, SPOILER).status == 201
+    bus.pump()
+
+    def previewed(user: User) -> dict[str, Any]:
+        response = api.get("/chats", user)
+        assert response.status == 200, response.text
+        [item] = [c for c in response.json["items"] if c["chat_id"] == chat_id]
+        last: dict[str, Any] = item["last_message"]
+        return last
+
+    # Then Bob's chat list shows it masked, as his history does; Alice's shows it whole
+    bob_sees = previewed(bob)
+    assert (bob_sees["text"], bob_sees.get("filtered")) == (MASKED, "rewritten")
+    assert SPOILER not in json.dumps(bob_sees)
+    alice_sees = previewed(alice)
+    assert (alice_sees["text"], alice_sees.get("filtered")) == (SPOILER, None)
+
+    # And a chat with no read filter lists at no extra read: no message loaded, no verdict looked up
+    plain: str = api.create_chat(alice)["chat_id"]
+    assert api.send(alice, plain, "hello").status == 201
+    bus.pump()
+    loads: list[str] = []
+    verdict_reads: list[str] = []
+    message, read_verdicts = ChatRepository.message, ChatRepository.read_verdicts
+
+    def counted_message(self: ChatRepository, chat_id: str, sequence: int) -> Any:
+        loads.append(chat_id)
+        return message(self, chat_id, sequence)
+
+    def counted_verdicts(self: ChatRepository, chat_id: str, sequences: Sequence[int]) -> Any:
+        verdict_reads.append(chat_id)
+        return read_verdicts(self, chat_id, sequences)
+
+    monkeypatch.setattr(ChatRepository, "message", counted_message)
+    monkeypatch.setattr(ChatRepository, "read_verdicts", counted_verdicts)
+    response = api.get("/chats", alice)
+    [item] = [c for c in response.json["items"] if c["chat_id"] == plain]
+    assert item["last_message"]["text"] == "hello"
+    assert plain not in loads + verdict_reads
+    assert chat_id in loads  # the filtered chat's preview was read through its filter

@@ -7,8 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from parley import root
+from parley.catalog import Envelope
+from parley.extensions.manifest import Manifest
+from parley.extensions.sdk import Context, Extension
 from tests.support.api import Api, User
 from tests.support.bus import Bus
+from tests.support.extensions import deliver, registered
 
 
 def put(api: Api, user: User, chat_id: str, extension_id: str, **body: Any) -> dict[str, Any]:
@@ -125,3 +129,44 @@ def test_a_shadow_moderation_install_never_refuses_and_records_its_rulings(
     assert (rejected["config"], rejected["output"]["action"]) == ("config", "reject")
     assert (rewritten["config"], rewritten["output"]["action"]) == ("shadow_config", "rewrite")
     assert rewritten["output"]["text"] == "*** alert"
+
+
+def test_a_shadow_installs_event_caused_by_a_whisper_is_recorded_for_no_one_outside_it(
+    api: Api, bus: Bus, alice: User, bob: User, carol: User
+) -> None:
+    extension: Extension[Any] = Extension(
+        Manifest(
+            id="echo",
+            version="1.0.0",
+            name="Echo",
+            description="Repeats what it reads as an event.",
+            events=("MessageStored",),
+            emits=("echo.heard",),
+            capabilities=frozenset({"events:emit", "messages:read_private"}),
+        )
+    )
+
+    @extension.on("MessageStored")
+    def heard(event: Envelope[Any], ctx: Context[Any]) -> None:
+        ctx.emit("echo.heard", {"text": event.data.message.text})
+
+    with registered(extension):
+        # Given echo in shadow mode in Alice's chat, and Bob whispering to Carol
+        chat_id = str(api.create_chat(alice)["chat_id"])
+        for member in (bob, carol):
+            assert api.post(f"/chats/{chat_id}/members", member).status == 200
+        put(api, alice, chat_id, "echo", config={}, shadow=True)
+        bus.pump()
+        whisper = api.send(bob, chat_id, "psst", to=[carol.user_id])
+        assert whisper.status == 201, whisper.text
+
+        # When echo hears it and emits an event quoting it
+        assert deliver(extension, bus.emitted(), **{"detail-type": "MessageStored"}) == [True]
+        bus.pump()
+
+    # Then the event is recorded, not applied, and Alice, a moderator outside the whisper, cannot
+    # read it (live, the event would have reached only those who may see the whisper)
+    events = api.get(f"/chats/{chat_id}/events", alice, query={"limit": 200}).json["items"]
+    assert [e["metadata"]["event_type"] for e in events][-2:] == ["Withheld", "Withheld"]
+    assert shadow_outputs(api, alice, chat_id) == []
+    assert "psst" not in str(events)

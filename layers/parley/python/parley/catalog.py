@@ -214,16 +214,22 @@ def derive(
     occurred_at: datetime | None = None,
 ) -> Envelope[D]:
     """An event caused by another: same correlation id, causation id set to the cause's event id, and
-    (in the same chat) routed to the same extensions."""
-    return new_event(
+    (in the same chat) routed to the same extensions and for the same audience: what a whisper
+    caused may quote it, so it must reach no one the whisper did not."""
+    same_chat = chat_id in (None, cause.metadata.chat_id)
+    derived = new_event(
         data,
         chat_id=chat_id or cause.metadata.chat_id,
         actor=actor,
         correlation_id=cause.metadata.correlation_id,
         causation_id=cause.metadata.event_id,
         occurred_at=occurred_at,
-        extensions=cause.metadata.extensions if chat_id in (None, cause.metadata.chat_id) else (),
+        extensions=cause.metadata.extensions if same_chat else (),
     )
+    if not same_chat or cause.metadata.audience is None:
+        return derived
+    metadata = derived.metadata.model_copy(update={"audience": cause.metadata.audience})
+    return derived.model_copy(update={"metadata": metadata})
 
 
 def data_model(event_type: str) -> type[EventData]:
@@ -727,10 +733,13 @@ class ExtensionShadowOutput(EventData):
 
     extension_id: str
     output_type: str = Field(
-        description="The event it would have caused: ExtensionMessageRequested, ExtensionEvent, "
-        "AIContextContributed, MessageModerated or TurnValidationRequested."
+        description="The event it would have caused: ExtensionMessageRequested, ExtensionEphemeralRequested, "
+        "ExtensionEvent, AIContextContributed, MessageModerated or TurnValidationRequested."
     )
-    output: dict[str, Any] = Field(description="That event's data (a rewrite's ruling adds its `text`).")
+    output: dict[str, Any] = Field(
+        description="That event's data (a rewrite's ruling adds its `text`); an ephemeral message's is "
+        "only `request_id`, `participant_id` and `text_length`, as its text is never stored."
+    )
     config: Literal["config", "shadow_config"] = Field(
         "config", description="Which of the install's configs it ran with."
     )

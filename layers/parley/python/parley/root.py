@@ -284,9 +284,12 @@ def rebuild_service() -> RebuildService:
 def inbox_service() -> InboxService:
     from parley.adapters.inbox import InboxStore
     from parley.services.inbox import InboxService  # the api's and the inbox route's alone
+    from parley.services.read_filters import ReadFilters
 
     bound_settings()  # its records are PynamoDB models: bound before the first call
-    return InboxService(InboxStore(), chat_repository(), connections(), pusher)
+    # the chat list's preview is read as the history is: through the chat's read filters
+    filters = ReadFilters(chat_repository(), registry().all, hook_runner())
+    return InboxService(InboxStore(), chat_repository(), connections(), pusher, read_filters=filters)
 
 
 @component

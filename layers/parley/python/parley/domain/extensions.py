@@ -322,12 +322,21 @@ def record_shadow_output(chat: Chat, envelope: Envelope[Any]) -> Outcome:
     install = chat.extensions.get(data.extension_id)
     if install is None or not install.shadow:
         return Outcome(chat=chat)
+    if envelope.event_type == "ExtensionEphemeralRequested":
+        # an ephemeral message is never stored anywhere, not even for moderators: only whom it was
+        # for and how long it was
+        output = {
+            "request_id": data.request_id,
+            "participant_id": data.participant_id,
+            "text_length": len(data.text),
+        }
+    else:
+        output = data.model_dump(mode="json", exclude={"extension_id"})
     shadowed = ExtensionShadowOutput(
-        extension_id=data.extension_id,
-        output_type=envelope.event_type,
-        output=data.model_dump(mode="json", exclude={"extension_id"}),
+        extension_id=data.extension_id, output_type=envelope.event_type, output=output
     )
-    return Outcome(chat=chat, events=(shadowed,))
+    # what a whisper caused is for the whisper's people only, as the live output would have been
+    return Outcome(chat=chat, events=(shadowed,), audience=envelope.metadata.audience)
 
 
 def reject_event(chat: Chat, *, extension_id: str, event_type: str, event_id: str, reason: str) -> Outcome:

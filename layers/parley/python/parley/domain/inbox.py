@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,6 +28,11 @@ class LastMessage(BaseModel):
     truncated: bool = Field(description="The text was longer than the preview.")
     sequence: int = Field(ge=1)
     created_at: datetime
+    filtered: Literal["hidden", "rewritten"] | None = Field(
+        default=None,
+        description="Set when a read filter hid (empty `text`) or rewrote the message for this viewer, "
+        "as in the message history.",
+    )
 
 
 def preview(message: MessageView) -> LastMessage:

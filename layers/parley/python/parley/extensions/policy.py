@@ -18,8 +18,11 @@ NEEDS_ONLY_INSTALL = frozenset({"ExtensionFailed", "ExtensionRecovered"})
 """Health reports count even while the extension is off (its last failures opened the circuit)."""
 
 
-SHADOWED = frozenset({"ExtensionMessageRequested", "ExtensionEvent", "AIContextContributed"})
-"""Outputs a shadow install's requests never apply: the core records them (ExtensionShadowOutput)."""
+SHADOWED = frozenset(
+    {"ExtensionMessageRequested", "ExtensionEphemeralRequested", "ExtensionEvent", "AIContextContributed"}
+)
+"""Outputs a shadow install's requests never apply: the core records them (ExtensionShadowOutput).
+Every output type an extension may send belongs here, else shadow mode would deliver it live."""
 SHADOW = "shadow: the extension runs in shadow mode on this chat; its outputs are recorded, not applied"
 
 

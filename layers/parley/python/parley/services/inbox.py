@@ -4,7 +4,7 @@ member's POST /chats/{chat_id}/read, and rebuilt from the chats' logs by a comma
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -13,11 +13,20 @@ from parley.adapters.dynamodb import ChatRepository
 from parley.adapters.inbox import InboxRow, InboxStore
 from parley.catalog import Envelope, MessageStored, ReadMarkerMoved, new_event
 from parley.clock import utc_now
-from parley.domain.inbox import InboxFold, InboxView, LastMessage, PrivateMessage, fold_inbox, view_for
+from parley.domain.inbox import (
+    InboxFold,
+    InboxView,
+    LastMessage,
+    PrivateMessage,
+    fold_inbox,
+    preview,
+    view_for,
+)
 from parley.domain.model import Chat
 from parley.ports import Pusher
 from parley.realtime.direct import push_to_member
 from parley.realtime.frames import frame_of
+from parley.services.read_filters import ReadFilters
 from parley.services.rebuild import RebuildService
 from parley.services.unit_of_work import Identity, not_a_member
 
@@ -65,8 +74,10 @@ class InboxService:
         pusher: Callable[[], Pusher],
         *,
         clock: Callable[[], datetime] = utc_now,
+        read_filters: ReadFilters | None = None,
     ) -> None:
         self._store = store
+        self._filters = read_filters  # None: the inbox route's, which only projects
         self._repo = repository
         self._connections = connections
         self._pusher = pusher  # a factory: the inbox route never pushes, so never builds a client
@@ -102,7 +113,25 @@ class InboxService:
         chats = [loaded.chat for loaded in map(self._repo.load, chat_ids) if loaded is not None]
         mine = [chat for chat in chats if chat.human(who.user_id)]
         rows = self._store.rows(who.user_id, [chat.chat_id for chat in mine])
-        return InboxPage([_entry(who.user_id, chat, rows[chat.chat_id]) for chat in mine], next_cursor)
+        viewer = who.user_id
+        entries = [self._filtered(viewer, _entry(viewer, chat, rows[chat.chat_id])) for chat in mine]
+        return InboxPage(entries, next_cursor)
+
+    def _filtered(self, viewer: str, entry: InboxEntry) -> InboxEntry:
+        """The preview as the viewer reads the message: a read filter's hide or rewrite applies to the
+        chat list as to the history, else a hidden message's first characters would show there. Only a
+        chat with a read filter enabled pays for loading the message (one read)."""
+        last = entry.last_message
+        if last is None or self._filters is None or not self._filters.filters(entry.chat):
+            return entry
+        message = self._repo.message(entry.chat.chat_id, last.sequence)
+        if message is None:
+            return entry
+        [seen] = self._filters.messages_for(entry.chat, viewer, [message])
+        if seen.filtered is None:
+            return entry
+        shown = preview(seen).model_copy(update={"filtered": seen.filtered})
+        return replace(entry, last_message=shown)
 
     def mark_read(self, who: Identity, chat_id: str, sequence: int) -> ReadResult:
         """Move the caller's marker forward (a marker past the last message stops at it); on a move,

@@ -96,6 +96,11 @@ class ReadFilters:
             for i in extension_ids
         )
 
+    def filters(self, chat: Chat) -> bool:
+        """Whether the chat has a read filter enabled: a read path that must first load a message
+        to rule on asks this, so a chat without one costs nothing."""
+        return bool(hooked(chat.extensions, self._registry(), "on_read"))
+
     def verdicts(self, chat: Chat, messages: Sequence[MessageView], viewers: Collection[str]) -> Verdicts:
         """The one entry point: what ``viewers`` read of ``messages``, from the cache, asking the
         chat's read filters only about messages no cached verdict covers."""
