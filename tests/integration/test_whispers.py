@@ -243,3 +243,30 @@ def test_the_owner_reads_no_whisper_between_others(
     assert _items(api, alice, f"/chats/{chat}/messages") == []
     assert SECRET not in json.dumps(_items(api, alice, f"/chats/{chat}/events"))
     assert [m["text"] for m in _items(api, carol, f"/chats/{chat}/messages")] == [SECRET]
+
+
+def _moderated(api: Api, chat_id: str, owner: User, **install: Any) -> None:
+    body = {"enabled": True, "config": {"blocked_terms": ["vault"]}, **install}
+    response = api.put(f"/chats/{chat_id}/extensions/moderation", owner, body=body)
+    assert response.status in (200, 201), response.text
+
+
+def _event_types(api: Api, user: User, chat_id: str) -> list[str]:
+    return [i["event_type"] for i in _items(api, user, f"/chats/{chat_id}/events")]
+
+
+def test_a_refused_whispers_rulings_are_stored_for_the_whispers_people_only(
+    api: Api, bus: Bus, chat: str, alice: User, bob: User, carol: User
+) -> None:
+    # Given live moderation that rejects the whisper's text
+    _moderated(api, chat, alice, config={"blocked_terms": ["vault"], "action": "reject"})
+
+    # When Bob whispers it to Alice and moderation refuses it
+    assert api.send(bob, chat, SECRET, to=[alice.user_id]).status == 422
+
+    # Then its MessageModerated is the whisper's people's (Bob's and Alice's), a marker for Carol
+    assert "MessageModerated" in _event_types(api, bob, chat)
+    assert "MessageModerated" in _event_types(api, alice, chat)
+    assert "MessageModerated" not in _event_types(api, carol, chat)
+    ruled = [e["detail"] for e in bus.emitted() if e["detail-type"] == "MessageModerated"]
+    assert [d["metadata"]["audience"] for d in ruled] == [[bob.user_id, alice.user_id]]

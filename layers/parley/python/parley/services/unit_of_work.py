@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from parley.adapters.dynamodb import ChatRepository, DuplicateClientMessageError, LoadedChat
-from parley.catalog import SYSTEM, Actor, Envelope, EventData, MessageView, new_event
+from parley.catalog import SYSTEM, Actor, Audience, Envelope, EventData, MessageView, new_event
 from parley.domain import audience
 from parley.domain import extensions as installs
 from parley.domain.model import Chat, Outcome
@@ -123,11 +123,24 @@ class UnitOfWork:
         raise ContentionError(f"chat {chat_id} is too busy right now; retry shortly", chat_id=chat_id)
 
     def record(
-        self, chat_id: str, who: Identity | None, events: Sequence[EventData], correlation_id: str | None
+        self,
+        chat_id: str,
+        who: Identity | None,
+        events: Sequence[EventData],
+        correlation_id: str | None,
+        audience: Audience | None = None,
     ) -> None:
-        """Commit decisions that change no state (a refusal) into the chat's event log."""
+        """Commit decisions that change no state (a refusal) into the chat's event log.
+
+        ``audience``: the refused message's (a whisper's rulings quote or rewrite its text, so they
+        are its people's, as they would have been had it been stored); None for a public one."""
         recorded = tuple(events)
-        self.execute(chat_id, who, lambda chat, _: Outcome(chat=chat, events=recorded), correlation_id)
+        self.execute(
+            chat_id,
+            who,
+            lambda chat, _: Outcome(chat=chat, events=recorded, audience=audience),
+            correlation_id,
+        )
 
     def post_once(
         self,
