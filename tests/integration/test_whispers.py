@@ -270,3 +270,29 @@ def test_a_refused_whispers_rulings_are_stored_for_the_whispers_people_only(
     assert "MessageModerated" not in _event_types(api, carol, chat)
     ruled = [e["detail"] for e in bus.emitted() if e["detail-type"] == "MessageModerated"]
     assert [d["metadata"]["audience"] for d in ruled] == [[bob.user_id, alice.user_id]]
+
+
+def test_a_whispers_moderators_only_events_are_for_the_moderators_among_its_people(
+    api: Api, bus: Bus, chat: str, alice: User, bob: User, carol: User
+) -> None:
+    # Given live moderation that lets the whisper's text through and a shadow config that would not
+    _moderated(
+        api,
+        chat,
+        alice,
+        config={"blocked_terms": ["spoiler"]},
+        shadow_config={"blocked_terms": ["vault"], "action": "reject"},
+    )
+
+    # When Alice (the owner) whispers it to Bob (a plain member)
+    _whisper(api, chat, alice, [bob.user_id])
+
+    # Then the shadow ruling on it is Alice's alone: Bob, in the whisper but no moderator, and
+    # Carol, outside it, read a marker; the message itself is still Alice's and Bob's
+    assert "ExtensionShadowOutput" in _event_types(api, alice, chat)
+    assert "ExtensionShadowOutput" not in _event_types(api, bob, chat)
+    assert "ExtensionShadowOutput" not in _event_types(api, carol, chat)
+    [shadow] = [e["detail"] for e in bus.emitted() if e["detail-type"] == "ExtensionShadowOutput"]
+    assert shadow["metadata"]["audience"] == [alice.user_id]
+    [stored] = [e["detail"] for e in bus.emitted() if e["detail-type"] == "MessageStored"][-1:]
+    assert stored["metadata"]["audience"] == [alice.user_id, bob.user_id]

@@ -213,7 +213,7 @@ def sequence(
             base + offset,
             roster_version=roster,
             extensions=_routed(outcome, data, reads_private),
-            audience=outcome.audience,
+            audience=_scope(outcome, data),
         )
         envelopes.append(envelope)
         # one flow per request: later events share the first one's correlation id
@@ -224,9 +224,22 @@ def sequence(
     return replace(outcome, chat=chat, sequenced=tuple(envelopes)), envelopes
 
 
+def _scope(outcome: Outcome, data: EventData) -> Audience | None:
+    """One event's audience in its outcome: the outcome's, narrowed for a moderators' notice.
+
+    A whisper's moderators-only event (a shadow ruling rewriting its text) is for the moderators
+    among the whisper's people: its plain members must not read a moderators' notice, and the other
+    moderators must not read the whisper through it. None of them: nobody reads it (a marker)."""
+    scope = outcome.audience
+    if isinstance(scope, tuple) and audience.type_default(data.event_type) == audience.MODERATORS:
+        return tuple(p for p in scope if outcome.chat.is_moderator(p))
+    return scope
+
+
 def _routed(outcome: Outcome, data: EventData, reads_private: Callable[[str], bool]) -> tuple[str, ...]:
     routed = installs.routed_to(outcome.chat, data)
     if outcome.audience is None:
         return routed
-    scope = outcome.audience
+    scope = _scope(outcome, data)
+    assert scope is not None
     return tuple(e for e in routed if audience.extension_may_see(e, scope, reads_private))
