@@ -237,9 +237,11 @@ def _scope(outcome: Outcome, data: EventData) -> Audience | None:
 
 
 def _routed(outcome: Outcome, data: EventData, reads_private: Callable[[str], bool]) -> tuple[str, ...]:
+    """The extensions an event goes to: those that may see it under its own audience (a public
+    event's is its type's default, so a moderators' notice reaches live exactly the extensions that
+    backfill would hand it to), plus a life-cycle event's subject, whose install hooks must run."""
     routed = installs.routed_to(outcome.chat, data)
-    if outcome.audience is None:
-        return routed
-    scope = _scope(outcome, data)
-    assert scope is not None
-    return tuple(e for e in routed if audience.extension_may_see(e, scope, reads_private))
+    stamped = _scope(outcome, data)
+    scope = audience.type_default(data.event_type) if stamped is None else stamped
+    subject = data.extension_id if isinstance(data, installs.LIFECYCLE) else None
+    return tuple(e for e in routed if e == subject or audience.extension_may_see(e, scope, reads_private))
