@@ -296,3 +296,23 @@ def test_a_whispers_moderators_only_events_are_for_the_moderators_among_its_peop
     assert shadow["metadata"]["audience"] == [alice.user_id]
     [stored] = [e["detail"] for e in bus.emitted() if e["detail-type"] == "MessageStored"][-1:]
     assert stored["metadata"]["audience"] == [alice.user_id, bob.user_id]
+
+
+def test_an_ai_whispered_reply_refused_by_moderation_is_ruled_on_for_the_whispers_people_only(
+    api: Api, bus: Bus, chat: str, alice: User, bob: User, carol: User
+) -> None:
+    # Given live moderation that rejects the local model's echo ("you said") but not the question
+    _moderated(api, chat, alice, config={"blocked_terms": ["you said"], "action": "reject"})
+
+    # When Bob whispers to the Oracle and its whispered reply is refused
+    _whisper(api, chat, bob, ["oracle"], text=f"@Oracle {SECRET}")
+    bus.pump()
+
+    # Then the reply's rejection is stored for the reply's people (the Oracle and Bob): Alice, the
+    # owner outside the whisper, and Carol read a marker
+    ruled = [e["detail"] for e in bus.emitted() if e["detail-type"] == "MessageModerated"]
+    rejected = [d for d in ruled if d["data"]["action"] == "reject"]
+    assert [d["metadata"]["audience"] for d in rejected] == [["oracle", bob.user_id]]
+    assert _event_types(api, bob, chat).count("MessageModerated") == 2
+    for outsider in (alice, carol):
+        assert "MessageModerated" not in _event_types(api, outsider, chat)
