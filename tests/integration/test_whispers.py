@@ -337,3 +337,76 @@ def test_the_owner_reads_no_whisper_between_others(
     assert _items(api, alice, f"/chats/{chat}/messages") == []
     assert SECRET not in json.dumps(_items(api, alice, f"/chats/{chat}/events"))
     assert [m["text"] for m in _items(api, carol, f"/chats/{chat}/messages")] == [SECRET]
+
+
+def _moderated(api: Api, chat_id: str, owner: User, **install: Any) -> None:
+    body = {"enabled": True, "config": {"blocked_terms": ["vault"]}, **install}
+    response = api.put(f"/chats/{chat_id}/extensions/moderation", owner, body=body)
+    assert response.status in (200, 201), response.text
+
+
+def _event_types(api: Api, user: User, chat_id: str) -> list[str]:
+    return [i["event_type"] for i in _items(api, user, f"/chats/{chat_id}/events")]
+
+
+def test_a_refused_whispers_rulings_are_stored_for_the_whispers_people_only(
+    api: Api, bus: Bus, chat: str, alice: User, bob: User, carol: User
+) -> None:
+    # Given live moderation that rejects the whisper's text
+    _moderated(api, chat, alice, config={"blocked_terms": ["vault"], "action": "reject"})
+
+    # When Bob whispers it to Alice and moderation refuses it
+    assert api.send(bob, chat, SECRET, to=[alice.user_id]).status == 422
+
+    # Then its MessageModerated is the whisper's people's (Bob's and Alice's), a marker for Carol
+    assert "MessageModerated" in _event_types(api, bob, chat)
+    assert "MessageModerated" in _event_types(api, alice, chat)
+    assert "MessageModerated" not in _event_types(api, carol, chat)
+    ruled = [e["detail"] for e in bus.emitted() if e["detail-type"] == "MessageModerated"]
+    assert [d["metadata"]["audience"] for d in ruled] == [[bob.user_id, alice.user_id]]
+
+
+def test_a_whispers_moderators_only_events_are_for_the_moderators_among_its_people(
+    api: Api, bus: Bus, chat: str, alice: User, bob: User, carol: User
+) -> None:
+    # Given live moderation that lets the whisper's text through and a shadow config that would not
+    _moderated(
+        api,
+        chat,
+        alice,
+        config={"blocked_terms": ["spoiler"]},
+        shadow_config={"blocked_terms": ["vault"], "action": "reject"},
+    )
+
+    # When Alice (the owner) whispers it to Bob (a plain member)
+    _whisper(api, chat, alice, [bob.user_id])
+
+    # Then the shadow ruling on it is Alice's alone: Bob, in the whisper but no moderator, and
+    # Carol, outside it, read a marker; the message itself is still Alice's and Bob's
+    assert "ExtensionShadowOutput" in _event_types(api, alice, chat)
+    assert "ExtensionShadowOutput" not in _event_types(api, bob, chat)
+    assert "ExtensionShadowOutput" not in _event_types(api, carol, chat)
+    [shadow] = [e["detail"] for e in bus.emitted() if e["detail-type"] == "ExtensionShadowOutput"]
+    assert shadow["metadata"]["audience"] == [alice.user_id]
+    [stored] = [e["detail"] for e in bus.emitted() if e["detail-type"] == "MessageStored"][-1:]
+    assert stored["metadata"]["audience"] == [alice.user_id, bob.user_id]
+
+
+def test_an_ai_whispered_reply_refused_by_moderation_is_ruled_on_for_the_whispers_people_only(
+    api: Api, bus: Bus, chat: str, alice: User, bob: User, carol: User
+) -> None:
+    # Given live moderation that rejects the local model's echo ("you said") but not the question
+    _moderated(api, chat, alice, config={"blocked_terms": ["you said"], "action": "reject"})
+
+    # When Bob whispers to the Oracle and its whispered reply is refused
+    _whisper(api, chat, bob, ["oracle"], text=f"@Oracle {SECRET}")
+    bus.pump()
+
+    # Then the reply's rejection is stored for the reply's people (the Oracle and Bob): Alice, the
+    # owner outside the whisper, and Carol read a marker
+    ruled = [e["detail"] for e in bus.emitted() if e["detail-type"] == "MessageModerated"]
+    rejected = [d for d in ruled if d["data"]["action"] == "reject"]
+    assert [d["metadata"]["audience"] for d in rejected] == [["oracle", bob.user_id]]
+    assert _event_types(api, bob, chat).count("MessageModerated") == 2
+    for outsider in (alice, carol):
+        assert "MessageModerated" not in _event_types(api, outsider, chat)

@@ -170,3 +170,30 @@ def test_a_shadow_installs_event_caused_by_a_whisper_is_recorded_for_no_one_outs
     assert [e["metadata"]["event_type"] for e in events][-2:] == ["Withheld", "Withheld"]
     assert shadow_outputs(api, alice, chat_id) == []
     assert "psst" not in str(events)
+
+
+def test_a_shadow_ruling_on_a_public_post_is_routed_as_backfill_would_hand_it_out(
+    api: Api, bus: Bus, alice: User, bob: User
+) -> None:
+    # Given moderation live, with a shadow config that would reject what the live one lets through
+    chat_id = str(api.create_chat(alice, title="Routed")["chat_id"])
+    assert api.post(f"/chats/{chat_id}/members", bob).status == 200
+    put(
+        api,
+        alice,
+        chat_id,
+        "moderation",
+        config={"blocked_terms": ["spoiler"]},
+        shadow_config={"blocked_terms": ["ending"], "action": "reject"},
+    )
+
+    # When Bob posts publicly what only the shadow config blocks
+    assert api.send(bob, chat_id, "The ending surprised me").status == 201
+
+    # Then its shadow ruling, a notice for moderators (people), is routed to no extension (none of the
+    # chat's holds messages:read_private): backfill would never hand it out either
+    [shadow] = [e["detail"] for e in bus.emitted() if e["detail-type"] == "ExtensionShadowOutput"]
+    assert shadow["metadata"].get("audience") is None
+    assert shadow["metadata"]["extensions"] == []
+    stored = [e["detail"] for e in bus.emitted() if e["detail-type"] == "MessageStored"]
+    assert stored[-1]["metadata"]["extensions"]  # the post itself still reaches the chat's extensions

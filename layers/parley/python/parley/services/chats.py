@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from parley.adapters.dynamodb import ChatRepository, LoadedChat
-from parley.catalog import Actor, Envelope, MessageRejected, TurnMode, new_event
+from parley.catalog import Actor, Audience, Envelope, MessageRejected, TurnMode, new_event
 from parley.clock import utc_now
 from parley.domain import audience, commands
 from parley.domain import extensions as installs
@@ -175,7 +175,7 @@ class ChatService(ChatQueries):
                 loaded = self._require_member(chat_id, who)
                 read[:] = [loaded]
                 rulings = (
-                    self._rulings.rule(loaded.chat, who, text, message_id, correlation_id)
+                    self._rulings.rule(loaded.chat, who, text, message_id, correlation_id, to)
                     if self._rulings
                     else Rulings()
                 )
@@ -286,9 +286,17 @@ class ChatService(ChatQueries):
         client_message_id, so a duplicate request returns the first reply and stores nothing."""
         message_id = self._new_id()
 
+        to = audience.reply_to(audience.audience_of(cause), participant.id)
+
         def post() -> Outcome:
             loaded, ruled = self._moderate_for_members(
-                chat_id, message_id, participant.id, participant.name or participant.id, text, cause
+                chat_id,
+                message_id,
+                participant.id,
+                participant.name or participant.id,
+                text,
+                cause,
+                None if to is None else (participant.id, *to),
             )
             return self._uow.execute(
                 chat_id,
@@ -305,7 +313,7 @@ class ChatService(ChatQueries):
                         duration_ms=timings["duration_ms"],
                         input_tokens=int(timings["input_tokens"]),
                         output_tokens=int(timings["output_tokens"]),
-                        to=audience.reply_to(audience.audience_of(cause), participant.id),
+                        to=to,
                     ),
                     ruled,
                 ),
@@ -437,12 +445,20 @@ class ChatService(ChatQueries):
         return bool(hooked(chat.extensions, self._extensions.registry(), "moderate"))
 
     def _moderate_for_members(
-        self, chat_id: str, message_id: str, sender_id: str, sender_name: str, text: str, cause: Envelope[Any]
+        self,
+        chat_id: str,
+        message_id: str,
+        sender_id: str,
+        sender_name: str,
+        text: str,
+        cause: Envelope[Any],
+        scope: Audience | None = None,
     ) -> tuple[LoadedChat | None, Moderated]:
         """The chat's moderation hooks on a message the core stores for an AI or a bot (members see it
         like a post); the chat read here is the commit's first attempt. A rejection is recorded and
         raised. Turn hooks do not apply: bot messages are outside the turn order, and an AI reply is
-        the turn order's own request."""
+        the turn order's own request. ``scope``: the message's audience (an AI's whispered reply),
+        which its recorded rejection keeps: the rulings quote or rewrite its text."""
         loaded = self._repo.load(chat_id)
         if loaded is None or self._extensions is None:
             return loaded, Moderated(text=text)
@@ -456,7 +472,7 @@ class ChatService(ChatQueries):
             text=text,
         )
         if ruled.refusal is not None:
-            self._uow.record(chat_id, None, ruled.events, cause.metadata.correlation_id)
+            self._uow.record(chat_id, None, ruled.events, cause.metadata.correlation_id, scope)
             raise ruled.refusal
         return loaded, ruled
 

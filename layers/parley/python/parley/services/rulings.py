@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from parley.catalog import EventData, ExtensionShadowOutput, TurnValidationRequested
-from parley.domain import commands
+from parley.catalog import Audience, EventData, ExtensionShadowOutput, TurnValidationRequested
+from parley.domain import audience, commands
 from parley.domain.model import Chat
 from parley.domain.turns import may_post
 from parley.errors import NotYourTurnError
@@ -20,8 +20,8 @@ from parley.extensions.manifest import ExtensionDocument
 from parley.services.moderation import moderate
 from parley.services.unit_of_work import Identity
 
-Record = Callable[[str, Identity | None, Sequence[EventData], str | None], None]
-"""Commits decisions that change no state into a chat's event log (``UnitOfWork.record``)."""
+Record = Callable[[str, Identity | None, Sequence[EventData], str | None, Audience | None], None]
+"""Commits decisions that change no state into a chat's event log, for an audience (``UnitOfWork.record``)."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,8 @@ class _Post:
     text: str
     message_id: str
     correlation_id: str | None
+    audience: Audience | None = None
+    """A whisper's sender and addressees (its refusal is theirs too); None for a public post."""
     events: list[EventData] = field(default_factory=list)
 
 
@@ -83,13 +85,24 @@ class PostRulings:
         self._clock = clock
 
     def rule(
-        self, chat: Chat, who: Identity, text: str, message_id: str, correlation_id: str | None
+        self,
+        chat: Chat,
+        who: Identity,
+        text: str,
+        message_id: str,
+        correlation_id: str | None,
+        to: Sequence[str] | None = None,
     ) -> Rulings:
-        """Ask the chat's turn hooks, then its moderation hooks, about a post before it is stored."""
+        """Ask the chat's turn hooks, then its moderation hooks, about a post before it is stored.
+
+        ``to``: the post is a whisper to those members, validated first (no hook budget is spent on
+        a post that would be refused anyway), so a refusal is recorded for its people only."""
         if not any(i.enabled for i in chat.extensions.values()):
             return Rulings()
+        addressees = audience.whisper_to(who.user_id, to, (p.id for p in chat.participants))
+        scope = None if addressees is None else (who.user_id, *addressees)
         registry = self._platform.registry()
-        post = _Post(chat, who, text, message_id, correlation_id)
+        post = _Post(chat, who, text, message_id, correlation_id, scope)
         self._shadow_turn(post, registry)  # recorded even when a live hook refuses the post
         in_turn = self._rule_turn(post, hooked(chat.extensions, registry, "validate_turn"))
         basis = turn_basis(chat, who.user_id) if in_turn is not None else None
@@ -164,7 +177,7 @@ class PostRulings:
         return ruled.text
 
     def _refused(self, post: _Post) -> None:
-        self._record(post.chat.chat_id, post.who, post.events, post.correlation_id)
+        self._record(post.chat.chat_id, post.who, post.events, post.correlation_id, post.audience)
 
 
 def _turn_request(post: _Post, document: ExtensionDocument) -> TurnRequest:

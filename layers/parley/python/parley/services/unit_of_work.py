@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from parley.adapters.dynamodb import ChatRepository, DuplicateClientMessageError, LoadedChat
-from parley.catalog import SYSTEM, Actor, Envelope, EventData, MessageView, new_event
+from parley.catalog import SYSTEM, Actor, Audience, Envelope, EventData, MessageView, new_event
 from parley.domain import audience
 from parley.domain import extensions as installs
 from parley.domain.model import Chat, Outcome
@@ -123,11 +123,24 @@ class UnitOfWork:
         raise ContentionError(f"chat {chat_id} is too busy right now; retry shortly", chat_id=chat_id)
 
     def record(
-        self, chat_id: str, who: Identity | None, events: Sequence[EventData], correlation_id: str | None
+        self,
+        chat_id: str,
+        who: Identity | None,
+        events: Sequence[EventData],
+        correlation_id: str | None,
+        audience: Audience | None = None,
     ) -> None:
-        """Commit decisions that change no state (a refusal) into the chat's event log."""
+        """Commit decisions that change no state (a refusal) into the chat's event log.
+
+        ``audience``: the refused message's (a whisper's rulings quote or rewrite its text, so they
+        are its people's, as they would have been had it been stored); None for a public one."""
         recorded = tuple(events)
-        self.execute(chat_id, who, lambda chat, _: Outcome(chat=chat, events=recorded), correlation_id)
+        self.execute(
+            chat_id,
+            who,
+            lambda chat, _: Outcome(chat=chat, events=recorded, audience=audience),
+            correlation_id,
+        )
 
     def post_once(
         self,
@@ -200,7 +213,7 @@ def sequence(
             base + offset,
             roster_version=roster,
             extensions=_routed(outcome, data, reads_private),
-            audience=outcome.audience,
+            audience=_scope(outcome, data),
         )
         envelopes.append(envelope)
         # one flow per request: later events share the first one's correlation id
@@ -211,9 +224,24 @@ def sequence(
     return replace(outcome, chat=chat, sequenced=tuple(envelopes)), envelopes
 
 
-def _routed(outcome: Outcome, data: EventData, reads_private: Callable[[str], bool]) -> tuple[str, ...]:
-    routed = installs.routed_to(outcome.chat, data)
-    if outcome.audience is None:
-        return routed
+def _scope(outcome: Outcome, data: EventData) -> Audience | None:
+    """One event's audience in its outcome: the outcome's, narrowed for a moderators' notice.
+
+    A whisper's moderators-only event (a shadow ruling rewriting its text) is for the moderators
+    among the whisper's people: its plain members must not read a moderators' notice, and the other
+    moderators must not read the whisper through it. None of them: nobody reads it (a marker)."""
     scope = outcome.audience
-    return tuple(e for e in routed if audience.extension_may_see(e, scope, reads_private))
+    if isinstance(scope, tuple) and audience.type_default(data.event_type) == audience.MODERATORS:
+        return tuple(p for p in scope if outcome.chat.is_moderator(p))
+    return scope
+
+
+def _routed(outcome: Outcome, data: EventData, reads_private: Callable[[str], bool]) -> tuple[str, ...]:
+    """The extensions an event goes to: those that may see it under its own audience (a public
+    event's is its type's default, so a moderators' notice reaches live exactly the extensions that
+    backfill would hand it to), plus a life-cycle event's subject, whose install hooks must run."""
+    routed = installs.routed_to(outcome.chat, data)
+    stamped = _scope(outcome, data)
+    scope = audience.type_default(data.event_type) if stamped is None else stamped
+    subject = data.extension_id if isinstance(data, installs.LIFECYCLE) else None
+    return tuple(e for e in routed if e == subject or audience.extension_may_see(e, scope, reads_private))
