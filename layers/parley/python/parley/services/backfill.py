@@ -32,13 +32,13 @@ class EventLog(Protocol):
 
 
 def visible(detail: dict[str, Any], document: ExtensionDocument) -> bool:
-    """An event the extension subscribes to that every member may read (not a notice for moderators,
-    not a whisper to others), as the live rules would have delivered it (``parley.domain.audience``)."""
+    """An event the extension subscribes to and may see as the live routing would have delivered it
+    (``parley.domain.audience``): no moderators' notice or whisper to others, unless it holds
+    ``messages:read_private``."""
     if detail["metadata"]["event_type"] not in document.events:
         return False
-    scope = audience.audience_of_detail(detail)
-    return scope != audience.MODERATORS and audience.extension_may_see(
-        document.id, scope, lambda _: document.can(audience.READ_PRIVATE)
+    return audience.extension_may_see(
+        document.id, audience.audience_of_detail(detail), lambda _: document.can(audience.READ_PRIVATE)
     )
 
 
