@@ -584,3 +584,34 @@ def depth(sqs: Any, url: str) -> int:
     return int(attributes["ApproximateNumberOfMessages"]) + int(
         attributes["ApproximateNumberOfMessagesNotVisible"]
     )
+
+
+def test_an_answered_request_is_marked_done_even_when_that_write_is_throttled(
+    api: Api, bus: Bus, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reply is committed; the write that marks the request done fails twice (throttled past the
+    SDK's retries). The responder insists, so no lease is left to expire into a second attempt that
+    could end the request again (make chaos saw a failure recorded after a stored reply)."""
+    chat_id, queued = _queued_request(api, bus, alice)
+    repository = type(root.chat_repository())
+    real = repository.finish_claim
+    calls: list[int] = []
+
+    def throttled_twice(self: Any, *args: Any, **kwargs: Any) -> None:
+        calls.append(1)
+        if len(calls) <= 2:
+            raise StoreError("throttled")
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(repository, "finish_claim", throttled_twice)
+    monkeypatch.setattr("parley.ai.responder.FINISH_BACKOFF_SECONDS", 0.0)
+
+    # When the request is delivered: answered, and marked done on the third try
+    assert settled(queued)
+    assert len(calls) == 3
+
+    # Then a redelivery is a duplicate: one reply, one completion, no failure
+    assert settled(queued)
+    assert [who for _, who, _ in messages(api, alice, chat_id)] == [alice.user_id, "oracle"]
+    assert len(data_of(bus, "AIResponseCompleted")) == 1
+    assert data_of(bus, "AIResponseFailed") == []

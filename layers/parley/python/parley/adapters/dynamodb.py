@@ -325,11 +325,14 @@ class ChatRepository:
     def finish_claim(self, key: str, *, now: datetime, keep_seconds: float | None, outcome: str) -> None:
         """Mark a claimed job done; duplicates arriving within ``keep_seconds`` (None: ever) see it
         finished."""
-        IdempotencyRecord(
-            key,
-            expiration=None if keep_seconds is None else now + timedelta(seconds=keep_seconds),
-            data=json.dumps({"state": "done", "outcome": outcome}),
-        ).save()
+        try:
+            IdempotencyRecord(
+                key,
+                expiration=None if keep_seconds is None else now + timedelta(seconds=keep_seconds),
+                data=json.dumps({"state": "done", "outcome": outcome}),
+            ).save()
+        except PutError as exc:
+            raise StoreError(f"could not mark {key} done") from exc
 
     def release_claim(self, key: str) -> None:
         """Give a lease back unfinished, so the next delivery may take it at once."""

@@ -56,6 +56,7 @@ from parley.errors import (
     NotYourTurnError,
     ProviderError,
     RateLimitedError,
+    StoreError,
 )
 from parley.observability import logger
 from parley.realtime.fanout import Broadcaster, Stream
@@ -67,6 +68,8 @@ LEASE_MARGIN_SECONDS = 30
 DONE_KEEP_SECONDS: float | None = None
 """A finished request stays finished: a redrive from a dead-letter queue (14 days) or the archive
 must not stream and store a second reply."""
+FINISH_ATTEMPTS = 5
+FINISH_BACKOFF_SECONDS = 0.05
 
 
 class RequestInProgressError(Exception):
@@ -153,8 +156,23 @@ class AIResponder:
             self._repo.release_claim(lease)
             raise
         # only now is the reply (or AIResponseFailed) committed: duplicates may be dropped
-        self._repo.finish_claim(lease, now=self._clock(), keep_seconds=DONE_KEEP_SECONDS, outcome="done")
+        self._finish(lease)
         return outcome
+
+    def _finish(self, lease: str) -> None:
+        """Mark the request answered, insisting: the answer is committed, and a lease left running
+        would expire into a second attempt that may end the request again (a failure after a reply,
+        seen under make chaos when this write was throttled past the SDK's retries)."""
+        for attempt in range(FINISH_ATTEMPTS):
+            try:
+                self._repo.finish_claim(
+                    lease, now=self._clock(), keep_seconds=DONE_KEEP_SECONDS, outcome="done"
+                )
+                return
+            except StoreError:
+                if attempt == FINISH_ATTEMPTS - 1:
+                    raise
+                time.sleep(FINISH_BACKOFF_SECONDS * 2**attempt)
 
     def _why_not(self, chat: Chat, participant: Participant) -> str | None:
         if chat.status == "completed":
