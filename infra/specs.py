@@ -122,8 +122,10 @@ CORE_FUNCTIONS: tuple[FunctionSpec, ...] = (
         tables={
             "chats": "read_write",
             "memberships": "read_write",
-            "messages": "read_write",
+            # history is the event log; message rows written before it became so are still read
+            "messages": "read",
             "events": "read_write",
+            # client_message_id claims, history's anchors, read filters' cached verdicts
             "idempotency": "read_write",
             # the registry: GET /extensions, installs, default installs on a new chat, hooks of a post;
             # and the extensions' context rows, written with every chat change they see
@@ -201,9 +203,10 @@ CORE_FUNCTIONS: tuple[FunctionSpec, ...] = (
             # sendMessage commits like POST /messages; subscribe checks membership (the chat's own
             # participant list, not the memberships table) and replays events
             "chats": "read_write",
-            "messages": "read_write",
+            # a replayed sendMessage may name a message row older than the log's history
+            "messages": "read",
             "events": "read_write",
-            # client_message_id rows and typing throttles
+            # client_message_id rows, history's anchors and typing throttles
             "idempotency": "read_write",
             # the registry: a sendMessage asks the chat's hooks like POST /messages does; the
             # extensions' context rows move with the chat (parley.domain.contexts)
@@ -231,14 +234,14 @@ CORE_FUNCTIONS: tuple[FunctionSpec, ...] = (
         memory_mb=512,
         timeout_seconds=30,
         # loads the chat; drops subscriptions and connections whose socket is gone (410); a chat with
-        # a read filter: the registry (which extensions filter), its hook, and the verdicts cached on
-        # the message rows (parley.services.read_filters)
+        # a read filter: the registry (which extensions filter), its hook, and the verdicts it caches
+        # in the idempotency table (parley.services.read_filters)
         tables={
             "chats": "read",
             "connections": "read_write",
             "subscriptions": "read_write",
             "extensions": "read",
-            "messages": "read_write",
+            "idempotency": "read_write",
         },
         pushes_to_websockets=True,
         runs_hooks=True,
@@ -252,7 +255,8 @@ CORE_FUNCTIONS: tuple[FunctionSpec, ...] = (
         timeout_seconds=120,
         tables={
             "chats": "read_write",
-            "messages": "read_write",
+            # the context is the log's history; older message rows are still read
+            "messages": "read",
             "events": "read_write",
             # the request id is the reply's client_message_id: a redelivered request stores nothing
             "idempotency": "read_write",
@@ -276,10 +280,11 @@ CORE_FUNCTIONS: tuple[FunctionSpec, ...] = (
         timeout_seconds=30,
         tables={
             # installs, failure counts and the circuit live on the chat; bot messages are committed
-            # like any post (message, event rows, and the request id as their client_message_id)
+            # like any post (event rows, and the request id as their client_message_id); a replayed
+            # request may name a message row older than the log's history
             "chats": "read_write",
             "events": "read_write",
-            "messages": "read_write",
+            "messages": "read",
             "idempotency": "read_write",
             # the registry: what the sending extension declared, and the chat's moderation hooks,
             # which a bot message passes before it is stored; the extensions' context rows, which

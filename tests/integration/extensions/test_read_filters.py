@@ -14,8 +14,9 @@ from pydantic import BaseModel
 
 from parley import root
 from parley.adapters.dynamodb import ChatRepository, LoadedChat
+from parley.adapters.history import verdicts_key
 from parley.adapters.memory import InMemoryPusher
-from parley.adapters.tables import MessageRecord
+from parley.adapters.tables import IdempotencyRecord
 from parley.catalog import parse_detail
 from parley.domain.read_filters import MessageVerdicts
 from parley.extensions.hooks import ReadFilterAnswer, ReadFilterRequest, ReadVerdict
@@ -217,8 +218,15 @@ def test_the_hook_is_asked_once_per_message_however_many_reads(
     ]
     assert texts(api, bob, chat_id) == [("ONE", "rewritten"), ("TWO", "rewritten"), ("THREE", "rewritten")]
     assert texts(api, alice, chat_id) == [("one", None), ("two", None), ("three", None)]
-    # and the verdicts sit on the message rows
-    assert all(r.read_verdicts for r in MessageRecord.query(chat_id))
+    # and the verdicts are cached, one item per message
+    assert all(cached(chat_id, sequence) for sequence in (1, 2, 3))
+
+
+def cached(chat_id: str, sequence: int) -> bool:
+    try:
+        return bool(IdempotencyRecord.get(verdicts_key(chat_id, sequence)).data)
+    except IdempotencyRecord.DoesNotExist:
+        return False
 
 
 def test_a_history_page_of_unruled_messages_is_one_call(api: Api, bus: Bus, alice: User, bob: User) -> None:
@@ -284,7 +292,7 @@ def test_a_filter_that_times_out_or_fails_gets_the_chats_fallback_uncached(
     assert first == second == [bob_reads]
     assert waited < 0.55
     assert len(calls) == 2
-    assert not any(r.read_verdicts for r in MessageRecord.query(chat_id))
+    assert not cached(chat_id, 1)
 
 
 def test_the_readme_read_filter_example_rewrites_for_everyone_but_its_exception(

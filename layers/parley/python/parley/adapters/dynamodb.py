@@ -10,18 +10,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from parley.adapters.chat_items import ColdCache, assemble, cold_key, split
 from parley.adapters.contexts import context_record
 from parley.adapters.eventbridge import MAX_REQUEST_BYTES, envelope_size
+from parley.adapters.history import STORED, History, anchor_record
 from parley.adapters.tables import (
     ChatRecord,
     EventRecord,
     IdempotencyRecord,
     MembershipRecord,
-    MessageRecord,
 )
 from parley.catalog import Envelope, MessageView
 from parley.domain.contexts import changed_contexts
@@ -33,9 +33,6 @@ from parley.observability import logger
 
 DURABLE_SENDERS = frozenset({"ai", "extension"})
 """Senders whose posts answer an event: deduplicated on that request for good, not for a day."""
-
-BATCH_GET_KEYS = 100
-"""DynamoDB's BatchGetItem limit."""
 
 LOAD_ATTEMPTS = 3
 """Head-then-cold reads; a cold part changes only on joins, settings and installs, so a second
@@ -68,27 +65,13 @@ def client_message_key(chat_id: str, user_id: str, client_message_id: str) -> st
     return f"client-message#{chat_id}#{user_id}#{client_message_id}"
 
 
-def _message_from_record(record: MessageRecord) -> MessageView:
-    return MessageView(
-        message_id=record.message_id,
-        chat_id=record.chat_id,
-        sequence=int(record.sequence),
-        sender_id=record.sender_id,
-        sender_name=record.sender_name,
-        sender_kind=record.sender_kind,
-        text=record.text,
-        client_message_id=record.client_message_id,
-        created_at=datetime.fromisoformat(record.created_at),
-        to=tuple(record.to) if record.to else None,
-    )
-
-
 class ChatRepository:
     def __init__(self, region: str, client_message_ttl_seconds: int = 86400) -> None:
         self._region = region
         self._client_message_ttl = timedelta(seconds=client_message_ttl_seconds)
         self._connection: Connection | None = None
         self._cold = ColdCache()
+        self._history = History()
 
     def _conn(self) -> Connection:
         if self._connection is None:
@@ -126,38 +109,30 @@ class ChatRepository:
         return record.state
 
     def client_message(self, chat_id: str, user_id: str, client_message_id: str) -> MessageView | None:
-        """The message an earlier request with the same client_message_id stored, if any."""
+        """The message an earlier request with the same client_message_id stored, if any: its claim
+        names the message's event-log row (an older claim only its message sequence)."""
         key = client_message_key(chat_id, user_id, client_message_id)
         try:
             record = IdempotencyRecord.get(key, consistent_read=True)
         except IdempotencyRecord.DoesNotExist:
             return None
-        sequence = json.loads(record.data or "{}").get("sequence")
-        if sequence is None:
+        claim = json.loads(record.data or "{}")
+        if claim.get("event_sequence") is not None:
+            return self._history.event_message(chat_id, int(claim["event_sequence"]))
+        if claim.get("sequence") is None:
             return None
-        return self.message(chat_id, int(sequence))
+        return self.message(chat_id, int(claim["sequence"]))
 
     def message(self, chat_id: str, sequence: int) -> MessageView | None:
-        try:
-            return _message_from_record(MessageRecord.get(chat_id, sequence, consistent_read=True))
-        except MessageRecord.DoesNotExist:
-            return None
+        items, _ = self._history.messages(chat_id, after=sequence - 1, before=sequence + 1, limit=1)
+        return items[0] if items else None
 
     def messages(
         self, chat_id: str, *, after: int | None, before: int | None, limit: int
     ) -> tuple[list[MessageView], bool]:
-        """Messages in sequence order strictly between ``after`` and ``before``; and whether more follow."""
-        low = (after or 0) + 1
-        if before is not None and before - 1 < low:
-            return [], False
-        condition = (
-            MessageRecord.sequence.between(low, before - 1)
-            if before is not None
-            else MessageRecord.sequence >= low
-        )
-        records = list(MessageRecord.query(chat_id, condition, consistent_read=True, limit=limit + 1))
-        items = [_message_from_record(r) for r in records[:limit]]
-        return items, len(records) > limit
+        """Messages in sequence order strictly between ``after`` and ``before``; and whether more follow
+        (read from the event log: ``parley.adapters.history``)."""
+        return self._history.messages(chat_id, after=after, before=before, limit=limit)
 
     def events(self, chat_id: str, *, after: int | None, limit: int) -> tuple[list[dict[str, Any]], bool]:
         records = list(
@@ -168,35 +143,10 @@ class ChatRepository:
         return [json.loads(r.detail) for r in records[:limit]], len(records) > limit
 
     def read_verdicts(self, chat_id: str, sequences: Sequence[int]) -> dict[int, MessageVerdicts]:
-        """The cached read-filter verdicts of these messages (one BatchGetItem of that attribute alone);
-        messages without any, or with an entry this code cannot read, are left out (ruled again)."""
-        found: dict[int, MessageVerdicts] = {}
-        keys = [(chat_id, s) for s in sorted(set(sequences))]
-        attributes = ["sequence", "read_verdicts"]
-        for start in range(0, len(keys), BATCH_GET_KEYS):
-            for record in MessageRecord.batch_get(
-                keys[start : start + BATCH_GET_KEYS], attributes_to_get=attributes
-            ):
-                if record.read_verdicts:
-                    try:
-                        found[int(record.sequence)] = MessageVerdicts.model_validate_json(
-                            record.read_verdicts
-                        )
-                    except ValueError:
-                        logger.warning("unreadable read verdicts", extra={"chat_id": chat_id})
-        return found
+        return self._history.read_verdicts(chat_id, sequences)
 
     def save_read_verdicts(self, chat_id: str, sequence: int, verdicts: MessageVerdicts) -> None:
-        """Cache them on the message row; a row that is not there (yet) is left alone."""
-        try:
-            MessageRecord(chat_id, sequence).update(
-                actions=[MessageRecord.read_verdicts.set(verdicts.model_dump_json())],
-                condition=MessageRecord.message_id.exists(),
-                add_version_condition=False,
-            )
-        except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise StoreError("could not cache read verdicts") from exc
+        self._history.save_read_verdicts(chat_id, sequence, verdicts)
 
     def memberships(self, user_id: str) -> list[str]:
         return [r.chat_id for r in MembershipRecord.query(user_id)]
@@ -249,7 +199,7 @@ class ChatRepository:
             if cold is not None:
                 tx.save(cold)
             if outcome.message is not None:
-                self._save_message(tx, outcome.message, client_message_id, now)
+                self._save_message(tx, outcome.message, envelopes, client_message_id, now)
             if outcome.joined is not None:
                 tx.save(
                     MembershipRecord(
@@ -271,33 +221,29 @@ class ChatRepository:
             self._cold.put(chat.chat_id, int(head.cold_version), cold.state)
 
     def _save_message(
-        self, tx: _Transaction, m: MessageView, client_message_id: str | None, now: datetime
+        self,
+        tx: _Transaction,
+        m: MessageView,
+        envelopes: Sequence[Envelope[Any]],
+        client_message_id: str | None,
+        now: datetime,
     ) -> None:
-        """The message at its sequence, and its client_message_id's claim, each written only once."""
-        tx.save(
-            MessageRecord(
-                m.chat_id,
-                m.sequence,
-                message_id=m.message_id,
-                sender_id=m.sender_id,
-                sender_name=m.sender_name,
-                sender_kind=m.sender_kind,
-                text=m.text,
-                client_message_id=m.client_message_id,
-                created_at=m.created_at.isoformat(),
-                to=list(m.to) if m.to is not None else None,
-            ),
-            condition=MessageRecord.sequence.does_not_exist(),
-        )
+        """No row of its own: the message is its MessageStored event-log row. Beside it, its
+        client_message_id's claim (written only once) and, starting a block, its anchor."""
+        at = _stored_at(m, envelopes)
+        anchor = anchor_record(m.chat_id, m.sequence, at)
+        if anchor is not None:
+            tx.save(anchor)
         if client_message_id is not None:
             # a person's retry comes within hours; a bot's or an AI's request can be redriven from a
             # dead-letter queue (14 days) or the archive: their key never expires
             durable = m.sender_kind in DURABLE_SENDERS
+            claim = {"sequence": m.sequence, "message_id": m.message_id, "event_sequence": at}
             tx.save(
                 IdempotencyRecord(
                     client_message_key(m.chat_id, m.sender_id, client_message_id),
                     expiration=None if durable else now + self._client_message_ttl,
-                    data=json.dumps({"sequence": m.sequence, "message_id": m.message_id}),
+                    data=json.dumps(claim),
                 ),
                 condition=IdempotencyRecord.id.does_not_exist(),
             )
@@ -417,6 +363,15 @@ def chat_records(
     if read_cold is not None:  # else it must not exist yet; either way it becomes cold_version
         cold_item.version = read_cold
     return head, cold_item
+
+
+def _stored_at(message: MessageView, envelopes: Sequence[Envelope[Any]]) -> int:
+    """The event sequence of the MessageStored row that holds ``message``."""
+    for envelope in envelopes:
+        if envelope.event_type == STORED and envelope.data.message.sequence == message.sequence:
+            assert envelope.metadata.sequence is not None
+            return envelope.metadata.sequence
+    raise AssertionError(f"message {message.sequence} has no MessageStored event to live in")
 
 
 def _event_record(envelope: Envelope[Any], origin_connection_id: str | None = None) -> EventRecord:

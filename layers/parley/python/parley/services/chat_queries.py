@@ -33,6 +33,8 @@ class ChatQueries:
         self, who: Identity, chat_id: str, *, after: int | None, before: int | None, limit: int
     ) -> Page[MessageView]:
         loaded = self._require_member(chat_id, who)
+        if (after or 0) >= loaded.chat.last_message_sequence:
+            return Page([], None)  # nothing newer: no read (history is the log, parley.adapters.history)
         items, more = self._repo.messages(chat_id, after=after, before=before, limit=limit)
         cursor = str(items[-1].sequence) if more and items else None
         # a whisper to others is skipped (history has gaps, the cursor still moves past it)

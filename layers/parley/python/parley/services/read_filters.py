@@ -5,12 +5,13 @@ have picked what the viewer may see: the broadcaster's fan-out, GET messages, GE
 subscribe replay. A chat with no read filter enabled costs nothing: no read, no call.
 
 Cost is bounded. The hook is asked once per message, for every member at once (one call rules on up
-to ``MAX_FILTERED_MESSAGES`` messages), and its verdicts are cached on the message's own row
-(``MessageRecord.read_verdicts``) rather than in a table of (message, viewer) rows: a chat has at most
-``MAX_PARTICIPANTS`` members, so one message's verdicts stay a few KB; they are written once and
-read with one BatchGetItem of that attribute per page, need no table, grant or TTL of their own, and
-go away with the message. The cache entry names the filters and their configs (``filter_key``), so a
-config change rules again on the next read; so does a member who joined after the ruling.
+to ``MAX_FILTERED_MESSAGES`` messages), and its verdicts are cached in one item per message
+(``parley.adapters.history``: the message is its event-log row, which stays append-only) rather
+than in a table of (message, viewer) rows: a chat has at most ``MAX_PARTICIPANTS`` members, so one
+message's verdicts stay a few KB; they are written once and read with one BatchGetItem per page.
+(Verdicts cached on the older message rows are not read: those messages are ruled once more.)
+The cache entry names the filters and their configs (``filter_key``), so a config change rules
+again on the next read; so does a member who joined after the ruling.
 
 On a hook's timeout, error or malformed answer the chat's ``hook_fallback`` applies to that call's
 messages: ``allow`` keeps them as stored, ``reject`` hides them from every viewer. A fallback is never
