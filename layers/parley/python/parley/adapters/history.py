@@ -165,9 +165,11 @@ class History:
         for _, message in logged:
             if message.sequence < start:
                 continue
-            if (high is not None and message.sequence > high) or len(found) >= want:
+            if high is not None and message.sequence > high:
                 break
             found.append(message)
+            if len(found) >= want:  # before the next row: it may be another request
+                break
         return found
 
     def _floor(self, chat_id: str, start: int, ceiling: int | None) -> int:
