@@ -205,7 +205,7 @@ class ChatService(ChatQueries):
         except (NotYourTurnError, ChatCompletedError, MessageRejectedError) as exc:
             # after post_once: a repeat of a stored post is answered with it, never announced refused
             self._publish_rejection(
-                exc, read[-1] if read else None, chat_id, who, client_message_id, correlation_id
+                exc, read[-1] if read else None, chat_id, who, client_message_id, correlation_id, to
             )
             raise
 
@@ -217,8 +217,10 @@ class ChatService(ChatQueries):
         who: Identity,
         client_message_id: str | None,
         correlation_id: str | None,
+        to: Sequence[str] | None = None,
     ) -> None:
-        """A refused post is announced on the bus, unsequenced: nothing was stored."""
+        """A refused post is announced on the bus, unsequenced: nothing was stored. A refused
+        whisper's notice keeps the whisper's audience: its reason may quote the text."""
         rejected = MessageRejected(
             sender_id=who.user_id,
             reason=exc.code,
@@ -226,18 +228,20 @@ class ChatService(ChatQueries):
             client_message_id=client_message_id,
             turn_holder_id=exc.details.get("turn_holder_id"),
         )
+        scope: Audience = audience.EVERYONE if to is None else (who.user_id, *dict.fromkeys(to))
         routed = installs.routed_to(loaded.chat, rejected) if loaded else ()
-        self._outbox.publish_unsequenced(
-            [
-                new_event(
-                    rejected,
-                    chat_id=chat_id,
-                    actor=who.actor,
-                    correlation_id=correlation_id,
-                    extensions=routed,
-                )
-            ]
+        envelope = new_event(
+            rejected,
+            chat_id=chat_id,
+            actor=who.actor,
+            correlation_id=correlation_id,
+            extensions=[e for e in routed if audience.extension_may_see(e, scope, self._reads_private)],
         )
+        if to is not None:
+            envelope = envelope.model_copy(
+                update={"metadata": envelope.metadata.model_copy(update={"audience": scope})}
+            )
+        self._outbox.publish_unsequenced([envelope])
 
     def grant_turn(
         self, who: Identity, chat_id: str, participant_id: str, *, correlation_id: str | None = None
