@@ -442,11 +442,12 @@ class ChatService(ChatQueries):
         return self._uow.post_once(chat_id, sender, request_id, post)
 
     def moderated(self, chat: Chat) -> bool:
-        """The chat's moderation hooks rule on what members see: an AI reply is held back until
-        they ruled, never streamed as a draft."""
+        """The chat's moderation hooks or read filters rule on what members see: an AI reply is
+        held back until it is stored, never streamed as a draft (chunks would pass both)."""
         if self._extensions is None:
             return False
-        return bool(hooked(chat.extensions, self._extensions.registry(), "moderate"))
+        registry = self._extensions.registry()
+        return any(hooked(chat.extensions, registry, kind) for kind in ("moderate", "on_read"))
 
     def _moderate_for_members(
         self,
