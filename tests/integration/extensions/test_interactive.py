@@ -5,6 +5,7 @@ history shows the latest version with its edit marker."""
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from parley import root
 from parley.catalog import ExtensionMessageRequested, ExtensionMessageUpdateRequested, new_event
 from parley.extensions.manifest import Manifest
 from parley.extensions.sdk import Context, Extension
+from tests.integration.extensions.test_readme_example import example
 from tests.support.api import Api, User, assert_error
 from tests.support.bus import Bus
 from tests.support.extensions import deliver, registered
@@ -337,3 +339,30 @@ def test_a_socket_submits_an_action_with_the_same_rules_and_idempotency(
             "invalid_action",
             "values.option",
         )
+
+
+def test_the_readme_example_asks_and_answers_a_click(api: Api, bus: Bus, alice: User, bob: User) -> None:
+    # Given README's "Interactive messages" example, as the module an author would save
+    module = types.ModuleType("readme_deploy")
+    exec(compile(example("interactive-deploy"), "README.md:interactive-deploy", "exec"), module.__dict__)
+    deploy: Extension[Any] = module.deploy
+    with registered(deploy):
+        chat_id = chat_with(api, bus, alice, extensions=("deploy",))
+        # When Bob joins, the extension asks with two buttons
+        api.post(f"/chats/{chat_id}/members", bob)
+        assert True in deliver(deploy, bus.emitted(), **{"detail-type": "UserJoined"})
+        bus.pump()
+        (asked,) = [m for m in api.get(f"/chats/{chat_id}/messages", bob).json["items"] if m.get("blocks")]
+        # And Bob clicks "Deploy", and the extension gets the click
+        assert act(api, bob, chat_id, asked["message_id"], "deploy", "k-1").status == 202
+        assert deliver(deploy, bus.emitted(), **{"detail-type": "InteractionSubmitted"}) == [True]
+        bus.pump()
+    # Then the message reads the answer, without its buttons, marked edited
+    (answered,) = [
+        m
+        for m in api.get(f"/chats/{chat_id}/messages", bob).json["items"]
+        if m["message_id"] == asked["message_id"]
+    ]
+    assert (answered["text"], answered["version"]) == ("Deploying build 42.", 2)
+    assert "blocks" not in answered
+    assert answered["edited_at"]
