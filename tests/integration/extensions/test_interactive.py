@@ -366,3 +366,34 @@ def test_the_readme_example_asks_and_answers_a_click(api: Api, bus: Bus, alice: 
     assert (answered["text"], answered["version"]) == ("Deploying build 42.", 2)
     assert "blocks" not in answered
     assert answered["edited_at"]
+
+
+@pytest.mark.parametrize("action", ["reject", "redact"])
+def test_the_chats_moderation_rules_on_the_blocks_visible_texts(
+    api: Api, bus: Bus, alice: User, action: str
+) -> None:
+    bot = lunch_bot()
+    with registered(bot):
+        # Given a chat whose moderation blocks a word that only a form's label shows ("Guests")
+        chat_id = chat_with(api, bus, alice, extensions=("lunch",))
+        body = {"enabled": True, "config": {"blocked_terms": ["guests"], "action": action}}
+        assert api.put(f"/chats/{chat_id}/extensions/moderation", alice, body=body).status in (200, 201)
+        # When the bot posts its poll and form
+        assert api.send(alice, chat_id, "lunch").status == 201
+        assert True in deliver(bot, bus.emitted(), **{"detail-type": "MessageStored"})
+        bus.pump()
+    # Then the hook ruled on the bot's message, and nothing clickable with that label is stored
+    ruled = [
+        e["detail"]["data"]["action"]
+        for e in bus.emitted()
+        if e["detail-type"] == "MessageModerated" and e["detail"]["data"]["sender_id"] == "ext:lunch"
+    ]
+    assert ruled == ["reject" if action == "reject" else "rewrite"]
+    items = api.get(f"/chats/{chat_id}/messages", alice).json["items"]
+    bots = [m for m in items if m["sender_id"] == "ext:lunch"]
+    assert not [m for m in bots if m.get("blocks")]
+    if action == "redact":  # stored as the rewritten text alone, without the blocks it ruled on
+        (redacted,) = bots
+        assert "***" in redacted["text"]
+    else:
+        assert bots == []
