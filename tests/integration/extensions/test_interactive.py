@@ -12,6 +12,8 @@ import pytest
 
 from parley import root
 from parley.catalog import ExtensionMessageRequested, ExtensionMessageUpdateRequested, new_event
+from parley.domain.model import Outcome
+from parley.errors import ConcurrentWriteError
 from parley.extensions.manifest import Manifest
 from parley.extensions.sdk import Context, Extension
 from tests.integration.extensions.test_readme_example import example
@@ -397,3 +399,37 @@ def test_the_chats_moderation_rules_on_the_blocks_visible_texts(
         assert "***" in redacted["text"]
     else:
         assert bots == []
+
+
+def test_the_message_row_only_moves_forward(api: Api, bus: Bus, alice: User) -> None:
+    bot = lunch_bot()
+    with registered(bot):
+        chat_id = chat_with(api, bus, alice, extensions=("lunch",))
+        poll = post_the_poll(api, bus, bot, chat_id, alice)
+        for n in (1, 2):  # two updates: the row is at version 3
+            update = ExtensionMessageUpdateRequested(
+                extension_id="lunch", request_id=f"u-{n}", message_id=poll["message_id"], text=f"v{n + 1}"
+            )
+            root.extension_runtime().publish([new_event(update, chat_id=chat_id, actor=bot.actor)])
+            bus.pump()
+    repository = root.chat_repository()
+    stored = repository.message_by_id(chat_id, poll["message_id"])
+    assert stored is not None
+    assert (stored.version, stored.text) == (3, "v3")
+    # When a write carrying an older version (or the same one again) reaches the row
+    loaded = repository.load(chat_id)
+    assert loaded is not None
+    for stale in (2, 3):
+        late = stored.model_copy(update={"version": stale, "text": "late"})
+        # Then it is refused as a lost race, and the row keeps the newest version
+        with pytest.raises(ConcurrentWriteError):
+            repository.commit(loaded, Outcome(chat=loaded.chat, updated=late), [], now=stored.created_at)
+    again = repository.message_by_id(chat_id, poll["message_id"])
+    assert again is not None
+    assert (again.version, again.text) == (3, "v3")
+    # And the same write with the next version goes through (the refusal was the version's)
+    newer = stored.model_copy(update={"version": 4, "text": "v4"})
+    repository.commit(loaded, Outcome(chat=loaded.chat, updated=newer), [], now=stored.created_at)
+    latest = repository.message_by_id(chat_id, poll["message_id"])
+    assert latest is not None
+    assert (latest.version, latest.text) == (4, "v4")
