@@ -12,7 +12,13 @@ from parley.catalog import InteractionSubmitted, MessageUpdated, MessageView
 from parley.domain import extensions as installs
 from parley.domain import interactions
 from parley.domain.model import Chat
-from parley.errors import ChatCompletedError, ForbiddenError, InvalidRequestError, MessageNotFoundError
+from parley.errors import (
+    ChatCompletedError,
+    ForbiddenError,
+    InvalidRequestError,
+    MessageNotFoundError,
+    RateLimitedError,
+)
 from tests.unit.chats import OWNER, T0, at, new_chat, with_members
 
 POLL = {
@@ -138,3 +144,16 @@ def test_an_update_numbers_the_next_version_keeps_the_audience_and_only_its_owne
         interactions.update_message(chat, message, extension_id="spy", text="mine", blocks=None, now=at(9))
     with pytest.raises(MessageNotFoundError):
         interactions.update_message(chat, None, extension_id="lunch", text="x", blocks=None, now=at(9))
+
+
+def test_actions_count_toward_the_members_rate_limit_like_posts() -> None:
+    # Given a chat that takes 2 posts per window from each member
+    chat = chat_with_the_bot()
+    chat = chat.model_copy(update={"settings": chat.settings.model_copy(update={"rate_limit_messages": 2})})
+    # When Bob acts twice, Then both count; the third is refused until the window moves on
+    for _ in range(2):
+        chat = vote(chat, bot_message()).chat
+    with pytest.raises(RateLimitedError):
+        vote(chat, bot_message())
+    # And Carol's budget is her own
+    assert vote(chat, bot_message(), who="user-carol").events
