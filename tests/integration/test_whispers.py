@@ -366,6 +366,26 @@ def test_a_refused_whispers_rulings_are_stored_for_the_whispers_people_only(
     assert [d["metadata"]["audience"] for d in ruled] == [[bob.user_id, alice.user_id]]
 
 
+def test_a_refused_whispers_notice_goes_only_to_extensions_that_may_see_the_whisper(
+    api: Api, bus: Bus, chat: str, alice: User, bob: User
+) -> None:
+    # Given live moderation that rejects the text, and the chat's default extensions (none holds
+    # messages:read_private)
+    _moderated(api, chat, alice, config={"blocked_terms": ["vault"], "action": "reject"})
+
+    # When Bob's whisper to Alice and then his public post of the same text are refused
+    assert api.send(bob, chat, SECRET, to=[alice.user_id]).status == 422
+    assert api.send(bob, chat, SECRET).status == 422
+
+    # Then the public refusal is announced to the chat's extensions, the whisper's to none of them,
+    # and it carries the whisper's audience: its reason names what was in the text
+    private, public = (e["detail"] for e in bus.emitted() if e["detail-type"] == "MessageRejected")
+    assert public["metadata"]["extensions"]
+    assert public["metadata"]["audience"] is None
+    assert private["metadata"]["extensions"] == []
+    assert private["metadata"]["audience"] == [bob.user_id, alice.user_id]
+
+
 def test_a_whispers_moderators_only_events_are_for_the_moderators_among_its_people(
     api: Api, bus: Bus, chat: str, alice: User, bob: User, carol: User
 ) -> None:

@@ -38,6 +38,7 @@ from parley.http.models import (
     PostedMessage,
     ReadOut,
     SettingsPatch,
+    SubmittedAction,
     TurnOut,
 )
 from parley.realtime.frames import Frame, frame_of
@@ -67,6 +68,7 @@ __all__ = [
     "PostedMessage",
     "ReadOut",
     "SettingsPatch",
+    "SubmittedAction",
     "Ticket",
     "TurnOut",
     "Withheld",

@@ -30,6 +30,7 @@ from parley_client.models import (
     PostedMessage,
     ReadOut,
     SettingsPatch,
+    SubmittedAction,
     Ticket,
 )
 
@@ -47,6 +48,7 @@ OPERATIONS: dict[str, str] = {
     "leave_chat": "leave",
     "list_messages": "messages",
     "post_message": "send",
+    "submit_action": "act",
     "change_settings": "change_settings",
     "grant_turn": "grant_turn",
     "complete_chat": "complete",
@@ -157,6 +159,24 @@ def post_message(
     if origin_connection_id is not None:
         body["origin_connection_id"] = origin_connection_id
     return Call(Request("POST", f"{_chat(chat_id)}/messages", body=body), _model(PostedMessage))
+
+
+def submit_action(
+    chat_id: str,
+    message_id: str,
+    action_id: str,
+    values: Mapping[str, Any] | None,
+    client_action_id: str | None,
+) -> Call[SubmittedAction]:
+    """One ``client_action_id`` (made when none is given) for every retry: the extension gets the
+    action once, however often it is sent."""
+    body = {
+        "action_id": action_id,
+        "values": dict(values or {}),
+        "client_action_id": client_action_id or uuid.uuid4().hex,
+    }
+    path = f"{_chat(chat_id)}/messages/{message_id}/actions"
+    return Call(Request("POST", path, body=body), _model(SubmittedAction))
 
 
 def change_settings(chat_id: str, changes: Mapping[str, Any]) -> Call[ChatOut]:

@@ -112,6 +112,32 @@ def test_a_spoiler_is_masked_for_the_member_who_opted_in_and_only_for_him(
     assert pushed_texts(sockets, "conn-Bob-2") == bob_reads
 
 
+def test_an_ai_reply_in_a_filtered_chat_is_not_streamed_past_the_filter(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a chat with the Oracle (the local model echoes the question) where Bob hides spoilers
+    monkeypatch.setenv("PARLEY_LOCAL_AI_CHUNK_DELAY_MS", "0")
+    oracle = {"id": "oracle", "name": "Oracle", "persona": "You answer riddles."}
+    chat_id: str = api.create_chat(alice, ai_participants=[oracle])["chat_id"]
+    assert api.post(f"/chats/{chat_id}/members", bob).status == 200
+    install(api, alice, chat_id, "spoilers", hide_for=[bob.user_id])
+    sockets.open(bob, "conn-Bob")
+    sockets.subscribe("conn-Bob", chat_id)
+    bus.pump()
+
+    # When Alice asks the Oracle with a spoiler in the question
+    assert api.send(alice, chat_id, "@Oracle was it ||the butler||?").status == 201
+    bus.pump()
+
+    # Then Bob's socket got no draft chunk, and the stored reply masked: the spoiler nowhere
+    frames = sockets.gateway.frames("conn-Bob")
+    assert "AIResponseChunk" not in [f["type"] for f in frames]
+    assert all("the butler" not in json.dumps(f) for f in frames)
+    replies = [m for m in pushed_texts(sockets, "conn-Bob") if m[0].startswith("Alice, you said")]
+    assert replies
+    assert all(filtered == "rewritten" for _, filtered in replies)
+
+
 def test_hide_whole_message_pushes_a_marker_without_the_text(
     api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User, carol: User
 ) -> None:

@@ -16,7 +16,7 @@ from pynamodb.transactions import TransactWrite
 from parley.adapters.chat_items import ColdCache, assemble, cold_key, split
 from parley.adapters.contexts import context_record
 from parley.adapters.eventbridge import MAX_REQUEST_BYTES, envelope_size
-from parley.adapters.history import STORED, History, anchor_record
+from parley.adapters.history import STORED, History, anchor_record, latest_version, verdicts_key
 from parley.adapters.tables import (
     ChatRecord,
     EventRecord,
@@ -33,6 +33,9 @@ from parley.observability import logger
 
 DURABLE_SENDERS = frozenset({"ai", "extension"})
 """Senders whose posts answer an event: deduplicated on that request for good, not for a day."""
+
+POINTERS_KEPT = 4096
+"""Extension messages' event sequences a warm function keeps (each never changes)."""
 
 LOAD_ATTEMPTS = 3
 """Head-then-cold reads; a cold part changes only on joins, settings and installs, so a second
@@ -65,6 +68,29 @@ def client_message_key(chat_id: str, user_id: str, client_message_id: str) -> st
     return f"client-message#{chat_id}#{user_id}#{client_message_id}"
 
 
+def message_id_key(chat_id: str, message_id: str) -> str:
+    """Where an extension's message is found by its id (the actions route's path names the id)."""
+    return f"message-id#{chat_id}#{message_id}"
+
+
+def action_key(chat_id: str, participant_id: str, client_action_id: str) -> str:
+    return f"action#{chat_id}#{participant_id}#{client_action_id}"
+
+
+def update_key(chat_id: str, extension_id: str, request_id: str) -> str:
+    return f"message-update#{chat_id}#{extension_id}#{request_id}"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An idempotency key taken in the same transaction as the change it guards: a second change with
+    the same key writes nothing (``DuplicateClientMessageError``). ``ttl`` None: kept for good."""
+
+    key: str
+    data: dict[str, Any]
+    ttl: timedelta | None = None
+
+
 class ChatRepository:
     def __init__(self, region: str, client_message_ttl_seconds: int = 86400) -> None:
         self._region = region
@@ -72,6 +98,7 @@ class ChatRepository:
         self._connection: Connection | None = None
         self._cold = ColdCache()
         self._history = History()
+        self._pointers: dict[str, int] = {}
 
     def _conn(self) -> Connection:
         if self._connection is None:
@@ -122,6 +149,47 @@ class ChatRepository:
         if claim.get("sequence") is None:
             return None
         return self.message(chat_id, int(claim["sequence"]))
+
+    def message_by_id(self, chat_id: str, message_id: str) -> MessageView | None:
+        """An extension's message by its id, its latest version (others are not indexed by id: None;
+        nor is one posted before history became the log: it cannot be acted on or updated)."""
+        at = self._stored_at(chat_id, message_id)
+        return None if at is None else self._history.event_message(chat_id, at)
+
+    def _stored_at(self, chat_id: str, message_id: str) -> int | None:
+        """The event sequence of an extension message's MessageStored row, from its id pointer (which
+        never changes: kept once read, for the update's write that follows its read)."""
+        key = message_id_key(chat_id, message_id)
+        if key not in self._pointers:
+            data = self.claimed(key)
+            if data is None or data.get("event_sequence") is None:
+                return None
+            if len(self._pointers) >= POINTERS_KEPT:
+                self._pointers.clear()
+            self._pointers[key] = int(data["event_sequence"])
+        return self._pointers[key]
+
+    def _save_update(self, tx: _Transaction, m: MessageView | None) -> None:
+        """The message's new version onto its MessageStored row, the projection of MessageUpdated
+        (the event in the same transaction is the source): only forward, a version at or below the
+        stored one fails the write, so an older update never overwrites a newer one. The cached
+        read-filter verdicts, which ruled on the old text, go."""
+        if m is None:
+            return
+        at = self._stored_at(m.chat_id, m.message_id)
+        if at is None:
+            raise StoreError(f"message {m.message_id} has no stored row to update")
+        tx.update(*latest_version(m, at))
+        tx.delete(IdempotencyRecord(verdicts_key(m.chat_id, m.sequence)))
+
+    def claimed(self, key: str) -> dict[str, Any] | None:
+        """What a ``Claim`` recorded, if its change was committed."""
+        try:
+            record = IdempotencyRecord.get(key, consistent_read=True)
+        except IdempotencyRecord.DoesNotExist:
+            return None
+        data: dict[str, Any] = json.loads(record.data or "{}")
+        return data
 
     def message(self, chat_id: str, sequence: int) -> MessageView | None:
         items, _ = self._history.messages(chat_id, after=sequence - 1, before=sequence + 1, limit=1)
@@ -175,6 +243,7 @@ class ChatRepository:
         client_message_id: str | None = None,
         origin_connection_id: str | None = None,
         now: datetime,
+        claim: Claim | None = None,
     ) -> None:
         """Write the chat, its new message, membership changes, event-log rows and the extensions'
         context rows atomically.
@@ -200,6 +269,8 @@ class ChatRepository:
                 tx.save(cold)
             if outcome.message is not None:
                 self._save_message(tx, outcome.message, envelopes, client_message_id, now)
+            self._save_update(tx, outcome.updated)
+            _save_claim(tx, claim, now)
             if outcome.joined is not None:
                 tx.save(
                     MembershipRecord(
@@ -234,6 +305,12 @@ class ChatRepository:
         anchor = anchor_record(m.chat_id, m.sequence, at)
         if anchor is not None:
             tx.save(anchor)
+        if m.sender_kind == "extension":  # found by its id for actions and updates, for good
+            pointer = IdempotencyRecord(
+                message_id_key(m.chat_id, m.message_id),
+                data=json.dumps({"sequence": m.sequence, "event_sequence": at}),
+            )
+            tx.save(pointer, condition=IdempotencyRecord.id.does_not_exist())
         if client_message_id is not None:
             # a person's retry comes within hours; a bot's or an AI's request can be redriven from a
             # dead-letter queue (14 days) or the archive: their key never expires
@@ -305,17 +382,25 @@ class _Transaction:
 
     def __init__(self, connection: Connection) -> None:
         self._tx = TransactWrite(connection=connection)
-        self._kinds: list[str] = []
+        # the request lists deletes, then puts, then updates (pynamodb's order): the cancellation
+        # reasons come in that order, not the calls'
+        self._deleted: list[str] = []
+        self._put: list[str] = []
+        self._updated: list[str] = []
 
     def __enter__(self) -> _Transaction:
         return self
 
     def save(self, model: Any, condition: Any = None) -> None:
-        self._kinds.append(type(model).__name__)
+        self._put.append(type(model).__name__)
         self._tx.save(model, condition=condition)
 
+    def update(self, model: Any, actions: list[Any], condition: Any) -> None:
+        self._updated.append(type(model).__name__)
+        self._tx.update(model, actions=actions, condition=condition, add_version_condition=False)
+
     def delete(self, model: Any) -> None:
-        self._kinds.append(type(model).__name__)
+        self._deleted.append(type(model).__name__)
         self._tx.delete(model, add_version_condition=False)
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -325,7 +410,8 @@ class _Transaction:
             self._tx._commit()
         except TransactWriteError as error:
             reasons = error.cancellation_reasons
-            codes = [(kind, r.code if r else None) for kind, r in zip(self._kinds, reasons, strict=False)]
+            kinds = self._deleted + self._put + self._updated
+            codes = [(kind, r.code if r else None) for kind, r in zip(kinds, reasons, strict=False)]
             if any(kind == "IdempotencyRecord" and code == "ConditionalCheckFailed" for kind, code in codes):
                 raise DuplicateClientMessageError() from error
             if any(code in {"ConditionalCheckFailed", "TransactionConflict"} for _, code in codes) or (
@@ -333,6 +419,14 @@ class _Transaction:
             ):
                 raise ConcurrentWriteError("the chat changed during the write", reasons=codes) from error
             raise
+
+
+def _save_claim(tx: _Transaction, claim: Claim | None, now: datetime) -> None:
+    """The change's idempotency key, taken once."""
+    if claim is not None:
+        expiration = None if claim.ttl is None else now + claim.ttl
+        record = IdempotencyRecord(claim.key, expiration=expiration, data=json.dumps(claim.data))
+        tx.save(record, condition=IdempotencyRecord.id.does_not_exist())
 
 
 def chat_records(

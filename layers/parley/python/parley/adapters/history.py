@@ -75,7 +75,22 @@ def stored_message(record: EventRecord) -> MessageView | None:
     event. The one place that turns a stored event row into what history shows."""
     if record.event_type != STORED:
         return None
+    if record.latest:  # an extension updated it: its latest version (MessageUpdated's projection)
+        return MessageView.model_validate_json(record.latest)
     return MessageView.model_validate(json.loads(record.detail)["data"]["message"])
+
+
+def latest_version(message: MessageView, event_sequence: int) -> tuple[EventRecord, list[Any], Any]:
+    """The update (item, actions, condition) that makes ``message`` the latest version its
+    MessageStored row shows: only forward, never at or below the version it holds. The row's
+    ``detail``, the event as published, is left as it was."""
+    stored = EventRecord.edit_version
+    condition = (EventRecord.event_type == STORED) & (stored.does_not_exist() | (stored < message.version))
+    actions = [
+        EventRecord.latest.set(message.model_dump_json(exclude={"filtered"})),
+        EventRecord.edit_version.set(message.version),
+    ]
+    return EventRecord(message.chat_id, event_sequence), actions, condition
 
 
 def legacy_message(record: MessageRecord) -> MessageView:
@@ -91,6 +106,10 @@ def legacy_message(record: MessageRecord) -> MessageView:
         client_message_id=record.client_message_id,
         created_at=datetime.fromisoformat(record.created_at),
         to=tuple(record.to) if record.to else None,
+        blocks=json.loads(record.blocks) if record.blocks else None,
+        blocks_version=int(record.blocks_version) if record.blocks_version else None,
+        version=int(record.edit_version or 1),
+        edited_at=datetime.fromisoformat(record.edited_at) if record.edited_at else None,
     )
 
 

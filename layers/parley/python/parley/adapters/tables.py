@@ -92,6 +92,12 @@ class MessageRecord(Model):
     read_verdicts = UnicodeAttribute(null=True)
     """Read filters' cached verdicts on this message, per viewer (``parley.services.read_filters``)."""
     to = ListAttribute(of=UnicodeAttribute, null=True)  # a whisper's addressees
+    blocks = UnicodeAttribute(null=True)
+    """An interactive message's blocks as JSON (``parley.blocks``); absent on a plain message."""
+    blocks_version = NumberAttribute(null=True)
+    edit_version = NumberAttribute(null=True)
+    """The message's ``version`` once updated (MessageUpdated); absent: 1, as posted."""
+    edited_at = UnicodeAttribute(null=True)
 
 
 class EventRecord(Model):
@@ -114,6 +120,11 @@ class EventRecord(Model):
     """On a post's MessageStored: the socket it came from, which the broadcaster skips if it is the
     sender's. Outside ``detail``: never published, never in GET /events."""
     """Why the relay gave up on this event (it can never be published); absent on every other row."""
+    latest = UnicodeAttribute(null=True)
+    """On an extension's MessageStored: the message's latest version (MessageView JSON), the
+    projection of its MessageUpdated events; absent: as posted. A MODIFY: never republished."""
+    edit_version = NumberAttribute(null=True)
+    """That version's number: an update writes only above it."""
 
 
 class IdempotencyRecord(Model):

@@ -8,7 +8,8 @@ Life cycle of a reply, and where each piece goes:
   so clients get it once, ahead of the chunks.
 - In a chat with a moderation hook the reply is held back: no chunk is pushed, the hooks rule on
   the whole text, and members see only what they allowed (the stored message) or AIResponseFailed.
-  A draft streamed before a ruling would show every member text the hook may reject.
+  A draft streamed before a ruling would show every member text the hook may reject. A chat with a
+  read filter holds it back too: each member reads the stored reply as the filter shapes it.
 - The reply (MessageStored) and AIResponseCompleted commit in one transaction through the event
   log: a reconnecting client replays them, and a reply can never exist without its completion
   record. The request id is the reply's client_message_id, so a duplicate request stores nothing.

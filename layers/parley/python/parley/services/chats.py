@@ -14,7 +14,16 @@ from datetime import datetime
 from typing import Any
 
 from parley.adapters.dynamodb import ChatRepository, LoadedChat
-from parley.catalog import Actor, Audience, Envelope, MessageRejected, TurnMode, new_event
+from parley.blocks import Block, visible_text
+from parley.catalog import (
+    Actor,
+    Audience,
+    Envelope,
+    MessageRejected,
+    TurnMode,
+    extension_message_id,
+    new_event,
+)
 from parley.clock import utc_now
 from parley.domain import audience, commands
 from parley.domain import extensions as installs
@@ -30,6 +39,7 @@ from parley.extensions.hooks import hooked
 from parley.extensions.manifest import ExtensionDocument
 from parley.observability import logger
 from parley.services.chat_queries import ChatQueries, Page
+from parley.services.interactions import Interactions
 from parley.services.moderation import Moderated, moderate, with_rulings
 from parley.services.outbox import Outbox
 from parley.services.read_filters import ReadFilters
@@ -77,6 +87,7 @@ class ChatService(ChatQueries):
             repository, clock=clock, max_attempts=max_attempts, reads_private=self._reads_private
         )
         self._rulings = PostRulings(extensions, self._uow.record, clock) if extensions else None
+        self.interactions = Interactions(repository, self._uow, self._moderate_for_members, new_id)
 
     def _reads_private(self, extension_id: str) -> bool:
         """Whether an extension holds the capability to receive whispers not addressed to it."""
@@ -205,7 +216,7 @@ class ChatService(ChatQueries):
         except (NotYourTurnError, ChatCompletedError, MessageRejectedError) as exc:
             # after post_once: a repeat of a stored post is answered with it, never announced refused
             self._publish_rejection(
-                exc, read[-1] if read else None, chat_id, who, client_message_id, correlation_id
+                exc, read[-1] if read else None, chat_id, who, client_message_id, correlation_id, to
             )
             raise
 
@@ -217,8 +228,10 @@ class ChatService(ChatQueries):
         who: Identity,
         client_message_id: str | None,
         correlation_id: str | None,
+        to: Sequence[str] | None = None,
     ) -> None:
-        """A refused post is announced on the bus, unsequenced: nothing was stored."""
+        """A refused post is announced on the bus, unsequenced: nothing was stored. A refused
+        whisper's notice keeps the whisper's audience: its reason may quote the text."""
         rejected = MessageRejected(
             sender_id=who.user_id,
             reason=exc.code,
@@ -226,18 +239,20 @@ class ChatService(ChatQueries):
             client_message_id=client_message_id,
             turn_holder_id=exc.details.get("turn_holder_id"),
         )
+        scope: Audience = audience.EVERYONE if to is None else (who.user_id, *dict.fromkeys(to))
         routed = installs.routed_to(loaded.chat, rejected) if loaded else ()
-        self._outbox.publish_unsequenced(
-            [
-                new_event(
-                    rejected,
-                    chat_id=chat_id,
-                    actor=who.actor,
-                    correlation_id=correlation_id,
-                    extensions=routed,
-                )
-            ]
+        envelope = new_event(
+            rejected,
+            chat_id=chat_id,
+            actor=who.actor,
+            correlation_id=correlation_id,
+            extensions=[e for e in routed if audience.extension_may_see(e, scope, self._reads_private)],
         )
+        if to is not None:
+            envelope = envelope.model_copy(
+                update={"metadata": envelope.metadata.model_copy(update={"audience": scope})}
+            )
+        self._outbox.publish_unsequenced([envelope])
 
     def grant_turn(
         self, who: Identity, chat_id: str, participant_id: str, *, correlation_id: str | None = None
@@ -402,16 +417,27 @@ class ChatService(ChatQueries):
         return self._uow.execute(chat_id, who, decide, correlation_id)
 
     def post_extension_message(
-        self, chat_id: str, *, document: ExtensionDocument, request_id: str, text: str, cause: Envelope[Any]
+        self,
+        chat_id: str,
+        *,
+        document: ExtensionDocument,
+        request_id: str,
+        text: str,
+        cause: Envelope[Any],
+        blocks: Sequence[Block] | None = None,
     ) -> PostResult:
-        """An extension's bot message, stored once per (extension, request_id)."""
-        message_id = self._new_id()
+        """An extension's bot message, stored once per (extension, request_id), under the id the
+        extension was told (``extension_message_id``). Moderation rules on its text and its blocks'
+        visible texts; a rewrite stores the rewritten text without the blocks it ruled on."""
+        message_id = extension_message_id(document.id, request_id)
         sender = f"ext:{document.id}"
+        shown = "\n".join([text, visible_text(blocks)]) if blocks else text
 
         def post() -> Outcome:
             loaded, ruled = self._moderate_for_members(
-                chat_id, message_id, sender, document.name, text, cause
+                chat_id, message_id, sender, document.name, shown, cause
             )
+            kept = (text, blocks) if ruled.text == shown else (ruled.text, None)
             return self._uow.execute(
                 chat_id,
                 None,
@@ -420,10 +446,11 @@ class ChatService(ChatQueries):
                         chat,
                         extension_id=document.id,
                         name=document.name,
-                        text=ruled.text,
+                        text=kept[0],
                         request_id=request_id,
                         message_id=message_id,
                         now=now,
+                        blocks=kept[1],
                     ),
                     ruled,
                 ),
@@ -438,11 +465,12 @@ class ChatService(ChatQueries):
         return self._uow.post_once(chat_id, sender, request_id, post)
 
     def moderated(self, chat: Chat) -> bool:
-        """The chat's moderation hooks rule on what members see: an AI reply is held back until
-        they ruled, never streamed as a draft."""
+        """The chat's moderation hooks or read filters rule on what members see: an AI reply is
+        held back until it is stored, never streamed as a draft (chunks would pass both)."""
         if self._extensions is None:
             return False
-        return bool(hooked(chat.extensions, self._extensions.registry(), "moderate"))
+        registry = self._extensions.registry()
+        return any(hooked(chat.extensions, registry, kind) for kind in ("moderate", "on_read"))
 
     def _moderate_for_members(
         self,

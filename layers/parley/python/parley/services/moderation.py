@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from parley.catalog import EventData, ExtensionShadowOutput, MessageModerated
 from parley.domain.model import Chat, Outcome
 from parley.errors import MessageRejectedError
-from parley.extensions.hooks import HookRunner, ModerationRequest, hooked, shadowed
+from parley.extensions.hooks import HookRunner, ModerationDecision, ModerationRequest, hooked, shadowed
 from parley.extensions.manifest import ExtensionDocument
 
 
@@ -36,41 +36,20 @@ def moderate(
     rejection stops the chain (``refusal`` set, nothing to store). The chat's fallback applies to a
     hook that times out or fails, as for members' posts. No hook, no cost."""
     current = text
-    events: list[EventData] = shadow_moderation(
-        chat, registry, hooks, message_id=message_id, sender_id=sender_id, sender_name=sender_name, text=text
+    post = ModerationRequest(
+        chat_id=chat.chat_id, message_id=message_id, sender_id=sender_id, sender_name=sender_name, text=text
     )
+    events: list[EventData] = shadow_moderation(chat, registry, hooks, post)
     for document in hooked(chat.extensions, registry, "moderate"):
-        ruling = hooks.moderate(
-            document,
-            ModerationRequest(
-                chat_id=chat.chat_id,
-                message_id=message_id,
-                sender_id=sender_id,
-                sender_name=sender_name,
-                text=current,
-                config=chat.extensions[document.id].config,
-            ),
-            chat.settings.hook_fallback,
-        )
-        decision = ruling.moderation
-        assert decision is not None
-        events.append(
-            MessageModerated(
-                message_id=message_id,
-                sender_id=sender_id,
-                extension_id=document.id,
-                action=decision.action,
-                reason=decision.reason,
-                outcome=ruling.outcome,
-                elapsed_ms=round(ruling.elapsed_ms, 1),
-            )
-        )
+        request = post.model_copy(update={"text": current, "config": chat.extensions[document.id].config})
+        decision, ruled = _ask(hooks, chat, document, request)
+        events.append(ruled)
         if decision.action == "reject":
             refusal = MessageRejectedError(
                 f"{document.name} rejected the message: {decision.reason or 'no reason given'}",
                 extension_id=document.id,
                 reason=decision.reason,
-                outcome=ruling.outcome,
+                outcome=ruled.outcome,
             )
             return Moderated(text=current, events=tuple(events), refusal=refusal)
         if decision.action == "rewrite" and decision.text is not None:
@@ -82,36 +61,14 @@ def shadow_moderation(
     chat: Chat,
     registry: Mapping[str, ExtensionDocument],
     hooks: HookRunner,
-    *,
-    message_id: str,
-    sender_id: str,
-    sender_name: str,
-    text: str,
+    post: ModerationRequest,
 ) -> list[EventData]:
     """The rulings of shadow installs and shadow configs on the post as sent, recorded for moderators
     to compare with the live ones and never applied (each costs a hook call within its budget)."""
     recorded: list[EventData] = []
     for document, config, which in shadowed(chat.extensions, registry, "moderate"):
-        request = ModerationRequest(
-            chat_id=chat.chat_id,
-            message_id=message_id,
-            sender_id=sender_id,
-            sender_name=sender_name,
-            text=text,
-            config=config,
-        )
-        ruling = hooks.moderate(document, request, chat.settings.hook_fallback)
-        decision = ruling.moderation
-        assert decision is not None
-        ruled = MessageModerated(
-            message_id=message_id,
-            sender_id=sender_id,
-            extension_id=document.id,
-            action=decision.action,
-            reason=decision.reason,
-            outcome=ruling.outcome,
-            elapsed_ms=round(ruling.elapsed_ms, 1),
-        ).model_dump(mode="json")
+        decision, record = _ask(hooks, chat, document, post.model_copy(update={"config": config}))
+        ruled = record.model_dump(mode="json")
         if decision.action == "rewrite" and decision.text is not None:
             ruled["text"] = decision.text
         recorded.append(
@@ -120,6 +77,24 @@ def shadow_moderation(
             )
         )
     return recorded
+
+
+def _ask(
+    hooks: HookRunner, chat: Chat, document: ExtensionDocument, request: ModerationRequest
+) -> tuple[ModerationDecision, MessageModerated]:
+    """One hook's decision on the request and its record, shaped alike for live and shadow rulings."""
+    ruling = hooks.moderate(document, request, chat.settings.hook_fallback)
+    decision = ruling.moderation
+    assert decision is not None
+    return decision, MessageModerated(
+        message_id=request.message_id,
+        sender_id=request.sender_id,
+        extension_id=document.id,
+        action=decision.action,
+        reason=decision.reason,
+        outcome=ruling.outcome,
+        elapsed_ms=round(ruling.elapsed_ms, 1),
+    )
 
 
 def with_rulings(outcome: Outcome, moderated: Moderated) -> Outcome:
