@@ -199,6 +199,7 @@ def profiles() -> dict[str, costs.Profile]:
             system_log_level=getattr(s, "system_log_level", "INFO"),
             application_log_level=getattr(s, "application_log_level", "INFO"),
             traced=getattr(s, "traced", True),
+            log_class=getattr(s, "log_class", "STANDARD"),
         )
         for s in FUNCTIONS
     }

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from bench.cost import (
     ALL_IN_LINES,
+    LOG_PRICES,
     Profile,
     all_in_cost,
     alternative_cost,
@@ -207,3 +209,33 @@ def test_the_repos_assumptions_cover_every_function_level_and_line() -> None:
     printed = assumptions_of(prices, PROFILES)
     assert printed["xray"]["traced"] == ["api"]
     assert printed["log_levels"]["broadcaster"] == "WARN/WARN"
+
+
+def test_logs_in_the_infrequent_access_class_cost_its_price_and_the_access_log_follows_the_api() -> None:
+    # Given the api's group (and so the HTTP access log) in Infrequent Access at half the price
+    prices = {
+        **ALL_IN,
+        "aws": {**ALL_IN["aws"], "cloudwatch_logs_ingested_gb_ia": {"usd": 0.25, "per": 1}},
+    }
+    profiles = {**PROFILES, "api": replace(PROFILES["api"], log_class="INFREQUENT_ACCESS")}
+    scenario = {
+        **SCENARIO,
+        "invocations": {
+            "api": {"invocations": 1.0, "total_ms": 100.0, "billed_ms": 40.0},
+            "broadcaster": {"invocations": 1.0, "total_ms": 50.0, "billed_ms": 20.0},
+        },
+    }
+
+    cost = all_in_cost(scenario, sockets=2, profiles=profiles, prices=prices)
+
+    # Then the api's 600 B platform lines and the 1,000 B access log are priced at $0.25 a GB
+    assert cost["lines"]["logs"] == pytest.approx(1600 / 1e9 * 0.25 * 1e6)
+    assert assumptions_of(prices, profiles)["log_classes"]["api"] == "INFREQUENT_ACCESS"
+
+
+def test_the_repos_prices_have_each_log_class() -> None:
+    prices = load_prices()
+    for name in LOG_PRICES.values():
+        assert prices["aws"][name]["source"].startswith("https://")
+    usd = {c: prices["aws"][name]["usd"] for c, name in LOG_PRICES.items()}
+    assert usd["INFREQUENT_ACCESS"] < usd["STANDARD"]
