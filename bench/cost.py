@@ -121,6 +121,14 @@ def billed_ms(operations: list[str], cpu_ms: float, memory_mb: int, prices: Mapp
     return float(math.ceil(waited + cpu_ms * slowdown))
 
 
+def init_ms_at(wall_ms: float, cpu_ms: float, memory_mb: int, prices: Mapping[str, Any]) -> float:
+    """A cold start at ``memory_mb``: the measured one (at this machine's full core) with its CPU
+    part slowed to the memory's vCPU share, as ``billed_ms`` slows an invocation's. Without it a
+    smaller memory would look cheaper to start, while its INIT only runs longer."""
+    slowdown = max(1.0, float(prices["assumptions"]["all_in"]["duration"]["cpu_full_speed_mb"]) / memory_mb)
+    return wall_ms + cpu_ms * (slowdown - 1.0)
+
+
 def billed_gb_seconds(
     invocations: Mapping[str, Mapping[str, float]], profiles: Mapping[str, Profile]
 ) -> float:

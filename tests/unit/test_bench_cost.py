@@ -16,6 +16,7 @@ from bench.cost import (
     alternatives,
     assumptions_of,
     billed_ms,
+    init_ms_at,
     lambda_gb_seconds,
     load_prices,
     message_cost,
@@ -239,3 +240,11 @@ def test_the_repos_prices_have_each_log_class() -> None:
         assert prices["aws"][name]["source"].startswith("https://")
     usd = {c: prices["aws"][name]["usd"] for c, name in LOG_PRICES.items()}
     assert usd["INFREQUENT_ACCESS"] < usd["STANDARD"]
+
+
+def test_a_cold_start_at_a_smaller_memory_runs_its_cpu_part_slower() -> None:
+    # 1,000 ms measured, 600 of them CPU: at 1 GB (half a vCPU here) the CPU part takes twice as long
+    assert init_ms_at(1000.0, 600.0, 1024, ALL_IN) == pytest.approx(1600.0)
+    assert init_ms_at(1000.0, 600.0, 512, ALL_IN) == pytest.approx(2800.0)
+    # a full vCPU or more: as measured
+    assert init_ms_at(1000.0, 600.0, 4096, ALL_IN) == 1000.0
