@@ -143,6 +143,7 @@ def cost_section(
             "core_model_usd": core["model_usd"],
             "bench_traffic_model_usd": bench_traffic["usd"],
             "assumptions": costs.assumptions_of(prices, profiles),
+            "memory_options": costs.memory_options(client["invocations"], profiles, prices, cold_start),
             "scope": (
                 "usd: all-in (every AWS line item, bench/prices.json assumptions) for posts as the web "
                 "client sends them (client_message_id, 200-character texts), every function the routing "

@@ -129,6 +129,45 @@ def init_ms_at(wall_ms: float, cpu_ms: float, memory_mb: int, prices: Mapping[st
     return wall_ms + cpu_ms * (slowdown - 1.0)
 
 
+MEMORY_SIZES = (128, 256, 512, 768, 1024, 1769)
+"""The memories ``memory_options`` weighs (1,769 MB: a full vCPU)."""
+
+
+def memory_options(
+    invocations: Mapping[str, Mapping[str, float]],
+    profiles: Mapping[str, Profile],
+    prices: Mapping[str, Any],
+    cold_start: Mapping[str, Mapping[str, float]],
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Per function and memory: its warm invocation's billed ms, its duration's $ per million
+    messages and its cold start's ms, from the measured waits and CPU (``billed_ms``'s rule) and
+    cold start (``init_ms_at``): what sizing a function's memory reads (README, cost assumptions)."""
+    duration = prices["assumptions"]["all_in"]["duration"]
+    full_speed = float(duration["cpu_full_speed_mb"])
+    found: dict[str, dict[str, dict[str, float]]] = {}
+    for function, figures in invocations.items():
+        count = float(figures["invocations"])
+        if not count or "cpu_ms" not in figures or "billed_ms" not in figures:
+            continue
+        cpu = float(figures["cpu_ms"]) / count
+        current = profiles.get(function, Profile()).memory_mb
+        waited = max(0.0, float(figures["billed_ms"]) / count - cpu * max(1.0, full_speed / current))
+        cold = cold_start.get(function, {})
+        found[function] = {}
+        for memory in MEMORY_SIZES:
+            warm = waited + cpu * max(1.0, full_speed / memory)
+            usd = count * warm / 1000 * memory / 1024 * unit_price(prices, "lambda_gb_second_arm64") * MILLION
+            option = {"warm_ms": round(warm, 1), "duration_usd": round(usd, 3)}
+            if "median_ms" in cold:
+                option["cold_start_ms"] = round(
+                    init_ms_at(
+                        float(cold["median_ms"]), float(cold.get("cpu_median_ms", 0.0)), memory, prices
+                    )
+                )
+            found[function][str(memory)] = option
+    return found
+
+
 def billed_gb_seconds(
     invocations: Mapping[str, Mapping[str, float]], profiles: Mapping[str, Profile]
 ) -> float:

@@ -19,6 +19,7 @@ from bench.cost import (
     init_ms_at,
     lambda_gb_seconds,
     load_prices,
+    memory_options,
     message_cost,
     traced_share,
 )
@@ -248,3 +249,18 @@ def test_a_cold_start_at_a_smaller_memory_runs_its_cpu_part_slower() -> None:
     assert init_ms_at(1000.0, 600.0, 512, ALL_IN) == pytest.approx(2800.0)
     # a full vCPU or more: as measured
     assert init_ms_at(1000.0, 600.0, 4096, ALL_IN) == 1000.0
+
+
+def test_memory_options_weigh_the_measured_wait_and_cpu_at_each_memory() -> None:
+    # Given a broadcaster at 512 MB billed 30 ms: 2 ms of CPU at a quarter vCPU (8 ms) and 22 ms waited
+    invocations = {"broadcaster": {"invocations": 1.0, "total_ms": 50.0, "billed_ms": 30.0, "cpu_ms": 2.0}}
+    cold = {"broadcaster": {"median_ms": 1000.0, "cpu_median_ms": 600.0}}
+
+    options = memory_options(invocations, PROFILES, ALL_IN, cold)["broadcaster"]
+
+    # Then at 256 MB the CPU takes 16 ms: 38 ms at 0.25 GB; at 2,048 MB (a full vCPU) 24 ms at 2 GB
+    assert options["256"]["warm_ms"] == 38.0
+    assert options["256"]["duration_usd"] == pytest.approx(38 / 1000 * 0.25 * 0.00001 * 1e6)
+    assert options["1024"]["warm_ms"] == 26.0
+    # and the cold start's CPU part slows alike: 400 ms of waiting plus 600 ms x 8
+    assert options["256"]["cold_start_ms"] == 400 + 4800
