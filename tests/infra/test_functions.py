@@ -176,7 +176,7 @@ def test_only_the_http_apis_logs_are_in_the_infrequent_access_class(synth: Synth
     # the api's (it emits no embedded metrics) and the HTTP API's access log; every group whose
     # lines are metrics (analytics, the SDK's usage, the consumers' counters) stays Standard
     infrequent = {k for k in groups if class_of(k) == "INFREQUENT_ACCESS"}
-    access_log = synth.logical_id(synth.stack.http.stage.node.scope.node.find_child("AccessLogs"))
+    access_log = synth.logical_id(synth.stack.http.node.find_child("AccessLogs"))
     api_logs = _function(synth, "api")["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
     assert infrequent == {api_logs, access_log}
     assert [s.name for s in FUNCTIONS if s.log_class == "INFREQUENT_ACCESS"] == ["api"]
