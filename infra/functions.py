@@ -163,7 +163,11 @@ def python_function(
     """One function of ``spec`` in ``scope``, with its own role and log group: the one place that
     sets runtime, architecture, layer, tracing, logging and the findings every function shares."""
     log_group = logs.LogGroup(
-        scope, f"{spec.name}-Logs", retention=log_retention, removal_policy=removal_policy
+        scope,
+        f"{spec.name}-Logs",
+        retention=log_retention,
+        removal_policy=removal_policy,
+        log_group_class=getattr(logs.LogGroupClass, spec.log_class),
     )
     role = iam.Role(
         scope,

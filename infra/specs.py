@@ -102,6 +102,14 @@ class FunctionSpec:
         WARN keeps their problems and drops that; the rest stay at INFO."""
         return "WARN" if isinstance(self.trigger, Consumes) else "INFO"
 
+    @property
+    def log_class(self) -> Literal["STANDARD", "INFREQUENT_ACCESS"]:
+        """CloudWatch Logs class of its log group: Infrequent Access (half the ingestion price, no
+        metric extraction) for the HTTP API, which emits no embedded metrics (held by
+        tests/integration/test_api_emits_no_metrics.py); Standard for the rest, whose EMF lines are
+        metrics."""
+        return "INFREQUENT_ACCESS" if isinstance(self.trigger, Http) else "STANDARD"
+
     def __post_init__(self) -> None:
         if not 128 <= self.memory_mb <= 10240:
             raise ValueError(f"{self.name}: memory must be 128..10240 MB")

@@ -231,7 +231,7 @@ def broadcaster() -> Broadcaster:
         chat_repository(),
         pusher(),
         concurrency=settings().push_concurrency,
-        read_filters=ReadFilters(chat_repository(), registry().all, hook_runner()),
+        read_filters=ReadFilters(chat_repository(), registry().all, hook_runner),
     )
 
 
@@ -288,7 +288,7 @@ def inbox_service() -> InboxService:
 
     bound_settings()  # its records are PynamoDB models: bound before the first call
     # the chat list's preview is read as the history is: through the chat's read filters
-    filters = ReadFilters(chat_repository(), registry().all, hook_runner())
+    filters = ReadFilters(chat_repository(), registry().all, hook_runner)
     return InboxService(InboxStore(), chat_repository(), connections(), pusher, read_filters=filters)
 
 
