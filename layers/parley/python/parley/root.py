@@ -193,7 +193,7 @@ def analytics_service() -> AnalyticsService:
     from parley.adapters.extensions import ExtensionState
     from parley.services.analytics import AnalyticsService  # the api's alone: other Lambdas skip it
 
-    return AnalyticsService(chat_service(), ExtensionState)
+    return AnalyticsService(chat_service(), ExtensionState, chat_repository())
 
 
 @component
