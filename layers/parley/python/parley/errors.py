@@ -82,6 +82,12 @@ class EventTooLargeError(PublishError):
     code = "event_too_large"
 
 
+class BusRulesError(ParleyError):
+    """The bus's rules could not be listed: the relay then publishes every event."""
+
+    code = "bus_rules_unavailable"
+
+
 class ChangeTooLargeError(ParleyError):
     """The change's event would not fit on the bus: refused before the commit, since a committed
     event that can never be published would wait in the outbox forever."""

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from parley.services.ephemeral import EphemeralService
     from parley.services.extensions import ExtensionService
     from parley.services.inbox import InboxService
-    from parley.services.outbox import Outbox
+    from parley.services.outbox import Outbox, WantedByRules
     from parley.services.rebuild import RebuildService
 
 P = ParamSpec("P")
@@ -100,7 +100,16 @@ def publisher() -> EventPublisher:
 def outbox() -> Outbox:
     from parley.services.outbox import Outbox
 
-    return Outbox(chat_repository(), publisher())
+    return Outbox(chat_repository(), publisher(), wanted=wanted_by_rules())
+
+
+@component
+def wanted_by_rules() -> WantedByRules:
+    """The bus's rules, read on the relay's first batch (other users of the outbox never read them)."""
+    from parley.adapters.eventbridge import EventBridgeRules
+    from parley.services.outbox import WantedByRules
+
+    return WantedByRules(EventBridgeRules(settings().bus_name).patterns)
 
 
 def announce(envelopes: Sequence[Envelope[Any]]) -> None:
