@@ -384,6 +384,13 @@ class Functions(Construct):
         if spec.reads_bus_rules:
             # ListRules takes no resource-level permission; a refusal only makes the relay publish all
             role.add_to_principal_policy(iam.PolicyStatement(actions=["events:ListRules"], resources=["*"]))
+        if spec.reads_metrics:
+            # neither action takes a resource-level permission
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["cloudwatch:GetMetricData", "cloudwatch:ListMetrics"], resources=["*"]
+                )
+            )
         if spec.invokes_bedrock:
             role.add_to_principal_policy(
                 iam.PolicyStatement(

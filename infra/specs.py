@@ -69,6 +69,8 @@ class FunctionSpec:
     puts_events: bool = False
     # events:ListRules: the relay publishes only what some rule on the bus wants (the rules' patterns)
     reads_bus_rules: bool = False
+    # cloudwatch:ListMetrics and GetMetricData: operators read each extension's usage figures
+    reads_metrics: bool = False
     # execute-api:ManageConnections on the stage and PARLEY_WEBSOCKET_MANAGEMENT_URL: posts to sockets
     pushes_to_websockets: bool = False
     # PARLEY_WEBSOCKET_URL: hands clients the wss URL (with their ticket) to connect to
@@ -140,6 +142,8 @@ CORE_FUNCTIONS: tuple[FunctionSpec, ...] = (
         pushes_to_websockets=True,
         knows_websocket_url=True,
         runs_hooks=True,
+        # GET /extensions/{extension_id}/usage (operators)
+        reads_metrics=True,
     ),
     FunctionSpec(
         name="turns",

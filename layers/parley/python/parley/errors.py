@@ -72,6 +72,12 @@ class ContentionError(ParleyError):
     code = "contention"
 
 
+class MetricsUnavailableError(ParleyError):
+    """CloudWatch did not answer a metrics read; the caller may retry."""
+
+    code = "metrics_unavailable"
+
+
 class PublishError(ParleyError):
     """PutEvents refused entries that retries could not deliver; they stay in the outbox."""
 

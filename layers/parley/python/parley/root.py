@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from parley.services.inbox import InboxService
     from parley.services.outbox import Outbox, WantedByRules
     from parley.services.rebuild import RebuildService
+    from parley.services.usage import UsageService
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -203,6 +204,15 @@ def analytics_service() -> AnalyticsService:
     from parley.services.analytics import AnalyticsService  # the api's alone: other Lambdas skip it
 
     return AnalyticsService(chat_service(), ExtensionState, chat_repository())
+
+
+@component
+def usage_service() -> UsageService:
+    from parley.adapters.cloudwatch import UsageMetrics
+    from parley.extensions.usage import USAGE_METRICS
+    from parley.services.usage import UsageService  # the api's alone
+
+    return UsageService(registry().all, UsageMetrics(USAGE_METRICS))
 
 
 @component
