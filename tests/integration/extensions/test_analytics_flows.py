@@ -387,3 +387,24 @@ def test_aggregates_expire_after_the_chats_retention(
     tallies = repr(root.extension_runtime().state("analytics", partition).tallies(""))
     assert alice.user_id not in tallies
     assert "Alice" not in tallies
+
+
+def test_a_long_chats_report_caches_its_finished_blocks_and_says_the_same(
+    api: Api, bus: Bus, alice: User
+) -> None:
+    # Given a chat whose log has passed its first block of sequences
+    chat_id = api.create_chat(alice, settings={"rate_limit_messages": 1000})["chat_id"]
+    for n in range(model.BLOCK + 5):
+        assert api.send(alice, chat_id, f"message {n}").status == 201
+    bus.pump()
+
+    # When its report is read twice
+    first = analytics_of(api, alice, chat_id)
+    cached = [r.sk for r in ExtensionRecord.query(f"analytics#{chat_id}") if r.sk.startswith("kv#fold#")]
+    second = analytics_of(api, alice, chat_id)
+
+    # Then the finished block was cached by the first read, and the second (which read the log only
+    # after it) says the same
+    assert cached == ["kv#fold#0"]
+    assert first["messages"]["count"] == model.BLOCK + 5
+    assert {**second, "period": None} == {**first, "period": None}
