@@ -385,6 +385,16 @@ class Functions(Construct):
                 table.grant_read_write_data(role)
         if spec.puts_events:
             bus.grant_put_events_to(role)
+        if spec.reads_bus_rules:
+            # ListRules takes no resource-level permission; a refusal only makes the relay publish all
+            role.add_to_principal_policy(iam.PolicyStatement(actions=["events:ListRules"], resources=["*"]))
+        if spec.reads_metrics:
+            # neither action takes a resource-level permission
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["cloudwatch:GetMetricData", "cloudwatch:ListMetrics"], resources=["*"]
+                )
+            )
         if spec.invokes_bedrock:
             role.add_to_principal_policy(
                 iam.PolicyStatement(

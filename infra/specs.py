@@ -67,6 +67,10 @@ class FunctionSpec:
     timeout_seconds: int = 30
     tables: Mapping[str, Access] = field(default_factory=dict)
     puts_events: bool = False
+    # events:ListRules: the relay publishes only what some rule on the bus wants (the rules' patterns)
+    reads_bus_rules: bool = False
+    # cloudwatch:ListMetrics and GetMetricData: operators read each extension's usage figures
+    reads_metrics: bool = False
     # execute-api:ManageConnections on the stage and PARLEY_WEBSOCKET_MANAGEMENT_URL: posts to sockets
     pushes_to_websockets: bool = False
     # PARLEY_WEBSOCKET_URL: hands clients the wss URL (with their ticket) to connect to
@@ -146,6 +150,8 @@ CORE_FUNCTIONS: tuple[FunctionSpec, ...] = (
         pushes_to_websockets=True,
         knows_websocket_url=True,
         runs_hooks=True,
+        # GET /extensions/{extension_id}/usage (operators)
+        reads_metrics=True,
     ),
     FunctionSpec(
         name="turns",
@@ -195,6 +201,7 @@ CORE_FUNCTIONS: tuple[FunctionSpec, ...] = (
         # marks the rows the bus can never take (parked); the stream's read grant comes with its mapping
         tables={"events": "read_write"},
         puts_events=True,
+        reads_bus_rules=True,
     ),
     FunctionSpec(
         name="realtime",

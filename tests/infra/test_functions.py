@@ -102,6 +102,10 @@ def test_each_role_reaches_only_the_tables_and_bus_its_spec_lists(synth: Synth) 
         assert bool(put_events) is spec.puts_events
         if put_events:
             assert _resource_ids(put_events[0], known) == {bus}
+        lists_rules = [s for s in statements if s["Action"] == "events:ListRules"]
+        assert bool(lists_rules) is spec.reads_bus_rules, spec.name
+        reads_metrics = [s for s in statements if "cloudwatch:GetMetricData" in s["Action"]]
+        assert bool(reads_metrics) is spec.reads_metrics, spec.name
         written = {
             lid for s in statements if "dynamodb:PutItem" in s["Action"] for lid in _resource_ids(s, known)
         }

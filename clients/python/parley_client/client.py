@@ -25,6 +25,7 @@ from parley_client.models import (
     EventData,
     EventPage,
     ExtensionDocument,
+    ExtensionUsage,
     Health,
     InstallOut,
     MessagePage,
@@ -218,6 +219,10 @@ class Client:
     def analytics_summary_csv(self, *, first: date | None = None, last: date | None = None) -> str:
         return self._run(routes.analytics_summary_csv(first, last))
 
+    def extension_usage(self, extension_id: str, *, day: date | None = None) -> ExtensionUsage:
+        """An extension's usage on a UTC day (default today) and its estimated cost (operators)."""
+        return self._run(routes.extension_usage(extension_id, day))
+
     def ticket(self) -> Ticket:
         return self._run(routes.create_ticket())
 
@@ -407,6 +412,10 @@ class AsyncClient:
 
     async def analytics_summary_csv(self, *, first: date | None = None, last: date | None = None) -> str:
         return await self._run(routes.analytics_summary_csv(first, last))
+
+    async def extension_usage(self, extension_id: str, *, day: date | None = None) -> ExtensionUsage:
+        """An extension's usage on a UTC day (default today) and its estimated cost (operators)."""
+        return await self._run(routes.extension_usage(extension_id, day))
 
     async def ticket(self) -> Ticket:
         return await self._run(routes.create_ticket())

@@ -22,6 +22,7 @@ from parley.catalog import (
 from parley.domain.model import ChatSettings
 from parley.extensions.builtin._analytics_model import AnalyticsSummary, ChatAnalytics
 from parley.extensions.manifest import ExtensionDocument
+from parley.extensions.usage import ExtensionUsage
 from parley.http.models import (
     AIParticipantIn,
     ChatList,
@@ -57,6 +58,7 @@ __all__ = [
     "EventPage",
     "ExtensionDocument",
     "ExtensionList",
+    "ExtensionUsage",
     "Frame",
     "Health",
     "InstallList",

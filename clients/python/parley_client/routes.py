@@ -23,6 +23,7 @@ from parley_client.models import (
     EventPage,
     ExtensionDocument,
     ExtensionList,
+    ExtensionUsage,
     Health,
     InstallList,
     InstallOut,
@@ -60,6 +61,7 @@ OPERATIONS: dict[str, str] = {
     "uninstall": "uninstall",
     "chat_analytics": "analytics",
     "analytics_summary": "analytics_summary",
+    "extension_usage": "extension_usage",
     "create_ticket": "ticket",
 }
 
@@ -251,6 +253,11 @@ def analytics_summary_csv(first: date | None, last: date | None) -> Call[str]:
         "format": "csv",
     }
     return Call(Request("GET", "/analytics/summary", query=query, accept="text/csv"), _text)
+
+
+def extension_usage(extension_id: str, day: date | None) -> Call[ExtensionUsage]:
+    query = {"day": day.isoformat() if day else None}
+    return Call(Request("GET", f"/extensions/{extension_id}/usage", query=query), _model(ExtensionUsage))
 
 
 def create_ticket() -> Call[Ticket]:

@@ -35,8 +35,9 @@ if TYPE_CHECKING:
     from parley.services.ephemeral import EphemeralService
     from parley.services.extensions import ExtensionService
     from parley.services.inbox import InboxService
-    from parley.services.outbox import Outbox
+    from parley.services.outbox import Outbox, WantedByRules
     from parley.services.rebuild import RebuildService
+    from parley.services.usage import UsageService
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -100,7 +101,16 @@ def publisher() -> EventPublisher:
 def outbox() -> Outbox:
     from parley.services.outbox import Outbox
 
-    return Outbox(chat_repository(), publisher())
+    return Outbox(chat_repository(), publisher(), wanted=wanted_by_rules())
+
+
+@component
+def wanted_by_rules() -> WantedByRules:
+    """The bus's rules, read on the relay's first batch (other users of the outbox never read them)."""
+    from parley.adapters.eventbridge import EventBridgeRules
+    from parley.services.outbox import WantedByRules
+
+    return WantedByRules(EventBridgeRules(settings().bus_name).patterns)
 
 
 def announce(envelopes: Sequence[Envelope[Any]]) -> None:
@@ -193,7 +203,16 @@ def analytics_service() -> AnalyticsService:
     from parley.adapters.extensions import ExtensionState
     from parley.services.analytics import AnalyticsService  # the api's alone: other Lambdas skip it
 
-    return AnalyticsService(chat_service(), ExtensionState)
+    return AnalyticsService(chat_service(), ExtensionState, chat_repository())
+
+
+@component
+def usage_service() -> UsageService:
+    from parley.adapters.cloudwatch import UsageMetrics
+    from parley.extensions.usage import USAGE_METRICS
+    from parley.services.usage import UsageService  # the api's alone
+
+    return UsageService(registry().all, UsageMetrics(USAGE_METRICS))
 
 
 @component
