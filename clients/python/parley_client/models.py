@@ -23,10 +23,13 @@ from parley.domain.model import ChatSettings
 from parley.extensions.builtin._analytics_model import AnalyticsSummary, ChatAnalytics
 from parley.extensions.manifest import ExtensionDocument
 from parley.http.models import (
+    AcceptedCommand,
     AIParticipantIn,
     ChatList,
     ChatListItem,
     ChatOut,
+    CommandInfo,
+    CommandList,
     EventItem,
     EventPage,
     ExtensionList,
@@ -44,12 +47,15 @@ from parley.realtime.frames import Frame, frame_of
 
 __all__ = [
     "AIParticipantIn",
+    "AcceptedCommand",
     "AnalyticsSummary",
     "ChatAnalytics",
     "ChatList",
     "ChatListItem",
     "ChatOut",
     "ChatSettings",
+    "CommandInfo",
+    "CommandList",
     "Envelope",
     "EventData",
     "EventItem",

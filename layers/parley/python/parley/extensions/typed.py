@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         MessageStored,
         PresenceChanged,
         ReadMarkerMoved,
+        SlashCommandInvoked,
         TurnChanged,
         TurnValidationRequested,
         TypingStarted,
@@ -151,6 +152,9 @@ class TypedOn(Generic[X]):
 
     @overload
     def on(self, event: Literal["ReadMarkerMoved"]) -> Decorator[ReadMarkerMoved, X]: ...
+
+    @overload
+    def on(self, event: Literal["SlashCommandInvoked"]) -> Decorator[SlashCommandInvoked, X]: ...
 
     @overload
     def on(self, event: Literal["TurnChanged"]) -> Decorator[TurnChanged, X]: ...
