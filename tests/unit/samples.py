@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from parley.blocks import parse_blocks
 from parley.catalog import (
     AIContextContributed,
     AIResponseChunk,
@@ -30,14 +31,17 @@ from parley.catalog import (
     ExtensionFailed,
     ExtensionInstalled,
     ExtensionMessageRequested,
+    ExtensionMessageUpdateRequested,
     ExtensionRecovered,
     ExtensionShadowChanged,
     ExtensionShadowOutput,
     ExtensionUninstalled,
     HandlerFailed,
+    InteractionSubmitted,
     MessageModerated,
     MessageRejected,
     MessageStored,
+    MessageUpdated,
     MessageView,
     ParticipantView,
     PresenceChanged,
@@ -53,6 +57,14 @@ from parley.catalog import (
 )
 
 SAMPLE_TIME = datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=UTC)
+
+SAMPLE_POLL = {
+    "type": "poll",
+    "action_id": "vote",
+    "question": "Lunch?",
+    "options": [{"id": "pizza", "label": "Pizza", "count": 2}, {"id": "sushi", "label": "Sushi"}],
+    "closed": True,
+}
 
 ALICE_VIEW = ParticipantView(id="user-alice", name="Alice", kind="human", role="owner")
 BOT_VIEW = ParticipantView(id="ai-bot", name="Bot", kind="ai", role="member")
@@ -164,6 +176,36 @@ def sample_data() -> dict[str, EventData]:
         ),
         ExtensionRecovered(extension_id="ext-poll", after_failures=2),
         ExtensionMessageRequested(extension_id="ext-poll", request_id="req-7", text="Poll closed: yes wins"),
+        ExtensionMessageUpdateRequested(
+            extension_id="ext-poll",
+            request_id="req-9",
+            message_id="msg-9",
+            text="Lunch? (closed)",
+            blocks=parse_blocks([SAMPLE_POLL]),
+        ),
+        MessageUpdated(
+            message=message_view("Lunch?").model_copy(
+                update={
+                    "sender_id": "ext:poll",
+                    "sender_kind": "extension",
+                    "blocks": parse_blocks([SAMPLE_POLL]),
+                    "blocks_version": 1,
+                    "version": 2,
+                    "edited_at": SAMPLE_TIME,
+                }
+            ),
+            extension_id="poll",
+        ),
+        InteractionSubmitted(
+            submission_id="sub-1",
+            client_action_id="click-1",
+            message_id="msg-9",
+            message_version=1,
+            extension_id="poll",
+            action_id="vote",
+            values={"option": "pizza"},
+            participant_id="user-bob",
+        ),
         ExtensionEphemeralRequested(
             extension_id="welcome", request_id="req-8", participant_id="user-bob", text="Welcome Bob!"
         ),

@@ -24,6 +24,8 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
+from parley.blocks import BLOCKS_VERSION, Block, Values
+
 CORE_SOURCE = "parley.core"
 EXTENSION_SOURCE_PREFIX = "parley.ext."
 
@@ -232,6 +234,15 @@ def derive(
     return derived.model_copy(update={"metadata": metadata})
 
 
+EXTENSION_MESSAGE_NAMESPACE = uuid.UUID("0c9e3f0a-7f49-4a55-9a1e-5b2d1f6c8e31")
+
+
+def extension_message_id(extension_id: str, request_id: str) -> str:
+    """The id of the message an extension's request stores: derived, so the extension knows it when it
+    asks (``ctx.post_message`` returns it) and can update the message later."""
+    return str(uuid.uuid5(EXTENSION_MESSAGE_NAMESPACE, f"{extension_id}:{request_id}"))
+
+
 def data_model(event_type: str) -> type[EventData]:
     try:
         return CATALOG[event_type]
@@ -306,14 +317,33 @@ class MessageView(_Frozen):
         description="Set only in what a viewer reads, when a read filter (an extension's `on_read` hook) "
         "changed this message for them: `hidden` (its text is empty) or `rewritten`.",
     )
+    blocks: tuple[Block, ...] | None = Field(
+        None,
+        description="An extension's interactive blocks (`messages:interactive`); `text` is their plain "
+        "fallback. Absent on a plain message.",
+    )
+    blocks_version: int | None = Field(
+        None, ge=1, description=f"The blocks schema version they follow (now {BLOCKS_VERSION})."
+    )
+    version: int = Field(
+        1,
+        ge=1,
+        description="1 as posted, one more per MessageUpdated: a client keeps the highest it saw, so an "
+        "older update arriving late never overwrites a newer one. Absent means 1.",
+    )
+    edited_at: datetime | None = Field(None, description="When its author last updated it (the edit marker).")
 
     # no return annotation on purpose: pydantic then keeps the model's own serialization schema
     @model_serializer(mode="wrap")
     def _without_unfiltered(self, dump: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
-        """Stored events and unfiltered reads stay as they were: ``filtered`` appears only when set."""
+        """Stored events and unfiltered reads stay as they were: ``filtered``, blocks and the edit
+        marker appear only when set."""
         data: dict[str, Any] = dump(self)
-        if data.get("filtered") is None:
-            data.pop("filtered", None)
+        for name in ("filtered", "blocks", "blocks_version", "edited_at"):
+            if data.get(name) is None:
+                data.pop(name, None)
+        if data.get("version") == 1:
+            data.pop("version", None)  # a message as posted stays as it was stored before edits existed
         return data
 
 
@@ -437,6 +467,43 @@ class MessageModerated(EventData):
     reason: str = ""
     outcome: Literal["decided", "timeout", "error"] = "decided"
     elapsed_ms: float = Field(ge=0)
+
+
+@event
+class MessageUpdated(EventData):
+    event_type = "MessageUpdated"
+    version = 1
+    description = (
+        "The extension that posted a message changed it (`ctx.update_message`, needs "
+        "`messages:interactive`): `message` is its latest version (text, blocks, `version`, "
+        "`edited_at`), for everyone who may see the original. History shows this version."
+    )
+    producers = ("extension_gateway",)
+
+    message: MessageView
+    extension_id: str = Field(description="The extension that owns the message and updated it.")
+
+
+@event
+class InteractionSubmitted(EventData):
+    event_type = "InteractionSubmitted"
+    version = 1
+    description = (
+        "A member clicked a button, chose an option, submitted a form or voted in a poll of an "
+        "extension's message (POST /chats/{chat_id}/messages/{message_id}/actions or `submitAction`), "
+        "checked against the message's blocks at that moment. Routed only to the extension that owns "
+        "the message; once per `client_action_id`. Seen by that member and that extension only."
+    )
+    producers = ("api", "realtime")
+
+    submission_id: str = Field(description="The answer to the action's request; a retry gets the same.")
+    client_action_id: str
+    message_id: str
+    message_version: int = Field(ge=1, description="The message's version the action was checked against.")
+    extension_id: str = Field(description="The extension that owns the message: the only one it goes to.")
+    action_id: str
+    values: Values = Field(default_factory=dict)
+    participant_id: str
 
 
 # --------------------------------------------------------------------------------------------------
@@ -803,7 +870,28 @@ class ExtensionMessageRequested(EventData):
 
     extension_id: str
     request_id: str = Field(min_length=1, max_length=128)
-    text: str = Field(min_length=1)
+    text: str = Field(min_length=1, description="The message, or with `blocks` their plain fallback.")
+    blocks: tuple[Block, ...] | None = Field(
+        None, description="Interactive blocks (needs `messages:interactive` as well)."
+    )
+
+
+@event
+class ExtensionMessageUpdateRequested(EventData):
+    event_type = "ExtensionMessageUpdateRequested"
+    version = 1
+    description = (
+        "An extension asks to change one of its own messages (needs `messages:interactive`); the core "
+        "stores it as MessageUpdated, once per `request_id`. Null fields keep what the message has."
+    )
+    producers = ("extensions",)
+    ephemeral = True
+
+    extension_id: str
+    request_id: str = Field(min_length=1, max_length=128)
+    message_id: str = Field(min_length=1, max_length=128)
+    text: str | None = Field(None, min_length=1)
+    blocks: tuple[Block, ...] | None = Field(None, description="An empty list removes them.")
 
 
 @event
@@ -944,6 +1032,7 @@ class HandlerFailed(EventData):
 
 ClientVisible = Literal[
     "MessageStored",
+    "MessageUpdated",
     "TurnChanged",
     "UserJoined",
     "UserLeft",

@@ -24,6 +24,7 @@ Capability = Literal[
     "ai:context",
     "messages:ephemeral",
     "messages:read_private",
+    "messages:interactive",
 ]
 CAPABILITIES: tuple[str, ...] = Capability.__args__  # type: ignore[attr-defined]
 
@@ -42,14 +43,20 @@ SENT_BY_EXTENSIONS: dict[str, Capability | None] = {
     "ExtensionEvent": "events:emit",
     "AIContextContributed": "ai:context",
     "ExtensionEphemeralRequested": "messages:ephemeral",
+    "ExtensionMessageUpdateRequested": "messages:interactive",
     "ExtensionFailed": None,
     "ExtensionRecovered": None,
 }
 """The only detail-types an extension may put on the bus, with the capability each needs (IAM allows
-an extension exactly the ones its capabilities cover; the core checks them again)."""
+an extension exactly the ones its capabilities cover; the core checks them again). A message with
+``blocks`` needs ``INTERACTIVE`` besides (the core checks it: IAM sees only the detail-type)."""
 
-FOR_THE_GATEWAY_ONLY = frozenset({"ExtensionEphemeralRequested"})
-"""Sent by extensions and received by the core's gateway alone: a message for one member is no other
+INTERACTIVE: Capability = "messages:interactive"
+"""Post messages with blocks, update one's own messages, and receive the actions people take on them."""
+
+FOR_THE_GATEWAY_ONLY = frozenset({"ExtensionEphemeralRequested", "ExtensionMessageUpdateRequested"})
+"""Sent by extensions and received by the core's gateway alone: a message for one member, or an
+extension's request to change its own message (others see the result, MessageUpdated), is no other
 extension's business, so no extension's rule ever matches it (``subscribed`` leaves it out)."""
 
 DEFAULT_BACKFILL_EVENTS = 1000

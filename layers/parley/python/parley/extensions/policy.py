@@ -12,14 +12,20 @@ from typing import Any
 
 from parley.catalog import EXTENSION_SOURCE_PREFIX, Envelope
 from parley.domain.model import Chat
-from parley.extensions.manifest import SENT_BY_EXTENSIONS, ExtensionDocument
+from parley.extensions.manifest import INTERACTIVE, SENT_BY_EXTENSIONS, ExtensionDocument
 
 NEEDS_ONLY_INSTALL = frozenset({"ExtensionFailed", "ExtensionRecovered"})
 """Health reports count even while the extension is off (its last failures opened the circuit)."""
 
 
 SHADOWED = frozenset(
-    {"ExtensionMessageRequested", "ExtensionEphemeralRequested", "ExtensionEvent", "AIContextContributed"}
+    {
+        "ExtensionMessageRequested",
+        "ExtensionMessageUpdateRequested",
+        "ExtensionEphemeralRequested",
+        "ExtensionEvent",
+        "AIContextContributed",
+    }
 )
 """Outputs a shadow install's requests never apply: the core records them (ExtensionShadowOutput).
 Every output type an extension may send belongs here, else shadow mode would deliver it live."""
@@ -54,6 +60,8 @@ def refusal(
     needed = SENT_BY_EXTENSIONS[event_type]
     if needed is not None and not document.can(needed):
         return f"missing_capability: {event_type} needs {needed}"
+    if getattr(envelope.data, "blocks", None) is not None and not document.can(INTERACTIVE):
+        return f"missing_capability: a message with blocks needs {INTERACTIVE}"
     if event_type == "ExtensionEvent" and getattr(envelope.data, "name", None) not in document.emits:
         return f"undeclared_event: {getattr(envelope.data, 'name', None)!r} is not in the manifest's emits"
     return _install_refusal(chat, actor.id, event_type)

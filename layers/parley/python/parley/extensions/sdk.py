@@ -38,6 +38,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from pydantic import BaseModel
 
+from parley.blocks import Block, parse_blocks
 from parley.catalog import (
     CORE_SOURCE,
     Actor,
@@ -48,8 +49,10 @@ from parley.catalog import (
     ExtensionEvent,
     ExtensionFailed,
     ExtensionMessageRequested,
+    ExtensionMessageUpdateRequested,
     ExtensionRecovered,
     derive,
+    extension_message_id,
     parse_detail,
 )
 from parley.consumers import sqs_consumer
@@ -83,6 +86,8 @@ BACKFILL_WAIT_SECONDS = 60.0
 they go ahead, so a backfill that cannot finish never stops the extension for good."""
 BACKFILLED_KEY = "parley:backfilled"
 """The store row (per chat) where the SDK notes the last backfill it finished: ``{"through": n}``."""
+BlockInput = Mapping[str, Any] | BaseModel
+"""A block as a handler writes it: a dict as in the README's table, or a ``parley.blocks`` model."""
 COMMIT_ATTEMPTS = 3
 """Runs of a handler whose ``update`` lost a race to a concurrent delivery, before the queue retries."""
 
@@ -202,16 +207,71 @@ class Context(Generic[C]):
         if capability not in self.extension.manifest.capabilities:
             raise CapabilityError(f"extension {self.extension.id} lacks the `{capability}` capability")
 
-    def post_message(self, text: str) -> None:
-        """Post as the extension's bot once the handler returns (stored once per event and call)."""
+    def post_message(self, text: str, *, blocks: Sequence[BlockInput] | None = None) -> None:
+        """Post as the extension's bot once the handler returns (stored once per event and call).
+        With ``blocks`` (needs ``messages:interactive``) people can click it, and ``text`` is their
+        plain fallback; bad blocks raise ``BlocksError`` naming the field. ``send`` does the same and
+        returns the message's id."""
+        self.send(text, blocks=blocks)
+
+    def send(self, text: str, *, blocks: Sequence[BlockInput] | None = None) -> str:
+        """``post_message``, returning the id the message will have (to update it later).
+
+        message_id = ctx.send("Deploy?", blocks=[
+            {"type": "section", "text": "Deploy build 42 to production?"},
+            {"type": "buttons", "buttons": [{"action_id": "yes", "label": "Deploy"}]},
+        ])
+        """
         self._need("messages:write")
+        checked = self._blocks(blocks)
         n = sum(isinstance(o, ExtensionMessageRequested) for o in self._outputs)
         request_id = str(
             uuid.uuid5(ID_NAMESPACE, f"{self.extension.id}:{self.event.metadata.event_id}:msg{n}")
         )
         self._outputs.append(
-            ExtensionMessageRequested(extension_id=self.extension.id, request_id=request_id, text=text)
+            ExtensionMessageRequested(
+                extension_id=self.extension.id, request_id=request_id, text=text, blocks=checked
+            )
         )
+        return extension_message_id(self.extension.id, request_id)
+
+    def update_message(
+        self,
+        message_id: str,
+        *,
+        text: str | None = None,
+        blocks: Sequence[BlockInput] | None = None,
+    ) -> None:
+        """Change one of this extension's own messages once the handler returns (needs
+        ``messages:interactive``): the core stores a MessageUpdated with the next ``version`` and pushes
+        it to everyone who sees the message. ``None`` keeps the current text or blocks; ``blocks=[]``
+        removes them. Another extension's message is refused (ExtensionEventRejected ``not_owner``).
+
+            @ext.on("InteractionSubmitted")
+            def clicked(event: Envelope[InteractionSubmitted], ctx: Context[EmptyConfig]) -> None:
+                ctx.update_message(event.data.message_id, text="Deployed.", blocks=[])
+        """
+        self._need("messages:interactive")
+        checked = self._blocks(blocks)
+        n = sum(isinstance(o, ExtensionMessageUpdateRequested) for o in self._outputs)
+        request_id = str(
+            uuid.uuid5(ID_NAMESPACE, f"{self.extension.id}:{self.event.metadata.event_id}:upd{n}")
+        )
+        self._outputs.append(
+            ExtensionMessageUpdateRequested(
+                extension_id=self.extension.id,
+                request_id=request_id,
+                message_id=message_id,
+                text=text,
+                blocks=checked,
+            )
+        )
+
+    def _blocks(self, blocks: Sequence[BlockInput] | None) -> tuple[Block, ...] | None:
+        if blocks is None:
+            return None
+        self._need("messages:interactive")
+        return parse_blocks(blocks)
 
     def send_ephemeral(self, participant_id: str, text: str) -> None:
         """Show ``text`` to one member only, once the handler returns: pushed to that member's sockets

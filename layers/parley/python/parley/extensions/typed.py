@@ -37,9 +37,11 @@ if TYPE_CHECKING:
         ExtensionShadowOutput,
         ExtensionUninstalled,
         HandlerFailed,
+        InteractionSubmitted,
         MessageModerated,
         MessageRejected,
         MessageStored,
+        MessageUpdated,
         PresenceChanged,
         ReadMarkerMoved,
         SlashCommandInvoked,
@@ -139,6 +141,9 @@ class TypedOn(Generic[X]):
     def on(self, event: Literal["HandlerFailed"]) -> Decorator[HandlerFailed, X]: ...
 
     @overload
+    def on(self, event: Literal["InteractionSubmitted"]) -> Decorator[InteractionSubmitted, X]: ...
+
+    @overload
     def on(self, event: Literal["MessageModerated"]) -> Decorator[MessageModerated, X]: ...
 
     @overload
@@ -146,6 +151,9 @@ class TypedOn(Generic[X]):
 
     @overload
     def on(self, event: Literal["MessageStored"]) -> Decorator[MessageStored, X]: ...
+
+    @overload
+    def on(self, event: Literal["MessageUpdated"]) -> Decorator[MessageUpdated, X]: ...
 
     @overload
     def on(self, event: Literal["PresenceChanged"]) -> Decorator[PresenceChanged, X]: ...
