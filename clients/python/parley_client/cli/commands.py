@@ -7,10 +7,10 @@ import asyncio
 import json
 from typing import Any
 
-from parley_client import local
+from parley_client import blocks, local
 from parley_client.cli.context import Context, UsageError
 from parley_client.cli.registry import REGISTRY, command
-from parley_client.errors import NotFoundError
+from parley_client.errors import CommandSentError, NotFoundError
 from parley_client.models import LiveEvent
 
 REGISTRY.group("chat", "create a chat")
@@ -95,10 +95,28 @@ def _send_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-@command("send", "post a message (retried safely: it is stored once); prints its sequence", _send_args)
+@command(
+    "send",
+    "post a message (retried safely: it is stored once); prints its sequence, or for a slash command "
+    "(`/poll ...`) the extension that got it",
+    _send_args,
+)
 def send(ctx: Context, args: argparse.Namespace) -> None:
-    message = ctx.client().send(args.chat, args.text, client_message_id=args.client_message_id, to=args.to)
+    try:
+        message = ctx.client().send(
+            args.chat, args.text, client_message_id=args.client_message_id, to=args.to
+        )
+    except CommandSentError as sent:
+        accepted = sent.accepted
+        ctx.print(f"/{accepted.command} sent to {accepted.extension_id} (command {accepted.command_id})")
+        return
     ctx.print(f"#{message.sequence} {message.message_id}")
+
+
+@command("commands", "the slash commands a chat's enabled extensions answer", _chat_arg)
+def commands(ctx: Context, args: argparse.Namespace) -> None:
+    for found in ctx.client().commands(args.chat):
+        ctx.print(f"/{found.name} {found.usage}".rstrip() + f"\t{found.description} ({found.extension_id})")
 
 
 def _history_args(parser: argparse.ArgumentParser) -> None:
@@ -113,7 +131,9 @@ def history(ctx: Context, args: argparse.Namespace) -> None:
         if args.json:
             ctx.print_json(message.model_dump(mode="json"))
         else:
-            ctx.print(f"#{message.sequence} {message.sender_name}: {message.text}")
+            # a message with blocks prints them with numbered actions: `parley act CHAT SEQUENCE N`
+            for line in blocks.lines(message):
+                ctx.print(line)
 
 
 def _tail_args(parser: argparse.ArgumentParser) -> None:
