@@ -33,6 +33,7 @@ from parley_client.models import (
     MessageView,
     PostedMessage,
     ReadOut,
+    SubmittedAction,
     Ticket,
     envelope_of,
 )
@@ -152,6 +153,19 @@ class Client:
         self, chat_id: str, *, after: int | None = None, before: int | None = None, limit: int | None = None
     ) -> MessagePage:
         return self._run(routes.list_messages(chat_id, after, before, limit))
+
+    def act(
+        self,
+        chat_id: str,
+        message_id: str,
+        action_id: str,
+        values: Mapping[str, Any] | None = None,
+        *,
+        client_action_id: str | None = None,
+    ) -> SubmittedAction:
+        """Click, choose, submit or vote on an extension's message (its blocks' ``action_id``), retried
+        with one ``client_action_id``: the extension gets it once."""
+        return self._run(routes.submit_action(chat_id, message_id, action_id, values, client_action_id))
 
     def history(self, chat_id: str, *, after: int = 0, page_size: int = PAGE) -> Iterator[MessageView]:
         """Every message after ``after``, oldest first, a page at a time as the caller reads on."""
@@ -331,6 +345,17 @@ class AsyncClient:
         self, chat_id: str, *, after: int | None = None, before: int | None = None, limit: int | None = None
     ) -> MessagePage:
         return await self._run(routes.list_messages(chat_id, after, before, limit))
+
+    async def act(
+        self,
+        chat_id: str,
+        message_id: str,
+        action_id: str,
+        values: Mapping[str, Any] | None = None,
+        *,
+        client_action_id: str | None = None,
+    ) -> SubmittedAction:
+        return await self._run(routes.submit_action(chat_id, message_id, action_id, values, client_action_id))
 
     async def history(
         self, chat_id: str, *, after: int = 0, page_size: int = PAGE

@@ -41,6 +41,7 @@ from parley.http.models import (
     PostedMessage,
     ReadOut,
     SettingsPatch,
+    SubmittedAction,
     TurnOut,
 )
 from parley.realtime.frames import Frame, frame_of
@@ -73,6 +74,7 @@ __all__ = [
     "PostedMessage",
     "ReadOut",
     "SettingsPatch",
+    "SubmittedAction",
     "Ticket",
     "TurnOut",
     "Withheld",

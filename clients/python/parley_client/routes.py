@@ -33,6 +33,7 @@ from parley_client.models import (
     PostedMessage,
     ReadOut,
     SettingsPatch,
+    SubmittedAction,
     Ticket,
 )
 
@@ -50,6 +51,7 @@ OPERATIONS: dict[str, str] = {
     "leave_chat": "leave",
     "list_messages": "messages",
     "post_message": "send",
+    "submit_action": "act",
     "change_settings": "change_settings",
     "grant_turn": "grant_turn",
     "complete_chat": "complete",
@@ -186,6 +188,24 @@ def _command_or_message(response: Response) -> AcceptedCommand | PostedMessage:
 
 def list_commands(chat_id: str) -> Call[CommandList]:
     return Call(Request("GET", f"{_chat(chat_id)}/commands"), _model(CommandList))
+
+
+def submit_action(
+    chat_id: str,
+    message_id: str,
+    action_id: str,
+    values: Mapping[str, Any] | None,
+    client_action_id: str | None,
+) -> Call[SubmittedAction]:
+    """One ``client_action_id`` (made when none is given) for every retry: the extension gets the
+    action once, however often it is sent."""
+    body = {
+        "action_id": action_id,
+        "values": dict(values or {}),
+        "client_action_id": client_action_id or uuid.uuid4().hex,
+    }
+    path = f"{_chat(chat_id)}/messages/{message_id}/actions"
+    return Call(Request("POST", path, body=body), _model(SubmittedAction))
 
 
 def change_settings(chat_id: str, changes: Mapping[str, Any]) -> Call[ChatOut]:

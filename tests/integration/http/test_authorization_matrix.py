@@ -41,7 +41,7 @@ HTTP_OPERATIONS = sorted(
     for method in item
     if "{chat_id}" in path
 )
-WS_ACTIONS = ("subscribe", "unsubscribe", "typing", "sendMessage")
+WS_ACTIONS = ("subscribe", "unsubscribe", "typing", "sendMessage", "submitAction")
 JOIN = ("POST", "/chats/{chat_id}/members")
 SUMMARY = ("GET", "/analytics/summary")
 MODERATOR_ONLY = {
@@ -57,6 +57,10 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/chats/{chat_id}/turn"): {"participant_id": "user-bob"},
     ("PUT", "/chats/{chat_id}/extensions/{extension_id}"): {"enabled": False, "config": {}},
     ("POST", "/chats/{chat_id}/read"): {"sequence": 1},
+    ("POST", "/chats/{chat_id}/messages/{message_id}/actions"): {
+        "action_id": "vote",
+        "client_action_id": "p-1",
+    },
 }
 FORGED = {"sender_id": "user-alice", "sequence": 1, "role": "owner", "created_by": "user-alice"}
 """Ids the server owns: a body carrying any of them is refused, whoever sends it."""
@@ -90,7 +94,10 @@ class Cell:
 
 def refused(cell: Cell) -> bool:
     """The cells whose answer must be a refusal (the rest are allowed, and other tests check them)."""
-    takes_body = cell.operation in VALID_BODIES or cell.operation == ("WS", "sendMessage")
+    takes_body = cell.operation in VALID_BODIES or cell.operation in {
+        ("WS", "sendMessage"),
+        ("WS", "submitAction"),
+    }
     if cell.forged:
         return takes_body  # for every caller
     if cell.operation == SUMMARY:
@@ -178,7 +185,7 @@ def http_call(world: World, user: User, cell: Cell, chat_id: str) -> ApiResponse
     body = VALID_BODIES.get(cell.operation)
     if cell.forged and body is not None:
         body = {**body, **FORGED}
-    path = template.format(chat_id=chat_id, extension_id="welcome")
+    path = template.format(chat_id=chat_id, extension_id="welcome", message_id=UNKNOWN_CHAT_ID)
     return world.api.call(method, path, user, body=body, headers={"x-user-id": ALICE.user_id})
 
 
@@ -194,6 +201,8 @@ def ws_call(world: World, user: User, cell: Cell, chat_id: str) -> dict[str, Any
     frame: dict[str, Any] = {"action": action, "chat_id": chat_id}
     if action == "sendMessage":
         frame |= {"text": "let me in", "client_message_id": "probe-ws"}
+    if action == "submitAction":
+        frame |= {"message_id": UNKNOWN_CHAT_ID, "action_id": "vote", "client_action_id": "probe-ws"}
     if cell.forged:
         frame |= FORGED
     return world.sockets.send(world.connections[user.user_id], **frame)
@@ -205,9 +214,9 @@ def _without(text: str, chat_id: str) -> str:
 
 def test_the_matrix_is_what_the_report_says() -> None:
     # Every chat operation of the document and every chat action of the socket is in it
-    assert len(HTTP_OPERATIONS) == 16
+    assert len(HTTP_OPERATIONS) == 17
     assert {c.operation for c in CELLS} >= {*HTTP_OPERATIONS, *(("WS", a) for a in WS_ACTIONS)}
-    assert len(CELLS) == 294
+    assert len(CELLS) == 342
 
 
 @settings(

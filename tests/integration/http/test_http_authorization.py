@@ -32,6 +32,10 @@ VALID_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/chats/{chat_id}/turn"): {"participant_id": "oracle"},
     ("PUT", "/chats/{chat_id}/extensions/{extension_id}"): {"enabled": True, "config": {}},
     ("POST", "/chats/{chat_id}/read"): {"sequence": 1},
+    ("POST", "/chats/{chat_id}/messages/{message_id}/actions"): {
+        "action_id": "vote",
+        "client_action_id": "p-1",
+    },
 }
 
 TITLE = "Heist at the Opera"
@@ -126,8 +130,18 @@ def test_outsiders_get_404_and_learn_nothing_on_every_chat_route(
 
     # When they call the route on the chat, and on a chat that does not exist
     body = valid_body(method, path)
-    response = api.call(method, path.format(chat_id=chat_id, extension_id="welcome"), who, body=body)
-    unknown = api.call(method, path.format(chat_id=UNKNOWN_CHAT_ID, extension_id="welcome"), who, body=body)
+    response = api.call(
+        method,
+        path.format(chat_id=chat_id, extension_id="welcome", message_id=UNKNOWN_CHAT_ID),
+        who,
+        body=body,
+    )
+    unknown = api.call(
+        method,
+        path.format(chat_id=UNKNOWN_CHAT_ID, extension_id="welcome", message_id=UNKNOWN_CHAT_ID),
+        who,
+        body=body,
+    )
 
     # Then it is as if the chat did not exist
     assert_error(response, 404, "chat_not_found")
@@ -184,7 +198,7 @@ def test_every_route_but_the_public_ones_needs_claims(
     # When it is sent
     response = api.call(
         method,
-        path.format(chat_id=chat_id, extension_id="welcome"),
+        path.format(chat_id=chat_id, extension_id="welcome", message_id=UNKNOWN_CHAT_ID),
         IDENTITIES[identity],
         body=valid_body(method, path),
         headers=forged,
@@ -215,7 +229,10 @@ def test_without_claims_bad_input_still_gets_401(api: Api, chat_id: str, method:
     # Given a request without claims that is also invalid (no body, non-numeric query parameters)
     # When it is sent
     response = api.call(
-        method, path.format(chat_id=chat_id, extension_id="welcome"), None, **invalid_input(method, path)
+        method,
+        path.format(chat_id=chat_id, extension_id="welcome", message_id=UNKNOWN_CHAT_ID),
+        None,
+        **invalid_input(method, path),
     )
 
     # Then who is calling is checked first
@@ -241,7 +258,10 @@ def test_a_plain_member_gets_403_on_moderator_routes(
 
     # When he changes the settings or completes the chat
     response = api.call(
-        method, path.format(chat_id=chat_id, extension_id="welcome"), bob, body=valid_body(method, path)
+        method,
+        path.format(chat_id=chat_id, extension_id="welcome", message_id=UNKNOWN_CHAT_ID),
+        bob,
+        body=valid_body(method, path),
     )
 
     # Then he is forbidden, and the chat is as it was

@@ -99,6 +99,12 @@ class ExtensionNotFoundError(ParleyError):
     code = "extension_not_found"
 
 
+class MessageNotFoundError(ParleyError):
+    """No such message in the chat (for actions: no extension's message with blocks by that id)."""
+
+    code = "message_not_found"
+
+
 class InvalidConfigError(InvalidRequestError):
     """An extension config failed its schema; ``fields`` names each bad field."""
 

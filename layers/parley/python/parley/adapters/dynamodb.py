@@ -23,6 +23,7 @@ from parley.adapters.tables import (
     MembershipRecord,
     MessageRecord,
 )
+from parley.blocks import dumps as blocks_json
 from parley.catalog import Envelope, MessageView
 from parley.domain.contexts import changed_contexts
 from parley.domain.model import Chat, Outcome
@@ -68,6 +69,29 @@ def client_message_key(chat_id: str, user_id: str, client_message_id: str) -> st
     return f"client-message#{chat_id}#{user_id}#{client_message_id}"
 
 
+def message_id_key(chat_id: str, message_id: str) -> str:
+    """Where an extension's message is found by its id (the actions route's path names the id)."""
+    return f"message-id#{chat_id}#{message_id}"
+
+
+def action_key(chat_id: str, participant_id: str, client_action_id: str) -> str:
+    return f"action#{chat_id}#{participant_id}#{client_action_id}"
+
+
+def update_key(chat_id: str, extension_id: str, request_id: str) -> str:
+    return f"message-update#{chat_id}#{extension_id}#{request_id}"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An idempotency key taken in the same transaction as the change it guards: a second change with
+    the same key writes nothing (``DuplicateClientMessageError``). ``ttl`` None: kept for good."""
+
+    key: str
+    data: dict[str, Any]
+    ttl: timedelta | None = None
+
+
 def _message_from_record(record: MessageRecord) -> MessageView:
     return MessageView(
         message_id=record.message_id,
@@ -80,6 +104,29 @@ def _message_from_record(record: MessageRecord) -> MessageView:
         client_message_id=record.client_message_id,
         created_at=datetime.fromisoformat(record.created_at),
         to=tuple(record.to) if record.to else None,
+        blocks=json.loads(record.blocks) if record.blocks else None,
+        blocks_version=int(record.blocks_version) if record.blocks_version else None,
+        version=int(record.edit_version or 1),
+        edited_at=datetime.fromisoformat(record.edited_at) if record.edited_at else None,
+    )
+
+
+def _message_record(m: MessageView) -> MessageRecord:
+    return MessageRecord(
+        m.chat_id,
+        m.sequence,
+        message_id=m.message_id,
+        sender_id=m.sender_id,
+        sender_name=m.sender_name,
+        sender_kind=m.sender_kind,
+        text=m.text,
+        client_message_id=m.client_message_id,
+        created_at=m.created_at.isoformat(),
+        to=list(m.to) if m.to is not None else None,
+        blocks=blocks_json(m.blocks) if m.blocks else None,
+        blocks_version=m.blocks_version,
+        edit_version=m.version if m.version > 1 else None,
+        edited_at=m.edited_at.isoformat() if m.edited_at else None,
     )
 
 
@@ -136,6 +183,20 @@ class ChatRepository:
         if sequence is None:
             return None
         return self.message(chat_id, int(sequence))
+
+    def message_by_id(self, chat_id: str, message_id: str) -> MessageView | None:
+        """An extension's message by its id (others are not indexed by id: None)."""
+        data = self.claimed(message_id_key(chat_id, message_id))
+        return None if data is None else self.message(chat_id, int(data["sequence"]))
+
+    def claimed(self, key: str) -> dict[str, Any] | None:
+        """What a ``Claim`` recorded, if its change was committed."""
+        try:
+            record = IdempotencyRecord.get(key, consistent_read=True)
+        except IdempotencyRecord.DoesNotExist:
+            return None
+        data: dict[str, Any] = json.loads(record.data or "{}")
+        return data
 
     def message(self, chat_id: str, sequence: int) -> MessageView | None:
         try:
@@ -225,6 +286,7 @@ class ChatRepository:
         client_message_id: str | None = None,
         origin_connection_id: str | None = None,
         now: datetime,
+        claim: Claim | None = None,
     ) -> None:
         """Write the chat, its new message, membership changes, event-log rows and the extensions'
         context rows atomically.
@@ -250,6 +312,7 @@ class ChatRepository:
                 tx.save(cold)
             if outcome.message is not None:
                 self._save_message(tx, outcome.message, client_message_id, now)
+            _save_update_and_claim(tx, outcome.updated, claim, now)
             if outcome.joined is not None:
                 tx.save(
                     MembershipRecord(
@@ -274,21 +337,12 @@ class ChatRepository:
         self, tx: _Transaction, m: MessageView, client_message_id: str | None, now: datetime
     ) -> None:
         """The message at its sequence, and its client_message_id's claim, each written only once."""
-        tx.save(
-            MessageRecord(
-                m.chat_id,
-                m.sequence,
-                message_id=m.message_id,
-                sender_id=m.sender_id,
-                sender_name=m.sender_name,
-                sender_kind=m.sender_kind,
-                text=m.text,
-                client_message_id=m.client_message_id,
-                created_at=m.created_at.isoformat(),
-                to=list(m.to) if m.to is not None else None,
-            ),
-            condition=MessageRecord.sequence.does_not_exist(),
-        )
+        tx.save(_message_record(m), condition=MessageRecord.sequence.does_not_exist())
+        if m.sender_kind == "extension":  # found by its id for actions and updates, for good
+            pointer = IdempotencyRecord(
+                message_id_key(m.chat_id, m.message_id), data=json.dumps({"sequence": m.sequence})
+            )
+            tx.save(pointer, condition=IdempotencyRecord.id.does_not_exist())
         if client_message_id is not None:
             # a person's retry comes within hours; a bot's or an AI's request can be redriven from a
             # dead-letter queue (14 days) or the archive: their key never expires
@@ -387,6 +441,23 @@ class _Transaction:
             ):
                 raise ConcurrentWriteError("the chat changed during the write", reasons=codes) from error
             raise
+
+
+def _save_update_and_claim(
+    tx: _Transaction, m: MessageView | None, claim: Claim | None, now: datetime
+) -> None:
+    """The message row as its new version, the projection of MessageUpdated (the event in the same
+    transaction is the source): only forward, a version at or below the stored one fails the write,
+    so an older update never overwrites a newer one; a put drops the row's cached read verdicts,
+    which ruled on the old text. And the change's idempotency key, taken once."""
+    if m is not None:
+        stored = MessageRecord.edit_version
+        newer = stored.does_not_exist() | (stored < m.version) if m.version > 1 else stored.does_not_exist()
+        tx.save(_message_record(m), condition=(MessageRecord.message_id == m.message_id) & newer)
+    if claim is not None:
+        expiration = None if claim.ttl is None else now + claim.ttl
+        record = IdempotencyRecord(claim.key, expiration=expiration, data=json.dumps(claim.data))
+        tx.save(record, condition=IdempotencyRecord.id.does_not_exist())
 
 
 def chat_records(

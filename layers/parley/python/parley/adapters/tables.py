@@ -92,6 +92,12 @@ class MessageRecord(Model):
     read_verdicts = UnicodeAttribute(null=True)
     """Read filters' cached verdicts on this message, per viewer (``parley.services.read_filters``)."""
     to = ListAttribute(of=UnicodeAttribute, null=True)  # a whisper's addressees
+    blocks = UnicodeAttribute(null=True)
+    """An interactive message's blocks as JSON (``parley.blocks``); absent on a plain message."""
+    blocks_version = NumberAttribute(null=True)
+    edit_version = NumberAttribute(null=True)
+    """The message's ``version`` once updated (MessageUpdated); absent: 1, as posted."""
+    edited_at = UnicodeAttribute(null=True)
 
 
 class EventRecord(Model):

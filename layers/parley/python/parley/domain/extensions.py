@@ -7,9 +7,11 @@ from the item it loads anyway: a chat without extensions pays nothing for the pl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from parley.blocks import BLOCKS_VERSION, Block, check_bounds
 from parley.catalog import (
     AIContextContributed,
     Envelope,
@@ -23,6 +25,7 @@ from parley.catalog import (
     ExtensionShadowChanged,
     ExtensionShadowOutput,
     ExtensionUninstalled,
+    InteractionSubmitted,
     MessageStored,
     MessageView,
 )
@@ -80,8 +83,11 @@ LIFECYCLE = (
 
 def routed_to(chat: Chat, data: EventData) -> tuple[str, ...]:
     """The extensions an event of this chat is for (``Metadata.extensions``, which their rules
-    match): the enabled ones, plus the subject of a life-cycle event, so its install hooks still run."""
+    match): the enabled ones, plus the subject of a life-cycle event, so its install hooks still run.
+    A member's action on an extension's message goes to that extension alone."""
     ids = {k for k, install in chat.extensions.items() if install.enabled}
+    if isinstance(data, InteractionSubmitted):
+        return (data.extension_id,) if data.extension_id in ids else ()
     if isinstance(data, LIFECYCLE):
         ids.add(data.extension_id)
     return tuple(sorted(ids))
@@ -384,9 +390,11 @@ def post_extension_message(
     request_id: str,
     message_id: str,
     now: datetime,
+    blocks: Sequence[Block] | None = None,
 ) -> Outcome:
     """A message from an extension's bot: outside the turn order and the members' rate limits, never
-    asking AI participants; bounded per extension and for all bots together (``bot_quota``)."""
+    asking AI participants; bounded per extension and for all bots together (``bot_quota``). With
+    ``blocks`` (checked here again: the request came over the bus) people can act on it."""
     if chat.status == "completed":
         raise ChatCompletedError("the chat is completed and accepts no changes")
     chat = bot_quota(chat, extension_id, now)
@@ -397,6 +405,8 @@ def post_extension_message(
         raise InvalidRequestError(
             f"text is {len(text)} characters; this chat accepts at most {limit}", field="text"
         )
+    if blocks:
+        check_bounds(blocks)
     sequence = chat.last_message_sequence + 1
     message = MessageView(
         message_id=message_id,
@@ -408,6 +418,8 @@ def post_extension_message(
         text=text,
         client_message_id=request_id,
         created_at=now,
+        blocks=tuple(blocks) if blocks else None,
+        blocks_version=BLOCKS_VERSION if blocks else None,
     )
     chat = chat.model_copy(update={"last_message_sequence": sequence})
     stored = MessageStored(message=message, turn_mode=chat.turn_mode, turn_number=chat.turn.turn_number)

@@ -272,6 +272,8 @@ class Outcome:
     message: MessageView | None = None
     audience: Audience | None = None
     """Who may see every event of this outcome (a whisper's); None: each event type's default."""
+    updated: MessageView | None = None
+    """A stored message's new version (MessageUpdated): its row is rewritten with the events."""
     joined: Participant | None = None
     left: str | None = None
     sequenced: tuple[Envelope[Any], ...] = ()

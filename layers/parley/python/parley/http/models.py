@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from parley.blocks import ACTION_ID, MAX_INPUTS
 from parley.catalog import MAX_WHISPER_RECIPIENTS, MessageView, ParticipantKind, Role, TurnMode
 from parley.domain.inbox import LastMessage
 from parley.domain.model import (
@@ -20,7 +21,7 @@ from parley.domain.model import (
     json_bytes,
 )
 from parley.extensions.manifest import ExtensionDocument
-from parley.realtime.frames import Frame
+from parley.realtime.frames import ActionValue, Frame
 
 
 class _Request(BaseModel):
@@ -134,6 +135,28 @@ class CommandInfo(BaseModel):
 
 class CommandList(BaseModel):
     items: list[CommandInfo]
+
+
+class SubmitActionRequest(_Request):
+    """A click, a choice, a form's submit or a vote on an extension's message with blocks."""
+
+    action_id: str = Field(pattern=ACTION_ID, description="The block's (or button's) `action_id`.")
+    values: dict[Annotated[str, Field(max_length=32)], ActionValue] = Field(
+        default_factory=dict,
+        max_length=MAX_INPUTS,
+        description="A form's inputs by `name` (text a string, number a JSON number, choice an option's "
+        '`value`), a select\'s `{"value": ...}`, a poll\'s `{"option": <option id>}`; a button takes none.',
+    )
+    client_action_id: str = Field(
+        min_length=1,
+        max_length=128,
+        description="Retry key: the same value again answers the first submission and sends nothing.",
+    )
+
+
+class SubmittedAction(BaseModel):
+    submission_id: str = Field(description="The InteractionSubmitted's `submission_id`.")
+    replayed: bool = Field(description="True when this answers a retried `client_action_id`.")
 
 
 class GrantTurnRequest(_Request):

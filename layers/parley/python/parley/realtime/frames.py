@@ -9,10 +9,14 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
+from parley.blocks import ACTION_ID, MAX_INPUT_LENGTH, MAX_INPUTS
 from parley.catalog import CLIENT_VISIBLE, MAX_WHISPER_RECIPIENTS, ClientVisible, Envelope
 from parley.domain.model import MAX_MESSAGE_LENGTH
+
+ActionValue = Annotated[StrictStr, Field(max_length=MAX_INPUT_LENGTH)] | StrictInt | StrictFloat
+"""One value of a submitted action (a form input's, a select's, a poll's option id)."""
 
 MAX_SEQUENCE = 2**53 - 1
 """No chat gets near it, and browsers read larger JSON integers inexactly."""
@@ -62,12 +66,28 @@ class SendMessage(_Action):
     )
 
 
+class SubmitAction(_Action):
+    """Act on an extension's message over the socket: same rules and answer as POST
+    /chats/{chat_id}/messages/{message_id}/actions (the Ack's `data` holds `submission_id`, `replayed`)."""
+
+    action: Literal["submitAction"]
+    chat_id: str = Field(min_length=1, max_length=64)
+    message_id: str = Field(min_length=1, max_length=64)
+    action_id: str = Field(pattern=ACTION_ID)
+    values: dict[Annotated[str, Field(max_length=32)], ActionValue] = Field(
+        default_factory=dict, max_length=MAX_INPUTS
+    )
+    client_action_id: str = Field(min_length=1, max_length=128)
+
+
 class Ping(_Action):
     action: Literal["ping"]
 
 
-ClientAction = Annotated[Subscribe | Unsubscribe | Typing | SendMessage | Ping, Field(discriminator="action")]
-ACTIONS: tuple[str, ...] = ("subscribe", "unsubscribe", "typing", "sendMessage", "ping")
+ClientAction = Annotated[
+    Subscribe | Unsubscribe | Typing | SendMessage | SubmitAction | Ping, Field(discriminator="action")
+]
+ACTIONS: tuple[str, ...] = ("subscribe", "unsubscribe", "typing", "sendMessage", "submitAction", "ping")
 
 MAX_REPLAY_EVENTS = 1000
 """Event-log rows one ``subscribe`` replays at most: past it the Subscribed frame says

@@ -28,6 +28,7 @@ from parley.realtime.frames import (
     Frame,
     Ping,
     SendMessage,
+    SubmitAction,
     Subscribe,
     SubscribedData,
     Typing,
@@ -185,6 +186,8 @@ class RealtimeService:
                 return Frame(type="Unsubscribed", chat_id=action.chat_id)
             case Typing():
                 return self._typing(action, who, correlation_id)
+            case SubmitAction():
+                return self._submit(action, who, correlation_id)
             case SendMessage():
                 accepted = self._command(action, who, correlation_id)
                 if accepted is not None:
@@ -224,6 +227,27 @@ class RealtimeService:
             type="Ack",
             chat_id=action.chat_id,
             data={"action": "sendMessage", "command": {**vars(accepted), "args": list(accepted.args)}},
+        )
+
+    def _submit(self, action: SubmitAction, who: Identity, correlation_id: str | None) -> Frame:
+        submission = self._chat_service.interactions.submit(
+            who,
+            action.chat_id,
+            action.message_id,
+            action_id=action.action_id,
+            values=action.values,
+            client_action_id=action.client_action_id,
+            correlation_id=correlation_id,
+        )
+        return Frame(
+            type="Ack",
+            chat_id=action.chat_id,
+            data={
+                "action": "submitAction",
+                "submission_id": submission.submission_id,
+                "replayed": submission.replayed,
+                "client_action_id": action.client_action_id,
+            },
         )
 
     def _subscribe(self, action: Subscribe, connection: ConnectionInfo, who: Identity) -> Frame:

@@ -14,7 +14,16 @@ from datetime import datetime
 from typing import Any
 
 from parley.adapters.dynamodb import ChatRepository, LoadedChat
-from parley.catalog import Actor, Audience, Envelope, MessageRejected, TurnMode, new_event
+from parley.blocks import Block, visible_text
+from parley.catalog import (
+    Actor,
+    Audience,
+    Envelope,
+    MessageRejected,
+    TurnMode,
+    extension_message_id,
+    new_event,
+)
 from parley.clock import utc_now
 from parley.domain import audience, commands
 from parley.domain import extensions as installs
@@ -30,6 +39,7 @@ from parley.extensions.hooks import hooked
 from parley.extensions.manifest import ExtensionDocument
 from parley.observability import logger
 from parley.services.chat_queries import ChatQueries, Page
+from parley.services.interactions import Interactions
 from parley.services.moderation import Moderated, moderate, with_rulings
 from parley.services.outbox import Outbox
 from parley.services.read_filters import ReadFilters
@@ -77,6 +87,7 @@ class ChatService(ChatQueries):
             repository, clock=clock, max_attempts=max_attempts, reads_private=self._reads_private
         )
         self._rulings = PostRulings(extensions, self._uow.record, clock) if extensions else None
+        self.interactions = Interactions(repository, self._uow, self._moderate_for_members, new_id)
 
     def _reads_private(self, extension_id: str) -> bool:
         """Whether an extension holds the capability to receive whispers not addressed to it."""
@@ -402,16 +413,27 @@ class ChatService(ChatQueries):
         return self._uow.execute(chat_id, who, decide, correlation_id)
 
     def post_extension_message(
-        self, chat_id: str, *, document: ExtensionDocument, request_id: str, text: str, cause: Envelope[Any]
+        self,
+        chat_id: str,
+        *,
+        document: ExtensionDocument,
+        request_id: str,
+        text: str,
+        cause: Envelope[Any],
+        blocks: Sequence[Block] | None = None,
     ) -> PostResult:
-        """An extension's bot message, stored once per (extension, request_id)."""
-        message_id = self._new_id()
+        """An extension's bot message, stored once per (extension, request_id), under the id the
+        extension was told (``extension_message_id``). Moderation rules on its text and its blocks'
+        visible texts; a rewrite stores the rewritten text without the blocks it ruled on."""
+        message_id = extension_message_id(document.id, request_id)
         sender = f"ext:{document.id}"
+        shown = "\n".join([text, visible_text(blocks)]) if blocks else text
 
         def post() -> Outcome:
             loaded, ruled = self._moderate_for_members(
-                chat_id, message_id, sender, document.name, text, cause
+                chat_id, message_id, sender, document.name, shown, cause
             )
+            kept = (text, blocks) if ruled.text == shown else (ruled.text, None)
             return self._uow.execute(
                 chat_id,
                 None,
@@ -420,10 +442,11 @@ class ChatService(ChatQueries):
                         chat,
                         extension_id=document.id,
                         name=document.name,
-                        text=ruled.text,
+                        text=kept[0],
                         request_id=request_id,
                         message_id=message_id,
                         now=now,
+                        blocks=kept[1],
                     ),
                     ruled,
                 ),

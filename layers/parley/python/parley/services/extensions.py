@@ -19,8 +19,10 @@ from parley.errors import (
     ChatCompletedError,
     ChatNotFoundError,
     ExtensionNotFoundError,
+    ForbiddenError,
     InvalidConfigError,
     InvalidRequestError,
+    MessageNotFoundError,
     MessageRejectedError,
     RateLimitedError,
 )
@@ -242,7 +244,12 @@ class ExtensionService:
             case "ExtensionMessageRequested":
                 try:
                     self._chats.post_extension_message(
-                        chat_id, document=document, request_id=data.request_id, text=data.text, cause=envelope
+                        chat_id,
+                        document=document,
+                        request_id=data.request_id,
+                        text=data.text,
+                        cause=envelope,
+                        blocks=data.blocks,
                     )
                 except MessageRejectedError as exc:  # recorded (MessageModerated) by the chat service
                     logger.info(
@@ -257,6 +264,8 @@ class ExtensionService:
                     return RateLimitedError.code
             case "ExtensionEphemeralRequested":
                 return self._send_ephemeral(envelope, document, chat)
+            case "ExtensionMessageUpdateRequested":
+                return self._update_message(envelope, document)
             case "AIContextContributed":
                 self._trusted(
                     envelope,
@@ -273,6 +282,30 @@ class ExtensionService:
                 self._trusted(envelope, lambda c, _: installs.record_recovery(c, extension_id=document.id))
             case _:
                 pass  # an accepted ExtensionEvent: its subscribers receive it from the bus directly
+        return None
+
+    def _update_message(self, envelope: Envelope[Any], document: ExtensionDocument) -> str | None:
+        """Apply an extension's update of its own message (MessageUpdated); another's message, or one
+        that is not there, is refused and recorded like a bot message the chat can never take."""
+        data = envelope.data
+        try:
+            self._chats.interactions.update(
+                envelope.metadata.chat_id,
+                document=document,
+                request_id=data.request_id,
+                message_id=data.message_id,
+                text=data.text,
+                blocks=data.blocks,
+                cause=envelope,
+            )
+        except MessageRejectedError as exc:  # recorded (MessageModerated) by the service
+            return exc.code
+        except (ForbiddenError, MessageNotFoundError) as exc:
+            reason = exc.message if exc.message.startswith("not_owner") else f"{exc.code}: {exc.message}"
+            logger.warning("refused an extension's update", extra={"extension_id": document.id})
+            metrics.add_metric(name="ExtensionEventRefused", unit=MetricUnit.Count, value=1)
+            self._refused(envelope, document.id, reason)
+            return reason
         return None
 
     def _send_ephemeral(self, envelope: Envelope[Any], document: ExtensionDocument, chat: Chat) -> str | None:

@@ -14,8 +14,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from parley.adapters.dynamodb import ChatRepository, DuplicateClientMessageError, LoadedChat
-from parley.catalog import SYSTEM, Actor, Audience, Envelope, EventData, MessageView, new_event
+from parley.adapters.dynamodb import ChatRepository, Claim, DuplicateClientMessageError, LoadedChat
+from parley.catalog import (
+    SYSTEM,
+    Actor,
+    Audience,
+    Envelope,
+    EventData,
+    InteractionSubmitted,
+    MessageView,
+    new_event,
+)
 from parley.domain import audience
 from parley.domain import extensions as installs
 from parley.domain.model import Chat, Outcome
@@ -84,11 +93,13 @@ class UnitOfWork:
         causation_id: str | None = None,
         preloaded: LoadedChat | None = None,
         origin_connection_id: str | None = None,
+        claim: Claim | None = None,
     ) -> Outcome:
         """Load, decide, commit; on a lost optimistic-concurrency race, decide again on fresh state.
 
         ``preloaded`` is the caller's fresh read, used for the first attempt instead of a second one;
-        ``origin_connection_id`` the socket the post came from (its MessageStored is not pushed there)."""
+        ``origin_connection_id`` the socket the post came from (its MessageStored is not pushed there);
+        ``claim`` an idempotency key taken in the same transaction (``DuplicateClientMessageError``)."""
         for attempt in range(1, self._max_attempts + 1):
             loaded = preloaded if attempt == 1 and preloaded is not None else self._repo.load(chat_id)
             if loaded is None or (members_only and who is not None and not loaded.chat.human(who.user_id)):
@@ -114,6 +125,7 @@ class UnitOfWork:
                     client_message_id=client_message_id,
                     origin_connection_id=origin_connection_id,
                     now=now,
+                    claim=claim,
                 )
             except ConcurrentWriteError:
                 # full jitter keeps colliding writers from colliding again in lock step
@@ -243,5 +255,6 @@ def _routed(outcome: Outcome, data: EventData, reads_private: Callable[[str], bo
     routed = installs.routed_to(outcome.chat, data)
     stamped = _scope(outcome, data)
     scope = audience.type_default(data.event_type) if stamped is None else stamped
-    subject = data.extension_id if isinstance(data, installs.LIFECYCLE) else None
+    # a life-cycle event's subject, or the extension a member acted toward, gets it whatever its scope
+    subject = data.extension_id if isinstance(data, (*installs.LIFECYCLE, InteractionSubmitted)) else None
     return tuple(e for e in routed if e == subject or audience.extension_may_see(e, scope, reads_private))

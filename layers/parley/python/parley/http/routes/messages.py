@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from parley.domain.slash import unescaped
 from parley.http.context import correlation_id_of, identity_of
-from parley.http.contract import SIGNED_IN, ChatId, ok, responses
+from parley.http.contract import SIGNED_IN, UUID_PATTERN, ChatId, ok, responses
 from parley.http.models import (
     AcceptedCommand,
     EventItem,
@@ -18,6 +18,8 @@ from parley.http.models import (
     MessagePage,
     PostedMessage,
     PostMessageRequest,
+    SubmitActionRequest,
+    SubmittedAction,
 )
 from parley.realtime.frames import frame_of
 from parley.root import chat_service, slash_commands
@@ -148,3 +150,50 @@ def list_events(chat_id: ChatId, after: Sequence = None, limit: Limit = 100) -> 
         identity_of(router.current_event.raw_event), chat_id, after=after, limit=limit
     )
     return EventPage(items=[EventItem.of(d) for d in page.items], next=page.next)
+
+
+MessageId = Annotated[str, Path(pattern=UUID_PATTERN, max_length=36, description="The message's id.")]
+
+
+@router.post(
+    "/chats/<chat_id>/messages/<message_id>/actions",
+    summary="Act on an extension's message: click a button, choose, submit a form, vote",
+    description="Checked against the message's blocks as they are now: only its actions, values of the "
+    "declared types and options, an open poll. Accepted, it is sent to the extension that posted the "
+    "message (`InteractionSubmitted`), which may answer by updating the message (`MessageUpdated` on "
+    "every viewer's socket). The same `client_action_id` again answers 202 with the first submission "
+    "and sends nothing.",
+    operation_id="submit_action",
+    security=SIGNED_IN,
+    responses=responses(
+        ok(202, "Accepted: the extension gets it (a retried `client_action_id`: the first answer)"),
+        {
+            403: "The caller is a member but may not see the message (a whisper to others: `forbidden`).",
+            404: "No such chat, or the caller is not a member (`chat_not_found`); or no message with "
+            "blocks by that id in the chat (`message_not_found`).",
+            409: "The chat is completed (`chat_completed`).",
+            422: "The body breaks the schema (`validation_error`); the message has no such action or the "
+            "values do not fit it (`invalid_action`, `details.field` names the bad one, e.g. "
+            "`values.size`); the poll is closed (`poll_closed`); or the extension that posted the "
+            "message is not enabled on the chat (`invalid_request`).",
+            503: "The chat was too busy to change right now (`contention`): retry after `Retry-After` "
+            "seconds.",
+        },
+        body=True,
+    ),
+)
+def submit_action(
+    chat_id: ChatId, message_id: MessageId, body: SubmitActionRequest
+) -> Response[SubmittedAction]:
+    raw = router.current_event.raw_event
+    submission = chat_service().interactions.submit(
+        identity_of(raw),
+        chat_id,
+        message_id,
+        action_id=body.action_id,
+        values=body.values,
+        client_action_id=body.client_action_id,
+        correlation_id=correlation_id_of(raw),
+    )
+    answer = SubmittedAction(submission_id=submission.submission_id, replayed=submission.replayed)
+    return Response(status_code=202, body=answer, content_type="application/json")

@@ -1,0 +1,339 @@
+"""Interactive messages on moto, through the real API, gateway and broadcaster: an extension posts
+blocks, a member acts on them (HTTP and WebSocket), the action reaches that extension alone and once
+per client id, the extension updates its message, every viewer's socket gets MessageUpdated and
+history shows the latest version with its edit marker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from parley import root
+from parley.catalog import ExtensionMessageRequested, ExtensionMessageUpdateRequested, new_event
+from parley.extensions.manifest import Manifest
+from parley.extensions.sdk import Context, Extension
+from tests.support.api import Api, User, assert_error
+from tests.support.bus import Bus
+from tests.support.extensions import deliver, registered
+from tests.support.sockets import MANAGEMENT_URL, WEBSOCKET_URL, Gateway, Sockets
+
+POLL: dict[str, Any] = {
+    "type": "poll",
+    "action_id": "vote",
+    "question": "Lunch?",
+    "options": [{"id": "pizza", "label": "Pizza"}, {"id": "sushi", "label": "Sushi"}],
+}
+FORM: dict[str, Any] = {
+    "type": "form",
+    "action_id": "rsvp",
+    "inputs": [
+        {"name": "who", "label": "Name", "required": True, "max_length": 20},
+        {"name": "guests", "label": "Guests", "type": "number"},
+    ],
+}
+
+
+@pytest.fixture
+def sockets(api: Api, monkeypatch: pytest.MonkeyPatch) -> Sockets:
+    monkeypatch.setenv("PARLEY_WEBSOCKET_MANAGEMENT_URL", MANAGEMENT_URL)
+    monkeypatch.setenv("PARLEY_WEBSOCKET_URL", WEBSOCKET_URL)
+    root.reset()
+    gateway = Gateway()
+    gateway.install(root.pusher().client)
+    return Sockets(api, gateway)
+
+
+def lunch_bot(*, target: list[str] | None = None) -> Extension[Any]:
+    """Posts a poll and a form when someone says "lunch"; counts each vote by updating its message
+    (or, with ``target``, tries to update that message instead: someone else's)."""
+    extension: Extension[Any] = Extension(
+        Manifest(
+            id="lunch",
+            version="1.0.0",
+            name="Lunch",
+            description="Polls for lunch.",
+            events=("MessageStored", "InteractionSubmitted"),
+            capabilities=frozenset({"messages:write", "messages:interactive"}),
+        )
+    )
+
+    @extension.on("MessageStored")
+    def ask(event: Any, ctx: Context[Any]) -> None:
+        if event.data.message.text == "lunch":
+            ctx.send("Lunch? Pizza or Sushi", blocks=[{"type": "section", "text": "Vote!"}, POLL, FORM])
+
+    @extension.on("InteractionSubmitted")
+    def counted(event: Any, ctx: Context[Any]) -> None:
+        data = event.data
+        picked = data.values.get("option", data.values.get("who"))
+        poll = {**POLL, "options": [{**o, "count": int(o["id"] == picked)} for o in POLL["options"]]}
+        message_id = target[0] if target else data.message_id
+        ctx.update_message(message_id, text=f"{data.participant_id} picked {picked}", blocks=[poll])
+
+    return extension
+
+
+def spy() -> Extension[Any]:
+    """Another enabled extension that would take any InteractionSubmitted it were routed."""
+    return Extension(
+        Manifest(
+            id="spy",
+            version="1.0.0",
+            name="Spy",
+            description="Listens.",
+            events=("InteractionSubmitted",),
+            capabilities=frozenset({"messages:write", "messages:interactive"}),
+        )
+    )
+
+
+def chat_with(api: Api, bus: Bus, owner: User, *members: User, extensions: tuple[str, ...]) -> str:
+    chat_id: str = api.create_chat(owner)["chat_id"]
+    for member in members:
+        assert api.post(f"/chats/{chat_id}/members", member).status == 200
+    for extension_id in extensions:
+        body = {"enabled": True, "config": {}}
+        assert api.put(f"/chats/{chat_id}/extensions/{extension_id}", owner, body=body).status == 201
+    bus.pump()
+    return chat_id
+
+
+def post_the_poll(api: Api, bus: Bus, bot: Extension[Any], chat_id: str, alice: User) -> dict[str, Any]:
+    assert api.send(alice, chat_id, "lunch").status == 201
+    assert True in deliver(bot, bus.emitted(), **{"detail-type": "MessageStored"})
+    bus.pump()
+    messages = api.get(f"/chats/{chat_id}/messages", alice).json["items"]
+    (interactive,) = [m for m in messages if m.get("blocks")]
+    return dict(interactive)
+
+
+def act(api: Api, user: User, chat_id: str, message_id: str, action_id: str, key: str, **values: Any) -> Any:
+    body = {"action_id": action_id, "values": values, "client_action_id": key}
+    return api.post(f"/chats/{chat_id}/messages/{message_id}/actions", user, body=body)
+
+
+def submitted(bus: Bus) -> list[dict[str, Any]]:
+    return [e for e in bus.emitted() if e["detail-type"] == "InteractionSubmitted"]
+
+
+def test_a_vote_reaches_the_owning_extension_whose_update_every_viewer_sees_and_history_keeps(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User
+) -> None:
+    bot, other = lunch_bot(), spy()
+    with registered(bot, other):
+        # Given a chat with the lunch bot and another extension, Alice and Bob on sockets, and the poll
+        chat_id = chat_with(api, bus, alice, bob, extensions=("lunch", "spy"))
+        for connection_id, user in (("alice-1", alice), ("bob-1", bob)):
+            sockets.subscribe(sockets.open(user, connection_id), chat_id)
+        poll = post_the_poll(api, bus, bot, chat_id, alice)
+        assert (poll["sender_id"], poll["blocks_version"], poll["text"]) == (
+            "ext:lunch",
+            1,
+            "Lunch? Pizza or Sushi",
+        )
+        assert [b["type"] for b in poll["blocks"]] == ["section", "poll", "form"]
+        assert not {"version", "edited_at"} & set(poll)
+
+        # When Bob votes
+        answer = act(api, bob, chat_id, poll["message_id"], "vote", "click-1", option="sushi")
+
+        # Then it is accepted with a submission id, and only the lunch bot is routed the event
+        assert answer.status == 202, answer.json
+        (event,) = submitted(bus)
+        assert event["detail"]["metadata"]["extensions"] == ["lunch"]
+        assert event["detail"]["data"]["values"] == {"option": "sushi"}
+        assert event["detail"]["data"]["submission_id"] == answer.json["submission_id"]
+        assert event["detail"]["metadata"]["audience"] == [bob.user_id]
+
+        # When the same click is retried, Then the same answer comes back and nothing is sent again
+        again = act(api, bob, chat_id, poll["message_id"], "vote", "click-1", option="sushi")
+        assert again.status == 202
+        assert again.json == {**answer.json, "replayed": True}
+        assert len(submitted(bus)) == 1
+
+        # When the bot gets the vote (the spy's rule never matches it: it is not listed) and answers
+        assert deliver(bot, bus.emitted(), **{"detail-type": "InteractionSubmitted"}) == [True]
+        bus.pump()
+
+    # Then both sockets got the MessageUpdated, with version 2 and the new blocks
+    for connection_id in ("alice-1", "bob-1"):
+        (update,) = [f for f in sockets.gateway.frames(connection_id) if f["type"] == "MessageUpdated"]
+        message = update["data"]["message"]
+        assert (message["message_id"], message["version"]) == (poll["message_id"], 2)
+        assert message["text"] == f"{bob.user_id} picked sushi"
+        assert [o["count"] for o in message["blocks"][0]["options"]] == [0, 1]
+        assert update["sequence"] > 0
+    # And history shows the latest version with its edit marker, in the message's place
+    latest = next(
+        m
+        for m in api.get(f"/chats/{chat_id}/messages", alice).json["items"]
+        if m["message_id"] == poll["message_id"]
+    )
+    assert (latest["sequence"], latest["version"], latest["text"]) == (
+        poll["sequence"],
+        2,
+        f"{bob.user_id} picked sushi",
+    )
+    assert latest["edited_at"]
+    # And the log holds the update as an event after the submission, which only Bob reads (Alice a marker)
+    bobs, alices = (
+        [e["metadata"]["event_type"] for e in api.get(f"/chats/{chat_id}/events", user).json["items"]]
+        for user in (bob, alice)
+    )
+    assert bobs.index("InteractionSubmitted") < bobs.index("MessageUpdated")
+    assert "InteractionSubmitted" not in alices
+    assert alices[bobs.index("InteractionSubmitted")] == "Withheld"
+
+
+def test_actions_are_checked_against_the_current_blocks_and_who_may_see_the_message(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User, carol: User
+) -> None:
+    bot = lunch_bot()
+    with registered(bot):
+        chat_id = chat_with(api, bus, alice, bob, extensions=("lunch",))
+        poll = post_the_poll(api, bus, bot, chat_id, alice)
+        message_id = poll["message_id"]
+        alices = api.get(f"/chats/{chat_id}/messages", alice).json["items"]
+        plain = next(m for m in alices if m["text"] == "lunch")
+
+        # Then an outsider learns nothing, and an unknown or plain message is not found
+        assert_error(
+            act(api, carol, chat_id, message_id, "vote", "c1", option="pizza"), 404, "chat_not_found"
+        )
+        unknown = "00000000-0000-4000-8000-000000000000"
+        assert_error(act(api, bob, chat_id, unknown, "vote", "b1", option="pizza"), 404, "message_not_found")
+        assert_error(act(api, bob, chat_id, plain["message_id"], "vote", "b2"), 404, "message_not_found")
+        # And an action the message lacks, or values it does not declare, are refused naming the field
+        assert_error(act(api, bob, chat_id, message_id, "nope", "b3"), 422, "invalid_action", "action_id")
+        assert_error(
+            act(api, bob, chat_id, message_id, "vote", "b4", option="tacos"),
+            422,
+            "invalid_action",
+            "values.option",
+        )
+        assert_error(
+            act(api, bob, chat_id, message_id, "rsvp", "b5", guests=2), 422, "invalid_action", "values.who"
+        )
+        assert_error(
+            act(api, bob, chat_id, message_id, "rsvp", "b6", who="Bob", guests="two"),
+            422,
+            "invalid_action",
+            "values.guests",
+        )
+        assert act(api, bob, chat_id, message_id, "rsvp", "b7", who="Bob", guests=2).status == 202
+        assert [e["detail"]["data"]["values"] for e in submitted(bus)] == [{"who": "Bob", "guests": 2}]
+
+        # When the bot closes the poll (an update), Then a vote is refused against the blocks as they are now
+        closed = {**POLL, "closed": True}
+        update = ExtensionMessageUpdateRequested(
+            extension_id="lunch", request_id="close-1", message_id=message_id, text="closed", blocks=(closed,)
+        )
+        root.extension_runtime().publish([new_event(update, chat_id=chat_id, actor=bot.actor)])
+        bus.pump()
+        assert_error(act(api, bob, chat_id, message_id, "vote", "b8", option="pizza"), 422, "poll_closed")
+        # And the form it removed can no longer be submitted
+        assert_error(
+            act(api, bob, chat_id, message_id, "rsvp", "b9", who="Bob"), 422, "invalid_action", "action_id"
+        )
+        # And a redelivered update request changes nothing more
+        root.extension_runtime().publish([new_event(update, chat_id=chat_id, actor=bot.actor)])
+        bus.pump()
+        updates = [e for e in bus.emitted() if e["detail-type"] == "MessageUpdated"]
+        assert [u["detail"]["data"]["message"]["version"] for u in updates] == [2]
+
+
+def test_an_extension_may_update_only_its_own_messages_and_blocks_need_the_capability(
+    api: Api, bus: Bus, alice: User, bob: User
+) -> None:
+    target: list[str] = []
+    bot = lunch_bot()
+    impostor: Extension[Any] = Extension(
+        Manifest(
+            id="impostor",
+            version="1.0.0",
+            name="Impostor",
+            description="Edits what is not its own.",
+            events=("MessageStored",),
+            capabilities=frozenset({"messages:write", "messages:interactive"}),
+        )
+    )
+
+    @impostor.on("MessageStored")
+    def edit(event: Any, ctx: Context[Any]) -> None:
+        if target and event.data.message.text == "now":
+            ctx.update_message(target[0], text="hijacked")
+
+    plain_writer: Extension[Any] = Extension(
+        Manifest(
+            id="plain",
+            version="1.0.0",
+            name="Plain",
+            description="Writes text only.",
+            capabilities=frozenset({"messages:write"}),
+        )
+    )
+    with registered(bot, impostor, plain_writer):
+        chat_id = chat_with(api, bus, alice, bob, extensions=("lunch", "impostor", "plain"))
+        poll = post_the_poll(api, bus, bot, chat_id, alice)
+        target.append(poll["message_id"])
+
+        # When another extension tries to update the bot's message
+        assert api.send(alice, chat_id, "now").status == 201
+        deliver(impostor, bus.emitted(), **{"detail-type": "MessageStored"})
+        bus.pump()
+
+        # And an extension without messages:interactive sends a message with blocks over the bus
+        forged = ExtensionMessageRequested(
+            extension_id="plain",
+            request_id="r-1",
+            text="click me",
+            blocks=({"type": "section", "text": "x"},),
+        )
+        root.extension_runtime().publish([new_event(forged, chat_id=chat_id, actor=plain_writer.actor)])
+        bus.pump()
+
+    # Then both are refused and recorded, and the message is as the bot left it
+    events = api.get(f"/chats/{chat_id}/events", alice).json["items"]
+    reasons = {
+        e["data"]["extension_id"]: e["data"]["reason"]
+        for e in events
+        if e["metadata"]["event_type"] == "ExtensionEventRejected"
+    }
+    assert reasons["impostor"].startswith("not_owner")
+    assert reasons["plain"].startswith("missing_capability")
+    texts = [m["text"] for m in api.get(f"/chats/{chat_id}/messages", alice).json["items"]]
+    assert not {"hijacked", "click me"} & set(texts)
+    assert poll["text"] in texts
+
+
+def test_a_socket_submits_an_action_with_the_same_rules_and_idempotency(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User
+) -> None:
+    bot = lunch_bot()
+    with registered(bot):
+        chat_id = chat_with(api, bus, alice, bob, extensions=("lunch",))
+        poll = post_the_poll(api, bus, bot, chat_id, alice)
+        connection = sockets.open(bob, "bob-1")
+        frame = {
+            "action": "submitAction",
+            "chat_id": chat_id,
+            "message_id": poll["message_id"],
+            "action_id": "vote",
+            "values": {"option": "pizza"},
+            "client_action_id": "ws-1",
+        }
+        # When Bob votes over his socket, twice with one client id
+        first, second = sockets.send(connection, **frame), sockets.send(connection, **frame)
+        # Then both are acknowledged with the same submission, and one event is sent
+        assert first["type"] == second["type"] == "Ack"
+        assert first["data"]["submission_id"] == second["data"]["submission_id"]
+        assert (first["data"]["replayed"], second["data"]["replayed"]) == (False, True)
+        assert len(submitted(bus)) == 1
+        # And a bad value is an Error frame naming the field
+        bad = sockets.send(connection, **{**frame, "client_action_id": "ws-2", "values": {"option": "x"}})
+        assert (bad["type"], bad["data"]["code"], bad["data"]["field"]) == (
+            "Error",
+            "invalid_action",
+            "values.option",
+        )
