@@ -119,13 +119,17 @@ function poll(block, act, { chosen = null } = {}) {
     choice.classList.add("poll-option");
     choice.dataset.optionId = option.id;
     choice.setAttribute("aria-pressed", String(chosen === option.id));
-    choice.setAttribute("aria-label", `${option.label}: ${count} vote${count === 1 ? "" : "s"}`);
     const bar = el("span", { className: "poll-bar", "data-testid": "poll-bar" });
     bar.style.width = `${share}%`;
     choice.append(
       bar,
       el("span", { className: "poll-label", text: option.label }),
-      el("span", { className: "poll-count", "data-testid": "poll-count", text: String(count) }),
+      el(
+        "span",
+        { className: "poll-tally" },
+        el("span", { className: "poll-count", "data-testid": "poll-count", text: String(count) }),
+        el("span", { className: "visually-hidden", text: ` vote${count === 1 ? "" : "s"}` }),
+      ),
     );
     choice.addEventListener("click", () => act(block.action_id, { option: option.id }, choice));
     list.append(el("li", {}, choice));

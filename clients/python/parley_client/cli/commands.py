@@ -11,7 +11,7 @@ from parley_client import blocks, local
 from parley_client.cli.context import Context, UsageError
 from parley_client.cli.registry import REGISTRY, command
 from parley_client.errors import CommandSentError, NotFoundError
-from parley_client.models import LiveEvent
+from parley_client.models import LiveEvent, MessageView
 
 REGISTRY.group("chat", "create a chat")
 REGISTRY.group("ext", "extensions: the registered ones, and a chat's installs")
@@ -134,6 +134,46 @@ def history(ctx: Context, args: argparse.Namespace) -> None:
             # a message with blocks prints them with numbered actions: `parley act CHAT SEQUENCE N`
             for line in blocks.lines(message):
                 ctx.print(line)
+
+
+def _act_args(parser: argparse.ArgumentParser) -> None:
+    _chat_arg(parser)
+    parser.add_argument("message", metavar="MESSAGE", help="the message's sequence (#3 in `history`) or id")
+    parser.add_argument(
+        "number", metavar="N", type=int, nargs="?", help="the action's number; none: list them"
+    )
+    parser.add_argument(
+        "--value", action="append", default=[], metavar="NAME=VALUE", help="a form's input (repeatable)"
+    )
+
+
+def _message(ctx: Context, chat: str, ref: str) -> MessageView:
+    if ref.lstrip("#").isdigit():
+        sequence = int(ref.lstrip("#"))
+        found = ctx.client().messages(chat, after=sequence - 1, limit=1).items
+        if found and found[0].sequence == sequence:
+            return found[0]
+    else:
+        for message in ctx.client().history(chat):
+            if message.message_id == ref:
+                return message
+    raise UsageError(f"no message {ref} in chat {chat}")
+
+
+@command("act", "click, choose, vote or submit on a message with blocks (its numbered actions)", _act_args)
+def act(ctx: Context, args: argparse.Namespace) -> None:
+    message = _message(ctx, args.chat, args.message)
+    numbered = blocks.choices(message.blocks or ())
+    if args.number is None:
+        for line in blocks.lines(message):
+            ctx.print(line)
+        return
+    picked = next((c for c in numbered if c.number == args.number), None)
+    if picked is None:
+        raise UsageError(f"message #{message.sequence} has no action {args.number} (it has {len(numbered)})")
+    values = {**picked.values, **_settings(args.value)} if picked.form else picked.values
+    submitted = ctx.client().act(args.chat, message.message_id, picked.action_id, values)
+    ctx.print(f"{picked.label}: sent ({submitted.submission_id})")
 
 
 def _tail_args(parser: argparse.ArgumentParser) -> None:
