@@ -5,6 +5,7 @@ never answer one name."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from parley import root
 from parley.extensions.manifest import Manifest, SlashCommand
 from parley.extensions.sdk import CommandCall, Context, Extension
+from parley.topology import queue_routes
 from tests.support.api import Api, User, assert_error
 from tests.support.bus import Bus
 from tests.support.extensions import deliver, registered
@@ -60,6 +62,11 @@ def listener() -> Extension[Any]:
 
 def enable(api: Api, user: User, chat_id: str, extension_id: str) -> Any:
     return api.put(f"/chats/{chat_id}/extensions/{extension_id}", user, body={"enabled": True, "config": {}})
+
+
+def routed(bus: Bus, route_name: str) -> list[dict[str, Any]]:
+    """What the route's rule put on its queue (taken off it, undelivered)."""
+    return [json.loads(m["Body"]) for m in bus.raw_queue(route_name)]
 
 
 def invoked(bus: Bus) -> list[dict[str, Any]]:
@@ -208,3 +215,22 @@ def test_a_command_over_the_socket_is_acknowledged_with_its_id(
         assert deliver(extension, [event]) == [True]
     assert [c.positional for c in calls] == [("now",)]
     assert api.get(f"/chats/{chat_id}/messages", alice).json["items"] == []
+
+
+def test_on_the_bus_only_the_declaring_extensions_queue_gets_the_command(
+    api: Api, bus: Bus, alice: User
+) -> None:
+    # Given a chat with the shipped poll, sentiment and welcome enabled (and analytics by default)
+    chat_id = api.create_chat(alice)["chat_id"]
+    for extension_id in ("poll", "sentiment", "welcome"):
+        assert enable(api, alice, chat_id, extension_id).status == 201
+    bus.pump()
+    # When Alice types /poll
+    assert api.send(alice, chat_id, '/poll "Lunch?" Pizza Sushi').status == 202
+    # Then of every route's queue, only the poll's holds the command: the rules matched nothing else
+    holding = {
+        route.name
+        for route in queue_routes()
+        if any(e["detail-type"] == "SlashCommandInvoked" for e in routed(bus, route.name))
+    }
+    assert holding == {"ext_poll"}
