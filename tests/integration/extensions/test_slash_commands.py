@@ -234,3 +234,20 @@ def test_on_the_bus_only_the_declaring_extensions_queue_gets_the_command(
         if any(e["detail-type"] == "SlashCommandInvoked" for e in routed(bus, route.name))
     }
     assert holding == {"ext_poll"}
+
+
+def test_a_command_is_outside_the_turn_order_and_the_message_rate_limit(
+    api: Api, bus: Bus, alice: User, bob: User
+) -> None:
+    extension, _ = asker()
+    with registered(extension):
+        # Given a moderated chat where Bob has not the floor, and a rate limit of one message a minute
+        chat_id = api.create_chat(
+            alice, turn_mode="moderated", settings={"rate_limit_messages": 1, "rate_limit_window_seconds": 60}
+        )["chat_id"]
+        assert api.post(f"/chats/{chat_id}/members", bob).status == 200
+        enable(api, alice, chat_id, "asker")
+        assert_error(api.send(bob, chat_id, "may I?"), 409, "not_your_turn")
+        # When Bob types commands, Then each goes through: nothing is posted, so no turn or rate applies
+        assert [api.send(bob, chat_id, f"/ask {n}").status for n in range(3)] == [202, 202, 202]
+    assert len(invoked(bus)) == 3
