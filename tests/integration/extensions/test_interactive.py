@@ -5,14 +5,18 @@ history shows the latest version with its edit marker."""
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 import pytest
 
 from parley import root
 from parley.catalog import ExtensionMessageRequested, ExtensionMessageUpdateRequested, new_event
+from parley.domain.model import Outcome
+from parley.errors import ConcurrentWriteError
 from parley.extensions.manifest import Manifest
 from parley.extensions.sdk import Context, Extension
+from tests.integration.extensions.test_readme_example import example
 from tests.support.api import Api, User, assert_error
 from tests.support.bus import Bus
 from tests.support.extensions import deliver, registered
@@ -337,3 +341,95 @@ def test_a_socket_submits_an_action_with_the_same_rules_and_idempotency(
             "invalid_action",
             "values.option",
         )
+
+
+def test_the_readme_example_asks_and_answers_a_click(api: Api, bus: Bus, alice: User, bob: User) -> None:
+    # Given README's "Interactive messages" example, as the module an author would save
+    module = types.ModuleType("readme_deploy")
+    exec(compile(example("interactive-deploy"), "README.md:interactive-deploy", "exec"), module.__dict__)
+    deploy: Extension[Any] = module.deploy
+    with registered(deploy):
+        chat_id = chat_with(api, bus, alice, extensions=("deploy",))
+        # When Bob joins, the extension asks with two buttons
+        api.post(f"/chats/{chat_id}/members", bob)
+        assert True in deliver(deploy, bus.emitted(), **{"detail-type": "UserJoined"})
+        bus.pump()
+        (asked,) = [m for m in api.get(f"/chats/{chat_id}/messages", bob).json["items"] if m.get("blocks")]
+        # And Bob clicks "Deploy", and the extension gets the click
+        assert act(api, bob, chat_id, asked["message_id"], "deploy", "k-1").status == 202
+        assert deliver(deploy, bus.emitted(), **{"detail-type": "InteractionSubmitted"}) == [True]
+        bus.pump()
+    # Then the message reads the answer, without its buttons, marked edited
+    (answered,) = [
+        m
+        for m in api.get(f"/chats/{chat_id}/messages", bob).json["items"]
+        if m["message_id"] == asked["message_id"]
+    ]
+    assert (answered["text"], answered["version"]) == ("Deploying build 42.", 2)
+    assert "blocks" not in answered
+    assert answered["edited_at"]
+
+
+@pytest.mark.parametrize("action", ["reject", "redact"])
+def test_the_chats_moderation_rules_on_the_blocks_visible_texts(
+    api: Api, bus: Bus, alice: User, action: str
+) -> None:
+    bot = lunch_bot()
+    with registered(bot):
+        # Given a chat whose moderation blocks a word that only a form's label shows ("Guests")
+        chat_id = chat_with(api, bus, alice, extensions=("lunch",))
+        body = {"enabled": True, "config": {"blocked_terms": ["guests"], "action": action}}
+        assert api.put(f"/chats/{chat_id}/extensions/moderation", alice, body=body).status in (200, 201)
+        # When the bot posts its poll and form
+        assert api.send(alice, chat_id, "lunch").status == 201
+        assert True in deliver(bot, bus.emitted(), **{"detail-type": "MessageStored"})
+        bus.pump()
+    # Then the hook ruled on the bot's message, and nothing clickable with that label is stored
+    ruled = [
+        e["detail"]["data"]["action"]
+        for e in bus.emitted()
+        if e["detail-type"] == "MessageModerated" and e["detail"]["data"]["sender_id"] == "ext:lunch"
+    ]
+    assert ruled == ["reject" if action == "reject" else "rewrite"]
+    items = api.get(f"/chats/{chat_id}/messages", alice).json["items"]
+    bots = [m for m in items if m["sender_id"] == "ext:lunch"]
+    assert not [m for m in bots if m.get("blocks")]
+    if action == "redact":  # stored as the rewritten text alone, without the blocks it ruled on
+        (redacted,) = bots
+        assert "***" in redacted["text"]
+    else:
+        assert bots == []
+
+
+def test_the_message_row_only_moves_forward(api: Api, bus: Bus, alice: User) -> None:
+    bot = lunch_bot()
+    with registered(bot):
+        chat_id = chat_with(api, bus, alice, extensions=("lunch",))
+        poll = post_the_poll(api, bus, bot, chat_id, alice)
+        for n in (1, 2):  # two updates: the row is at version 3
+            update = ExtensionMessageUpdateRequested(
+                extension_id="lunch", request_id=f"u-{n}", message_id=poll["message_id"], text=f"v{n + 1}"
+            )
+            root.extension_runtime().publish([new_event(update, chat_id=chat_id, actor=bot.actor)])
+            bus.pump()
+    repository = root.chat_repository()
+    stored = repository.message_by_id(chat_id, poll["message_id"])
+    assert stored is not None
+    assert (stored.version, stored.text) == (3, "v3")
+    # When a write carrying an older version (or the same one again) reaches the row
+    loaded = repository.load(chat_id)
+    assert loaded is not None
+    for stale in (2, 3):
+        late = stored.model_copy(update={"version": stale, "text": "late"})
+        # Then it is refused as a lost race, and the row keeps the newest version
+        with pytest.raises(ConcurrentWriteError):
+            repository.commit(loaded, Outcome(chat=loaded.chat, updated=late), [], now=stored.created_at)
+    again = repository.message_by_id(chat_id, poll["message_id"])
+    assert again is not None
+    assert (again.version, again.text) == (3, "v3")
+    # And the same write with the next version goes through (the refusal was the version's)
+    newer = stored.model_copy(update={"version": 4, "text": "v4"})
+    repository.commit(loaded, Outcome(chat=loaded.chat, updated=newer), [], now=stored.created_at)
+    latest = repository.message_by_id(chat_id, poll["message_id"])
+    assert latest is not None
+    assert (latest.version, latest.text) == (4, "v4")

@@ -16,6 +16,7 @@ from parley import blocks as schema
 from parley.blocks import BLOCKS_VERSION, Block
 from parley.catalog import InteractionSubmitted, MessageUpdated, MessageView
 from parley.domain import audience
+from parley.domain.commands import _rate_limit
 from parley.domain.model import MAX_MESSAGE_LENGTH, Chat, Outcome
 from parley.errors import ChatCompletedError, ForbiddenError, InvalidRequestError, MessageNotFoundError
 
@@ -58,8 +59,8 @@ def submit(
     now: datetime,
 ) -> Outcome:
     """A member's action, checked against the message's current blocks: only its actions, values of
-    their declared types and options, a poll still open. Only the member and the owning extension
-    see the submission (its values may be the member's private answers)."""
+    their declared types and options, a poll still open; within the member's rate limit for posts.
+    Only the member and the owning extension see the submission (its values may be private answers)."""
     message, owner = _interactive(chat, message, participant_id)
     action = schema.actions(message.blocks or ()).get(action_id)
     if action is None:
@@ -74,7 +75,9 @@ def submit(
         values=schema.check_values(action, values, now=now),
         participant_id=participant_id,
     )
-    return Outcome(chat=chat, events=(submitted,), audience=(participant_id,))
+    # an action counts toward the member's rate limit like a post: clicks cannot flood the extension
+    counted = chat.model_copy(update={"recent_posts": _rate_limit(chat, participant_id, now.timestamp())})
+    return Outcome(chat=counted, events=(submitted,), audience=(participant_id,))
 
 
 def update_message_allowed(message: MessageView | None, extension_id: str) -> MessageView:

@@ -176,6 +176,8 @@ MessageId = Annotated[str, Path(pattern=UUID_PATTERN, max_length=36, description
             "values do not fit it (`invalid_action`, `details.field` names the bad one, e.g. "
             "`values.size`); the poll is closed (`poll_closed`); or the extension that posted the "
             "message is not enabled on the chat (`invalid_request`).",
+            429: "Over the chat's rate limit, which actions share with posts (`rate_limited`: retry after "
+            "`Retry-After` seconds), or throttled by the API's stage limits.",
             503: "The chat was too busy to change right now (`contention`): retry after `Retry-After` "
             "seconds.",
         },
