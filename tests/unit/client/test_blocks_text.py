@@ -4,11 +4,17 @@ the action and the values it sends; a closed poll offers no vote."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
+
+import pytest
 
 from parley.blocks import parse_blocks
 from parley.catalog import MessageView
 from parley_client.blocks import choices, lines
+from parley_client.cli import EXIT_USAGE, main
+from parley_client.cli.context import Context
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 
@@ -102,3 +108,41 @@ def test_a_plain_message_is_one_line() -> None:
         created_at=NOW,
     )
     assert lines(plain) == ["#1 Alice: hi"]
+
+
+class FakeClient:
+    """The two calls `parley act` makes: read the message by sequence, submit the action."""
+
+    def __init__(self, shown: MessageView) -> None:
+        self.shown = shown
+        self.acted: list[tuple[str, str, str, dict[str, Any]]] = []
+
+    def messages(self, chat_id: str, *, after: int, limit: int) -> Any:
+        return SimpleNamespace(items=[self.shown] if after == self.shown.sequence - 1 else [])
+
+    def act(self, chat_id: str, message_id: str, action_id: str, values: dict[str, Any]) -> Any:
+        self.acted.append((chat_id, message_id, action_id, values))
+        return SimpleNamespace(submission_id="s-1")
+
+
+def test_parley_act_lists_a_messages_actions_and_submits_the_one_picked(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PARLEY_CONFIG", str(tmp_path / "config.json"))
+    form = {"type": "form", "action_id": "why", "inputs": [{"name": "reason", "label": "Reason"}]}
+    fake = FakeClient(message([POLL, CLOSE, form]))
+    monkeypatch.setattr(Context, "client", lambda self: fake)
+    monkeypatch.setenv("PARLEY_TOKEN", "t")
+    # Without a number it lists them
+    assert main(["act", "c-1", "3"]) == 0
+    assert "[2] Sushi" in capsys.readouterr().out
+    # With one it submits that action and its values; a form's come from --value
+    assert main(["act", "c-1", "#3", "2"]) == 0
+    assert main(["act", "c-1", "3", "4", "--value", "reason=ship it"]) == 0
+    assert fake.acted == [
+        ("c-1", "m-1", "vote", {"option": "o2"}),
+        ("c-1", "m-1", "why", {"reason": "ship it"}),
+    ]
+    # A number it does not have is a usage error, as is a message that is not there
+    assert main(["act", "c-1", "3", "9"]) == EXIT_USAGE
+    assert main(["act", "c-1", "7", "1"]) == EXIT_USAGE
