@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from parley.adapters.memory import InMemoryPublisher, failing
 from parley.catalog import SYSTEM
 from parley.domain import extensions as ext
 from parley.domain import slash
 from parley.domain.model import Chat
-from parley.errors import InvalidRequestError
+from parley.errors import ContentionError, InvalidRequestError
 from parley.extensions.manifest import ExtensionDocument, Manifest, SlashCommand
 from parley.extensions.sdk import CommandCall
+from parley.services.slash import SlashCommands
+from parley.services.unit_of_work import Identity
 from tests.unit.chats import OWNER, at, new_chat
 
 
@@ -134,3 +137,38 @@ def test_a_calls_options_and_positional_args_are_read_apart() -> None:
     )
     assert call.positional == ("Lunch?", "Pizza", "--", "Sushi")
     assert call.options == {"closes": "10m", "anonymous": "true", "x": "1"}
+
+
+class Members:
+    """The one call SlashCommands makes of the chat service: the chat, for a member."""
+
+    def __init__(self, chat: Chat) -> None:
+        self.chat = chat
+        self.reads = 0
+
+    def get_chat(self, who: Identity, chat_id: str) -> Chat:
+        self.reads += 1
+        return self.chat
+
+
+def test_a_command_the_bus_refuses_is_a_contention_error_and_a_retry_is_the_same_command() -> None:
+    chat = with_install(new_chat("free"), "poll")
+    bus = InMemoryPublisher()
+    members = Members(chat)
+    commands = SlashCommands(members, lambda: REGISTRY, bus)  # type: ignore[arg-type]
+    who = Identity(OWNER, "Owner")
+    # Given a bus that refuses the first put
+    bus.fail_next = failing()
+    # When the command is posted, Then the caller is told to retry (503), nothing was sent
+    with pytest.raises(ContentionError):
+        commands.invoke(who, chat.chat_id, text="/poll a b c", client_message_id="k-1")
+    assert bus.published == []
+    # And the retry with the same client id is the same command, once on the bus
+    accepted = commands.invoke(who, chat.chat_id, text="/poll a b c", client_message_id="k-1")
+    assert accepted is not None
+    assert accepted.command_id == slash.command_id(chat.chat_id, OWNER, "k-1")
+    assert [e.data.command_id for e in bus.published] == [accepted.command_id]
+    # And a text that is no command costs nothing: no read, no publish
+    reads = members.reads
+    assert commands.invoke(who, chat.chat_id, text="hello /poll") is None
+    assert (members.reads, len(bus.published)) == (reads, 1)
