@@ -46,6 +46,7 @@ from parley.catalog import (
     ParticipantView,
     PresenceChanged,
     ReadMarkerMoved,
+    SlashCommandInvoked,
     TurnChanged,
     TurnValidationRequested,
     TypingStarted,
@@ -218,6 +219,14 @@ def sample_data() -> dict[str, EventData]:
             text="Welcome Bob!",
         ),
         AIContextContributed(extension_id="ext-poll", text="The team prefers short answers."),
+        SlashCommandInvoked(
+            extension_id="poll",
+            command_id="cmd-1",
+            command="poll",
+            args=("Lunch?", "Pizza", "Sushi"),
+            raw='/poll "Lunch?" Pizza Sushi',
+            client_message_id="c-1",
+        ),
         MessageModerated(
             message_id="msg-1",
             sender_id="user-alice",

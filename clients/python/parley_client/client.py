@@ -15,12 +15,14 @@ from parley_client import routes
 from parley_client._http import RetryPolicy, Session, TokenSource, Transport, urllib_transport
 from parley_client.live import Connect, Live, connect_websocket
 from parley_client.models import (
+    AcceptedCommand,
     AIParticipantIn,
     AnalyticsSummary,
     ChatAnalytics,
     ChatList,
     ChatListItem,
     ChatOut,
+    CommandInfo,
     Envelope,
     EventData,
     EventPage,
@@ -30,6 +32,7 @@ from parley_client.models import (
     InstallOut,
     MessagePage,
     MessageView,
+    PostedMessage,
     ReadOut,
     SubmittedAction,
     Ticket,
@@ -134,6 +137,18 @@ class Client:
         (generated when not given): stored once, however many sends it took. ``to``: a whisper, seen
         only by you and those members (1 to 5 participant ids); the others get a Withheld marker."""
         return self._run(routes.post_message(chat_id, text, client_message_id, to))
+
+    def command(
+        self, chat_id: str, text: str, *, client_message_id: str | None = None
+    ) -> AcceptedCommand | PostedMessage:
+        """Type a slash command (``'/poll "Lunch?" Pizza Sushi'``): the server's acceptance (its
+        extension got it; no message stored), or the message it became when no enabled extension
+        declares it. One ``client_message_id`` for every retry: the command is handled once."""
+        return self._run(routes.run_command(chat_id, text, client_message_id))
+
+    def commands(self, chat_id: str) -> list[CommandInfo]:
+        """The slash commands the chat's enabled extensions answer."""
+        return self._run(routes.list_commands(chat_id)).items
 
     def messages(
         self, chat_id: str, *, after: int | None = None, before: int | None = None, limit: int | None = None
@@ -321,6 +336,15 @@ class AsyncClient:
         if live is not None and posted.frame is not None:
             live.posted(posted.frame)
         return posted
+
+    async def command(
+        self, chat_id: str, text: str, *, client_message_id: str | None = None
+    ) -> AcceptedCommand | PostedMessage:
+        """As ``Client.command``."""
+        return await self._run(routes.run_command(chat_id, text, client_message_id))
+
+    async def commands(self, chat_id: str) -> list[CommandInfo]:
+        return (await self._run(routes.list_commands(chat_id))).items
 
     async def messages(
         self, chat_id: str, *, after: int | None = None, before: int | None = None, limit: int | None = None

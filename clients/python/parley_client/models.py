@@ -24,10 +24,13 @@ from parley.extensions.builtin._analytics_model import AnalyticsSummary, ChatAna
 from parley.extensions.manifest import ExtensionDocument
 from parley.extensions.usage import ExtensionUsage
 from parley.http.models import (
+    AcceptedCommand,
     AIParticipantIn,
     ChatList,
     ChatListItem,
     ChatOut,
+    CommandInfo,
+    CommandList,
     EventItem,
     EventPage,
     ExtensionList,
@@ -46,12 +49,15 @@ from parley.realtime.frames import Frame, frame_of
 
 __all__ = [
     "AIParticipantIn",
+    "AcceptedCommand",
     "AnalyticsSummary",
     "ChatAnalytics",
     "ChatList",
     "ChatListItem",
     "ChatOut",
     "ChatSettings",
+    "CommandInfo",
+    "CommandList",
     "Envelope",
     "EventData",
     "EventItem",

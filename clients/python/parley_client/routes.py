@@ -14,12 +14,15 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel
 
 from parley_client._http import Request, Response
+from parley_client.errors import CommandSentError
 from parley_client.models import (
+    AcceptedCommand,
     AIParticipantIn,
     AnalyticsSummary,
     ChatAnalytics,
     ChatList,
     ChatOut,
+    CommandList,
     EventPage,
     ExtensionDocument,
     ExtensionList,
@@ -63,6 +66,7 @@ OPERATIONS: dict[str, str] = {
     "analytics_summary": "analytics_summary",
     "extension_usage": "extension_usage",
     "create_ticket": "ticket",
+    "list_commands": "commands",
 }
 
 
@@ -160,7 +164,32 @@ def post_message(
         body["to"] = list(to)
     if origin_connection_id is not None:
         body["origin_connection_id"] = origin_connection_id
-    return Call(Request("POST", f"{_chat(chat_id)}/messages", body=body), _model(PostedMessage))
+    return Call(Request("POST", f"{_chat(chat_id)}/messages", body=body), _posted)
+
+
+def _posted(response: Response) -> PostedMessage:
+    if response.status == 202:
+        raise CommandSentError(AcceptedCommand.model_validate_json(response.body))
+    return PostedMessage.model_validate_json(response.body)
+
+
+def run_command(
+    chat_id: str, text: str, client_message_id: str | None
+) -> Call[AcceptedCommand | PostedMessage]:
+    """A post meant as a slash command: the server's 202 (``AcceptedCommand``), or the message it
+    became when no extension enabled on the chat declares the command (posted as typed)."""
+    body = {"text": text, "client_message_id": client_message_id or uuid.uuid4().hex}
+    return Call(Request("POST", f"{_chat(chat_id)}/messages", body=body), _command_or_message)
+
+
+def _command_or_message(response: Response) -> AcceptedCommand | PostedMessage:
+    if response.status == 202:
+        return AcceptedCommand.model_validate_json(response.body)
+    return PostedMessage.model_validate_json(response.body)
+
+
+def list_commands(chat_id: str) -> Call[CommandList]:
+    return Call(Request("GET", f"{_chat(chat_id)}/commands"), _model(CommandList))
 
 
 def submit_action(

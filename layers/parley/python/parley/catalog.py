@@ -934,6 +934,35 @@ class EphemeralMessage(EventData):
     text: str
 
 
+MAX_COMMAND_ARGS = 20
+"""A slash command carries at most this many arguments (a poll's question and its options)."""
+
+
+@event
+class SlashCommandInvoked(EventData):
+    event_type = "SlashCommandInvoked"
+    version = 1
+    description = (
+        "A member typed `/<command> ...` where an extension enabled on the chat declares `<command>`: "
+        "nothing is stored as a message; routed only to that extension (`metadata.extensions` is its id "
+        "alone). Never in the event log: `command_id` is derived from the caller and its "
+        "`client_message_id`, so a retried post is the same command, handled once."
+    )
+    producers = ("api", "realtime")
+    ephemeral = True
+
+    extension_id: str = Field(description="The extension that declares the command.")
+    command_id: str = Field(description="The invocation's id, the one the post answered with (202).")
+    command: str = Field(description="The command's name, without the slash.")
+    args: tuple[str, ...] = Field(
+        default=(),
+        max_length=MAX_COMMAND_ARGS,
+        description='The text after the name split shell-like: `"Lunch?" Pizza` is `["Lunch?", "Pizza"]`.',
+    )
+    raw: str = Field(description="The text as typed.")
+    client_message_id: str | None = None
+
+
 @event
 class AIContextContributed(EventData):
     event_type = "AIContextContributed"

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from parley.services.inbox import InboxService
     from parley.services.outbox import Outbox, WantedByRules
     from parley.services.rebuild import RebuildService
+    from parley.services.slash import SlashCommands
     from parley.services.usage import UsageService
 
 P = ParamSpec("P")
@@ -158,6 +159,13 @@ def chat_service() -> ChatService:
 
 
 @component
+def slash_commands() -> SlashCommands:
+    from parley.services.slash import SlashCommands
+
+    return SlashCommands(chat_service(), registry().all, publisher())
+
+
+@component
 def extension_service() -> ExtensionService:
     from parley.services.extensions import ExtensionService
 
@@ -237,6 +245,7 @@ def realtime_service() -> RealtimeService:
         ticket_ttl_seconds=config.ticket_ttl_seconds,
         typing_throttle_seconds=config.typing_throttle_seconds,
         broadcaster=broadcaster(),
+        commands=slash_commands(),
     )
 
 

@@ -106,6 +106,21 @@ class Hooks(BaseModel):
         return self.moderate or self.validate_turn or self.on_read
 
 
+class SlashCommand(BaseModel):
+    """A command members type in the composer (``/poll "Lunch?" Pizza Sushi``): the post becomes a
+    SlashCommandInvoked for the declaring extension instead of a message (see ``parley.domain.slash``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(
+        pattern=r"^[a-z][a-z0-9_-]{0,31}$", description="Typed after the slash: `poll` is `/poll`."
+    )
+    description: str = Field(min_length=1, max_length=200, description="One line for the composer's list.")
+    usage: str = Field(
+        "", max_length=200, description='Its arguments, e.g. `"Question?" "Option" "Option" [--closes 10m]`.'
+    )
+
+
 class Manifest(BaseModel):
     """An extension's declaration. ``config_model`` is a pydantic model; its JSON Schema is published."""
 
@@ -123,6 +138,11 @@ class Manifest(BaseModel):
     capabilities: frozenset[Capability] = frozenset()
     config_model: type[BaseModel] = Field(default=EmptyConfig, exclude=True)
     hooks: Hooks = Hooks()
+    commands: tuple[SlashCommand, ...] = Field(
+        default=(),
+        max_length=20,
+        description="Slash commands it answers (its events must include `SlashCommandInvoked`).",
+    )
     default_install: bool = Field(False, description="Installed and enabled on every new chat.")
     idempotent: bool = Field(
         False,
@@ -183,6 +203,11 @@ class Manifest(BaseModel):
         own = [n for n in self.emits if not n.startswith(f"{self.id}.")]
         if own:
             raise ValueError(f"an extension's event names start with its id (`{self.id}.`): {own}")
+        names = [c.name for c in self.commands]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a command is declared twice: {names}")
+        if self.commands and "SlashCommandInvoked" not in self.events:
+            raise ValueError("an extension with commands subscribes to `SlashCommandInvoked`")
         return self
 
     @property
@@ -216,6 +241,7 @@ class Manifest(BaseModel):
             capabilities=tuple(sorted(self.capabilities)),
             config_schema=self.config_schema(),
             hooks=self.hooks,
+            commands=self.commands,
             default_install=self.default_install,
             backfill=self.backfill,
             backfill_max_events=self.backfill_max_events,
@@ -249,6 +275,7 @@ class ExtensionDocument(BaseModel):
     capabilities: tuple[str, ...] = ()
     config_schema: dict[str, Any] = Field(default_factory=dict)
     hooks: Hooks = Hooks()
+    commands: tuple[SlashCommand, ...] = ()
     default_install: bool = False
     backfill: bool = False
     backfill_max_events: int = Field(DEFAULT_BACKFILL_EVENTS, ge=1, le=MAX_BACKFILL_EVENTS)

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         MessageUpdated,
         PresenceChanged,
         ReadMarkerMoved,
+        SlashCommandInvoked,
         TurnChanged,
         TurnValidationRequested,
         TypingStarted,
@@ -159,6 +160,9 @@ class TypedOn(Generic[X]):
 
     @overload
     def on(self, event: Literal["ReadMarkerMoved"]) -> Decorator[ReadMarkerMoved, X]: ...
+
+    @overload
+    def on(self, event: Literal["SlashCommandInvoked"]) -> Decorator[SlashCommandInvoked, X]: ...
 
     @overload
     def on(self, event: Literal["TurnChanged"]) -> Decorator[TurnChanged, X]: ...

@@ -13,6 +13,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from parley.adapters.extensions import Registry
 from parley.catalog import Actor, Envelope
 from parley.domain import extensions as installs
+from parley.domain import slash
 from parley.domain.model import Chat, Install, Outcome
 from parley.errors import (
     ChatCompletedError,
@@ -150,6 +151,8 @@ class ExtensionService:
             merged = installs.keep_secrets(config, current.config if current else {}, secrets)
             if kept:
                 self._check(document, merged, secrets)
+            if enabled and document.commands:
+                slash.conflict(chat, document, self._registry.all())
             shadowed = None
             if shadow_config is not None:
                 stored = (current.shadow_config or current.config) if current else {}
