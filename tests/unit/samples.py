@@ -42,6 +42,7 @@ from parley.catalog import (
     ParticipantView,
     PresenceChanged,
     ReadMarkerMoved,
+    StepOutcome,
     TurnChanged,
     TurnValidationRequested,
     TypingStarted,
@@ -49,6 +50,8 @@ from parley.catalog import (
     UserJoined,
     UserLeft,
     Withheld,
+    WorkflowRun,
+    WorkflowRunReported,
 )
 
 SAMPLE_TIME = datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=UTC)
@@ -155,6 +158,25 @@ def sample_data() -> dict[str, EventData]:
             config="shadow_config",
         ),
         ExtensionEvent(extension_id="ext-poll", name="vote", payload={"option": "yes", "weight": 1.5}),
+        WorkflowRunReported(
+            extension_id="workflows",
+            workflow_id="greet",
+            trigger_event_id="e-1",
+            trigger_event_type="UserJoined",
+            trigger_sequence=4,
+            steps=(StepOutcome(index=0, do="post", outcome="ok"),),
+        ),
+        WorkflowRun(
+            extension_id="workflows",
+            workflow_id="greet",
+            trigger_event_id="e-1",
+            trigger_event_type="UserJoined",
+            trigger_sequence=4,
+            steps=(
+                StepOutcome(index=0, do="post", outcome="ok"),
+                StepOutcome(index=1, do="webhook", outcome="failed", reason="hooks.example.com answered 500"),
+            ),
+        ),
         ExtensionEventRejected(
             extension_id="ext-poll",
             rejected_event_type="ExtensionEvent",

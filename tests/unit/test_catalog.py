@@ -167,6 +167,7 @@ def test_ephemeral_flag_is_set_only_on_socket_frames_and_what_extensions_send() 
         "ExtensionEphemeralRequested",
         "EphemeralMessage",
         "Withheld",
+        "WorkflowRunReported",
     }
 
 

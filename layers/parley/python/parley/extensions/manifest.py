@@ -24,6 +24,7 @@ Capability = Literal[
     "ai:context",
     "messages:ephemeral",
     "messages:read_private",
+    "workflows:run",
 ]
 CAPABILITIES: tuple[str, ...] = Capability.__args__  # type: ignore[attr-defined]
 
@@ -44,13 +45,15 @@ SENT_BY_EXTENSIONS: dict[str, Capability | None] = {
     "ExtensionEphemeralRequested": "messages:ephemeral",
     "ExtensionFailed": None,
     "ExtensionRecovered": None,
+    "WorkflowRunReported": "workflows:run",
 }
 """The only detail-types an extension may put on the bus, with the capability each needs (IAM allows
 an extension exactly the ones its capabilities cover; the core checks them again)."""
 
-FOR_THE_GATEWAY_ONLY = frozenset({"ExtensionEphemeralRequested"})
+FOR_THE_GATEWAY_ONLY = frozenset({"ExtensionEphemeralRequested", "WorkflowRunReported"})
 """Sent by extensions and received by the core's gateway alone: a message for one member is no other
-extension's business, so no extension's rule ever matches it (``subscribed`` leaves it out)."""
+extension's business, nor a workflow run before the core recorded it for moderators (WorkflowRun), so
+no extension's rule ever matches them (``subscribed`` leaves them out)."""
 
 DEFAULT_BACKFILL_EVENTS = 1000
 MAX_BACKFILL_EVENTS = 10_000

@@ -19,7 +19,13 @@ NEEDS_ONLY_INSTALL = frozenset({"ExtensionFailed", "ExtensionRecovered"})
 
 
 SHADOWED = frozenset(
-    {"ExtensionMessageRequested", "ExtensionEphemeralRequested", "ExtensionEvent", "AIContextContributed"}
+    {
+        "ExtensionMessageRequested",
+        "ExtensionEphemeralRequested",
+        "ExtensionEvent",
+        "AIContextContributed",
+        "WorkflowRunReported",
+    }
 )
 """Outputs a shadow install's requests never apply: the core records them (ExtensionShadowOutput).
 Every output type an extension may send belongs here, else shadow mode would deliver it live."""
