@@ -27,6 +27,7 @@ from parley.domain import workflows as wf
 from parley.domain.model import Chat
 from parley.extensions.builtin import webhook, welcome, workflows
 from parley.extensions.manifest import Manifest
+from parley.extensions.policy import refusal
 from parley.extensions.sdk import Extension, Runtime
 from tests.unit.chats import OWNER, at, new_chat, with_members
 
@@ -435,3 +436,27 @@ def test_a_bots_message_never_starts_a_workflow() -> None:
     assert world.bus.published == []
     assert not wf.may_trigger(bot)
     assert wf.may_trigger(person)
+
+
+def test_the_core_refuses_a_run_reported_by_an_extension_without_workflows_run() -> None:
+    # Given a chat where both the webhook and the workflows extensions are enabled
+    chat = World({"webhook": {}, "workflows": {}}).chat
+    reported = WorkflowRunReported(
+        extension_id="webhook",
+        workflow_id="w1",
+        trigger_event_id="e",
+        trigger_event_type="UserJoined",
+        steps=(),
+    )
+
+    def sent_by(extension: Extension[Any]) -> Envelope[Any]:
+        data = reported.model_copy(update={"extension_id": extension.id})
+        return new_event(data, chat_id=chat.chat_id, actor=extension.actor)
+
+    # When each reports a run, Then only the one holding `workflows:run` is believed
+    forged = sent_by(webhook.extension)
+    assert refusal(forged, forged.source, webhook.extension.manifest.document(), chat) == (
+        "missing_capability: WorkflowRunReported needs workflows:run"
+    )
+    real = sent_by(workflows.extension)
+    assert refusal(real, real.source, workflows.extension.manifest.document(), chat) is None
