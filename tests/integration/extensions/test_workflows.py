@@ -131,3 +131,37 @@ def test_the_schema_is_public(api: Api) -> None:
     response = api.get("/workflows/schema", None)
     assert response.status == 200
     assert response.json["x-parley-variables"]["MessageStored"][-1] == "message.text"
+
+
+def test_welcome_and_its_workflow_store_the_same_greetings(
+    api: Api, bus: Bus, alice: User, bob: User, carol: User
+) -> None:
+    # Given one chat with welcome and another with the equivalent workflow, same title
+    with_welcome = str(api.create_chat(alice, title="Club")["chat_id"])
+    with_workflow = str(api.create_chat(alice, title="Club")["chat_id"])
+    response = api.put(
+        f"/chats/{with_welcome}/extensions/welcome", alice, body={"enabled": True, "config": {}}
+    )
+    assert response.status == 201, response.text
+    greet = {**GREET, "steps": [{"do": "post", "text": "Welcome {actor.name}!"}]}
+    assert save(api, alice, with_workflow, greet).status == 201
+
+    # When Bob and Carol join both
+    for chat_id in (with_welcome, with_workflow):
+        for user in (bob, carol):
+            assert api.post(f"/chats/{chat_id}/members", user).status == 200
+        bus.pump()
+
+    # Then both chats stored the same greetings, for the same audience, in the same order
+    def greetings(chat_id: str) -> list[tuple[str, str, Any]]:
+        return [
+            (e["metadata"]["event_type"], e["data"]["message"]["text"], e["metadata"].get("audience"))
+            for e in log(api, alice, chat_id)
+            if e["metadata"]["event_type"] == "MessageStored"
+        ]
+
+    assert greetings(with_workflow) == greetings(with_welcome)
+    assert [text for _, text, _ in greetings(with_welcome)] == ["Welcome Bob!", "Welcome Carol!"]
+    # and beside them the workflow's chat has only its runs (for moderators)
+    types = {e["metadata"]["event_type"] for e in log(api, alice, with_workflow)}
+    assert types - {e["metadata"]["event_type"] for e in log(api, alice, with_welcome)} == {"WorkflowRun"}
