@@ -47,6 +47,7 @@ from parley.catalog import (
     PresenceChanged,
     ReadMarkerMoved,
     SlashCommandInvoked,
+    StepOutcome,
     TurnChanged,
     TurnValidationRequested,
     TypingStarted,
@@ -54,6 +55,8 @@ from parley.catalog import (
     UserJoined,
     UserLeft,
     Withheld,
+    WorkflowRun,
+    WorkflowRunReported,
 )
 
 SAMPLE_TIME = datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=UTC)
@@ -168,6 +171,25 @@ def sample_data() -> dict[str, EventData]:
             config="shadow_config",
         ),
         ExtensionEvent(extension_id="ext-poll", name="vote", payload={"option": "yes", "weight": 1.5}),
+        WorkflowRunReported(
+            extension_id="workflows",
+            workflow_id="greet",
+            trigger_event_id="e-1",
+            trigger_event_type="UserJoined",
+            trigger_sequence=4,
+            steps=(StepOutcome(index=0, do="post", outcome="ok"),),
+        ),
+        WorkflowRun(
+            extension_id="workflows",
+            workflow_id="greet",
+            trigger_event_id="e-1",
+            trigger_event_type="UserJoined",
+            trigger_sequence=4,
+            steps=(
+                StepOutcome(index=0, do="post", outcome="ok"),
+                StepOutcome(index=1, do="webhook", outcome="failed", reason="hooks.example.com answered 500"),
+            ),
+        ),
         ExtensionEventRejected(
             extension_id="ext-poll",
             rejected_event_type="ExtensionEvent",

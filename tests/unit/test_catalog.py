@@ -169,6 +169,7 @@ def test_ephemeral_flag_is_set_only_on_socket_frames_and_what_extensions_send() 
         "EphemeralMessage",
         "Withheld",
         "SlashCommandInvoked",  # a member's command for one extension, never in the log
+        "WorkflowRunReported",
     }
 
 

@@ -88,6 +88,10 @@ class Client:
     def health(self) -> Health:
         return self._run(routes.health())
 
+    def workflows_schema(self) -> dict[str, Any]:
+        """The JSON Schema a chat's workflows (the `workflows` extension's config) are validated against."""
+        return self._run(routes.workflows_schema())
+
     def chat_page(self, *, cursor: str | None = None, limit: int | None = None) -> ChatList:
         return self._run(routes.list_chats(cursor, limit))
 
@@ -281,6 +285,9 @@ class AsyncClient:
 
     async def health(self) -> Health:
         return await self._run(routes.health())
+
+    async def workflows_schema(self) -> dict[str, Any]:
+        return await self._run(routes.workflows_schema())
 
     async def chat_page(self, *, cursor: str | None = None, limit: int | None = None) -> ChatList:
         return await self._run(routes.list_chats(cursor, limit))

@@ -4,6 +4,7 @@ client share one definition per route. ``OPERATIONS`` maps the OpenAPI operation
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -44,6 +45,7 @@ TurnMode = Literal["free", "round_robin", "alternating", "moderated"]
 
 OPERATIONS: dict[str, str] = {
     "health": "health",
+    "workflows_schema": "workflows_schema",
     "list_chats": "chat_page",
     "mark_read": "mark_read",
     "create_chat": "create_chat",
@@ -88,6 +90,13 @@ def _text(response: Response) -> str:
     return response.body.decode()
 
 
+def _json_object(response: Response) -> dict[str, Any]:
+    found = json.loads(response.body)
+    if not isinstance(found, dict):
+        raise ValueError("expected a JSON object")
+    return found
+
+
 def _chat(chat_id: str) -> str:
     if not chat_id or "/" in chat_id:
         raise ValueError(f"not a chat id: {chat_id!r}")
@@ -96,6 +105,10 @@ def _chat(chat_id: str) -> str:
 
 def health() -> Call[Health]:
     return Call(Request("GET", "/health", auth=False), _model(Health))
+
+
+def workflows_schema() -> Call[dict[str, Any]]:
+    return Call(Request("GET", "/workflows/schema", auth=False), _json_object)
 
 
 def list_chats(cursor: str | None, limit: int | None) -> Call[ChatList]:

@@ -25,6 +25,7 @@ Capability = Literal[
     "messages:ephemeral",
     "messages:read_private",
     "messages:interactive",
+    "workflows:run",
 ]
 CAPABILITIES: tuple[str, ...] = Capability.__args__  # type: ignore[attr-defined]
 
@@ -46,6 +47,7 @@ SENT_BY_EXTENSIONS: dict[str, Capability | None] = {
     "ExtensionMessageUpdateRequested": "messages:interactive",
     "ExtensionFailed": None,
     "ExtensionRecovered": None,
+    "WorkflowRunReported": "workflows:run",
 }
 """The only detail-types an extension may put on the bus, with the capability each needs (IAM allows
 an extension exactly the ones its capabilities cover; the core checks them again). A message with
@@ -54,10 +56,13 @@ an extension exactly the ones its capabilities cover; the core checks them again
 INTERACTIVE: Capability = "messages:interactive"
 """Post messages with blocks, update one's own messages, and receive the actions people take on them."""
 
-FOR_THE_GATEWAY_ONLY = frozenset({"ExtensionEphemeralRequested", "ExtensionMessageUpdateRequested"})
-"""Sent by extensions and received by the core's gateway alone: a message for one member, or an
-extension's request to change its own message (others see the result, MessageUpdated), is no other
-extension's business, so no extension's rule ever matches it (``subscribed`` leaves it out)."""
+FOR_THE_GATEWAY_ONLY = frozenset(
+    {"ExtensionEphemeralRequested", "ExtensionMessageUpdateRequested", "WorkflowRunReported"}
+)
+"""Sent by extensions and received by the core's gateway alone: a message for one member, an
+extension's request to change its own message (others see the result, MessageUpdated), or a workflow
+run before the core recorded it for moderators (WorkflowRun) is no other extension's business, so no
+extension's rule ever matches them (``subscribed`` leaves them out)."""
 
 DEFAULT_BACKFILL_EVENTS = 1000
 MAX_BACKFILL_EVENTS = 10_000

@@ -51,6 +51,7 @@ from parley.catalog import (
     ExtensionMessageRequested,
     ExtensionMessageUpdateRequested,
     ExtensionRecovered,
+    WorkflowRunReported,
     derive,
     extension_message_id,
     parse_detail,
@@ -314,6 +315,12 @@ class Context(Generic[C]):
         self._outputs.append(
             ExtensionEvent(extension_id=self.extension.id, name=name, payload=dict(payload or {}))
         )
+
+    def report_workflow_run(self, run: WorkflowRunReported) -> None:
+        """Report a run of one of the chat's workflows (needs ``workflows:run``): the core records it as
+        WorkflowRun, for the chat's moderators only."""
+        self._need("workflows:run")
+        self._outputs.append(run.model_copy(update={"extension_id": self.extension.id}))
 
     def set_ai_context(self, text: str) -> None:
         """Set the text AI participants of this chat get in their context (empty clears it)."""

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
         UserJoined,
         UserLeft,
         Withheld,
+        WorkflowRun,
     )
 
 X = TypeVar("X")
@@ -184,6 +185,9 @@ class TypedOn(Generic[X]):
 
     @overload
     def on(self, event: Literal["Withheld"]) -> Decorator[Withheld, X]: ...
+
+    @overload
+    def on(self, event: Literal["WorkflowRun"]) -> Decorator[WorkflowRun, X]: ...
 
     @overload
     def on(self, event: str) -> Decorator[Any, X]: ...

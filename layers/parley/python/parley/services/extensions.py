@@ -33,10 +33,17 @@ from parley.services.chats import ChatService, Identity
 from parley.services.ephemeral import EphemeralService
 
 GATEWAY = Actor(id="extension_gateway", kind="system", name="Parley")
+WORKFLOWS = "workflows"
+"""The shipped extension whose config is a chat's workflows (``parley.domain.workflows``)."""
 
 
 def config_problems(document: ExtensionDocument, config: dict[str, Any]) -> list[dict[str, str]]:
     """Every way ``config`` breaks the extension's JSON Schema, one entry per field."""
+    if document.id == WORKFLOWS:
+        # its model says more than its schema can (each trigger's variables), and names nested fields
+        from parley.domain.workflows import problems as workflow_problems  # install route only
+
+        return workflow_problems(config)
     from jsonschema import Draft202012Validator  # type: ignore[import-untyped]  # install route only
 
     validator = Draft202012Validator(document.config_schema)
@@ -280,6 +287,10 @@ class ExtensionService:
                 )
             case "ExtensionRecovered":
                 self._trusted(envelope, lambda c, _: installs.record_recovery(c, extension_id=document.id))
+            case "WorkflowRunReported":
+                from parley.domain.workflows import record_run  # the gateway's only: not at cold start
+
+                self._trusted(envelope, lambda c, _: record_run(c, data))
             case _:
                 pass  # an accepted ExtensionEvent: its subscribers receive it from the bus directly
         return None
