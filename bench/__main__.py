@@ -118,7 +118,16 @@ def cost_section(
     prices = costs.load_prices()
     profiles = {name: costs.Profile(**figures) for name, figures in traffic["profiles"].items()}
     memory = {name: p.memory_mb for name, p in profiles.items()}
-    init_ms = {name: float(e["median_ms"]) for name, e in cold_start.items() if "median_ms" in e}
+    init_ms = {
+        name: costs.init_ms_at(
+            float(e["median_ms"]),
+            float(e.get("cpu_median_ms", 0.0)),
+            profiles.get(name, costs.Profile()).memory_mb,
+            prices,
+        )
+        for name, e in cold_start.items()
+        if "median_ms" in e
+    }
     found: dict[str, Any] = {}
     for n in SOCKETS:
         client = traffic["scenarios"][f"client_post_{n}"]
@@ -134,6 +143,7 @@ def cost_section(
             "core_model_usd": core["model_usd"],
             "bench_traffic_model_usd": bench_traffic["usd"],
             "assumptions": costs.assumptions_of(prices, profiles),
+            "memory_options": costs.memory_options(client["invocations"], profiles, prices, cold_start),
             "scope": (
                 "usd: all-in (every AWS line item, bench/prices.json assumptions) for posts as the web "
                 "client sends them (client_message_id, 200-character texts), every function the routing "

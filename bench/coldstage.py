@@ -260,8 +260,11 @@ def _seed(stage: Stage, rounds: int, receiver_port: int, progress: Callable[[str
             ok(api.post(f"/chats/{free}/members", joiner), 200)
         ok(api.post(f"/chats/{strict_id}/members", User(f"bench-s{n}", f"S{n}")), 200)
         ok(api.post(f"/chats/{free}/messages", alice, body={"text": f"hello @Oracle, round {n}"}), 201)
-        moderation = {"enabled": n % 2 == 0}
-        ok(api.call("PUT", f"/chats/{strict_id}/extensions/moderation", alice, body=moderation), 200, 201)
+        # the hook extensions' queues get only their life-cycle events: toggled each round (on the
+        # chat without posts, so no read filter rules on another probe's push)
+        for hooked in ("moderation", "spoilers"):
+            toggle = {"enabled": n % 2 == 0}
+            ok(api.call("PUT", f"/chats/{strict_id}/extensions/{hooked}", alice, body=toggle), 200, 201)
     # what the events table's stream holds, per stream route (its own filter), as Lambda hands it;
     # the relay's records are then put on the bus by the relay itself, which fills the queues
     stage.pools = _stream_pools(provisioned.stream_arn)

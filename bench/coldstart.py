@@ -43,6 +43,13 @@ BASELINE = "boto3"
 TARGET_RATIO = 1.5
 _PROBE = """
 import json, sys, time
+def peak_mb():
+    # VmHWM: this process's own peak (ru_maxrss would carry the forking parent's over exec)
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return None
 with open(sys.argv[1]) as f:
     event = json.load(f)
 class Context:
@@ -61,6 +68,7 @@ done, done_cpu = time.perf_counter(), time.process_time()
 with open(sys.argv[2], "w") as f:
     json.dump({{"ms": (done - started) * 1000, "cpu_ms": (done_cpu - cpu) * 1000,
                "import_ms": (imported - started) * 1000, "import_cpu_ms": (imported_cpu - cpu) * 1000,
+               "max_rss_mb": peak_mb(),
                "result": result}}, f, default=str)
 """
 TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
@@ -359,6 +367,8 @@ def _summarise(
             "cpu_ratio_to_boto3": round(med(name, "cpu_ms") / cpu_baseline, 2),
             "import_median_ms": round(med(name, "import_ms"), 1),
             "import_cpu_ratio_to_boto3": round(med(name, "import_cpu_ms") / cpu_baseline, 2),
+            # the process's peak resident memory after its first invocation (Linux's VmHWM)
+            "max_rss_mb": round(median([s["max_rss_mb"] or 0.0 for s in samples[name]]), 1),
             "memory_mb": memory.get(name),
             "samples_ms": [round(s["ms"], 1) for s in samples[name]],
             "cpu_samples_ms": [round(s["cpu_ms"], 1) for s in samples[name]],
@@ -427,7 +437,7 @@ def table(section: Mapping[str, Any]) -> str:
     lines = [
         f"boto3: {section['boto3_median_ms']} ms wall, {section['boto3_cpu_median_ms']} ms CPU "
         f"(median of {section['runs']})",
-        f"{'function':<18} {'wall ms':>8} {'x wall':>7} {'x CPU':>6} {'import x CPU':>13}",
+        f"{'function':<18} {'wall ms':>8} {'x wall':>7} {'x CPU':>6} {'import x CPU':>13} {'RSS MB':>7}",
     ]
     for name, entry in [*section["functions"].items(), *section.get("floors", {}).items()]:
         if "error" in entry:
@@ -435,7 +445,8 @@ def table(section: Mapping[str, Any]) -> str:
             continue
         lines.append(
             f"{name:<18} {entry['median_ms']:>8} {entry['ratio_to_boto3']:>7} "
-            f"{entry['cpu_ratio_to_boto3']:>6} {entry['import_cpu_ratio_to_boto3']:>13}"
+            f"{entry['cpu_ratio_to_boto3']:>6} {entry['import_cpu_ratio_to_boto3']:>13} "
+            f"{entry.get('max_rss_mb', '-'):>7}"
         )
     return "\n".join(lines)
 

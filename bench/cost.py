@@ -99,6 +99,7 @@ class Profile:
     system_log_level: str = "INFO"
     application_log_level: str = "INFO"
     traced: bool = True
+    log_class: str = "STANDARD"
 
 
 ALL_IN_LINES = ("gsi_writes", "logs", "xray", "pitr", "init", "data_transfer", "archive")
@@ -120,6 +121,53 @@ def billed_ms(operations: list[str], cpu_ms: float, memory_mb: int, prices: Mapp
     return float(math.ceil(waited + cpu_ms * slowdown))
 
 
+def init_ms_at(wall_ms: float, cpu_ms: float, memory_mb: int, prices: Mapping[str, Any]) -> float:
+    """A cold start at ``memory_mb``: the measured one (at this machine's full core) with its CPU
+    part slowed to the memory's vCPU share, as ``billed_ms`` slows an invocation's. Without it a
+    smaller memory would look cheaper to start, while its INIT only runs longer."""
+    slowdown = max(1.0, float(prices["assumptions"]["all_in"]["duration"]["cpu_full_speed_mb"]) / memory_mb)
+    return wall_ms + cpu_ms * (slowdown - 1.0)
+
+
+MEMORY_SIZES = (128, 256, 512, 768, 1024, 1769)
+"""The memories ``memory_options`` weighs (1,769 MB: a full vCPU)."""
+
+
+def memory_options(
+    invocations: Mapping[str, Mapping[str, float]],
+    profiles: Mapping[str, Profile],
+    prices: Mapping[str, Any],
+    cold_start: Mapping[str, Mapping[str, float]],
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Per function and memory: its warm invocation's billed ms, its duration's $ per million
+    messages and its cold start's ms, from the measured waits and CPU (``billed_ms``'s rule) and
+    cold start (``init_ms_at``): what sizing a function's memory reads (README, cost assumptions)."""
+    duration = prices["assumptions"]["all_in"]["duration"]
+    full_speed = float(duration["cpu_full_speed_mb"])
+    found: dict[str, dict[str, dict[str, float]]] = {}
+    for function, figures in invocations.items():
+        count = float(figures["invocations"])
+        if not count or "cpu_ms" not in figures or "billed_ms" not in figures:
+            continue
+        cpu = float(figures["cpu_ms"]) / count
+        current = profiles.get(function, Profile()).memory_mb
+        waited = max(0.0, float(figures["billed_ms"]) / count - cpu * max(1.0, full_speed / current))
+        cold = cold_start.get(function, {})
+        found[function] = {}
+        for memory in MEMORY_SIZES:
+            warm = waited + cpu * max(1.0, full_speed / memory)
+            usd = count * warm / 1000 * memory / 1024 * unit_price(prices, "lambda_gb_second_arm64") * MILLION
+            option = {"warm_ms": round(warm, 1), "duration_usd": round(usd, 3)}
+            if "median_ms" in cold:
+                option["cold_start_ms"] = round(
+                    init_ms_at(
+                        float(cold["median_ms"]), float(cold.get("cpu_median_ms", 0.0)), memory, prices
+                    )
+                )
+            found[function][str(memory)] = option
+    return found
+
+
 def billed_gb_seconds(
     invocations: Mapping[str, Mapping[str, float]], profiles: Mapping[str, Profile]
 ) -> float:
@@ -134,17 +182,26 @@ def billed_gb_seconds(
     )
 
 
-def log_bytes(
+LOG_PRICES = {
+    "STANDARD": "cloudwatch_logs_ingested_gb",
+    "INFREQUENT_ACCESS": "cloudwatch_logs_ingested_gb_ia",
+}
+"""The price of a GB ingested into a log group of each class."""
+
+
+def log_bytes_by_class(
     invocations: Mapping[str, Mapping[str, float]],
     profiles: Mapping[str, Profile],
     assumptions: Mapping[str, Any],
     *,
     http_requests: float,
-) -> float:
-    """Bytes of CloudWatch Logs per message: platform lines and application lines at each
-    function's levels, EMF blobs, and the HTTP API's access log."""
+) -> dict[str, float]:
+    """Bytes of CloudWatch Logs per message by log group class: platform lines and application
+    lines at each function's levels, EMF blobs, and the HTTP API's access log (in the api's class)."""
     logs = assumptions["log_bytes"]
-    total = http_requests * float(logs["http_access_log_per_request"])
+    total = {"STANDARD": 0.0}
+    access_class = profiles.get("api", Profile()).log_class
+    total[access_class] = http_requests * float(logs["http_access_log_per_request"])
     for function, figures in invocations.items():
         profile = profiles.get(function, Profile())
         platform = float(logs["platform_per_invocation"].get(profile.system_log_level, 0))
@@ -153,8 +210,33 @@ def log_bytes(
         emf = float(logs["emf_per_invocation"].get(function, 0))
         if function.startswith("ext_"):
             emf += float(logs.get("extension_usage_per_invocation", 0))
-        total += float(figures["invocations"]) * (platform + own + emf)
+        added = float(figures["invocations"]) * (platform + own + emf)
+        total[profile.log_class] = total.get(profile.log_class, 0.0) + added
     return total
+
+
+def log_bytes(
+    invocations: Mapping[str, Mapping[str, float]],
+    profiles: Mapping[str, Profile],
+    assumptions: Mapping[str, Any],
+    *,
+    http_requests: float,
+) -> float:
+    """Bytes of CloudWatch Logs per message, every class together."""
+    return sum(log_bytes_by_class(invocations, profiles, assumptions, http_requests=http_requests).values())
+
+
+def logs_usd(
+    invocations: Mapping[str, Mapping[str, float]],
+    profiles: Mapping[str, Profile],
+    prices: Mapping[str, Any],
+    *,
+    http_requests: float,
+) -> float:
+    """USD per message of log ingestion, each class's bytes at its price."""
+    assumptions = prices["assumptions"]["all_in"]
+    by_class = log_bytes_by_class(invocations, profiles, assumptions, http_requests=http_requests)
+    return sum(b / 1e9 * unit_price(prices, LOG_PRICES[c]) for c, b in by_class.items() if b)
 
 
 def traced_share(assumptions: Mapping[str, Any], invocations_per_message: float) -> float:
@@ -232,9 +314,7 @@ def all_in_cost(
         "lambda_duration": gb_seconds * unit_price(prices, "lambda_gb_second_arm64"),
         "gsi_writes": float(scenario["dynamodb_units"].get("index_wru", 0.0))
         * unit_price(prices, "dynamodb_write_request_unit"),
-        "logs": log_bytes(invocations, profiles, assumptions, http_requests=http_requests)
-        / 1e9
-        * unit_price(prices, "cloudwatch_logs_ingested_gb"),
+        "logs": logs_usd(invocations, profiles, prices, http_requests=http_requests),
         "xray": _xray_traces(invocations, profiles, assumptions) * unit_price(prices, "xray_trace_recorded"),
         "pitr": stored_gb * float(assumptions["pitr_months"]) * unit_price(prices, "dynamodb_pitr_gb_month"),
         "init": _init_gb_seconds(invocations, profiles, assumptions, cold_start_ms or {})
@@ -276,6 +356,7 @@ def assumptions_of(prices: Mapping[str, Any], profiles: Mapping[str, Profile]) -
         "log_levels": {
             f: f"{p.system_log_level}/{p.application_log_level}" for f, p in sorted(profiles.items())
         },
+        "log_classes": {f: p.log_class for f, p in sorted(profiles.items())},
         "memory_mb": {f: p.memory_mb for f, p in sorted(profiles.items())},
         "latency_ms": a["duration"]["latency_ms"],
         "cold_start_fraction": a["init"]["cold_start_fraction"],

@@ -129,6 +129,15 @@ class Meter:
             found[function] = found.get(function, 0.0) + ms
         return found
 
+    def own_cpu(self) -> dict[str, float]:
+        """CPU milliseconds per function outside its AWS requests, summed over its invocations: with
+        the billed figure, what sizing its memory (README, cost assumptions) is read from."""
+        found: dict[str, float] = {}
+        for number, function in self.function_of.items():
+            own = max(0.0, self.cpu_ms[number] - self.aws_cpu_ms.get(number, 0.0))
+            found[function] = found.get(function, 0.0) + own
+        return found
+
     def index_units(self, keep: Callable[[str], bool] = lambda _: True) -> float:
         return sum(u for n, u in self.index_wru.items() if keep(self.function_of.get(n, "")))
 
@@ -199,6 +208,7 @@ def profiles() -> dict[str, costs.Profile]:
             system_log_level=getattr(s, "system_log_level", "INFO"),
             application_log_level=getattr(s, "application_log_level", "INFO"),
             traced=getattr(s, "traced", True),
+            log_class=getattr(s, "log_class", "STANDARD"),
         )
         for s in FUNCTIONS
     }
@@ -246,10 +256,14 @@ def cost_inputs(
 ) -> dict[str, Any]:
     """The scenario as bench.cost reads it, with billed milliseconds, index units and bytes."""
     full = {**scenario.as_dict()}
-    billed = meter.billed(profiles_, prices)
+    billed, cpu = meter.billed(profiles_, prices), meter.own_cpu()
     reps = scenario.repetitions
     full["invocations"] = {
-        f: {**figures, "billed_ms": round(billed.get(f, 0.0) / reps, 2)}
+        f: {
+            **figures,
+            "billed_ms": round(billed.get(f, 0.0) / reps, 2),
+            "cpu_ms": round(cpu.get(f, 0.0) / reps, 2),
+        }
         for f, figures in full["invocations"].items()
     }
     full["dynamodb_units"] = {**full["dynamodb_units"], "index_wru": round(meter.index_units() / reps, 3)}

@@ -163,7 +163,11 @@ def python_function(
     """One function of ``spec`` in ``scope``, with its own role and log group: the one place that
     sets runtime, architecture, layer, tracing, logging and the findings every function shares."""
     log_group = logs.LogGroup(
-        scope, f"{spec.name}-Logs", retention=log_retention, removal_policy=removal_policy
+        scope,
+        f"{spec.name}-Logs",
+        retention=log_retention,
+        removal_policy=removal_policy,
+        log_group_class=getattr(logs.LogGroupClass, spec.log_class),
     )
     role = iam.Role(
         scope,
@@ -381,6 +385,16 @@ class Functions(Construct):
                 table.grant_read_write_data(role)
         if spec.puts_events:
             bus.grant_put_events_to(role)
+        if spec.reads_bus_rules:
+            # ListRules takes no resource-level permission; a refusal only makes the relay publish all
+            role.add_to_principal_policy(iam.PolicyStatement(actions=["events:ListRules"], resources=["*"]))
+        if spec.reads_metrics:
+            # neither action takes a resource-level permission
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["cloudwatch:GetMetricData", "cloudwatch:ListMetrics"], resources=["*"]
+                )
+            )
         if spec.invokes_bedrock:
             role.add_to_principal_policy(
                 iam.PolicyStatement(

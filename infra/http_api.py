@@ -151,8 +151,14 @@ class HttpApi(Construct):
             description="Parley HTTP API",
             create_default_stage=False,
         )
+        # read only when someone looks into a request, never turned into metrics: the Infrequent
+        # Access class (half the ingestion price), like the api function's own group (infra/specs.py)
         access_logs = logs.LogGroup(
-            self, "AccessLogs", retention=config.retention, removal_policy=config.removal
+            self,
+            "AccessLogs",
+            retention=config.retention,
+            removal_policy=config.removal,
+            log_group_class=logs.LogGroupClass.INFREQUENT_ACCESS,
         )
         self.stage = apigwv2.HttpStage(
             self,

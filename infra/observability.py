@@ -31,6 +31,7 @@ from constructs import Construct
 
 from infra.bus import RouteQueues
 from infra.nag import acknowledge
+from parley.extensions.usage import USAGE_USD  # the estimate the operators' usage route gives too
 
 FUNCTION_ERROR_RATE_PERCENT = 5
 AI_FAILURE_RATE_PERCENT = 10
@@ -42,16 +43,6 @@ API_TRACE_RESERVOIR_PER_SECOND = 1
 API_TRACE_FIXED_RATE = 0.05
 """The api's traces: the first request each second, then 5% of the rest (bench/prices.json prices
 X-Ray with these numbers)."""
-
-
-USAGE_USD = {
-    # one Lambda request and its delivery's three SQS requests (send, receive, delete)
-    "ExtensionInvocations": 0.2e-6 + 3 * 0.4e-6,
-    # one write request unit (rows of 1 KB or less)
-    "ExtensionWrites": 0.625e-6,
-}
-"""The estimate of an extension's $ a day: list prices (bench/prices.json) times what it reports
-(the SDK's EMF metrics ``ExtensionInvocations``, ``ExtensionEvents``, ``ExtensionWrites``)."""
 
 
 def usage_widget(extension_id: str) -> cloudwatch.GraphWidget:

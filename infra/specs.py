@@ -67,6 +67,10 @@ class FunctionSpec:
     timeout_seconds: int = 30
     tables: Mapping[str, Access] = field(default_factory=dict)
     puts_events: bool = False
+    # events:ListRules: the relay publishes only what some rule on the bus wants (the rules' patterns)
+    reads_bus_rules: bool = False
+    # cloudwatch:ListMetrics and GetMetricData: operators read each extension's usage figures
+    reads_metrics: bool = False
     # execute-api:ManageConnections on the stage and PARLEY_WEBSOCKET_MANAGEMENT_URL: posts to sockets
     pushes_to_websockets: bool = False
     # PARLEY_WEBSOCKET_URL: hands clients the wss URL (with their ticket) to connect to
@@ -101,6 +105,14 @@ class FunctionSpec:
         """Queue consumers log per-event chatter at INFO (a fan-out done, a duplicate skipped):
         WARN keeps their problems and drops that; the rest stay at INFO."""
         return "WARN" if isinstance(self.trigger, Consumes) else "INFO"
+
+    @property
+    def log_class(self) -> Literal["STANDARD", "INFREQUENT_ACCESS"]:
+        """CloudWatch Logs class of its log group: Infrequent Access (half the ingestion price, no
+        metric extraction) for the HTTP API, which emits no embedded metrics (held by
+        tests/integration/test_api_emits_no_metrics.py); Standard for the rest, whose EMF lines are
+        metrics."""
+        return "INFREQUENT_ACCESS" if isinstance(self.trigger, Http) else "STANDARD"
 
     def __post_init__(self) -> None:
         if not 128 <= self.memory_mb <= 10240:
@@ -140,6 +152,8 @@ CORE_FUNCTIONS: tuple[FunctionSpec, ...] = (
         pushes_to_websockets=True,
         knows_websocket_url=True,
         runs_hooks=True,
+        # GET /extensions/{extension_id}/usage (operators)
+        reads_metrics=True,
     ),
     FunctionSpec(
         name="turns",
@@ -189,6 +203,7 @@ CORE_FUNCTIONS: tuple[FunctionSpec, ...] = (
         # marks the rows the bus can never take (parked); the stream's read grant comes with its mapping
         tables={"events": "read_write"},
         puts_events=True,
+        reads_bus_rules=True,
     ),
     FunctionSpec(
         name="realtime",

@@ -144,6 +144,20 @@ export class Api {
     return this.request("POST", `/chats/${encodeURIComponent(chatId)}/messages`, body);
   }
 
+  /** The slash commands of the chat's enabled extensions (the composer's hint). */
+  commands(chatId) {
+    return this.request("GET", `/chats/${encodeURIComponent(chatId)}/commands`);
+  }
+
+  /** A click, a choice, a form's submit or a vote on an extension's message (202; once per clientActionId). */
+  submitAction(chatId, messageId, { actionId, values = {}, clientActionId }) {
+    return this.request(
+      "POST",
+      `/chats/${encodeURIComponent(chatId)}/messages/${encodeURIComponent(messageId)}/actions`,
+      { action_id: actionId, values, client_action_id: clientActionId },
+    );
+  }
+
   events(chatId, { after = 0, limit = 200 } = {}) {
     const query = new URLSearchParams({ after: String(after), limit: String(limit) });
     return this.request("GET", `/chats/${encodeURIComponent(chatId)}/events?${query}`);

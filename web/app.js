@@ -3,6 +3,7 @@
 import { AnalyticsPanel } from "./analytics.js";
 import { Api, ApiError } from "./api.js";
 import { OAuth, loadConfig } from "./auth.js";
+import { renderBlocks } from "./blocks.js";
 import { ExtensionsPanel } from "./extensions.js";
 import { Inbox, lastActivity, preview, shadowNotice } from "./inbox.js";
 import { PeoplePanel } from "./people.js";
@@ -471,6 +472,9 @@ function newChatState(chat) {
     seenSeq: new Set(),
     seenIds: new Set(),
     messages: new Map(), // message_id -> <li>
+    versions: new Map(), // message_id -> the highest version shown (MessageUpdated)
+    chosen: new Map(), // message_id -> Map(poll action_id -> this member's last vote)
+    commands: null, // the chat's slash commands (GET /chats/{id}/commands), fetched on the first "/"
     pending: new Map(), // client_message_id -> {el, text, clientMessageId}
     typing: new Map(), // participant_id -> timer
     streams: new Map(), // AI request_id -> {el, participantId, chunks, messageId}
@@ -827,7 +831,7 @@ function whisperNote(cs, senderId, to) {
   return `Only you and ${list || "no one else"} can see this`;
 }
 
-function bubble(cs, { senderId, senderName, kind, text, createdAt, to = null }) {
+function bubble(cs, { senderId, senderName, kind, text, createdAt, to = null, blocks = null, editedAt = null }) {
   const mine = senderId === me();
   const meta = h(
     "div",
@@ -835,11 +839,16 @@ function bubble(cs, { senderId, senderName, kind, text, createdAt, to = null }) 
     h("span", { className: "sender", text: mine ? "You" : senderName }),
     kind === "ai" ? h("span", { className: "badge", text: "AI" }) : null,
     createdAt ? h("time", { datetime: createdAt, text: formatTime(createdAt) }) : null,
+    editedAt
+      ? h("span", { className: "edited", "data-testid": "edited-marker", title: `Edited ${formatTime(editedAt)}`, text: "edited" })
+      : null,
   );
   const note = to
     ? h("p", { className: "whisper-note", "data-testid": "whisper-marker", text: whisperNote(cs, senderId, to) })
     : null;
-  const body = h("div", { className: "bubble" }, meta, h("p", { className: "text", text }), note);
+  // a message with blocks shows them; its text is their fallback (for clients that cannot)
+  const content = blocks ? blocks : h("p", { className: "text", text });
+  const body = h("div", { className: "bubble" }, meta, content, note);
   const li = h(
     "li",
     { className: `message ${mine ? "mine" : "theirs"}${kind === "ai" ? " ai" : ""}${to ? " whisper" : ""}` },
@@ -876,16 +885,7 @@ function upsertMessage(cs, message, { scroll = true } = {}) {
       }
     }
   }
-  const li = bubble(cs, {
-    senderId: message.sender_id,
-    senderName: message.sender_name,
-    kind: message.sender_kind,
-    // a read filter (an extension's on_read hook) hid it from this viewer: its place stays, its text does not
-    text: message.filtered === "hidden" ? "(hidden for you by a filter)" : message.text,
-    createdAt: message.created_at,
-    to: message.to || null,
-  });
-  li.setAttribute("data-testid", "message");
+  const li = messageBubble(cs, message);
   if (message.filtered) li.dataset.filtered = message.filtered;
   li.dataset.sequence = String(message.sequence);
   li.dataset.messageId = message.message_id;
@@ -902,6 +902,69 @@ function upsertMessage(cs, message, { scroll = true } = {}) {
   clearTyping(cs, message.sender_id);
   if (scroll && (follow || message.sender_id === me())) scrollToBottom();
   return true;
+}
+
+/** A stored message's bubble: its text, or its blocks with their actions wired to this chat. */
+function messageBubble(cs, message) {
+  const hidden = message.filtered === "hidden";
+  const blocks =
+    message.blocks && message.blocks.length && !hidden
+      ? renderBlocks(message.blocks, {
+          onAction: (actionId, values) => submitAction(cs, message.message_id, actionId, values),
+          chosen: chosenIn(cs, message.message_id),
+        })
+      : null;
+  const li = bubble(cs, {
+    senderId: message.sender_id,
+    senderName: message.sender_name,
+    kind: message.sender_kind,
+    // a read filter (an extension's on_read hook) hid it from this viewer: its place stays, its text does not
+    text: hidden ? "(hidden for you by a filter)" : message.text,
+    createdAt: message.created_at,
+    to: message.to || null,
+    blocks,
+    editedAt: message.edited_at || null,
+  });
+  li.setAttribute("data-testid", "message");
+  if (blocks) li.classList.add("interactive");
+  cs.versions.set(message.message_id, message.version || 1);
+  return li;
+}
+
+function chosenIn(cs, messageId) {
+  if (!cs.chosen.has(messageId)) cs.chosen.set(messageId, new Map());
+  return cs.chosen.get(messageId);
+}
+
+/** A MessageUpdated: the newer version replaces the bubble in place (an older one arriving late is dropped). */
+function updateMessage(cs, message) {
+  const old = cs.messages.get(message.message_id);
+  if (!old) return;
+  if ((message.version || 1) <= (cs.versions.get(message.message_id) || 1)) return;
+  const li = messageBubble(cs, message);
+  for (const key of ["filtered", "sequence", "messageId", "senderId", "order"]) {
+    if (old.dataset[key] !== undefined) li.dataset[key] = old.dataset[key];
+  }
+  old.replaceWith(li);
+  cs.messages.set(message.message_id, li);
+}
+
+/** A click, a choice, a form's submit or a vote: posted once (a retry keeps its client_action_id). */
+async function submitAction(cs, messageId, actionId, values) {
+  const clientActionId = uuid();
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    try {
+      return await api.submitAction(cs.id, messageId, { actionId, values, clientActionId });
+    } catch (error) {
+      const transient = error.status === 0 || error.status >= 500;
+      if (!transient || attempt === 2) {
+        showBanner(error.code === "poll_closed" ? "This poll is closed." : `That did not go through: ${error.message}`);
+        return null;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500 * (attempt + 1)));
+    }
+  }
+  return null;
 }
 
 function notice(cs, text, { kind = "info" } = {}) {
@@ -990,6 +1053,7 @@ function sendFromComposer() {
   scrollToBottom();
   input.value = "";
   autosize();
+  renderCommandHint(cs);
   input.focus(); // a click on Send took it away
   cs.lastTypingSentAt = 0;
   deliver(cs, pending);
@@ -1004,6 +1068,12 @@ async function deliver(cs, pending) {
     // this tab's socket is skipped by the push of its own message: the answer is its copy
     const origin = realtime.originId;
     const message = await api.postMessage(cs.id, pending.text, pending.clientMessageId, pending.to, origin);
+    if (message && message.command_id) {
+      // a slash command: its extension got it and nothing was stored; its answer comes as a message
+      li.remove();
+      cs.pending.delete(pending.clientMessageId);
+      return;
+    }
     if (state.current === cs) {
       upsertMessage(cs, message);
       // its MessageStored frame, in sequence order like any other (so no gap to fetch)
@@ -1094,12 +1164,47 @@ function autosize() {
 
 function onComposerInput() {
   autosize();
+  renderCommandHint(state.current);
   const cs = state.current;
   if (!cs || !$("composer-input").value.trim()) return;
   const now = Date.now();
   if (now - cs.lastTypingSentAt >= TYPING_EVERY_MS && realtime.send({ action: "typing", chat_id: cs.id })) {
     cs.lastTypingSentAt = now;
   }
+}
+
+// -- slash commands: the composer's hint ----------------------------------------------------------------
+
+/** While the text is `/name...`, list the chat's commands that start with it, with their usage. */
+async function renderCommandHint(cs) {
+  const hint = $("command-hint");
+  const text = $("composer-input").value;
+  const typed = /^\/([a-z0-9_-]*)(\s|$)/.exec(text);
+  if (!cs || !hint || !typed || text.startsWith("//")) {
+    if (hint) hint.replaceChildren();
+    return;
+  }
+  if (cs.commands === null) {
+    cs.commands = [];
+    try {
+      cs.commands = (await api.commands(cs.id)).items;
+    } catch {
+      cs.commands = null; // asked again on the next keystroke
+      return;
+    }
+  }
+  const name = typed[1];
+  const matches = cs.commands.filter((c) => (typed[2] ? c.name === name : c.name.startsWith(name)));
+  hint.replaceChildren(
+    ...matches.map((c) =>
+      h(
+        "li",
+        { "data-testid": "command-suggestion" },
+        h("code", { text: `/${c.name} ${c.usage}`.trim() }),
+        h("span", { className: "muted", text: ` ${c.description}` }),
+      ),
+    ),
+  );
 }
 
 // -- typing indicator --------------------------------------------------------------------------------
@@ -1189,6 +1294,9 @@ function firstSeen(cs, frame) {
 const HANDLERS = {
   MessageStored(cs, data) {
     if (data.message) upsertMessage(cs, data.message);
+  },
+  MessageUpdated(cs, data) {
+    if (data.message) updateMessage(cs, data.message);
   },
   Withheld() {
     // a stored event this member may not see (a whisper between others): its sequence only, which

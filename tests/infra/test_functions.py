@@ -102,6 +102,10 @@ def test_each_role_reaches_only_the_tables_and_bus_its_spec_lists(synth: Synth) 
         assert bool(put_events) is spec.puts_events
         if put_events:
             assert _resource_ids(put_events[0], known) == {bus}
+        lists_rules = [s for s in statements if s["Action"] == "events:ListRules"]
+        assert bool(lists_rules) is spec.reads_bus_rules, spec.name
+        reads_metrics = [s for s in statements if "cloudwatch:GetMetricData" in s["Action"]]
+        assert bool(reads_metrics) is spec.reads_metrics, spec.name
         written = {
             lid for s in statements if "dynamodb:PutItem" in s["Action"] for lid in _resource_ids(s, known)
         }
@@ -162,3 +166,21 @@ def test_every_log_group_keeps_logs_for_the_context_retention(synth: Synth) -> N
     # one per function, plus each API's access log and the registry writer's
     assert len(groups) == len(FUNCTIONS) + 3
     assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {30}
+
+
+def test_only_the_http_apis_logs_are_in_the_infrequent_access_class(synth: Synth) -> None:
+    groups = synth.resources("AWS::Logs::LogGroup")
+
+    def class_of(logical_id: str) -> str:
+        return str(groups[logical_id]["Properties"].get("LogGroupClass", "STANDARD"))
+
+    for spec in FUNCTIONS:
+        group = _function(synth, spec.name)["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert class_of(group) == spec.log_class, spec.name
+    # the api's (it emits no embedded metrics) and the HTTP API's access log; every group whose
+    # lines are metrics (analytics, the SDK's usage, the consumers' counters) stays Standard
+    infrequent = {k for k in groups if class_of(k) == "INFREQUENT_ACCESS"}
+    access_log = synth.logical_id(synth.stack.http.node.find_child("AccessLogs"))
+    api_logs = _function(synth, "api")["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+    assert infrequent == {api_logs, access_log}
+    assert [s.name for s in FUNCTIONS if s.log_class == "INFREQUENT_ACCESS"] == ["api"]

@@ -7,9 +7,10 @@ import json
 import pytest
 
 from bench.cost import load_prices
-from infra.observability import API_TRACE_FIXED_RATE, API_TRACE_RESERVOIR_PER_SECOND, USAGE_USD
+from infra.observability import API_TRACE_FIXED_RATE, API_TRACE_RESERVOIR_PER_SECOND
 from infra.specs import FUNCTIONS, Consumes, Http, WebSocket, deployed_routes
 from parley.extensions.builtin import manifests
+from parley.extensions.usage import USAGE_USD
 from tests.infra.conftest import Synth
 from tests.infra.test_functions import _function
 

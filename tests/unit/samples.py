@@ -46,6 +46,8 @@ from parley.catalog import (
     ParticipantView,
     PresenceChanged,
     ReadMarkerMoved,
+    SlashCommandInvoked,
+    StepOutcome,
     TurnChanged,
     TurnValidationRequested,
     TypingStarted,
@@ -53,6 +55,8 @@ from parley.catalog import (
     UserJoined,
     UserLeft,
     Withheld,
+    WorkflowRun,
+    WorkflowRunReported,
 )
 
 SAMPLE_TIME = datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=UTC)
@@ -167,6 +171,25 @@ def sample_data() -> dict[str, EventData]:
             config="shadow_config",
         ),
         ExtensionEvent(extension_id="ext-poll", name="vote", payload={"option": "yes", "weight": 1.5}),
+        WorkflowRunReported(
+            extension_id="workflows",
+            workflow_id="greet",
+            trigger_event_id="e-1",
+            trigger_event_type="UserJoined",
+            trigger_sequence=4,
+            steps=(StepOutcome(index=0, do="post", outcome="ok"),),
+        ),
+        WorkflowRun(
+            extension_id="workflows",
+            workflow_id="greet",
+            trigger_event_id="e-1",
+            trigger_event_type="UserJoined",
+            trigger_sequence=4,
+            steps=(
+                StepOutcome(index=0, do="post", outcome="ok"),
+                StepOutcome(index=1, do="webhook", outcome="failed", reason="hooks.example.com answered 500"),
+            ),
+        ),
         ExtensionEventRejected(
             extension_id="ext-poll",
             rejected_event_type="ExtensionEvent",
@@ -218,6 +241,14 @@ def sample_data() -> dict[str, EventData]:
             text="Welcome Bob!",
         ),
         AIContextContributed(extension_id="ext-poll", text="The team prefers short answers."),
+        SlashCommandInvoked(
+            extension_id="poll",
+            command_id="cmd-1",
+            command="poll",
+            args=("Lunch?", "Pizza", "Sushi"),
+            raw='/poll "Lunch?" Pizza Sushi',
+            client_message_id="c-1",
+        ),
         MessageModerated(
             message_id="msg-1",
             sender_id="user-alice",

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from bench.cost import (
     ALL_IN_LINES,
+    LOG_PRICES,
     Profile,
     all_in_cost,
     alternative_cost,
     alternatives,
     assumptions_of,
     billed_ms,
+    init_ms_at,
     lambda_gb_seconds,
     load_prices,
+    memory_options,
     message_cost,
     traced_share,
 )
@@ -207,3 +211,56 @@ def test_the_repos_assumptions_cover_every_function_level_and_line() -> None:
     printed = assumptions_of(prices, PROFILES)
     assert printed["xray"]["traced"] == ["api"]
     assert printed["log_levels"]["broadcaster"] == "WARN/WARN"
+
+
+def test_logs_in_the_infrequent_access_class_cost_its_price_and_the_access_log_follows_the_api() -> None:
+    # Given the api's group (and so the HTTP access log) in Infrequent Access at half the price
+    prices = {
+        **ALL_IN,
+        "aws": {**ALL_IN["aws"], "cloudwatch_logs_ingested_gb_ia": {"usd": 0.25, "per": 1}},
+    }
+    profiles = {**PROFILES, "api": replace(PROFILES["api"], log_class="INFREQUENT_ACCESS")}
+    scenario = {
+        **SCENARIO,
+        "invocations": {
+            "api": {"invocations": 1.0, "total_ms": 100.0, "billed_ms": 40.0},
+            "broadcaster": {"invocations": 1.0, "total_ms": 50.0, "billed_ms": 20.0},
+        },
+    }
+
+    cost = all_in_cost(scenario, sockets=2, profiles=profiles, prices=prices)
+
+    # Then the api's 600 B platform lines and the 1,000 B access log are priced at $0.25 a GB
+    assert cost["lines"]["logs"] == pytest.approx(1600 / 1e9 * 0.25 * 1e6)
+    assert assumptions_of(prices, profiles)["log_classes"]["api"] == "INFREQUENT_ACCESS"
+
+
+def test_the_repos_prices_have_each_log_class() -> None:
+    prices = load_prices()
+    for name in LOG_PRICES.values():
+        assert prices["aws"][name]["source"].startswith("https://")
+    usd = {c: prices["aws"][name]["usd"] for c, name in LOG_PRICES.items()}
+    assert usd["INFREQUENT_ACCESS"] < usd["STANDARD"]
+
+
+def test_a_cold_start_at_a_smaller_memory_runs_its_cpu_part_slower() -> None:
+    # 1,000 ms measured, 600 of them CPU: at 1 GB (half a vCPU here) the CPU part takes twice as long
+    assert init_ms_at(1000.0, 600.0, 1024, ALL_IN) == pytest.approx(1600.0)
+    assert init_ms_at(1000.0, 600.0, 512, ALL_IN) == pytest.approx(2800.0)
+    # a full vCPU or more: as measured
+    assert init_ms_at(1000.0, 600.0, 4096, ALL_IN) == 1000.0
+
+
+def test_memory_options_weigh_the_measured_wait_and_cpu_at_each_memory() -> None:
+    # Given a broadcaster at 512 MB billed 30 ms: 2 ms of CPU at a quarter vCPU (8 ms) and 22 ms waited
+    invocations = {"broadcaster": {"invocations": 1.0, "total_ms": 50.0, "billed_ms": 30.0, "cpu_ms": 2.0}}
+    cold = {"broadcaster": {"median_ms": 1000.0, "cpu_median_ms": 600.0}}
+
+    options = memory_options(invocations, PROFILES, ALL_IN, cold)["broadcaster"]
+
+    # Then at 256 MB the CPU takes 16 ms: 38 ms at 0.25 GB; at 2,048 MB (a full vCPU) 24 ms at 2 GB
+    assert options["256"]["warm_ms"] == 38.0
+    assert options["256"]["duration_usd"] == pytest.approx(38 / 1000 * 0.25 * 0.00001 * 1e6)
+    assert options["1024"]["warm_ms"] == 26.0
+    # and the cold start's CPU part slows alike: 400 ms of waiting plus 600 ms x 8
+    assert options["256"]["cold_start_ms"] == 400 + 4800

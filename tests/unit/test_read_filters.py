@@ -152,6 +152,29 @@ def test_a_chat_without_a_read_filter_costs_nothing() -> None:
     assert (invoker.calls, cache.reads) == ([], 0)
 
 
+def test_a_hook_runner_factory_is_built_only_when_a_filter_is_asked() -> None:
+    # Given read filters over a factory of the hook runner (as parley.root hands it)
+    invoker = CallingInvoker(spoilers.extension)
+    registry = {spoilers.extension.id: spoilers.extension.manifest.document()}
+    built: list[HookRunner] = []
+
+    def runner() -> HookRunner:
+        built.append(HookRunner(invoker, budget_ms=100))
+        return built[-1]
+
+    filters = ReadFilters(InMemoryVerdictCache(), lambda: registry, runner)
+
+    # When a chat without a read filter is read, Then nothing is built
+    filters.messages_for(chat_with(), BOB, [message(1, "||x||")])
+    assert built == []
+
+    # When a chat with one is read, Then the runner is built and asked
+    chat = chat_with(("spoilers", {"hide_for": [BOB]}))
+    assert [m.text for m in filters.messages_for(chat, BOB, [message(1, "a ||b||")])] == ["a [spoiler]"]
+    assert len(built) == 1
+    assert len(invoker.calls) == 1
+
+
 def test_verdicts_are_ruled_once_for_every_member_then_read_from_the_cache() -> None:
     filters, invoker, cache = service(spoilers.extension)
     chat = chat_with(("spoilers", {"hide_for": [BOB]}))

@@ -15,20 +15,24 @@ from parley_client import routes
 from parley_client._http import RetryPolicy, Session, TokenSource, Transport, urllib_transport
 from parley_client.live import Connect, Live, connect_websocket
 from parley_client.models import (
+    AcceptedCommand,
     AIParticipantIn,
     AnalyticsSummary,
     ChatAnalytics,
     ChatList,
     ChatListItem,
     ChatOut,
+    CommandInfo,
     Envelope,
     EventData,
     EventPage,
     ExtensionDocument,
+    ExtensionUsage,
     Health,
     InstallOut,
     MessagePage,
     MessageView,
+    PostedMessage,
     ReadOut,
     SubmittedAction,
     Ticket,
@@ -84,6 +88,10 @@ class Client:
     def health(self) -> Health:
         return self._run(routes.health())
 
+    def workflows_schema(self) -> dict[str, Any]:
+        """The JSON Schema a chat's workflows (the `workflows` extension's config) are validated against."""
+        return self._run(routes.workflows_schema())
+
     def chat_page(self, *, cursor: str | None = None, limit: int | None = None) -> ChatList:
         return self._run(routes.list_chats(cursor, limit))
 
@@ -133,6 +141,18 @@ class Client:
         (generated when not given): stored once, however many sends it took. ``to``: a whisper, seen
         only by you and those members (1 to 5 participant ids); the others get a Withheld marker."""
         return self._run(routes.post_message(chat_id, text, client_message_id, to))
+
+    def command(
+        self, chat_id: str, text: str, *, client_message_id: str | None = None
+    ) -> AcceptedCommand | PostedMessage:
+        """Type a slash command (``'/poll "Lunch?" Pizza Sushi'``): the server's acceptance (its
+        extension got it; no message stored), or the message it became when no enabled extension
+        declares it. One ``client_message_id`` for every retry: the command is handled once."""
+        return self._run(routes.run_command(chat_id, text, client_message_id))
+
+    def commands(self, chat_id: str) -> list[CommandInfo]:
+        """The slash commands the chat's enabled extensions answer."""
+        return self._run(routes.list_commands(chat_id)).items
 
     def messages(
         self, chat_id: str, *, after: int | None = None, before: int | None = None, limit: int | None = None
@@ -218,6 +238,10 @@ class Client:
     def analytics_summary_csv(self, *, first: date | None = None, last: date | None = None) -> str:
         return self._run(routes.analytics_summary_csv(first, last))
 
+    def extension_usage(self, extension_id: str, *, day: date | None = None) -> ExtensionUsage:
+        """An extension's usage on a UTC day (default today) and its estimated cost (operators)."""
+        return self._run(routes.extension_usage(extension_id, day))
+
     def ticket(self) -> Ticket:
         return self._run(routes.create_ticket())
 
@@ -261,6 +285,9 @@ class AsyncClient:
 
     async def health(self) -> Health:
         return await self._run(routes.health())
+
+    async def workflows_schema(self) -> dict[str, Any]:
+        return await self._run(routes.workflows_schema())
 
     async def chat_page(self, *, cursor: str | None = None, limit: int | None = None) -> ChatList:
         return await self._run(routes.list_chats(cursor, limit))
@@ -316,6 +343,15 @@ class AsyncClient:
         if live is not None and posted.frame is not None:
             live.posted(posted.frame)
         return posted
+
+    async def command(
+        self, chat_id: str, text: str, *, client_message_id: str | None = None
+    ) -> AcceptedCommand | PostedMessage:
+        """As ``Client.command``."""
+        return await self._run(routes.run_command(chat_id, text, client_message_id))
+
+    async def commands(self, chat_id: str) -> list[CommandInfo]:
+        return (await self._run(routes.list_commands(chat_id))).items
 
     async def messages(
         self, chat_id: str, *, after: int | None = None, before: int | None = None, limit: int | None = None
@@ -407,6 +443,10 @@ class AsyncClient:
 
     async def analytics_summary_csv(self, *, first: date | None = None, last: date | None = None) -> str:
         return await self._run(routes.analytics_summary_csv(first, last))
+
+    async def extension_usage(self, extension_id: str, *, day: date | None = None) -> ExtensionUsage:
+        """An extension's usage on a UTC day (default today) and its estimated cost (operators)."""
+        return await self._run(routes.extension_usage(extension_id, day))
 
     async def ticket(self) -> Ticket:
         return await self._run(routes.create_ticket())

@@ -107,3 +107,12 @@ def api_error(status: int, body: Any, retry_after: float | None) -> ApiError:
         code, fields, details = ("unauthorized" if status == 401 else "http_error"), [], {}
     kind = _BY_STATUS.get(status, UnavailableError if status >= 500 else ApiError)
     return kind(status, code, message, fields=fields, details=details, retry_after=retry_after)
+
+
+class CommandSentError(ParleyClientError):
+    """``send`` posted a slash command (the server answered 202): no message was stored, the command's
+    extension got it. ``accepted`` is the server's answer; ``Client.command`` returns it instead."""
+
+    def __init__(self, accepted: Any) -> None:
+        super().__init__(f"/{accepted.command} went to extension {accepted.extension_id}; no message stored")
+        self.accepted = accepted

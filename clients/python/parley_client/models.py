@@ -22,11 +22,15 @@ from parley.catalog import (
 from parley.domain.model import ChatSettings
 from parley.extensions.builtin._analytics_model import AnalyticsSummary, ChatAnalytics
 from parley.extensions.manifest import ExtensionDocument
+from parley.extensions.usage import ExtensionUsage
 from parley.http.models import (
+    AcceptedCommand,
     AIParticipantIn,
     ChatList,
     ChatListItem,
     ChatOut,
+    CommandInfo,
+    CommandList,
     EventItem,
     EventPage,
     ExtensionList,
@@ -45,18 +49,22 @@ from parley.realtime.frames import Frame, frame_of
 
 __all__ = [
     "AIParticipantIn",
+    "AcceptedCommand",
     "AnalyticsSummary",
     "ChatAnalytics",
     "ChatList",
     "ChatListItem",
     "ChatOut",
     "ChatSettings",
+    "CommandInfo",
+    "CommandList",
     "Envelope",
     "EventData",
     "EventItem",
     "EventPage",
     "ExtensionDocument",
     "ExtensionList",
+    "ExtensionUsage",
     "Frame",
     "Health",
     "InstallList",

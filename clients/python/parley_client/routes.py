@@ -4,6 +4,7 @@ client share one definition per route. ``OPERATIONS`` maps the OpenAPI operation
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -14,15 +15,19 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel
 
 from parley_client._http import Request, Response
+from parley_client.errors import CommandSentError
 from parley_client.models import (
+    AcceptedCommand,
     AIParticipantIn,
     AnalyticsSummary,
     ChatAnalytics,
     ChatList,
     ChatOut,
+    CommandList,
     EventPage,
     ExtensionDocument,
     ExtensionList,
+    ExtensionUsage,
     Health,
     InstallList,
     InstallOut,
@@ -40,6 +45,7 @@ TurnMode = Literal["free", "round_robin", "alternating", "moderated"]
 
 OPERATIONS: dict[str, str] = {
     "health": "health",
+    "workflows_schema": "workflows_schema",
     "list_chats": "chat_page",
     "mark_read": "mark_read",
     "create_chat": "create_chat",
@@ -60,7 +66,9 @@ OPERATIONS: dict[str, str] = {
     "uninstall": "uninstall",
     "chat_analytics": "analytics",
     "analytics_summary": "analytics_summary",
+    "extension_usage": "extension_usage",
     "create_ticket": "ticket",
+    "list_commands": "commands",
 }
 
 
@@ -82,6 +90,13 @@ def _text(response: Response) -> str:
     return response.body.decode()
 
 
+def _json_object(response: Response) -> dict[str, Any]:
+    found = json.loads(response.body)
+    if not isinstance(found, dict):
+        raise ValueError("expected a JSON object")
+    return found
+
+
 def _chat(chat_id: str) -> str:
     if not chat_id or "/" in chat_id:
         raise ValueError(f"not a chat id: {chat_id!r}")
@@ -90,6 +105,10 @@ def _chat(chat_id: str) -> str:
 
 def health() -> Call[Health]:
     return Call(Request("GET", "/health", auth=False), _model(Health))
+
+
+def workflows_schema() -> Call[dict[str, Any]]:
+    return Call(Request("GET", "/workflows/schema", auth=False), _json_object)
 
 
 def list_chats(cursor: str | None, limit: int | None) -> Call[ChatList]:
@@ -158,7 +177,32 @@ def post_message(
         body["to"] = list(to)
     if origin_connection_id is not None:
         body["origin_connection_id"] = origin_connection_id
-    return Call(Request("POST", f"{_chat(chat_id)}/messages", body=body), _model(PostedMessage))
+    return Call(Request("POST", f"{_chat(chat_id)}/messages", body=body), _posted)
+
+
+def _posted(response: Response) -> PostedMessage:
+    if response.status == 202:
+        raise CommandSentError(AcceptedCommand.model_validate_json(response.body))
+    return PostedMessage.model_validate_json(response.body)
+
+
+def run_command(
+    chat_id: str, text: str, client_message_id: str | None
+) -> Call[AcceptedCommand | PostedMessage]:
+    """A post meant as a slash command: the server's 202 (``AcceptedCommand``), or the message it
+    became when no extension enabled on the chat declares the command (posted as typed)."""
+    body = {"text": text, "client_message_id": client_message_id or uuid.uuid4().hex}
+    return Call(Request("POST", f"{_chat(chat_id)}/messages", body=body), _command_or_message)
+
+
+def _command_or_message(response: Response) -> AcceptedCommand | PostedMessage:
+    if response.status == 202:
+        return AcceptedCommand.model_validate_json(response.body)
+    return PostedMessage.model_validate_json(response.body)
+
+
+def list_commands(chat_id: str) -> Call[CommandList]:
+    return Call(Request("GET", f"{_chat(chat_id)}/commands"), _model(CommandList))
 
 
 def submit_action(
@@ -251,6 +295,11 @@ def analytics_summary_csv(first: date | None, last: date | None) -> Call[str]:
         "format": "csv",
     }
     return Call(Request("GET", "/analytics/summary", query=query, accept="text/csv"), _text)
+
+
+def extension_usage(extension_id: str, day: date | None) -> Call[ExtensionUsage]:
+    query = {"day": day.isoformat() if day else None}
+    return Call(Request("GET", f"/extensions/{extension_id}/usage", query=query), _model(ExtensionUsage))
 
 
 def create_ticket() -> Call[Ticket]:

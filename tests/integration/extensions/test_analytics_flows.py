@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -354,8 +353,10 @@ def test_a_bad_range_is_a_422(api: Api, query: dict[str, str]) -> None:
     assert response.status == 422, response.text
 
 
-def test_aggregates_expire_after_the_chats_retention(api: Api, bus: Bus, alice: User) -> None:
-    # Given a chat whose analytics keep 7 days
+def test_aggregates_expire_after_the_chats_retention(
+    api: Api, bus: Bus, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a chat whose analytics keep 7 days, and a message in it
     chat_id = api.create_chat(alice)["chat_id"]
     put = api.put(
         f"/chats/{chat_id}/extensions/analytics",
@@ -365,17 +366,18 @@ def test_aggregates_expire_after_the_chats_retention(api: Api, bus: Bus, alice: 
     assert put.status == 200, put.text
     api.send(alice, chat_id, "short-lived")
     bus.pump()
+    counted = analytics_of(api, alice, chat_id)
 
-    # When its rows are read back
-    rows = [r for r in ExtensionRecord.query(f"analytics#{chat_id}") if r.sk.startswith("kv#f#")]
+    # When the report is read 8 days later
+    later = datetime.now(UTC) + timedelta(days=8)
+    monkeypatch.setattr(root.analytics_service(), "_clock", lambda: later)
+    expired = analytics_of(api, alice, chat_id)
 
-    # Then each carries a TTL 7 days out, and the export says so
-    assert rows
-    for row in rows:
-        assert row.expires_at is not None
-        left = row.expires_at.timestamp() - time.time()
-        assert 7 * 86400 - 120 < left <= 7 * 86400 + 1
-    assert analytics_of(api, alice, chat_id)["period"]["retention_days"] == 7
+    # Then the export says so, and the message no longer counts
+    assert counted["period"]["retention_days"] == 7
+    assert counted["messages"]["count"] == 1
+    assert expired["messages"]["count"] == 0
+    assert expired["period"]["start"] is None
     today = datetime.now(UTC).date().isoformat()
     partition = model.rollup_partition(today, chat_id)
     rollup = list(ExtensionRecord.query(f"analytics#{partition}"))
@@ -385,3 +387,24 @@ def test_aggregates_expire_after_the_chats_retention(api: Api, bus: Bus, alice: 
     tallies = repr(root.extension_runtime().state("analytics", partition).tallies(""))
     assert alice.user_id not in tallies
     assert "Alice" not in tallies
+
+
+def test_a_long_chats_report_caches_its_finished_blocks_and_says_the_same(
+    api: Api, bus: Bus, alice: User
+) -> None:
+    # Given a chat whose log has passed its first block of sequences
+    chat_id = api.create_chat(alice, settings={"rate_limit_messages": 1000})["chat_id"]
+    for n in range(model.BLOCK + 5):
+        assert api.send(alice, chat_id, f"message {n}").status == 201
+    bus.pump()
+
+    # When its report is read twice
+    first = analytics_of(api, alice, chat_id)
+    cached = [r.sk for r in ExtensionRecord.query(f"analytics#{chat_id}") if r.sk.startswith("kv#fold#")]
+    second = analytics_of(api, alice, chat_id)
+
+    # Then the finished block was cached by the first read, and the second (which read the log only
+    # after it) says the same
+    assert cached == ["kv#fold#0"]
+    assert first["messages"]["count"] == model.BLOCK + 5
+    assert {**second, "period": None} == {**first, "period": None}

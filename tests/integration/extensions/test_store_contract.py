@@ -89,6 +89,28 @@ def test_put_is_a_blind_write_that_wins_over_a_concurrent_update(backends: Backe
     assert StagedStore(backend).get("n") == 10
 
 
+def one_more_vote(poll: Any) -> dict[str, int]:
+    return {"votes": poll["votes"] + 1}
+
+
+def test_a_key_put_blindly_is_then_updated_compare_and_set(backends: Backends) -> None:
+    # Given a key a delivery wrote with a blind put (the poll's row when it starts)
+    backend = backends("chat-1")
+    committed(backend, "e1", lambda s: s.put("poll", {"votes": 0}))
+    # When two later deliveries update it from the same read, Then the first commits
+    first, second = StagedStore(backend), StagedStore(backend)
+    first.update("poll", one_more_vote)
+    second.update("poll", one_more_vote)
+    backend.commit("e2", first.writes, [], keep_seconds=60)
+    # And the second lost the race (it runs again on fresh state): no vote is counted twice or lost
+    with pytest.raises(ConcurrentWriteError):
+        backend.commit("e3", second.writes, [], keep_seconds=60)
+    again = StagedStore(backend)
+    again.update("poll", one_more_vote)
+    backend.commit("e3", again.writes, [], keep_seconds=60)
+    assert StagedStore(backend).get("poll") == {"votes": 2}
+
+
 def test_one_delivery_writes_at_most_one_transaction_of_keys(backends: Backends) -> None:
     store = StagedStore(backends("chat-1"))
     for n in range(MAX_WRITES):

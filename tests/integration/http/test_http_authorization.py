@@ -19,7 +19,7 @@ METHODS = ("get", "post", "put", "patch", "delete")
 OPERATIONS: list[tuple[str, str]] = sorted(
     (method.upper(), path) for path, item in DOCUMENT["paths"].items() for method in item if method in METHODS
 )
-PUBLIC: set[tuple[str, str]] = {("GET", "/health")}
+PUBLIC: set[tuple[str, str]] = {("GET", "/health"), ("GET", "/workflows/schema")}
 UNDOCUMENTED_PUBLIC: list[str] = ["/openapi.json", "/docs"]
 JOIN = ("POST", "/chats/{chat_id}/members")
 CHAT_ROUTES = [op for op in OPERATIONS if "{chat_id}" in op[1] and op != JOIN]
@@ -210,7 +210,7 @@ def test_every_route_but_the_public_ones_needs_claims(
     assert snapshot(api, alice, chat_id) == before
 
 
-@pytest.mark.parametrize("path", ["/health", *UNDOCUMENTED_PUBLIC])
+@pytest.mark.parametrize("path", ["/health", "/workflows/schema", *UNDOCUMENTED_PUBLIC])
 def test_public_routes_need_no_claims(api: Api, path: str) -> None:
     # Given no claims, When the public route is called, Then it answers
     response = api.get(path)

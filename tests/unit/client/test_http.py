@@ -8,7 +8,14 @@ import pytest
 
 from parley_client import ApiError, Client, RateLimitedError, RetryPolicy, UnreachableError
 from parley_client._http import Response
-from parley_client.errors import InvalidRequestError, NotFoundError, UnauthorizedError, UnavailableError
+from parley_client.errors import (
+    CommandSentError,
+    InvalidRequestError,
+    NotFoundError,
+    UnauthorizedError,
+    UnavailableError,
+)
+from parley_client.models import AcceptedCommand
 from tests.unit.client.fakes import CHAT, FakeApi, _json
 
 NO_WAIT = RetryPolicy(attempts=5, base_delay=0.0, max_delay=0.0)
@@ -137,3 +144,20 @@ def test_retry_after_reads_seconds_and_dates() -> None:
 def test_the_default_bounds_are_the_documented_ones() -> None:
     policy = RetryPolicy()
     assert (policy.attempts, policy.max_delay, policy.max_retry_after) == (5, 5.0, 60.0)
+
+
+def test_a_command_is_accepted_by_command_and_raised_by_send() -> None:
+    # Given a server that answers a post with 202: a slash command went to its extension
+    accepted = {"command_id": "cmd-1", "command": "poll", "extension_id": "poll", "args": ["Lunch?", "A"]}
+    api = FakeApi(script=[_json(202, accepted), _json(202, accepted)])
+    sleeps: list[float] = []
+    parley = client(api, sleeps)
+
+    # When it is typed with command(), Then the acceptance comes back
+    answer = parley.command(CHAT, '/poll "Lunch?" A')
+    assert isinstance(answer, AcceptedCommand)
+    assert (answer.command_id, answer.args) == ("cmd-1", ("Lunch?", "A"))
+    # And send() of one raises, carrying the acceptance: no message was stored
+    with pytest.raises(CommandSentError) as caught:
+        parley.send(CHAT, '/poll "Lunch?" A')
+    assert caught.value.accepted.command_id == "cmd-1"

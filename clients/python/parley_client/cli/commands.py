@@ -7,11 +7,11 @@ import asyncio
 import json
 from typing import Any
 
-from parley_client import local
+from parley_client import blocks, local
 from parley_client.cli.context import Context, UsageError
 from parley_client.cli.registry import REGISTRY, command
-from parley_client.errors import NotFoundError
-from parley_client.models import LiveEvent
+from parley_client.errors import CommandSentError, NotFoundError
+from parley_client.models import LiveEvent, MessageView
 
 REGISTRY.group("chat", "create a chat")
 REGISTRY.group("ext", "extensions: the registered ones, and a chat's installs")
@@ -95,10 +95,28 @@ def _send_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-@command("send", "post a message (retried safely: it is stored once); prints its sequence", _send_args)
+@command(
+    "send",
+    "post a message (retried safely: it is stored once); prints its sequence, or for a slash command "
+    "(`/poll ...`) the extension that got it",
+    _send_args,
+)
 def send(ctx: Context, args: argparse.Namespace) -> None:
-    message = ctx.client().send(args.chat, args.text, client_message_id=args.client_message_id, to=args.to)
+    try:
+        message = ctx.client().send(
+            args.chat, args.text, client_message_id=args.client_message_id, to=args.to
+        )
+    except CommandSentError as sent:
+        accepted = sent.accepted
+        ctx.print(f"/{accepted.command} sent to {accepted.extension_id} (command {accepted.command_id})")
+        return
     ctx.print(f"#{message.sequence} {message.message_id}")
+
+
+@command("commands", "the slash commands a chat's enabled extensions answer", _chat_arg)
+def commands(ctx: Context, args: argparse.Namespace) -> None:
+    for found in ctx.client().commands(args.chat):
+        ctx.print(f"/{found.name} {found.usage}".rstrip() + f"\t{found.description} ({found.extension_id})")
 
 
 def _history_args(parser: argparse.ArgumentParser) -> None:
@@ -113,7 +131,49 @@ def history(ctx: Context, args: argparse.Namespace) -> None:
         if args.json:
             ctx.print_json(message.model_dump(mode="json"))
         else:
-            ctx.print(f"#{message.sequence} {message.sender_name}: {message.text}")
+            # a message with blocks prints them with numbered actions: `parley act CHAT SEQUENCE N`
+            for line in blocks.lines(message):
+                ctx.print(line)
+
+
+def _act_args(parser: argparse.ArgumentParser) -> None:
+    _chat_arg(parser)
+    parser.add_argument("message", metavar="MESSAGE", help="the message's sequence (#3 in `history`) or id")
+    parser.add_argument(
+        "number", metavar="N", type=int, nargs="?", help="the action's number; none: list them"
+    )
+    parser.add_argument(
+        "--value", action="append", default=[], metavar="NAME=VALUE", help="a form's input (repeatable)"
+    )
+
+
+def _message(ctx: Context, chat: str, ref: str) -> MessageView:
+    if ref.lstrip("#").isdigit():
+        sequence = int(ref.lstrip("#"))
+        found = ctx.client().messages(chat, after=sequence - 1, limit=1).items
+        if found and found[0].sequence == sequence:
+            return found[0]
+    else:
+        for message in ctx.client().history(chat):
+            if message.message_id == ref:
+                return message
+    raise UsageError(f"no message {ref} in chat {chat}")
+
+
+@command("act", "click, choose, vote or submit on a message with blocks (its numbered actions)", _act_args)
+def act(ctx: Context, args: argparse.Namespace) -> None:
+    message = _message(ctx, args.chat, args.message)
+    numbered = blocks.choices(message.blocks or ())
+    if args.number is None:
+        for line in blocks.lines(message):
+            ctx.print(line)
+        return
+    picked = next((c for c in numbered if c.number == args.number), None)
+    if picked is None:
+        raise UsageError(f"message #{message.sequence} has no action {args.number} (it has {len(numbered)})")
+    values = {**picked.values, **_settings(args.value)} if picked.form else picked.values
+    submitted = ctx.client().act(args.chat, message.message_id, picked.action_id, values)
+    ctx.print(f"{picked.label}: sent ({submitted.submission_id})")
 
 
 def _tail_args(parser: argparse.ArgumentParser) -> None:

@@ -812,6 +812,50 @@ class ExtensionShadowOutput(EventData):
     )
 
 
+class StepOutcome(_Frozen):
+    """One step of a workflow run: done (`ok`: asked of the core, which may still refuse and record
+    it, as any extension's request), `refused` before it ran (a capability the extension lacks, a
+    URL it may not call), or `failed` while running (a webhook that did not take it)."""
+
+    index: int = Field(ge=0)
+    do: str = Field(max_length=20)
+    outcome: Literal["ok", "refused", "failed"]
+    reason: str = Field("", max_length=200)
+
+
+class _WorkflowRunData(EventData):
+    extension_id: str
+    workflow_id: str = Field(max_length=40)
+    trigger_event_id: str
+    trigger_event_type: str
+    trigger_sequence: int | None = Field(None, ge=1)
+    steps: tuple[StepOutcome, ...] = Field(max_length=20)
+
+
+@event
+class WorkflowRunReported(_WorkflowRunData):
+    event_type = "WorkflowRunReported"
+    version = 1
+    description = (
+        "The workflows extension ran one of a chat's workflows (needs `workflows:run`); the core "
+        "checks it and records it as WorkflowRun. Never stored, delivered to no extension."
+    )
+    producers = ("extensions",)
+    ephemeral = True
+
+
+@event
+class WorkflowRun(_WorkflowRunData):
+    event_type = "WorkflowRun"
+    version = 1
+    description = (
+        "One run of a chat's workflow: the event that triggered it and each step's outcome. For the "
+        "chat's owner and moderators only."
+    )
+    producers = ("extension_gateway",)
+    audience = "moderators"
+
+
 @event
 class ExtensionEvent(EventData):
     event_type = "ExtensionEvent"
@@ -934,6 +978,35 @@ class EphemeralMessage(EventData):
     text: str
 
 
+MAX_COMMAND_ARGS = 20
+"""A slash command carries at most this many arguments (a poll's question and its options)."""
+
+
+@event
+class SlashCommandInvoked(EventData):
+    event_type = "SlashCommandInvoked"
+    version = 1
+    description = (
+        "A member typed `/<command> ...` where an extension enabled on the chat declares `<command>`: "
+        "nothing is stored as a message; routed only to that extension (`metadata.extensions` is its id "
+        "alone). Never in the event log: `command_id` is derived from the caller and its "
+        "`client_message_id`, so a retried post is the same command, handled once."
+    )
+    producers = ("api", "realtime")
+    ephemeral = True
+
+    extension_id: str = Field(description="The extension that declares the command.")
+    command_id: str = Field(description="The invocation's id, the one the post answered with (202).")
+    command: str = Field(description="The command's name, without the slash.")
+    args: tuple[str, ...] = Field(
+        default=(),
+        max_length=MAX_COMMAND_ARGS,
+        description='The text after the name split shell-like: `"Lunch?" Pizza` is `["Lunch?", "Pizza"]`.',
+    )
+    raw: str = Field(description="The text as typed.")
+    client_message_id: str | None = None
+
+
 @event
 class AIContextContributed(EventData):
     event_type = "AIContextContributed"
@@ -1020,6 +1093,7 @@ ClientVisible = Literal[
     "ReadMarkerMoved",
     "EphemeralMessage",
     "ExtensionShadowOutput",
+    "WorkflowRun",
     "Withheld",
 ]
 """Event types pushed to chat members' sockets: the one list, which the frame protocol's ``type``

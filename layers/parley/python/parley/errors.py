@@ -72,6 +72,12 @@ class ContentionError(ParleyError):
     code = "contention"
 
 
+class MetricsUnavailableError(ParleyError):
+    """CloudWatch did not answer a metrics read; the caller may retry."""
+
+    code = "metrics_unavailable"
+
+
 class PublishError(ParleyError):
     """PutEvents refused entries that retries could not deliver; they stay in the outbox."""
 
@@ -80,6 +86,12 @@ class PublishError(ParleyError):
 
 class EventTooLargeError(PublishError):
     code = "event_too_large"
+
+
+class BusRulesError(ParleyError):
+    """The bus's rules could not be listed: the relay then publishes every event."""
+
+    code = "bus_rules_unavailable"
 
 
 class ChangeTooLargeError(ParleyError):

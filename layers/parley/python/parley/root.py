@@ -35,8 +35,10 @@ if TYPE_CHECKING:
     from parley.services.ephemeral import EphemeralService
     from parley.services.extensions import ExtensionService
     from parley.services.inbox import InboxService
-    from parley.services.outbox import Outbox
+    from parley.services.outbox import Outbox, WantedByRules
     from parley.services.rebuild import RebuildService
+    from parley.services.slash import SlashCommands
+    from parley.services.usage import UsageService
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -100,7 +102,16 @@ def publisher() -> EventPublisher:
 def outbox() -> Outbox:
     from parley.services.outbox import Outbox
 
-    return Outbox(chat_repository(), publisher())
+    return Outbox(chat_repository(), publisher(), wanted=wanted_by_rules())
+
+
+@component
+def wanted_by_rules() -> WantedByRules:
+    """The bus's rules, read on the relay's first batch (other users of the outbox never read them)."""
+    from parley.adapters.eventbridge import EventBridgeRules
+    from parley.services.outbox import WantedByRules
+
+    return WantedByRules(EventBridgeRules(settings().bus_name).patterns)
 
 
 def announce(envelopes: Sequence[Envelope[Any]]) -> None:
@@ -145,6 +156,13 @@ def chat_service() -> ChatService:
         outbox(),
         extensions=ExtensionPlatform(registry=registry().all, hooks=hook_runner()),
     )
+
+
+@component
+def slash_commands() -> SlashCommands:
+    from parley.services.slash import SlashCommands
+
+    return SlashCommands(chat_service(), registry().all, publisher())
 
 
 @component
@@ -193,7 +211,16 @@ def analytics_service() -> AnalyticsService:
     from parley.adapters.extensions import ExtensionState
     from parley.services.analytics import AnalyticsService  # the api's alone: other Lambdas skip it
 
-    return AnalyticsService(chat_service(), ExtensionState)
+    return AnalyticsService(chat_service(), ExtensionState, chat_repository())
+
+
+@component
+def usage_service() -> UsageService:
+    from parley.adapters.cloudwatch import UsageMetrics
+    from parley.extensions.usage import USAGE_METRICS
+    from parley.services.usage import UsageService  # the api's alone
+
+    return UsageService(registry().all, UsageMetrics(USAGE_METRICS))
 
 
 @component
@@ -218,6 +245,7 @@ def realtime_service() -> RealtimeService:
         ticket_ttl_seconds=config.ticket_ttl_seconds,
         typing_throttle_seconds=config.typing_throttle_seconds,
         broadcaster=broadcaster(),
+        commands=slash_commands(),
     )
 
 
@@ -231,7 +259,7 @@ def broadcaster() -> Broadcaster:
         chat_repository(),
         pusher(),
         concurrency=settings().push_concurrency,
-        read_filters=ReadFilters(chat_repository(), registry().all, hook_runner()),
+        read_filters=ReadFilters(chat_repository(), registry().all, hook_runner),
     )
 
 
@@ -288,7 +316,7 @@ def inbox_service() -> InboxService:
 
     bound_settings()  # its records are PynamoDB models: bound before the first call
     # the chat list's preview is read as the history is: through the chat's read filters
-    filters = ReadFilters(chat_repository(), registry().all, hook_runner())
+    filters = ReadFilters(chat_repository(), registry().all, hook_runner)
     return InboxService(InboxStore(), chat_repository(), connections(), pusher, read_filters=filters)
 
 

@@ -13,7 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from parley.adapters import aws
 from parley.catalog import Envelope
-from parley.errors import EventTooLargeError, PublishError
+from parley.errors import BusRulesError, EventTooLargeError, PublishError
 from parley.observability import logger
 
 MAX_ENTRIES_PER_REQUEST = 10
@@ -182,3 +182,44 @@ def _failed_request(batch: list[dict[str, Any]], exc: Exception) -> list[FailedE
         FailedEntry(json.loads(e["Detail"])["metadata"]["event_id"], e["DetailType"], code, str(exc))
         for e in batch
     ]
+
+
+class EventBridgeRules:
+    """The event patterns of the rules on the bus that deliver to someone (ListRules, page by page).
+
+    Disabled rules and rules managed by AWS (an archive's: a copy kept for replay, not a consumer)
+    are left out. Any failure is a ``BusRulesError``: the caller then publishes everything."""
+
+    def __init__(self, bus_name: str, *, client: Any | None = None) -> None:
+        self._bus_name = bus_name
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = aws.client("events", config=CLIENT_CONFIG)
+        return self._client
+
+    def patterns(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        token: str | None = None
+        try:
+            while True:
+                page = self.client.list_rules(
+                    EventBusName=self._bus_name, **({"NextToken": token} if token else {})
+                )
+                found += [json.loads(r["EventPattern"]) for r in page.get("Rules", []) if _delivers(r)]
+                token = page.get("NextToken")
+                if not token:
+                    return found
+        except (BotoCoreError, ClientError, ValueError) as exc:
+            raise BusRulesError(f"could not list the rules of bus {self._bus_name}") from exc
+
+
+def _delivers(rule: dict[str, Any]) -> bool:
+    return (
+        str(rule.get("State", "")).startswith("ENABLED")
+        and not rule.get("ManagedBy")
+        and not str(rule.get("Name", "")).startswith("Events-Archive-")
+        and bool(rule.get("EventPattern"))
+    )

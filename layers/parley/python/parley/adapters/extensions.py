@@ -132,8 +132,10 @@ class ExtensionState:
         record = ExtensionRecord(self.pk, f"kv#{write.key}")
         condition = None
         if write.expected is not None:
+            # revision 0 is "never updated": absent, or written by a blind put (which sets none), as
+            # the in-memory store counts it; the first update of a blindly written key then commits
             condition = (
-                ExtensionRecord.pk.does_not_exist()
+                ExtensionRecord.pk.does_not_exist() | ExtensionRecord.revision.does_not_exist()
                 if write.expected == 0
                 else ExtensionRecord.revision == write.expected
             )

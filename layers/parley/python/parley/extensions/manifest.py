@@ -25,6 +25,7 @@ Capability = Literal[
     "messages:ephemeral",
     "messages:read_private",
     "messages:interactive",
+    "workflows:run",
 ]
 CAPABILITIES: tuple[str, ...] = Capability.__args__  # type: ignore[attr-defined]
 
@@ -46,6 +47,7 @@ SENT_BY_EXTENSIONS: dict[str, Capability | None] = {
     "ExtensionMessageUpdateRequested": "messages:interactive",
     "ExtensionFailed": None,
     "ExtensionRecovered": None,
+    "WorkflowRunReported": "workflows:run",
 }
 """The only detail-types an extension may put on the bus, with the capability each needs (IAM allows
 an extension exactly the ones its capabilities cover; the core checks them again). A message with
@@ -54,10 +56,13 @@ an extension exactly the ones its capabilities cover; the core checks them again
 INTERACTIVE: Capability = "messages:interactive"
 """Post messages with blocks, update one's own messages, and receive the actions people take on them."""
 
-FOR_THE_GATEWAY_ONLY = frozenset({"ExtensionEphemeralRequested", "ExtensionMessageUpdateRequested"})
-"""Sent by extensions and received by the core's gateway alone: a message for one member, or an
-extension's request to change its own message (others see the result, MessageUpdated), is no other
-extension's business, so no extension's rule ever matches it (``subscribed`` leaves it out)."""
+FOR_THE_GATEWAY_ONLY = frozenset(
+    {"ExtensionEphemeralRequested", "ExtensionMessageUpdateRequested", "WorkflowRunReported"}
+)
+"""Sent by extensions and received by the core's gateway alone: a message for one member, an
+extension's request to change its own message (others see the result, MessageUpdated), or a workflow
+run before the core recorded it for moderators (WorkflowRun) is no other extension's business, so no
+extension's rule ever matches them (``subscribed`` leaves them out)."""
 
 DEFAULT_BACKFILL_EVENTS = 1000
 MAX_BACKFILL_EVENTS = 10_000
@@ -106,6 +111,21 @@ class Hooks(BaseModel):
         return self.moderate or self.validate_turn or self.on_read
 
 
+class SlashCommand(BaseModel):
+    """A command members type in the composer (``/poll "Lunch?" Pizza Sushi``): the post becomes a
+    SlashCommandInvoked for the declaring extension instead of a message (see ``parley.domain.slash``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(
+        pattern=r"^[a-z][a-z0-9_-]{0,31}$", description="Typed after the slash: `poll` is `/poll`."
+    )
+    description: str = Field(min_length=1, max_length=200, description="One line for the composer's list.")
+    usage: str = Field(
+        "", max_length=200, description='Its arguments, e.g. `"Question?" "Option" "Option" [--closes 10m]`.'
+    )
+
+
 class Manifest(BaseModel):
     """An extension's declaration. ``config_model`` is a pydantic model; its JSON Schema is published."""
 
@@ -123,6 +143,11 @@ class Manifest(BaseModel):
     capabilities: frozenset[Capability] = frozenset()
     config_model: type[BaseModel] = Field(default=EmptyConfig, exclude=True)
     hooks: Hooks = Hooks()
+    commands: tuple[SlashCommand, ...] = Field(
+        default=(),
+        max_length=20,
+        description="Slash commands it answers (its events must include `SlashCommandInvoked`).",
+    )
     default_install: bool = Field(False, description="Installed and enabled on every new chat.")
     idempotent: bool = Field(
         False,
@@ -183,6 +208,11 @@ class Manifest(BaseModel):
         own = [n for n in self.emits if not n.startswith(f"{self.id}.")]
         if own:
             raise ValueError(f"an extension's event names start with its id (`{self.id}.`): {own}")
+        names = [c.name for c in self.commands]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a command is declared twice: {names}")
+        if self.commands and "SlashCommandInvoked" not in self.events:
+            raise ValueError("an extension with commands subscribes to `SlashCommandInvoked`")
         return self
 
     @property
@@ -216,6 +246,7 @@ class Manifest(BaseModel):
             capabilities=tuple(sorted(self.capabilities)),
             config_schema=self.config_schema(),
             hooks=self.hooks,
+            commands=self.commands,
             default_install=self.default_install,
             backfill=self.backfill,
             backfill_max_events=self.backfill_max_events,
@@ -249,6 +280,7 @@ class ExtensionDocument(BaseModel):
     capabilities: tuple[str, ...] = ()
     config_schema: dict[str, Any] = Field(default_factory=dict)
     hooks: Hooks = Hooks()
+    commands: tuple[SlashCommand, ...] = ()
     default_install: bool = False
     backfill: bool = False
     backfill_max_events: int = Field(DEFAULT_BACKFILL_EVENTS, ge=1, le=MAX_BACKFILL_EVENTS)

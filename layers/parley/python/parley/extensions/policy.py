@@ -25,6 +25,7 @@ SHADOWED = frozenset(
         "ExtensionEphemeralRequested",
         "ExtensionEvent",
         "AIContextContributed",
+        "WorkflowRunReported",
     }
 )
 """Outputs a shadow install's requests never apply: the core records them (ExtensionShadowOutput).

@@ -51,6 +51,7 @@ from parley.catalog import (
     ExtensionMessageRequested,
     ExtensionMessageUpdateRequested,
     ExtensionRecovered,
+    WorkflowRunReported,
     derive,
     extension_message_id,
     parse_detail,
@@ -315,6 +316,12 @@ class Context(Generic[C]):
             ExtensionEvent(extension_id=self.extension.id, name=name, payload=dict(payload or {}))
         )
 
+    def report_workflow_run(self, run: WorkflowRunReported) -> None:
+        """Report a run of one of the chat's workflows (needs ``workflows:run``): the core records it as
+        WorkflowRun, for the chat's moderators only."""
+        self._need("workflows:run")
+        self._outputs.append(run.model_copy(update={"extension_id": self.extension.id}))
+
     def set_ai_context(self, text: str) -> None:
         """Set the text AI participants of this chat get in their context (empty clears it)."""
         self._need("ai:context")
@@ -325,6 +332,54 @@ Handler = Callable[[Envelope[Any], Context[C]], None]
 LambdaHandler = Callable[[dict[str, Any], Any], Any]
 
 
+@dataclass(frozen=True)
+class CommandCall:
+    """One slash command a member typed (``SlashCommandInvoked``), with its args read two ways:
+    ``positional`` (the words and quoted strings) and ``options`` (``--name value``, ``--name=value``;
+    a ``--flag`` with no value is ``"true"``).
+
+        /poll "Lunch?" Pizza Sushi --closes 10m
+        positional == ("Lunch?", "Pizza", "Sushi"); options == {"closes": "10m"}
+    """
+
+    command_id: str
+    command: str
+    args: tuple[str, ...]
+    raw: str
+    actor: Actor
+
+    @property
+    def positional(self) -> tuple[str, ...]:
+        return _split_options(self.args)[0]
+
+    @property
+    def options(self) -> dict[str, str]:
+        return _split_options(self.args)[1]
+
+
+def _split_options(args: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, str]]:
+    positional: list[str] = []
+    options: dict[str, str] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--") or len(arg) == 2:
+            positional.append(arg)
+        elif "=" in arg:
+            name, value = arg[2:].split("=", 1)
+            options[name] = value
+        elif i + 1 < len(args) and not args[i + 1].startswith("--"):
+            options[arg[2:]] = args[i + 1]
+            i += 1
+        else:
+            options[arg[2:]] = "true"
+        i += 1
+    return tuple(positional), options
+
+
+CommandHandler = Callable[[CommandCall, Context[C]], None]
+
+
 class Extension(TypedOn[Context[C]]):
     def __init__(self, manifest: Manifest, *, runtime: Runtime | Callable[[], Runtime] | None = None) -> None:
         self.manifest = manifest
@@ -332,6 +387,7 @@ class Extension(TypedOn[Context[C]]):
         self._instrumented: LambdaHandler | None = None
         self._consumer: LambdaHandler | None = None
         self._handlers: dict[str, Handler[C]] = {}
+        self._commands: dict[str, CommandHandler[C]] = {}
         self._moderate: Callable[[ModerationRequest, C], ModerationDecision] | None = None
         self._validate_turn: Callable[[TurnRequest, C], TurnDecision] | None = None
         self._on_read: Callable[[ReadFilterRequest, C], ReadFilterAnswer] | None = None
@@ -384,6 +440,32 @@ class Extension(TypedOn[Context[C]]):
             return fn
 
         return register
+
+    def command(self, name: str) -> Callable[[CommandHandler[C]], CommandHandler[C]]:
+        """Handle the slash command ``/name`` (declared in the manifest's ``commands``): a member's
+        post that starts with it reaches this handler instead of the chat.
+
+            @poll.command("poll")
+            def start(call: CommandCall, ctx: Context[PollConfig]) -> None:
+                question, *options = call.positional
+        """
+        if name not in {c.name for c in self.manifest.commands}:
+            raise ValueError(f"{self.id}: /{name} is not in the manifest's commands")
+
+        def register(fn: CommandHandler[C]) -> CommandHandler[C]:
+            self._commands[name] = fn
+            self._handlers["SlashCommandInvoked"] = self._run_command
+            return fn
+
+        return register
+
+    def _run_command(self, event: Envelope[Any], ctx: Context[C]) -> None:
+        data = event.data
+        handler = self._commands.get(data.command)
+        if handler is None or data.extension_id != self.id:
+            logger.warning("a command this extension does not answer", extra={"command": data.command})
+            return
+        handler(CommandCall(data.command_id, data.command, data.args, data.raw, event.metadata.actor), ctx)
 
     def moderate(
         self, fn: Callable[[ModerationRequest, C], ModerationDecision]

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         MessageUpdated,
         PresenceChanged,
         ReadMarkerMoved,
+        SlashCommandInvoked,
         TurnChanged,
         TurnValidationRequested,
         TypingStarted,
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
         UserJoined,
         UserLeft,
         Withheld,
+        WorkflowRun,
     )
 
 X = TypeVar("X")
@@ -161,6 +163,9 @@ class TypedOn(Generic[X]):
     def on(self, event: Literal["ReadMarkerMoved"]) -> Decorator[ReadMarkerMoved, X]: ...
 
     @overload
+    def on(self, event: Literal["SlashCommandInvoked"]) -> Decorator[SlashCommandInvoked, X]: ...
+
+    @overload
     def on(self, event: Literal["TurnChanged"]) -> Decorator[TurnChanged, X]: ...
 
     @overload
@@ -180,6 +185,9 @@ class TypedOn(Generic[X]):
 
     @overload
     def on(self, event: Literal["Withheld"]) -> Decorator[Withheld, X]: ...
+
+    @overload
+    def on(self, event: Literal["WorkflowRun"]) -> Decorator[WorkflowRun, X]: ...
 
     @overload
     def on(self, event: str) -> Decorator[Any, X]: ...

@@ -21,6 +21,7 @@ from parley.errors import (
     InvalidRequestError,
     MessageNotFoundError,
     MessageRejectedError,
+    MetricsUnavailableError,
     NotAuthenticatedError,
     NotYourTurnError,
     ParleyError,
@@ -62,6 +63,7 @@ STATUS: dict[type[ParleyError], int] = {
     MessageRejectedError: 422,
     RateLimitedError: 429,
     ContentionError: 503,
+    MetricsUnavailableError: 503,
 }
 
 ROUTERS: tuple[str, ...] = tuple(sorted(m.name for m in pkgutil.iter_modules(routes.__path__)))

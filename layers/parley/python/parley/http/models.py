@@ -112,6 +112,31 @@ class PostedMessage(MessageView):
     )
 
 
+class AcceptedCommand(BaseModel):
+    """A post that was a slash command (202): nothing was stored; its extension handles it."""
+
+    command_id: str = Field(
+        description="The invocation's id (`SlashCommandInvoked.command_id`); the same for a retried "
+        "`client_message_id`."
+    )
+    command: str = Field(description="The command's name, without the slash.")
+    extension_id: str = Field(description="The extension that declares the command and handles it.")
+    args: tuple[str, ...] = Field(description="The arguments as split (quoted strings kept whole).")
+
+
+class CommandInfo(BaseModel):
+    """A command members of the chat may type (the composer's autocomplete)."""
+
+    name: str = Field(description="Typed after the slash.")
+    description: str
+    usage: str = Field(description="Its arguments, for the composer's hint.")
+    extension_id: str = Field(description="The enabled extension that answers it.")
+
+
+class CommandList(BaseModel):
+    items: list[CommandInfo]
+
+
 class SubmitActionRequest(_Request):
     """A click, a choice, a form's submit or a vote on an extension's message with blocks."""
 

@@ -7,9 +7,9 @@ JWT authorizer without building the resolver (the api's cold start).
 from __future__ import annotations
 
 PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
-    {("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/docs")}
+    {("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/workflows/schema")}
 )
 """(method, path) served without a token: liveness, and the API's own description (Swagger UI
-fetches /docs?format=json). Everything else needs a token, in AWS and locally."""
+fetches /docs?format=json) with the workflows schema. Everything else needs a token, in AWS and locally."""
 
 PUBLIC_PATHS: frozenset[str] = frozenset(path for _, path in PUBLIC_ROUTES)

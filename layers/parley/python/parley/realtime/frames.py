@@ -50,7 +50,9 @@ class Typing(_Action):
 
 
 class SendMessage(_Action):
-    """Post a message over the socket: same rules and result as POST /chats/{chat_id}/messages."""
+    """Post a message over the socket: same rules and result as POST /chats/{chat_id}/messages. A slash
+    command (a text that starts with `/<name>` of an enabled extension's command) is acknowledged with
+    `data.command` (`command_id`, `command`, `extension_id`, `args`) instead of `data.message`."""
 
     action: Literal["sendMessage"]
     chat_id: str = Field(min_length=1, max_length=64)

@@ -17,6 +17,7 @@ from parley.clock import utc_now
 from parley.domain import audience
 from parley.domain.extensions import routed_to
 from parley.domain.model import Chat
+from parley.domain.slash import unescaped
 from parley.errors import ParleyError
 from parley.observability import logger
 from parley.ports import ConnectionGoneError, Pusher
@@ -39,6 +40,7 @@ from parley.realtime.frames import (
 from parley.realtime.presence import Presence
 from parley.services.chats import ChatService, Identity
 from parley.services.outbox import Outbox
+from parley.services.slash import SlashCommands
 
 _ACTION = TypeAdapter[ClientAction](ClientAction)
 REPLAY_PAGE = 200
@@ -86,7 +88,9 @@ class RealtimeService:
         typing_throttle_seconds: float = 3.0,
         clock: Callable[[], datetime] = utc_now,
         broadcaster: Broadcaster | None = None,
+        commands: SlashCommands | None = None,
     ) -> None:
+        self._commands = commands
         self._connections = connections
         self._chats = chats
         self._chat_service = chat_service
@@ -185,10 +189,13 @@ class RealtimeService:
             case SubmitAction():
                 return self._submit(action, who, correlation_id)
             case SendMessage():
+                accepted = self._command(action, who, correlation_id)
+                if accepted is not None:
+                    return accepted
                 result = self._chat_service.post_message(
                     who,
                     action.chat_id,
-                    text=action.text,
+                    text=unescaped(action.text),
                     client_message_id=action.client_message_id,
                     correlation_id=correlation_id,
                     to=action.to,
@@ -202,6 +209,25 @@ class RealtimeService:
                         "message": result.message.model_dump(mode="json"),
                     },
                 )
+
+    def _command(self, action: SendMessage, who: Identity, correlation_id: str | None) -> Frame | None:
+        """A slash command sent over the socket, as over HTTP: acknowledged with its command id."""
+        if self._commands is None or action.to is not None:
+            return None
+        accepted = self._commands.invoke(
+            who,
+            action.chat_id,
+            text=action.text,
+            client_message_id=action.client_message_id,
+            correlation_id=correlation_id,
+        )
+        if accepted is None:
+            return None
+        return Frame(
+            type="Ack",
+            chat_id=action.chat_id,
+            data={"action": "sendMessage", "command": {**vars(accepted), "args": list(accepted.args)}},
+        )
 
     def _submit(self, action: SubmitAction, who: Identity, correlation_id: str | None) -> Frame:
         submission = self._chat_service.interactions.submit(

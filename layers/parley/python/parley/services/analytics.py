@@ -1,9 +1,12 @@
 """Conversation analytics reports: one chat's (its members) and the daily summary across chats.
 
-Both read what the `analytics` extension keeps in its own rows (``analytics#<chat id>``, one
-Query over its facts; ``analytics#_rollup#<day>#<shard>``, one paginated Query per day shard, and
-the older ``analytics#_rollup`` items) and fold them with the extension's pure arithmetic; neither loads the
-extension or its SDK, so the api Lambda starts without the extension platform.
+A chat's report is folded from the chat's own event log when it is read (what analytics may see of
+it, ``_analytics_model.log``), with the blocks the log has moved past cached in the extension's rows
+(``analytics#<chat id>`` / ``kv#fold#<block>``), so a report reads the log only after them; facts
+the extension stored per event before are still read. The summary reads the extension's tally rows
+(``analytics#_rollup#<day>#<shard>``, one paginated Query per day shard, and the older
+``analytics#_rollup`` items). Both use the extension's pure arithmetic; neither loads the extension
+or its SDK, so the api Lambda starts without the extension platform.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from parley.extensions.builtin import _analytics_model as model
 from parley.services.chats import ChatService, Identity
 
 DEFAULT_SUMMARY_DAYS = 30
+LOG_PAGE = 500
 
 
 class StateReader(Protocol):
@@ -30,6 +34,14 @@ class StateReader(Protocol):
     def items_under(self, prefix: str) -> dict[str, Any]: ...
 
     def tallies(self, prefix: str) -> dict[str, dict[str, dict[str, Any]]]: ...
+
+    def put(self, key: str, value: Any, *, ttl_seconds: int | None = None) -> None: ...
+
+
+class EventLog(Protocol):
+    """The chat's event log, every entry as stored (the chat repository)."""
+
+    def events(self, chat_id: str, *, after: int | None, limit: int) -> tuple[list[dict[str, Any]], bool]: ...
 
 
 def status_of(install: Install | None) -> model.Status:
@@ -42,12 +54,14 @@ class AnalyticsService:
         self,
         chats: ChatService,
         state: Callable[[str, str], StateReader],
+        log: EventLog,
         *,
         clock: Callable[[], datetime] = utc_now,
         read_concurrency: int = 8,
     ) -> None:
         self._chats = chats
         self._state = state
+        self._log = log
         self._clock = clock
         self._read_concurrency = read_concurrency
 
@@ -58,15 +72,34 @@ class AnalyticsService:
         config = (
             model.AnalyticsConfig.model_validate(dict(install.config)) if install else model.AnalyticsConfig()
         )
-        store = self._state(model.EXTENSION_ID, chat_id)
-        facts = model.merge_stored(store.items_under(model.FACTS_PREFIX))
+        now = self._clock()
+        facts = model.within_retention(
+            self._facts(chat_id, config.retention_days), now, config.retention_days
+        )
         return model.chat_report(
             chat_id,
             facts,
             status=status_of(install),
             retention_days=config.retention_days,
-            now=self._clock(),
+            now=now,
         )
+
+    def _facts(self, chat_id: str, retention_days: int) -> model.Facts:
+        """What analytics counts in the chat: the cached blocks, the log after them (its finished
+        blocks cached on the way), and the facts stored per event before (the same facts, by slot)."""
+        store = self._state(model.EXTENSION_ID, chat_id)
+        stored = store.items_under(model.FACTS_PREFIX)  # ``f#``, ``facts#`` and ``fold#`` keys alike
+        cached = model.cached_prefix(stored)
+        fresh: dict[int, model.Block] = {}
+        after = len(cached) * model.BLOCK - 1 if cached else 0
+        while True:
+            details, more = self._log.events(chat_id, after=after, limit=LOG_PAGE)
+            after = max(after, model.fold_into(fresh, details))
+            if not more or not details:
+                break
+        for block in model.complete(fresh, after):
+            store.put(model.fold_key(block), fresh[block], ttl_seconds=retention_days * model.DAY_SECONDS)
+        return {**model.merge_stored(stored), **model.counted([*cached.values(), *fresh.values()])}
 
     def summary(self, start: date | None, end: date | None) -> model.AnalyticsSummary:
         """Operators' figures over [start, end] (UTC days; default the last 30), at most

@@ -13,6 +13,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from parley.adapters.extensions import Registry
 from parley.catalog import Actor, Envelope
 from parley.domain import extensions as installs
+from parley.domain import slash
 from parley.domain.model import Chat, Install, Outcome
 from parley.errors import (
     ChatCompletedError,
@@ -32,10 +33,17 @@ from parley.services.chats import ChatService, Identity
 from parley.services.ephemeral import EphemeralService
 
 GATEWAY = Actor(id="extension_gateway", kind="system", name="Parley")
+WORKFLOWS = "workflows"
+"""The shipped extension whose config is a chat's workflows (``parley.domain.workflows``)."""
 
 
 def config_problems(document: ExtensionDocument, config: dict[str, Any]) -> list[dict[str, str]]:
     """Every way ``config`` breaks the extension's JSON Schema, one entry per field."""
+    if document.id == WORKFLOWS:
+        # its model says more than its schema can (each trigger's variables), and names nested fields
+        from parley.domain.workflows import problems as workflow_problems  # install route only
+
+        return workflow_problems(config)
     from jsonschema import Draft202012Validator  # type: ignore[import-untyped]  # install route only
 
     validator = Draft202012Validator(document.config_schema)
@@ -150,6 +158,8 @@ class ExtensionService:
             merged = installs.keep_secrets(config, current.config if current else {}, secrets)
             if kept:
                 self._check(document, merged, secrets)
+            if enabled and document.commands:
+                slash.conflict(chat, document, self._registry.all())
             shadowed = None
             if shadow_config is not None:
                 stored = (current.shadow_config or current.config) if current else {}
@@ -277,6 +287,10 @@ class ExtensionService:
                 )
             case "ExtensionRecovered":
                 self._trusted(envelope, lambda c, _: installs.record_recovery(c, extension_id=document.id))
+            case "WorkflowRunReported":
+                from parley.domain.workflows import record_run  # the gateway's only: not at cold start
+
+                self._trusted(envelope, lambda c, _: record_run(c, data))
             case _:
                 pass  # an accepted ExtensionEvent: its subscribers receive it from the bus directly
         return None

@@ -7,6 +7,10 @@ to the stream's poller (a batch item failure), which hands it and the rows after
 again: delivery is at-least-once and consumers deduplicate on event_id. Nothing is lost between the
 write and the publish, because the row and the stream record are one write.
 
+Only what some rule on the bus wants is put there (``WantedByRules``: the rules' own patterns,
+evaluated locally), so an event no consumer subscribes to costs no PutEvents entry; the stream
+routes (the broadcaster) read the table, not the bus, and get every row regardless.
+
 An event the bus can never take (over its size limit) is parked: a ``parked`` reason on its log
 row, an error log and an ``OutboxParked`` metric to alarm on, and the stream moves on, so no row
 can block the ones behind it.
@@ -14,7 +18,9 @@ can block the ones behind it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -22,20 +28,104 @@ from aws_lambda_powertools.metrics import MetricUnit
 from parley.adapters.dynamodb import ChatRepository
 from parley.adapters.eventbridge import TOO_LARGE
 from parley.catalog import Envelope
-from parley.errors import PublishError, StoreError
+from parley.errors import BusRulesError, PublishError, StoreError
 from parley.observability import logger, metrics
+from parley.patterns import matches
 from parley.ports import EventPublisher
+
+RULES_TTL_SECONDS = 60.0
+"""How long the relay trusts the rules it read: a rule a deploy changed is followed within this."""
+UNKNOWN_RELOAD_SECONDS = 5.0
+"""An event for an extension no rule names (deployed since the last read) reads the rules again, at
+most this often; while no rule names it, such an event is published anyway."""
+
+
+@dataclass(frozen=True)
+class _Rules:
+    patterns: tuple[Mapping[str, Any], ...]
+    named: frozenset[str]
+    """Extension ids the patterns filter ``detail.metadata.extensions`` on."""
+    read_at: float
+
+
+class WantedByRules:
+    """Does some rule on the bus want this committed event? The bus's rules, read and cached (a
+    ListRules per ``RULES_TTL_SECONDS``); when they cannot be read, every event is wanted."""
+
+    def __init__(
+        self,
+        load: Callable[[], Sequence[Mapping[str, Any]]],
+        *,
+        ttl_seconds: float = RULES_TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._load = load
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._rules: _Rules | None = None
+
+    def __call__(self, envelope: Envelope[Any]) -> bool:
+        extensions = set(envelope.metadata.extensions)
+        rules = self._current(self._ttl)
+        if rules is not None and extensions - rules.named:
+            rules = self._current(UNKNOWN_RELOAD_SECONDS)
+        if rules is None or extensions - rules.named:
+            return True
+        event = {
+            "source": envelope.source,
+            "detail-type": envelope.event_type,
+            "detail": envelope.to_detail(),
+        }
+        return any(matches(pattern, event) for pattern in rules.patterns)
+
+    def _current(self, max_age: float) -> _Rules | None:
+        now = self._clock()
+        if self._rules is not None and now - self._rules.read_at <= max_age:
+            return self._rules
+        try:
+            patterns = tuple(self._load())
+        except BusRulesError as exc:
+            logger.warning("bus rules unreadable: every event is published", extra={"error": exc.message})
+            self._rules = None
+            return None
+        self._rules = _Rules(patterns, frozenset(_named(patterns)), now)
+        return self._rules
+
+
+def _named(node: Any, key: str = "") -> Iterator[str]:
+    """Every string a pattern lists under an ``extensions`` field."""
+    if isinstance(node, Mapping):
+        for k, v in node.items():
+            yield from _named(v, k)
+    elif isinstance(node, list | tuple):
+        for item in node:
+            yield from _named(item, key)
+    elif key == "extensions" and isinstance(node, str):
+        yield node
+
+
+def _wants_all(_: Envelope[Any]) -> bool:
+    return True
 
 
 class Outbox:
-    def __init__(self, repository: ChatRepository, publisher: EventPublisher) -> None:
+    def __init__(
+        self,
+        repository: ChatRepository,
+        publisher: EventPublisher,
+        *,
+        wanted: Callable[[Envelope[Any]], bool] = _wants_all,
+    ) -> None:
         self._repository = repository
         self._publisher = publisher
+        self._wanted = wanted
 
     def relay(self, envelopes: Sequence[Envelope[Any]]) -> set[str]:
         """Publish committed events (a stream batch, in order); returns the event ids to try again.
 
-        Events the bus can never take are parked, not returned: they would block the stream."""
+        Events no rule wants are not published; events the bus can never take are parked, not
+        returned: they would block the stream."""
+        envelopes = [e for e in envelopes if self._wanted(e)]
         if not envelopes:
             return set()
         failures: dict[str, str] = {}

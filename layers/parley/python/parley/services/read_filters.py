@@ -23,22 +23,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from parley.catalog import Envelope, MessageView
 from parley.domain import audience
 from parley.domain.model import Chat
 from parley.domain.read_filters import Action, MessageVerdicts, filter_key, readers, stronger
 from parley.errors import StoreError
-from parley.extensions.hooks import (
-    MAX_FILTERED_MESSAGES,
-    HookRunner,
-    ReadFilterRequest,
-    ReadMessage,
-    hooked,
-)
 from parley.extensions.manifest import ExtensionDocument
 from parley.observability import logger
+
+if TYPE_CHECKING:
+    # the hook protocol's models load only when a chat has a read filter to ask: the broadcaster's
+    # and the inbox's cold starts skip them (tests/unit/test_read_filter_imports.py)
+    from parley.extensions.hooks import HookRunner, ReadMessage
 
 STORED = "MessageStored"
 Ruling = tuple[Action, str | None]
@@ -82,11 +80,12 @@ class ReadFilters:
         self,
         cache: VerdictCache,
         registry: Callable[[], Mapping[str, ExtensionDocument]],
-        hooks: HookRunner,
+        hooks: HookRunner | Callable[[], HookRunner],
     ) -> None:
+        """``hooks`` may be a factory (``parley.root.hook_runner``): built on the first ruling."""
         self._cache = cache
         self._registry = registry
-        self._hooks = hooks
+        self._hooks_of = hooks if callable(hooks) else lambda: hooks
 
     def may_filter(self, extension_ids: Iterable[str]) -> bool:
         """Whether one of these extensions (an event's ``metadata.extensions``) has a read filter:
@@ -100,14 +99,16 @@ class ReadFilters:
     def filters(self, chat: Chat) -> bool:
         """Whether the chat has a read filter enabled: a read path that must first load a message
         to rule on asks this, so a chat without one costs nothing."""
-        return bool(hooked(chat.extensions, self._registry(), "on_read"))
+        return bool(_on_read(chat, self._registry()))
 
     def verdicts(self, chat: Chat, messages: Sequence[MessageView], viewers: Collection[str]) -> Verdicts:
         """The one entry point: what ``viewers`` read of ``messages``, from the cache, asking the
         chat's read filters only about messages no cached verdict covers."""
-        documents = hooked(chat.extensions, self._registry(), "on_read")
+        documents = _on_read(chat, self._registry())
         if not documents or not messages:
             return NO_FILTER
+        from parley.extensions.hooks import MAX_FILTERED_MESSAGES
+
         key = filter_key(chat, [(d.id, d.version) for d in documents])
         found = self._cache.read_verdicts(chat.chat_id, [m.sequence for m in messages])
         fresh = {s: v for s, v in found.items() if v.covers(key, viewers)}
@@ -128,6 +129,8 @@ class ReadFilters:
     ) -> dict[int, MessageVerdicts]:
         """Ask every filter about ``messages`` (one call each), fold their verdicts, cache them unless
         a fallback stood in for a filter."""
+        from parley.extensions.hooks import ReadFilterRequest
+
         rulings: dict[str, dict[str, Ruling]] = {m.message_id: {} for m in messages}
         decided = True
         for document in documents:
@@ -142,7 +145,7 @@ class ReadFilters:
                 viewers=viewers,
                 config=chat.extensions[document.id].config,
             )
-            ruling = self._hooks.filter_reads(document, request, chat.settings.hook_fallback)
+            ruling = self._hooks_of().filter_reads(document, request, chat.settings.hook_fallback)
             decided = decided and ruling.outcome == "decided"
             assert ruling.read is not None
             for verdict in ruling.read.verdicts:
@@ -191,7 +194,19 @@ def _stored_message(detail: Mapping[str, Any]) -> MessageView | None:
     return MessageView.model_validate(detail["data"]["message"])
 
 
+def _on_read(chat: Chat, registry: Mapping[str, ExtensionDocument]) -> list[ExtensionDocument]:
+    """The chat's enabled read filters (``hooks.hooked``), importing the hook protocol only if one
+    of its extensions declares a read filter at all."""
+    if not any((d := registry.get(i)) is not None and d.hooks.on_read for i in chat.extensions):
+        return []
+    from parley.extensions.hooks import hooked
+
+    return hooked(chat.extensions, registry, "on_read")
+
+
 def _read_message(message: MessageView) -> ReadMessage:
+    from parley.extensions.hooks import ReadMessage
+
     return ReadMessage(
         message_id=message.message_id,
         sequence=message.sequence,

@@ -4,11 +4,11 @@ The reference example of a real extension: it sees only the events and the SDK (
 the chat's install and config) and never reads or writes a core table. Installed and enabled on
 every new chat; a moderator may turn it off like any other extension.
 
-Each event becomes one fact stored under the event's identity and one count in a bounded per-day
-tally row (see the ``_analytics_model`` package), both blind writes, so a duplicate, a retry after
-a crash or any arrival order leaves the same facts and counts behind, and the SDK needs no delivery
-claim (``idempotent``). Reports are computed from the facts when asked for
-(``GET /chats/{chat_id}/analytics``, through ``parley.services.analytics``); the operators'
+Each event is counted once in a bounded per-day tally row (see the ``_analytics_model`` package):
+one blind write keyed by the event's identity, so a duplicate, a retry after a crash or any arrival
+order leaves the same counts behind, and the SDK needs no delivery claim (``idempotent``). A chat's
+report is folded from the chat's own event log when asked for (``GET /chats/{chat_id}/analytics``,
+through ``parley.services.analytics``), so nothing per chat is written per event; the operators'
 ``GET /analytics/summary`` queries the tally rows of each day (``analytics#_rollup#<day>#<shard>``).
 """
 
@@ -27,7 +27,6 @@ from parley.observability import metrics
 
 EVENTS: tuple[str, ...] = (
     "ChatCreated",
-    "ChatSettingsChanged",
     "ChatCompleted",
     "UserJoined",
     "UserLeft",
@@ -53,24 +52,20 @@ extension: Extension[AnalyticsConfig] = Extension(
         # enabled on an old chat (or again after a pause), it counts the chat's past too: its writes
         # are blind and keyed by each event's identity, so an event it had counted counts once
         backfill=True,
-        backfill_max_events=10_000,
+        backfill_max_events=model.BACKFILL_MAX_EVENTS,
     )
 )
 
 
 def record(event: Envelope[Any], ctx: Context[AnalyticsConfig]) -> None:
-    """Keep the event's fact (once), then count it in the operators' rollup for its day (once).
-
-    Both are blind writes keyed by the event's identity (no read): a duplicate, a retry after a
-    crash between them, or any arrival order leaves the same facts and counts behind."""
+    """Count the event in the operators' rollup for its day, once: a blind write keyed by the
+    event's identity (no read), so a duplicate or any arrival order leaves the same counts behind.
+    (The chat's report needs no write: it is folded from the chat's log when read.)"""
     fact = model.fact_of(event)
     if fact is None:
         return
     _, slot = model.slot_of(event)
-    new = ctx.store.put_new(model.fact_key(slot), fact, ttl_seconds=ctx.config.retention_days * DAY_SECONDS)
-    # even when the fact was there already: an earlier attempt may have died before this step
-    roll_up(ctx, slot, fact)
-    if new:
+    if roll_up(ctx, slot, fact):
         measure(fact)
 
 
@@ -78,20 +73,23 @@ for _event_type in EVENTS:
     extension.on(_event_type)(record)
 
 
-def roll_up(ctx: Context[AnalyticsConfig], slot: str, fact: model.Fact) -> None:
+def roll_up(ctx: Context[AnalyticsConfig], slot: str, fact: model.Fact) -> bool:
     """Adds the fact to its day's tally row (nothing for facts no summary counts), and marks a
-    completion on the chat's creation day."""
+    completion on the chat's creation day; True if the fact was counted now (not before)."""
     chat_id, state = ctx.chat_id, ctx.extension.runtime().state
     ttl = model.ROLLUP_RETENTION_DAYS * DAY_SECONDS
     day = model.day_of(float(fact[1]))
     counts, tags = model.tally_of(chat_id, fact)
+    new = False
     if counts or tags:
         rows = state(extension.id, model.rollup_partition(day, chat_id))
-        rows.tally(model.tally_row(chat_id, slot), slot, counts, tags, ttl_seconds=ttl)
+        new = rows.tally(model.tally_row(chat_id, slot), slot, counts, tags, ttl_seconds=ttl)
     if fact[0] == "done":
+        # even when the day's count was there already: an earlier attempt may have died before this
         created_day = model.day_of(ctx.chat.created_at.timestamp())
         rows = state(extension.id, model.rollup_partition(created_day, chat_id))
         rows.tally(model.done_row(chat_id), slot, {}, {"done": [day]}, ttl_seconds=ttl)
+    return new
 
 
 METRICS: dict[str, tuple[tuple[str, MetricUnit, int | None], ...]] = {

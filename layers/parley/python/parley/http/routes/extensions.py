@@ -89,7 +89,9 @@ def get_install(chat_id: ChatId, extension_id: ExtensionId) -> InstallOut:
             409: "The chat is completed and accepts no changes (`chat_completed`).",
             422: "The body or a path id breaks the schema (`validation_error`), or `config` breaks the "
             f"extension's `config_schema` or would take the chat's configs past {MAX_CONFIG_BYTES} bytes "
-            f"together (`invalid_config`), or the chat holds {MAX_INSTALLS} extensions already.",
+            f"together (`invalid_config`), or the chat holds {MAX_INSTALLS} extensions already, or "
+            "enabling it would give a slash command a second enabled extension here (`invalid_request`, "
+            "`details.field` `enabled`).",
             503: BUSY,
         },
         body=True,

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from parley.domain.slash import unescaped
 from parley.http.context import correlation_id_of, identity_of
 from parley.http.contract import SIGNED_IN, UUID_PATTERN, ChatId, ok, responses
 from parley.http.models import (
+    AcceptedCommand,
     EventItem,
     EventPage,
     MessagePage,
@@ -20,7 +22,7 @@ from parley.http.models import (
     SubmittedAction,
 )
 from parley.realtime.frames import frame_of
-from parley.root import chat_service
+from parley.root import chat_service, slash_commands
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 
@@ -32,26 +34,39 @@ PAGE_ERRORS: dict[int, str | None] = {
 }
 
 
+POSTED = ok(
+    201,
+    "The stored message (or, for a replayed `client_message_id`, the first one)",
+    headers={
+        "Idempotent-Replayed": {
+            "description": "`true` when the answer is the first message of a retried key.",
+            "schema": {"type": "string", "enum": ["true"]},
+        }
+    },
+    content={"application/json": {"model": PostedMessage}},
+) | ok(
+    202,
+    "A slash command, sent to the extension that declares it; no message was stored",
+    content={"application/json": {"model": AcceptedCommand}},
+)
+"""A post's answers: a message (201), or a slash command handed to its extension (202)."""
+
+
 @router.post(
     "/chats/<chat_id>/messages",
     summary="Post a message; the same client_message_id again returns the first message",
     description="What the schema cannot say depends on the chat: its `settings.max_message_length` "
     "(4000 by default, at most the schema's 20000) and its rate limit (`rate_limit_messages` in "
     "`rate_limit_window_seconds`); in a turn-taking chat only the turn holder may post. A retry with the "
-    "same `client_message_id` answers 201 with the first message and `Idempotent-Replayed: true`.",
+    "same `client_message_id` answers 201 with the first message and `Idempotent-Replayed: true`. "
+    "A text that starts with `/<name>`, where `<name>` is a command of an extension enabled on the chat "
+    "(GET /chats/{chat_id}/commands), is not a message: the extension gets it (SlashCommandInvoked) and "
+    "the answer is 202 with its `command_id` (the same one for a retried `client_message_id`). Any other "
+    "`/word` is posted as typed, and `//text` posts `/text`.",
     operation_id="post_message",
     security=SIGNED_IN,
     responses=responses(
-        ok(
-            201,
-            "The stored message (or, for a replayed `client_message_id`, the first one)",
-            headers={
-                "Idempotent-Replayed": {
-                    "description": "`true` when the answer is the first message of a retried key.",
-                    "schema": {"type": "string", "enum": ["true"]},
-                }
-            },
-        ),
+        POSTED,
         {
             404: None,
             409: "The chat is completed (`chat_completed`), or it is not the caller's turn "
@@ -59,21 +74,25 @@ PAGE_ERRORS: dict[int, str | None] = {
             422: "The body breaks the schema (`validation_error`), the text is blank or longer than "
             "the chat's `max_message_length`, or `to` repeats an id or names a non-member "
             "(`invalid_request`, with `details.field`), or a moderation hook refused it "
-            "(`message_rejected`).",
+            "(`message_rejected`), or a slash command's arguments do not parse (an unclosed quote) or "
+            "are more than 20 (`invalid_request`, `details.field` `text`).",
             429: "Over the chat's rate limit (`rate_limited`: retry after `Retry-After` seconds), or "
             "throttled by the API's stage limits.",
-            503: "The chat was too busy to change right now (`contention`): retry after `Retry-After` "
-            "seconds.",
+            503: "The chat was too busy to change right now, or a slash command could not be sent "
+            "(`contention`): retry after `Retry-After` seconds (with the same `client_message_id`).",
         },
         body=True,
     ),
 )
-def post_message(chat_id: ChatId, body: PostMessageRequest) -> Response[PostedMessage]:
+def post_message(chat_id: ChatId, body: PostMessageRequest) -> Response[PostedMessage | AcceptedCommand]:
     raw = router.current_event.raw_event
+    command = _command(chat_id, body, raw)
+    if command is not None:
+        return Response(status_code=202, body=command, content_type="application/json")
     result = chat_service().post_message(
         identity_of(raw),
         chat_id,
-        text=body.text,
+        text=unescaped(body.text),
         client_message_id=body.client_message_id,
         correlation_id=correlation_id_of(raw),
         to=body.to,
@@ -82,7 +101,24 @@ def post_message(chat_id: ChatId, body: PostMessageRequest) -> Response[PostedMe
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
     frame = frame_of(result.stored) if result.stored is not None else None
     posted = PostedMessage(**result.message.model_dump(), frame=frame)
-    return Response(status_code=201, body=posted, content_type="application/json", headers=headers)
+    return Response[PostedMessage | AcceptedCommand](
+        status_code=201, body=posted, content_type="application/json", headers=headers
+    )
+
+
+def _command(chat_id: str, body: PostMessageRequest, raw: dict[str, Any]) -> AcceptedCommand | None:
+    """The post as a slash command handed to its extension, or None: it is a message. A whisper is a
+    message whatever it starts with."""
+    if body.to is not None:
+        return None
+    accepted = slash_commands().invoke(
+        identity_of(raw),
+        chat_id,
+        text=body.text,
+        client_message_id=body.client_message_id,
+        correlation_id=correlation_id_of(raw),
+    )
+    return None if accepted is None else AcceptedCommand(**vars(accepted))
 
 
 @router.get(

@@ -2,11 +2,12 @@
 
 How the aggregates stay exact under at-least-once, unordered delivery:
 
-- Every event the extension keeps becomes one **fact** (a small JSON array, never message text),
-  stored under its identity, the event's chat event-log sequence, as an item of its own
-  (``f#<sequence>``) put only if absent: one blind write, no read, and a duplicate changes nothing,
-  so any arrival order gives the same facts. (Facts written before lived in blocks of ``BLOCK``
-  sequences, ``facts#<sequence // BLOCK>``; reports still read them.)
+- Every event analytics counts becomes one **fact** (a small JSON array, never message text) keyed
+  by its identity, the event's chat event-log sequence. A chat's facts are **folded from the chat's
+  own log** when its report is read (``log``: exactly the events analytics was or would have been
+  handed), the log's finished blocks cached, so the log, not delivery, decides: nothing per chat is
+  written per event. (Facts stored per event before, ``f#<sequence>`` and blocks of ``BLOCK``
+  sequences ``facts#<sequence // BLOCK>``, are still read.)
 - Reports are **folds over the facts in sequence order**, computed when read. Anything that
   depends on order is keyed by the events' own identities (a turn's duration is the gap between
   the TurnChanged of ``turn_number`` n and of n + 1; AI requests are matched by ``request_id``),
@@ -17,14 +18,16 @@ How the aggregates stay exact under at-least-once, unordered delivery:
   chats (see ``rollup``).
 
 One idea per module: ``config`` (the extension's id and settings), ``facts`` (events -> facts,
-blocks), ``stats`` (small exact statistics), ``reports`` (one chat's report), ``rollup`` (the
-operators' cross-chat summary), ``csv_rows`` (any report as one tidy CSV table). None imports the
-extension SDK, so the API can compute reports without loading the extension platform.
+blocks), ``log`` (a chat's facts from its event log), ``stats`` (small exact statistics),
+``reports`` (one chat's report), ``rollup`` (the operators' cross-chat summary), ``csv_rows`` (any
+report as one tidy CSV table). None imports the extension SDK, so the API can compute reports
+without loading the extension platform.
 """
 
 from __future__ import annotations
 
 from parley.extensions.builtin._analytics_model.config import (
+    BACKFILL_MAX_EVENTS,
     DAY_SECONDS,
     EXTENSION_ID,
     AnalyticsConfig,
@@ -46,6 +49,16 @@ from parley.extensions.builtin._analytics_model.facts import (
     merge_stored,
     ordered,
     slot_of,
+)
+from parley.extensions.builtin._analytics_model.log import (
+    FOLD_PREFIX,
+    Block,
+    cached_prefix,
+    complete,
+    counted,
+    fold_into,
+    fold_key,
+    within_retention,
 )
 from parley.extensions.builtin._analytics_model.reports import (
     SENDER_KINDS,
@@ -91,11 +104,13 @@ from parley.extensions.builtin._analytics_model.rollup import (
 from parley.extensions.builtin._analytics_model.stats import day_of, days_between, mean, percentile, ratio
 
 __all__ = [
+    "BACKFILL_MAX_EVENTS",
     "BLOCK",
     "CSV_COLUMNS",
     "DAY_SECONDS",
     "EXTENSION_ID",
     "FACTS_PREFIX",
+    "FOLD_PREFIX",
     "MAX_SUMMARY_DAYS",
     "ROLLUP_BLOCK",
     "ROLLUP_PARTITION",
@@ -106,6 +121,7 @@ __all__ = [
     "AIStats",
     "AnalyticsConfig",
     "AnalyticsSummary",
+    "Block",
     "ChatAnalytics",
     "DayStats",
     "Engagement",
@@ -128,13 +144,18 @@ __all__ = [
     "add_fact",
     "block_key",
     "blocks_through",
+    "cached_prefix",
     "chat_report",
+    "complete",
     "contributions",
+    "counted",
     "day_of",
     "days_between",
     "done_row",
     "fact_key",
     "fact_of",
+    "fold_into",
+    "fold_key",
     "mark_completed",
     "mean",
     "merge_blocks",
@@ -154,4 +175,5 @@ __all__ = [
     "tally_of",
     "tally_row",
     "to_csv",
+    "within_retention",
 ]

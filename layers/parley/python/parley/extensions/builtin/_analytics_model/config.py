@@ -8,9 +8,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 EXTENSION_ID = "analytics"
 DAY_SECONDS = 86_400
+BACKFILL_MAX_EVENTS = 10_000
+"""The most past events a backfill hands analytics when it is enabled (its manifest's limit)."""
 
 Status = Literal["enabled", "disabled", "circuit_open", "not_installed"]
-"""The analytics extension on a chat; while it is off, nothing new is counted."""
+"""The analytics extension on a chat; what happens while it is off is not counted."""
 
 
 class AnalyticsConfig(BaseModel):
@@ -20,5 +22,5 @@ class AnalyticsConfig(BaseModel):
         90,
         ge=1,
         le=3650,
-        description="The chat's analytics expire this many days after their last update (DynamoDB TTL).",
+        description="A chat's report counts the events of this many days back (older ones no longer count).",
     )

@@ -61,7 +61,8 @@ _FACTS: dict[str, Callable[[Any, float], Fact]] = {
     "AIResponseCompleted": _ai_completed,
     "AIResponseFailed": lambda data, ts: ["ai_fail", ts, data.request_id, data.participant_id, data.reason],
 }
-"""Event type -> its fact, for the types that count (the extension subscribes to exactly these)."""
+"""Event type -> its fact, for the types that count (reports fold exactly these from the log)."""
+FACT_TYPES = frozenset(_FACTS)
 
 
 def fact_of(envelope: Envelope[Any]) -> Fact | None:

@@ -25,7 +25,7 @@ class Frozen(BaseModel):
 class Period(Frozen):
     start: datetime | None = Field(description="The earliest event still kept (null: nothing yet).")
     end: datetime | None = Field(description="The latest event counted.")
-    retention_days: int = Field(description="Facts expire this many days after their last update.")
+    retention_days: int = Field(description="Events older than this many days no longer count.")
     generated_at: datetime
 
 

@@ -1,0 +1,111 @@
+"""Slash commands: a post that names an enabled extension's command goes to that extension alone.
+
+No message is stored and nothing enters the chat's event log: the api puts one SlashCommandInvoked
+on the bus, routed only to the declaring extension, and answers 202 with its command id. The id (and
+the event id) derive from the caller and the post's ``client_message_id``, so a client that retries a
+post whose answer it lost sends the same command again, and the extension's delivery claim (keyed on
+the event id) runs it once. A post without a client id is a new command each time, like a message.
+A publish the bus refuses is an error (503): the client retries with the same id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from parley.catalog import Envelope, SlashCommandInvoked, new_event
+from parley.domain import slash
+from parley.domain.model import Chat
+from parley.errors import ChatCompletedError, ContentionError, PublishError
+from parley.extensions.manifest import ExtensionDocument
+from parley.ports import EventPublisher
+from parley.services.chats import ChatService, Identity
+
+
+@dataclass(frozen=True)
+class CommandAccepted:
+    """What a post that was a command answers (202): the invocation's id and who handles it."""
+
+    command_id: str
+    command: str
+    extension_id: str
+    args: tuple[str, ...]
+
+
+class SlashCommands:
+    def __init__(
+        self,
+        chats: ChatService,
+        registry: Callable[[], Mapping[str, ExtensionDocument]],
+        publisher: EventPublisher,
+    ) -> None:
+        self._chats = chats
+        self._registry = registry
+        self._publisher = publisher
+
+    def available(self, who: Identity, chat_id: str) -> list[slash.Available]:
+        """The commands the chat's members may type, by name (for the composer's autocomplete)."""
+        chat = self._chats.get_chat(who, chat_id)
+        return [found for _, found in sorted(slash.available(chat, self._registry()).items())]
+
+    def invoke(
+        self,
+        who: Identity,
+        chat_id: str,
+        *,
+        text: str,
+        client_message_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> CommandAccepted | None:
+        """Send the post to its command's extension, or None: it is a message (post it unescaped).
+        Only text that looks like ``/name`` reads the chat; any other post costs nothing here."""
+        if slash.name_of(text) is None:
+            return None
+        chat = self._chats.get_chat(who, chat_id)
+        found = slash.invocation(text, slash.available(chat, self._registry()))
+        if found is None:
+            return None
+        if chat.status == "completed":
+            raise ChatCompletedError("the chat is completed and accepts no changes")
+        command_id = slash.command_id(chat_id, who.user_id, client_message_id)
+        envelope = _invoked(chat, who, found, command_id, text, client_message_id, correlation_id)
+        try:
+            self._publisher.publish([envelope])
+        except PublishError as exc:
+            raise ContentionError(
+                "the command could not be sent right now; retry with the same client_message_id",
+                chat_id=chat_id,
+            ) from exc
+        return CommandAccepted(command_id, found.command, found.extension_id, found.args)
+
+
+def _invoked(
+    chat: Chat,
+    who: Identity,
+    found: slash.Invocation,
+    command_id: str,
+    text: str,
+    client_message_id: str | None,
+    correlation_id: str | None,
+) -> Envelope[SlashCommandInvoked]:
+    """The invocation for its extension alone, with an event id as stable as the command id."""
+    data = SlashCommandInvoked(
+        extension_id=found.extension_id,
+        command_id=command_id,
+        command=found.command,
+        args=found.args,
+        raw=text,
+        client_message_id=client_message_id,
+    )
+    envelope = new_event(
+        data,
+        chat_id=chat.chat_id,
+        actor=who.actor,
+        correlation_id=correlation_id,
+        extensions=(found.extension_id,),
+    )
+    event_id = str(uuid.uuid5(slash.COMMAND_NAMESPACE, f"event:{command_id}"))
+    return envelope.model_copy(
+        update={"metadata": envelope.metadata.model_copy(update={"event_id": event_id})}
+    )
