@@ -388,6 +388,12 @@ class Functions(Construct):
         if spec.reads_bus_rules:
             # ListRules takes no resource-level permission; a refusal only makes the relay publish all
             role.add_to_principal_policy(iam.PolicyStatement(actions=["events:ListRules"], resources=["*"]))
+            acknowledge(
+                role,
+                "AwsSolutions-IAM5[Resource::*]",
+                "events:ListRules takes no resource-level permission: the relay reads the bus's rules "
+                "(patterns only, no write) to publish only what some rule wants.",
+            )
         if spec.reads_metrics:
             # neither action takes a resource-level permission
             role.add_to_principal_policy(

@@ -132,9 +132,9 @@ def _reservations(synth: Synth) -> dict[str, int | None]:
 
 def test_reserved_concurrency_scales_down_with_its_pollers(synth: Synth, options_synth: Synth) -> None:
     # Given -c reserved_concurrency_scale=0.5 (the moderation and spoilers extensions reserve 20, the
-    # other five 2)
+    # other six 2)
     default, halved = _reservations(synth), _reservations(options_synth)
-    assert sorted(v for v in default.values() if v) == [2, 2, 2, 2, 2, 20, 20]
+    assert sorted(v for v in default.values() if v) == [2, 2, 2, 2, 2, 2, 20, 20]
     assert halved == {k: None if v is None else math.ceil(v / 2) for k, v in default.items()}
     # the SQS pollers follow (held to the reservation when it is 2 or more, else unbounded)
     pollers = {

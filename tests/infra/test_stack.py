@@ -152,9 +152,18 @@ def test_an_archive_keeps_every_parley_event_but_ephemeral_messages_for_replay(s
         {
             "EventPattern": {
                 "source": [{"prefix": "parley."}],
-                # a message for one member is never stored: not in the archive either; nor a workflow
-                # run's report, a request the gateway records as WorkflowRun (that one is archived)
-                "detail-type": [{"anything-but": ["ExtensionEphemeralRequested", "WorkflowRunReported"]}],
+                # a message for one member is never stored: not in the archive either; nor the requests
+                # the gateway records as events of their own (an update request as MessageUpdated, a
+                # workflow run's report as WorkflowRun: those are archived)
+                "detail-type": [
+                    {
+                        "anything-but": [
+                            "ExtensionEphemeralRequested",
+                            "ExtensionMessageUpdateRequested",
+                            "WorkflowRunReported",
+                        ]
+                    }
+                ],
             }
         },
     )
