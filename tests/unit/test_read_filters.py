@@ -10,7 +10,8 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from parley.adapters.memory import InMemoryVerdictCache
-from parley.catalog import SYSTEM, MessageStored, MessageView, new_event
+from parley.blocks import Poll, PollOption
+from parley.catalog import SYSTEM, MessageStored, MessageUpdated, MessageView, new_event
 from parley.domain.extensions import put_install
 from parley.domain.model import Chat, ChatSettings
 from parley.domain.read_filters import MessageVerdicts, filter_key
@@ -187,7 +188,7 @@ def test_verdicts_are_ruled_once_for_every_member_then_read_from_the_cache() -> 
     assert [m.text for m in again] == ["a ||b|| c", "plain"]
     [(_, request)] = invoker.calls
     assert sorted(request["viewers"]) == sorted(["user-alice", BOB, CAROL])
-    assert set(cache.rows) == {("chat-1", 1), ("chat-1", 2)}
+    assert set(cache.rows) == {("chat-1", 1, 1), ("chat-1", 2, 1)}
 
 
 def test_a_viewer_the_cache_does_not_cover_is_ruled_again() -> None:
@@ -282,6 +283,105 @@ def test_event_log_rows_and_pushed_envelopes_are_filtered_alike() -> None:
 
     assert row["data"]["message"]["text"] == pushed.data.message.text == "[spoiler] y"
     assert filters.details_for(chat, CAROL, [detail]) == [detail]
+
+
+def updated(sequence: int, text: str, version: int, **fields: Any) -> MessageView:
+    return message(sequence, text).model_copy(update={"version": version, "edited_at": T0, **fields})
+
+
+def test_an_extensions_update_is_filtered_on_every_read_path() -> None:
+    # Given a message updated by its extension to a text with a spoiler
+    filters, _, _ = service(spoilers.extension)
+    chat = chat_with(("spoilers", {"hide_for": [BOB]}))
+    event = new_event(
+        MessageUpdated(message=updated(1, "now ||x||", 2), extension_id="poll"),
+        chat_id="chat-1",
+        actor=SYSTEM,
+    ).with_sequence(9)
+
+    # When Bob gets it pushed, or reads its event-log row (GET events, the subscribe replay)
+    pushed = filters.verdicts(chat, [event.data.message], [BOB]).envelope(event, BOB)
+    [row] = filters.details_for(chat, BOB, [event.model_dump(mode="json")])
+
+    # Then he reads the mask, as he would the message as posted
+    assert pushed.data.message.text == row["data"]["message"]["text"] == "now [spoiler]"
+    assert row["data"]["message"]["filtered"] == "rewritten"
+
+
+def test_a_verdict_on_one_version_never_answers_for_another() -> None:
+    filters, invoker, cache = service(spoilers.extension)
+    chat = chat_with(("spoilers", {"hide_for": [BOB]}))
+    assert [m.text for m in filters.messages_for(chat, BOB, [message(1, "plain")])] == ["plain"]
+
+    # the extension updated it to a spoiler: v1's "keep" (cached) must not show v2 whole
+    [seen] = filters.messages_for(chat, BOB, [updated(1, "||x||", 2)])
+    assert (seen.text, seen.filtered) == ("[spoiler]", "rewritten")
+    assert len(invoker.calls) == 2
+    assert {(s, v) for _, s, v in cache.rows} == {(1, 1), (1, 2)}
+
+
+def test_a_v1_verdict_saved_after_the_update_is_not_read_for_v2() -> None:
+    # Given a reader that ruled on v1 ("keep") and saved after the extension's update committed
+    filters, invoker, cache = service(spoilers.extension)
+    chat = chat_with(("spoilers", {"hide_for": [BOB]}))
+    late = filters.verdicts(chat, [message(1, "plain")], [BOB])
+    cache.rows.clear()
+    for (sequence, _), verdicts in late.by_version.items():
+        cache.save_read_verdicts("chat-1", sequence, verdicts)
+
+    # When v2 is read, Then it is ruled on, not shown by v1's verdict
+    [seen] = filters.messages_for(chat, BOB, [updated(1, "||x||", 2)])
+    assert seen.text == "[spoiler]"
+    assert len(invoker.calls) == 2
+
+
+def test_a_page_with_both_versions_of_a_message_rules_each() -> None:
+    # GET events may hold a message's MessageStored and its MessageUpdated rows on one page
+    filters, invoker, _ = service(spoilers.extension)
+    chat = chat_with(("spoilers", {"hide_for": [BOB]}))
+    rows = [
+        new_event(event, chat_id="chat-1", actor=SYSTEM).with_sequence(n).model_dump(mode="json")
+        for n, event in [
+            (1, MessageStored(message=message(1, "plain"), turn_mode="free", turn_number=0)),
+            (2, MessageUpdated(message=updated(1, "a ||b||", 2), extension_id="poll")),
+        ]
+    ]
+    seen = [r["data"]["message"]["text"] for r in filters.details_for(chat, BOB, rows)]
+    assert seen == ["plain", "a [spoiler]"]
+    assert all(len(request["messages"]) == 1 for _, request in invoker.calls)
+
+
+def poll_message(question: str) -> MessageView:
+    poll = Poll(
+        action_id="vote",
+        question=question,
+        options=(PollOption(id="y", label="Yes"), PollOption(id="n", label="No")),
+    )
+    return message(1, "A poll").model_copy(update={"blocks": (poll,), "blocks_version": 1})
+
+
+@pytest.mark.parametrize(
+    ("config", "text", "filtered"),
+    [
+        ({"hide_for": [BOB]}, "A poll\n[spoiler] killed him?\nYes\nNo", "rewritten"),
+        ({"hide_for": [BOB], "hide_whole_message": True}, "", "hidden"),
+    ],
+)
+def test_a_filter_rules_on_the_blocks_and_a_filtered_message_has_none(
+    config: dict[str, Any], text: str, filtered: str
+) -> None:
+    filters, invoker, _ = service(spoilers.extension)
+    chat = chat_with(("spoilers", config))
+
+    [seen] = filters.messages_for(chat, BOB, [poll_message("||Snape|| killed him?")])
+
+    [(_, request)] = invoker.calls
+    assert request["messages"][0]["text"] == "A poll\n||Snape|| killed him?\nYes\nNo"
+    assert (seen.text, seen.filtered, seen.blocks, seen.blocks_version) == (text, filtered, None, None)
+    assert "blocks" not in seen.model_dump(mode="json")
+    # a viewer the filter keeps it for gets the blocks
+    [whole] = filters.messages_for(chat, CAROL, [poll_message("||Snape|| killed him?")])
+    assert whole.blocks is not None
 
 
 # -- declaring a filter ------------------------------------------------------------------------------

@@ -18,17 +18,17 @@ from parley.adapters.history import verdicts_key
 from parley.adapters.memory import InMemoryPusher
 from parley.adapters.tables import IdempotencyRecord
 from parley.catalog import parse_detail
-from parley.domain.read_filters import MessageVerdicts
+from parley.domain.read_filters import MessageKey, MessageVerdicts
 from parley.extensions.hooks import ReadFilterAnswer, ReadFilterRequest, ReadVerdict
 from parley.extensions.manifest import EmptyConfig, Hooks, Manifest
-from parley.extensions.sdk import Extension
+from parley.extensions.sdk import Context, Extension
 from parley.realtime.fanout import Broadcaster
 from parley.services.read_filters import ReadFilters
 from tests.integration.extensions.test_flows import install
 from tests.integration.extensions.test_readme_example import example
 from tests.support.api import Api, User
 from tests.support.bus import Bus
-from tests.support.extensions import registered
+from tests.support.extensions import deliver, registered
 from tests.support.sockets import MANAGEMENT_URL, WEBSOCKET_URL, Gateway, Sockets
 
 SPOILER = "the butler ||did it||"
@@ -170,6 +170,108 @@ def test_opting_in_later_masks_what_was_already_read(
 
     # Then her next read is masked: the cached verdicts were for the old config
     assert texts(api, carol, chat_id) == [(MASKED, "rewritten")]
+
+
+SNAPE_POLL: dict[str, Any] = {
+    "type": "poll",
+    "action_id": "vote",
+    "question": "Is ||Snape|| the killer?",
+    "options": [{"id": "yes", "label": "Yes"}, {"id": "no", "label": "No"}],
+}
+
+
+def snape_bot() -> Extension[Any]:
+    """Posts a poll with a spoiler in its question on "poll"; each vote updates the message."""
+    bot: Extension[Any] = Extension(
+        Manifest(
+            id="snape",
+            version="1.0.0",
+            name="Snape",
+            description="A poll with a spoiler.",
+            events=("MessageStored", "InteractionSubmitted"),
+            capabilities=frozenset({"messages:write", "messages:interactive"}),
+        )
+    )
+
+    @bot.on("MessageStored")
+    def ask(event: Any, ctx: Context[Any]) -> None:
+        if event.data.message.text == "poll":
+            ctx.send("A poll: Is ||Snape|| the killer?", blocks=[SNAPE_POLL])
+
+    @bot.on("InteractionSubmitted")
+    def counted(event: Any, ctx: Context[Any]) -> None:
+        poll = {**SNAPE_POLL, "options": [{**o, "count": 1} for o in SNAPE_POLL["options"]]}
+        ctx.update_message(event.data.message_id, text="||Snape|| got a vote", blocks=[poll])
+
+    return bot
+
+
+def message_frames(frames: Sequence[dict[str, Any]]) -> list[tuple[str, str, str | None, bool]]:
+    """(type, text, filtered, has blocks) of each message-carrying frame or event-log row."""
+    kinds = ("MessageStored", "MessageUpdated")
+    return [
+        (kind, m["text"], m.get("filtered"), "blocks" in m)
+        for f in frames
+        if (kind := f.get("type") or f.get("event_type")) in kinds
+        for m in [f["data"]["message"]]
+    ]
+
+
+def test_an_extensions_update_and_its_blocks_are_filtered_on_every_read_path(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, bob: User, carol: User
+) -> None:
+    bot = snape_bot()
+    with registered(bot):
+        # Given a chat where Bob hides spoilers, with a bot whose poll asks about one, everyone on a socket
+        chat_id = spoiler_chat(api, bus, alice, bob, carol)
+        install(api, alice, chat_id, "snape")
+        bus.pump()
+        for user in (bob, carol):
+            sockets.subscribe(sockets.open(user, f"conn-{user.name}"), chat_id)
+        assert api.send(alice, chat_id, "poll").status == 201
+        assert True in deliver(bot, bus.emitted(), **{"detail-type": "MessageStored"})
+        bus.pump()
+        [poll] = [m for m in api.get(f"/chats/{chat_id}/messages", carol).json["items"] if m.get("blocks")]
+
+        # When Carol votes and the bot updates its message
+        body = {"action_id": "vote", "values": {"option": "yes"}, "client_action_id": "v1"}
+        assert (
+            api.post(f"/chats/{chat_id}/messages/{poll['message_id']}/actions", carol, body=body).status
+            == 202
+        )
+        assert deliver(bot, bus.emitted(), **{"detail-type": "InteractionSubmitted"}) == [True]
+        bus.pump()
+
+    # Then Bob reads the poll and its update masked and without blocks: pushed, in the log, replayed
+    bobs = [
+        ("MessageStored", "poll", None, False),
+        (
+            "MessageStored",
+            "A poll: Is [spoiler] the killer?\nIs [spoiler] the killer?\nYes\nNo",
+            "rewritten",
+            False,
+        ),
+        ("MessageUpdated", "[spoiler] got a vote\nIs [spoiler] the killer?\nYes\nNo", "rewritten", False),
+    ]
+    assert message_frames(sockets.gateway.frames("conn-Bob")) == bobs
+    assert (
+        message_frames(api.get(f"/chats/{chat_id}/events", bob, query={"limit": 200}).json["items"]) == bobs
+    )
+    sockets.subscribe(sockets.open(bob, "conn-Bob-2"), chat_id, after_sequence=1)
+    assert message_frames(sockets.gateway.frames("conn-Bob-2")) == bobs
+    # And history shows him the latest version so
+    assert [
+        (m["text"], m.get("filtered"), "blocks" in m)
+        for m in api.get(f"/chats/{chat_id}/messages", bob).json["items"]
+    ][1:] == [bobs[2][1:]]
+    # And Carol reads everything whole, with the blocks
+    carols = message_frames(sockets.gateway.frames("conn-Carol"))
+    assert [(kind, filtered, blocks) for kind, _, filtered, blocks in carols] == [
+        ("MessageStored", None, False),
+        ("MessageStored", None, True),
+        ("MessageUpdated", None, True),
+    ]
+    assert carols[2][1] == "||Snape|| got a vote"
 
 
 # -- the hook's cost and its fallback --------------------------------------------------------------
@@ -362,9 +464,11 @@ class CountingChats(ChatRepository):
         self.loads += 1
         return super().load(chat_id)
 
-    def read_verdicts(self, chat_id: str, sequences: Sequence[int]) -> dict[int, MessageVerdicts]:
+    def read_verdicts(
+        self, chat_id: str, versions: Sequence[MessageKey]
+    ) -> dict[MessageKey, MessageVerdicts]:
         self.verdict_reads += 1
-        return super().read_verdicts(chat_id, sequences)
+        return super().read_verdicts(chat_id, versions)
 
 
 @pytest.mark.parametrize("enabled", [False, True])
@@ -433,9 +537,9 @@ def test_the_chat_list_previews_the_last_message_as_each_viewer_reads_it(
         loads.append(chat_id)
         return message(self, chat_id, sequence)
 
-    def counted_verdicts(self: ChatRepository, chat_id: str, sequences: Sequence[int]) -> Any:
+    def counted_verdicts(self: ChatRepository, chat_id: str, versions: Sequence[MessageKey]) -> Any:
         verdict_reads.append(chat_id)
-        return read_verdicts(self, chat_id, sequences)
+        return read_verdicts(self, chat_id, versions)
 
     monkeypatch.setattr(ChatRepository, "message", counted_message)
     monkeypatch.setattr(ChatRepository, "read_verdicts", counted_verdicts)

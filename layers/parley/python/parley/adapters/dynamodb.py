@@ -16,7 +16,7 @@ from pynamodb.transactions import TransactWrite
 from parley.adapters.chat_items import ColdCache, assemble, cold_key, split
 from parley.adapters.contexts import context_record
 from parley.adapters.eventbridge import MAX_REQUEST_BYTES, envelope_size
-from parley.adapters.history import STORED, History, anchor_record, latest_version, verdicts_key
+from parley.adapters.history import STORED, History, anchor_record, latest_version
 from parley.adapters.tables import (
     ChatRecord,
     EventRecord,
@@ -26,7 +26,7 @@ from parley.adapters.tables import (
 from parley.catalog import Envelope, MessageView
 from parley.domain.contexts import changed_contexts
 from parley.domain.model import Chat, Outcome
-from parley.domain.read_filters import MessageVerdicts
+from parley.domain.read_filters import MessageKey, MessageVerdicts
 from parley.domain.turns import turn_deadline
 from parley.errors import ChangeTooLargeError, ConcurrentWriteError, ContentionError, StoreError
 from parley.observability import logger
@@ -172,15 +172,15 @@ class ChatRepository:
     def _save_update(self, tx: _Transaction, m: MessageView | None) -> None:
         """The message's new version onto its MessageStored row, the projection of MessageUpdated
         (the event in the same transaction is the source): only forward, a version at or below the
-        stored one fails the write, so an older update never overwrites a newer one. The cached
-        read-filter verdicts, which ruled on the old text, go."""
+        stored one fails the write, so an older update never overwrites a newer one. The read-filter
+        verdicts cached on the old version stay: they are keyed by version (``verdicts_key``), so they
+        never answer for this one, and still rule on the old version's event in GET events."""
         if m is None:
             return
         at = self._stored_at(m.chat_id, m.message_id)
         if at is None:
             raise StoreError(f"message {m.message_id} has no stored row to update")
         tx.update(*latest_version(m, at))
-        tx.delete(IdempotencyRecord(verdicts_key(m.chat_id, m.sequence)))
 
     def claimed(self, key: str) -> dict[str, Any] | None:
         """What a ``Claim`` recorded, if its change was committed."""
@@ -210,8 +210,10 @@ class ChatRepository:
         )
         return [json.loads(r.detail) for r in records[:limit]], len(records) > limit
 
-    def read_verdicts(self, chat_id: str, sequences: Sequence[int]) -> dict[int, MessageVerdicts]:
-        return self._history.read_verdicts(chat_id, sequences)
+    def read_verdicts(
+        self, chat_id: str, versions: Sequence[MessageKey]
+    ) -> dict[MessageKey, MessageVerdicts]:
+        return self._history.read_verdicts(chat_id, versions)
 
     def save_read_verdicts(self, chat_id: str, sequence: int, verdicts: MessageVerdicts) -> None:
         self._history.save_read_verdicts(chat_id, sequence, verdicts)

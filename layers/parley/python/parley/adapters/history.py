@@ -28,7 +28,7 @@ from pynamodb.exceptions import PynamoDBException
 
 from parley.adapters.tables import EventRecord, IdempotencyRecord, MessageRecord
 from parley.catalog import MessageView
-from parley.domain.read_filters import MessageVerdicts
+from parley.domain.read_filters import MessageKey, MessageVerdicts
 from parley.errors import StoreError
 from parley.observability import logger
 
@@ -55,8 +55,11 @@ def anchor_record(chat_id: str, message_sequence: int, event_sequence: int) -> I
     return IdempotencyRecord(key, data=json.dumps({"event_sequence": event_sequence}))
 
 
-def verdicts_key(chat_id: str, sequence: int) -> str:
-    return f"read-verdicts#{chat_id}#{sequence}"
+def verdicts_key(chat_id: str, sequence: int, version: int = 1) -> str:
+    """One item per message version: a verdict on the posted text never answers for an update
+    (version 1 keeps the key it had before messages had versions)."""
+    suffix = f"#v{version}" if version > 1 else ""
+    return f"read-verdicts#{chat_id}#{sequence}{suffix}"
 
 
 def _block(message_sequence: int) -> int:
@@ -220,11 +223,13 @@ class History:
 
     # -- read filters' verdict cache ------------------------------------------------------------------
 
-    def read_verdicts(self, chat_id: str, sequences: Sequence[int]) -> dict[int, MessageVerdicts]:
-        """The cached read-filter verdicts of these messages (one BatchGetItem per 100); messages
-        without any, or with an entry this code cannot read, are left out (ruled again)."""
-        keys = {verdicts_key(chat_id, s): s for s in sorted(set(sequences))}
-        found: dict[int, MessageVerdicts] = {}
+    def read_verdicts(
+        self, chat_id: str, versions: Sequence[MessageKey]
+    ) -> dict[MessageKey, MessageVerdicts]:
+        """The cached read-filter verdicts of these (sequence, version)s (one BatchGetItem per 100);
+        those without any, or with an entry this code cannot read, are left out (ruled again)."""
+        keys = {verdicts_key(chat_id, *k): k for k in sorted(set(versions))}
+        found: dict[MessageKey, MessageVerdicts] = {}
         listed = list(keys)
         try:
             for start in range(0, len(listed), BATCH_GET_KEYS):
@@ -239,6 +244,7 @@ class History:
 
     def save_read_verdicts(self, chat_id: str, sequence: int, verdicts: MessageVerdicts) -> None:
         try:
-            IdempotencyRecord(verdicts_key(chat_id, sequence), data=verdicts.model_dump_json()).save()
+            key = verdicts_key(chat_id, sequence, verdicts.version)
+            IdempotencyRecord(key, data=verdicts.model_dump_json()).save()
         except PynamoDBException as exc:
             raise StoreError("could not cache read verdicts") from exc

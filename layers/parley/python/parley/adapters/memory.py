@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from parley.catalog import Envelope
-from parley.domain.read_filters import MessageVerdicts
+from parley.domain.read_filters import MessageKey, MessageVerdicts
 from parley.errors import ConcurrentWriteError, PublishError
 from parley.extensions.store import Write, decode, encode
 from parley.ports import ConnectionGoneError
@@ -166,15 +166,17 @@ class InMemoryStore:
 
 
 class InMemoryVerdictCache:
-    """Read filters' verdicts per (chat, message sequence), as the message rows keep them."""
+    """Read filters' verdicts per (chat, message sequence, version), as the DynamoDB items keep them."""
 
     def __init__(self) -> None:
-        self.rows: dict[tuple[str, int], MessageVerdicts] = {}
+        self.rows: dict[tuple[str, int, int], MessageVerdicts] = {}
         self.reads = 0
 
-    def read_verdicts(self, chat_id: str, sequences: Sequence[int]) -> dict[int, MessageVerdicts]:
+    def read_verdicts(
+        self, chat_id: str, versions: Sequence[MessageKey]
+    ) -> dict[MessageKey, MessageVerdicts]:
         self.reads += 1
-        return {s: self.rows[(chat_id, s)] for s in sequences if (chat_id, s) in self.rows}
+        return {k: self.rows[(chat_id, *k)] for k in versions if (chat_id, *k) in self.rows}
 
     def save_read_verdicts(self, chat_id: str, sequence: int, verdicts: MessageVerdicts) -> None:
-        self.rows[(chat_id, sequence)] = verdicts
+        self.rows[(chat_id, sequence, verdicts.version)] = verdicts

@@ -18,6 +18,8 @@ from parley.catalog import MessageView
 from parley.domain.model import Chat
 
 Action = Literal["keep", "hide", "rewrite"]
+MessageKey = tuple[int, int]
+"""A message version whose verdicts are cached: (sequence, version)."""
 STRENGTH: dict[str, int] = {"keep": 0, "rewrite": 1, "hide": 2}
 """When two filters disagree for one viewer: hide beats rewrite beats keep (the first rewrite stays)."""
 
@@ -35,12 +37,14 @@ class MessageVerdicts(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     key: str = Field(description="The filters (ids, versions, configs) that ruled: see ``filter_key``.")
+    version: int = Field(1, ge=1, description="The message version they ruled on (``MessageView.version``).")
     viewers: frozenset[str]
     hidden: frozenset[str] = frozenset()
     rewrites: tuple[Rewrite, ...] = ()
 
-    def covers(self, key: str, viewers: Iterable[str]) -> bool:
-        return self.key == key and self.viewers.issuperset(viewers)
+    def covers(self, key: str, version: int, viewers: Iterable[str]) -> bool:
+        """A verdict on another version of the message (an extension updated it) rules on nothing."""
+        return self.key == key and self.version == version and self.viewers.issuperset(viewers)
 
     def for_viewer(self, viewer: str) -> tuple[Action, str | None]:
         if viewer in self.hidden:
@@ -52,7 +56,12 @@ class MessageVerdicts(BaseModel):
 
     @classmethod
     def combine(
-        cls, key: str, viewers: Iterable[str], rulings: dict[str, tuple[Action, str | None]]
+        cls,
+        key: str,
+        viewers: Iterable[str],
+        rulings: dict[str, tuple[Action, str | None]],
+        *,
+        version: int = 1,
     ) -> MessageVerdicts:
         """From each viewer's combined ruling (viewers without one keep the message)."""
         texts: dict[str, list[str]] = {}
@@ -61,18 +70,22 @@ class MessageVerdicts(BaseModel):
                 texts.setdefault(text, []).append(viewer)
         return cls(
             key=key,
+            version=version,
             viewers=frozenset(viewers),
             hidden=frozenset(v for v, (action, _) in rulings.items() if action == "hide"),
             rewrites=tuple(Rewrite(text=t, viewers=tuple(vs)) for t, vs in texts.items()),
         )
 
     def apply(self, message: MessageView, viewer: str) -> MessageView:
+        """A hidden or rewritten message loses its blocks, as a moderation rewrite does: what they
+        show was ruled on with the text (``ReadMessage.text``) and must not slip past the verdict."""
         action, text = self.for_viewer(viewer)
+        if action == "keep":
+            return message
+        unblocked = {"blocks": None, "blocks_version": None}
         if action == "hide":
-            return message.model_copy(update={"text": "", "filtered": "hidden"})
-        if action == "rewrite":
-            return message.model_copy(update={"text": text, "filtered": "rewritten"})
-        return message
+            return message.model_copy(update={"text": "", "filtered": "hidden", **unblocked})
+        return message.model_copy(update={"text": text, "filtered": "rewritten", **unblocked})
 
 
 def stronger(

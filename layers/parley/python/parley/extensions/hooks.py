@@ -91,6 +91,7 @@ class ReadMessage(BaseModel):
     sender_name: str
     sender_kind: str
     text: str
+    """Its text, then its blocks' visible text one line each (an interactive message's poll question...)."""
 
 
 class ReadFilterRequest(BaseModel):

@@ -20,7 +20,7 @@ from parley.errors import PushFailedError
 from parley.observability import logger
 from parley.ports import ConnectionGoneError, Pusher
 from parley.realtime.frames import frame_of, withheld_frame
-from parley.services.read_filters import ReadFilters
+from parley.services.read_filters import MESSAGE_EVENTS, ReadFilters
 
 ROSTER_CACHE_SIZE = 4096
 
@@ -172,7 +172,7 @@ class Broadcaster:
         """Each target member's frame when a read filter of the chat rules on this message (a
         rewritten text, or a marker without it); None when every target gets the same frame."""
         filters = self._read_filters
-        if filters is None or envelope.event_type != "MessageStored" or not targets:
+        if filters is None or envelope.event_type not in MESSAGE_EVENTS or not targets:
             return None
         if not filters.may_filter(envelope.metadata.extensions):
             return None

@@ -5,11 +5,13 @@ have picked what the viewer may see: the broadcaster's fan-out, GET messages, GE
 subscribe replay. A chat with no read filter enabled costs nothing: no read, no call.
 
 Cost is bounded. The hook is asked once per message, for every member at once (one call rules on up
-to ``MAX_FILTERED_MESSAGES`` messages), and its verdicts are cached in one item per message
+to ``MAX_FILTERED_MESSAGES`` messages), and its verdicts are cached in one item per message version
 (``parley.adapters.history``: the message is its event-log row, which stays append-only) rather
 than in a table of (message, viewer) rows: a chat has at most ``MAX_PARTICIPANTS`` members, so one
 message's verdicts stay a few KB; they are written once and read with one BatchGetItem per page.
 (Verdicts cached on the older message rows are not read: those messages are ruled once more.)
+An extension's update (MessageUpdated) is a new version: read-filtered like the message as posted,
+ruled on afresh (a verdict on another version, even one saved late, never applies to it).
 The cache entry names the filters and their configs (``filter_key``), so a config change rules
 again on the next read; so does a member who joined after the ruling.
 
@@ -25,10 +27,11 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from parley.blocks import visible_text
 from parley.catalog import Envelope, MessageView
 from parley.domain import audience
 from parley.domain.model import Chat
-from parley.domain.read_filters import Action, MessageVerdicts, filter_key, readers, stronger
+from parley.domain.read_filters import Action, MessageKey, MessageVerdicts, filter_key, readers, stronger
 from parley.errors import StoreError
 from parley.extensions.manifest import ExtensionDocument
 from parley.observability import logger
@@ -38,35 +41,39 @@ if TYPE_CHECKING:
     # and the inbox's cold starts skip them (tests/unit/test_read_filter_imports.py)
     from parley.extensions.hooks import HookRunner, ReadMessage
 
-STORED = "MessageStored"
+MESSAGE_EVENTS = frozenset({"MessageStored", "MessageUpdated"})
+"""The events that carry a message (as posted, or an extension's update of it): read-filtered alike."""
 Ruling = tuple[Action, str | None]
 
 
 class VerdictCache(Protocol):
-    def read_verdicts(self, chat_id: str, sequences: Sequence[int]) -> dict[int, MessageVerdicts]: ...
+    def read_verdicts(
+        self, chat_id: str, versions: Sequence[MessageKey]
+    ) -> dict[MessageKey, MessageVerdicts]: ...
 
     def save_read_verdicts(self, chat_id: str, sequence: int, verdicts: MessageVerdicts) -> None: ...
 
 
 @dataclass(frozen=True)
 class Verdicts:
-    """What each viewer reads of a set of messages (by message sequence); unknown ones are kept."""
+    """What each viewer reads of a set of messages, by (sequence, version): a verdict on one version
+    never applies to another; unknown ones are kept."""
 
-    by_sequence: Mapping[int, MessageVerdicts] = field(default_factory=dict)
+    by_version: Mapping[MessageKey, MessageVerdicts] = field(default_factory=dict)
 
     def message(self, message: MessageView, viewer: str) -> MessageView:
-        verdicts = self.by_sequence.get(message.sequence)
+        verdicts = self.by_version.get(_key(message))
         return verdicts.apply(message, viewer) if verdicts else message
 
     def envelope(self, envelope: Envelope[Any], viewer: str) -> Envelope[Any]:
-        if envelope.event_type != STORED or envelope.data.message.sequence not in self.by_sequence:
+        if envelope.event_type not in MESSAGE_EVENTS or _key(envelope.data.message) not in self.by_version:
             return envelope
         seen = self.message(envelope.data.message, viewer)
         return envelope.model_copy(update={"data": envelope.data.model_copy(update={"message": seen})})
 
     def detail(self, detail: dict[str, Any], viewer: str) -> dict[str, Any]:
         message = _stored_message(detail)
-        if message is None or message.sequence not in self.by_sequence:
+        if message is None or _key(message) not in self.by_version:
             return detail
         seen = self.message(message, viewer).model_dump(mode="json")
         return {**detail, "data": {**detail["data"], "message": seen}}
@@ -107,15 +114,12 @@ class ReadFilters:
         documents = _on_read(chat, self._registry())
         if not documents or not messages:
             return NO_FILTER
-        from parley.extensions.hooks import MAX_FILTERED_MESSAGES
-
         key = filter_key(chat, [(d.id, d.version) for d in documents])
-        found = self._cache.read_verdicts(chat.chat_id, [m.sequence for m in messages])
-        fresh = {s: v for s, v in found.items() if v.covers(key, viewers)}
-        missing = [m for m in messages if m.sequence not in fresh]
+        found = self._cache.read_verdicts(chat.chat_id, [_key(m) for m in messages])
+        fresh = {k: v for k, v in found.items() if v.covers(key, k[1], viewers)}
+        missing = list({_key(m): m for m in messages if _key(m) not in fresh}.values())
         readers_now = sorted(readers(chat) | set(viewers))
-        for start in range(0, len(missing), MAX_FILTERED_MESSAGES):
-            chunk = missing[start : start + MAX_FILTERED_MESSAGES]
+        for chunk in _chunks(missing):
             fresh.update(self._rule(chat, documents, key, chunk, readers_now))
         return Verdicts(fresh)
 
@@ -126,7 +130,7 @@ class ReadFilters:
         key: str,
         messages: Sequence[MessageView],
         viewers: list[str],
-    ) -> dict[int, MessageVerdicts]:
+    ) -> dict[MessageKey, MessageVerdicts]:
         """Ask every filter about ``messages`` (one call each), fold their verdicts, cache them unless
         a fallback stood in for a filter."""
         from parley.extensions.hooks import ReadFilterRequest
@@ -156,15 +160,18 @@ class ReadFilters:
                 "read filter ruled",
                 extra={"extension_id": document.id, "outcome": ruling.outcome, "messages": len(messages)},
             )
-        ruled = {m.sequence: MessageVerdicts.combine(key, viewers, rulings[m.message_id]) for m in messages}
+        ruled = {
+            _key(m): MessageVerdicts.combine(key, viewers, rulings[m.message_id], version=m.version)
+            for m in messages
+        }
         if decided:
             self._save(chat.chat_id, ruled)
         return ruled
 
-    def _save(self, chat_id: str, ruled: Mapping[int, MessageVerdicts]) -> None:
+    def _save(self, chat_id: str, ruled: Mapping[MessageKey, MessageVerdicts]) -> None:
         """The cache only saves later calls: a write that fails leaves the read (or push) as ruled."""
         try:
-            for sequence, verdicts in ruled.items():
+            for (sequence, _), verdicts in ruled.items():
                 self._cache.save_read_verdicts(chat_id, sequence, verdicts)
         except StoreError:
             logger.warning("read verdicts not cached", extra={"chat_id": chat_id}, exc_info=True)
@@ -188,8 +195,31 @@ def _may_see(document: ExtensionDocument, message: MessageView) -> bool:
     )
 
 
+def _key(message: MessageView) -> MessageKey:
+    return message.sequence, message.version
+
+
+def _chunks(messages: Sequence[MessageView]) -> list[list[MessageView]]:
+    """One hook call's messages: at most ``MAX_FILTERED_MESSAGES``, and one version of each message
+    (verdicts name a message by id; GET events may hold its MessageStored and MessageUpdated rows)."""
+    from parley.extensions.hooks import MAX_FILTERED_MESSAGES
+
+    chunks: list[list[MessageView]] = []
+    for message in messages:
+        chunk = next((c for c in chunks if len(c) < MAX_FILTERED_MESSAGES and _fits(c, message)), None)
+        if chunk is None:
+            chunks.append(chunk := [])
+        chunk.append(message)
+    return chunks
+
+
+def _fits(chunk: Sequence[MessageView], message: MessageView) -> bool:
+    return all(m.message_id != message.message_id for m in chunk)
+
+
 def _stored_message(detail: Mapping[str, Any]) -> MessageView | None:
-    if detail.get("metadata", {}).get("event_type") != STORED:
+    """The message an event-log row carries (MessageStored or MessageUpdated), else None."""
+    if detail.get("metadata", {}).get("event_type") not in MESSAGE_EVENTS:
         return None
     return MessageView.model_validate(detail["data"]["message"])
 
@@ -213,5 +243,13 @@ def _read_message(message: MessageView) -> ReadMessage:
         sender_id=message.sender_id,
         sender_name=message.sender_name,
         sender_kind=message.sender_kind,
-        text=message.text,
+        text=shown_text(message),
     )
+
+
+def shown_text(message: MessageView) -> str:
+    """What the message shows people: its text, then its blocks' visible text (as moderation hooks
+    get it), so a filter rules on a poll's question too."""
+    if not message.blocks:
+        return message.text
+    return "\n".join([message.text, visible_text(message.blocks)])
