@@ -886,7 +886,6 @@ function upsertMessage(cs, message, { scroll = true } = {}) {
     }
   }
   const li = messageBubble(cs, message);
-  if (message.filtered) li.dataset.filtered = message.filtered;
   li.dataset.sequence = String(message.sequence);
   li.dataset.messageId = message.message_id;
   li.dataset.senderId = message.sender_id;
@@ -907,8 +906,9 @@ function upsertMessage(cs, message, { scroll = true } = {}) {
 /** A stored message's bubble: its text, or its blocks with their actions wired to this chat. */
 function messageBubble(cs, message) {
   const hidden = message.filtered === "hidden";
+  // a filtered message comes without blocks (what they show was ruled on with the text): never draw any
   const blocks =
-    message.blocks && message.blocks.length && !hidden
+    message.blocks && message.blocks.length && !message.filtered
       ? renderBlocks(message.blocks, {
           onAction: (actionId, values) => submitAction(cs, message.message_id, actionId, values),
           chosen: chosenIn(cs, message.message_id),
@@ -926,6 +926,7 @@ function messageBubble(cs, message) {
     editedAt: message.edited_at || null,
   });
   li.setAttribute("data-testid", "message");
+  if (message.filtered) li.dataset.filtered = message.filtered;
   if (blocks) li.classList.add("interactive");
   cs.versions.set(message.message_id, message.version || 1);
   return li;
@@ -942,7 +943,8 @@ function updateMessage(cs, message) {
   if (!old) return;
   if ((message.version || 1) <= (cs.versions.get(message.message_id) || 1)) return;
   const li = messageBubble(cs, message);
-  for (const key of ["filtered", "sequence", "messageId", "senderId", "order"]) {
+  // the update's own filtered mark (set by messageBubble) stands: each version is ruled on afresh
+  for (const key of ["sequence", "messageId", "senderId", "order"]) {
     if (old.dataset[key] !== undefined) li.dataset[key] = old.dataset[key];
   }
   old.replaceWith(li);
