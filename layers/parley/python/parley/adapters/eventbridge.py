@@ -188,7 +188,8 @@ class EventBridgeRules:
     """The event patterns of the rules on the bus that deliver to someone (ListRules, page by page).
 
     Rules managed by AWS (an archive's: a copy kept for replay, not a consumer) are left out; a
-    disabled rule counts, as a consumer that an operator will replay into. Any failure is a ``BusRulesError``: the caller then publishes everything."""
+    disabled rule counts, as a consumer that an operator will replay into. Any failure is a
+    ``BusRulesError``: the caller then publishes everything."""
 
     def __init__(self, bus_name: str, *, client: Any | None = None) -> None:
         self._bus_name = bus_name
