@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from moto import mock_aws
 
-from infra.local import moto_fixes
+from infra.local import moto_fixes, request_state
 from infra.local.extensions import loaded
 from infra.local.provision import Provisioned, provision
 from parley import root
@@ -57,6 +57,9 @@ def aws() -> Iterator[Provisioned]:
 
 @pytest.fixture
 def api(aws: Provisioned) -> Api:
+    # tests that post from several threads stand for several Lambda containers: Powertools' request
+    # state must be per thread, as the local gateway makes it (else a ``KeyError: '_route'`` 500)
+    request_state.install()
     return Api()
 
 

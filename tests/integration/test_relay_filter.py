@@ -82,3 +82,21 @@ def test_the_relay_reads_the_bus_rules_and_publishes_only_what_one_matches(
     assert published == [greeted]
     assert received(aws.queue_urls["ext_greeter"]) == [greeted.metadata.event_id]
     assert not root.wanted_by_rules()(unheard)
+
+
+def test_a_disabled_rule_still_counts_so_the_archive_keeps_what_it_would_replay(aws: Provisioned) -> None:
+    # Given a third-party extension's rule that an operator disabled during an incident
+    without_the_sink()
+    provision_route(settings(), extension_route(GREETER.document()), aws)
+    events = boto3.client("events", region_name=settings().region)
+    name = next(
+        r["Name"]
+        for r in events.list_rules(EventBusName=settings().bus_name)["Rules"]
+        if json.loads(r["EventPattern"]) == extension_route(GREETER.document()).pattern
+    )
+    events.disable_rule(Name=name, EventBusName=settings().bus_name)
+
+    # Then the relay still counts it: its events are published (and archived) for a later replay
+    assert extension_route(GREETER.document()).pattern in EventBridgeRules(settings().bus_name).patterns()
+    root.reset()
+    assert root.wanted_by_rules()(settings_changed(("greeter",), 7))

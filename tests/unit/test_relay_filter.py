@@ -122,6 +122,15 @@ def test_the_matchers_it_models(pattern: dict[str, Any], event: dict[str, Any], 
     assert EventPattern.load(json.dumps(pattern)).matches_event(event) is expected  # type: ignore[arg-type]
 
 
+def test_a_nested_pattern_matches_any_object_of_an_array() -> None:
+    # EventBridge (its event-ruler) flattens arrays of objects, as S3's `Records` patterns rely on;
+    # moto's matcher does not, so this one is ours alone. Erring on yes costs an event, never loses one.
+    pattern = {"detail": {"steps": {"outcome": ["failed"]}}}
+    assert matches(pattern, {"detail": {"steps": [{"outcome": "ok"}, {"outcome": "failed"}]}})
+    assert not matches(pattern, {"detail": {"steps": [{"outcome": "ok"}, "failed"]}})
+    assert not matches(pattern, {"detail": {"steps": []}})
+
+
 @pytest.mark.parametrize(
     "pattern",
     [

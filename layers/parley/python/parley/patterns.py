@@ -37,7 +37,9 @@ def _fields(pattern: Mapping[str, Any], event: Mapping[str, Any], *, top: bool =
 
 def _field(expected: Any, value: Any) -> bool:
     if isinstance(expected, Mapping):
-        return isinstance(value, Mapping) and _fields(expected, value)
+        # EventBridge flattens an array of objects: a nested pattern matches if any element does
+        values = value if isinstance(value, list) else [value]
+        return any(isinstance(v, Mapping) and _fields(expected, v) for v in values)
     if not isinstance(expected, Sequence) or isinstance(expected, str):
         return True  # not a pattern EventBridge would accept: never drop for it
     values = value if isinstance(value, list) else [value]

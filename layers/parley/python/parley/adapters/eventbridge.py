@@ -187,8 +187,9 @@ def _failed_request(batch: list[dict[str, Any]], exc: Exception) -> list[FailedE
 class EventBridgeRules:
     """The event patterns of the rules on the bus that deliver to someone (ListRules, page by page).
 
-    Disabled rules and rules managed by AWS (an archive's: a copy kept for replay, not a consumer)
-    are left out. Any failure is a ``BusRulesError``: the caller then publishes everything."""
+    Rules managed by AWS (an archive's: a copy kept for replay, not a consumer) are left out; a
+    disabled rule counts, as a consumer that an operator will replay into. Any failure is a
+    ``BusRulesError``: the caller then publishes everything."""
 
     def __init__(self, bus_name: str, *, client: Any | None = None) -> None:
         self._bus_name = bus_name
@@ -217,9 +218,10 @@ class EventBridgeRules:
 
 
 def _delivers(rule: dict[str, Any]) -> bool:
+    """A rule that is or may again be a consumer: a disabled one counts (an operator who disables a
+    failing consumer's rule replays its window from the archive later, which must hold it)."""
     return (
-        str(rule.get("State", "")).startswith("ENABLED")
-        and not rule.get("ManagedBy")
+        not rule.get("ManagedBy")
         and not str(rule.get("Name", "")).startswith("Events-Archive-")
         and bool(rule.get("EventPattern"))
     )
