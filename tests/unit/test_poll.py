@@ -82,6 +82,7 @@ def test_one_vote_per_member_changeable_and_counted_once() -> None:
     assert polls.vote(poll, "bob", "o2") is poll  # the same vote again changes nothing
     assert polls.vote(poll, "bob", "o9") is poll  # no such option
     assert polls.vote(polls.close(poll), "dave", "o1").votes == poll.votes  # closed: no more votes
+    assert (poll.revision, polls.close(poll).revision) == (3, 4)  # every change counted
 
 
 def test_the_blocks_follow_the_schema_with_counts_and_a_close_button_while_open() -> None:
@@ -185,6 +186,8 @@ def test_a_poll_is_posted_voted_changed_and_closed_by_its_author_only() -> None:
     # And a later vote changes nothing
     world.deliver(world.act(message_id, "carol", "vote", 6, option="o1"))
     assert len(world.outputs("ExtensionMessageUpdateRequested")) == 3
+    # And each update counts its state, so the core can drop one that arrives after a newer one
+    assert [u.revision for u in world.outputs("ExtensionMessageUpdateRequested")] == [1, 2, 3]
 
 
 def test_a_poll_past_its_time_is_closed_on_the_chats_next_poll_event() -> None:

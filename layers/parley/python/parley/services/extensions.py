@@ -25,6 +25,7 @@ from parley.errors import (
     MessageNotFoundError,
     MessageRejectedError,
     RateLimitedError,
+    StaleUpdateError,
 )
 from parley.extensions.manifest import ExtensionDocument
 from parley.extensions.policy import SHADOW, refusal, sender_id
@@ -308,8 +309,13 @@ class ExtensionService:
                 text=data.text,
                 blocks=data.blocks,
                 cause=envelope,
+                revision=data.revision,
             )
         except MessageRejectedError as exc:  # recorded (MessageModerated) by the service
+            return exc.code
+        except StaleUpdateError as exc:  # a newer state is shown already: dropped, never retried
+            logger.info("dropped a stale update", extra={"extension_id": document.id, **exc.details})
+            metrics.add_metric(name="ExtensionUpdateStale", unit=MetricUnit.Count, value=1)
             return exc.code
         except (ForbiddenError, MessageNotFoundError) as exc:
             reason = exc.message if exc.message.startswith("not_owner") else f"{exc.code}: {exc.message}"

@@ -105,15 +105,20 @@ class Interactions:
         text: str | None,
         blocks: Sequence[Block] | None,
         cause: Envelope[Any],
+        revision: int | None = None,
     ) -> MessageView | None:
         """An extension's new version of its own message, after the chat's moderation hooks (on what
-        it will show; a rewrite stores the rewritten text without blocks). None for a repeat."""
+        it will show; a rewrite stores the rewritten text without blocks). None for a repeat.
+
+        Raises StaleUpdateError when ``revision`` is not above the one the message shows."""
         key = update_key(chat_id, document.id, request_id)
         if self._repo.claimed(key) is not None:
             return None  # applied already (a redelivery): no second MessageUpdated, no second ruling
         current = interactions.update_message_allowed(
             self._repo.message_by_id(chat_id, message_id), document.id
         )
+        if revision is not None:  # before moderation: a stale state is never ruled on
+            interactions.check_revision(revision, self._repo.message_revision(chat_id, message_id))
         shown_text = current.text if text is None else text
         shown_blocks = current.blocks if blocks is None else blocks
         shown = "\n".join([shown_text, visible_text(shown_blocks)]) if shown_blocks else shown_text
@@ -131,6 +136,8 @@ class Interactions:
                 text=text,
                 blocks=blocks,
                 now=now,
+                revision=revision,
+                shown_revision=None if revision is None else self._repo.message_revision(chat_id, message_id),
             )
             return with_rulings(outcome, ruled)
 

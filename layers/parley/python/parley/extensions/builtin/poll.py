@@ -63,6 +63,9 @@ class PollState(BaseModel):
     closes_at: datetime | None = None
     closed: bool = False
     votes: dict[str, str] = Field(default_factory=dict, description="Member id -> option id.")
+    revision: int = Field(
+        0, description="Grows with every change: the update's revision, so an older state never shows."
+    )
 
     def option_ids(self) -> tuple[str, ...]:
         return tuple(f"o{n}" for n in range(1, len(self.options) + 1))
@@ -113,11 +116,13 @@ def vote(poll: PollState, member_id: str, option_id: str) -> PollState:
     """The member's vote is now ``option_id`` (replacing any earlier one); a closed poll is as it was."""
     if poll.closed or option_id not in poll.option_ids() or poll.votes.get(member_id) == option_id:
         return poll
-    return poll.model_copy(update={"votes": {**poll.votes, member_id: option_id}})
+    return poll.model_copy(
+        update={"votes": {**poll.votes, member_id: option_id}, "revision": poll.revision + 1}
+    )
 
 
 def close(poll: PollState) -> PollState:
-    return poll if poll.closed else poll.model_copy(update={"closed": True})
+    return poll if poll.closed else poll.model_copy(update={"closed": True, "revision": poll.revision + 1})
 
 
 def tally(poll: PollState) -> dict[str, int]:
@@ -179,7 +184,7 @@ def _key(message_id: str) -> str:
 
 
 def _show(ctx: Context[PollConfig], poll: PollState) -> None:
-    ctx.update_message(poll.message_id, text=text(poll), blocks=blocks(poll))
+    ctx.update_message(poll.message_id, text=text(poll), blocks=blocks(poll), revision=poll.revision)
 
 
 def _close_due(ctx: Context[PollConfig], now: datetime, *, skip: str | None = None) -> None:
