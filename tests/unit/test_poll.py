@@ -203,6 +203,39 @@ def test_a_poll_past_its_time_is_closed_on_the_chats_next_poll_event() -> None:
     assert message_id not in (world.store.get(polls.OPEN_KEY) or {})
 
 
+@pytest.mark.parametrize(("closing", "reads"), [("author", 2), ("due", 1)])
+def test_a_vote_committed_while_the_poll_closes_is_kept_in_its_final_counts(closing: str, reads: int) -> None:
+    world = World()
+    world.deliver(world.command("Lunch?", "Pizza", "Sushi", "--closes", "1m"))
+    (posted,) = world.outputs("ExtensionMessageRequested")
+    message_id = extension_message_id("poll", posted.request_id)
+    key, read = polls._key(message_id), world.store.read
+    raced: list[str] = []
+
+    def read_then_carol_votes(wanted: str) -> tuple[str | None, int]:
+        """Carol's vote commits (another delivery) just after the close reads the poll (the
+        author's click reads it once to know it is a poll, then to close it)."""
+        seen = read(wanted)
+        if wanted == key:
+            raced.append(wanted)
+        if wanted == key and len(raced) == reads:
+            world.store.update(key, lambda p: {**(p or {}), "votes": {"carol": "o1"}})
+        return seen
+
+    world.store.read = read_then_carol_votes  # type: ignore[method-assign,assignment]
+    # When the poll closes (its author's click, or its time on the chat's next poll event)
+    if closing == "author":
+        world.deliver(world.act(message_id, ALICE.id, "close", 5))
+    else:
+        world.deliver(world.command("Dinner?", "Soup", "Salad", seconds=120))
+    # Then the store and the closed message both keep Carol's vote
+    assert raced
+    final = world.store.values[key]
+    assert (final["closed"], final["votes"]) == (True, {"carol": "o1"})
+    shown = world.outputs("ExtensionMessageUpdateRequested")[-1]
+    assert [o.count for o in shown.blocks[0].options] == [1, 0]
+
+
 def test_a_bad_command_tells_its_author_how_to_use_it() -> None:
     world = World()
     world.deliver(world.command("Lunch?", "Pizza"))

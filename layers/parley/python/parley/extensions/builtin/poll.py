@@ -194,9 +194,7 @@ def _close_due(ctx: Context[PollConfig], now: datetime, *, skip: str | None = No
     for message_id in due:
         stored = ctx.store.get(_key(message_id))
         if stored is not None and not stored.get("closed"):
-            poll = close(PollState.model_validate(stored))
-            ctx.store.put(_key(message_id), poll.model_dump(mode="json"))
-            _show(ctx, poll)
+            _show(ctx, _close(ctx, message_id))
     if due:
         ctx.store.update(
             OPEN_KEY, lambda now_open: {k: v for k, v in (now_open or {}).items() if k not in due}
@@ -251,9 +249,18 @@ def _closed_by(ctx: Context[PollConfig], message_id: str, member_id: str, now: d
     if member_id != poll.author_id and not poll.due(now):
         ctx.send_ephemeral(member_id, "Only the poll's author can close it.")
         return
-    poll = close(poll)
-    ctx.store.put(_key(message_id), poll.model_dump(mode="json"))
+    poll = _close(ctx, message_id)
     ctx.store.update(
         OPEN_KEY, lambda open_polls: {k: v for k, v in (open_polls or {}).items() if k != message_id}
     )
     _show(ctx, poll)
+
+
+def _close(ctx: Context[PollConfig], message_id: str) -> PollState:
+    """Close the stored poll by compare-and-set, as votes are written: a vote committed since this
+    delivery read the poll is kept in its final counts, never overwritten."""
+
+    def closed(stored: Any) -> dict[str, Any]:
+        return close(PollState.model_validate(stored)).model_dump(mode="json")
+
+    return PollState.model_validate(ctx.store.update(_key(message_id), closed))
