@@ -83,6 +83,23 @@ def test_a_post_invokes_only_a_command_of_an_enabled_extension() -> None:
     assert slash.invocation("//poll not a command", commands) is None
 
 
+def test_a_shadow_install_answers_no_command_so_the_post_stays_a_message() -> None:
+    live = with_install(new_chat("free"), "poll")
+    shadowed = ext.put_install(
+        live,
+        user_id=OWNER,
+        extension_id="poll",
+        version="1.0.0",
+        enabled=True,
+        config={},
+        now=at(2),
+        shadow=True,
+    ).chat
+    assert slash.available(shadowed, REGISTRY) == {}
+    assert slash.invocation('/poll "Lunch?" Pizza Sushi', slash.available(shadowed, REGISTRY)) is None
+    slash.conflict(shadowed, REGISTRY["zpoll"], REGISTRY)  # a shadow install claims no name
+
+
 def test_double_slash_escapes_and_other_text_is_kept() -> None:
     assert slash.unescaped("//poll is a command") == "/poll is a command"
     assert slash.unescaped("/unknown") == "/unknown"

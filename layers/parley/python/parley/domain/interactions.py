@@ -46,7 +46,10 @@ def _interactive(chat: Chat, message: MessageView | None, participant_id: str) -
         raise ForbiddenError("you may not see this message")
     if chat.status == "completed":
         raise ChatCompletedError("the chat is completed and accepts no changes")
-    if chat.enabled_extension(owner) is None:
+    install = chat.enabled_extension(owner)
+    if (
+        install is None or install.shadow
+    ):  # a shadow install's update is only recorded: the action would vanish
         raise InvalidRequestError(
             f"the extension that posted this message ({owner}) is not enabled here", field="message_id"
         )

@@ -46,9 +46,11 @@ class Invocation:
 
 
 def available(chat: Chat, registry: Mapping[str, ExtensionDocument]) -> dict[str, Available]:
-    """Every command of the chat's enabled extensions, by name; a name two claim goes to the smaller id."""
+    """Every command of the chat's live extensions, by name; a name two claim goes to the smaller id.
+    A shadow install answers none: its outputs are only recorded, so a command it took would vanish."""
     found: dict[str, Available] = {}
-    for extension_id in sorted(k for k, install in chat.extensions.items() if install.enabled):
+    live = (k for k, install in chat.extensions.items() if install.enabled and not install.shadow)
+    for extension_id in sorted(live):
         document = registry.get(extension_id)
         for command in document.commands if document else ():
             found.setdefault(command.name, Available(extension_id, command))
@@ -95,8 +97,8 @@ def command_id(chat_id: str, user_id: str, client_message_id: str | None) -> str
 
 
 def conflict(chat: Chat, document: ExtensionDocument, registry: Mapping[str, ExtensionDocument]) -> None:
-    """Refuse enabling ``document`` on a chat where another enabled extension declares one of its
-    commands: a command name answers to one extension per chat."""
+    """Refuse enabling ``document`` on a chat where another live extension declares one of its
+    commands: a command name answers to one extension per chat (a shadow install claims none)."""
     taken = {
         name: found.extension_id
         for name, found in available(chat, registry).items()

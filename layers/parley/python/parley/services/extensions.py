@@ -159,7 +159,7 @@ class ExtensionService:
             merged = installs.keep_secrets(config, current.config if current else {}, secrets)
             if kept:
                 self._check(document, merged, secrets)
-            if enabled and document.commands:
+            if enabled and not shadow and document.commands:  # switched live: checked then
                 slash.conflict(chat, document, self._registry.all())
             shadowed = None
             if shadow_config is not None:
