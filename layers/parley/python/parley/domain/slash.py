@@ -15,9 +15,11 @@ import shlex
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from parley.catalog import MAX_COMMAND_ARGS
-from parley.domain.model import Chat
+from parley.domain.commands import _rate_limit
+from parley.domain.model import Chat, Outcome
 from parley.errors import InvalidRequestError
 from parley.extensions.manifest import ExtensionDocument, SlashCommand
 
@@ -111,3 +113,9 @@ def conflict(chat: Chat, document: ExtensionDocument, registry: Mapping[str, Ext
             f"{', '.join(clashes)}; disable that one first",
             field="enabled",
         )
+
+
+def counted(chat: Chat, user_id: str, now: datetime) -> Outcome:
+    """A command costs its member one post of the chat's rate limit (RateLimitedError past it), like
+    an action: a loop of commands cannot flood the bus, the extension or its store."""
+    return Outcome(chat=chat.model_copy(update={"recent_posts": _rate_limit(chat, user_id, now.timestamp())}))
