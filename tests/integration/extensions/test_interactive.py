@@ -554,3 +554,22 @@ def test_an_update_counted_below_what_the_message_shows_is_dropped(api: Api, bus
     kept = repository.message_by_id(chat_id, poll["message_id"])
     assert kept is not None
     assert kept.text == "Dan voted"
+
+
+def test_a_client_action_id_reused_on_another_message_is_refused_naming_it(
+    api: Api, bus: Bus, alice: User, bob: User
+) -> None:
+    bot = lunch_bot()
+    with registered(bot):
+        chat_id = chat_with(api, bus, alice, bob, extensions=("lunch",))
+        first = post_the_poll(api, bus, bot, chat_id, alice)
+        assert api.send(alice, chat_id, "lunch").status == 201
+        assert True in deliver(bot, bus.emitted(), **{"detail-type": "MessageStored"})
+        bus.pump()
+        messages = api.get(f"/chats/{chat_id}/messages", alice).json["items"]
+        (second,) = [m for m in messages if m.get("blocks") and m["message_id"] != first["message_id"]]
+        assert act(api, bob, chat_id, first["message_id"], "vote", "click-1", option="sushi").status == 202
+        # When Bob's client reuses the id on another message, Then it is a 422 naming the field, not a 500
+        reused = act(api, bob, chat_id, second["message_id"], "vote", "click-1", option="pizza")
+        assert_error(reused, 422, "invalid_request", field="client_action_id")
+    assert len(submitted(bus)) == 1

@@ -24,7 +24,7 @@ from parley.blocks import Block, visible_text
 from parley.catalog import Actor, Audience, Envelope, MessageView
 from parley.domain import interactions
 from parley.domain.model import Chat, Outcome
-from parley.errors import ParleyError
+from parley.errors import InvalidRequestError, ParleyError
 from parley.extensions.manifest import ExtensionDocument
 from parley.services.moderation import Moderated, with_rulings
 from parley.services.unit_of_work import Identity, UnitOfWork
@@ -87,9 +87,18 @@ class Interactions:
         claim = Claim(key, {"submission_id": submission_id, "message_id": message_id}, ACTION_KEY_TTL)
         try:
             self._uow.execute(chat_id, who, decide, correlation_id, claim=claim)
-        except (DuplicateClientMessageError, ParleyError):
+        except (DuplicateClientMessageError, ParleyError) as exc:
             # a repeat of a recorded action (even one the message would now refuse) gets its answer
             earlier = self._repo.claimed(key)
+            if (
+                earlier is not None
+                and earlier.get("message_id") != message_id
+                and not isinstance(exc, ParleyError)
+            ):
+                raise InvalidRequestError(
+                    "this client_action_id was used for another message: send a new one",
+                    field="client_action_id",
+                ) from exc
             if earlier is None or earlier.get("message_id") != message_id:
                 raise
             return Submission(str(earlier["submission_id"]), replayed=True)
