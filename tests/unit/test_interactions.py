@@ -107,6 +107,18 @@ def test_no_action_in_a_completed_chat_or_for_a_disabled_owner_or_of_an_unknown_
         vote(completed, bot_message())
     with pytest.raises(InvalidRequestError):
         vote(chat_with_the_bot("spy"), bot_message())
+    shadowed = installs.put_install(
+        chat_with_the_bot(),
+        user_id=OWNER,
+        extension_id="lunch",
+        version="1.0.0",
+        enabled=True,
+        config={},
+        now=T0,
+        shadow=True,
+    ).chat
+    with pytest.raises(InvalidRequestError, match="not enabled"):  # its update would only be recorded
+        vote(shadowed, bot_message())
     with pytest.raises(ActionRefusedError):
         interactions.submit(
             chat_with_the_bot(),

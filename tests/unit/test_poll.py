@@ -82,6 +82,7 @@ def test_one_vote_per_member_changeable_and_counted_once() -> None:
     assert polls.vote(poll, "bob", "o2") is poll  # the same vote again changes nothing
     assert polls.vote(poll, "bob", "o9") is poll  # no such option
     assert polls.vote(polls.close(poll), "dave", "o1").votes == poll.votes  # closed: no more votes
+    assert (poll.revision, polls.close(poll).revision) == (3, 4)  # every change counted
 
 
 def test_the_blocks_follow_the_schema_with_counts_and_a_close_button_while_open() -> None:
@@ -185,6 +186,8 @@ def test_a_poll_is_posted_voted_changed_and_closed_by_its_author_only() -> None:
     # And a later vote changes nothing
     world.deliver(world.act(message_id, "carol", "vote", 6, option="o1"))
     assert len(world.outputs("ExtensionMessageUpdateRequested")) == 3
+    # And each update counts its state, so the core can drop one that arrives after a newer one
+    assert [u.revision for u in world.outputs("ExtensionMessageUpdateRequested")] == [1, 2, 3]
 
 
 def test_a_poll_past_its_time_is_closed_on_the_chats_next_poll_event() -> None:
@@ -198,6 +201,39 @@ def test_a_poll_past_its_time_is_closed_on_the_chats_next_poll_event() -> None:
     (update,) = world.outputs("ExtensionMessageUpdateRequested")
     assert (update.message_id, update.blocks[0].closed) == (message_id, True)
     assert message_id not in (world.store.get(polls.OPEN_KEY) or {})
+
+
+@pytest.mark.parametrize(("closing", "reads"), [("author", 2), ("due", 1)])
+def test_a_vote_committed_while_the_poll_closes_is_kept_in_its_final_counts(closing: str, reads: int) -> None:
+    world = World()
+    world.deliver(world.command("Lunch?", "Pizza", "Sushi", "--closes", "1m"))
+    (posted,) = world.outputs("ExtensionMessageRequested")
+    message_id = extension_message_id("poll", posted.request_id)
+    key, read = polls._key(message_id), world.store.read
+    raced: list[str] = []
+
+    def read_then_carol_votes(wanted: str) -> tuple[str | None, int]:
+        """Carol's vote commits (another delivery) just after the close reads the poll (the
+        author's click reads it once to know it is a poll, then to close it)."""
+        seen = read(wanted)
+        if wanted == key:
+            raced.append(wanted)
+        if wanted == key and len(raced) == reads:
+            world.store.update(key, lambda p: {**(p or {}), "votes": {"carol": "o1"}})
+        return seen
+
+    world.store.read = read_then_carol_votes  # type: ignore[method-assign,assignment]
+    # When the poll closes (its author's click, or its time on the chat's next poll event)
+    if closing == "author":
+        world.deliver(world.act(message_id, ALICE.id, "close", 5))
+    else:
+        world.deliver(world.command("Dinner?", "Soup", "Salad", seconds=120))
+    # Then the store and the closed message both keep Carol's vote
+    assert raced
+    final = world.store.values[key]
+    assert (final["closed"], final["votes"]) == (True, {"carol": "o1"})
+    shown = world.outputs("ExtensionMessageUpdateRequested")[-1]
+    assert [o.count for o in shown.blocks[0].options] == [1, 0]
 
 
 def test_a_bad_command_tells_its_author_how_to_use_it() -> None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from parley.adapters.memory import InMemoryPublisher, failing
 from parley.catalog import SYSTEM
 from parley.domain import extensions as ext
 from parley.domain import slash
-from parley.domain.model import Chat
-from parley.errors import ContentionError, InvalidRequestError
+from parley.domain.model import Chat, Outcome
+from parley.errors import ContentionError, InvalidRequestError, RateLimitedError
 from parley.extensions.manifest import ExtensionDocument, Manifest, SlashCommand
 from parley.extensions.sdk import CommandCall
 from parley.services.slash import SlashCommands
@@ -83,6 +85,23 @@ def test_a_post_invokes_only_a_command_of_an_enabled_extension() -> None:
     assert slash.invocation("//poll not a command", commands) is None
 
 
+def test_a_shadow_install_answers_no_command_so_the_post_stays_a_message() -> None:
+    live = with_install(new_chat("free"), "poll")
+    shadowed = ext.put_install(
+        live,
+        user_id=OWNER,
+        extension_id="poll",
+        version="1.0.0",
+        enabled=True,
+        config={},
+        now=at(2),
+        shadow=True,
+    ).chat
+    assert slash.available(shadowed, REGISTRY) == {}
+    assert slash.invocation('/poll "Lunch?" Pizza Sushi', slash.available(shadowed, REGISTRY)) is None
+    slash.conflict(shadowed, REGISTRY["zpoll"], REGISTRY)  # a shadow install claims no name
+
+
 def test_double_slash_escapes_and_other_text_is_kept() -> None:
     assert slash.unescaped("//poll is a command") == "/poll is a command"
     assert slash.unescaped("/unknown") == "/unknown"
@@ -140,7 +159,8 @@ def test_a_calls_options_and_positional_args_are_read_apart() -> None:
 
 
 class Members:
-    """The one call SlashCommands makes of the chat service: the chat, for a member."""
+    """The calls SlashCommands makes of the chat service: the chat, for a member, and the change
+    that counts the command toward the member's rate limit."""
 
     def __init__(self, chat: Chat) -> None:
         self.chat = chat
@@ -149,6 +169,11 @@ class Members:
     def get_chat(self, who: Identity, chat_id: str) -> Chat:
         self.reads += 1
         return self.chat
+
+    def execute_as(self, who: Identity, chat_id: str, decide: Any, *, correlation_id: str | None) -> Outcome:
+        outcome: Outcome = decide(self.chat, at(5))
+        self.chat = outcome.chat
+        return outcome
 
 
 def test_a_command_the_bus_refuses_is_a_contention_error_and_a_retry_is_the_same_command() -> None:
@@ -172,3 +197,19 @@ def test_a_command_the_bus_refuses_is_a_contention_error_and_a_retry_is_the_same
     reads = members.reads
     assert commands.invoke(who, chat.chat_id, text="hello /poll") is None
     assert (members.reads, len(bus.published)) == (reads, 1)
+
+
+def test_a_command_counts_toward_the_members_rate_limit_like_a_post() -> None:
+    chat = with_install(new_chat("free"), "poll")
+    limited = chat.model_copy(
+        update={"settings": chat.settings.model_copy(update={"rate_limit_messages": 2})}
+    )
+    bus = InMemoryPublisher()
+    commands = SlashCommands(Members(limited), lambda: REGISTRY, bus)  # type: ignore[arg-type]
+    who = Identity(OWNER, "Owner")
+    for n in range(2):
+        assert commands.invoke(who, chat.chat_id, text=f"/poll q{n} a b", client_message_id=f"k{n}")
+    # When the member loops the command past the chat's limit, Then it is refused and never sent
+    with pytest.raises(RateLimitedError):
+        commands.invoke(who, chat.chat_id, text="/poll q a b", client_message_id="k3")
+    assert len(bus.published) == 2

@@ -388,6 +388,37 @@ def test_a_webhook_to_a_private_address_is_refused_before_any_call(monkeypatch: 
     assert "private" in run.steps[0].reason
 
 
+def shadowed(world: World, extension_id: str, config: dict[str, Any]) -> None:
+    """The install in shadow mode: it runs on live events, its outputs are only recorded."""
+    world.chat = installs.put_install(
+        world.chat,
+        user_id=OWNER,
+        extension_id=extension_id,
+        version="1",
+        enabled=True,
+        config=config,
+        now=at(2),
+        shadow=True,
+    ).chat
+
+
+def test_a_shadow_install_sends_no_webhook(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(workflows, "send", lambda *a, **k: pytest.fail("a shadow install posted live"))
+    monkeypatch.setattr(webhook, "post", lambda *a, **k: pytest.fail("a shadow install posted live"))
+    hook = {"do": "webhook", "url": "https://hooks.example.com/in"}
+    config = {"webhook_secret": SECRET, "workflows": [workflow("UserJoined", hook)]}
+    forwarding = {"url": "https://hooks.example.com/in", "secret": SECRET, "events": ["UserJoined"]}
+    world = World({"workflows": config, "webhook": forwarding}, workflows.extension, webhook.extension)
+    shadowed(world, "workflows", config)
+    shadowed(world, "webhook", forwarding)
+    # When Bob joins, the workflow's webhook step and the webhook extension both hold back
+    event = joined(world.chat)
+    workflows.extension.deliver(event)
+    webhook.extension.deliver(event)
+    [run] = runs(world.bus.published)
+    assert [(s.do, s.outcome, s.reason) for s in run.steps] == [("webhook", "refused", "shadow")]
+
+
 def test_a_recorded_run_is_for_moderators_only() -> None:
     reported = WorkflowRunReported(
         extension_id="workflows",

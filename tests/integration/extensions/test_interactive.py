@@ -502,3 +502,74 @@ def test_an_extension_message_posted_before_history_became_the_log_cannot_be_act
     # Then it is not found for actions (nor updates: the same lookup), like w19a's own older messages
     assert root.chat_repository().message_by_id(chat_id, old) is None
     assert_error(act(api, bob, chat_id, old, "vote", "b1", option="pizza"), 404, "message_not_found")
+
+
+def test_an_update_counted_below_what_the_message_shows_is_dropped(api: Api, bus: Bus, alice: User) -> None:
+    bot = lunch_bot()
+    with registered(bot):
+        chat_id = chat_with(api, bus, alice, extensions=("lunch",))
+        poll = post_the_poll(api, bus, bot, chat_id, alice)
+
+        def update(request_id: str, text: str, revision: int) -> None:
+            request = ExtensionMessageUpdateRequested(
+                extension_id="lunch",
+                request_id=request_id,
+                message_id=poll["message_id"],
+                text=text,
+                revision=revision,
+            )
+            root.extension_runtime().publish([new_event(request, chat_id=chat_id, actor=bot.actor)])
+            bus.pump()
+
+        # When the newer state (revision 2) reaches the core before the older one (revision 1)
+        update("u-b", "Carol voted, closed", 2)
+        update("u-a", "Bob voted", 1)
+        update("u-again", "same revision", 2)
+        repository = root.chat_repository()
+        shown = repository.message_by_id(chat_id, poll["message_id"])
+        # Then the older states are dropped, not shown (and not retried: the bus is drained)
+        assert shown is not None
+        assert (shown.version, shown.text) == (2, "Carol voted, closed")
+        updated = [
+            e
+            for e in api.get(f"/chats/{chat_id}/events", alice).json["items"]
+            if e["metadata"]["event_type"] == "MessageUpdated"
+        ]
+        assert len(updated) == 1
+        # And a newer one goes through
+        update("u-c", "Dan voted", 3)
+        latest = repository.message_by_id(chat_id, poll["message_id"])
+        assert latest is not None
+        assert (latest.version, latest.text) == (3, "Dan voted")
+        assert repository.message_revision(chat_id, poll["message_id"]) == 3
+    # And a write that lost the race to a newer revision fails in its transaction (retried from a
+    # fresh read, which sees it stale)
+    loaded = repository.load(chat_id)
+    assert loaded is not None
+    late = latest.model_copy(update={"version": 4, "text": "late"})
+    with pytest.raises(ConcurrentWriteError):
+        repository.commit(
+            loaded, Outcome(chat=loaded.chat, updated=late, update_revision=3), [], now=latest.created_at
+        )
+    kept = repository.message_by_id(chat_id, poll["message_id"])
+    assert kept is not None
+    assert kept.text == "Dan voted"
+
+
+def test_a_client_action_id_reused_on_another_message_is_refused_naming_it(
+    api: Api, bus: Bus, alice: User, bob: User
+) -> None:
+    bot = lunch_bot()
+    with registered(bot):
+        chat_id = chat_with(api, bus, alice, bob, extensions=("lunch",))
+        first = post_the_poll(api, bus, bot, chat_id, alice)
+        assert api.send(alice, chat_id, "lunch").status == 201
+        assert True in deliver(bot, bus.emitted(), **{"detail-type": "MessageStored"})
+        bus.pump()
+        messages = api.get(f"/chats/{chat_id}/messages", alice).json["items"]
+        (second,) = [m for m in messages if m.get("blocks") and m["message_id"] != first["message_id"]]
+        assert act(api, bob, chat_id, first["message_id"], "vote", "click-1", option="sushi").status == 202
+        # When Bob's client reuses the id on another message, Then it is a 422 naming the field, not a 500
+        reused = act(api, bob, chat_id, second["message_id"], "vote", "click-1", option="pizza")
+        assert_error(reused, 422, "invalid_request", field="client_action_id")
+    assert len(submitted(bus)) == 1

@@ -936,6 +936,13 @@ class ExtensionMessageUpdateRequested(EventData):
     message_id: str = Field(min_length=1, max_length=128)
     text: str | None = Field(None, min_length=1)
     blocks: tuple[Block, ...] | None = Field(None, description="An empty list removes them.")
+    revision: int | None = Field(
+        None,
+        ge=1,
+        description="How new this state is, counted by the extension: an update at or below the "
+        "revision the message shows already is dropped, so updates that arrive out of order never "
+        "show an older state.",
+    )
 
 
 @event

@@ -117,6 +117,13 @@ class MessageNotFoundError(ParleyError):
     code = "message_not_found"
 
 
+class StaleUpdateError(ParleyError):
+    """An extension's update carries a ``revision`` at or below the one its message shows: a newer
+    state arrived first, so this one is dropped (recorded, never retried)."""
+
+    code = "stale_update"
+
+
 class InvalidConfigError(InvalidRequestError):
     """An extension config failed its schema; ``fields`` names each bad field."""
 

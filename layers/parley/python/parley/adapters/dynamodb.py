@@ -169,7 +169,18 @@ class ChatRepository:
             self._pointers[key] = int(data["event_sequence"])
         return self._pointers[key]
 
-    def _save_update(self, tx: _Transaction, m: MessageView | None) -> None:
+    def message_revision(self, chat_id: str, message_id: str) -> int | None:
+        """The extension's ``revision`` an extension message's row shows (None: it counts none)."""
+        at = self._stored_at(chat_id, message_id)
+        if at is None:
+            return None
+        try:
+            record = EventRecord.get(chat_id, at, consistent_read=True, attributes_to_get=["revision"])
+        except EventRecord.DoesNotExist:
+            return None
+        return None if record.revision is None else int(record.revision)
+
+    def _save_update(self, tx: _Transaction, m: MessageView | None, revision: int | None) -> None:
         """The message's new version onto its MessageStored row, the projection of MessageUpdated
         (the event in the same transaction is the source): only forward, a version at or below the
         stored one fails the write, so an older update never overwrites a newer one. The read-filter
@@ -180,7 +191,7 @@ class ChatRepository:
         at = self._stored_at(m.chat_id, m.message_id)
         if at is None:
             raise StoreError(f"message {m.message_id} has no stored row to update")
-        tx.update(*latest_version(m, at))
+        tx.update(*latest_version(m, at, revision))
 
     def claimed(self, key: str) -> dict[str, Any] | None:
         """What a ``Claim`` recorded, if its change was committed."""
@@ -271,7 +282,7 @@ class ChatRepository:
                 tx.save(cold)
             if outcome.message is not None:
                 self._save_message(tx, outcome.message, envelopes, client_message_id, now)
-            self._save_update(tx, outcome.updated)
+            self._save_update(tx, outcome.updated, outcome.update_revision)
             _save_claim(tx, claim, now)
             if outcome.joined is not None:
                 tx.save(

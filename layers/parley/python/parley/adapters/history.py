@@ -83,16 +83,23 @@ def stored_message(record: EventRecord) -> MessageView | None:
     return MessageView.model_validate(json.loads(record.detail)["data"]["message"])
 
 
-def latest_version(message: MessageView, event_sequence: int) -> tuple[EventRecord, list[Any], Any]:
+def latest_version(
+    message: MessageView, event_sequence: int, revision: int | None = None
+) -> tuple[EventRecord, list[Any], Any]:
     """The update (item, actions, condition) that makes ``message`` the latest version its
-    MessageStored row shows: only forward, never at or below the version it holds. The row's
-    ``detail``, the event as published, is left as it was."""
+    MessageStored row shows: only forward, never at or below the version it holds, nor at or below
+    the extension's ``revision`` it holds. The row's ``detail``, the event as published, is left as
+    it was."""
     stored = EventRecord.edit_version
     condition = (EventRecord.event_type == STORED) & (stored.does_not_exist() | (stored < message.version))
     actions = [
         EventRecord.latest.set(message.model_dump_json(exclude={"filtered"})),
         EventRecord.edit_version.set(message.version),
     ]
+    if revision is not None:
+        shown = EventRecord.revision
+        condition = condition & (shown.does_not_exist() | (shown < revision))
+        actions.append(EventRecord.revision.set(revision))
     return EventRecord(message.chat_id, event_sequence), actions, condition
 
 

@@ -125,6 +125,8 @@ class EventRecord(Model):
     projection of its MessageUpdated events; absent: as posted. A MODIFY: never republished."""
     edit_version = NumberAttribute(null=True)
     """That version's number: an update writes only above it."""
+    revision = NumberAttribute(null=True)
+    """The extension's ``revision`` of that version, if it counts them: an update writes only above it."""
 
 
 class IdempotencyRecord(Model):

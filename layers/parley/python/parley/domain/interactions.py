@@ -18,7 +18,13 @@ from parley.catalog import InteractionSubmitted, MessageUpdated, MessageView
 from parley.domain import audience
 from parley.domain.commands import _rate_limit
 from parley.domain.model import MAX_MESSAGE_LENGTH, Chat, Outcome
-from parley.errors import ChatCompletedError, ForbiddenError, InvalidRequestError, MessageNotFoundError
+from parley.errors import (
+    ChatCompletedError,
+    ForbiddenError,
+    InvalidRequestError,
+    MessageNotFoundError,
+    StaleUpdateError,
+)
 
 EXTENSION_SENDER = "ext:"
 
@@ -40,7 +46,10 @@ def _interactive(chat: Chat, message: MessageView | None, participant_id: str) -
         raise ForbiddenError("you may not see this message")
     if chat.status == "completed":
         raise ChatCompletedError("the chat is completed and accepts no changes")
-    if chat.enabled_extension(owner) is None:
+    install = chat.enabled_extension(owner)
+    if (
+        install is None or install.shadow
+    ):  # a shadow install's update is only recorded: the action would vanish
         raise InvalidRequestError(
             f"the extension that posted this message ({owner}) is not enabled here", field="message_id"
         )
@@ -97,10 +106,13 @@ def update_message(
     text: str | None,
     blocks: Sequence[Block] | None,
     now: datetime,
+    revision: int | None = None,
+    shown_revision: int | None = None,
 ) -> Outcome:
     """The extension's new version of its own message: ``None`` keeps the text or blocks, empty blocks
     remove them. For the message's audience (a whisper's people), with the next version number."""
     message = update_message_allowed(message, extension_id)
+    check_revision(revision, shown_revision)
     new_text = message.text if text is None else text
     if not new_text.strip() or len(new_text) > min(MAX_MESSAGE_LENGTH, chat.settings.max_message_length):
         raise InvalidRequestError(
@@ -125,4 +137,15 @@ def update_message(
         events=(MessageUpdated(message=updated, extension_id=extension_id),),
         audience=scope,
         updated=updated,
+        update_revision=revision,
     )
+
+
+def check_revision(revision: int | None, shown_revision: int | None) -> None:
+    """Updates can arrive out of order: one counted at or below what the message shows is older."""
+    if revision is not None and shown_revision is not None and revision <= shown_revision:
+        raise StaleUpdateError(
+            f"revision {revision} is not above the message's {shown_revision}",
+            revision=revision,
+            shown_revision=shown_revision,
+        )

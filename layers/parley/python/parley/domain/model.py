@@ -274,6 +274,8 @@ class Outcome:
     """Who may see every event of this outcome (a whisper's); None: each event type's default."""
     updated: MessageView | None = None
     """A stored message's new version (MessageUpdated): its row is rewritten with the events."""
+    update_revision: int | None = None
+    """The extension's ``revision`` of that version: the row takes it only above the one it holds."""
     joined: Participant | None = None
     left: str | None = None
     sequenced: tuple[Envelope[Any], ...] = ()

@@ -15,9 +15,11 @@ import shlex
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from parley.catalog import MAX_COMMAND_ARGS
-from parley.domain.model import Chat
+from parley.domain.commands import _rate_limit
+from parley.domain.model import Chat, Outcome
 from parley.errors import InvalidRequestError
 from parley.extensions.manifest import ExtensionDocument, SlashCommand
 
@@ -46,9 +48,11 @@ class Invocation:
 
 
 def available(chat: Chat, registry: Mapping[str, ExtensionDocument]) -> dict[str, Available]:
-    """Every command of the chat's enabled extensions, by name; a name two claim goes to the smaller id."""
+    """Every command of the chat's live extensions, by name; a name two claim goes to the smaller id.
+    A shadow install answers none: its outputs are only recorded, so a command it took would vanish."""
     found: dict[str, Available] = {}
-    for extension_id in sorted(k for k, install in chat.extensions.items() if install.enabled):
+    live = (k for k, install in chat.extensions.items() if install.enabled and not install.shadow)
+    for extension_id in sorted(live):
         document = registry.get(extension_id)
         for command in document.commands if document else ():
             found.setdefault(command.name, Available(extension_id, command))
@@ -95,8 +99,8 @@ def command_id(chat_id: str, user_id: str, client_message_id: str | None) -> str
 
 
 def conflict(chat: Chat, document: ExtensionDocument, registry: Mapping[str, ExtensionDocument]) -> None:
-    """Refuse enabling ``document`` on a chat where another enabled extension declares one of its
-    commands: a command name answers to one extension per chat."""
+    """Refuse enabling ``document`` on a chat where another live extension declares one of its
+    commands: a command name answers to one extension per chat (a shadow install claims none)."""
     taken = {
         name: found.extension_id
         for name, found in available(chat, registry).items()
@@ -109,3 +113,9 @@ def conflict(chat: Chat, document: ExtensionDocument, registry: Mapping[str, Ext
             f"{', '.join(clashes)}; disable that one first",
             field="enabled",
         )
+
+
+def counted(chat: Chat, user_id: str, now: datetime) -> Outcome:
+    """A command costs its member one post of the chat's rate limit (RateLimitedError past it), like
+    an action: a loop of commands cannot flood the bus, the extension or its store."""
+    return Outcome(chat=chat.model_copy(update={"recent_posts": _rate_limit(chat, user_id, now.timestamp())}))

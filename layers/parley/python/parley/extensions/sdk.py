@@ -242,11 +242,14 @@ class Context(Generic[C]):
         *,
         text: str | None = None,
         blocks: Sequence[BlockInput] | None = None,
+        revision: int | None = None,
     ) -> None:
         """Change one of this extension's own messages once the handler returns (needs
         ``messages:interactive``): the core stores a MessageUpdated with the next ``version`` and pushes
         it to everyone who sees the message. ``None`` keeps the current text or blocks; ``blocks=[]``
         removes them. Another extension's message is refused (ExtensionEventRejected ``not_owner``).
+        Updates can reach the core out of order: pass a ``revision`` that grows with each state you
+        send, and one at or below the revision the message shows already is dropped.
 
             @ext.on("InteractionSubmitted")
             def clicked(event: Envelope[InteractionSubmitted], ctx: Context[EmptyConfig]) -> None:
@@ -265,6 +268,7 @@ class Context(Generic[C]):
                 message_id=message_id,
                 text=text,
                 blocks=checked,
+                revision=revision,
             )
         )
 

@@ -25,6 +25,7 @@ from parley.errors import (
     MessageNotFoundError,
     MessageRejectedError,
     RateLimitedError,
+    StaleUpdateError,
 )
 from parley.extensions.manifest import ExtensionDocument
 from parley.extensions.policy import SHADOW, refusal, sender_id
@@ -158,7 +159,7 @@ class ExtensionService:
             merged = installs.keep_secrets(config, current.config if current else {}, secrets)
             if kept:
                 self._check(document, merged, secrets)
-            if enabled and document.commands:
+            if enabled and not shadow and document.commands:  # switched live: checked then
                 slash.conflict(chat, document, self._registry.all())
             shadowed = None
             if shadow_config is not None:
@@ -308,8 +309,13 @@ class ExtensionService:
                 text=data.text,
                 blocks=data.blocks,
                 cause=envelope,
+                revision=data.revision,
             )
         except MessageRejectedError as exc:  # recorded (MessageModerated) by the service
+            return exc.code
+        except StaleUpdateError as exc:  # a newer state is shown already: dropped, never retried
+            logger.info("dropped a stale update", extra={"extension_id": document.id, **exc.details})
+            metrics.add_metric(name="ExtensionUpdateStale", unit=MetricUnit.Count, value=1)
             return exc.code
         except (ForbiddenError, MessageNotFoundError) as exc:
             reason = exc.message if exc.message.startswith("not_owner") else f"{exc.code}: {exc.message}"

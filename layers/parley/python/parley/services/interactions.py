@@ -24,7 +24,7 @@ from parley.blocks import Block, visible_text
 from parley.catalog import Actor, Audience, Envelope, MessageView
 from parley.domain import interactions
 from parley.domain.model import Chat, Outcome
-from parley.errors import ParleyError
+from parley.errors import InvalidRequestError, ParleyError
 from parley.extensions.manifest import ExtensionDocument
 from parley.services.moderation import Moderated, with_rulings
 from parley.services.unit_of_work import Identity, UnitOfWork
@@ -87,9 +87,18 @@ class Interactions:
         claim = Claim(key, {"submission_id": submission_id, "message_id": message_id}, ACTION_KEY_TTL)
         try:
             self._uow.execute(chat_id, who, decide, correlation_id, claim=claim)
-        except (DuplicateClientMessageError, ParleyError):
+        except (DuplicateClientMessageError, ParleyError) as exc:
             # a repeat of a recorded action (even one the message would now refuse) gets its answer
             earlier = self._repo.claimed(key)
+            if (
+                earlier is not None
+                and earlier.get("message_id") != message_id
+                and not isinstance(exc, ParleyError)
+            ):
+                raise InvalidRequestError(
+                    "this client_action_id was used for another message: send a new one",
+                    field="client_action_id",
+                ) from exc
             if earlier is None or earlier.get("message_id") != message_id:
                 raise
             return Submission(str(earlier["submission_id"]), replayed=True)
@@ -105,15 +114,20 @@ class Interactions:
         text: str | None,
         blocks: Sequence[Block] | None,
         cause: Envelope[Any],
+        revision: int | None = None,
     ) -> MessageView | None:
         """An extension's new version of its own message, after the chat's moderation hooks (on what
-        it will show; a rewrite stores the rewritten text without blocks). None for a repeat."""
+        it will show; a rewrite stores the rewritten text without blocks). None for a repeat.
+
+        Raises StaleUpdateError when ``revision`` is not above the one the message shows."""
         key = update_key(chat_id, document.id, request_id)
         if self._repo.claimed(key) is not None:
             return None  # applied already (a redelivery): no second MessageUpdated, no second ruling
         current = interactions.update_message_allowed(
             self._repo.message_by_id(chat_id, message_id), document.id
         )
+        if revision is not None:  # before moderation: a stale state is never ruled on
+            interactions.check_revision(revision, self._repo.message_revision(chat_id, message_id))
         shown_text = current.text if text is None else text
         shown_blocks = current.blocks if blocks is None else blocks
         shown = "\n".join([shown_text, visible_text(shown_blocks)]) if shown_blocks else shown_text
@@ -131,6 +145,8 @@ class Interactions:
                 text=text,
                 blocks=blocks,
                 now=now,
+                revision=revision,
+                shown_revision=None if revision is None else self._repo.message_revision(chat_id, message_id),
             )
             return with_rulings(outcome, ruled)
 

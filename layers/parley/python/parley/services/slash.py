@@ -5,7 +5,8 @@ on the bus, routed only to the declaring extension, and answers 202 with its com
 the event id) derive from the caller and the post's ``client_message_id``, so a client that retries a
 post whose answer it lost sends the same command again, and the extension's delivery claim (keyed on
 the event id) runs it once. A post without a client id is a new command each time, like a message.
-A publish the bus refuses is an error (503): the client retries with the same id.
+A publish the bus refuses is an error (503): the client retries with the same id. A command counts
+toward the member's rate limit like a post (429 past it), written to the chat before it is sent.
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ class SlashCommands:
             return None
         if chat.status == "completed":
             raise ChatCompletedError("the chat is completed and accepts no changes")
+        self._chats.execute_as(
+            who, chat_id, lambda c, now: slash.counted(c, who.user_id, now), correlation_id=correlation_id
+        )
         command_id = slash.command_id(chat_id, who.user_id, client_message_id)
         envelope = _invoked(chat, who, found, command_id, text, client_message_id, correlation_id)
         try:

@@ -63,6 +63,9 @@ class PollState(BaseModel):
     closes_at: datetime | None = None
     closed: bool = False
     votes: dict[str, str] = Field(default_factory=dict, description="Member id -> option id.")
+    revision: int = Field(
+        0, description="Grows with every change: the update's revision, so an older state never shows."
+    )
 
     def option_ids(self) -> tuple[str, ...]:
         return tuple(f"o{n}" for n in range(1, len(self.options) + 1))
@@ -113,11 +116,13 @@ def vote(poll: PollState, member_id: str, option_id: str) -> PollState:
     """The member's vote is now ``option_id`` (replacing any earlier one); a closed poll is as it was."""
     if poll.closed or option_id not in poll.option_ids() or poll.votes.get(member_id) == option_id:
         return poll
-    return poll.model_copy(update={"votes": {**poll.votes, member_id: option_id}})
+    return poll.model_copy(
+        update={"votes": {**poll.votes, member_id: option_id}, "revision": poll.revision + 1}
+    )
 
 
 def close(poll: PollState) -> PollState:
-    return poll if poll.closed else poll.model_copy(update={"closed": True})
+    return poll if poll.closed else poll.model_copy(update={"closed": True, "revision": poll.revision + 1})
 
 
 def tally(poll: PollState) -> dict[str, int]:
@@ -179,7 +184,7 @@ def _key(message_id: str) -> str:
 
 
 def _show(ctx: Context[PollConfig], poll: PollState) -> None:
-    ctx.update_message(poll.message_id, text=text(poll), blocks=blocks(poll))
+    ctx.update_message(poll.message_id, text=text(poll), blocks=blocks(poll), revision=poll.revision)
 
 
 def _close_due(ctx: Context[PollConfig], now: datetime, *, skip: str | None = None) -> None:
@@ -189,9 +194,7 @@ def _close_due(ctx: Context[PollConfig], now: datetime, *, skip: str | None = No
     for message_id in due:
         stored = ctx.store.get(_key(message_id))
         if stored is not None and not stored.get("closed"):
-            poll = close(PollState.model_validate(stored))
-            ctx.store.put(_key(message_id), poll.model_dump(mode="json"))
-            _show(ctx, poll)
+            _show(ctx, _close(ctx, message_id))
     if due:
         ctx.store.update(
             OPEN_KEY, lambda now_open: {k: v for k, v in (now_open or {}).items() if k not in due}
@@ -246,9 +249,18 @@ def _closed_by(ctx: Context[PollConfig], message_id: str, member_id: str, now: d
     if member_id != poll.author_id and not poll.due(now):
         ctx.send_ephemeral(member_id, "Only the poll's author can close it.")
         return
-    poll = close(poll)
-    ctx.store.put(_key(message_id), poll.model_dump(mode="json"))
+    poll = _close(ctx, message_id)
     ctx.store.update(
         OPEN_KEY, lambda open_polls: {k: v for k, v in (open_polls or {}).items() if k != message_id}
     )
     _show(ctx, poll)
+
+
+def _close(ctx: Context[PollConfig], message_id: str) -> PollState:
+    """Close the stored poll by compare-and-set, as votes are written: a vote committed since this
+    delivery read the poll is kept in its final counts, never overwritten."""
+
+    def closed(stored: Any) -> dict[str, Any]:
+        return close(PollState.model_validate(stored)).model_dump(mode="json")
+
+    return PollState.model_validate(ctx.store.update(_key(message_id), closed))

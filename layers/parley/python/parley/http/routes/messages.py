@@ -175,7 +175,8 @@ MessageId = Annotated[str, Path(pattern=UUID_PATTERN, max_length=36, description
             422: "The body breaks the schema (`validation_error`); the message has no such action or the "
             "values do not fit it (`invalid_action`, `details.field` names the bad one, e.g. "
             "`values.size`); the poll is closed (`poll_closed`); or the extension that posted the "
-            "message is not enabled on the chat (`invalid_request`).",
+            "message is not enabled on the chat (`invalid_request`), or the `client_action_id` was used "
+            "for another message (`invalid_request`, `details.field` `client_action_id`).",
             429: "Over the chat's rate limit, which actions share with posts (`rate_limited`: retry after "
             "`Retry-After` seconds), or throttled by the API's stage limits.",
             503: "The chat was too busy to change right now (`contention`): retry after `Retry-After` "
