@@ -294,8 +294,8 @@ def test_the_snapshot_sees_every_kind_of_write(world: World) -> None:
 
     # Then the tables and the event sink changed, so the matrix's "nothing written" can fail
     assert typing["type"] == "Ack", typing
-    assert after["messages"] != before["messages"]
-    assert after["events"] != before["events"]
+    assert after["chats"] != before["chats"]  # the chat head's sequence
+    assert after["events"] != before["events"]  # the MessageStored row, which is the message
     assert after["sink"] > before["sink"]
 
 
