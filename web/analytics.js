@@ -3,6 +3,8 @@
 // Every number shown is one value of GET /chats/{id}/analytics, and carries the CSV row it is in:
 // data-section, data-subject and data-metric name the row, data-value holds the value as exported.
 
+import { el } from "./dom.js";
+
 const SVG = "http://www.w3.org/2000/svg";
 const POLL_MS = 4000; // while open: the extension counts beside the conversation, a moment later
 const FRAME_DEBOUNCE_MS = 800;
@@ -15,18 +17,6 @@ const COUNTED = new Set([
   "AIResponseFailed",
   "ChatCompleted",
 ]);
-
-function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "className") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children) if (child !== null && child !== undefined) node.append(child);
-  return node;
-}
 
 function svg(tag, attributes = {}, text = null) {
   const node = document.createElementNS(SVG, tag);

@@ -9,6 +9,7 @@ import { Inbox, lastActivity, preview, shadowNotice } from "./inbox.js";
 import { PeoplePanel } from "./people.js";
 import { Realtime } from "./realtime.js";
 import { SettingsPanel, TURN_MODES } from "./settings.js";
+import { el as h } from "./dom.js";
 
 const SESSION_KEY = "parley.session";
 const TYPING_EVERY_MS = 2000; // send `typing` at most this often
@@ -23,20 +24,6 @@ const MODERATOR_ROLES = new Set(["owner", "moderator"]);
 // -- small helpers -------------------------------------------------------------------------------------
 
 const $ = (id) => document.getElementById(id);
-
-function h(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "className") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children) {
-    if (child !== null && child !== undefined) node.append(child);
-  }
-  return node;
-}
 
 function randomId(length = 6) {
   const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";

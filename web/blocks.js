@@ -3,21 +3,9 @@
 // A member's click calls `onAction(actionId, values)`; the caller posts it to the actions route.
 // A MessageUpdated frame re-renders the whole set, so no state lives here but what the user typed.
 
-export const BLOCKS_VERSION = 1;
+import { el } from "./dom.js";
 
-function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "className") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children) {
-    if (child !== null && child !== undefined) node.append(child);
-  }
-  return node;
-}
+export const BLOCKS_VERSION = 1;
 
 function button(label, { style = "default", testid = "block-button", disabled = false } = {}) {
   const node = el("button", {

@@ -2,18 +2,7 @@
 // enable / disable / uninstall, and its settings as a form generated from its JSON Schema.
 
 import { SchemaForm } from "./schema_form.js";
-
-function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "className") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children) if (child !== null && child !== undefined) node.append(child);
-  return node;
-}
+import { el } from "./dom.js";
 
 const STATUS = {
   enabled: "Enabled",

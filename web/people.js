@@ -1,19 +1,9 @@
 // The people panel: who is in the chat, who is online now (PresenceChanged), who holds the floor, and in
 // a moderated chat, for owners and moderators, a button that gives someone the floor.
 
-const ROLES = { owner: "Owner", moderator: "Moderator", member: "Member" };
+import { el } from "./dom.js";
 
-function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "className") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children) if (child !== null && child !== undefined) node.append(child);
-  return node;
-}
+const ROLES = { owner: "Owner", moderator: "Moderator", member: "Member" };
 
 export class PeoplePanel {
   /**

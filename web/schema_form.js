@@ -5,19 +5,9 @@
 // stored secret when left empty), arrays of enum values (a group of checkboxes) and of strings (one per
 // line). Anything else is edited as JSON.
 
-export const REDACTED = "********"; // what members read for a stored secret; sent back, it keeps it
+import { el } from "./dom.js";
 
-function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "className") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children) if (child !== null && child !== undefined) node.append(child);
-  return node;
-}
+export const REDACTED = "********"; // what members read for a stored secret; sent back, it keeps it
 
 function kindOf(schema) {
   const type = schema.type;
