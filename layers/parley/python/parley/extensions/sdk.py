@@ -225,10 +225,7 @@ class Context(Generic[C]):
         """
         self._need("messages:write")
         checked = self._blocks(blocks)
-        n = sum(isinstance(o, ExtensionMessageRequested) for o in self._outputs)
-        request_id = str(
-            uuid.uuid5(ID_NAMESPACE, f"{self.extension.id}:{self.event.metadata.event_id}:msg{n}")
-        )
+        request_id = self._request_id(ExtensionMessageRequested, "msg")
         self._outputs.append(
             ExtensionMessageRequested(
                 extension_id=self.extension.id, request_id=request_id, text=text, blocks=checked
@@ -257,10 +254,7 @@ class Context(Generic[C]):
         """
         self._need("messages:interactive")
         checked = self._blocks(blocks)
-        n = sum(isinstance(o, ExtensionMessageUpdateRequested) for o in self._outputs)
-        request_id = str(
-            uuid.uuid5(ID_NAMESPACE, f"{self.extension.id}:{self.event.metadata.event_id}:upd{n}")
-        )
+        request_id = self._request_id(ExtensionMessageUpdateRequested, "upd")
         self._outputs.append(
             ExtensionMessageUpdateRequested(
                 extension_id=self.extension.id,
@@ -271,6 +265,12 @@ class Context(Generic[C]):
                 revision=revision,
             )
         )
+
+    def _request_id(self, kind: type[EventData], tag: str) -> str:
+        """The n-th request of this kind for this delivery always gets the same id: a redelivered
+        event makes the same requests, which the core then applies once."""
+        n = sum(isinstance(o, kind) for o in self._outputs)
+        return str(uuid.uuid5(ID_NAMESPACE, f"{self.extension.id}:{self.event.metadata.event_id}:{tag}{n}"))
 
     def _blocks(self, blocks: Sequence[BlockInput] | None) -> tuple[Block, ...] | None:
         if blocks is None:
@@ -287,10 +287,7 @@ class Context(Generic[C]):
             ctx.send_ephemeral(event.data.participant.id, "Only you can see this.")
         """
         self._need("messages:ephemeral")
-        n = sum(isinstance(o, ExtensionEphemeralRequested) for o in self._outputs)
-        request_id = str(
-            uuid.uuid5(ID_NAMESPACE, f"{self.extension.id}:{self.event.metadata.event_id}:eph{n}")
-        )
+        request_id = self._request_id(ExtensionEphemeralRequested, "eph")
         self._outputs.append(
             ExtensionEphemeralRequested(
                 extension_id=self.extension.id,
