@@ -169,3 +169,11 @@ def test_actions_count_toward_the_members_rate_limit_like_posts() -> None:
         vote(chat, bot_message())
     # And Carol's budget is her own
     assert vote(chat, bot_message(), who="user-carol").events
+
+
+def test_no_update_of_a_message_in_a_completed_chat() -> None:
+    completed = chat_with_the_bot().model_copy(update={"status": "completed"})
+    with pytest.raises(ChatCompletedError):
+        interactions.update_message(
+            completed, bot_message(), extension_id="lunch", text="closed", blocks=None, now=at(9)
+        )

@@ -573,3 +573,28 @@ def test_a_client_action_id_reused_on_another_message_is_refused_naming_it(
         reused = act(api, bob, chat_id, second["message_id"], "vote", "click-1", option="pizza")
         assert_error(reused, 422, "invalid_request", field="client_action_id")
     assert len(submitted(bus)) == 1
+
+
+def test_an_update_in_a_completed_chat_is_refused_and_recorded_never_retried(
+    api: Api, bus: Bus, alice: User, bob: User
+) -> None:
+    bot = lunch_bot()
+    with registered(bot):
+        chat_id = chat_with(api, bus, alice, bob, extensions=("lunch",))
+        poll = post_the_poll(api, bus, bot, chat_id, alice)
+        assert api.post(f"/chats/{chat_id}/complete", alice).status == 200
+        bus.pump()
+
+        # When the bot closes its poll after the chat was completed (a late vote, a timer)
+        update = ExtensionMessageUpdateRequested(
+            extension_id="lunch", request_id="r-late", message_id=poll["message_id"], text="closed"
+        )
+        root.extension_runtime().publish([new_event(update, chat_id=chat_id, actor=bot.actor)])
+        bus.pump()
+
+    # Then the message stays as the chat ended, and the refusal (acked, never retried) is in the log
+    events = api.get(f"/chats/{chat_id}/events", alice).json["items"]
+    reasons = [e["data"]["reason"] for e in events if e["metadata"]["event_type"] == "ExtensionEventRejected"]
+    assert [r.split(":")[0] for r in reasons] == ["chat_completed"]
+    (message,) = [m for m in api.get(f"/chats/{chat_id}/messages", alice).json["items"] if m.get("blocks")]
+    assert (message["text"], message.get("version", 1)) == (poll["text"], poll.get("version", 1))

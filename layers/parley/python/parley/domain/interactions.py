@@ -112,6 +112,8 @@ def update_message(
     """The extension's new version of its own message: ``None`` keeps the text or blocks, empty blocks
     remove them. For the message's audience (a whisper's people), with the next version number."""
     message = update_message_allowed(message, extension_id)
+    if chat.status == "completed":  # a completed chat is a record: its messages stay as they ended
+        raise ChatCompletedError("the chat is completed and accepts no changes")
     check_revision(revision, shown_revision)
     new_text = message.text if text is None else text
     if not new_text.strip() or len(new_text) > min(MAX_MESSAGE_LENGTH, chat.settings.max_message_length):
