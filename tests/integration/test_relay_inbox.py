@@ -9,10 +9,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
+from pynamodb.exceptions import PutError
 
 from infra.local.functions import load_handler
 from parley import root
 from parley.adapters.inbox import InboxStore
+from parley.adapters.tables import InboxRecord
 from parley.errors import StoreError
 from parley.topology import all_routes
 from tests.support.api import Api, User
@@ -153,3 +156,24 @@ def test_a_failed_inbox_write_hands_the_chat_back_and_nothing_is_published_twice
     published = published_ids(bus) - seen
     assert sum(published.values()) == 4
     assert set(published.values()) == {1}
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_refused_inbox_write_is_a_store_error_and_a_stale_one_is_no_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refused(code: str) -> Callable[..., Any]:
+        def save(self: InboxRecord, **_: Any) -> Any:
+            error = ClientError({"Error": {"Code": code, "Message": "injected"}}, "PutItem")
+            raise PutError("Failed to put item", cause=error)
+
+        return save
+
+    # a throttle that outlasted the SDK's retries is the projection's typed error, from the SDK's
+    monkeypatch.setattr(InboxRecord, "save", refused("ProvisionedThroughputExceededException"))
+    with pytest.raises(StoreError) as raised:
+        InboxStore().record_message("c1", 3, "{}")
+    assert isinstance(raised.value.__cause__, PutError)
+    # a row already at or past the sequence is not an error: nothing to write
+    monkeypatch.setattr(InboxRecord, "save", refused("ConditionalCheckFailedException"))
+    assert InboxStore().move_marker("u1", "c1", 3) is False
