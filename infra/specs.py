@@ -165,14 +165,6 @@ CORE_FUNCTIONS: tuple[FunctionSpec, ...] = (
         puts_events=True,
     ),
     FunctionSpec(
-        name="inbox",
-        description="Feeds the inbox read model from MessageStored (latest message, posters' markers).",
-        trigger=Consumes("inbox"),
-        memory_mb=256,
-        timeout_seconds=30,
-        tables={"inbox": "read_write"},
-    ),
-    FunctionSpec(
         name="backfill",
         description="Hands an extension that asks for history a chat's past events when it is enabled.",
         trigger=Consumes("backfill"),
@@ -195,13 +187,14 @@ CORE_FUNCTIONS: tuple[FunctionSpec, ...] = (
     ),
     FunctionSpec(
         name="relay",
-        description="The outbox's publish: puts each new events-table row (its stream) on the bus.",
+        description="The outbox: each new events-table row (its stream) to the inbox, then the bus.",
         trigger=Consumes("relay"),
-        # I/O only: a PutEvents per 10 rows
+        # I/O only: a PutEvents per 10 rows, two inbox writes per chat posted to in a batch
         memory_mb=256,
         timeout_seconds=30,
-        # marks the rows the bus can never take (parked); the stream's read grant comes with its mapping
-        tables={"events": "read_write"},
+        # marks the rows the bus can never take (parked) and keeps the inbox read model (forward-only
+        # writes); the stream's read grant comes with its mapping
+        tables={"events": "read_write", "inbox": "read_write"},
         puts_events=True,
         reads_bus_rules=True,
     ),

@@ -1,5 +1,5 @@
-"""Relay Lambda: the outbox's publish step, puts each committed event row (the events table's stream)
-on the bus."""
+"""Relay Lambda: the outbox's publish step. Each committed event row (the events table's stream) feeds
+the inbox read model, then goes on the bus."""
 
 from collections.abc import Sequence
 from typing import Any
@@ -7,12 +7,12 @@ from typing import Any
 from parley.catalog import Envelope
 from parley.consumers.streams import stream_batch_consumer
 from parley.observability import instrument
-from parley.root import outbox
+from parley.root import relay
 from parley.routing import route
 
 
 def on_batch(envelopes: Sequence[Envelope[Any]]) -> set[str]:
-    return outbox().relay(envelopes)
+    return relay()(envelopes)
 
 
 lambda_handler = instrument()(stream_batch_consumer(route("relay"), on_batch))

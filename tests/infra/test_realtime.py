@@ -99,7 +99,7 @@ def test_only_the_functions_that_push_may_manage_connections_of_this_stage(synth
     # the api pushes one frame kind: ReadMarkerMoved, to the caller's own sockets (POST /chats/{id}/read);
     # the extension gateway one too: an EphemeralMessage, to its one member's sockets
     assert {"broadcaster", "realtime", "api", "extension_gateway"} <= pushers
-    assert not {"ws_authorizer", "turns", "outbox_sweeper", "inbox"} & pushers
+    assert not {"ws_authorizer", "turns", "outbox_sweeper", "relay"} & pushers
     roles = {synth.logical_id(synth.stack.lambdas[f.name].role): f.name for f in FUNCTIONS}
     granted = _manage_statements(synth)
     assert {roles[r] for r in granted} == pushers

@@ -87,18 +87,19 @@ def test_the_local_replay_reads_the_stacks_own_log_into_one_route(
     # Given the log of the history, and nothing waiting on any queue
     now = datetime.now(UTC)
     out = io.StringIO()
-    # When the last hour is replayed into the inbox route only
-    assert replay("inbox", now - timedelta(hours=1), now + timedelta(minutes=1), local=True, out=out) == 0
-    # Then the route's queue holds exactly the log's MessageStored events, marked as a replay
-    queued = [json.loads(m["Body"]) for m in bus.raw_queue("inbox")]
-    assert [e["detail-type"] for e in queued] == ["MessageStored"] * 4
+    # When the last hour is replayed into the turns route only
+    assert replay("turns", now - timedelta(hours=1), now + timedelta(minutes=1), local=True, out=out) == 0
+    # Then the route's queue holds exactly the log's events the turns rule takes, marked as a replay
+    queued = [json.loads(m["Body"]) for m in bus.raw_queue("turns")]
+    assert {e["detail-type"] for e in queued} == {"MessageStored", "UserJoined"}
     assert {e["replay-name"] for e in queued} == {out.getvalue().split(":")[0]}
-    senders = [e["detail"]["data"]["message"]["sender_id"] for e in queued]
+    stored = [e for e in queued if e["detail-type"] == "MessageStored"]
+    senders = [e["detail"]["data"]["message"]["sender_id"] for e in stored]
     assert senders == ["ext:welcome", "user-alice", "oracle", "user-bob"]
-    assert all(bus.raw_queue(r.name) == [] for r in BUS_ROUTES if r.name != "inbox")
+    assert all(bus.raw_queue(r.name) == [] for r in BUS_ROUTES if r.name != "turns")
     # And a window before anything happened queues nothing
-    assert replay("inbox", now - timedelta(hours=2), now - timedelta(hours=1), local=True, out=out) == 0
-    assert bus.raw_queue("inbox") == []
+    assert replay("turns", now - timedelta(hours=2), now - timedelta(hours=1), local=True, out=out) == 0
+    assert bus.raw_queue("turns") == []
 
 
 def test_the_aws_replay_starts_from_the_archive_to_the_routes_own_rule(aws: Provisioned) -> None:
@@ -138,3 +139,15 @@ def test_a_stream_route_is_not_replayed_from_the_bus(name: str) -> None:
     # Then it is refused, saying why and what to do instead
     assert status == 2
     assert "reads the events table's stream" in out.getvalue()
+
+
+def test_the_inbox_is_not_replayed_but_rebuilt() -> None:
+    # Given the inbox, which the relay keeps from the events table's stream (no route of its own)
+    out = io.StringIO()
+    now = datetime.now(UTC)
+    # When a replay into it is asked for
+    status = replay("inbox", now - timedelta(hours=1), now, local=True, out=out)
+    # Then it is refused, naming the rebuild that catches it up instead
+    assert status == 2
+    assert "kept by the relay" in out.getvalue()
+    assert "make rebuild-inbox" in out.getvalue()

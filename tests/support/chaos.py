@@ -14,6 +14,8 @@ included, no dead letters, every AI request ended). Then every member resumes a 
   of the chat exactly once;
 - every logged event was acked by every route its pattern matches (after redrive), the relay that
   publishes it from the events table's stream included;
+- every member's inbox (which the relay keeps) shows the chat's latest message, and every poster's
+  marker is at or past their last post;
 - every AIResponseRequested ends in exactly one AIResponseCompleted or AIResponseFailed; no floor
   stays with an AI participant or with someone who left.
 
@@ -396,6 +398,7 @@ def check(base: str, chats: list[Chat], quiet: bool, stats: dict[str, Any]) -> V
                 f"{event['event_type']} #{event['sequence']} in {chat.chat_id[:8]}"
             )
         _check_posts(verdict, chat, messages)
+        _check_inbox(verdict, base, chat, messages)
         _check_log(verdict, chat, events)
         _check_routing(verdict, chat, events, routes, delivered)
         _check_ai(verdict, chat, events)
@@ -422,6 +425,29 @@ def _check_posts(verdict: Verdict, chat: Chat, messages: list[dict[str, Any]]) -
         f"{chat.chat_id}: message sequences {sequences[:5]}...",
     )
     verdict.problem("duplicated", len(sequences) - len(set(sequences)), f"{chat.chat_id}: a sequence twice")
+
+
+def _check_inbox(verdict: Verdict, base: str, chat: Chat, messages: list[dict[str, Any]]) -> None:
+    """The inbox the relay keeps agrees with the history: every member's chat line shows the latest
+    message, and every poster has read up to what they posted."""
+    latest = max((m["sequence"] for m in messages), default=0)
+    for member in chat.members:
+        status, page = _call(base, "GET", "/chats?limit=200", token=member.token)
+        line = (
+            next((c for c in page["items"] if c["chat_id"] == chat.chat_id), None) if status == 200 else None
+        )
+        if line is None:
+            verdict.problem("lost", 1, f"{chat.chat_id}: not in {member.name}'s chat list ({status})")
+            continue
+        shown = (line["last_message"] or {}).get("sequence", 0)
+        verdict.problem(
+            "lost", int(shown != latest), f"{chat.chat_id}: {member.name}'s inbox shows #{shown} of {latest}"
+        )
+        own = max((m["sequence"] for m in messages if m["sender_id"] == member.user_id), default=0)
+        marker = line["last_read_sequence"]
+        verdict.problem(
+            "lost", int(marker < own), f"{chat.chat_id}: {member.name}'s marker {marker}, posted #{own}"
+        )
 
 
 def _check_log(verdict: Verdict, chat: Chat, events: list[dict[str, Any]]) -> None:

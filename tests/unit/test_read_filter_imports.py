@@ -1,6 +1,6 @@
-"""The broadcaster and the inbox start without the hook protocol: their read filters import it only
-when a chat has a read filter to ask (``parley.services.read_filters``), so a cold start on the
-ordinary path skips its pydantic models (`make bench`'s cold start measures it)."""
+"""The broadcaster and the relay (which keeps the inbox) start without the hook protocol: their read
+filters import it only when a chat has a read filter to ask (``parley.services.read_filters``), so a
+cold start on the ordinary path skips its pydantic models (`make bench`'s cold start measures it)."""
 
 from __future__ import annotations
 
@@ -44,5 +44,5 @@ def test_the_broadcaster_builds_its_fan_out_without_the_hook_protocol() -> None:
     assert not _loads_hooks("broadcaster", "root.broadcaster()")
 
 
-def test_the_inbox_builds_its_projection_without_the_hook_protocol() -> None:
-    assert not _loads_hooks("inbox", "root.inbox_service()")
+def test_the_relay_builds_the_inbox_projection_without_the_hook_protocol() -> None:
+    assert not _loads_hooks("relay", "root.relay()")

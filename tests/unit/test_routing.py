@@ -188,11 +188,11 @@ def test_consumers_of_returns_exactly_the_subscribed_routes(event_type: str) -> 
 def test_consumers_of_known_examples() -> None:
     # Given the current routing table
     # When consumers of a routed and an unrouted event are asked for
-    # Then MessageStored reaches the relay to the bus, turns, the broadcaster and the inbox (and the
-    # extensions subscribed to it); typing (pushed by the realtime function, never stored), AI chunks
+    # Then MessageStored reaches the relay (to the inbox and the bus), turns and the broadcaster (and
+    # the extensions subscribed to it); typing (pushed by the realtime function, never stored), AI chunks
     # (pushed straight to sockets) and unknown types no route
     core = [r.name for r in consumers_of("MessageStored") if not r.name.startswith("ext_")]
-    assert sorted(core) == ["broadcaster", "inbox", "relay", "turns"]
+    assert sorted(core) == ["broadcaster", "relay", "turns"]
     assert consumers_of("TypingStarted") == ()
     assert consumers_of("AIResponseChunk") == ()
     assert consumers_of("NoSuchEvent") == ()

@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from parley.services.ephemeral import EphemeralService
     from parley.services.extensions import ExtensionService
     from parley.services.inbox import InboxService
-    from parley.services.outbox import Outbox, WantedByRules
+    from parley.services.inbox_projection import InboxProjection
+    from parley.services.outbox import Outbox, Relay, WantedByRules
     from parley.services.rebuild import RebuildService
     from parley.services.slash import SlashCommands
     from parley.services.usage import UsageService
@@ -103,6 +104,14 @@ def outbox() -> Outbox:
     from parley.services.outbox import Outbox
 
     return Outbox(chat_repository(), publisher(), wanted=wanted_by_rules())
+
+
+@component
+def relay() -> Relay:
+    """The relay's batch: the inbox projection, then the bus."""
+    from parley.services.outbox import Relay
+
+    return Relay(outbox(), inbox_projection().project)
 
 
 @component
@@ -309,9 +318,18 @@ def rebuild_service() -> RebuildService:
 
 
 @component
+def inbox_projection() -> InboxProjection:
+    from parley.adapters.inbox import InboxStore
+    from parley.services.inbox_projection import InboxProjection  # the relay's
+
+    bound_settings()  # its records are PynamoDB models: bound before the first call
+    return InboxProjection(InboxStore())
+
+
+@component
 def inbox_service() -> InboxService:
     from parley.adapters.inbox import InboxStore
-    from parley.services.inbox import InboxService  # the api's and the inbox route's alone
+    from parley.services.inbox import InboxService  # the api's and the rebuild command's alone
     from parley.services.read_filters import ReadFilters
 
     bound_settings()  # its records are PynamoDB models: bound before the first call

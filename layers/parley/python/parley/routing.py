@@ -127,7 +127,7 @@ ROUTES: tuple[Route, ...] = (
         name="relay",
         function="relay",
         event_types=STORED_ON_BUS,
-        description="The outbox: puts every committed event row on the bus (PutEvents), in stream order.",
+        description="The outbox: applies each committed event row to the inbox, then puts it on the bus.",
         delivery="stream",
         retry=RetryPolicy(max_attempts=10, max_event_age_seconds=86400, backoff_seconds=1.0),
         batch_size=100,
@@ -153,14 +153,6 @@ ROUTES: tuple[Route, ...] = (
         source_prefixes=(EXTENSION_SOURCE_PREFIX,),
         retry=RetryPolicy(max_attempts=5, max_event_age_seconds=3600, backoff_seconds=1.0),
         critical=True,
-    ),
-    Route(
-        name="inbox",
-        function="inbox",
-        event_types=("MessageStored",),
-        description="Feeds the inbox read model: each chat's latest message, each poster's read marker.",
-        # beside the critical path: a late inbox row is a moment's stale count, never a lost message
-        retry=RetryPolicy(max_attempts=5, max_event_age_seconds=3600, backoff_seconds=2.0),
     ),
     Route(
         name="backfill",

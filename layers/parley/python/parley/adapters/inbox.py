@@ -9,6 +9,7 @@ from pynamodb.exceptions import PutError
 
 from parley.adapters.chat_items import is_head_key
 from parley.adapters.tables import ChatRecord, InboxRecord, MembershipRecord
+from parley.errors import StoreError
 
 LAST = "last"
 
@@ -46,7 +47,7 @@ class InboxStore:
             record.save(condition=InboxRecord.pk.does_not_exist() | (InboxRecord.sequence < sequence))
         except PutError as exc:
             if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise
+                raise StoreError(f"could not write inbox row {key}") from exc
             return False
         return True
 

@@ -18,6 +18,10 @@ from parley.root import bound_settings
 from parley.services.replay import ReplayService
 from parley.topology import all_routes
 
+KEPT_BY_THE_RELAY = {"inbox": "make rebuild-inbox (python -m parley.ops.inbox in AWS)"}
+"""Read models the relay keeps from the events table's stream (no rule, queue or route of their own):
+what catches one up is its rebuild from the chats' logs."""
+
 
 def _time(text: str) -> datetime:
     parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -34,6 +38,13 @@ def replay(
     out: TextIO = sys.stdout,
 ) -> int:
     """Exit status 0 when the replay started (AWS) or its events were queued (local), 2 otherwise."""
+    if route_name in KEPT_BY_THE_RELAY:
+        print(
+            f"{route_name} is kept by the relay from the events table's stream, not by a bus route: "
+            f"rebuild it from the chats' logs with {KEPT_BY_THE_RELAY[route_name]}",
+            file=out,
+        )
+        return 2
     streamed = {r.name for r in all_routes() if r.delivery == "stream"}
     if route_name in streamed:
         # no rule or queue: they read the events table's stream. A client resumes with
@@ -66,7 +77,7 @@ def replay(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="replay", description=__doc__)
-    parser.add_argument("--route", required=True, help="a route name, e.g. turns, inbox or ext_analytics")
+    parser.add_argument("--route", required=True, help="a route name, e.g. turns, backfill or ext_analytics")
     parser.add_argument(
         "--from", dest="start", required=True, type=_time, help="ISO 8601 time (UTC if no zone)"
     )

@@ -1,17 +1,17 @@
-"""The inbox read model: fed by MessageStored (its own route), read by GET /chats, moved by the
-member's POST /chats/{chat_id}/read, and rebuilt from the chats' logs by a command."""
+"""The inbox read model: fed by MessageStored (the relay applies ``InboxProjection`` to the events
+table's stream), read by GET /chats, moved by the member's POST /chats/{chat_id}/read, and rebuilt from
+the chats' logs by a command."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from parley.adapters.connections import ConnectionRepository
 from parley.adapters.dynamodb import ChatRepository
 from parley.adapters.inbox import InboxRow, InboxStore
-from parley.catalog import Envelope, MessageStored, ReadMarkerMoved, new_event
+from parley.catalog import ReadMarkerMoved, new_event
 from parley.clock import utc_now
 from parley.domain.inbox import (
     InboxFold,
@@ -26,6 +26,7 @@ from parley.domain.model import Chat
 from parley.ports import Pusher
 from parley.realtime.direct import push_to_member
 from parley.realtime.frames import frame_of
+from parley.services.inbox_projection import InboxProjection
 from parley.services.read_filters import ReadFilters
 from parley.services.rebuild import RebuildService
 from parley.services.unit_of_work import Identity, not_a_member
@@ -77,29 +78,16 @@ class InboxService:
         read_filters: ReadFilters | None = None,
     ) -> None:
         self._store = store
-        self._filters = read_filters  # None: the inbox route's, which only projects
+        self._filters = read_filters  # None: the rebuild command's, which only projects
         self._repo = repository
         self._connections = connections
-        self._pusher = pusher  # a factory: the inbox route never pushes, so never builds a client
+        self._pusher = pusher  # a factory: GET /chats and the rebuild never push, so never build a client
         self._clock = clock
-
-    def project(self, envelope: Envelope[Any]) -> None:
-        """The inbox route's consumer: idempotent and order-tolerant (each row only moves forward)."""
-        if isinstance(envelope.data, MessageStored):
-            self._apply_fold(envelope.metadata.chat_id, fold_inbox([envelope]))
-
-    def _apply_fold(self, chat_id: str, folded: InboxFold) -> None:
-        if folded.last is not None:
-            self._store.record_message(chat_id, folded.last.sequence, folded.last.model_dump_json())
-        for sequence, whisper in folded.private.items():
-            self._store.record_private(chat_id, sequence, whisper.model_dump_json())
-        for user_id, sequence in folded.markers.items():
-            self._store.move_marker(user_id, chat_id, sequence)
 
     def rebuild(self, chat_id: str) -> InboxFold:
         """Feed the inbox the chat's whole log again: rows behind it catch up, none moves back."""
         folded = fold_inbox(RebuildService(self._repo).log(chat_id))
-        self._apply_fold(chat_id, folded)
+        InboxProjection(self._store).apply(chat_id, folded)
         return folded
 
     def rebuild_all(self) -> int:

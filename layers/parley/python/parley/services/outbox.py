@@ -7,6 +7,9 @@ to the stream's poller (a batch item failure), which hands it and the rows after
 again: delivery is at-least-once and consumers deduplicate on event_id. Nothing is lost between the
 write and the publish, because the row and the stream record are one write.
 
+Before it publishes, the relay keeps the read models the stream feeds (the inbox, ``Relay``): they need
+no bus route, queue or function of their own.
+
 Only what some rule on the bus wants is put there (``WantedByRules``: the rules' own patterns,
 evaluated locally), so an event no consumer subscribes to costs no PutEvents entry; the stream
 routes (the broadcaster) read the table, not the bus, and get every row regardless.
@@ -167,6 +170,30 @@ class Outbox:
             extra={"events": [{"chat_id": c, "sequence": s} for c, s in keys], "reason": TOO_LARGE},
         )
         metrics.add_metric(name="OutboxParked", unit=MetricUnit.Count, value=len(keys))
+
+
+Projection = Callable[[Sequence[Envelope[Any]]], set[str]]
+"""A read model the relay keeps: applies a stream batch, returns the event id to hand back, if any."""
+
+
+class Relay:
+    """The events table's stream to the read models, then to the bus."""
+
+    def __init__(self, outbox: Outbox, project: Projection) -> None:
+        self._outbox = outbox
+        self._project = project
+
+    def __call__(self, envelopes: Sequence[Envelope[Any]]) -> set[str]:
+        """Project the batch, then publish it; returns the event ids to try again.
+
+        The stream hands back the first row reported and every later one, so when the projection hands
+        a row back, the batch is published only up to it: the rest comes back and is published then,
+        once, instead of now and again (consumers would absorb that by event_id, at the price of a
+        second delivery). A publish failure hands rows back as before; projecting them again on their
+        return changes nothing, every inbox write being forward-only."""
+        retry = self._project(envelopes)
+        cut = next((i for i, e in enumerate(envelopes) if e.metadata.event_id in retry), len(envelopes))
+        return retry | self._outbox.relay(envelopes[:cut])
 
 
 def _keys(envelopes: Sequence[Envelope[Any]]) -> list[tuple[str, int]]:
