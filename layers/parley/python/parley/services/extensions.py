@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from parley.adapters.dynamodb import Claim, DuplicateClientMessageError, request_key
 from parley.adapters.extensions import Registry
 from parley.catalog import Actor, Envelope
 from parley.domain import extensions as installs
@@ -36,6 +37,8 @@ from parley.services.ephemeral import EphemeralService
 GATEWAY = Actor(id="extension_gateway", kind="system", name="Parley")
 WORKFLOWS = "workflows"
 """The shipped extension whose config is a chat's workflows (``parley.domain.workflows``)."""
+REQUEST_KEY_TTL = timedelta(days=15)
+"""An applied request's key outlives any redelivery of it: dead-letter queues keep 14 days for a redrive."""
 
 
 def config_problems(document: ExtensionDocument, config: dict[str, Any]) -> list[dict[str, str]]:
@@ -291,7 +294,9 @@ class ExtensionService:
             case "WorkflowRunReported":
                 from parley.domain.workflows import record_run  # the gateway's only: not at cold start
 
-                self._trusted(envelope, lambda c, _: record_run(c, data))
+                run = f"{data.workflow_id}#{data.trigger_event_id}"  # the run's identity, as reported
+                once = request_key(chat_id, document.id, "run", run)
+                self._trusted(envelope, lambda c, _: record_run(c, data), once=once)
             case _:
                 pass  # an accepted ExtensionEvent: its subscribers receive it from the bus directly
         return None
@@ -351,7 +356,11 @@ class ExtensionService:
             ),
         )
 
-    def _trusted(self, cause: Envelope[Any], decide: Callable[[Chat, datetime], Outcome]) -> None:
+    def _trusted(
+        self, cause: Envelope[Any], decide: Callable[[Chat, datetime], Outcome], *, once: str | None = None
+    ) -> None:
+        """Commit the gateway's decision; with ``once`` (a request's key) a redelivery commits nothing."""
+        claim = None if once is None else Claim(once, {"event_id": cause.metadata.event_id}, REQUEST_KEY_TTL)
         try:
             self._chats.execute(
                 cause.metadata.chat_id,
@@ -359,6 +368,9 @@ class ExtensionService:
                 actor=GATEWAY,
                 correlation_id=cause.metadata.correlation_id,
                 causation_id=cause.metadata.event_id,
+                claim=claim,
             )
+        except DuplicateClientMessageError:
+            logger.info("an applied request was delivered again", extra={"event_id": cause.metadata.event_id})
         except ChatNotFoundError:
             logger.warning("extension event for an unknown chat", extra={"chat_id": cause.metadata.chat_id})
