@@ -157,8 +157,9 @@ ROUTES: tuple[Route, ...] = (
     Route(
         name="inbox",
         function="inbox",
-        event_types=("MessageStored",),
-        description="Feeds the inbox read model: each chat's latest message, each poster's read marker.",
+        event_types=("MessageStored", "MessageUpdated"),
+        description="Feeds the inbox read model: each chat's latest message (in its latest version), each "
+        "poster's read marker.",
         # beside the critical path: a late inbox row is a moment's stale count, never a lost message
         retry=RetryPolicy(max_attempts=5, max_event_age_seconds=3600, backoff_seconds=2.0),
     ),

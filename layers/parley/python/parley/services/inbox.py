@@ -1,5 +1,5 @@
-"""The inbox read model: fed by MessageStored (its own route), read by GET /chats, moved by the
-member's POST /chats/{chat_id}/read, and rebuilt from the chats' logs by a command."""
+"""The inbox read model: fed by MessageStored and MessageUpdated (its own route), read by GET /chats,
+moved by the member's POST /chats/{chat_id}/read, and rebuilt from the chats' logs by a command."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from typing import Any
 from parley.adapters.connections import ConnectionRepository
 from parley.adapters.dynamodb import ChatRepository
 from parley.adapters.inbox import InboxRow, InboxStore
-from parley.catalog import Envelope, MessageStored, ReadMarkerMoved, new_event
+from parley.catalog import Envelope, ReadMarkerMoved, new_event
 from parley.clock import utc_now
 from parley.domain.inbox import (
+    PROJECTED,
     InboxFold,
     InboxView,
     LastMessage,
@@ -84,15 +85,22 @@ class InboxService:
         self._clock = clock
 
     def project(self, envelope: Envelope[Any]) -> None:
-        """The inbox route's consumer: idempotent and order-tolerant (each row only moves forward)."""
-        if isinstance(envelope.data, MessageStored):
+        """The inbox route's consumer: idempotent and order-tolerant (each row only moves forward, by
+        sequence then by the message's version: an update of the latest message changes its preview,
+        an update of an older one, or a late older version, changes nothing)."""
+        if envelope.event_type in PROJECTED:
             self._apply_fold(envelope.metadata.chat_id, fold_inbox([envelope]))
 
     def _apply_fold(self, chat_id: str, folded: InboxFold) -> None:
-        if folded.last is not None:
-            self._store.record_message(chat_id, folded.last.sequence, folded.last.model_dump_json())
+        last = folded.last
+        if last is not None:
+            self._store.record_message(
+                chat_id, last.sequence, last.model_dump_json(), version=folded.version(last.sequence)
+            )
         for sequence, whisper in folded.private.items():
-            self._store.record_private(chat_id, sequence, whisper.model_dump_json())
+            self._store.record_private(
+                chat_id, sequence, whisper.model_dump_json(), version=folded.version(sequence)
+            )
         for user_id, sequence in folded.markers.items():
             self._store.move_marker(user_id, chat_id, sequence)
 
