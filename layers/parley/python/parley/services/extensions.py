@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -13,8 +14,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from parley.adapters.dynamodb import Claim, DuplicateClientMessageError, request_key
 from parley.adapters.extensions import Registry
 from parley.catalog import Actor, Envelope
+from parley.domain import commands, slash
 from parley.domain import extensions as installs
-from parley.domain import slash
 from parley.domain.model import Chat, Install, Outcome
 from parley.errors import (
     ChatCompletedError,
@@ -253,30 +254,13 @@ class ExtensionService:
         data = envelope.data
         match envelope.event_type:
             case "ExtensionMessageRequested":
-                try:
-                    self._chats.post_extension_message(
-                        chat_id,
-                        document=document,
-                        request_id=data.request_id,
-                        text=data.text,
-                        cause=envelope,
-                        blocks=data.blocks,
-                    )
-                except MessageRejectedError as exc:  # recorded (MessageModerated) by the chat service
-                    logger.info(
-                        "a moderation hook rejected a bot message", extra={"extension_id": document.id}
-                    )
-                    return exc.code
-                except RateLimitedError:  # refused and recorded, never retried
-                    logger.warning(
-                        "an extension is over its message rate", extra={"extension_id": document.id}
-                    )
-                    self._refused(envelope, document.id, RateLimitedError.code)
-                    return RateLimitedError.code
+                return self._post_message(envelope, document)
             case "ExtensionEphemeralRequested":
                 return self._send_ephemeral(envelope, document, chat)
             case "ExtensionMessageUpdateRequested":
                 return self._update_message(envelope, document)
+            case "ExtensionFloorRequested" | "ExtensionSettingsRequested":
+                self._change_chat(envelope, document)
             case "AIContextContributed":
                 self._trusted(
                     envelope,
@@ -300,6 +284,40 @@ class ExtensionService:
             case _:
                 pass  # an accepted ExtensionEvent: its subscribers receive it from the bus directly
         return None
+
+    def _post_message(self, envelope: Envelope[Any], document: ExtensionDocument) -> str | None:
+        data = envelope.data
+        try:
+            self._chats.post_extension_message(
+                envelope.metadata.chat_id,
+                document=document,
+                request_id=data.request_id,
+                text=data.text,
+                cause=envelope,
+                blocks=data.blocks,
+            )
+        except MessageRejectedError as exc:  # recorded (MessageModerated) by the chat service
+            logger.info("a moderation hook rejected a bot message", extra={"extension_id": document.id})
+            return exc.code
+        except RateLimitedError:  # refused and recorded, never retried
+            logger.warning("an extension is over its message rate", extra={"extension_id": document.id})
+            self._refused(envelope, document.id, RateLimitedError.code)
+            return RateLimitedError.code
+        return None
+
+    def _change_chat(self, envelope: Envelope[Any], document: ExtensionDocument) -> None:
+        """Give the floor or change settings by the rules a moderator's request follows, as the
+        extension's bot, once per request id; a chat that cannot take it raises (``accept`` records the
+        refusal: it can never succeed)."""
+        data = envelope.data
+        if envelope.event_type == "ExtensionFloorRequested":
+            kind, change = "floor", partial(commands.give_floor, participant_id=data.participant_id)
+        else:
+            kind = "settings"
+            change = partial(commands.extension_settings, extension_id=document.id, changes=data.changes)
+        bot = Actor(id=f"ext:{document.id}", kind="system", name=document.name)
+        once = request_key(envelope.metadata.chat_id, document.id, kind, data.request_id)
+        self._trusted(envelope, lambda c, now: change(c, now=now), once=once, actor=bot)
 
     def _update_message(self, envelope: Envelope[Any], document: ExtensionDocument) -> str | None:
         """Apply an extension's update of its own message (MessageUpdated); another's message, or one
@@ -357,7 +375,12 @@ class ExtensionService:
         )
 
     def _trusted(
-        self, cause: Envelope[Any], decide: Callable[[Chat, datetime], Outcome], *, once: str | None = None
+        self,
+        cause: Envelope[Any],
+        decide: Callable[[Chat, datetime], Outcome],
+        *,
+        once: str | None = None,
+        actor: Actor = GATEWAY,
     ) -> None:
         """Commit the gateway's decision; with ``once`` (a request's key) a redelivery commits nothing."""
         claim = None if once is None else Claim(once, {"event_id": cause.metadata.event_id}, REQUEST_KEY_TTL)
@@ -365,7 +388,7 @@ class ExtensionService:
             self._chats.execute(
                 cause.metadata.chat_id,
                 decide,
-                actor=GATEWAY,
+                actor=actor,
                 correlation_id=cause.metadata.correlation_id,
                 causation_id=cause.metadata.event_id,
                 claim=claim,
