@@ -20,11 +20,12 @@ from parley.catalog import (
     new_event,
 )
 from parley.domain import commands
+from parley.domain import extensions as installs
 from parley.domain import workflows as wf
 from parley.domain.model import ChatSettings
 from parley.errors import ChatCompletedError, InvalidRequestError
 from parley.extensions.builtin import webhook, workflows
-from parley.extensions.policy import refusal
+from parley.extensions.policy import SHADOW, refusal
 from tests.unit.chats import OWNER, at, new_chat, with_members
 from tests.unit.test_workflows import World, joined, runs, workflow
 
@@ -260,3 +261,27 @@ def test_the_readmes_example_of_both_steps_is_a_valid_config() -> None:
     config = json.loads(block)
     assert wf.problems(config) == []
     assert [w["steps"][0]["do"] for w in config["workflows"]] == ["give_floor", "change_setting"]
+
+
+def test_a_shadow_install_asks_for_the_floor_and_settings_only_on_the_record() -> None:
+    # Given the workflows extension in shadow mode on a moderated chat
+    made = world(FLOOR, MODERATED)
+    made.chat = installs.put_install(
+        made.chat,
+        user_id=OWNER,
+        extension_id="workflows",
+        version="1",
+        enabled=True,
+        config={"workflows": [workflow("UserJoined", FLOOR, MODERATED)]},
+        now=at(2),
+        shadow=True,
+    ).chat
+    # When its requests reach the core's rule, Then each is recorded as a shadow output, never applied
+    for data in (
+        ExtensionFloorRequested(extension_id="workflows", request_id="r", participant_id="user-bob"),
+        ExtensionSettingsRequested(extension_id="workflows", request_id="r", changes={"turn_mode": "free"}),
+    ):
+        envelope = new_event(data, chat_id=made.chat.chat_id, actor=workflows.extension.actor)
+        assert (
+            refusal(envelope, envelope.source, workflows.extension.manifest.document(), made.chat) == SHADOW
+        )
