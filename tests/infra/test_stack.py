@@ -154,12 +154,15 @@ def test_an_archive_keeps_every_parley_event_but_ephemeral_messages_for_replay(s
                 "source": [{"prefix": "parley."}],
                 # a message for one member is never stored: not in the archive either; nor the requests
                 # the gateway records as events of their own (an update request as MessageUpdated, a
-                # workflow run's report as WorkflowRun: those are archived)
+                # workflow run's report as WorkflowRun, a floor or settings request as TurnChanged or
+                # ChatSettingsChanged: those are archived)
                 "detail-type": [
                     {
                         "anything-but": [
                             "ExtensionEphemeralRequested",
+                            "ExtensionFloorRequested",
                             "ExtensionMessageUpdateRequested",
+                            "ExtensionSettingsRequested",
                             "WorkflowRunReported",
                         ]
                     }

@@ -140,3 +140,46 @@ def test_read_marker_moved_goes_to_the_callers_own_sockets_only(
     # And a call that moves nothing pushes nothing
     service.mark_read(Identity(bob.user_id, bob.name), chat, 2)
     assert len(pusher.frames["bob-1"]) == 1
+
+
+def test_the_preview_follows_an_update_of_the_latest_message_only(
+    api: Api, bus: Bus, alice: User, bob: User
+) -> None:
+    from tests.integration.extensions.test_interactive import act, chat_with, lunch_bot, post_the_poll
+    from tests.support.extensions import deliver, registered
+
+    bot = lunch_bot()
+    with registered(bot):
+        # Given a chat whose latest message is the lunch bot's poll
+        chat_id = chat_with(api, bus, alice, bob, extensions=("lunch",))
+        poll = post_the_poll(api, bus, bot, chat_id, alice)
+        assert _entry(api, bob, chat_id)["last_message"]["text"] == "Lunch? Pizza or Sushi"
+
+        # When Bob votes and the bot updates its poll's text
+        assert act(api, bob, chat_id, poll["message_id"], "vote", "v-1", option="sushi").status == 202
+        assert deliver(bot, bus.emitted(), **{"detail-type": "InteractionSubmitted"}) == [True]
+        bus.pump()
+
+        # Then the chat list shows the new text, at the poll's place, and nothing is unread anew
+        last = _entry(api, bob, chat_id)["last_message"]
+        assert (last["message_id"], last["sequence"]) == (poll["message_id"], poll["sequence"])
+        assert last["text"] == f"{bob.user_id} picked sushi"
+        updated = _entry(api, bob, chat_id)
+
+        # When the poll and its update are delivered again, the update first
+        log = [parse_detail(json.loads(r.detail)) for r in EventRecord.query(chat_id)]
+        for envelope in [e for e in log if e.event_type in ("MessageUpdated", "MessageStored")][::-1]:
+            assert root.inbox_projection().project([envelope]) == set()
+        # Then the older version never comes back, and a rebuild from the log agrees
+        assert _entry(api, bob, chat_id) == updated
+        assert rebuild_inbox([chat_id], out=io.StringIO()) == 0
+        assert _entry(api, bob, chat_id) == updated
+
+        # When Alice posts after the poll, and then Alice votes (an update of an older message)
+        assert api.send(alice, chat_id, "after the poll").status == 201
+        bus.pump()
+        assert act(api, alice, chat_id, poll["message_id"], "vote", "v-2", option="pizza").status == 202
+        assert deliver(bot, bus.emitted(), **{"detail-type": "InteractionSubmitted"}) == [False, True]
+        bus.pump()
+    # Then the chat list keeps Alice's later message
+    assert _entry(api, bob, chat_id)["last_message"]["text"] == "after the poll"

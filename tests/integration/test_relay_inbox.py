@@ -45,9 +45,9 @@ def chat_with_bob(api: Api, alice: User, bob: User) -> str:
 def spy(monkeypatch: pytest.MonkeyPatch, name: str, calls: list[tuple[Any, ...]]) -> None:
     real: Callable[..., Any] = getattr(InboxStore, name)
 
-    def recorded(self: InboxStore, *args: Any) -> Any:
+    def recorded(self: InboxStore, *args: Any, **kwargs: Any) -> Any:
         calls.append((name, *args))
-        return real(self, *args)
+        return real(self, *args, **kwargs)
 
     monkeypatch.setattr(InboxStore, name, recorded)
 
@@ -127,10 +127,10 @@ def test_a_failed_inbox_write_hands_the_chat_back_and_nothing_is_published_twice
     # and the inbox's writes for one of them failing
     real = InboxStore.record_message
 
-    def refuse(self: InboxStore, chat_id: str, sequence: int, message: str) -> bool:
+    def refuse(self: InboxStore, chat_id: str, sequence: int, message: str, *, version: int = 1) -> bool:
         if chat_id == failing:
             raise StoreError("injected: the inbox table refused")
-        return real(self, chat_id, sequence, message)
+        return real(self, chat_id, sequence, message, version=version)
 
     monkeypatch.setattr(InboxStore, "record_message", refuse)
 

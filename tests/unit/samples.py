@@ -29,10 +29,12 @@ from parley.catalog import (
     ExtensionEvent,
     ExtensionEventRejected,
     ExtensionFailed,
+    ExtensionFloorRequested,
     ExtensionInstalled,
     ExtensionMessageRequested,
     ExtensionMessageUpdateRequested,
     ExtensionRecovered,
+    ExtensionSettingsRequested,
     ExtensionShadowChanged,
     ExtensionShadowOutput,
     ExtensionUninstalled,
@@ -197,6 +199,10 @@ def sample_data() -> dict[str, EventData]:
             reason="missing capability events:emit",
         ),
         ExtensionRecovered(extension_id="ext-poll", after_failures=2),
+        ExtensionFloorRequested(extension_id="workflows", request_id="req-8", participant_id="user-bob"),
+        ExtensionSettingsRequested(
+            extension_id="workflows", request_id="req-9", changes={"turn_mode": "free"}
+        ),
         ExtensionMessageRequested(extension_id="ext-poll", request_id="req-7", text="Poll closed: yes wins"),
         ExtensionMessageUpdateRequested(
             extension_id="ext-poll",

@@ -170,6 +170,8 @@ def test_ephemeral_flag_is_set_only_on_socket_frames_and_what_extensions_send() 
         "Withheld",
         "SlashCommandInvoked",  # a member's command for one extension, never in the log
         "WorkflowRunReported",
+        "ExtensionFloorRequested",
+        "ExtensionSettingsRequested",
     }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from parley import root
+from parley.catalog import parse_detail
 from parley.extensions.builtin import workflows
 from tests.support.api import Api, User, assert_error
 from tests.support.bus import Bus
@@ -107,6 +108,24 @@ def test_a_redelivered_trigger_runs_the_workflow_once(api: Api, bus: Bus, alice:
 
     # Then one greeting and one recorded run
     assert texts(api, alice, chat_id) == ["Welcome Bob to Book club!"]
+    assert len(runs(api, alice, chat_id)) == 1
+
+
+def test_a_run_report_delivered_twice_to_the_gateway_is_recorded_once(
+    api: Api, bus: Bus, alice: User, bob: User
+) -> None:
+    # Given a chat whose greeting workflow ran once on Bob's join
+    chat_id = str(api.create_chat(alice, title="Book club")["chat_id"])
+    save(api, alice, chat_id, GREET)
+    api.post(f"/chats/{chat_id}/members", bob)
+    bus.pump()
+    [reported] = [e for e in bus.emitted() if e["detail-type"] == "WorkflowRunReported"]
+
+    # When the gateway's queue delivers the same report again
+    assert root.extension_service().accept(parse_detail(reported["detail"]), reported["source"]) is None
+    bus.pump()
+
+    # Then the run is recorded once
     assert len(runs(api, alice, chat_id)) == 1
 
 

@@ -964,6 +964,41 @@ class ExtensionEphemeralRequested(EventData):
 
 
 @event
+class ExtensionFloorRequested(EventData):
+    event_type = "ExtensionFloorRequested"
+    version = 1
+    description = (
+        "An extension asks to give the floor to one member (needs `turns:give`); the core applies the "
+        "rule a moderator's POST /chats/{chat_id}/turn follows (an active moderated chat, a member), "
+        "once per `request_id`, and records a refusal as ExtensionEventRejected. Delivered to no extension."
+    )
+    producers = ("extensions",)
+    ephemeral = True
+
+    extension_id: str
+    request_id: str = Field(min_length=1, max_length=128)
+    participant_id: str = Field(min_length=1, max_length=128, description="The member who gets the floor.")
+
+
+@event
+class ExtensionSettingsRequested(EventData):
+    event_type = "ExtensionSettingsRequested"
+    version = 1
+    description = (
+        "An extension asks to change chat settings (needs `settings:write`): only `turn_mode`, "
+        "`turn_timeout_seconds`, `max_message_length`, `rate_limit_messages` and "
+        "`rate_limit_window_seconds`, validated as PATCH /chats/{chat_id}/settings, once per "
+        "`request_id`; a refusal is recorded as ExtensionEventRejected. Delivered to no extension."
+    )
+    producers = ("extensions",)
+    ephemeral = True
+
+    extension_id: str
+    request_id: str = Field(min_length=1, max_length=128)
+    changes: dict[str, Any] = Field(min_length=1, max_length=10, description="Setting name to new value.")
+
+
+@event
 class EphemeralMessage(EventData):
     event_type = "EphemeralMessage"
     version = 1

@@ -81,6 +81,11 @@ def update_key(chat_id: str, extension_id: str, request_id: str) -> str:
     return f"message-update#{chat_id}#{extension_id}#{request_id}"
 
 
+def request_key(chat_id: str, extension_id: str, kind: str, request_id: str) -> str:
+    """Where the gateway notes that it applied one of an extension's requests (a run, a floor, a setting)."""
+    return f"ext-request#{chat_id}#{extension_id}#{kind}#{request_id}"
+
+
 @dataclass(frozen=True)
 class Claim:
     """An idempotency key taken in the same transaction as the change it guards: a second change with

@@ -40,25 +40,33 @@ class InboxRow:
 
 
 class InboxStore:
-    def _forward(self, key: tuple[str, str], sequence: int, message: str | None = None) -> bool:
-        """Write the row at ``sequence`` only if it is new or behind: False when it was not."""
-        record = InboxRecord(*key, sequence=sequence, message=message)
+    def _forward(
+        self, key: tuple[str, str], sequence: int, message: str | None = None, version: int | None = None
+    ) -> bool:
+        """Write the row at ``sequence`` only if it is new or behind (with a ``version``: or at the same
+        sequence with an older version): False when it was not."""
+        record = InboxRecord(*key, sequence=sequence, message=message, version=version)
+        behind = InboxRecord.pk.does_not_exist() | (InboxRecord.sequence < sequence)
+        if version is not None:
+            older = InboxRecord.version.does_not_exist() | (InboxRecord.version < version)
+            behind = behind | ((InboxRecord.sequence == sequence) & older)
         try:
-            record.save(condition=InboxRecord.pk.does_not_exist() | (InboxRecord.sequence < sequence))
+            record.save(condition=behind)
         except PutError as exc:
             if exc.cause_response_code != "ConditionalCheckFailedException":
                 raise StoreError(f"could not write inbox row {key}") from exc
             return False
         return True
 
-    def record_message(self, chat_id: str, sequence: int, message: str) -> bool:
-        """The chat's latest message (a JSON preview), unless a later one is already there."""
-        return self._forward(_chat_key(chat_id), sequence, message)
+    def record_message(self, chat_id: str, sequence: int, message: str, *, version: int = 1) -> bool:
+        """The chat's latest message (a JSON preview) in its ``version``, unless a later message, or a
+        later version of this one, is already there."""
+        return self._forward(_chat_key(chat_id), sequence, message, version)
 
-    def record_private(self, chat_id: str, sequence: int, message: str) -> None:
-        """A whisper (JSON with its audience), and the chat's latest whisper sequence: members with
-        nothing private after their marker read no whisper rows."""
-        self._forward(_private_key(chat_id, sequence), sequence, message)
+    def record_private(self, chat_id: str, sequence: int, message: str, *, version: int = 1) -> None:
+        """A whisper (JSON with its audience) in its ``version``, and the chat's latest whisper
+        sequence: members with nothing private after their marker read no whisper rows."""
+        self._forward(_private_key(chat_id, sequence), sequence, message, version)
         self._forward((f"chat#{chat_id}", PRIVATE), sequence)
 
     def move_marker(self, user_id: str, chat_id: str, sequence: int) -> bool:

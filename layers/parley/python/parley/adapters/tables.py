@@ -204,6 +204,8 @@ class InboxRecord(Model):
     sk = UnicodeAttribute(range_key=True)
     sequence = NumberAttribute()
     message = UnicodeAttribute(null=True)
+    version = NumberAttribute(null=True)
+    """A preview's message version (MessageUpdated), so a later version replaces it and an older never."""
 
 
 @dataclass(frozen=True)

@@ -390,6 +390,23 @@ def fail_ai_response(
 def change_settings(chat: Chat, *, user_id: str, changes: Mapping[str, Any], now: datetime) -> Outcome:
     if not chat.is_moderator(user_id):
         raise ForbiddenError("only the chat's owner or moderators may change its settings")
+    return apply_settings(chat, changed_by=user_id, changes=changes, now=now)
+
+
+EXTENSION_SETTINGS: tuple[str, ...] = (
+    "turn_mode",
+    "turn_timeout_seconds",
+    "max_message_length",
+    "rate_limit_messages",
+    "rate_limit_window_seconds",
+)
+"""The settings an extension with `settings:write` may change (a workflow's `change_setting`): how the
+chat talks. Never `hook_fallback` (it decides whether a failing moderation hook lets posts through) nor
+the extensions' own message rates (an extension would lift its own limit)."""
+
+
+def settings_after(chat: Chat, changes: Mapping[str, Any]) -> tuple[ChatSettings, str]:
+    """The settings and turn mode ``changes`` make, by the moderator's rules (raises when invalid)."""
     _require_active(chat)
     changes = dict(changes)
     new_mode = changes.pop("turn_mode", None) or chat.turn_mode
@@ -398,6 +415,26 @@ def change_settings(chat: Chat, *, user_id: str, changes: Mapping[str, Any], now
         settings = ChatSettings.model_validate({**chat.settings.model_dump(), **changes})
     except ValueError as exc:
         raise InvalidRequestError(f"invalid settings: {exc}") from exc
+    return settings, new_mode
+
+
+def extension_settings(
+    chat: Chat, *, extension_id: str, changes: Mapping[str, Any], now: datetime
+) -> Outcome:
+    """An extension's settings change: only ``EXTENSION_SETTINGS``, then as a moderator's."""
+    refused = sorted(set(changes) - set(EXTENSION_SETTINGS))
+    if refused:
+        raise InvalidRequestError(
+            f"extensions may change only {', '.join(EXTENSION_SETTINGS)}; not {', '.join(refused)}",
+            field=refused[0],
+        )
+    return apply_settings(chat, changed_by=f"ext:{extension_id}", changes=changes, now=now)
+
+
+def apply_settings(chat: Chat, *, changed_by: str, changes: Mapping[str, Any], now: datetime) -> Outcome:
+    """Settings and turn mode changed (whoever may ask has been checked): ChatSettingsChanged with the
+    fields that changed, and the turn's move a new mode makes."""
+    settings, new_mode = settings_after(chat, changes)
     diff: dict[str, Any] = {
         k: v for k, v in settings.model_dump().items() if chat.settings.model_dump().get(k) != v
     }
@@ -408,7 +445,7 @@ def change_settings(chat: Chat, *, user_id: str, changes: Mapping[str, Any], now
     chat = chat.model_copy(update={"settings": settings, "turn_mode": new_mode})
     events: list[EventData] = [
         ChatSettingsChanged(
-            changed_by=user_id, changes=diff, turn_mode=new_mode, settings=settings.model_dump()
+            changed_by=changed_by, changes=diff, turn_mode=new_mode, settings=settings.model_dump()
         )
     ]
     if "turn_mode" in diff:
@@ -441,6 +478,11 @@ def grant_turn(chat: Chat, *, user_id: str, participant_id: str, now: datetime) 
     """A moderator gives the floor to one member (moderated chats only)."""
     if not chat.is_moderator(user_id):
         raise ForbiddenError("only the chat's owner or moderators may give the floor")
+    return give_floor(chat, participant_id=participant_id, now=now)
+
+
+def floor_taker(chat: Chat, participant_id: str) -> Participant:
+    """Who would get the floor: a member of an active moderated chat (raises otherwise)."""
     _require_active(chat)
     if chat.turn_mode != "moderated":
         raise InvalidRequestError(
@@ -452,5 +494,11 @@ def grant_turn(chat: Chat, *, user_id: str, participant_id: str, now: datetime) 
         raise InvalidRequestError(
             "the floor can only be given to a member of the chat", field="participant_id"
         )
-    chat, turn_changed = turns.grant(chat, participant, now)
+    return participant
+
+
+def give_floor(chat: Chat, *, participant_id: str, now: datetime) -> Outcome:
+    """The floor given (whoever may give it has been checked: a moderator, or an extension's
+    `turns:give`)."""
+    chat, turn_changed = turns.grant(chat, floor_taker(chat, participant_id), now)
     return Outcome(chat=chat, events=tuple(_turn_events(chat, turn_changed)))

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from parley.catalog import Envelope, MessageStored, MessageView, SenderKind
+from parley.catalog import Envelope, MessageStored, MessageUpdated, MessageView, SenderKind
 from parley.domain import audience
 
 PREVIEW_LENGTH = 140
@@ -90,27 +90,49 @@ def view_for(
     return InboxView(latest, max(0, unread(top, last_read_sequence) - hidden))
 
 
+PROJECTED = ("MessageStored", "MessageUpdated")
+"""The events the inbox reads: a post, and an extension's new version of its message (a poll's counts)."""
+
+
+def newer(sequence: int, version: int, than: tuple[int, int] | None) -> bool:
+    """Forward only: a later message, or a later version of the same one (``(sequence, version)``)."""
+    return than is None or (sequence, version) > than
+
+
 @dataclass
 class InboxFold:
-    """What a chat's log gives the inbox: its latest message for everyone, its whispers, and each
-    poster's marker."""
+    """What a chat's log gives the inbox: its latest message for everyone (in its latest version), its
+    whispers, and each poster's marker. ``versions``: each preview's message version, by sequence."""
 
     last: LastMessage | None = None
     markers: dict[str, int] = field(default_factory=dict)
     private: dict[int, PrivateMessage] = field(default_factory=dict)
+    versions: dict[int, int] = field(default_factory=dict)
 
     def apply(self, envelope: Envelope[Any]) -> None:
-        if not isinstance(envelope.data, MessageStored):
+        if not isinstance(envelope.data, MessageStored | MessageUpdated):
             return
         message = envelope.data.message
         scope = audience.audience_of(envelope)
+        at = message.sequence
         if not isinstance(scope, str):
-            self.private[message.sequence] = PrivateMessage(audience=scope, last=preview(message))
-        elif scope == audience.EVERYONE and (self.last is None or message.sequence > self.last.sequence):
+            if newer(at, message.version, (at, self.versions[at]) if at in self.private else None):
+                self.private[at] = PrivateMessage(audience=scope, last=preview(message))
+                self.versions[at] = message.version
+        elif scope == audience.EVERYONE and newer(at, message.version, self._shown()):
             self.last = preview(message)
-        poster = own_marker(message)
+            self.versions[at] = message.version
+        poster = own_marker(message) if isinstance(envelope.data, MessageStored) else None
         if poster is not None:
-            self.markers[poster] = max(self.markers.get(poster, 0), message.sequence)
+            self.markers[poster] = max(self.markers.get(poster, 0), at)
+
+    def _shown(self) -> tuple[int, int] | None:
+        last = self.last
+        return None if last is None else (last.sequence, self.versions.get(last.sequence, 1))
+
+    def version(self, sequence: int) -> int:
+        """The version of the preview folded at ``sequence`` (1: as posted)."""
+        return self.versions.get(sequence, 1)
 
 
 def fold_inbox(events: Iterable[Envelope[Any]]) -> InboxFold:

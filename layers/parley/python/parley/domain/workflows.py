@@ -19,13 +19,14 @@ from parley.catalog import (
     Envelope,
     MessageStored,
     TurnChanged,
+    TurnMode,
     UserJoined,
     UserLeft,
     WorkflowRun,
     WorkflowRunReported,
 )
 from parley.domain.audience import MODERATORS
-from parley.domain.model import Chat, Outcome
+from parley.domain.model import MAX_MESSAGE_LENGTH, Chat, Outcome
 
 MAX_WORKFLOWS = 5
 """Per chat: each matching workflow is one run (and one WorkflowRun event) per trigger event. With the
@@ -131,8 +132,56 @@ class EmitStep(BaseModel):
     text: Template = ""
 
 
-Step = Annotated[PostStep | EphemeralStep | WebhookStep | EmitStep, Field(discriminator="do")]
-STEP_KINDS = ("post", "ephemeral", "webhook", "emit")
+class GiveFloorStep(BaseModel):
+    """Give the floor to ``to`` by the rule a moderator's grant follows: in a moderated chat, to a
+    member (needs `turns:give`); otherwise the step is refused, saying why."""
+
+    model_config = _frozen()
+    do: Literal["give_floor"]
+    to: Template = Field(
+        "{actor.id}",
+        min_length=1,
+        description="The member's id, or a variable that names one: `{actor.id}` (the default), "
+        "`{turn.previous_id}`.",
+    )
+
+
+class SettingChanges(BaseModel):
+    """The settings a workflow may change, each bounded as in PATCH /chats/{chat_id}/settings: how the
+    chat talks, never who is in it, their roles, its extensions or the moderation fallback."""
+
+    model_config = _frozen()
+
+    turn_mode: TurnMode | None = None
+    turn_timeout_seconds: int | None = Field(None, ge=5, le=86_400)
+    max_message_length: int | None = Field(None, ge=1, le=MAX_MESSAGE_LENGTH)
+    rate_limit_messages: int | None = Field(None, ge=1, le=10_000)
+    rate_limit_window_seconds: int | None = Field(None, ge=1, le=3600)
+
+    @model_validator(mode="after")
+    def _some(self) -> SettingChanges:
+        if not self.changes():
+            raise ValueError("name at least one setting to change")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class ChangeSettingStep(BaseModel):
+    """Change chat settings as a moderator would, e.g. ``{"turn_mode": "moderated"}`` (needs
+    `settings:write`); a change the chat refuses (it is completed) is refused, saying why."""
+
+    model_config = _frozen()
+    do: Literal["change_setting"]
+    settings: SettingChanges
+
+
+Step = Annotated[
+    PostStep | EphemeralStep | WebhookStep | EmitStep | GiveFloorStep | ChangeSettingStep,
+    Field(discriminator="do"),
+]
+STEP_KINDS = ("post", "ephemeral", "webhook", "emit", "give_floor", "change_setting")
 
 
 class Workflow(BaseModel):
@@ -186,6 +235,8 @@ def templates(step: BaseModel) -> Iterable[tuple[Path, str]]:
     """Each template of a step, with its path inside the step."""
     if isinstance(step, PostStep | EphemeralStep | EmitStep):
         yield ("text",), step.text
+    elif isinstance(step, GiveFloorStep):
+        yield ("to",), step.to
 
 
 def variable_problems(workflow: Workflow) -> list[tuple[Path, str]]:

@@ -26,6 +26,8 @@ Capability = Literal[
     "messages:read_private",
     "messages:interactive",
     "workflows:run",
+    "turns:give",
+    "settings:write",
 ]
 CAPABILITIES: tuple[str, ...] = Capability.__args__  # type: ignore[attr-defined]
 
@@ -48,6 +50,8 @@ SENT_BY_EXTENSIONS: dict[str, Capability | None] = {
     "ExtensionFailed": None,
     "ExtensionRecovered": None,
     "WorkflowRunReported": "workflows:run",
+    "ExtensionFloorRequested": "turns:give",
+    "ExtensionSettingsRequested": "settings:write",
 }
 """The only detail-types an extension may put on the bus, with the capability each needs (IAM allows
 an extension exactly the ones its capabilities cover; the core checks them again). A message with
@@ -57,12 +61,19 @@ INTERACTIVE: Capability = "messages:interactive"
 """Post messages with blocks, update one's own messages, and receive the actions people take on them."""
 
 FOR_THE_GATEWAY_ONLY = frozenset(
-    {"ExtensionEphemeralRequested", "ExtensionMessageUpdateRequested", "WorkflowRunReported"}
+    {
+        "ExtensionEphemeralRequested",
+        "ExtensionMessageUpdateRequested",
+        "WorkflowRunReported",
+        "ExtensionFloorRequested",
+        "ExtensionSettingsRequested",
+    }
 )
 """Sent by extensions and received by the core's gateway alone: a message for one member, an
 extension's request to change its own message (others see the result, MessageUpdated), or a workflow
-run before the core recorded it for moderators (WorkflowRun) is no other extension's business, so no
-extension's rule ever matches them (``subscribed`` leaves them out)."""
+run before the core recorded it for moderators (WorkflowRun), a floor or settings it asks for (others
+see TurnChanged, ChatSettingsChanged) is no other extension's business, so no extension's rule ever
+matches them (``subscribed`` leaves them out)."""
 
 DEFAULT_BACKFILL_EVENTS = 1000
 MAX_BACKFILL_EVENTS = 10_000

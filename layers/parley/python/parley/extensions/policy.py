@@ -26,6 +26,8 @@ SHADOWED = frozenset(
         "ExtensionEvent",
         "AIContextContributed",
         "WorkflowRunReported",
+        "ExtensionFloorRequested",
+        "ExtensionSettingsRequested",
     }
 )
 """Outputs a shadow install's requests never apply: the core records them (ExtensionShadowOutput).

@@ -48,9 +48,11 @@ from parley.catalog import (
     ExtensionEphemeralRequested,
     ExtensionEvent,
     ExtensionFailed,
+    ExtensionFloorRequested,
     ExtensionMessageRequested,
     ExtensionMessageUpdateRequested,
     ExtensionRecovered,
+    ExtensionSettingsRequested,
     WorkflowRunReported,
     derive,
     extension_message_id,
@@ -294,6 +296,37 @@ class Context(Generic[C]):
                 request_id=request_id,
                 participant_id=participant_id,
                 text=text,
+            )
+        )
+
+    def give_floor(self, participant_id: str) -> None:
+        """Give the floor to one member once the handler returns (needs ``turns:give``), by the rule a
+        moderator's ``POST /chats/{chat_id}/turn`` follows: only in a moderated chat, only to a member.
+        The core refuses anything else and records it (ExtensionEventRejected); applied once per call.
+
+            ctx.give_floor(event.data.participant.id)
+        """
+        self._need("turns:give")
+        request_id = self._request_id(ExtensionFloorRequested, "floor")
+        self._outputs.append(
+            ExtensionFloorRequested(
+                extension_id=self.extension.id, request_id=request_id, participant_id=participant_id
+            )
+        )
+
+    def change_settings(self, changes: Mapping[str, Any]) -> None:
+        """Change chat settings once the handler returns (needs ``settings:write``): only ``turn_mode``,
+        ``turn_timeout_seconds``, ``max_message_length``, ``rate_limit_messages`` and
+        ``rate_limit_window_seconds``, validated as a moderator's ``PATCH /chats/{chat_id}/settings``;
+        the core refuses anything else and records it (ExtensionEventRejected). Applied once per call.
+
+            ctx.change_settings({"turn_mode": "moderated"})
+        """
+        self._need("settings:write")
+        request_id = self._request_id(ExtensionSettingsRequested, "set")
+        self._outputs.append(
+            ExtensionSettingsRequested(
+                extension_id=self.extension.id, request_id=request_id, changes=dict(changes)
             )
         )
 

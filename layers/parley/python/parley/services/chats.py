@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from parley.adapters.dynamodb import ChatRepository, LoadedChat
+from parley.adapters.dynamodb import ChatRepository, Claim, LoadedChat
 from parley.blocks import Block, visible_text
 from parley.catalog import (
     Actor,
@@ -393,8 +393,10 @@ class ChatService(ChatQueries):
         correlation_id: str | None = None,
         causation_id: str | None = None,
         client_message_id: str | None = None,
+        claim: Claim | None = None,
     ) -> Outcome:
-        """A trusted command (the extension gateway's): no member check, decided and committed like any."""
+        """A trusted command (the extension gateway's): no member check, decided and committed like any;
+        ``claim`` makes it once per key (a repeat raises ``DuplicateClientMessageError``)."""
         return self._uow.execute(
             chat_id,
             None,
@@ -403,6 +405,7 @@ class ChatService(ChatQueries):
             actor=actor,
             causation_id=causation_id,
             client_message_id=client_message_id,
+            claim=claim,
         )
 
     def execute_as(

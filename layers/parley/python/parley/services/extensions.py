@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from parley.adapters.dynamodb import Claim, DuplicateClientMessageError, request_key
 from parley.adapters.extensions import Registry
 from parley.catalog import Actor, Envelope
+from parley.domain import commands, slash
 from parley.domain import extensions as installs
-from parley.domain import slash
 from parley.domain.model import Chat, Install, Outcome
 from parley.errors import (
     ChatCompletedError,
@@ -36,6 +38,8 @@ from parley.services.ephemeral import EphemeralService
 GATEWAY = Actor(id="extension_gateway", kind="system", name="Parley")
 WORKFLOWS = "workflows"
 """The shipped extension whose config is a chat's workflows (``parley.domain.workflows``)."""
+REQUEST_KEY_TTL = timedelta(days=15)
+"""An applied request's key outlives any redelivery of it: dead-letter queues keep 14 days for a redrive."""
 
 
 def config_problems(document: ExtensionDocument, config: dict[str, Any]) -> list[dict[str, str]]:
@@ -250,30 +254,13 @@ class ExtensionService:
         data = envelope.data
         match envelope.event_type:
             case "ExtensionMessageRequested":
-                try:
-                    self._chats.post_extension_message(
-                        chat_id,
-                        document=document,
-                        request_id=data.request_id,
-                        text=data.text,
-                        cause=envelope,
-                        blocks=data.blocks,
-                    )
-                except MessageRejectedError as exc:  # recorded (MessageModerated) by the chat service
-                    logger.info(
-                        "a moderation hook rejected a bot message", extra={"extension_id": document.id}
-                    )
-                    return exc.code
-                except RateLimitedError:  # refused and recorded, never retried
-                    logger.warning(
-                        "an extension is over its message rate", extra={"extension_id": document.id}
-                    )
-                    self._refused(envelope, document.id, RateLimitedError.code)
-                    return RateLimitedError.code
+                return self._post_message(envelope, document)
             case "ExtensionEphemeralRequested":
                 return self._send_ephemeral(envelope, document, chat)
             case "ExtensionMessageUpdateRequested":
                 return self._update_message(envelope, document)
+            case "ExtensionFloorRequested" | "ExtensionSettingsRequested":
+                self._change_chat(envelope, document)
             case "AIContextContributed":
                 self._trusted(
                     envelope,
@@ -291,10 +278,46 @@ class ExtensionService:
             case "WorkflowRunReported":
                 from parley.domain.workflows import record_run  # the gateway's only: not at cold start
 
-                self._trusted(envelope, lambda c, _: record_run(c, data))
+                run = f"{data.workflow_id}#{data.trigger_event_id}"  # the run's identity, as reported
+                once = request_key(chat_id, document.id, "run", run)
+                self._trusted(envelope, lambda c, _: record_run(c, data), once=once)
             case _:
                 pass  # an accepted ExtensionEvent: its subscribers receive it from the bus directly
         return None
+
+    def _post_message(self, envelope: Envelope[Any], document: ExtensionDocument) -> str | None:
+        data = envelope.data
+        try:
+            self._chats.post_extension_message(
+                envelope.metadata.chat_id,
+                document=document,
+                request_id=data.request_id,
+                text=data.text,
+                cause=envelope,
+                blocks=data.blocks,
+            )
+        except MessageRejectedError as exc:  # recorded (MessageModerated) by the chat service
+            logger.info("a moderation hook rejected a bot message", extra={"extension_id": document.id})
+            return exc.code
+        except RateLimitedError:  # refused and recorded, never retried
+            logger.warning("an extension is over its message rate", extra={"extension_id": document.id})
+            self._refused(envelope, document.id, RateLimitedError.code)
+            return RateLimitedError.code
+        return None
+
+    def _change_chat(self, envelope: Envelope[Any], document: ExtensionDocument) -> None:
+        """Give the floor or change settings by the rules a moderator's request follows, as the
+        extension's bot, once per request id; a chat that cannot take it raises (``accept`` records the
+        refusal: it can never succeed)."""
+        data = envelope.data
+        if envelope.event_type == "ExtensionFloorRequested":
+            kind, change = "floor", partial(commands.give_floor, participant_id=data.participant_id)
+        else:
+            kind = "settings"
+            change = partial(commands.extension_settings, extension_id=document.id, changes=data.changes)
+        bot = Actor(id=f"ext:{document.id}", kind="system", name=document.name)
+        once = request_key(envelope.metadata.chat_id, document.id, kind, data.request_id)
+        self._trusted(envelope, lambda c, now: change(c, now=now), once=once, actor=bot)
 
     def _update_message(self, envelope: Envelope[Any], document: ExtensionDocument) -> str | None:
         """Apply an extension's update of its own message (MessageUpdated); another's message, or one
@@ -351,14 +374,26 @@ class ExtensionService:
             ),
         )
 
-    def _trusted(self, cause: Envelope[Any], decide: Callable[[Chat, datetime], Outcome]) -> None:
+    def _trusted(
+        self,
+        cause: Envelope[Any],
+        decide: Callable[[Chat, datetime], Outcome],
+        *,
+        once: str | None = None,
+        actor: Actor = GATEWAY,
+    ) -> None:
+        """Commit the gateway's decision; with ``once`` (a request's key) a redelivery commits nothing."""
+        claim = None if once is None else Claim(once, {"event_id": cause.metadata.event_id}, REQUEST_KEY_TTL)
         try:
             self._chats.execute(
                 cause.metadata.chat_id,
                 decide,
-                actor=GATEWAY,
+                actor=actor,
                 correlation_id=cause.metadata.correlation_id,
                 causation_id=cause.metadata.event_id,
+                claim=claim,
             )
+        except DuplicateClientMessageError:
+            logger.info("an applied request was delivered again", extra={"event_id": cause.metadata.event_id})
         except ChatNotFoundError:
             logger.warning("extension event for an unknown chat", extra={"chat_id": cause.metadata.chat_id})

@@ -1,6 +1,6 @@
-"""The inbox read model: fed by MessageStored (the relay applies ``InboxProjection`` to the events
-table's stream), read by GET /chats, moved by the member's POST /chats/{chat_id}/read, and rebuilt from
-the chats' logs by a command."""
+"""The inbox read model: fed by MessageStored and MessageUpdated (the relay applies
+``InboxProjection`` to the events table's stream), read by GET /chats, moved by the member's
+POST /chats/{chat_id}/read, and rebuilt from the chats' logs by a command."""
 
 from __future__ import annotations
 

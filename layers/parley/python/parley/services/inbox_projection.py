@@ -41,10 +41,16 @@ class InboxProjection:
         return set()
 
     def apply(self, chat_id: str, folded: InboxFold) -> None:
-        """Write what a fold of the chat's rows gives: rows already at or past it stay as they are."""
-        if folded.last is not None:
-            self._store.record_message(chat_id, folded.last.sequence, folded.last.model_dump_json())
+        """Write what a fold of the chat's rows gives: rows already at or past it (by sequence, then by
+        the message's version: a MessageUpdated of the latest message changes its preview) stay."""
+        last = folded.last
+        if last is not None:
+            self._store.record_message(
+                chat_id, last.sequence, last.model_dump_json(), version=folded.version(last.sequence)
+            )
         for sequence, whisper in folded.private.items():
-            self._store.record_private(chat_id, sequence, whisper.model_dump_json())
+            self._store.record_private(
+                chat_id, sequence, whisper.model_dump_json(), version=folded.version(sequence)
+            )
         for user_id, sequence in folded.markers.items():
             self._store.move_marker(user_id, chat_id, sequence)

@@ -15,10 +15,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from parley.catalog import Envelope, StepOutcome, WorkflowRunReported
+from parley.domain.commands import floor_taker, settings_after
 from parley.domain.workflows import (
     REASON_LENGTH,
+    ChangeSettingStep,
     EmitStep,
     EphemeralStep,
+    GiveFloorStep,
     PostStep,
     Step,
     WebhookStep,
@@ -29,6 +32,7 @@ from parley.domain.workflows import (
     render,
     variables,
 )
+from parley.errors import ParleyError
 from parley.extensions.builtin.webhook import (
     EVENT_ID_HEADER,
     EVENT_TYPE_HEADER,
@@ -55,7 +59,16 @@ extension: Extension[WorkflowsConfig] = Extension(
         description="Runs the chat's workflows: on an event, when its conditions hold, their steps.",
         events=TRIGGERS,
         emits=(EMITTED,),
-        capabilities=frozenset({"messages:write", "messages:ephemeral", "events:emit", "workflows:run"}),
+        capabilities=frozenset(
+            {
+                "messages:write",
+                "messages:ephemeral",
+                "events:emit",
+                "workflows:run",
+                "turns:give",
+                "settings:write",
+            }
+        ),
         config_model=WorkflowsConfig,
     )
 )
@@ -129,6 +142,35 @@ def perform(
         if ctx.install.shadow:  # the core records a shadow install's outputs; a POST it cannot hold back
             return "shadow"
         return call_webhook(step, event, ctx, workflow)
+    elif isinstance(step, GiveFloorStep):
+        return give_floor(step, ctx, values)
+    elif isinstance(step, ChangeSettingStep):
+        return change_settings(step, ctx)
+    return None
+
+
+def give_floor(step: GiveFloorStep, ctx: Context[WorkflowsConfig], values: Mapping[str, str]) -> str | None:
+    """Ask the core for the floor, checked first by the core's own rule on the chat as this extension
+    sees it (the core checks again on the chat as it is then, and records a refusal)."""
+    to = render(step.to, values).strip()
+    if not to:
+        return "the event names no one to give the floor to"
+    try:
+        floor_taker(ctx.chat, to)
+    except ParleyError as exc:
+        return f"{exc.code}: {exc.message}"
+    ctx.give_floor(to)
+    return None
+
+
+def change_settings(step: ChangeSettingStep, ctx: Context[WorkflowsConfig]) -> str | None:
+    """Ask the core to change settings, checked first as the core checks a moderator's change."""
+    changes = step.settings.changes()
+    try:
+        settings_after(ctx.chat, changes)
+    except ParleyError as exc:
+        return f"{exc.code}: {exc.message}"
+    ctx.change_settings(changes)
     return None
 
 
