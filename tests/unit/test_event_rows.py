@@ -189,3 +189,19 @@ def test_a_row_it_cannot_read_is_an_error_not_a_guess() -> None:
         detail_text({"chat_id": CHAT, "event_type": "MessageStored", "body": body[:-1]})
     with pytest.raises(EventRowError):
         detail_text({"chat_id": CHAT, "event_type": "MessageStored"})
+
+
+def test_the_bench_follows_a_packed_row_to_its_pushes() -> None:
+    # Given a transaction that commits a packed row and an older one (the bench's critical path
+    # follows each committed event to the pushes its stream record causes)
+    from bench.aws_requests import EVENTS_TABLE, _committed_events
+
+    packed, older = _envelope(sample_data()["MessageStored"], 8), _envelope(sample_data()["UserJoined"], 9)
+    items = [_event_record(packed).serialize(), _legacy_image(older)]
+    params = {"TransactItems": [{"Put": {"TableName": EVENTS_TABLE, "Item": item}} for item in items]}
+
+    # Then it finds both events' ids
+    assert _committed_events("TransactWriteItems", params) == (
+        packed.metadata.event_id,
+        older.metadata.event_id,
+    )
