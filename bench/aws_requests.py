@@ -163,14 +163,17 @@ class Recorder:
 
 
 def _committed_events(operation: str, params: Mapping[str, Any]) -> tuple[str, ...]:
-    """Event ids a write commits as event-log rows: each is a record on the events table's stream."""
+    """Event ids a write commits as event-log rows: each is a record on the events table's stream
+    (read as every reader reads a row, ``parley.adapters.event_rows``)."""
+    from parley.adapters.event_rows import EventRowError, image_detail
+
     try:
         return tuple(
-            item["event_id"]["S"]
+            str(json.loads(image_detail(item))["metadata"]["event_id"])
             for kind, table, item in _write_targets(operation, params)
-            if kind == "Put" and table == EVENTS_TABLE and "event_id" in item
+            if kind == "Put" and table == EVENTS_TABLE
         )
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, ValueError, EventRowError):
         return ()
 
 

@@ -13,6 +13,7 @@ positions back from the stream (24 h in AWS) and hands the records to the route 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import threading
@@ -26,6 +27,7 @@ import boto3
 
 from infra.local.dispatch import LambdaContext
 from infra.local.functions import Handler
+from parley.adapters.event_rows import EventRowError, image_detail
 from parley.observability import logger
 from parley.routing import Route
 
@@ -54,12 +56,20 @@ def matches(pattern: Any, value: Any) -> bool:
 
 
 def lambda_record(record: dict[str, Any], arn: str, region: str) -> dict[str, Any]:
-    """GetRecords' record as Lambda's event source mapping hands it (epoch seconds, source ARN)."""
+    """GetRecords' record as Lambda's event source mapping hands it (epoch seconds, binaries as
+    base64 text, source ARN)."""
     dynamodb = dict(record["dynamodb"])
     created = dynamodb.get("ApproximateCreationDateTime")
     if isinstance(created, datetime):
         dynamodb["ApproximateCreationDateTime"] = created.timestamp()
+    if "NewImage" in dynamodb:
+        dynamodb["NewImage"] = {k: _as_text(v) for k, v in dynamodb["NewImage"].items()}
     return {**record, "dynamodb": dynamodb, "eventSourceARN": arn, "awsRegion": region}
+
+
+def _as_text(value: dict[str, Any]) -> dict[str, Any]:
+    raw = value.get("B")
+    return {"B": base64.b64encode(raw).decode()} if isinstance(raw, bytes | bytearray) else value
 
 
 class StreamReader:
@@ -109,8 +119,8 @@ class StreamReader:
 
 def event_id_of(record: dict[str, Any]) -> str:
     try:
-        return str(json.loads(record["dynamodb"]["NewImage"]["detail"]["S"])["metadata"]["event_id"])
-    except (ValueError, KeyError, TypeError):
+        return str(json.loads(image_detail(record["dynamodb"]["NewImage"]))["metadata"]["event_id"])
+    except (ValueError, KeyError, TypeError, EventRowError):
         return str(record.get("eventID", ""))
 
 

@@ -44,7 +44,7 @@ def _logged(chat_id: str) -> dict[int, MessageView]:
     """Every message as its MessageStored row holds it."""
     found = {}
     for record in EventRecord.query(chat_id, consistent_read=True):
-        detail = json.loads(record.detail)
+        detail = json.loads(record.detail_json())
         if record.event_type == "MessageStored":
             message = MessageView.model_validate(detail["data"]["message"])
             found[message.sequence] = message

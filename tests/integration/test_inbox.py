@@ -84,7 +84,7 @@ def test_duplicates_and_late_deliveries_change_nothing(api: Api, chat: str, alic
     # Given the inbox as the relay left it
     before = (_entry(api, alice, chat), _entry(api, bob, chat))
     # When every MessageStored of the log is delivered again, newest first, twice
-    log = [parse_detail(json.loads(r.detail)) for r in EventRecord.query(chat)]
+    log = [parse_detail(json.loads(r.detail_json())) for r in EventRecord.query(chat)]
     stored = [e for e in log if e.event_type == "MessageStored"]
     for envelope in [*reversed(stored), *reversed(stored)]:
         assert root.inbox_projection().project([envelope]) == set()

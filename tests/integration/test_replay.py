@@ -39,7 +39,7 @@ def snapshot(bus: Bus) -> dict[str, Any]:
     state: dict[str, Any] = {}
     for table in tables.TABLES:
         items = client.scan(TableName=getattr(config, table.setting), ConsistentRead=True)["Items"]
-        state[table.key] = sorted(json.dumps(item, sort_keys=True) for item in items)
+        state[table.key] = sorted(json.dumps(item, sort_keys=True, default=bytes.hex) for item in items)
     state["sink"] = len(bus.emitted())
     return state
 

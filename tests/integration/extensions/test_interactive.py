@@ -460,7 +460,7 @@ def test_an_update_is_projected_on_the_messagestored_row_and_never_republished(
     assert list(MessageRecord.query(chat_id)) == []
     (row,) = [r for r in EventRecord.query(chat_id) if r.event_type == "MessageStored" and r.latest]
     assert (row.edit_version, json.loads(row.latest)["text"]) == (2, "v2")
-    assert json.loads(row.detail)["data"]["message"]["text"] == poll["text"]
+    assert json.loads(row.detail_json())["data"]["message"]["text"] == poll["text"]
     logged = [e for e in api.get(f"/chats/{chat_id}/events", alice).json["items"]]
     (stored,) = [
         e

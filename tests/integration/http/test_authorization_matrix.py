@@ -145,7 +145,7 @@ def snapshot(world: World) -> dict[str, Any]:
     state: dict[str, Any] = {}
     for table in tables.TABLES:
         items = client.scan(TableName=getattr(config, table.setting), ConsistentRead=True)["Items"]
-        state[table.key] = sorted(json.dumps(item, sort_keys=True) for item in items)
+        state[table.key] = sorted(json.dumps(item, sort_keys=True, default=bytes.hex) for item in items)
     state["sink"] = len(world.bus.emitted())
     state["frames"] = {c: len(world.sockets.gateway.frames(c)) for c in world.connections.values()}
     return state

@@ -15,6 +15,7 @@ from pynamodb.transactions import TransactWrite
 
 from parley.adapters.chat_items import ColdCache, assemble, cold_key, split
 from parley.adapters.contexts import context_record
+from parley.adapters.event_rows import pack
 from parley.adapters.eventbridge import MAX_REQUEST_BYTES, envelope_size
 from parley.adapters.history import STORED, History, anchor_record, latest_version
 from parley.adapters.tables import (
@@ -224,7 +225,7 @@ class ChatRepository:
                 chat_id, EventRecord.sequence > (after or 0), consistent_read=True, limit=limit + 1
             )
         )
-        return [json.loads(r.detail) for r in records[:limit]], len(records) > limit
+        return [json.loads(r.detail_json()) for r in records[:limit]], len(records) > limit
 
     def read_verdicts(
         self, chat_id: str, versions: Sequence[MessageKey]
@@ -487,14 +488,14 @@ def _stored_at(message: MessageView, envelopes: Sequence[Envelope[Any]]) -> int:
 
 
 def _event_record(envelope: Envelope[Any], origin_connection_id: str | None = None) -> EventRecord:
+    """The event's row: its keys, its type (filtered on) and its JSON packed (``event_rows``)."""
     meta = envelope.metadata
     assert meta.sequence is not None, "only sequenced events belong in the event log"
+    body = pack(envelope.to_json(), chat_id=meta.chat_id, event_type=meta.event_type)
     return EventRecord(
         meta.chat_id,
         meta.sequence,
-        event_id=meta.event_id,
         event_type=meta.event_type,
-        detail=envelope.to_json(),
-        occurred_at=meta.occurred_at.astimezone(UTC).isoformat(),
+        body=body,
         origin_connection_id=origin_connection_id,
     )

@@ -80,7 +80,7 @@ def stored_message(record: EventRecord) -> MessageView | None:
         return None
     if record.latest:  # an extension updated it: its latest version (MessageUpdated's projection)
         return MessageView.model_validate_json(record.latest)
-    return MessageView.model_validate(json.loads(record.detail)["data"]["message"])
+    return MessageView.model_validate(json.loads(record.detail_json())["data"]["message"])
 
 
 def latest_version(

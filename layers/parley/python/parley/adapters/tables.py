@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pynamodb.attributes import (
+    BinaryAttribute,
     ListAttribute,
     NumberAttribute,
     TTLAttribute,
@@ -21,6 +22,7 @@ from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from parley.adapters import aws
+from parley.adapters.event_rows import detail_text
 from parley.settings import Settings
 
 PAY_PER_REQUEST = "PAY_PER_REQUEST"
@@ -111,14 +113,19 @@ class EventRecord(Model):
 
     chat_id = UnicodeAttribute(hash_key=True)
     sequence = NumberAttribute(range_key=True)
-    event_id = UnicodeAttribute()
     event_type = UnicodeAttribute()
-    detail = UnicodeAttribute()
-    occurred_at = UnicodeAttribute()
+    """Outside the body: the stream consumers' filters and history's Query filter match on it."""
+    body = BinaryAttribute(null=True, legacy_encoding=False)
+    """The event, packed (``parley.adapters.event_rows``); read it with ``detail_json``."""
+    detail = UnicodeAttribute(null=True)
+    """A row written before ``body``: the event's JSON as it is (dual read)."""
+    event_id = UnicodeAttribute(null=True)
+    occurred_at = UnicodeAttribute(null=True)
+    """Both only on rows written before ``body``: they repeated its JSON."""
     parked = UnicodeAttribute(null=True)
     origin_connection_id = UnicodeAttribute(null=True)
     """On a post's MessageStored: the socket it came from, which the broadcaster skips if it is the
-    sender's. Outside ``detail``: never published, never in GET /events."""
+    sender's. Outside the event: never published, never in GET /events."""
     """Why the relay gave up on this event (it can never be published); absent on every other row."""
     latest = UnicodeAttribute(null=True)
     """On an extension's MessageStored: the message's latest version (MessageView JSON), the
@@ -127,6 +134,16 @@ class EventRecord(Model):
     """That version's number: an update writes only above it."""
     revision = NumberAttribute(null=True)
     """The extension's ``revision`` of that version, if it counts them: an update writes only above it."""
+
+    def detail_json(self) -> str:
+        """The event's JSON, whichever format the row was written in (``event_rows.detail_text``)."""
+        row = {
+            "chat_id": self.chat_id,
+            "event_type": self.event_type,
+            "body": self.body,
+            "detail": self.detail,
+        }
+        return detail_text(row)
 
 
 class IdempotencyRecord(Model):

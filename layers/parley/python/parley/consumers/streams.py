@@ -16,6 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from parley.adapters.event_rows import image_detail
 from parley.catalog import Envelope, parse_detail
 from parley.consumers import UnexpectedEventError
 from parley.observability import logger
@@ -36,8 +37,7 @@ def new_rows(event: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def envelope_of(record: dict[str, Any], route: Route) -> Envelope[Any]:
-    image = record["dynamodb"]["NewImage"]
-    envelope = parse_detail(json.loads(image["detail"]["S"]))
+    envelope = parse_detail(json.loads(image_detail(record["dynamodb"]["NewImage"])))
     if envelope.event_type not in route.event_types:
         raise UnexpectedEventError(f"route {route.name} does not subscribe to {envelope.event_type!r}")
     return envelope
