@@ -167,7 +167,7 @@ def test_the_preview_follows_an_update_of_the_latest_message_only(
         updated = _entry(api, bob, chat_id)
 
         # When the poll and its update are delivered again, the update first
-        log = [parse_detail(json.loads(r.detail)) for r in EventRecord.query(chat_id)]
+        log = [parse_detail(json.loads(r.detail_json())) for r in EventRecord.query(chat_id)]
         for envelope in [e for e in log if e.event_type in ("MessageUpdated", "MessageStored")][::-1]:
             assert root.inbox_projection().project([envelope]) == set()
         # Then the older version never comes back, and a rebuild from the log agrees
