@@ -118,3 +118,20 @@ def test_the_fold_replaces_what_was_tallied_per_message_before() -> None:
 
     # Then nothing is counted twice
     assert day(document, DAY1) == (1, 3, 1, 3)
+
+
+def test_an_enabling_after_a_finished_day_folds_it_again_with_its_backfill() -> None:
+    # Given the early chat's day folded and cached while its last message was not counted
+    log, stores = Log(history()), cast(Stores, {})
+    later = MIDNIGHT + timedelta(days=3)
+    assert day(summary(log, stores, later), DAY2) == (2, 4, 0, 3)
+
+    # When analytics is enabled on it again with a backfill through sequence 3 (the handler's row)
+    rows = stores.setdefault(f"analytics#{model.BACKFILL_PARTITION}", InMemoryStore())
+    rows.tally(EARLY, "3", {}, {"a": ["3"]})
+    log.reads.clear()
+    document = summary(log, stores, later)
+
+    # Then that day is folded again for that chat alone, and counts the message the backfill covers
+    assert day(document, DAY2) == (2, 5, 0, 3)
+    assert len(log.reads) == 1

@@ -451,3 +451,27 @@ def test_a_chats_first_message_of_a_day_indexes_it_once(api: Api, bus: Bus, alic
     head = ChatRecord.get(chat_id, consistent_read=True)
     assert head.active_day == today
     assert [r.chat_id for r in ChatRecord.scan() if r.active_on] == [f"{chat_id}#day#{today}"]
+
+
+def test_enabling_analytics_with_a_backfill_counts_the_past_in_the_summary_too(
+    api: Api, bus: Bus, alice: User
+) -> None:
+    # Given a chat whose messages were said while analytics was off
+    chat_id = api.create_chat(alice)["chat_id"]
+    assert api.put(f"/chats/{chat_id}/extensions/analytics", alice, body={"enabled": False}).status == 200
+    for text in ("said", "while off"):
+        assert api.send(alice, chat_id, text).status == 201
+    bus.pump()
+    operator = Operator("user-olga", "Olga")
+    assert api.get("/analytics/summary", operator).json["totals"]["messages"] == 0
+
+    # When its owner enables analytics again (its backfill covers the chat's past)
+    assert api.put(f"/chats/{chat_id}/extensions/analytics", alice, body={"enabled": True}).status == 200
+    bus.pump()
+
+    # Then the summary counts them, as the chat's report does
+    assert analytics_of(api, alice, chat_id)["messages"]["count"] == 2
+    assert api.get("/analytics/summary", operator).json["totals"]["messages"] == 2
+    # and analytics noted the backfill's window, for the days the summary has already folded
+    windows = root.extension_runtime().state("analytics", model.BACKFILL_PARTITION).tallies("")
+    assert len(windows[chat_id]["tags"]["a"]) == 1

@@ -139,16 +139,22 @@ class AnalyticsService:
         its cache (written by the first summary that folds it), the rest folded from the chats' logs."""
         cached = dict(zip(days, pool.map(self._cached_day, days), strict=True))
         active = dict(zip(days, pool.map(self._log.active_chats, days), strict=True))
+        windows = self._windows()
         todo = [
-            (day, chat, first)
+            (day, chat, first, windows.get(chat, []))
             for day in days
             for chat, first in active[day].items()
-            if chat not in cached[day]
+            if (cached[day].get(chat) or {}).get("a", [None]) != windows.get(chat, [])
         ]
         folded = pool.map(lambda job: self._fold_day(*job, now=now), todo)
-        for (day, chat_id, _), counts in zip(todo, folded, strict=True):
+        for (day, chat_id, _, _), counts in zip(todo, folded, strict=True):
             cached[day][chat_id] = counts
         return cached
+
+    def _windows(self) -> dict[str, list[int]]:
+        """Chat -> the ``backfill_through`` of each enabling of analytics that asked for a backfill."""
+        rows = self._state(model.EXTENSION_ID, model.BACKFILL_PARTITION).tallies("")
+        return {chat: sorted(int(t) for t in row["tags"].get("a", ())) for chat, row in rows.items()}
 
     def _cached_day(self, day: str) -> dict[str, Any]:
         found: dict[str, Any] = {}
@@ -156,18 +162,20 @@ class AnalyticsService:
             found.update(self._state(model.EXTENSION_ID, partition).items_under(""))
         return found
 
-    def _fold_day(self, day: str, chat_id: str, first: int, *, now: datetime) -> dict[str, Any]:
+    def _fold_day(
+        self, day: str, chat_id: str, first: int, windows: list[int], *, now: datetime
+    ) -> dict[str, Any]:
         """One chat's figures of one day, from its log from the day's first message until the log is
         past the day (and its skew); cached once the day is final, since the log only grows after it."""
         end = datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(seconds=model.DAY_SECONDS)
-        blocks: dict[int, model.Block] = {}
+        blocks: dict[int, model.Block] = {-1: {"e": {}, "a": windows}}  # enablings logged after the day
         after = first - 1
         while True:
             details, more = self._log.events(chat_id, after=after, limit=DAY_PAGE)
             after = max(after, model.fold_into(blocks, details))
             if not more or not details or _occurred(details[-1]) > end + _SKEW:
                 break
-        counts = model.day_counts(chat_id, model.counted(blocks.values()), day)
+        counts = model.day_counts(chat_id, model.counted(blocks.values()), day, windows)
         if now >= end + _SKEW:
             ttl = model.ROLLUP_RETENTION_DAYS * model.DAY_SECONDS
             self._state(model.EXTENSION_ID, model.logged_partition(day, chat_id)).put(

@@ -38,6 +38,7 @@ EVENTS: tuple[str, ...] = (
     "AIResponseRequested",
     "AIResponseCompleted",
     "AIResponseFailed",
+    "ExtensionActivated",
 )
 
 
@@ -73,7 +74,21 @@ def record(event: Envelope[Any], ctx: Context[AnalyticsConfig]) -> None:
 
 
 for _event_type in EVENTS:
-    extension.on(_event_type)(record)
+    if _event_type != "ExtensionActivated":
+        extension.on(_event_type)(record)
+
+
+@extension.on("ExtensionActivated")
+def backfilled(event: Envelope[Any], ctx: Context[AnalyticsConfig]) -> None:
+    """Notes analytics' enabling with a backfill (rare, not per post): the summary's fold of a past
+    day counts the messages the backfill covers, as the chat's report does (the SDK hands the
+    extension only its own life cycle)."""
+    through = event.data.backfill_through
+    if through is None:
+        return
+    rows = ctx.extension.runtime().state(extension.id, model.BACKFILL_PARTITION)
+    ttl = model.ROLLUP_RETENTION_DAYS * DAY_SECONDS
+    rows.tally(ctx.chat_id, str(through), {}, {"a": [str(through)]}, ttl_seconds=ttl)
 
 
 def roll_up(ctx: Context[AnalyticsConfig], slot: str, fact: model.Fact) -> bool:

@@ -79,6 +79,7 @@ from parley.extensions.builtin._analytics_model.reports import (
     chat_report,
 )
 from parley.extensions.builtin._analytics_model.rollup import (
+    BACKFILL_PARTITION,
     DAY_SKEW_SECONDS,
     LOGGED,
     MAX_SUMMARY_DAYS,
@@ -110,6 +111,7 @@ from parley.extensions.builtin._analytics_model.stats import day_of, days_betwee
 
 __all__ = [
     "BACKFILL_MAX_EVENTS",
+    "BACKFILL_PARTITION",
     "BLOCK",
     "CSV_COLUMNS",
     "DAY_SECONDS",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -69,6 +69,11 @@ DAY_SKEW_SECONDS = 300
 a message stamped by a slightly slow clock after the next day's first is still found."""
 
 
+BACKFILL_PARTITION = f"{ROLLUP_PARTITION}#backfill"
+"""Rows ``<chat id>`` with tag ``a``: the ``backfill_through`` of each enabling of analytics that
+asked for a backfill (an enabling after a day can cover that day's messages)."""
+
+
 def logged_partition(day: str, chat_id: str) -> str:
     """Where a finished day's fold of one chat is cached (``_rollup#log#<day>#<shard>``)."""
     return f"{ROLLUP_PARTITION}#log#{day}#{zlib.crc32(chat_id.encode()) % ROLLUP_SHARDS}"
@@ -78,9 +83,12 @@ def logged_partitions(day: str) -> list[str]:
     return [f"{ROLLUP_PARTITION}#log#{day}#{n}" for n in range(ROLLUP_SHARDS)]
 
 
-def day_counts(chat_id: str, facts: Mapping[str, list[Any]], day: str) -> dict[str, Any]:
-    """What one chat's counted facts add to the ``LOGGED`` figures of one UTC day."""
-    counts: dict[str, Any] = {"m": 0, "ai": 0, "p": set()}
+def day_counts(
+    chat_id: str, facts: Mapping[str, list[Any]], day: str, windows: Sequence[int] = ()
+) -> dict[str, Any]:
+    """What one chat's counted facts add to the ``LOGGED`` figures of one UTC day; ``a`` keeps the
+    backfill windows the fold honoured (a later enabling makes a cached day stale)."""
+    counts: dict[str, Any] = {"m": 0, "ai": 0, "p": set(), "a": sorted(windows)}
     for fact in facts.values():
         if fact[0] != "msg" or day_of(float(fact[1])) != day:
             continue
