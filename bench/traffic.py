@@ -340,7 +340,9 @@ def _day_of_events(chat_id: str, day: datetime, messages: int) -> list[dict[str,
     events = []
     for sequence, item in enumerate(data, start=1):
         at = day + timedelta(seconds=sequence)
-        envelope = new_event(item, chat_id=chat_id, actor=SYSTEM, occurred_at=at).with_sequence(sequence)
+        envelope = new_event(
+            item, chat_id=chat_id, actor=SYSTEM, occurred_at=at, extensions=("analytics",)
+        ).with_sequence(sequence)
         events.append(
             {"source": "parley.core", "detail-type": item.event_type, "detail": envelope.to_detail()}
         )
@@ -362,6 +364,76 @@ def largest_items() -> dict[str, dict[str, Any]]:
                     for k in table.schema
                 }
                 found[name] = {"bytes": size, "key": key}
+    return found
+
+
+def _log_the_day(chats: list[str], day: datetime, messages: int) -> None:
+    """The chats' logs and day items as the api commits them (the summary folds messages from them)."""
+    from parley.adapters.chat_items import active_on, day_key
+    from parley.adapters.tables import ChatRecord, EventRecord
+
+    with EventRecord.batch_write() as rows, ChatRecord.batch_write() as days:
+        for chat_id in chats:
+            for event in _day_of_events(chat_id, day, messages):
+                meta = event["detail"]["metadata"]
+                rows.save(
+                    EventRecord(
+                        chat_id,
+                        meta["sequence"],
+                        event_id=meta["event_id"],
+                        event_type=meta["event_type"],
+                        detail=json.dumps(event["detail"]),
+                        occurred_at=meta["occurred_at"],
+                    )
+                )
+            first = 2  # the first MessageStored follows ChatCreated
+            day_item = ChatRecord(
+                day_key(chat_id, day.date().isoformat()), state="", updated_at=day.isoformat()
+            )
+            day_item.active_on = active_on(day.date().isoformat(), chat_id)
+            day_item.active_chat = f"{chat_id}#{first}"
+            days.save(day_item)
+
+
+READ_CONCURRENCY = 8
+"""The summary's reads in flight (``AnalyticsService``'s default)."""
+
+
+def summary_at_scale(driver: Driver, chats: list[str], day: datetime, messages: int) -> dict[str, Any]:
+    """GET /analytics/summary's service over the day of ``chats`` active chats, the day after (final):
+    the first read folds every chat's day from its log and caches it, the next reads the cache."""
+    from parley.adapters.dynamodb import ChatRepository
+    from parley.adapters.extensions import ExtensionState
+    from parley.services.analytics import AnalyticsService
+
+    _log_the_day(chats, day, messages)
+    service = AnalyticsService(
+        None,  # type: ignore[arg-type]  # the summary reads no chat
+        ExtensionState,
+        ChatRepository(REGION),
+        clock=lambda: day + timedelta(days=1),
+        read_concurrency=READ_CONCURRENCY,
+    )
+    found: dict[str, Any] = {}
+    for name in ("first", "cached"):
+        driver.recorder.take()
+        started = time.perf_counter()
+        with driver.recorder.invoking("api", "GET /analytics/summary"):
+            report = service.summary(day.date(), day.date())
+        elapsed = time.perf_counter() - started
+        calls, _ = driver.recorder.take()
+        if report.totals.messages != len(chats) * messages:
+            raise RuntimeError(f"the summary counted {report.totals.messages} messages")
+        latency = costs.load_prices()["assumptions"]["all_in"]["duration"]["latency_ms"]
+        waited = sum(float(latency.get(f"{c.service}.{c.operation}", latency["default"])) for c in calls)
+        found[name] = {
+            "moto_seconds": round(elapsed, 2),
+            # AWS's assumed request latencies (bench/prices.json), READ_CONCURRENCY requests in flight
+            "aws_seconds_estimate": round(waited / READ_CONCURRENCY / 1000, 2),
+            "requests": len(calls),
+            "rru": round(sum(c.rru for c in calls), 1),
+            "wru": round(sum(c.wru for c in calls), 1),
+        }
     return found
 
 
@@ -421,10 +493,11 @@ def analytics_scale(
         table = max(by_table, key=lambda t: by_table[t]["bytes"])
         found[str(count)]["largest_item"] = {"table": table, **by_table[table]}
         found[str(count)]["largest_item_by_table"] = {t: e["bytes"] for t, e in sorted(by_table.items())}
+        found[str(count)]["summary"] = summary_at_scale(driver, list(chats), day, messages)
         progress(
             f"  scale: {count} chats ({events} events measured) in {time.perf_counter() - started:.0f} s: "
             f"{found[str(count)]['wru_per_event']} WRU/event, largest item "
-            f"{found[str(count)]['largest_item']['bytes']:,} B"
+            f"{found[str(count)]['largest_item']['bytes']:,} B; summary {found[str(count)]['summary']}"
         )
     return found
 

@@ -13,7 +13,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -42,6 +42,9 @@ from parley.domain.model import Chat, ChatSettings, Install
 from parley.extensions.builtin import _analytics_model as model
 from parley.extensions.builtin.analytics import extension as analytics
 from parley.extensions.sdk import Runtime
+from parley.services.analytics import AnalyticsService
+from parley.services.chats import ChatService
+from tests.unit.analytics_log import Log
 
 CHAT_ID = "0b7d3c1e-5a57-4c6b-9d55-3f1f6c0d2a10"
 START = datetime(2026, 3, 30, 23, 0, tzinfo=UTC)  # a history may cross midnight (and a month)
@@ -274,13 +277,13 @@ def outcome(world: Deployment, log: list[dict[str, Any]]) -> tuple[dict[str, Any
     report = model.chat_report(
         CHAT_ID, model.counted(blocks.values()), status="enabled", retention_days=90, now=NOW
     )
-    start, end = date(2026, 3, 25), date(2026, 4, 5)
-    tallies = {
-        p: (world.stores.get(f"analytics#{p}") or InMemoryStore()).tallies("")
-        for d in model.days_between(start, end)
-        for p in model.rollup_partitions(d)
-    }
-    summary = model.summary_report(start, end, {}, now=NOW, tallies=tallies)
+    service = AnalyticsService(
+        cast(ChatService, None),
+        lambda extension_id, chat_id: world.stores.setdefault(f"{extension_id}#{chat_id}", InMemoryStore()),
+        Log([e["detail"] for e in log]),
+        clock=lambda: NOW,
+    )
+    summary = service.summary(date(2026, 3, 25), date(2026, 4, 5))
     return report.model_dump(mode="json"), summary.model_dump(mode="json")
 
 

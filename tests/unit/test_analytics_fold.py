@@ -24,6 +24,7 @@ from parley.extensions.builtin import _analytics_model as model
 from parley.services.analytics import AnalyticsService
 from parley.services.chats import ChatService
 from parley.services.unit_of_work import Identity
+from tests.unit.analytics_log import Log
 
 CHAT_ID = "5f0c1a2e-8d7b-4e3a-9c61-2b4d6e8f0a13"
 START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -61,20 +62,6 @@ def message(sequence: int, sender: str = "alice", to: tuple[str, ...] | None = N
         to=to,
     )
     return MessageStored(message=view, turn_mode="free", turn_number=0)
-
-
-class Log:
-    """The chat's event log; ``shown`` entries of it exist so far. Records every read's ``after``."""
-
-    def __init__(self, details: list[dict[str, Any]]) -> None:
-        self.details = details
-        self.shown = len(details)
-        self.reads: list[int | None] = []
-
-    def events(self, chat_id: str, *, after: int | None, limit: int) -> tuple[list[dict[str, Any]], bool]:
-        self.reads.append(after)
-        newer = [d for d in self.details[: self.shown] if d["metadata"]["sequence"] > (after or 0)]
-        return newer[:limit], len(newer) > limit
 
 
 class Chats:

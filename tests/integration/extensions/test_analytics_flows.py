@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from parley import root
-from parley.adapters.tables import ExtensionRecord
+from parley.adapters.tables import ChatRecord, ExtensionRecord
 from parley.extensions.builtin import _analytics_model as model
 from parley.extensions.builtin.analytics import extension as analytics
+from parley.patterns import matches
+from parley.topology import route
 from tests.support.api import Api, ApiResponse, User, assert_error
 from tests.support.bus import Bus
 
@@ -268,7 +270,7 @@ def test_a_redelivery_after_a_lost_claim_changes_no_number(
     before = analytics_of(api, alice, chat_id)
     events = [e for e in bus.emitted() if e["detail"]["metadata"]["chat_id"] == chat_id]
     kept = [e for e in events if e["detail-type"] in analytics.manifest.events]
-    assert len(kept) >= 10
+    assert len(kept) >= 6  # no MessageStored: messages are folded from the log
 
     # When every event is delivered again, as if the handler had died after writing but before the
     # SDK recorded the delivery (so the claim is gone and the handler runs a second time)
@@ -408,3 +410,68 @@ def test_a_long_chats_report_caches_its_finished_blocks_and_says_the_same(
     assert cached == ["kv#fold#0"]
     assert first["messages"]["count"] == model.BLOCK + 5
     assert {**second, "period": None} == {**first, "period": None}
+
+
+def test_a_post_in_a_default_chat_hands_analytics_nothing(api: Api, bus: Bus, alice: User, bob: User) -> None:
+    # Given a default chat (analytics enabled) with Bob in it
+    chat_id = api.create_chat(alice)["chat_id"]
+    assert api.post(f"/chats/{chat_id}/members", bob).status == 200
+    bus.pump()
+    before = len(bus.emitted())
+
+    # When Alice posts
+    assert api.send(alice, chat_id, "costs analytics nothing").status == 201
+    bus.pump()
+
+    # Then no event of the post matches analytics' rule (no delivery, invocation or write for it)
+    posted = bus.emitted()[before:]
+    assert "MessageStored" in [e["detail-type"] for e in posted]
+    rule = route("ext_analytics").pattern
+    assert [e["detail-type"] for e in posted if matches(rule, e)] == []
+    # and the operators' summary still counts the message, folded from the chat's log
+    summary = api.get("/analytics/summary", Operator("user-olga", "Olga")).json
+    assert (summary["totals"]["messages"], summary["totals"]["chats_active"]) == (1, 1)
+
+
+def test_a_chats_first_message_of_a_day_indexes_it_once(api: Api, bus: Bus, alice: User) -> None:
+    # Given a chat
+    chat_id = api.create_chat(alice)["chat_id"]
+    today = datetime.now(UTC).date().isoformat()
+    assert root.chat_repository().active_chats(today) == {}
+
+    # When three messages are posted the same day
+    for text in ("one", "two", "three"):
+        assert api.send(alice, chat_id, text).status == 201
+
+    # Then the chat is in the day's index once, from the first message's event sequence
+    first = next(
+        e["detail"]["metadata"]["sequence"] for e in bus.emitted() if e["detail-type"] == "MessageStored"
+    )
+    assert root.chat_repository().active_chats(today) == {chat_id: first}
+    head = ChatRecord.get(chat_id, consistent_read=True)
+    assert head.active_day == today
+    assert [r.chat_id for r in ChatRecord.scan() if r.active_on] == [f"{chat_id}#day#{today}"]
+
+
+def test_enabling_analytics_with_a_backfill_counts_the_past_in_the_summary_too(
+    api: Api, bus: Bus, alice: User
+) -> None:
+    # Given a chat whose messages were said while analytics was off
+    chat_id = api.create_chat(alice)["chat_id"]
+    assert api.put(f"/chats/{chat_id}/extensions/analytics", alice, body={"enabled": False}).status == 200
+    for text in ("said", "while off"):
+        assert api.send(alice, chat_id, text).status == 201
+    bus.pump()
+    operator = Operator("user-olga", "Olga")
+    assert api.get("/analytics/summary", operator).json["totals"]["messages"] == 0
+
+    # When its owner enables analytics again (its backfill covers the chat's past)
+    assert api.put(f"/chats/{chat_id}/extensions/analytics", alice, body={"enabled": True}).status == 200
+    bus.pump()
+
+    # Then the summary counts them, as the chat's report does
+    assert analytics_of(api, alice, chat_id)["messages"]["count"] == 2
+    assert api.get("/analytics/summary", operator).json["totals"]["messages"] == 2
+    # and analytics noted the backfill's window, for the days the summary has already folded
+    windows = root.extension_runtime().state("analytics", model.BACKFILL_PARTITION).tallies("")
+    assert len(windows[chat_id]["tags"]["a"]) == 1

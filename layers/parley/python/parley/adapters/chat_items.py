@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
+import zlib
 from collections import OrderedDict
 from typing import Any
 
@@ -46,7 +47,27 @@ def cold_key(chat_id: str) -> str:
 
 
 def is_head_key(key: str) -> bool:
-    return not key.endswith(COLD_SUFFIX)
+    """A head's key is the bare chat id; the cold item and the day items have a ``#`` suffix."""
+    return "#" not in key
+
+
+DAY_INFIX = "#day#"
+"""A day item's key is ``<chat_id>#day#<UTC day>``: written once per chat and day a message is stored."""
+ACTIVE_SHARDS = 4
+"""Each day's entries in the active-day index are spread over this many partitions (by chat id)."""
+
+
+def day_key(chat_id: str, day: str) -> str:
+    return f"{chat_id}{DAY_INFIX}{day}"
+
+
+def active_on(day: str, chat_id: str) -> str:
+    """The active-day index partition of this chat on this day."""
+    return f"{day}#{zlib.crc32(chat_id.encode()) % ACTIVE_SHARDS}"
+
+
+def active_partitions(day: str) -> list[str]:
+    return [f"{day}#{n}" for n in range(ACTIVE_SHARDS)]
 
 
 def _dumps(data: dict[str, Any]) -> str:

@@ -13,7 +13,15 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from parley.adapters.chat_items import ColdCache, assemble, cold_key, split
+from parley.adapters.chat_items import (
+    ColdCache,
+    active_on,
+    active_partitions,
+    assemble,
+    cold_key,
+    day_key,
+    split,
+)
 from parley.adapters.contexts import context_record
 from parley.adapters.event_rows import pack
 from parley.adapters.eventbridge import MAX_REQUEST_BYTES, envelope_size
@@ -63,6 +71,8 @@ class LoadedChat:
     version: int | None
     cold_version: int | None = None
     cold_state: str | None = None
+    active_day: str | None = None
+    """The latest UTC day a message was stored in the chat (its day item is written)."""
 
 
 def client_message_key(chat_id: str, user_id: str, client_message_id: str) -> str:
@@ -123,12 +133,13 @@ class ChatRepository:
             except ChatRecord.DoesNotExist:
                 return None
             if head.cold_version is None:  # the older one-item form, until its next write
-                return LoadedChat(chat=Chat.model_validate_json(head.state), version=head.version)
+                chat = Chat.model_validate_json(head.state)
+                return LoadedChat(chat=chat, version=head.version, active_day=head.active_day)
             version = int(head.cold_version)
             cold = self._cold.get(chat_id, version) or self._read_cold(chat_id, version)
             if cold is not None:
                 chat = assemble(chat_id, head.state, cold)
-                return LoadedChat(chat, head.version, cold_version=version, cold_state=cold)
+                return LoadedChat(chat, head.version, version, cold, active_day=head.active_day)
         raise ContentionError(f"chat {chat_id} kept changing while it was read", chat_id=chat_id)
 
     def _read_cold(self, chat_id: str, version: int) -> str | None:
@@ -235,6 +246,16 @@ class ChatRepository:
     def save_read_verdicts(self, chat_id: str, sequence: int, verdicts: MessageVerdicts) -> None:
         self._history.save_read_verdicts(chat_id, sequence, verdicts)
 
+    def active_chats(self, day: str) -> dict[str, int]:
+        """The chats a message was stored in on this UTC day, each with the event sequence its day
+        starts at (one Query per index shard, keys only)."""
+        found: dict[str, int] = {}
+        for partition in active_partitions(day):
+            for record in ChatRecord.active_day_index.query(partition):
+                chat_id, _, first = str(record.active_chat).rpartition("#")
+                found[chat_id] = int(first)
+        return found
+
     def memberships(self, user_id: str) -> list[str]:
         return [r.chat_id for r in MembershipRecord.query(user_id)]
 
@@ -281,11 +302,12 @@ class ChatRepository:
                     limit=MAX_REQUEST_BYTES,
                 )
         chat = outcome.chat
-        head, cold = chat_records(chat, loaded, now)
+        started = new_active_day(loaded, envelopes)
+        head, cold = chat_records(chat, loaded, now, active_day=started[0] if started else None)
         with self._transaction() as tx:
             tx.save(head)
-            if cold is not None:
-                tx.save(cold)
+            tx.save_if(cold)
+            _mark_day(tx, chat.chat_id, started, now)
             if outcome.message is not None:
                 self._save_message(tx, outcome.message, envelopes, client_message_id, now)
             self._save_update(tx, outcome.updated, outcome.update_revision)
@@ -414,6 +436,10 @@ class _Transaction:
         self._put.append(type(model).__name__)
         self._tx.save(model, condition=condition)
 
+    def save_if(self, model: Any | None) -> None:
+        if model is not None:
+            self.save(model)
+
     def update(self, model: Any, actions: list[Any], condition: Any) -> None:
         self._updated.append(type(model).__name__)
         self._tx.update(model, actions=actions, condition=condition, add_version_condition=False)
@@ -448,12 +474,39 @@ def _save_claim(tx: _Transaction, claim: Claim | None, now: datetime) -> None:
         tx.save(record, condition=IdempotencyRecord.id.does_not_exist())
 
 
+def new_active_day(loaded: LoadedChat | None, envelopes: Sequence[Envelope[Any]]) -> tuple[str, int] | None:
+    """(UTC day, event sequence) of the change's first stored message if it opens a later day than
+    the head's ``active_day``; None otherwise (the day stays, or no message is stored)."""
+    for envelope in envelopes:
+        if envelope.event_type == STORED and envelope.metadata.sequence is not None:
+            day = envelope.metadata.occurred_at.astimezone(UTC).date().isoformat()
+            latest = loaded.active_day if loaded is not None else None
+            return (day, envelope.metadata.sequence) if latest is None or day > latest else None
+    return None
+
+
+def _mark_day(tx: _Transaction, chat_id: str, started: tuple[str, int] | None, now: datetime) -> None:
+    """The chat's first message of a UTC day also writes its day item, into the active-day index:
+    once a day, not per post. Blind, and the first sequence written stays (``if_not_exists``), so a
+    head that lost its ``active_day`` (an older form) cannot move a day's start later."""
+    if started is None:
+        return
+    day, sequence = started
+    record = ChatRecord(day_key(chat_id, day))
+    actions = [
+        ChatRecord.active_on.set(active_on(day, chat_id)),
+        ChatRecord.active_chat.set(ChatRecord.active_chat | f"{chat_id}#{sequence}"),
+        ChatRecord.updated_at.set(now.isoformat()),
+    ]
+    tx.update(record, actions, None)
+
+
 def chat_records(
-    chat: Chat, loaded: LoadedChat | None, now: datetime
+    chat: Chat, loaded: LoadedChat | None, now: datetime, *, active_day: str | None = None
 ) -> tuple[ChatRecord, ChatRecord | None]:
     """The chat's head, conditioned on the version it was read at (none for a new chat), and its
     cold item when that changed (a chat in the older one-item form gets its first one here),
-    conditioned on the cold version the head named."""
+    conditioned on the cold version the head named. ``active_day`` moves the head's day forward."""
     hot, cold = split(chat)
     read_cold = loaded.cold_version if loaded is not None else None
     changed = loaded is None or loaded.cold_state != cold
@@ -467,6 +520,7 @@ def chat_records(
         turn_due=turn_shard(chat.chat_id) if deadline else None,
         turn_deadline=deadline.astimezone(UTC).isoformat() if deadline else None,
         cold_version=cold_version,
+        active_day=active_day or (loaded.active_day if loaded is not None else None),
     )
     if loaded is not None and loaded.version is not None:
         head.version = loaded.version

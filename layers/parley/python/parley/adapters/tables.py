@@ -43,6 +43,22 @@ class TurnDeadlineIndex(GlobalSecondaryIndex["ChatRecord"]):  # type: ignore[no-
     turn_deadline = UnicodeAttribute(range_key=True)
 
 
+class ActiveDayIndex(GlobalSecondaryIndex["ChatRecord"]):  # type: ignore[no-untyped-call]
+    """Sparse index of the chats a message was stored in, by UTC day: the day items only
+    (``<chat_id>#day#<day>``, one per chat and day), so a post writes it once a day, not per post.
+
+    The sort key is ``<chat_id>#<first event sequence of that day>``, so keys alone tell the
+    operators' summary where each chat's day starts in its log.
+    """
+
+    class Meta:
+        index_name = "active-day"
+        projection = KeysOnlyProjection()
+
+    active_on = UnicodeAttribute(hash_key=True)
+    active_chat = UnicodeAttribute(range_key=True)
+
+
 class ChatRecord(Model):
     """The chat aggregate, JSON state guarded by an optimistic-lock version, in two items (see
     parley.adapters.chat_items): the head, rewritten by every post, holds the fields a post changes
@@ -61,7 +77,12 @@ class ChatRecord(Model):
     turn_due = UnicodeAttribute(null=True)
     turn_deadline = UnicodeAttribute(null=True)
     cold_version = NumberAttribute(null=True)
+    active_day = UnicodeAttribute(null=True)
+    """On the head: the latest UTC day a message was stored in the chat (its day item is written)."""
+    active_on = UnicodeAttribute(null=True)
+    active_chat = UnicodeAttribute(null=True)
     turn_deadline_index = TurnDeadlineIndex()
+    active_day_index = ActiveDayIndex()
 
 
 class MembershipRecord(Model):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from parley.clock import utc_now
@@ -24,6 +24,8 @@ from parley.services.chats import ChatService, Identity
 
 DEFAULT_SUMMARY_DAYS = 30
 LOG_PAGE = 500
+DAY_PAGE = 100
+"""Log entries per read when folding one chat's day: most chats say less than this a day."""
 
 
 class StateReader(Protocol):
@@ -42,6 +44,17 @@ class EventLog(Protocol):
     """The chat's event log, every entry as stored (the chat repository)."""
 
     def events(self, chat_id: str, *, after: int | None, limit: int) -> tuple[list[dict[str, Any]], bool]: ...
+
+    def active_chats(self, day: str) -> dict[str, int]:
+        """The chats a message was stored in on a UTC day, each with the sequence its day starts at."""
+        ...
+
+
+_SKEW = timedelta(seconds=model.DAY_SKEW_SECONDS)
+
+
+def _occurred(detail: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(str(detail["metadata"]["occurred_at"]).replace("Z", "+00:00"))
 
 
 def status_of(install: Install | None) -> model.Status:
@@ -118,7 +131,57 @@ class AnalyticsService:
         with ThreadPoolExecutor(max_workers=self._read_concurrency) as pool:
             items = dict(zip(keys, pool.map(rollup.get, keys), strict=True))
             tallies = dict(zip(partitions, pool.map(self._tallies, partitions), strict=True))
-        return model.summary_report(start, end, items, now=now, tallies=tallies)
+            logged = self._logged(pool, days, now)
+        return model.summary_report(start, end, items, now=now, tallies=tallies, logged=logged)
+
+    def _logged(self, pool: ThreadPoolExecutor, days: list[str], now: datetime) -> dict[str, Any]:
+        """Day -> chat -> the ``LOGGED`` figures of each chat active that day: a finished day's from
+        its cache (written by the first summary that folds it), the rest folded from the chats' logs."""
+        cached = dict(zip(days, pool.map(self._cached_day, days), strict=True))
+        active = dict(zip(days, pool.map(self._log.active_chats, days), strict=True))
+        windows = self._windows()
+        todo = [
+            (day, chat, first, windows.get(chat, []))
+            for day in days
+            for chat, first in active[day].items()
+            if (cached[day].get(chat) or {}).get("a", [None]) != windows.get(chat, [])
+        ]
+        folded = pool.map(lambda job: self._fold_day(*job, now=now), todo)
+        for (day, chat_id, _, _), counts in zip(todo, folded, strict=True):
+            cached[day][chat_id] = counts
+        return cached
+
+    def _windows(self) -> dict[str, list[int]]:
+        """Chat -> the ``backfill_through`` of each enabling of analytics that asked for a backfill."""
+        rows = self._state(model.EXTENSION_ID, model.BACKFILL_PARTITION).tallies("")
+        return {chat: sorted(int(t) for t in row["tags"].get("a", ())) for chat, row in rows.items()}
+
+    def _cached_day(self, day: str) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for partition in model.logged_partitions(day):
+            found.update(self._state(model.EXTENSION_ID, partition).items_under(""))
+        return found
+
+    def _fold_day(
+        self, day: str, chat_id: str, first: int, windows: list[int], *, now: datetime
+    ) -> dict[str, Any]:
+        """One chat's figures of one day, from its log from the day's first message until the log is
+        past the day (and its skew); cached once the day is final, since the log only grows after it."""
+        end = datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(seconds=model.DAY_SECONDS)
+        blocks: dict[int, model.Block] = {-1: {"e": {}, "a": windows}}  # enablings logged after the day
+        after = first - 1
+        while True:
+            details, more = self._log.events(chat_id, after=after, limit=DAY_PAGE)
+            after = max(after, model.fold_into(blocks, details))
+            if not more or not details or _occurred(details[-1]) > end + _SKEW:
+                break
+        counts = model.day_counts(chat_id, model.counted(blocks.values()), day, windows)
+        if now >= end + _SKEW:
+            ttl = model.ROLLUP_RETENTION_DAYS * model.DAY_SECONDS
+            self._state(model.EXTENSION_ID, model.logged_partition(day, chat_id)).put(
+                chat_id, counts, ttl_seconds=ttl
+            )
+        return counts
 
     def _tallies(self, partition: str) -> dict[str, dict[str, dict[str, Any]]]:
         """One day shard's tally rows: one Query, page by page."""

@@ -128,6 +128,7 @@ class Outbox:
 
         Events no rule wants are not published; events the bus can never take are parked, not
         returned: they would block the stream."""
+        count_stored(envelopes)
         envelopes = [e for e in envelopes if self._wanted(e)]
         if not envelopes:
             return set()
@@ -170,6 +171,17 @@ class Outbox:
             extra={"events": [{"chat_id": c, "sequence": s} for c, s in keys], "reason": TOO_LARGE},
         )
         metrics.add_metric(name="OutboxParked", unit=MetricUnit.Count, value=len(keys))
+
+
+def count_stored(envelopes: Sequence[Envelope[Any]]) -> None:
+    """The dashboard's MessagesStored and AIRepliesStored, one EMF line per batch (analytics, which
+    emitted them per message, is no longer handed MessageStored). A batch the stream hands back
+    again is counted again: the operators' summary, folded from the log, is the exact figure."""
+    stored = [e for e in envelopes if e.event_type == "MessageStored"]
+    if stored:
+        ai = sum(1 for e in stored if e.data.message.sender_kind == "ai")
+        metrics.add_metric(name="MessagesStored", unit=MetricUnit.Count, value=len(stored))
+        metrics.add_metric(name="AIRepliesStored", unit=MetricUnit.Count, value=ai)
 
 
 Projection = Callable[[Sequence[Envelope[Any]]], set[str]]

@@ -9,7 +9,9 @@ one blind write keyed by the event's identity, so a duplicate, a retry after a c
 order leaves the same counts behind, and the SDK needs no delivery claim (``idempotent``). A chat's
 report is folded from the chat's own event log when asked for (``GET /chats/{chat_id}/analytics``,
 through ``parley.services.analytics``), so nothing per chat is written per event; the operators'
-``GET /analytics/summary`` queries the tally rows of each day (``analytics#_rollup#<day>#<shard>``).
+``GET /analytics/summary`` queries the tally rows of each day (``analytics#_rollup#<day>#<shard>``)
+and folds the messages of each chat active that day from its log: analytics is not handed
+MessageStored, so a post costs it nothing.
 """
 
 from __future__ import annotations
@@ -25,16 +27,18 @@ from parley.extensions.manifest import Manifest
 from parley.extensions.sdk import Context, Extension
 from parley.observability import metrics
 
+# not MessageStored: the summary folds messages from the logs of the chats active on a day, so a post
+# costs analytics no delivery, invocation or write (the relay counts them for the dashboard)
 EVENTS: tuple[str, ...] = (
     "ChatCreated",
     "ChatCompleted",
     "UserJoined",
     "UserLeft",
-    "MessageStored",
     "TurnChanged",
     "AIResponseRequested",
     "AIResponseCompleted",
     "AIResponseFailed",
+    "ExtensionActivated",
 )
 
 
@@ -70,7 +74,21 @@ def record(event: Envelope[Any], ctx: Context[AnalyticsConfig]) -> None:
 
 
 for _event_type in EVENTS:
-    extension.on(_event_type)(record)
+    if _event_type != "ExtensionActivated":
+        extension.on(_event_type)(record)
+
+
+@extension.on("ExtensionActivated")
+def backfilled(event: Envelope[Any], ctx: Context[AnalyticsConfig]) -> None:
+    """Notes analytics' enabling with a backfill (rare, not per post): the summary's fold of a past
+    day counts the messages the backfill covers, as the chat's report does (the SDK hands the
+    extension only its own life cycle)."""
+    through = event.data.backfill_through
+    if through is None:
+        return
+    rows = ctx.extension.runtime().state(extension.id, model.BACKFILL_PARTITION)
+    ttl = model.ROLLUP_RETENTION_DAYS * DAY_SECONDS
+    rows.tally(ctx.chat_id, str(through), {}, {"a": [str(through)]}, ttl_seconds=ttl)
 
 
 def roll_up(ctx: Context[AnalyticsConfig], slot: str, fact: model.Fact) -> bool:
@@ -96,7 +114,6 @@ METRICS: dict[str, tuple[tuple[str, MetricUnit, int | None], ...]] = {
     # fact kind -> (metric, unit, index of the fact's value or None for a count of 1)
     "chat": (("ChatsCreated", MetricUnit.Count, None),),
     "done": (("ChatsCompleted", MetricUnit.Count, None),),
-    "msg": (("MessagesStored", MetricUnit.Count, None),),
     "join": (("ParticipantsJoined", MetricUnit.Count, None),),
     "ai_req": (("AIResponsesRequested", MetricUnit.Count, None),),
     "ai_ok": (
@@ -114,7 +131,5 @@ def measure(fact: model.Fact) -> None:
     """EMF metrics for the operators' dashboard (namespace Parley), once per new fact."""
     for name, unit, index in METRICS.get(fact[0], ()):
         metrics.add_metric(name=name, unit=unit, value=1 if index is None else float(fact[index]))
-    if fact[0] == "msg" and fact[5] == "ai":
-        metrics.add_metric(name="AIRepliesStored", unit=MetricUnit.Count, value=1)
     if fact[0] == "turn" and fact[4] == "timeout":
         metrics.add_metric(name="TurnTimeouts", unit=MetricUnit.Count, value=1)

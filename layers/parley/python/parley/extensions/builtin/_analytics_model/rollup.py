@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -59,6 +59,43 @@ def rollup_partition(day: str, chat_id: str) -> str:
 
 def rollup_partitions(day: str) -> list[str]:
     return [f"{ROLLUP_PARTITION}#{day}#{n}" for n in range(ROLLUP_SHARDS)]
+
+
+LOGGED = frozenset({"m", "ai", "p"})
+"""The figures folded from the logs of the chats active on a day, not tallied per event: messages,
+AI replies and senders (analytics is not handed MessageStored, so a post costs it nothing)."""
+DAY_SKEW_SECONDS = 300
+"""A day is final this long after its UTC midnight; its fold reads the log this far past the day, so
+a message stamped by a slightly slow clock after the next day's first is still found."""
+
+
+BACKFILL_PARTITION = f"{ROLLUP_PARTITION}#backfill"
+"""Rows ``<chat id>`` with tag ``a``: the ``backfill_through`` of each enabling of analytics that
+asked for a backfill (an enabling after a day can cover that day's messages)."""
+
+
+def logged_partition(day: str, chat_id: str) -> str:
+    """Where a finished day's fold of one chat is cached (``_rollup#log#<day>#<shard>``)."""
+    return f"{ROLLUP_PARTITION}#log#{day}#{zlib.crc32(chat_id.encode()) % ROLLUP_SHARDS}"
+
+
+def logged_partitions(day: str) -> list[str]:
+    return [f"{ROLLUP_PARTITION}#log#{day}#{n}" for n in range(ROLLUP_SHARDS)]
+
+
+def day_counts(
+    chat_id: str, facts: Mapping[str, list[Any]], day: str, windows: Sequence[int] = ()
+) -> dict[str, Any]:
+    """What one chat's counted facts add to the ``LOGGED`` figures of one UTC day; ``a`` keeps the
+    backfill windows the fold honoured (a later enabling makes a cached day stale)."""
+    counts: dict[str, Any] = {"m": 0, "ai": 0, "p": set(), "a": sorted(windows)}
+    for fact in facts.values():
+        if fact[0] != "msg" or day_of(float(fact[1])) != day:
+            continue
+        for name in _count(fact):
+            counts[name] += 1
+        counts["p"] |= set(tally_of(chat_id, fact)[1].get("p", []))
+    return {**counts, "p": sorted(counts["p"])}
 
 
 def tally_row(chat_id: str, slot: str) -> str:
@@ -230,11 +267,18 @@ def summary_report(
     *,
     now: datetime,
     tallies: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
+    logged: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
 ) -> AnalyticsSummary:
     """Totals and a day-by-day trend over [start, end], from the tally rows of those days (by
-    partition, as ``rollup_partitions`` names them) and any older rollup items."""
+    partition, as ``rollup_partitions`` names them), any older rollup items, and the ``LOGGED``
+    figures of each chat active on a day (day -> chat -> ``day_counts``), which replace the
+    tallies' (events tallied before analytics stopped subscribing to MessageStored)."""
     per_day, completed_chats = _merge_items(items)
     _merge_tallies(tallies or {}, per_day, completed_chats)
+    for day, chats in (logged or {}).items():
+        for chat_id, counts in chats.items():
+            merged = per_day.setdefault(day, {}).setdefault(chat_id, {"p": set()})
+            merged.update(m=int(counts["m"]), ai=int(counts["ai"]), p=set(counts["p"]))
     trend: list[SummaryDay] = []
     totals = _Totals()
     for day in days_between(start, end):
