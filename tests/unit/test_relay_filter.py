@@ -169,7 +169,10 @@ def test_an_event_no_rule_wants_is_not_published_and_one_a_rule_wants_is() -> No
     rules, clock = Rules(PATTERNS), Clock()
     wanted = WantedByRules(rules, clock=clock)
 
-    assert wanted(post())  # the inbox wants every post
+    # a free chat's post with only the default extensions: the relay keeps the inbox itself and
+    # analytics folds the log, so no rule wants it; a turn-taking chat's post the turns route does
+    assert not wanted(post())
+    assert wanted(post("round_robin"))
     assert not wanted(settings_changed())  # no queue route or enabled extension subscribes
     assert wanted(settings_changed(("greeter",)))  # a third-party extension enabled on the chat does
     assert wanted(joined(("analytics",)))
@@ -219,5 +222,5 @@ def test_the_relay_publishes_only_the_wanted_events_of_a_batch() -> None:
     publisher = Publisher()
     outbox = Outbox(None, publisher, wanted=WantedByRules(Rules(PATTERNS)))  # type: ignore[arg-type]
 
-    assert outbox.relay([settings_changed(), post(), joined(())]) == set()
-    assert publisher.published == ["MessageStored"]
+    assert outbox.relay([settings_changed(), post(), post("round_robin"), joined(())]) == set()
+    assert publisher.published == ["MessageStored"]  # the turn-taking chat's post alone
