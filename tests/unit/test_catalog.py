@@ -170,6 +170,7 @@ def test_ephemeral_flag_is_set_only_on_socket_frames_and_what_extensions_send() 
         "Withheld",
         "SlashCommandInvoked",  # a member's command for one extension, never in the log
         "WorkflowRunReported",
+        "ScheduleReached",  # an extension's tick hands it to its handler; never published
     }
 
 
