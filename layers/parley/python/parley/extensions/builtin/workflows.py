@@ -180,12 +180,17 @@ for _trigger in TRIGGERS:
 
 def reindex(event: Envelope[Any], ctx: Context[WorkflowsConfig]) -> None:
     """Rewrite the chat's index row from its config as it is now, not as the event says: life-cycle
-    events arrive in any order, and the last one delivered sees the last change."""
+    events arrive in any order, and the last one delivered sees the last change. Unchanged, nothing is
+    written."""
     live = ctx.install.enabled and ctx.chat.status == "active"
     schedules = scheduled(ctx.config) if live else {}
     saved = event.metadata.occurred_at
+    key = f"{INDEX}{ctx.chat_id}"
+    current = ctx.shared.get(key)
+    if (current or {}) == indexed(current or {}, schedules, saved):
+        return  # a chat that never had a schedule gets no row: the tick's Query never reads it
     ctx.shared.update(
-        f"{INDEX}{ctx.chat_id}",
+        key,
         lambda entry: indexed(entry or {}, schedules, saved),
         ttl_seconds=None if schedules else FORGET_SECONDS,
     )
