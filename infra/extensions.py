@@ -38,6 +38,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
@@ -65,7 +66,7 @@ from parley.routing import extension_route
 READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem")
 WRITE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
 TICK_EXPRESSION = "rate(1 minute)"
-"""How often an extension whose manifest sets ``tick`` is invoked with ``{TICK_KEY: true}``."""
+"""How often an extension whose manifest sets ``tick`` is invoked with ``{TICK_KEY: <scheduled time>}``."""
 REGISTRATION_TYPE = "Custom::ParleyExtensionRegistration"
 REGISTRY_PROVIDER = "AWS" + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace("-", "")
 _REGISTRY_LOGS_ID = "ParleyExtensionRegistryLogs"
@@ -281,7 +282,9 @@ class ParleyExtension(Construct):
         )
         self.function = function
         if self.manifest.tick:
-            schedule(self, spec.name, function, TICK_EXPRESSION, payload={TICK_KEY: True})
+            # the time the tick is for, not when it happens to run: a late invoke still ticks its minute
+            when = scheduler.ContextAttribute.scheduled_time
+            schedule(self, spec.name, function, TICK_EXPRESSION, payload={TICK_KEY: when})
             acknowledge_scheduled(function)
         assert function.role is not None
         self.grant_put_events(function.role)

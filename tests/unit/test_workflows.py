@@ -30,7 +30,7 @@ from parley.domain.model import Chat
 from parley.extensions.builtin import webhook, welcome, workflows
 from parley.extensions.manifest import Manifest
 from parley.extensions.policy import refusal
-from parley.extensions.sdk import SHARED_SCOPE, Extension, Runtime
+from parley.extensions.sdk import SHARED_SCOPE, TICK_KEY, Extension, Runtime
 from tests.unit.chats import OWNER, at, new_chat, with_members
 
 SECRET = "s" * 20
@@ -695,3 +695,16 @@ def test_a_life_cycle_event_rewrites_the_index_from_the_current_config() -> None
     ).chat
     workflows.extension.deliver(configured(world.chat, {}, later, sequence=22))
     assert index_of(world)[key] == {}
+
+
+def test_the_schedules_invoke_ticks_for_the_time_it_names() -> None:
+    # Given a workflow that runs every 15 minutes, saved at 08:07
+    world = scheduled_world({"workflows": [scheduled_workflow({"every_minutes": 15})]})
+    # When EventBridge Scheduler invokes the function for 08:15 (whenever the invoke really runs)
+    assert workflows.extension.lambda_handler({TICK_KEY: "2026-03-02T08:15:00Z"}) == {"ran": 1}
+    # Then the 08:15 slot ran; a time without its zone is refused
+    assert [text for _, text, _, _ in said(world.bus.published)] == [
+        f"Stand-up in {world.chat.title}, 2026-03-02 08:15"
+    ]
+    with pytest.raises(ValueError, match="zone"):
+        workflows.extension.lambda_handler({TICK_KEY: "2026-03-02T08:30:00"})

@@ -96,7 +96,8 @@ BlockInput = Mapping[str, Any] | BaseModel
 COMMIT_ATTEMPTS = 3
 """Runs of a handler whose ``update`` lost a race to a concurrent delivery, before the queue retries."""
 TICK_KEY = "parley_tick"
-"""An invoke whose event holds this key is the extension's tick (its schedule's fixed payload)."""
+"""An invoke whose event holds this key is the extension's tick; its value is the time the tick is for
+(ISO 8601: EventBridge Scheduler's scheduled time, the local stack's clock), else it runs at now."""
 SHARED_SCOPE = "~"
 """The "chat id" of an extension's rows that belong to no chat (``Tick.shared``; key ``<id>#~``): chat
 ids are UUIDs, never this, and the rows stay under the extension's own IAM-bound prefix."""
@@ -585,7 +586,7 @@ class Extension(TypedOn[Context[C]]):
         if HOOK_KEY in event:
             return self.run_hook(event)
         if TICK_KEY in event:
-            return self.tick()
+            return self.tick(tick_time(event[TICK_KEY]))
         if self._consumer is None:
             route = extension_route(self.manifest.document())
             self._consumer = sqs_consumer(route, self._consume, with_source=True)
@@ -879,6 +880,16 @@ class Extension(TypedOn[Context[C]]):
             runtime.publish([derive(cause, data, actor=self.actor)])
         except Exception:
             logger.exception("could not report the extension's health", extra={"extension_id": self.id})
+
+
+def tick_time(value: Any) -> datetime | None:
+    """The time a tick's payload names: an ISO 8601 time with its zone, else None (now)."""
+    if not isinstance(value, str):
+        return None
+    when = datetime.fromisoformat(value)
+    if when.tzinfo is None:
+        raise ValueError(f"a tick's time names its zone: {value!r}")
+    return when.astimezone(UTC)
 
 
 def _private(envelope: Envelope[Any]) -> bool:
