@@ -3,8 +3,10 @@ that runs them on in-memory ports (welcome as a workflow gives welcome's events)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,7 +32,7 @@ from parley.domain.model import Chat
 from parley.extensions.builtin import webhook, welcome, workflows
 from parley.extensions.manifest import Manifest
 from parley.extensions.policy import refusal
-from parley.extensions.sdk import SHARED_SCOPE, TICK_KEY, Extension, Runtime
+from parley.extensions.sdk import SHARED_SCOPE, TICK_KEY, Extension, Runtime, TickFailedError
 from tests.unit.chats import OWNER, at, new_chat, with_members
 
 SECRET = "s" * 20
@@ -708,3 +710,37 @@ def test_the_schedules_invoke_ticks_for_the_time_it_names() -> None:
     ]
     with pytest.raises(ValueError, match="zone"):
         workflows.extension.lambda_handler({TICK_KEY: "2026-03-02T08:30:00"})
+
+
+def test_the_readmes_scheduled_workflow_is_valid() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("#### Scheduled workflows", 1)[1]
+    example = json.loads(section.split("```json\n", 1)[1].split("```", 1)[0])
+    assert wf.problems({"workflows": [example]}) == []
+    assert example["trigger"]["schedule"] == {"at": "09:00"}
+
+
+def test_a_failed_scheduled_run_is_reported_and_runs_again_on_the_next_tick(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a scheduled workflow whose run fails once (as a hung or broken step would)
+    world = scheduled_world({"workflows": [scheduled_workflow({"every_minutes": 15})]})
+    real_run = workflows.run
+    calls: list[str] = []
+
+    def flaky(*args: Any) -> None:
+        calls.append("run")
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        real_run(*args)
+
+    monkeypatch.setattr(workflows, "run", flaky)
+
+    # When the 08:15 slot is ticked: the tick fails (the invoke counts as an error) after reporting it
+    with pytest.raises(TickFailedError, match="1 scheduled runs"):
+        workflows.extension.tick(now=T0 + timedelta(minutes=8))
+
+    # Then the failure counts towards the circuit breaker, nothing was said, and the next tick runs it
+    assert [o.event_type for o in world.bus.published] == ["ExtensionFailed"]
+    assert workflows.extension.tick(now=T0 + timedelta(minutes=9)) == {"ran": 1}
+    assert len(runs(world.bus.published)) == 1

@@ -115,34 +115,37 @@ def texts_title(api: Api, user: User, chat_id: str) -> str:
     return str(api.get(f"/chats/{chat_id}", user).json["title"])
 
 
-def test_a_disabled_install_or_a_completed_chat_runs_nothing_and_leaves_the_index(
+def test_a_disabled_or_uninstalled_extension_or_a_completed_chat_runs_nothing_and_leaves_the_index(
     api: Api, bus: Bus, alice: User
 ) -> None:
-    # Given two chats with the hourly workflow
-    disabled, completed = (str(api.create_chat(alice, title=t)["chat_id"]) for t in ("Off", "Done"))
-    for chat_id in (disabled, completed):
+    # Given three chats with the hourly workflow
+    disabled, removed, completed = (
+        str(api.create_chat(alice, title=t)["chat_id"]) for t in ("Off", "Gone", "Done")
+    )
+    for chat_id in (disabled, removed, completed):
         assert save(api, alice, chat_id, HOURLY).status == 201
     bus.pump()
 
-    # When the workflows extension is disabled on one (its life-cycle event delivered) and the other
-    # chat is completed (no event reaches the extension: the tick finds it)
+    # When the workflows extension is disabled on one and uninstalled from another (their life-cycle
+    # events delivered), and the third chat is completed (no event reaches the extension: the tick finds it)
     response = api.put(
         f"/chats/{disabled}/extensions/workflows",
         alice,
         body={"enabled": False, "config": {"workflows": [HOURLY]}},
     )
     assert response.status in (200, 201), response.text
+    assert api.delete(f"/chats/{removed}/extensions/workflows", alice).status == 204
     assert api.post(f"/chats/{completed}/complete", alice).status == 200
     bus.pump()
-    assert index()[f"chat#{disabled}"] == {}
+    assert index()[f"chat#{disabled}"] == index()[f"chat#{removed}"] == {}
     slot = next_hour(utc_now())
     assert workflows.extension.tick(now=slot) == {"gone": 1}
     bus.pump()
 
     # Then neither ran, both left the index, and a later slot reads neither chat
-    assert texts(api, alice, disabled) == []
-    assert texts(api, alice, completed) == []
-    assert index() == {f"chat#{disabled}": {}, f"chat#{completed}": {}}
+    for chat_id in (disabled, removed, completed):
+        assert texts(api, alice, chat_id) == []
+    assert index() == {f"chat#{disabled}": {}, f"chat#{removed}": {}, f"chat#{completed}": {}}
     assert not [e for e in log(api, alice, completed) if e["metadata"]["event_type"] == "WorkflowRun"]
     with dynamodb_requests() as later:
         assert workflows.extension.tick(now=slot + timedelta(hours=1)) == {}
