@@ -38,23 +38,35 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from infra.bus import RouteQueues, dead_letter_queue, route_rule
-from infra.functions import FUNCTIONS_DIR, consume, environment, function_code, python_function
+from infra.functions import (
+    FUNCTIONS_DIR,
+    acknowledge_scheduled,
+    consume,
+    environment,
+    function_code,
+    python_function,
+    schedule,
+)
 from infra.nag import acknowledge
 from infra.observability import Observability
 from infra.specs import Consumes, FunctionSpec, extension_function
 from parley.adapters.extensions import REGISTRY
 from parley.extensions.manifest import Manifest, Target
+from parley.extensions.sdk import TICK_KEY
 from parley.routing import extension_route
 
 # DynamoDB actions that always name the partition key they touch, so a dynamodb:LeadingKeys condition
 # binds every call (a Scan names none, and ForAllValues would then pass vacuously: never granted)
 READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem")
 WRITE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
+TICK_EXPRESSION = "rate(1 minute)"
+"""How often an extension whose manifest sets ``tick`` is invoked with ``{TICK_KEY: <scheduled time>}``."""
 REGISTRATION_TYPE = "Custom::ParleyExtensionRegistration"
 REGISTRY_PROVIDER = "AWS" + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace("-", "")
 _REGISTRY_LOGS_ID = "ParleyExtensionRegistryLogs"
@@ -266,8 +278,14 @@ class ParleyExtension(Construct):
             log_retention=self.host.log_retention_by_function.get(spec.name, self.host.log_retention),
             removal_policy=self.host.removal_policy,
             reserved_concurrency_scale=self.host.reserved_concurrency_scale,
+            scheduled=self.manifest.tick,
         )
         self.function = function
+        if self.manifest.tick:
+            # the time the tick is for, not when it happens to run: a late invoke still ticks its minute
+            when = scheduler.ContextAttribute.scheduled_time
+            schedule(self, spec.name, function, TICK_EXPRESSION, payload={TICK_KEY: when})
+            acknowledge_scheduled(function)
         assert function.role is not None
         self.grant_put_events(function.role)
         self.grant_state(function.role)

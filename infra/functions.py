@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
@@ -159,9 +159,11 @@ def python_function(
     removal_policy: RemovalPolicy,
     handler: str = "handler.lambda_handler",
     reserved_concurrency_scale: float = 1.0,
+    scheduled: bool = False,
 ) -> lambda_.Function:
     """One function of ``spec`` in ``scope``, with its own role and log group: the one place that
-    sets runtime, architecture, layer, tracing, logging and the findings every function shares."""
+    sets runtime, architecture, layer, tracing, logging and the findings every function shares.
+    ``scheduled``: also invoked by a schedule (an extension's tick), as an ``Every`` function is."""
     log_group = logs.LogGroup(
         scope,
         f"{spec.name}-Logs",
@@ -176,7 +178,7 @@ def python_function(
         description=f"parley {spec.name}: only what infra/specs.py lists",
     )
     log_group.grant_write(role)
-    scheduled = isinstance(spec.trigger, Every)
+    scheduled = scheduled or isinstance(spec.trigger, Every)
     function = lambda_.Function(
         scope,
         spec.name,
@@ -435,26 +437,7 @@ class Functions(Construct):
                 reserved_concurrency_scale=self.reserved_concurrency_scale,
             )
         elif isinstance(trigger, Every):
-            # its own role, so the invoke permission it holds is this function's alone
-            invoker = iam.Role(
-                self,
-                f"{spec.name}-ScheduleRole",
-                assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
-                description=f"EventBridge Scheduler invoking parley {spec.name}",
-            )
-            scheduler.Schedule(
-                self,
-                f"{spec.name}-Schedule",
-                description=f"Runs parley {spec.name}",
-                schedule=scheduler.ScheduleExpression.expression(trigger.expression),
-                target=scheduler_targets.LambdaInvoke(function, retry_attempts=0, role=invoker),
-            )
-            acknowledge(
-                invoker,
-                f"AwsSolutions-IAM5[Resource::<{_logical_id(function)}.Arn>:*]",
-                "CDK grants invoke on the function and its versions (ARN:*); the role is this "
-                "schedule's alone and can invoke nothing else.",
-            )
+            schedule(self, spec.name, function, trigger.expression)
 
     @staticmethod
     def _acknowledge(
@@ -478,13 +461,51 @@ class Functions(Construct):
                 "setting); the grant is one streaming action on this region's foundation models only.",
             )
         if isinstance(spec.trigger, Every):
-            for rule in ("Serverless-LambdaDLQ", "Serverless-LambdaAsyncFailureDestination"):
-                acknowledge(
-                    function,
-                    rule,
-                    "A failed scheduled run leaves its work in place for the next run a minute later "
-                    "and raises the error alarm; a DLQ of empty scheduler events holds nothing to replay.",
-                )
+            acknowledge_scheduled(function)
+
+
+def acknowledge_scheduled(function: lambda_.Function) -> None:
+    """A scheduled function's async invokes have no DLQ or failure destination, on purpose."""
+    for rule in ("Serverless-LambdaDLQ", "Serverless-LambdaAsyncFailureDestination"):
+        acknowledge(
+            function,
+            rule,
+            "A failed scheduled run leaves its work in place for the next run a minute later "
+            "and raises the error alarm; a DLQ of empty scheduler events holds nothing to replay.",
+        )
+
+
+def schedule(
+    scope: Construct,
+    name: str,
+    function: lambda_.Function,
+    expression: str,
+    payload: Mapping[str, Any] | None = None,
+) -> scheduler.Schedule:
+    """EventBridge Scheduler invoking ``function`` on ``expression`` (with ``payload`` as its event, if
+    given), with no retries: a failed run's work waits for the next run."""
+    # its own role, so the invoke permission it holds is this function's alone
+    invoker = iam.Role(
+        scope,
+        f"{name}-ScheduleRole",
+        assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
+        description=f"EventBridge Scheduler invoking parley {name}",
+    )
+    target_input = None if payload is None else scheduler.ScheduleTargetInput.from_object(dict(payload))
+    created = scheduler.Schedule(
+        scope,
+        f"{name}-Schedule",
+        description=f"Runs parley {name}",
+        schedule=scheduler.ScheduleExpression.expression(expression),
+        target=scheduler_targets.LambdaInvoke(function, retry_attempts=0, role=invoker, input=target_input),
+    )
+    acknowledge(
+        invoker,
+        f"AwsSolutions-IAM5[Resource::<{_logical_id(function)}.Arn>:*]",
+        "CDK grants invoke on the function and its versions (ARN:*); the role is this "
+        "schedule's alone and can invoke nothing else.",
+    )
+    return created
 
 
 def function_code(folder: str) -> lambda_.Code:

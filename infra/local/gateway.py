@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from infra.local.auth import InvalidTokenError, LocalIdentityProvider
+from infra.local.clock import LocalClock
 from infra.local.dispatch import LambdaContext
 from infra.local.events import authorizer_event, http_api_event, websocket_event
 from infra.local.faults import FaultRuleError, Faults, parse_rules, parse_seed
@@ -64,6 +65,7 @@ class Gateway:
         faults: Faults | None = None,
         delivered: Callable[[], dict[str, list[str]]] = dict,
         events: Callable[[Mapping[str, str]], dict[str, Any]] | None = None,
+        clock: LocalClock | None = None,
     ) -> None:
         self.identity = identity
         self.sockets: dict[str, Socket] = {}
@@ -74,6 +76,7 @@ class Gateway:
         self.faults = faults or Faults(0)
         self._delivered = delivered
         self._events = events
+        self.clock = clock or LocalClock()
 
     def app(self) -> web.Application:
         # Lambda's 6 MB payload limit, as in AWS: the api function refuses bodies over its own (smaller)
@@ -88,6 +91,8 @@ class Gateway:
         app.router.add_get("/local/faults", self.list_faults)
         app.router.add_put("/local/faults", self.arm_faults)
         app.router.add_delete("/local/faults", self.clear_faults)
+        app.router.add_get("/local/clock", self.read_clock)
+        app.router.add_post("/local/clock", self.advance_clock)
         app.router.add_get("/ws", self.websocket)
         app.router.add_post("/@connections/{connection_id}", self.post_to_connection)
         app.router.add_get("/@connections/{connection_id}", self.get_connection)
@@ -182,6 +187,18 @@ class Gateway:
     async def clear_faults(self, request: web.Request) -> web.Response:
         self.faults.clear()
         return _json(200, self.faults.snapshot())
+
+    async def read_clock(self, request: web.Request) -> web.Response:
+        return _json(200, self.clock.snapshot())
+
+    async def advance_clock(self, request: web.Request) -> web.Response:
+        """``{"advance_seconds": n}``: the ticks' time moves forward (``infra/local/clock.py``)."""
+        try:
+            body = await request.json()
+            self.clock.advance(float(body["advance_seconds"]))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            return _json(400, {"error": {"code": "bad_request", "message": f"advance_seconds: {exc}"}})
+        return _json(200, self.clock.snapshot())
 
     async def index(self, request: web.Request) -> web.StreamResponse:
         # the policy CloudFront serves the hosted client with (infra/web_hosting.py): tested here

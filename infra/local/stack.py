@@ -24,6 +24,7 @@ from aiohttp import web
 
 from infra.local import request_state
 from infra.local.auth import LocalIdentityProvider
+from infra.local.clock import LocalClock
 from infra.local.dispatch import LambdaContext
 from infra.local.dispatcher import Dispatcher
 from infra.local.extensions import Reloader, configured, load_all
@@ -35,11 +36,17 @@ from infra.local.gateway import Gateway
 from infra.local.provision import provision
 from parley import root
 from parley.extensions import hooks
+from parley.extensions.sdk import TICK_KEY
 from parley.observability import logger
+from parley.routing import extension_route
 from parley.settings import settings
+from parley.topology import extension_manifests
 
 REGION = "us-east-1"
 SWEEP_EVERY_SECONDS = 5.0
+TICK_EVERY_SECONDS = 5.0
+"""AWS ticks extensions once a minute; here more often, so an advanced clock is seen at once (a tick
+for a minute already ticked finds its slots claimed and runs nothing)."""
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -65,6 +72,7 @@ class LocalStack:
         self._runner: web.AppRunner | None = None
         self._threads: list[threading.Thread] = []
         self.feed = Feed()  # GET /local/events, `make tail`
+        self.clock = LocalClock()  # what extensions' ticks are for: POST /local/clock moves it
 
     def environment(self) -> dict[str, str]:
         """What the Lambdas see: AWS endpoints, names and URLs come from here, never from code."""
@@ -121,6 +129,7 @@ class LocalStack:
         self._dispatcher = Dispatcher(provisioned, REGION, faults=self.faults)
         self._dispatcher.start()
         self._spawn(self._sweep_forever, "turn-sweeper")
+        self._spawn(self._tick_forever, "extension-ticks")
         if outside:
             reloader = Reloader(outside, provisioned, report=progress)
             self._spawn(lambda: reloader.run(self._stopping), "extension-reloader")
@@ -139,6 +148,7 @@ class LocalStack:
             delivered=self._dispatcher.delivered.snapshot,
             events=self.feed.query,
             aws_endpoint=self.environment()["AWS_ENDPOINT_URL"],
+            clock=self.clock,
         )
 
         progress(f"[5/5] gateway on {self.base_url}")
@@ -187,6 +197,18 @@ class LocalStack:
                 sweeper({}, LambdaContext.for_function("outbox_sweeper"))
             except Exception:
                 logger.exception("turn sweep failed")
+
+    def _tick_forever(self) -> None:
+        """Invoke each extension whose manifest sets ``tick`` as its AWS schedule does, with the time."""
+        while not self._stopping.wait(TICK_EVERY_SECONDS):
+            for manifest in (m for m in extension_manifests() if m.tick):
+                function = extension_route(manifest.document()).function
+                try:
+                    load_handler(function)(
+                        {TICK_KEY: self.clock.now().isoformat()}, LambdaContext.for_function(function)
+                    )
+                except Exception:
+                    logger.exception("extension tick failed", extra={"extension_id": manifest.id})
 
     def _start_moto(self) -> None:
         env = {

@@ -30,6 +30,7 @@ from infra.specs import (
 from parley.catalog import EXTENSION_SOURCE_PREFIX
 from parley.extensions.builtin import manifests
 from parley.extensions.manifest import Hooks, Manifest, Target
+from parley.extensions.sdk import TICK_KEY
 from parley.routing import Route, extension_route, route
 from tests.infra.conftest import ROOT, Synth
 
@@ -122,6 +123,32 @@ def test_each_extension_function_has_reserved_concurrency_and_outlives_its_handl
                 if manifest.reserved_concurrency >= 2
                 else Match.absent(),
             },
+        )
+
+
+def test_an_extension_with_a_tick_is_invoked_once_a_minute_with_the_tick_payload(synth: Synth) -> None:
+    # Given the shipped extensions, of which workflows declares a tick
+    ticking = [m for m in SHIPPED if m.tick]
+    assert [m.id for m in ticking] == ["workflows"]
+    schedules = synth.resources("AWS::Scheduler::Schedule").values()
+    for manifest in SHIPPED:
+        extension = _extension(synth, manifest)
+        assert extension.function is not None
+        function = synth.logical_id(extension.function)
+        mine = [s for s in schedules if s["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": [function, "Arn"]}]
+        if not manifest.tick:
+            assert mine == [], manifest.id
+            continue
+        # Then its function alone gets a schedule: every minute, the SDK's tick payload, no retries
+        (schedule,) = mine
+        assert schedule["Properties"]["ScheduleExpression"] == "rate(1 minute)"
+        # the tick is for the minute it was scheduled at, however late the invoke
+        assert json.loads(schedule["Properties"]["Target"]["Input"]) == {
+            TICK_KEY: "<aws.scheduler.scheduled-time>"
+        }
+        assert schedule["Properties"]["Target"]["RetryPolicy"]["MaximumRetryAttempts"] == 0
+        synth.assertions.has_resource_properties(
+            "AWS::Lambda::EventInvokeConfig", {"FunctionName": {"Ref": function}, "MaximumRetryAttempts": 0}
         )
 
 

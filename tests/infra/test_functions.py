@@ -8,6 +8,7 @@ from infra.extensions import REGISTRY_PROVIDER
 from infra.functions import FUNCTIONS_DIR, KNOWN_SETTINGS, TABLE_SETTING
 from infra.layer_build import LAMBDA_PYTHON
 from infra.specs import FUNCTIONS, NOT_YET_DEPLOYED, Consumes, Every, consumer_of, deployed_routes
+from parley.extensions.builtin import manifests
 from parley.topology import route
 from tests.infra.conftest import Synth
 
@@ -147,7 +148,8 @@ def test_consumers_match_the_routing_table() -> None:
 def test_scheduled_functions_run_on_their_schedule_without_async_retries(synth: Synth) -> None:
     schedules = list(synth.resources("AWS::Scheduler::Schedule").values())
     scheduled = [s for s in FUNCTIONS if isinstance(s.trigger, Every)]
-    assert len(schedules) == len(scheduled)
+    ticking = [m for m in manifests() if m.tick]  # their schedules: tests/infra/test_extensions.py
+    assert len(schedules) == len(scheduled) + len(ticking)
     for spec in scheduled:
         assert isinstance(spec.trigger, Every)
         function = synth.logical_id(synth.stack.lambdas[spec.name])

@@ -48,6 +48,7 @@ from parley.catalog import (
     ParticipantView,
     PresenceChanged,
     ReadMarkerMoved,
+    ScheduleReached,
     SlashCommandInvoked,
     StepOutcome,
     TurnChanged,
@@ -173,6 +174,7 @@ def sample_data() -> dict[str, EventData]:
             config="shadow_config",
         ),
         ExtensionEvent(extension_id="ext-poll", name="vote", payload={"option": "yes", "weight": 1.5}),
+        ScheduleReached(extension_id="workflows", key="standup", slot=datetime(2024, 5, 1, 9, 0, tzinfo=UTC)),
         WorkflowRunReported(
             extension_id="workflows",
             workflow_id="greet",

@@ -172,6 +172,7 @@ def test_ephemeral_flag_is_set_only_on_socket_frames_and_what_extensions_send() 
         "WorkflowRunReported",
         "ExtensionFloorRequested",
         "ExtensionSettingsRequested",
+        "ScheduleReached",  # an extension's tick hands it to its handler; never published
     }
 
 

@@ -3,7 +3,10 @@ that runs them on in-memory ports (welcome as a workflow gives welcome's events)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +17,7 @@ from parley.catalog import (
     CORE_SOURCE,
     Actor,
     Envelope,
+    ExtensionConfigChanged,
     MessageStored,
     MessageView,
     ParticipantView,
@@ -28,7 +32,7 @@ from parley.domain.model import Chat
 from parley.extensions.builtin import webhook, welcome, workflows
 from parley.extensions.manifest import Manifest
 from parley.extensions.policy import refusal
-from parley.extensions.sdk import Extension, Runtime
+from parley.extensions.sdk import SHARED_SCOPE, TICK_KEY, Extension, Runtime, TickFailedError
 from tests.unit.chats import OWNER, at, new_chat, with_members
 
 SECRET = "s" * 20
@@ -491,3 +495,252 @@ def test_the_core_refuses_a_run_reported_by_an_extension_without_workflows_run()
     )
     real = sent_by(workflows.extension)
     assert refusal(real, real.source, workflows.extension.manifest.document(), chat) is None
+
+
+# -- schedules -----------------------------------------------------------------------------------------
+
+T0 = datetime(2026, 3, 2, 8, 7, tzinfo=UTC)
+
+
+def scheduled_workflow(schedule: dict[str, Any], *steps: Any, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": extra.pop("id", "daily"),
+        "trigger": {"schedule": schedule, **extra},
+        "steps": list(steps)
+        or [{"do": "post", "text": "Stand-up in {chat.title}, {schedule.date} {schedule.at}"}],
+    }
+
+
+def test_a_schedule_trigger_is_valid_in_the_model_and_in_the_schema() -> None:
+    config = {
+        "workflows": [scheduled_workflow({"every_minutes": 15}, id="a"), scheduled_workflow({"at": "09:30"})]
+    }
+    assert wf.problems(config) == []
+    assert list(Draft202012Validator(wf.schema()).iter_errors(config)) == []
+    assert wf.schema()["x-parley-variables"]["schedule"] == list(wf.VARIABLES["schedule"])
+
+
+@pytest.mark.parametrize(
+    ("trigger", "steps", "field"),
+    [
+        ({"schedule": {"every_minutes": 0}}, (), "config.workflows.0.trigger.schedule.every_minutes"),
+        (
+            {"schedule": {"every_minutes": wf.MAX_EVERY_MINUTES + 1}},
+            (),
+            "config.workflows.0.trigger.schedule.every_minutes",
+        ),
+        ({"schedule": {"at": "24:00"}}, (), "config.workflows.0.trigger.schedule.at"),
+        ({"schedule": {"at": "9:30"}}, (), "config.workflows.0.trigger.schedule.at"),
+        ({"schedule": {}}, (), "config.workflows.0.trigger.schedule.every_minutes"),
+        (
+            {"schedule": {"at": "09:00", "every_minutes": 5}},
+            (),
+            "config.workflows.0.trigger.schedule.every_minutes",
+        ),
+        ({"schedule": {"at": "09:00", "cron": "* * * * *"}}, (), "config.workflows.0.trigger.schedule.cron"),
+        ({"schedule": {"at": "09:00"}, "event": "UserJoined"}, (), "config.workflows.0.trigger.event"),
+        (
+            {"schedule": {"at": "09:00"}},
+            ({"do": "post", "text": "Hi {actor.name}"},),
+            "config.workflows.0.steps.0.text",
+        ),
+        (
+            {"schedule": {"at": "09:00"}},
+            ({"do": "ephemeral", "text": "Hi"},),
+            "config.workflows.0.steps.0.do",
+        ),
+    ],
+)
+def test_a_bad_schedule_names_the_bad_field(trigger: dict[str, Any], steps: Any, field: str) -> None:
+    definition = {"id": "w1", "trigger": trigger, "steps": list(steps) or [{"do": "post", "text": "x"}]}
+    assert field in fields({"workflows": [definition]})
+
+
+@pytest.mark.parametrize(
+    ("schedule", "now", "slot"),
+    [
+        (
+            {"every_minutes": 1},
+            datetime(2026, 3, 2, 8, 7, 59, tzinfo=UTC),
+            datetime(2026, 3, 2, 8, 7, tzinfo=UTC),
+        ),
+        (
+            {"every_minutes": 15},
+            datetime(2026, 3, 2, 8, 14, 59, tzinfo=UTC),
+            datetime(2026, 3, 2, 8, 0, tzinfo=UTC),
+        ),
+        (
+            {"every_minutes": 15},
+            datetime(2026, 3, 2, 8, 15, tzinfo=UTC),
+            datetime(2026, 3, 2, 8, 15, tzinfo=UTC),
+        ),
+        (
+            {"every_minutes": 60},
+            datetime(2026, 3, 2, 0, 30, tzinfo=UTC),
+            datetime(2026, 3, 2, 0, 0, tzinfo=UTC),
+        ),
+        ({"at": "09:30"}, datetime(2026, 3, 2, 9, 29, tzinfo=UTC), datetime(2026, 3, 1, 9, 30, tzinfo=UTC)),
+        ({"at": "09:30"}, datetime(2026, 3, 2, 9, 30, tzinfo=UTC), datetime(2026, 3, 2, 9, 30, tzinfo=UTC)),
+        ({"at": "00:00"}, datetime(2026, 3, 1, 0, 0, tzinfo=UTC), datetime(2026, 3, 1, 0, 0, tzinfo=UTC)),
+    ],
+)
+def test_the_slot_at_a_time_is_the_latest_that_began(
+    schedule: dict[str, Any], now: datetime, slot: datetime
+) -> None:
+    assert wf.slot_at(wf.Schedule.model_validate(schedule), now) == slot
+
+
+def test_a_slot_is_due_once_after_the_save_and_a_missed_stretch_runs_only_its_last_slot() -> None:
+    every_15 = wf.Schedule(every_minutes=15)
+    # saved at 08:07: the 08:00 slot began before it, so nothing is due until 08:15
+    assert wf.due_slot(every_15, T0, T0 + timedelta(minutes=7)) is None
+    assert wf.due_slot(every_15, T0, T0 + timedelta(minutes=8)) == datetime(2026, 3, 2, 8, 15, tzinfo=UTC)
+    # the 08:15 slot ran: nothing more until 08:30
+    ran = datetime(2026, 3, 2, 8, 15, tzinfo=UTC)
+    assert wf.due_slot(every_15, ran, ran + timedelta(minutes=14)) is None
+    # down from 08:16 to 11:02: of the eleven slots missed, the 11:00 one alone is due, once
+    late = datetime(2026, 3, 2, 11, 2, tzinfo=UTC)
+    assert wf.due_slot(every_15, ran, late) == datetime(2026, 3, 2, 11, 0, tzinfo=UTC)
+    assert wf.due_slot(every_15, datetime(2026, 3, 2, 11, 0, tzinfo=UTC), late) is None
+
+
+def configured(
+    chat: Chat, config: dict[str, Any], occurred_at: datetime, sequence: int = 20
+) -> dict[str, Any]:
+    data = ExtensionConfigChanged(extension_id="workflows", config=config)
+    envelope = new_event(
+        data, chat_id=chat.chat_id, actor=Actor(id=OWNER, kind="user", name="Owner"), occurred_at=occurred_at
+    )
+    return {
+        "source": CORE_SOURCE,
+        "detail-type": data.event_type,
+        "detail": envelope.with_sequence(sequence).to_detail(),
+    }
+
+
+def scheduled_world(config: dict[str, Any]) -> World:
+    world = World({"workflows": config}, workflows.extension)
+    workflows.extension.deliver(configured(world.chat, config, T0))
+    return world
+
+
+def index_of(world: World) -> dict[str, Any]:
+    store = world.stores.get(("workflows", SHARED_SCOPE))
+    return store.values if store else {}
+
+
+def test_a_tick_runs_a_due_slot_once_however_often_it_ticks() -> None:
+    # Given a chat whose workflow runs every 15 minutes, saved at 08:07
+    world = scheduled_world({"workflows": [scheduled_workflow({"every_minutes": 15})]})
+    assert index_of(world) == {
+        f"chat#{world.chat.chat_id}": {"daily": {"schedule": {"every_minutes": 15}, "last": T0.isoformat()}}
+    }
+
+    # When ticks come at 08:14, twice at 08:15 (overlapping), and at 08:16
+    outcomes = [workflows.extension.tick(now=T0 + timedelta(minutes=m)) for m in (7, 8, 8, 9)]
+
+    # Then the 08:15 slot ran once, as a post with the slot's variables, and its run was reported
+    assert outcomes == [{}, {"ran": 1}, {}, {}]
+    assert [text for _, text, _, _ in said(world.bus.published)] == [
+        f"Stand-up in {world.chat.title}, 2026-03-02 08:15"
+    ]
+    [report] = runs(world.bus.published)
+    assert (report.workflow_id, report.trigger_event_type, report.trigger_sequence) == (
+        "daily",
+        "ScheduleReached",
+        None,
+    )
+    # and a tick that finds the slot claimed but its index row stale (a crash between) runs nothing
+    index = world.stores[("workflows", SHARED_SCOPE)]
+    key = f"chat#{world.chat.chat_id}"
+    index.put(key, {"daily": {"schedule": {"every_minutes": 15}, "last": T0.isoformat()}})
+    assert workflows.extension.tick(now=T0 + timedelta(minutes=9)) == {"duplicate": 1}
+    assert len(runs(world.bus.published)) == 1
+
+
+def test_a_disabled_install_runs_nothing_and_drops_from_the_index() -> None:
+    world = scheduled_world({"workflows": [scheduled_workflow({"at": "09:00"})]})
+    key = f"chat#{world.chat.chat_id}"
+    # disabled without its life-cycle event reaching the extension yet: the tick finds it gone
+    world.chat = installs.put_install(
+        world.chat,
+        user_id=OWNER,
+        extension_id="workflows",
+        version="1",
+        enabled=False,
+        config=world.chat.extensions["workflows"].config,
+        now=at(2),
+    ).chat
+    assert workflows.extension.tick(now=datetime(2026, 3, 2, 9, 0, tzinfo=UTC)) == {"gone": 1}
+    assert world.bus.published == []
+    assert index_of(world)[key] == {}
+    assert workflows.extension.tick(now=datetime(2026, 3, 3, 9, 0, tzinfo=UTC)) == {}
+
+
+def test_a_life_cycle_event_rewrites_the_index_from_the_current_config() -> None:
+    world = scheduled_world({"workflows": [scheduled_workflow({"at": "09:00"})]})
+    key = f"chat#{world.chat.chat_id}"
+    # an unchanged schedule keeps its last slot when the config is saved again
+    workflows.extension.tick(now=datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    later = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    workflows.extension.deliver(configured(world.chat, {}, later, sequence=21))
+    assert index_of(world)[key]["daily"]["last"] == datetime(2026, 3, 2, 9, 0, tzinfo=UTC).isoformat()
+    # a config without schedules empties the row
+    world.chat = installs.put_install(
+        world.chat,
+        user_id=OWNER,
+        extension_id="workflows",
+        version="1",
+        enabled=True,
+        config={"workflows": [WELCOME_AS_WORKFLOW]},
+        now=at(3),
+    ).chat
+    workflows.extension.deliver(configured(world.chat, {}, later, sequence=22))
+    assert index_of(world)[key] == {}
+
+
+def test_the_schedules_invoke_ticks_for_the_time_it_names() -> None:
+    # Given a workflow that runs every 15 minutes, saved at 08:07
+    world = scheduled_world({"workflows": [scheduled_workflow({"every_minutes": 15})]})
+    # When EventBridge Scheduler invokes the function for 08:15 (whenever the invoke really runs)
+    assert workflows.extension.lambda_handler({TICK_KEY: "2026-03-02T08:15:00Z"}) == {"ran": 1}
+    # Then the 08:15 slot ran; a time without its zone is refused
+    assert [text for _, text, _, _ in said(world.bus.published)] == [
+        f"Stand-up in {world.chat.title}, 2026-03-02 08:15"
+    ]
+    with pytest.raises(ValueError, match="zone"):
+        workflows.extension.lambda_handler({TICK_KEY: "2026-03-02T08:30:00"})
+
+
+def test_the_readmes_scheduled_workflow_is_valid() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("#### Scheduled workflows", 1)[1]
+    example = json.loads(section.split("```json\n", 1)[1].split("```", 1)[0])
+    assert wf.problems({"workflows": [example]}) == []
+    assert example["trigger"]["schedule"] == {"at": "09:00"}
+
+
+def test_a_failed_scheduled_run_is_reported_and_runs_again_on_the_next_tick(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a scheduled workflow whose run fails once (as a hung or broken step would)
+    world = scheduled_world({"workflows": [scheduled_workflow({"every_minutes": 15})]})
+    real_run = workflows.run
+    calls: list[str] = []
+
+    def flaky(*args: Any) -> None:
+        calls.append("run")
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        real_run(*args)
+
+    monkeypatch.setattr(workflows, "run", flaky)
+
+    # When the 08:15 slot is ticked: the tick fails (the invoke counts as an error) after reporting it
+    with pytest.raises(TickFailedError, match="1 scheduled runs"):
+        workflows.extension.tick(now=T0 + timedelta(minutes=8))
+
+    # Then the failure counts towards the circuit breaker, nothing was said, and the next tick runs it
+    assert [o.event_type for o in world.bus.published] == ["ExtensionFailed"]
+    assert workflows.extension.tick(now=T0 + timedelta(minutes=9)) == {"ran": 1}
+    assert len(runs(world.bus.published)) == 1

@@ -845,6 +845,24 @@ class WorkflowRunReported(_WorkflowRunData):
 
 
 @event
+class ScheduleReached(EventData):
+    event_type = "ScheduleReached"
+    version = 1
+    description = (
+        "A slot of an extension's schedule began (its tick found `key` due on the chat): the cause the "
+        "extension SDK hands the handler, with an id derived from (chat, key, slot), so a slot runs once "
+        "however often it is ticked. Never published, never stored."
+    )
+    producers = ("extensions",)
+    ephemeral = True
+    on_bus = False
+
+    extension_id: str
+    key: str = Field(max_length=100, description="What is due, e.g. a workflow's id.")
+    slot: datetime = Field(description="When the slot began (UTC).")
+
+
+@event
 class WorkflowRun(_WorkflowRunData):
     event_type = "WorkflowRun"
     version = 1

@@ -1,4 +1,5 @@
-"""Per-chat workflows: a trigger (an event with conditions on its data) and steps, as validated data.
+"""Per-chat workflows: a trigger (an event with conditions on its data, or a schedule) and steps, as
+validated data.
 
 A chat's moderators write them as the `workflows` extension's config (validated when saved, by the
 JSON Schema that ``GET /workflows/schema`` serves and by the rules a schema cannot say: which
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
@@ -18,6 +20,7 @@ from pydantic_core import PydanticCustomError
 from parley.catalog import (
     Envelope,
     MessageStored,
+    ScheduleReached,
     TurnChanged,
     TurnMode,
     UserJoined,
@@ -45,6 +48,8 @@ MAX_CHOICES = 5
 MAX_CHOICE = 40
 MAX_URL = 300
 REASON_LENGTH = 200
+MAX_EVERY_MINUTES = 10080
+"""A week: a longer period is a daily ``at`` a moderator can reason about better."""
 
 TriggerEvent = Literal["UserJoined", "UserLeft", "MessageStored", "TurnChanged"]
 COMMON = ("actor.id", "actor.name", "chat.id", "chat.title", "event.type", "event.sequence")
@@ -53,9 +58,12 @@ VARIABLES: dict[str, tuple[str, ...]] = {
     "UserLeft": (*COMMON, "left.reason"),
     "MessageStored": (*COMMON, "actor.kind", "message.id", "message.text"),
     "TurnChanged": (*COMMON, "turn.reason", "turn.number", "turn.previous_id"),
+    "schedule": ("chat.id", "chat.title", "event.type", "schedule.at", "schedule.date"),
 }
 """What each trigger offers a template or a condition; ``actor`` is the person the event is about
-(who joined or left, who wrote, who holds the floor)."""
+(who joined or left, who wrote, who holds the floor). A schedule has no actor: ``schedule.at`` and
+``schedule.date`` are its slot's time (``HH:MM``) and day (``YYYY-MM-DD``), in UTC."""
+SCHEDULE = "schedule"
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
@@ -88,11 +96,48 @@ class Condition(BaseModel):
         return self
 
 
-class Trigger(BaseModel):
+class Schedule(BaseModel):
+    """When a scheduled workflow runs, in UTC: every ``every_minutes`` (slots aligned on the epoch, so
+    ``60`` is on the hour) or daily ``at``. A slot missed while nothing ran runs once, late."""
+
     model_config = _frozen()
 
-    event: TriggerEvent = Field(description="The event type that starts the workflow.")
+    every_minutes: int | None = Field(
+        None, ge=1, le=MAX_EVERY_MINUTES, description="Run every this many minutes (1 to 10080, a week)."
+    )
+    at: str | None = Field(
+        None,
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        max_length=5,
+        description="Run daily at this time, `HH:MM` in UTC.",
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Schedule:
+        if (self.every_minutes is None) == (self.at is None):
+            _refuse([(("every_minutes",), "give exactly one of every_minutes and at")])
+        return self
+
+
+class Trigger(BaseModel):
+    """An event (with conditions on its data) or a schedule: exactly one of `event` and `schedule`."""
+
+    model_config = _frozen()
+
+    event: TriggerEvent | None = Field(None, description="The event type that starts the workflow.")
+    schedule: Schedule | None = Field(None, description="Or when it runs, with no event (and no actor).")
     conditions: list[Condition] = Field(default_factory=list, max_length=MAX_CONDITIONS)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Trigger:
+        if (self.event is None) == (self.schedule is None):
+            _refuse([(("event",), "give exactly one of event and schedule")])
+        return self
+
+    @property
+    def offers(self) -> str:
+        """The key of ``VARIABLES`` this trigger offers."""
+        return self.event or SCHEDULE
 
 
 Template = Annotated[str, Field(max_length=MAX_TEMPLATE)]
@@ -241,7 +286,7 @@ def templates(step: BaseModel) -> Iterable[tuple[Path, str]]:
 
 def variable_problems(workflow: Workflow) -> list[tuple[Path, str]]:
     """Every variable a workflow names that its trigger does not offer, with where it is."""
-    known = VARIABLES[workflow.trigger.event]
+    known = VARIABLES[workflow.trigger.offers]
     problems: list[tuple[Path, str]] = []
     for n, condition in enumerate(workflow.trigger.conditions):
         if condition.var not in known:
@@ -253,12 +298,14 @@ def variable_problems(workflow: Workflow) -> list[tuple[Path, str]]:
                 for name in PLACEHOLDER.findall(text)
                 if name not in known
             ]
+        if step.do == "ephemeral" and workflow.trigger.schedule is not None:
+            problems.append((("steps", n, "do"), "a schedule has no actor to show an ephemeral message to"))
     return problems
 
 
 def _unknown(name: str, workflow: Workflow) -> str:
-    offered = ", ".join(VARIABLES[workflow.trigger.event])
-    return f"unknown variable {{{name}}} for {workflow.trigger.event} (it offers {offered})"
+    offered = ", ".join(VARIABLES[workflow.trigger.offers])
+    return f"unknown variable {{{name}}} for {workflow.trigger.offers} (it offers {offered})"
 
 
 def config_rules(config: WorkflowsConfig) -> list[tuple[Path, str]]:
@@ -377,7 +424,18 @@ def _name(chat: Chat, participant_id: str) -> str:
     return found.name if found else participant_id
 
 
+def _reached(data: ScheduleReached, chat: Chat) -> dict[str, str]:
+    slot = data.slot.astimezone(UTC)
+    return {
+        "actor.id": "",
+        "actor.name": "",
+        "schedule.at": slot.strftime("%H:%M"),
+        "schedule.date": slot.strftime("%Y-%m-%d"),
+    }
+
+
 _ABOUT: dict[str, Callable[[Any, Chat], dict[str, str]]] = {
+    "ScheduleReached": _reached,
     "UserJoined": _joined,
     "UserLeft": _left,
     "MessageStored": _stored,
@@ -415,6 +473,31 @@ def matches(workflow: Workflow, event_type: str, values: Mapping[str, str]) -> b
     if not workflow.enabled or trigger.event != event_type:
         return False
     return all(holds(c, values) for c in trigger.conditions)
+
+
+def scheduled(config: WorkflowsConfig) -> dict[str, Schedule]:
+    """The enabled workflows that run on a schedule, by id: what the extension's tick index holds."""
+    return {
+        w.id: w.trigger.schedule for w in config.workflows if w.enabled and w.trigger.schedule is not None
+    }
+
+
+def slot_at(schedule: Schedule, now: datetime) -> datetime:
+    """The start of the latest slot at or before ``now``."""
+    if schedule.every_minutes is not None:
+        period = schedule.every_minutes * 60
+        return datetime.fromtimestamp(int(now.timestamp()) // period * period, UTC)
+    hour, minute = (int(part) for part in (schedule.at or "00:00").split(":"))
+    today = now.astimezone(UTC).replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return today if today <= now else today - timedelta(days=1)
+
+
+def due_slot(schedule: Schedule, last: datetime, now: datetime) -> datetime | None:
+    """The slot to run now: the latest one, if it began after ``last`` (the last slot run, or when the
+    workflow was saved). Older slots missed meanwhile never run: a stack down for hours runs the
+    latest slot once, late, not one run per missed slot."""
+    slot = slot_at(schedule, now)
+    return slot if slot > last else None
 
 
 def record_run(chat: Chat, reported: WorkflowRunReported) -> Outcome:

@@ -184,6 +184,11 @@ class Manifest(BaseModel):
         le=MAX_BACKFILL_EVENTS,
         description="The bound of a backfill: the chat's last this many log entries before it was enabled.",
     )
+    tick: bool = Field(
+        False,
+        description="Its function is invoked once a minute (EventBridge Scheduler; the local stack's timer) "
+        "to run what is due on its chats (``Extension.on_tick``).",
+    )
 
     SDK_VERSION: ClassVar[int] = 1
 

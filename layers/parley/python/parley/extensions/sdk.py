@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, Literal, TypeVar, overload
 
 from pydantic import BaseModel
 
@@ -53,11 +54,14 @@ from parley.catalog import (
     ExtensionMessageUpdateRequested,
     ExtensionRecovered,
     ExtensionSettingsRequested,
+    ScheduleReached,
     WorkflowRunReported,
     derive,
     extension_message_id,
+    new_event,
     parse_detail,
 )
+from parley.clock import utc_now
 from parley.consumers import sqs_consumer
 from parley.domain.model import Chat, Install
 from parley.errors import ConcurrentWriteError
@@ -93,6 +97,16 @@ BlockInput = Mapping[str, Any] | BaseModel
 """A block as a handler writes it: a dict as in the README's table, or a ``parley.blocks`` model."""
 COMMIT_ATTEMPTS = 3
 """Runs of a handler whose ``update`` lost a race to a concurrent delivery, before the queue retries."""
+TICK_KEY = "parley_tick"
+"""An invoke whose event holds this key is the extension's tick; its value is the time the tick is for
+(ISO 8601: EventBridge Scheduler's scheduled time, the local stack's clock), else it runs at now."""
+SHARED_SCOPE = "~"
+"""The "chat id" of an extension's rows that belong to no chat (``Tick.shared``; key ``<id>#~``): chat
+ids are UUIDs, never this, and the rows stay under the extension's own IAM-bound prefix."""
+Due = Literal["ran", "duplicate", "gone", "failed"]
+"""What ``Tick.run`` did: ran the handler; found the slot already run; found the chat gone for the
+extension (not installed, disabled, or completed), so nothing ran; or the handler failed (released and
+reported like a failed event: the next tick runs the slot again)."""
 
 
 class CapabilityError(PermissionError):
@@ -105,6 +119,11 @@ class HandlerTimeoutError(TimeoutError):
 
 class BackfillPendingError(RuntimeError):
     """A live event came while the chat's backfill still runs: its queue hands it back later."""
+
+
+class TickFailedError(RuntimeError):
+    """Some runs of a tick failed (each is logged, reported and retried on a later tick); raised once the
+    others ran, so the scheduled invocation counts as an error."""
 
 
 class NoRuntimeError(LookupError):
@@ -205,6 +224,12 @@ class Context(Generic[C]):
     @property
     def chat_id(self) -> str:
         return self.event.metadata.chat_id
+
+    @property
+    def shared(self) -> Backend:
+        """The extension's rows that belong to no chat (``Tick.shared``), written at once: not staged
+        with the delivery's commit, so write there only what a retry may write again."""
+        return self.extension.runtime().state(self.extension.id, SHARED_SCOPE)
 
     def _need(self, capability: Capability) -> None:
         if capability not in self.extension.manifest.capabilities:
@@ -366,6 +391,38 @@ Handler = Callable[[Envelope[Any], Context[C]], None]
 LambdaHandler = Callable[[dict[str, Any], Any], Any]
 
 
+@dataclass
+class Tick(Generic[C]):
+    """What a tick handler gets: the time, the extension's rows that belong to no chat (an index of
+    the chats with work to schedule, so a tick never scans every chat), and ``run``."""
+
+    extension: Extension[C]
+    now: datetime
+    shared: Backend
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+    def run(self, chat_id: str, key: str, slot: datetime, handler: Handler[C]) -> Due:
+        """Run ``handler`` on the chat for the slot of ``key`` that began at ``slot``, as the delivery of
+        a ScheduleReached whose id derives from (chat, key, slot): claimed, committed, published and
+        reported like any event's, so a slot ticked twice (a redelivery, two overlapping ticks) runs once.
+
+            @ext.on_tick
+            def tick(tick: Tick[MyConfig]) -> None:
+                for chat_id in tick.shared.items_under("chat#"):
+                    tick.run(chat_id.removeprefix("chat#"), "daily", midnight(tick.now), remind)
+        """
+        try:
+            outcome = self.extension.run_due(chat_id, key, slot, handler)
+        except Exception:  # one chat's failure must not starve the others: raised by ``tick`` at the end
+            logger.exception("a scheduled run failed", extra={"extension_id": self.extension.id, "key": key})
+            outcome = "failed"
+        self.outcomes[outcome] += 1
+        return outcome
+
+
+TickHandler = Callable[[Tick[C]], None]
+
+
 @dataclass(frozen=True)
 class CommandCall:
     """One slash command a member typed (``SlashCommandInvoked``), with its args read two ways:
@@ -425,6 +482,7 @@ class Extension(TypedOn[Context[C]]):
         self._moderate: Callable[[ModerationRequest, C], ModerationDecision] | None = None
         self._validate_turn: Callable[[TurnRequest, C], TurnDecision] | None = None
         self._on_read: Callable[[ReadFilterRequest, C], ReadFilterAnswer] | None = None
+        self._tick: TickHandler[C] | None = None
         self.usage = Usage()
 
     @property
@@ -527,6 +585,14 @@ class Extension(TypedOn[Context[C]]):
         self._on_read = fn
         return fn
 
+    def on_tick(self, fn: TickHandler[C]) -> TickHandler[C]:
+        """Declare the tick: called once a minute (the manifest's ``tick``) to run what is due, each
+        piece through ``Tick.run``."""
+        if not self.manifest.tick:
+            raise ValueError(f"{self.id}: set tick in the manifest to be invoked once a minute")
+        self._tick = fn
+        return fn
+
     def config_of(self, raw: Mapping[str, Any]) -> C:
         return self.manifest.config_model.model_validate(dict(raw))  # type: ignore[return-value]
 
@@ -552,6 +618,8 @@ class Extension(TypedOn[Context[C]]):
     def _entry(self, event: dict[str, Any], context: Any) -> Any:
         if HOOK_KEY in event:
             return self.run_hook(event)
+        if TICK_KEY in event:
+            return self.tick(tick_time(event[TICK_KEY]))
         if self._consumer is None:
             route = extension_route(self.manifest.document())
             self._consumer = sqs_consumer(route, self._consume, with_source=True)
@@ -578,6 +646,35 @@ class Extension(TypedOn[Context[C]]):
         if kind == "backfill":
             return self.backfill(BackfillRequest.model_validate(request)).model_dump(mode="json")
         raise LookupError(f"extension {self.id} has no {kind!r} hook")
+
+    def tick(self, now: datetime | None = None) -> dict[str, int]:
+        """Run the tick handler once (the schedule's invoke; tests pass ``now``): how many runs it made
+        of each ``Due`` outcome."""
+        if self._tick is None:
+            raise LookupError(f"extension {self.id} has no tick handler")
+        tick = Tick(self, now or utc_now(), self.runtime().state(self.id, SHARED_SCOPE))
+        self._tick(tick)
+        if tick.outcomes["failed"]:
+            raise TickFailedError(f"{tick.outcomes['failed']} scheduled runs of {self.id} failed")
+        return dict(tick.outcomes)
+
+    def run_due(self, chat_id: str, key: str, slot: datetime, handler: Handler[C]) -> Due:
+        """``Tick.run``: the chat as the extension sees it, then one delivery of the slot's cause."""
+        runtime = self.runtime()
+        chat = runtime.chat(self.id, chat_id)
+        install = chat.extensions.get(self.id) if chat else None
+        if chat is None or install is None or not install.enabled or chat.status != "active":
+            return "gone"
+        slot = slot.astimezone(UTC)
+        event_id = str(uuid.uuid5(ID_NAMESPACE, f"{self.id}:schedule:{chat_id}:{key}:{slot.isoformat()}"))
+        reached = ScheduleReached(extension_id=self.id, key=key, slot=slot)
+        cause = new_event(
+            reached, chat_id=chat_id, actor=self.actor, correlation_id=event_id, occurred_at=slot
+        )
+        cause = cause.model_copy(
+            update={"metadata": cause.metadata.model_copy(update={"event_id": event_id})}
+        )
+        return "ran" if self._deliver(runtime, handler, cause, chat, install) else "duplicate"
 
     def backfill(self, request: BackfillRequest) -> BackfillAnswer:
         """Run the handlers on a page of the chat's past events, in order, each marked ``replayed``
@@ -616,7 +713,12 @@ class Extension(TypedOn[Context[C]]):
         target = self._target(runtime, envelope, source)
         if target is None:
             return False
-        chat, install = target
+        return self._deliver(runtime, handler, envelope, *target)
+
+    def _deliver(
+        self, runtime: Runtime, handler: Handler[C], envelope: Envelope[Any], chat: Chat, install: Install
+    ) -> bool:
+        """Claim the event, run the handler, commit and publish: True if the handler ran."""
         state = CountingStore(runtime.state(self.id, chat.chat_id))
         self._wait_for_backfill(envelope, install, state)
         event_id = envelope.metadata.event_id
@@ -811,6 +913,16 @@ class Extension(TypedOn[Context[C]]):
             runtime.publish([derive(cause, data, actor=self.actor)])
         except Exception:
             logger.exception("could not report the extension's health", extra={"extension_id": self.id})
+
+
+def tick_time(value: Any) -> datetime | None:
+    """The time a tick's payload names: an ISO 8601 time with its zone, else None (now)."""
+    if not isinstance(value, str):
+        return None
+    when = datetime.fromisoformat(value)
+    if when.tzinfo is None:
+        raise ValueError(f"a tick's time names its zone: {value!r}")
+    return when.astimezone(UTC)
 
 
 def _private(envelope: Envelope[Any]) -> bool:

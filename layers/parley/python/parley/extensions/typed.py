@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         MessageUpdated,
         PresenceChanged,
         ReadMarkerMoved,
+        ScheduleReached,
         SlashCommandInvoked,
         TurnChanged,
         TurnValidationRequested,
@@ -161,6 +162,9 @@ class TypedOn(Generic[X]):
 
     @overload
     def on(self, event: Literal["ReadMarkerMoved"]) -> Decorator[ReadMarkerMoved, X]: ...
+
+    @overload
+    def on(self, event: Literal["ScheduleReached"]) -> Decorator[ScheduleReached, X]: ...
 
     @overload
     def on(self, event: Literal["SlashCommandInvoked"]) -> Decorator[SlashCommandInvoked, X]: ...

@@ -7,14 +7,23 @@ failures count towards its circuit breaker; a redelivered trigger runs nothing t
 delivery claim). Each run is reported as WorkflowRunReported, which the core records as WorkflowRun
 for the chat's moderators. A step that fails (a webhook that does not answer 2xx) is recorded as
 failed and the run goes on: it is the chat's configuration, not this extension, that is broken.
+
+Scheduled workflows run from the extension's tick, once a minute. It reads one index (its rows that
+belong to no chat, ``chat#<chat id>``: each scheduled workflow's schedule and the last slot it ran),
+never every chat: the index is rewritten from the chat's current config on each of the extension's
+life-cycle events there (installed, configured, enabled, disabled, uninstalled), and a chat found
+gone when a slot is due (disabled, uninstalled, completed) is emptied from it. Each due slot runs
+through ``Tick.run``, whose claim makes a slot run once however often it is ticked.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
+from functools import partial
 from typing import Any
 
-from parley.catalog import Envelope, StepOutcome, WorkflowRunReported
+from parley.catalog import Envelope, ScheduleReached, StepOutcome, WorkflowRunReported
 from parley.domain.commands import floor_taker, settings_after
 from parley.domain.workflows import (
     REASON_LENGTH,
@@ -23,13 +32,18 @@ from parley.domain.workflows import (
     EphemeralStep,
     GiveFloorStep,
     PostStep,
+    Schedule,
     Step,
     WebhookStep,
     Workflow,
     WorkflowsConfig,
+    due_slot,
+    holds,
     matches,
     may_trigger,
     render,
+    scheduled,
+    slot_at,
     variables,
 )
 from parley.errors import ParleyError
@@ -41,8 +55,9 @@ from parley.extensions.builtin.webhook import (
     send,
     url_problem,
 )
-from parley.extensions.manifest import Manifest
-from parley.extensions.sdk import CapabilityError, Context, Extension
+from parley.extensions.manifest import LIFECYCLE_EVENTS, Manifest
+from parley.extensions.sdk import CapabilityError, Context, Extension, Tick
+from parley.extensions.store import Backend
 from parley.settings import settings
 
 TRIGGERS = ("UserJoined", "UserLeft", "MessageStored", "TurnChanged")
@@ -50,6 +65,12 @@ EMITTED = "workflows.emitted"
 WORKFLOW_HEADER = "X-Parley-Workflow"
 WEBHOOK_RETRY = Retry(attempts=1, timeout_seconds=3.0)
 """One attempt each: a chat's webhook steps (at most 2) share one handler run's 10 s deadline."""
+INDEX = "chat#"
+"""Keys of the tick's index rows (``Tick.shared``): ``chat#<chat id>`` ->
+``{workflow id: {"schedule": {...}, "last": <ISO time>}}``, ``last`` the start of the last slot run
+(or when the schedule was saved: no slot before it runs)."""
+FORGET_SECONDS = 2 * 24 * 3600
+"""An index row emptied by a life-cycle event expires (DynamoDB TTL) after this."""
 
 extension: Extension[WorkflowsConfig] = Extension(
     Manifest(
@@ -70,6 +91,7 @@ extension: Extension[WorkflowsConfig] = Extension(
             }
         ),
         config_model=WorkflowsConfig,
+        tick=True,
     )
 )
 
@@ -193,3 +215,90 @@ def call_webhook(
 
 for _trigger in TRIGGERS:
     extension.on(_trigger)(run_workflows)
+
+
+# -- schedules -----------------------------------------------------------------------------------------
+
+
+def reindex(event: Envelope[Any], ctx: Context[WorkflowsConfig]) -> None:
+    """Rewrite the chat's index row from its config as it is now, not as the event says: life-cycle
+    events arrive in any order, and the last one delivered sees the last change. Unchanged, nothing is
+    written."""
+    live = ctx.install.enabled and ctx.chat.status == "active"
+    schedules = scheduled(ctx.config) if live else {}
+    saved = event.metadata.occurred_at
+    key = f"{INDEX}{ctx.chat_id}"
+    current = ctx.shared.get(key)
+    if (current or {}) == indexed(current or {}, schedules, saved):
+        return  # a chat that never had a schedule gets no row: the tick's Query never reads it
+    ctx.shared.update(
+        key,
+        lambda entry: indexed(entry or {}, schedules, saved),
+        ttl_seconds=None if schedules else FORGET_SECONDS,
+    )
+
+
+def indexed(entry: Mapping[str, Any], schedules: Mapping[str, Schedule], saved: datetime) -> dict[str, Any]:
+    """The index row for these schedules: an unchanged schedule keeps its last slot, a new or changed
+    one starts from ``saved`` (it never runs a slot that began before it was saved)."""
+    rows: dict[str, Any] = {}
+    for workflow_id, schedule in schedules.items():
+        dumped = schedule.model_dump(exclude_none=True)
+        kept = entry.get(workflow_id) or {}
+        last = kept["last"] if kept.get("schedule") == dumped else saved.isoformat()
+        rows[workflow_id] = {"schedule": dumped, "last": last}
+    return rows
+
+
+def due(entry: Mapping[str, Any], now: datetime) -> list[tuple[str, datetime]]:
+    """The (workflow id, slot) pairs of an index row that are due at ``now``."""
+    found: list[tuple[str, datetime]] = []
+    for workflow_id, row in entry.items():
+        schedule = Schedule.model_validate(row["schedule"])
+        slot = due_slot(schedule, datetime.fromisoformat(row["last"]), now)
+        if slot is not None:
+            found.append((workflow_id, slot))
+    return found
+
+
+def tick(tick: Tick[WorkflowsConfig]) -> None:
+    """Run each due slot of the indexed chats; one Query for the index, then work only where due."""
+    for key, entry in tick.shared.items_under(INDEX).items():
+        chat_id = key.removeprefix(INDEX)
+        for workflow_id, slot in due(entry or {}, tick.now):
+            outcome = tick.run(chat_id, workflow_id, slot, run_scheduled)
+            if outcome == "gone":
+                forget(tick.shared, key, entry)
+                break
+            if outcome != "failed":
+                tick.shared.update(key, partial(ran, workflow_id=workflow_id, slot=slot))
+
+
+def ran(entry: Mapping[str, Any] | None, *, workflow_id: str, slot: datetime) -> dict[str, Any]:
+    """The row with the workflow's last slot moved to ``slot`` (unless it was changed meanwhile)."""
+    rows = dict(entry or {})
+    if workflow_id in rows and datetime.fromisoformat(rows[workflow_id]["last"]) < slot:
+        rows[workflow_id] = {**rows[workflow_id], "last": slot.isoformat()}
+    return rows
+
+
+def forget(shared: Backend, key: str, seen: Any) -> None:
+    """Empty a gone chat's row, unless a life-cycle event rewrote it since the tick read it."""
+    shared.update(key, lambda row: {} if row == seen else row)
+
+
+def run_scheduled(event: Envelope[ScheduleReached], ctx: Context[WorkflowsConfig]) -> None:
+    """Run the workflow the slot is for, if the chat's config still schedules it at that slot."""
+    reached = event.data
+    workflow = next((w for w in ctx.config.workflows if w.id == reached.key), None)
+    schedule = workflow.trigger.schedule if workflow is not None and workflow.enabled else None
+    if workflow is None or schedule is None or slot_at(schedule, reached.slot) != reached.slot:
+        return
+    values = variables(event, ctx.chat)
+    if all(holds(c, values) for c in workflow.trigger.conditions):
+        run(workflow, event, ctx, values)
+
+
+extension.on_tick(tick)
+for _event in LIFECYCLE_EVENTS:
+    extension.on(_event)(reindex)
