@@ -196,16 +196,18 @@ class Relay:
         self._project = project
 
     def __call__(self, envelopes: Sequence[Envelope[Any]]) -> set[str]:
-        """Project the batch, then publish it; returns the event ids to try again.
+        """Publish the batch, then project it; returns the event ids to try again.
 
-        The stream hands back the first row reported and every later one, so when the projection hands
-        a row back, the batch is published only up to it: the rest comes back and is published then,
-        once, instead of now and again (consumers would absorb that by event_id, at the price of a
-        second delivery). A publish failure hands rows back as before; projecting them again on their
-        return changes nothing, every inbox write being forward-only."""
-        retry = self._project(envelopes)
+        The bus comes first: turns, AI requests and every extension wait on it, and a read model that
+        fails (a throttled or misconfigured inbox table) must never hold them up. The stream hands
+        back the first row reported and every later one, so the projection takes the rows only up to
+        the first publish failure (the rest come back). A row the projection hands back comes back
+        with every later one, which are published again then: consumers take each event once by its
+        event_id, and the relay's retry policy bounds how often; every inbox write is forward-only,
+        so projecting a row again changes nothing."""
+        retry = self._outbox.relay(envelopes)
         cut = next((i for i, e in enumerate(envelopes) if e.metadata.event_id in retry), len(envelopes))
-        return retry | self._outbox.relay(envelopes[:cut])
+        return retry | self._project(envelopes[:cut])
 
 
 def _keys(envelopes: Sequence[Envelope[Any]]) -> list[tuple[str, int]]:
