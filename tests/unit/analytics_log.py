@@ -10,7 +10,8 @@ class Log:
     """The chats' event log; ``shown`` entries of it exist so far. Records every read's ``after``.
 
     ``active_chats`` follows the core's rule (``parley.adapters.dynamodb.new_active_day``): a chat
-    enters a day's index with the first stored message of a UTC day later than its latest one."""
+    enters a day's index with the first stored message of a UTC day later than its latest one (from
+    sequence 1 when it had no day yet)."""
 
     def __init__(self, details: list[dict[str, Any]]) -> None:
         self.details = details
@@ -38,7 +39,8 @@ class Log:
             at = datetime.fromisoformat(str(meta["occurred_at"]).replace("Z", "+00:00"))
             started = at.astimezone(UTC).date().isoformat()
             if started > latest.get(meta["chat_id"], ""):
+                first = int(meta["sequence"]) if meta["chat_id"] in latest else 1  # no day yet: from 1
                 latest[meta["chat_id"]] = started
                 if started == day:
-                    found[meta["chat_id"]] = int(meta["sequence"])
+                    found[meta["chat_id"]] = first
         return found

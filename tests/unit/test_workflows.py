@@ -671,10 +671,45 @@ def test_a_disabled_install_runs_nothing_and_drops_from_the_index() -> None:
         config=world.chat.extensions["workflows"].config,
         now=at(2),
     ).chat
+    index = world.stores[("workflows", SHARED_SCOPE)]
+    ttls: list[int | None] = []
+    real_update = index.update
+
+    def update(key: str, change: Any, *, ttl_seconds: int | None = None) -> Any:
+        ttls.append(ttl_seconds)
+        return real_update(key, change, ttl_seconds=ttl_seconds)
+
+    index.update = update  # type: ignore[method-assign]
     assert workflows.extension.tick(now=datetime(2026, 3, 2, 9, 0, tzinfo=UTC)) == {"gone": 1}
     assert world.bus.published == []
     assert index_of(world)[key] == {}
+    assert ttls == [workflows.FORGET_SECONDS]  # emptied to expire: the tick's Query reads it no more
     assert workflows.extension.tick(now=datetime(2026, 3, 3, 9, 0, tzinfo=UTC)) == {}
+
+
+def test_an_overlapping_tick_leaves_a_held_slot_to_run_again_if_its_run_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a daily workflow at 08:15 whose run, by the tick at 08:15, outlasts the minute and fails
+    world = scheduled_world({"workflows": [scheduled_workflow({"at": "08:15"})]})
+    real_run, inner = workflows.run, list[dict[str, int]]()
+
+    def slow_then_fail(*args: Any) -> None:
+        if not inner:  # the next minute's tick comes while this run still holds the slot
+            inner.append(workflows.extension.tick(now=T0 + timedelta(minutes=9)))
+            raise RuntimeError("the run failed after the next tick came")
+        real_run(*args)
+
+    monkeypatch.setattr(workflows, "run", slow_then_fail)
+    with pytest.raises(TickFailedError):
+        workflows.extension.tick(now=T0 + timedelta(minutes=8))
+
+    # Then the overlapping tick saw the slot held and left the index alone, so the next tick runs it
+    assert inner == [{"held": 1}]
+    assert index_of(world)[f"chat#{world.chat.chat_id}"]["daily"]["last"] == T0.isoformat()
+    assert workflows.extension.tick(now=T0 + timedelta(minutes=10)) == {"ran": 1}
+    assert len(runs(world.bus.published)) == 1
+    assert workflows.extension.tick(now=T0 + timedelta(minutes=11)) == {}
 
 
 def test_a_life_cycle_event_rewrites_the_index_from_the_current_config() -> None:

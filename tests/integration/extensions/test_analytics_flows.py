@@ -443,14 +443,20 @@ def test_a_chats_first_message_of_a_day_indexes_it_once(api: Api, bus: Bus, alic
     for text in ("one", "two", "three"):
         assert api.send(alice, chat_id, text).status == 201
 
-    # Then the chat is in the day's index once, from the first message's event sequence
-    first = next(
-        e["detail"]["metadata"]["sequence"] for e in bus.emitted() if e["detail-type"] == "MessageStored"
-    )
-    assert root.chat_repository().active_chats(today) == {chat_id: first}
+    # Then the chat is in the day's index once, from its log's start (its head had no day yet)
+    assert root.chat_repository().active_chats(today) == {chat_id: 1}
     head = ChatRecord.get(chat_id, consistent_read=True)
     assert head.active_day == today
     assert [r.chat_id for r in ChatRecord.scan() if r.active_on] == [f"{chat_id}#day#{today}"]
+
+    # When the chat is as one written before day items existed (no day item, no active_day on the
+    # head: the deploy day) and one more message comes
+    ChatRecord.get(f"{chat_id}#day#{today}", consistent_read=True).delete()
+    head.update(actions=[ChatRecord.active_day.remove()])
+    assert api.send(alice, chat_id, "four").status == 201
+
+    # Then the day is folded from the log's start, so the three earlier messages still count
+    assert root.chat_repository().active_chats(today) == {chat_id: 1}
 
 
 def test_enabling_analytics_with_a_backfill_counts_the_past_in_the_summary_too(

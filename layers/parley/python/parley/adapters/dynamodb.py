@@ -476,12 +476,16 @@ def _save_claim(tx: _Transaction, claim: Claim | None, now: datetime) -> None:
 
 def new_active_day(loaded: LoadedChat | None, envelopes: Sequence[Envelope[Any]]) -> tuple[str, int] | None:
     """(UTC day, event sequence) of the change's first stored message if it opens a later day than
-    the head's ``active_day``; None otherwise (the day stays, or no message is stored)."""
+    the head's ``active_day``; None otherwise (the day stays, or no message is stored). A head with no
+    ``active_day`` (a new chat, or one written before day items existed) may have stored messages
+    earlier that day: its day is folded from the log's start (sequence 1), once."""
     for envelope in envelopes:
         if envelope.event_type == STORED and envelope.metadata.sequence is not None:
             day = envelope.metadata.occurred_at.astimezone(UTC).date().isoformat()
             latest = loaded.active_day if loaded is not None else None
-            return (day, envelope.metadata.sequence) if latest is None or day > latest else None
+            if latest is None:
+                return (day, 1)
+            return (day, envelope.metadata.sequence) if day > latest else None
     return None
 
 

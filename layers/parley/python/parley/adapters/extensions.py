@@ -157,6 +157,13 @@ class ExtensionState:
         outputs: list[dict[str, Any]] = json.loads(record.data or "[]")
         return outputs
 
+    def running(self, event_id: str) -> bool:
+        try:
+            record = ExtensionRecord.get(self.pk, f"seen#{event_id}", consistent_read=True)
+        except DoesNotExist:
+            return False
+        return record.status == "running" and (record.lease_until or 0) >= self._clock()
+
     def complete(self, event_id: str, *, keep_seconds: int) -> None:
         ExtensionRecord(
             self.pk, f"seen#{event_id}", status="done", expires_at=_at(self._clock() + keep_seconds)

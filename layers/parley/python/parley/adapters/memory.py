@@ -110,6 +110,10 @@ class InMemoryStore:
             return None
         return copy.deepcopy(self.committed[event_id])
 
+    def running(self, event_id: str) -> bool:
+        status, lease_until = self.claims.get(event_id, ("", 0.0))
+        return status == "running" and lease_until >= self._clock()
+
     def claim(self, event_id: str, *, lease_seconds: float, keep_seconds: int) -> bool:
         now = self._clock()
         with self._lock:

@@ -103,8 +103,9 @@ TICK_KEY = "parley_tick"
 SHARED_SCOPE = "~"
 """The "chat id" of an extension's rows that belong to no chat (``Tick.shared``; key ``<id>#~``): chat
 ids are UUIDs, never this, and the rows stay under the extension's own IAM-bound prefix."""
-Due = Literal["ran", "duplicate", "gone", "failed"]
-"""What ``Tick.run`` did: ran the handler; found the slot already run; found the chat gone for the
+Due = Literal["ran", "duplicate", "held", "gone", "failed"]
+"""What ``Tick.run`` did: ran the handler; found the slot already run; found it running in another
+delivery (an overlapping tick: it may still fail, so the slot is not done yet); found the chat gone for the
 extension (not installed, disabled, or completed), so nothing ran; or the handler failed (released and
 reported like a failed event: the next tick runs the slot again)."""
 
@@ -674,7 +675,9 @@ class Extension(TypedOn[Context[C]]):
         cause = cause.model_copy(
             update={"metadata": cause.metadata.model_copy(update={"event_id": event_id})}
         )
-        return "ran" if self._deliver(runtime, handler, cause, chat, install) else "duplicate"
+        if self._deliver(runtime, handler, cause, chat, install):
+            return "ran"
+        return "held" if runtime.state(self.id, chat_id).running(event_id) else "duplicate"
 
     def backfill(self, request: BackfillRequest) -> BackfillAnswer:
         """Run the handlers on a page of the chat's past events, in order, each marked ``replayed``

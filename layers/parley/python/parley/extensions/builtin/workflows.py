@@ -270,7 +270,7 @@ def tick(tick: Tick[WorkflowsConfig]) -> None:
             if outcome == "gone":
                 forget(tick.shared, key, entry)
                 break
-            if outcome != "failed":
+            if outcome in ("ran", "duplicate"):  # "held": an overlapping tick runs it and may still fail
                 tick.shared.update(key, partial(ran, workflow_id=workflow_id, slot=slot))
 
 
@@ -282,9 +282,23 @@ def ran(entry: Mapping[str, Any] | None, *, workflow_id: str, slot: datetime) ->
     return rows
 
 
+class _RewrittenError(Exception):
+    """A life-cycle event rewrote the row since the tick read it: it is not the tick's to empty."""
+
+
 def forget(shared: Backend, key: str, seen: Any) -> None:
-    """Empty a gone chat's row, unless a life-cycle event rewrote it since the tick read it."""
-    shared.update(key, lambda row: {} if row == seen else row)
+    """Empty a gone chat's row, to expire like one a life-cycle event emptied (the tick's Query must
+    not read it forever), unless a life-cycle event rewrote it since the tick read it."""
+
+    def empty(row: Any) -> dict[str, Any]:
+        if row != seen:
+            raise _RewrittenError
+        return {}
+
+    try:
+        shared.update(key, empty, ttl_seconds=FORGET_SECONDS)
+    except _RewrittenError:
+        return
 
 
 def run_scheduled(event: Envelope[ScheduleReached], ctx: Context[WorkflowsConfig]) -> None:
