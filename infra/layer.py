@@ -9,6 +9,7 @@ thousands (seconds off every synth).
 from __future__ import annotations
 
 import hashlib
+import os
 import zipfile
 from pathlib import Path
 
@@ -60,9 +61,11 @@ def stage(
         assets.mkdir(parents=True, exist_ok=True)
         entries = [(f"python/{p.relative_to(build.packages)}", p) for p in _files(build.packages, False)]
         entries += [(f"python/parley/{p.relative_to(source)}", p) for p in _files(source, skip_bytecode=True)]
-        partial = target.with_suffix(".partial")
+        # two synths (the tests' in-process one and `cdk synth`'s) may stage it at once: each writes
+        # its own file, and the same bytes replace the same name atomically
+        partial = target.with_suffix(f".{os.getpid()}.partial")
         _write_zip(partial, entries)
-        partial.rename(target)
+        os.replace(partial, target)
         for old in assets.glob("parley-layer-*.zip"):
             if old != target:
                 old.unlink(missing_ok=True)

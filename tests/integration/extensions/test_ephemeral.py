@@ -80,7 +80,7 @@ def stored_anywhere(text: str) -> list[str]:
 def _readable(item: Any) -> str:
     """An item as its readers see it: an event row's packed event unpacked, or text in it would pass
     unseen."""
-    raw = json.dumps(item.serialize(), default=bytes.hex)
+    raw = json.dumps(item.serialize(null_check=False), default=bytes.hex)  # day items hold no state
     return raw + item.detail_json() if isinstance(item, EventRecord) else raw
 
 
