@@ -1,5 +1,5 @@
-"""Relay Lambda: the outbox's publish step. Each committed event row (the events table's stream) feeds
-the inbox read model, then goes on the bus."""
+"""Relay Lambda: the outbox's publish step. Each committed event row (the events table's stream) goes
+on the bus, then feeds the inbox read model."""
 
 from collections.abc import Sequence
 from typing import Any

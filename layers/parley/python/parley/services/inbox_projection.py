@@ -1,5 +1,5 @@
-"""The inbox projection: the relay applies it to each batch of the events table's stream before it
-publishes, so the inbox read model needs no bus route, queue or function of its own.
+"""The inbox projection: the relay applies it to each batch of the events table's stream once the
+batch is on the bus, so the inbox read model needs no bus route, queue or function of its own.
 
 Every write is forward-only (conditioned on a sequence), so a duplicate, a late row or a batch handed
 back again changes nothing: no idempotency record is needed."""

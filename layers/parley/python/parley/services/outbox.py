@@ -7,8 +7,8 @@ to the stream's poller (a batch item failure), which hands it and the rows after
 again: delivery is at-least-once and consumers deduplicate on event_id. Nothing is lost between the
 write and the publish, because the row and the stream record are one write.
 
-Before it publishes, the relay keeps the read models the stream feeds (the inbox, ``Relay``): they need
-no bus route, queue or function of their own.
+Once a batch is on the bus, the relay keeps the read models the stream feeds (the inbox, ``Relay``):
+they need no bus route, queue or function of their own, and never hold up what the bus delivers.
 
 Only what some rule on the bus wants is put there (``WantedByRules``: the rules' own patterns,
 evaluated locally), so an event no consumer subscribes to costs no PutEvents entry; the stream
@@ -189,7 +189,7 @@ Projection = Callable[[Sequence[Envelope[Any]]], set[str]]
 
 
 class Relay:
-    """The events table's stream to the read models, then to the bus."""
+    """The events table's stream to the bus, then to the read models."""
 
     def __init__(self, outbox: Outbox, project: Projection) -> None:
         self._outbox = outbox
