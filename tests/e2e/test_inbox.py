@@ -1,5 +1,5 @@
-"""The inbox on the running local stack: unread counts and the latest message in GET /chats, kept by
-the relay from the events table's stream; marking read tells the reader's own sockets and nobody else's."""
+"""The inbox on the running local stack: unread counts and the latest message in GET /chats, carried by
+the chat head each post writes; marking read tells the reader's own sockets and nobody else's."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_unread_counts_and_read_markers_over_http_and_sockets(stack: str) -> Non
     alice.post(chat_id, "first")
     alice.post(chat_id, "second")
 
-    # Then Bob's chat list counts two unread, with the latest message, once the relay ran
+    # Then Bob's chat list counts two unread, with the latest message
     entry = _eventually(lambda: (e := _entry(bob, chat_id))["unread"] == 2 and e)
     assert entry, _entry(bob, chat_id)
     assert entry["last_message"]["text"] == "second"

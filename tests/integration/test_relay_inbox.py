@@ -1,6 +1,8 @@
-"""The inbox is kept by the relay, from the events table's stream, before it publishes: no bus route,
-queue or function of its own. A batch's rows of one chat are folded to one set of writes; a failed
-write hands the chat's first row back (nothing lost), and what comes back is published once."""
+"""The inbox needs no bus route, queue or function of its own: a public post's preview and its poster's
+marker ride the chat head its own transaction writes, and the relay, from the events table's stream,
+writes only whispers' rows, after it publishes. A batch's whispers of one chat are folded to one write
+each; a failed write hands the chat's first whisper back (nothing lost), and what comes back is
+published once."""
 
 from __future__ import annotations
 
@@ -56,45 +58,55 @@ def published_ids(bus: Bus) -> Counter[str]:
     return Counter(e["detail"]["metadata"]["event_id"] for e in bus.emitted(relay=False))
 
 
-def test_the_inbox_has_no_route_and_the_relay_alone_feeds_it(
-    api: Api, bus: Bus, alice: User, bob: User
+def test_the_inbox_has_no_route_and_a_public_post_needs_no_relay_for_it(
+    api: Api, bus: Bus, alice: User, bob: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a chat whose past is relayed, and no route anywhere named for the inbox
     assert not [r for r in all_routes() if "inbox" in (r.name, r.function)]
     chat_id = chat_with_bob(api, alice, bob)
     bus.pump()
-    # When Alice posts and only the relay runs (no queue is pumped)
+    calls: list[tuple[Any, ...]] = []
+    for name in ("record_message", "move_marker", "record_private"):
+        spy(monkeypatch, name, calls)
+    # When Alice posts, before the relay runs
     assert api.send(alice, chat_id, "hello").status == 201
-    relay_once(bus)
     # Then Bob's inbox already counts it, and Alice has read what she posted
     bobs, alices = entry(api, bob, chat_id), entry(api, alice, chat_id)
     assert (bobs["unread"], bobs["last_message"]["text"]) == (1, "hello")
     assert (alices["unread"], alices["last_read_sequence"]) == (0, 1)
+    # And the relay writes the inbox table nothing for it
+    assert relay_once(bus) == (1, 0)
+    assert calls == []
 
 
-def test_a_batch_of_one_chat_is_folded_to_one_write_per_row(
+def test_a_batch_of_one_chat_writes_each_whisper_once_and_nothing_for_public_posts(
     api: Api, bus: Bus, alice: User, bob: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a chat with five posts by two people, still on the stream
+    # Given a chat with five posts by two people, two of them whispers, still on the stream
     chat_id = chat_with_bob(api, alice, bob)
     bus.pump()
-    for who, text in [(alice, "a1"), (bob, "b1"), (alice, "a2"), (bob, "b2"), (alice, "a3")]:
-        assert api.send(who, chat_id, text).status == 201
+    posts = [
+        (alice, "a1", None),
+        (bob, "b1", [alice]),
+        (alice, "a2", None),
+        (bob, "b2", None),
+        (alice, "a3", [bob]),
+    ]
+    for who, text, to in posts:
+        sent = (
+            api.send(who, chat_id, text, to=[u.user_id for u in to]) if to else api.send(who, chat_id, text)
+        )
+        assert sent.status == 201
     calls: list[tuple[Any, ...]] = []
     for name in ("record_message", "move_marker", "record_private"):
         spy(monkeypatch, name, calls)
     # When the relay takes them in one batch
     assert relay_once(bus) == (5, 0)
-    # Then the inbox got one latest-message write and one marker per poster, not one set per post
-    assert sorted(calls) == sorted(
-        [
-            ("record_message", chat_id, 5, calls[0][3]),
-            ("move_marker", alice.user_id, chat_id, 5),
-            ("move_marker", bob.user_id, chat_id, 4),
-        ]
-    )
-    # And it shows the newest message, each marker where its poster last posted
+    # Then the inbox table got one write per whisper, none for the public posts or the markers
+    assert sorted(c[:3] for c in calls) == [("record_private", chat_id, 2), ("record_private", chat_id, 5)]
+    # And each sees the newest message they may, each marker where its poster last posted
     assert entry(api, bob, chat_id)["last_message"]["text"] == "a3"
+    assert entry(api, alice, chat_id)["last_message"]["text"] == "a3"
     assert (entry(api, bob, chat_id)["unread"], entry(api, alice, chat_id)["unread"]) == (1, 0)
 
 
@@ -118,21 +130,21 @@ def test_rows_again_reversed_and_twice_change_nothing(api: Api, bus: Bus, alice:
 def test_a_failed_inbox_write_hands_the_chat_back_and_never_holds_up_the_bus(
     api: Api, bus: Bus, alice: User, bob: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given three chats whose past is relayed, then posts in each, in this order, on the stream
+    # Given three chats whose past is relayed, then whispers to Bob in each, in this order, on the stream
     first, failing, last = (chat_with_bob(api, alice, bob) for _ in range(3))
     bus.pump()
     seen = published_ids(bus)
     for chat_id in (first, failing, last, failing):
-        assert api.send(alice, chat_id, f"to {chat_id}").status == 201
+        assert api.send(alice, chat_id, f"to {chat_id}", to=[bob.user_id]).status == 201
     # and the inbox's writes for one of them failing
-    real = InboxStore.record_message
+    real = InboxStore.record_private
 
-    def refuse(self: InboxStore, chat_id: str, sequence: int, message: str, *, version: int = 1) -> bool:
+    def refuse(self: InboxStore, chat_id: str, sequence: int, message: str, *, version: int = 1) -> None:
         if chat_id == failing:
             raise StoreError("injected: the inbox table refused")
-        return real(self, chat_id, sequence, message, version=version)
+        real(self, chat_id, sequence, message, version=version)
 
-    monkeypatch.setattr(InboxStore, "record_message", refuse)
+    monkeypatch.setattr(InboxStore, "record_private", refuse)
 
     # When the relay takes the batch
     done, handed_back = relay_once(bus)
@@ -145,7 +157,7 @@ def test_a_failed_inbox_write_hands_the_chat_back_and_never_holds_up_the_bus(
     assert entry(api, bob, failing)["last_message"] is None
 
     # When the inbox takes writes again and the stream hands the rows back
-    monkeypatch.setattr(InboxStore, "record_message", real)
+    monkeypatch.setattr(InboxStore, "record_private", real)
     bus.relay()
 
     # Then every chat's inbox is right; the rows handed back reached the bus again (consumers take

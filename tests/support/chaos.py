@@ -14,7 +14,7 @@ included, no dead letters, every AI request ended). Then every member resumes a 
   of the chat exactly once;
 - every logged event was acked by every route its pattern matches (after redrive), the relay that
   publishes it from the events table's stream included;
-- every member's inbox (which the relay keeps) shows the chat's latest message, and every poster's
+- every member's inbox (the chat head's line) shows the chat's latest message, and every poster's
   marker is at or past their last post;
 - every AIResponseRequested ends in exactly one AIResponseCompleted or AIResponseFailed; no floor
   stays with an AI participant or with someone who left.
@@ -428,7 +428,7 @@ def _check_posts(verdict: Verdict, chat: Chat, messages: list[dict[str, Any]]) -
 
 
 def _check_inbox(verdict: Verdict, base: str, chat: Chat, messages: list[dict[str, Any]]) -> None:
-    """The inbox the relay keeps agrees with the history: every member's chat line shows the latest
+    """The inbox (the chat head's line) agrees with the history: every member's chat line shows the latest
     message, and every poster has read up to what they posted."""
     latest = max((m["sequence"] for m in messages), default=0)
     for member in chat.members:

@@ -4,16 +4,20 @@ its two items; the head that every post rewrites stays under one write unit (iss
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
 from bench.dynamodb_units import item_size
 from parley.adapters.chat_items import assemble, split
+from parley.adapters.chat_line import decode_line
 from parley.adapters.dynamodb import LoadedChat, chat_records
 from parley.domain import extensions as ext
 from parley.domain.commands import create_chat, join, post_message
+from parley.domain.inbox import PREVIEW_LENGTH, ChatLine, LastMessage, preview
 from parley.domain.model import (
     CHAT_ITEM_BUDGET,
     MAX_AI_CONTEXT_BYTES,
@@ -128,9 +132,11 @@ def _largest_chat() -> Chat:
     )
 
 
-def _stored_sizes(chat: Chat, loaded: LoadedChat | None = None) -> tuple[int, int | None]:
+def _stored_sizes(
+    chat: Chat, loaded: LoadedChat | None = None, line: ChatLine | None = None
+) -> tuple[int, int | None]:
     """The head's size and the cold item's (None when the write leaves it as it is)."""
-    head, cold = chat_records(chat, loaded, LATE)
+    head, cold = chat_records(chat, loaded, LATE, line=line)
     head.version, head.cold_version = 10**9, 10**9
     head.turn_due, head.turn_deadline = "due#15", LATE.isoformat()
     head_item: dict[str, Any] = head.serialize()
@@ -148,9 +154,24 @@ def _loaded(chat: Chat) -> LoadedChat:
     return LoadedChat(chat, 7, cold_version=3, cold_state=cold.state)
 
 
+def _largest_line(chat: Chat) -> ChatLine:
+    """A preview of the widest text from a sender not in the roster, and every person's marker."""
+    last = LastMessage(
+        message_id=ESCAPED * 64,
+        sender_id=ESCAPED * MAX_USER_ID_LENGTH,
+        sender_name=ESCAPED * 64,
+        sender_kind="extension",
+        text=ESCAPED * PREVIEW_LENGTH,
+        truncated=True,
+        sequence=10**15,
+        created_at=LATE,
+    )
+    return ChatLine(last, 10**9, {p.id: 10**15 for p in chat.participants if p.kind == "human"})
+
+
 def test_the_largest_chat_the_bounds_allow_stays_under_the_budget() -> None:
     chat = _largest_chat()
-    head, cold = _stored_sizes(chat)
+    head, cold = _stored_sizes(chat, line=_largest_line(chat))
     assert cold is not None
     assert head < CHAT_ITEM_BUDGET < 400 * 1024, head
     assert cold < CHAT_ITEM_BUDGET, cold
@@ -176,11 +197,12 @@ def test_a_small_chat_stays_small() -> None:
     assert cold < 1024, cold
 
 
-def test_a_post_rewrites_only_a_head_under_one_write_unit_at_ten_members() -> None:
-    # Given a chat of ten people and an AI participant with a persona, three installs with configs
+def _ten_members(name: str = "Member") -> Chat:
+    """Ten people and an AI participant with a persona, three installs with configs."""
     chat = new_chat("free", settings=ChatSettings(rate_limit_messages=50))
     for n in range(9):
-        chat = join(chat, user_id=f"user-{n:02d}-" + "x" * 28, name=f"Member {n}", now=at(1)).chat
+        member = f"{name} {n}"[-64:] if len(name) < 64 else name[: 63 - len(str(n))] + f" {n}"
+        chat = join(chat, user_id=f"user-{n:02d}-" + "x" * 28, name=member, now=at(1)).chat
     profile = AIProfile(persona="You are a helpful assistant. " * 10, model="anthropic.claude")
     ai = Participant(id="ai-helper", name="Helper", kind="ai", role="member", joined_at=at(1), ai=profile)
     chat = chat.model_copy(update={"participants": (*chat.participants, ai)})
@@ -194,19 +216,71 @@ def test_a_post_rewrites_only_a_head_under_one_write_unit_at_ten_members() -> No
             config={"template": "Welcome, {name}! " * 4},
             now=at(2),
         ).chat
-    before = chat
-    # When each person posts twice within the rate-limit window
+    return chat
+
+
+def _everyone_posts_twice(chat: Chat, text: str = "hi") -> tuple[Chat, ChatLine]:
+    """Each person posts twice within the rate-limit window (UUID message ids, as the api makes
+    them); the line the head carries after it."""
     people = [p.id for p in chat.participants if p.kind == "human"]
+    line = ChatLine()
     for n, sender in enumerate(people * 2):
-        chat = post_message(
-            chat, sender_id=sender, text="hi", client_message_id=None, message_id=f"m{n}", now=at(3 + n)
-        ).chat
-    # Then the write leaves the cold item alone, and the head is under one write unit (two in a
-    # transaction), where the whole chat in one item would take three
-    head, cold = _stored_sizes(chat, _loaded(before))
+        posted = post_message(
+            chat, sender_id=sender, text=text, client_message_id=None, message_id=str(uuid4()), now=at(3 + n)
+        )
+        assert posted.message is not None
+        chat = posted.chat
+        line = ChatLine(preview(posted.message), 1, {**line.posted, sender: posted.message.sequence})
+    return chat, line
+
+
+def test_a_post_rewrites_only_a_head_under_one_write_unit_at_ten_members() -> None:
+    # Given a chat of ten people and an AI participant with a persona, three installs with configs
+    before = _ten_members()
+    # When each person posts twice within the rate-limit window
+    chat, line = _everyone_posts_twice(before)
+    # Then the write leaves the cold item alone, and the head, with the chat list's line (the latest
+    # message's preview, ten posters' markers), is under one write unit (two in a transaction), where
+    # the whole chat in one item would take three
+    head, cold = _stored_sizes(chat, _loaded(before), line)
     assert cold is None
     assert head < 1024, head
     assert item_size(_whole_item(chat)) > 2048
+
+
+@pytest.mark.parametrize("sender", ["member", "bot"])
+def test_a_full_preview_of_a_long_name_never_costs_a_post_a_write_unit_at_ten_members(sender: str) -> None:
+    # Given the ten-member chat, its people with 64-character names, each of whom posted twice
+    before = _ten_members(name="N" * 64)
+    chat, line = _everyone_posts_twice(before)
+    # When the latest message is 300 characters (its preview the first 140, cut), from a member or
+    # from a bot with a 64-character name and a 40-character id (not in the roster: spelled out)
+    assert line.last is not None
+    last = line.last.model_copy(update={"text": "y" * 140, "truncated": True})
+    if sender == "bot":
+        bot = {"sender_id": "ext:" + "b" * 40, "sender_name": "B" * 64, "sender_kind": "extension"}
+        last = last.model_copy(update=bot)
+    line = ChatLine(last, 3, line.posted)
+    head, cold = _stored_sizes(chat, _loaded(before), line)
+    # Then the head stays under one write unit
+    assert cold is None
+    assert head < 1024, head
+    # And it reads back as the same line: whole from a member; from the bot, without the text, which
+    # alone would have crossed the kilobyte (the chat list reads it from the message)
+    stored, _ = chat_records(chat, _loaded(before), LATE, line=line)
+    back = decode_line(stored.inbox, chat.participants)
+    if sender == "member":
+        assert back == line
+    else:
+        assert back is not None
+        assert back.last is not None
+        assert back.spilled
+        assert back.last.text == ""
+        assert replace(back, last=back.last.model_copy(update={"text": last.text}), spilled=False) == line
+        # while the same post by a member with the bot's short name keeps its text
+        short = ChatLine(last.model_copy(update={"sender_name": "Bot"}), 3, line.posted)
+        kept, _ = chat_records(chat, _loaded(before), LATE, line=short)
+        assert decode_line(kept.inbox, chat.participants) == short
 
 
 def _whole_item(chat: Chat) -> dict[str, Any]:

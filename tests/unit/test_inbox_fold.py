@@ -1,11 +1,12 @@
-"""The inbox fold: a message's update moves its preview forward by version, never an older message's."""
+"""The inbox fold: a message's update moves its preview forward by version, never an older message's;
+the chat head's line is the same fold, kept forward from commit to commit."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from parley.catalog import Actor, Envelope, MessageStored, MessageUpdated, MessageView, new_event
-from parley.domain.inbox import fold_inbox
+from parley.domain.inbox import advance, fold_inbox, read_up_to
 from tests.unit.samples import message_view
 
 BOT = Actor(id="ext:lunch", kind="system", name="Lunch")
@@ -70,3 +71,34 @@ def test_a_whispers_update_changes_its_private_preview_for_its_audience() -> Non
         scope,
         2,
     )
+
+
+def _whisper(message: MessageView, at: int) -> Envelope[Any]:
+    event = stored(message.model_copy(update={"to": ("user-bob",)}), at)
+    scope = ("user-alice", "user-bob")
+    return event.model_copy(update={"metadata": event.metadata.model_copy(update={"audience": scope})})
+
+
+def test_the_head_line_keeps_the_latest_public_preview_and_each_persons_latest_post() -> None:
+    # Given a line after Alice's post 1 and Bob's post 2
+    bobs = message_view("hi", sequence=2).model_copy(update={"sender_id": "user-bob", "sender_name": "Bob"})
+    line = advance(None, [stored(message_view("one", sequence=1), 1), stored(bobs, 2)])
+    assert line.last is not None
+    assert (line.last.text, line.posted) == ("hi", {"user-alice": 1, "user-bob": 2})
+
+    # When Alice whispers (3), then a bot posts (4), then the bot's message is updated
+    bot = message_view("poll", sequence=4).model_copy(
+        update={"sender_id": "ext:lunch", "sender_kind": "extension"}
+    )
+    line = advance(line, [_whisper(message_view("psst", sequence=3), 3), stored(bot, 4)])
+    line = advance(line, [updated(bot, 5, 2, "1 vote")])
+
+    # Then the preview is the bot's, in its latest version; Alice has read up to her whisper; bots
+    # have no marker; an older version delivered again changes nothing
+    assert line.last is not None
+    assert (line.last.text, line.last.sequence, line.version) == ("1 vote", 4, 2)
+    assert line.posted == {"user-alice": 3, "user-bob": 2}
+    assert advance(line, [updated(bot, 6, 1, "poll")]) == line
+    # And a member's effective marker is their explicit one or their latest post, whichever is later
+    assert (read_up_to(1, line, "user-alice"), read_up_to(4, line, "user-alice")) == (3, 4)
+    assert (read_up_to(0, line, "user-carol"), read_up_to(2, None, "user-carol")) == (0, 2)

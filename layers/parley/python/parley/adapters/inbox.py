@@ -1,14 +1,19 @@
-"""The inbox read model's table: conditional writes keyed on sequences, and batched reads."""
+"""The inbox read model's table: conditional writes keyed on sequences, and batched reads.
+
+It now holds the members' explicit read markers and the whispers' rows; the public preview and each
+poster's marker ride the chat head (``parley.adapters.chat_line``). Rows the relay wrote for public
+posts before that (``last`` and poster markers) are still read, for chats whose head has no preview."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pynamodb.exceptions import PutError
 
 from parley.adapters.chat_items import is_head_key
 from parley.adapters.tables import ChatRecord, InboxRecord, MembershipRecord
+from parley.domain.inbox import ChatLine, LastMessage, read_up_to
 from parley.errors import StoreError
 
 LAST = "last"
@@ -33,10 +38,16 @@ def _private_key(chat_id: str, sequence: int) -> tuple[str, str]:
 @dataclass(frozen=True)
 class InboxRow:
     last_sequence: int
-    last_message: str | None
+    last_message: LastMessage | None
     last_read_sequence: int
     private: tuple[str, ...] = ()
     """The chat's whispers that may matter to this member (after their marker or the latest message)."""
+
+
+def _legacy(found: Mapping[tuple[str, str], InboxRecord], chat_id: str) -> LastMessage | None:
+    """The latest public message as the relay wrote it before chat heads carried it."""
+    row = found.get(_chat_key(chat_id))
+    return LastMessage.model_validate_json(row.message) if row is not None and row.message else None
 
 
 class InboxStore:
@@ -73,21 +84,24 @@ class InboxStore:
         """The member's read marker, forward only."""
         return self._forward(_user_key(user_id, chat_id), sequence)
 
-    def rows(self, user_id: str, chat_ids: Sequence[str]) -> dict[str, InboxRow]:
-        """Per chat: its latest message and the member's marker, in batched reads."""
-        heads = [(f"chat#{c}", PRIVATE) for c in chat_ids]
-        keys = [_chat_key(c) for c in chat_ids] + [_user_key(user_id, c) for c in chat_ids] + heads
+    def rows(self, user_id: str, lines: Mapping[str, ChatLine | None]) -> dict[str, InboxRow]:
+        """Per chat (with the line its head carries): the member's explicit marker, the latest public
+        message from this table only where the head has none yet (a chat not posted in since heads
+        carry it), and whispers that may matter to them, in batched reads."""
+        fallback = [c for c, line in lines.items() if line is None or line.last is None]
+        keys = [_user_key(user_id, c) for c in lines] + [(f"chat#{c}", PRIVATE) for c in lines]
+        keys += [_chat_key(c) for c in fallback]
         found = {(r.pk, r.sk): r for r in InboxRecord.batch_get(keys)} if keys else {}
         rows = {}
-        for chat_id in chat_ids:
-            last, marker = found.get(_chat_key(chat_id)), found.get(_user_key(user_id, chat_id))
-            head = found.get((f"chat#{chat_id}", PRIVATE))
-            last_sequence = int(last.sequence) if last else 0
-            read = int(marker.sequence) if marker else 0
+        for chat_id, line in lines.items():
+            marker, head = found.get(_user_key(user_id, chat_id)), found.get((f"chat#{chat_id}", PRIVATE))
+            read = read_up_to(int(marker.sequence) if marker else 0, line, user_id)
+            last = line.last if line is not None and line.last is not None else _legacy(found, chat_id)
+            last_sequence = last.sequence if last is not None else 0
             since = min(read, last_sequence)
             rows[chat_id] = InboxRow(
                 last_sequence=last_sequence,
-                last_message=last.message if last else None,
+                last_message=last,
                 last_read_sequence=read,
                 private=self._private_after(chat_id, since) if head and int(head.sequence) > since else (),
             )

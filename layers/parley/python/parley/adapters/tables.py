@@ -81,6 +81,8 @@ class ChatRecord(Model):
     """On the head: the latest UTC day a message was stored in the chat (its day item is written)."""
     active_on = UnicodeAttribute(null=True)
     active_chat = UnicodeAttribute(null=True)
+    inbox = UnicodeAttribute(null=True)
+    """On the head: the chat list's line, compact (``parley.adapters.chat_line``)."""
     turn_deadline_index = TurnDeadlineIndex()
     active_day_index = ActiveDayIndex()
 

@@ -140,3 +140,35 @@ def fold_inbox(events: Iterable[Envelope[Any]]) -> InboxFold:
     for envelope in events:
         folded.apply(envelope)
     return folded
+
+
+@dataclass(frozen=True)
+class ChatLine:
+    """What the chat head carries for the chat list, so that a post writes nothing else for it: the
+    latest public message's preview (in its ``version``) and each person's latest post sequence (a
+    person has read what they posted). Whispers keep rows of their own (the relay writes them)."""
+
+    last: LastMessage | None = None
+    version: int = 1
+    posted: dict[str, int] = field(default_factory=dict)
+    spilled: bool = False
+    """The preview's text was left out of the head (it would have cost the post one more write unit):
+    the chat list reads it from the message."""
+
+
+def advance(line: ChatLine | None, events: Iterable[Envelope[Any]]) -> ChatLine:
+    """The line after a commit's events: the same forward-only fold as the inbox rows, so a head and
+    a rebuild from the log agree; a chat's writes are serialized by its version, so no condition."""
+    line = line or ChatLine()
+    versions = {line.last.sequence: line.version} if line.last is not None else {}
+    folded = InboxFold(last=line.last, markers=dict(line.posted), versions=versions)
+    for envelope in events:
+        folded.apply(envelope)
+    last = folded.last
+    version = folded.version(last.sequence) if last is not None else 1
+    return ChatLine(last, version, folded.markers)
+
+
+def read_up_to(marker: int, line: ChatLine | None, viewer: str) -> int:
+    """The member's effective marker: their explicit one, or their latest post if that is later."""
+    return max(marker, line.posted.get(viewer, 0) if line is not None else 0)

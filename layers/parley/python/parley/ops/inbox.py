@@ -1,5 +1,8 @@
-"""`inbox [chat_id ...]`: rebuild the inbox read model from the chats' event logs (every chat when
-none is named). Rows only move forward, so it is safe while the stack runs and safe to repeat."""
+"""`inbox [chat_id ...]`: rebuild the inbox table from the chats' event logs (every chat when none is
+named): the whispers' rows, and each chat's latest public message and posters' markers, which GET
+/chats reads only for a chat whose head carries no preview yet (one not posted in since heads carry
+it: the head itself is written by each post's own transaction, nothing to rebuild). Explicit read
+markers are in no log. Rows only move forward, so it is safe while the stack runs and safe to repeat."""
 
 from __future__ import annotations
 
@@ -22,7 +25,8 @@ def rebuild_inbox(
     for chat_id in chat_ids:
         folded = service.rebuild(chat_id)
         last = folded.last.sequence if folded.last else 0
-        print(f"{chat_id}: latest message {last}, {len(folded.markers)} poster marker(s)", file=out)
+        counts = f"{len(folded.markers)} poster marker(s), {len(folded.private)} whisper(s)"
+        print(f"{chat_id}: latest message {last}, {counts}", file=out)
     return 0
 
 

@@ -1,6 +1,8 @@
-"""The inbox read model: fed by MessageStored and MessageUpdated (the relay applies
-``InboxProjection`` to the events table's stream), read by GET /chats, moved by the member's
-POST /chats/{chat_id}/read, and rebuilt from the chats' logs by a command."""
+"""The inbox read model: the chat head carries each chat's latest public message and posters'
+markers (written by the post's own transaction), the inbox table the members' explicit markers and
+the whispers (the relay applies ``InboxProjection`` to the events table's stream); read by GET
+/chats, moved by the member's POST /chats/{chat_id}/read, and rebuilt from the chats' logs by a
+command."""
 
 from __future__ import annotations
 
@@ -9,17 +11,19 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from parley.adapters.connections import ConnectionRepository
-from parley.adapters.dynamodb import ChatRepository
+from parley.adapters.dynamodb import ChatRepository, LoadedChat
 from parley.adapters.inbox import InboxRow, InboxStore
 from parley.catalog import ReadMarkerMoved, new_event
 from parley.clock import utc_now
 from parley.domain.inbox import (
+    ChatLine,
     InboxFold,
     InboxView,
     LastMessage,
     PrivateMessage,
     fold_inbox,
     preview,
+    read_up_to,
     view_for,
 )
 from parley.domain.model import Chat
@@ -56,9 +60,8 @@ class ReadResult:
 
 def _view(viewer: str, row: InboxRow) -> InboxView:
     """The row as this member may see it: whispers to others neither counted nor previewed."""
-    last = LastMessage.model_validate_json(row.last_message) if row.last_message else None
     private = [PrivateMessage.model_validate_json(p) for p in row.private]
-    return view_for(viewer, last, row.last_sequence, private, row.last_read_sequence)
+    return view_for(viewer, row.last_message, row.last_sequence, private, row.last_read_sequence)
 
 
 def _entry(viewer: str, chat: Chat, row: InboxRow) -> InboxEntry:
@@ -98,12 +101,19 @@ class InboxService:
 
     def list_chats(self, who: Identity, *, limit: int, cursor: str | None) -> InboxPage:
         chat_ids, next_cursor = self._store.memberships(who.user_id, after=cursor, limit=limit)
-        chats = [loaded.chat for loaded in map(self._repo.load, chat_ids) if loaded is not None]
-        mine = [chat for chat in chats if chat.human(who.user_id)]
-        rows = self._store.rows(who.user_id, [chat.chat_id for chat in mine])
+        mine = [found for found in self._repo.load_many(chat_ids) if found.chat.human(who.user_id)]
+        rows = self._store.rows(who.user_id, {f.chat.chat_id: self._line(f) for f in mine})
         viewer = who.user_id
-        entries = [self._filtered(viewer, _entry(viewer, chat, rows[chat.chat_id])) for chat in mine]
+        entries = [self._filtered(viewer, _entry(viewer, f.chat, rows[f.chat.chat_id])) for f in mine]
         return InboxPage(entries, next_cursor)
+
+    def _line(self, loaded: LoadedChat) -> ChatLine | None:
+        """The head's line, its preview's text read from the message when the head left it out."""
+        line = loaded.line
+        if line is None or line.last is None or not line.spilled:
+            return line
+        message = self._repo.message(loaded.chat.chat_id, line.last.sequence)
+        return line if message is None else replace(line, last=preview(message), spilled=False)
 
     def _filtered(self, viewer: str, entry: InboxEntry) -> InboxEntry:
         """The preview as the viewer reads the message: a read filter's hide or rewrite applies to the
@@ -128,8 +138,9 @@ class InboxService:
         if loaded is None or not loaded.chat.human(who.user_id):
             raise not_a_member(chat_id)
         target = min(sequence, loaded.chat.last_message_sequence)
-        moved = target > 0 and self._store.move_marker(who.user_id, chat_id, target)
-        row = self._store.rows(who.user_id, [chat_id])[chat_id]
+        ahead = target > read_up_to(0, loaded.line, who.user_id)  # a person has read what they posted
+        moved = ahead and self._store.move_marker(who.user_id, chat_id, target)
+        row = self._store.rows(who.user_id, {chat_id: loaded.line})[chat_id]
         result = ReadResult(chat_id, row.last_read_sequence, _view(who.user_id, row).unread, moved)
         if moved:
             self._push_to_own_sockets(who, result)
