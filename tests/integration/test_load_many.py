@@ -3,6 +3,8 @@ each exactly as ``load`` does: the same chat, version and chat-list line."""
 
 from __future__ import annotations
 
+import pytest
+
 from parley.adapters.chat_items import cold_key
 from parley.adapters.dynamodb import ChatRepository
 from parley.adapters.tables import ChatRecord
@@ -42,3 +44,19 @@ def test_a_cold_part_that_moved_on_meanwhile_is_read_again(api: Api) -> None:
     # Then it has the new part
     assert loaded.chat.settings.max_message_length == 100
     assert loaded.cold_version == head.cold_version
+
+
+def test_get_chats_reads_no_chat_alone(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given three chats of Alice's
+    for n in range(3):
+        api.create_chat(ALICE, title=f"c{n}")
+
+    # When she lists them, with reading a chat alone refused
+    def alone(self: ChatRepository, chat_id: str) -> None:
+        raise AssertionError(f"{chat_id} read alone")
+
+    monkeypatch.setattr(ChatRepository, "load", alone)
+    listed = api.get("/chats", ALICE)
+    # Then all three come from the batched reads
+    assert listed.status == 200, listed.text
+    assert len(listed.json["items"]) == 3
