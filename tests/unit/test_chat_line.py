@@ -60,6 +60,7 @@ def test_what_the_roster_cannot_say_is_spelled_out() -> None:
         last(sender_id="user-alice", sender_name="Alice (renamed)"),
         last(sender_id="ext:lunch", sender_name="Lunch", sender_kind="extension", message_id="m-1"),
         last(created_at=AT.astimezone(timezone(timedelta(hours=2))), truncated=True),
+        last(message_id="2261B0B6-914F-4FD2-9949-9B66B1D714FB"),  # a UUID, spelt otherwise
     ]
     for preview in odd:
         line = ChatLine(preview, 1, {"user-alice": 3})

@@ -38,12 +38,12 @@ def _when(stored: int | str) -> datetime:
 
 def _message_id(message_id: str) -> dict[str, str]:
     try:
-        canonical = str(uuid.UUID(message_id)) == message_id
+        parsed = uuid.UUID(message_id)
     except ValueError:
-        canonical = False
-    if not canonical:
         return {"i": message_id}
-    return {"u": base64.urlsafe_b64encode(uuid.UUID(message_id).bytes).decode().rstrip("=")}
+    if str(parsed) != message_id:  # another spelling of a UUID: kept as it was given
+        return {"i": message_id}
+    return {"u": base64.urlsafe_b64encode(parsed.bytes).decode().rstrip("=")}
 
 
 def _sender(last: LastMessage, roster: Sequence[Participant]) -> dict[str, Any]:
