@@ -31,3 +31,43 @@ class ExtensionUsage(BaseModel):
         description="An invocation with its delivery's three SQS requests at $0.0000014, a write at "
         "$0.000000625 (list prices); duration and reads left out."
     )
+
+
+class ExtensionChatUsage(BaseModel):
+    """What an extension cost one chat on a UTC day, folded from that chat's event log."""
+
+    model_config = ConfigDict(frozen=True)
+
+    extension_id: str
+    chat_id: str
+    day: date = Field(description="The UTC day the figures cover (by each event's `occurred_at`).")
+    events: int = Field(
+        description="Events of the day its bus rule was handed: those its rule's pattern matches, as the "
+        "relay checks it, so only while it was enabled on the chat (`metadata.extensions`). Not counted: "
+        "what other extensions put on the bus themselves (`ExtensionEvent`), which never enters the "
+        "chat's log, and past events a backfill hands it from the log."
+    )
+    invocations: int = Field(
+        description="Invocations of its function for this chat, counted one per delivered event: its queue "
+        "hands up to 10 events to one invocation, so a burst costs fewer (an upper bound)."
+    )
+    writes: int = Field(
+        description="Writes the log records on its behalf that day: its bot's messages and their updates, "
+        "the changes the gateway applied for it, its moderation verdicts and refused requests. Writes to "
+        "its private store (and its delivery claims) are not recorded per chat: they are in "
+        "`GET /extensions/{extension_id}/usage` for the whole day, not here."
+    )
+    writes_by_type: dict[str, int] = Field(description="`writes`, by the log entry's event type.")
+    estimated_usd: float = Field(
+        description="`invocations` at $0.0000014 (a Lambda request and its delivery's three SQS requests) "
+        "plus `writes` at $0.000000625 (one write request unit each: a floor, as a log entry may take "
+        "more); duration, reads and its private store's writes left out."
+    )
+    truncated: bool = Field(
+        description="The day's log was longer than one answer reads: the figures stop at "
+        "`last_sequence` and are a lower bound."
+    )
+    last_sequence: int = Field(description="The last sequence of the chat's log that was read (0: none).")
+    final: bool = Field(
+        description="The day is over (and 5 minutes past, for clocks' skew): these figures no longer change."
+    )

@@ -1,0 +1,246 @@
+"""One extension's usage in one chat on a UTC day, folded from the chat's log
+(``parley.domain.extension_usage`` and ``parley.services.chat_usage``): what its rule was handed and
+what the log records on its behalf, read in a bounded number of pages, a finished day cached."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from parley.adapters.dynamodb import LoadedChat
+from parley.adapters.memory import InMemoryStore
+from parley.catalog import (
+    Actor,
+    EventData,
+    ExtensionActivated,
+    ExtensionEventRejected,
+    ExtensionInstalled,
+    MessageStored,
+    MessageView,
+    UserJoined,
+    new_event,
+)
+from parley.domain.extension_usage import DayTally
+from parley.domain.model import Chat, ChatSettings
+from parley.errors import ChatNotFoundError, ExtensionNotFoundError
+from parley.extensions.builtin.sentiment import extension as sentiment
+from parley.extensions.builtin.welcome import extension as welcome
+from parley.extensions.manifest import ExtensionDocument
+from parley.extensions.usage import USAGE_USD
+from parley.http.app import openapi_json
+from parley.routing import extension_route
+from parley.services import chat_usage
+from parley.services.chat_usage import ChatUsageService
+from tests.unit.samples import ALICE_VIEW
+
+CHAT = "5f0c1a2e-8d7b-4e3a-9c61-2b4d6e8f0a13"
+DAY = date(2026, 11, 20)
+MIDNIGHT = datetime(2026, 11, 20, tzinfo=UTC)
+ALICE = Actor(id="user-alice", kind="user", name="Alice")
+GATEWAY = Actor(id="extension_gateway", kind="system", name="Parley")
+
+
+def entry(
+    data: EventData, sequence: int, at: datetime, *, enabled: tuple[str, ...] = (), actor: Actor = ALICE
+) -> dict[str, Any]:
+    envelope = new_event(data, chat_id=CHAT, actor=actor, occurred_at=at, extensions=enabled)
+    return envelope.with_sequence(sequence, extensions=enabled).to_detail()
+
+
+def post(sequence: int, *, sender: str = "user-alice", kind: Any = "human") -> MessageStored:
+    view = MessageView(
+        message_id=f"m{sequence}",
+        chat_id=CHAT,
+        sequence=sequence,
+        sender_id=sender,
+        sender_name=sender,
+        sender_kind=kind,
+        text="hello",
+        created_at=MIDNIGHT,
+    )
+    return MessageStored(message=view, turn_mode="free", turn_number=0)
+
+
+def tally(extension: ExtensionDocument) -> DayTally:
+    pattern = extension_route(extension).pattern
+    return DayTally(extension.id, pattern, MIDNIGHT, MIDNIGHT + timedelta(days=1))
+
+
+SENTIMENT = sentiment.manifest.document()
+WELCOME = welcome.manifest.document()
+
+
+def test_only_the_days_events_its_rule_matches_count_from_its_enabling_on() -> None:
+    # Given posts the evening before, posts this morning before sentiment is enabled, its
+    # activation at noon, posts after it, a join (not subscribed) and a post the next day
+    on = ("sentiment",)
+    log = [
+        entry(post(1), 1, MIDNIGHT - timedelta(hours=1), enabled=on),
+        entry(post(2), 2, MIDNIGHT + timedelta(hours=9)),
+        entry(ExtensionActivated(extension_id="sentiment"), 3, MIDNIGHT + timedelta(hours=12), enabled=on),
+        entry(post(4), 4, MIDNIGHT + timedelta(hours=13), enabled=on),
+        entry(post(5), 5, MIDNIGHT + timedelta(hours=14), enabled=on),
+        entry(
+            UserJoined(participant=ALICE_VIEW, turn_mode="free"),
+            6,
+            MIDNIGHT + timedelta(hours=15),
+            enabled=on,
+        ),
+        entry(post(7), 7, MIDNIGHT + timedelta(days=1, minutes=1), enabled=on),
+    ]
+    # When the day is folded for sentiment and for welcome (never enabled)
+    counted, other = tally(SENTIMENT), tally(WELCOME)
+    counted.add(log)
+    other.add(log)
+    # Then sentiment was handed its activation and the two posts after it; welcome nothing
+    assert counted.events == 3
+    assert (other.events, sum(other.writes.values())) == (0, 0)
+    assert (counted.read, counted.last_sequence) == (7, 7)
+
+
+def test_its_writes_are_what_the_log_records_on_its_behalf_not_a_members_action_on_it() -> None:
+    at = MIDNIGHT + timedelta(hours=10)
+    on = ("welcome",)
+    log = [
+        entry(
+            ExtensionInstalled(extension_id="welcome", extension_version="1", enabled=True, config={}),
+            1,
+            at,
+            enabled=on,
+        ),
+        entry(post(2, sender="ext:welcome", kind="extension"), 2, at, enabled=on, actor=GATEWAY),
+        entry(post(3, sender="ext:sentiment", kind="extension"), 3, at, enabled=on, actor=GATEWAY),
+        entry(
+            ExtensionEventRejected(
+                extension_id="welcome",
+                rejected_event_type="ExtensionMessageRequested",
+                rejected_event_id="e1",
+                reason="rate",
+            ),
+            4,
+            at,
+            enabled=on,
+            actor=GATEWAY,
+        ),
+        entry(post(5), 5, at, enabled=on),
+    ]
+    counted = tally(WELCOME)
+    counted.add(log)
+    assert dict(counted.writes) == {"MessageStored": 1, "ExtensionEventRejected": 1}
+    assert counted.events == 1  # its install; welcome subscribes to no post
+
+
+class Log:
+    """A chat's log in sequence order, with every read's ``after`` and ``limit`` recorded."""
+
+    def __init__(self, details: list[dict[str, Any]]) -> None:
+        self.details = details
+        self.reads: list[tuple[int | None, int]] = []
+
+    def events(self, chat_id: str, *, after: int | None, limit: int) -> tuple[list[dict[str, Any]], bool]:
+        self.reads.append((after, limit))
+        newer = [d for d in self.details if d["metadata"]["sequence"] > (after or 0)]
+        return newer[:limit], len(newer) > limit
+
+    def load(self, chat_id: str) -> LoadedChat | None:
+        if chat_id != CHAT:
+            return None
+        chat = Chat(
+            chat_id=CHAT,
+            title="t",
+            turn_mode="free",
+            settings=ChatSettings(),
+            created_by="user-alice",
+            created_at=MIDNIGHT - timedelta(days=30),
+            last_event_sequence=len(self.details),
+        )
+        return LoadedChat(chat=chat, version=1)
+
+
+def busy_log(days: int, per_day: int) -> Log:
+    """``per_day`` posts a day for ``days`` days ending with DAY, sentiment enabled throughout."""
+    first = MIDNIGHT - timedelta(days=days - 1)
+    step = timedelta(days=1) / per_day
+    return Log(
+        [entry(post(n + 1), n + 1, first + n * step, enabled=("sentiment",)) for n in range(days * per_day)]
+    )
+
+
+def service(log: Log, now: datetime, caches: dict[tuple[str, str], InMemoryStore]) -> ChatUsageService:
+    def cache(extension_id: str, partition: str) -> InMemoryStore:
+        return caches.setdefault((extension_id, partition), InMemoryStore())
+
+    registry = {"sentiment": SENTIMENT, "welcome": WELCOME}
+    return ChatUsageService(lambda: registry, log, cache, clock=lambda: now)
+
+
+def test_the_day_is_found_by_bisection_and_read_in_pages_of_the_day_only() -> None:
+    # Given a chat with 200 posts a day for 30 days, sentiment enabled
+    log = busy_log(30, 200)
+    # When an operator asks for the last day, once it is over
+    usage = service(log, MIDNIGHT + timedelta(days=2), {}).chat_daily("sentiment", CHAT, DAY)
+    # Then the day's 200 posts, a handful of single-entry probes and one page of the day
+    assert (usage.events, usage.invocations, usage.writes, usage.truncated, usage.final) == (
+        200,
+        200,
+        0,
+        False,
+        True,
+    )
+    assert usage.estimated_usd == pytest.approx(200 * USAGE_USD["ExtensionInvocations"], abs=1e-6)
+    probes = [r for r in log.reads if r[1] == 1]
+    assert len(probes) <= 13  # log2(6,000) rounded up
+    assert len(log.reads) - len(probes) == 1
+
+
+def test_a_finished_day_is_cached_and_today_is_not() -> None:
+    log = busy_log(2, 10)
+    caches: dict[tuple[str, str], InMemoryStore] = {}
+    today = service(log, MIDNIGHT + timedelta(hours=23), caches).chat_daily("sentiment", CHAT, None)
+    assert (today.day, today.final, today.events) == (DAY, False, 10)
+    read = len(log.reads)
+    later = service(log, MIDNIGHT + timedelta(days=1, minutes=6), caches)
+    assert later.chat_daily("sentiment", CHAT, DAY).final
+    read_again = len(log.reads)
+    assert read_again > read
+    assert later.chat_daily("sentiment", CHAT, DAY).events == 10
+    assert len(log.reads) == read_again  # the cached answer: no log read
+
+
+def test_a_day_longer_than_the_cap_is_answered_truncated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(chat_usage, "MAX_LOG_ENTRIES", 50)
+    monkeypatch.setattr(chat_usage, "LOG_PAGE", 20)
+    log = busy_log(1, 80)
+    usage = service(log, MIDNIGHT + timedelta(days=2), {}).chat_daily("sentiment", CHAT, DAY)
+    assert (usage.events, usage.truncated, usage.last_sequence) == (50, True, 50)
+    assert [limit for _, limit in log.reads if limit > 1] == [20, 20, 10]
+
+
+def test_unknown_extensions_and_chats_are_not_found() -> None:
+    usage = service(busy_log(1, 1), MIDNIGHT, {})
+    with pytest.raises(ExtensionNotFoundError):
+        usage.chat_daily("nobody", CHAT, DAY)
+    with pytest.raises(ChatNotFoundError):
+        usage.chat_daily("sentiment", "6f0c1a2e-8d7b-4e3a-9c61-2b4d6e8f0a13", DAY)
+
+
+def test_a_day_after_the_last_entry_reads_only_past_the_log() -> None:
+    log = busy_log(3, 5)
+    usage = service(log, MIDNIGHT, {}).chat_daily("sentiment", CHAT, DAY + timedelta(days=3))
+    assert (usage.events, usage.last_sequence) == (0, 0)
+    assert [after for after, limit in log.reads if limit > 1] == [15]
+
+
+def test_the_documents_state_the_caps_the_service_applies() -> None:
+    document = json.loads(openapi_json())
+    route = document["paths"]["/extensions/{extension_id}/usage/chats/{chat_id}"]["get"]
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    cap = f"{chat_usage.MAX_LOG_ENTRIES:,}"
+    assert f"at most {cap} log entries" in route["description"]
+    assert f"pages of {chat_usage.LOG_PAGE}, at most {cap} entries" in " ".join(readme.split())
+    assert f"{chat_usage.DAY_SKEW.seconds // 60} minutes" in " ".join(readme.split())
+    assert set(route["responses"]) == {"200", "401", "403", "404", "422", "429", "503"}
