@@ -135,30 +135,37 @@ def test_its_writes_are_what_the_log_records_on_its_behalf_not_a_members_action_
 
 
 class Log:
-    """A chat's log in sequence order, with every read's ``after`` and ``limit`` recorded."""
+    """Chats' logs in sequence order (``CHAT``'s is ``details``), with every read's ``after`` and
+    ``limit`` recorded; ``active`` is the active-day index of DAY."""
 
-    def __init__(self, details: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, details: list[dict[str, Any]], others: dict[str, list[dict[str, Any]]] | None = None
+    ) -> None:
+        self.logs = {CHAT: details, **(others or {})}
         self.details = details
         self.reads: list[tuple[int | None, int]] = []
 
     def events(self, chat_id: str, *, after: int | None, limit: int) -> tuple[list[dict[str, Any]], bool]:
         self.reads.append((after, limit))
-        newer = [d for d in self.details if d["metadata"]["sequence"] > (after or 0)]
+        newer = [d for d in self.logs[chat_id] if d["metadata"]["sequence"] > (after or 0)]
         return newer[:limit], len(newer) > limit
 
     def load(self, chat_id: str) -> LoadedChat | None:
-        if chat_id != CHAT:
+        if chat_id not in self.logs:
             return None
         chat = Chat(
-            chat_id=CHAT,
+            chat_id=chat_id,
             title="t",
             turn_mode="free",
             settings=ChatSettings(),
             created_by="user-alice",
             created_at=MIDNIGHT - timedelta(days=30),
-            last_event_sequence=len(self.details),
+            last_event_sequence=len(self.logs[chat_id]),
         )
         return LoadedChat(chat=chat, version=1)
+
+    def active_chats(self, day: str) -> dict[str, int]:
+        return dict.fromkeys(self.logs, 1) if day == DAY.isoformat() else {}
 
 
 def busy_log(days: int, per_day: int) -> Log:
@@ -244,3 +251,43 @@ def test_the_documents_state_the_caps_the_service_applies() -> None:
     assert f"pages of {chat_usage.LOG_PAGE}, at most {cap} entries" in " ".join(readme.split())
     assert f"{chat_usage.DAY_SKEW.seconds // 60} minutes" in " ".join(readme.split())
     assert set(route["responses"]) == {"200", "401", "403", "404", "422", "429", "503"}
+
+
+def chat_with(chat_id: str, posts: int, *, enabled: tuple[str, ...]) -> list[dict[str, Any]]:
+    at = MIDNIGHT + timedelta(hours=8)
+    return [
+        {**d, "metadata": {**d["metadata"], "chat_id": chat_id}}
+        for d in (entry(post(n), n, at + timedelta(minutes=n), enabled=enabled) for n in range(1, posts + 1))
+    ]
+
+
+def test_the_days_costliest_chats_first_and_none_that_it_never_touched() -> None:
+    # Given three active chats: sentiment enabled in two (3 and 7 posts), not in the third (9 posts)
+    others = {
+        "c-busy": chat_with("c-busy", 7, enabled=("sentiment",)),
+        "c-quiet": chat_with("c-quiet", 9, enabled=()),
+    }
+    log = Log(chat_with(CHAT, 3, enabled=("sentiment",)), others)
+    caches: dict[tuple[str, str], InMemoryStore] = {}
+    usage = service(log, MIDNIGHT + timedelta(days=1, hours=1), caches)
+
+    # When an operator lists the day's costliest chats of sentiment, two of them
+    top = usage.top_chats("sentiment", DAY, limit=2)
+
+    # Then the busier chat first, the chat that never enabled it left out, and every chat folded
+    assert [(u.chat_id, u.events) for u in top.items] == [("c-busy", 7), (CHAT, 3)]
+    assert (top.active_chats, top.folded, top.truncated) == (3, 3, False)
+    # and each finished day's fold was cached: a second list reads no log
+    reads = len(log.reads)
+    assert usage.top_chats("sentiment", DAY, limit=1).items[0].chat_id == "c-busy"
+    assert len(log.reads) == reads
+
+
+def test_the_list_folds_a_bounded_number_of_chats(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(chat_usage, "MAX_CHATS", 2)
+    others = {f"c-{n}": chat_with(f"c-{n}", 1, enabled=("sentiment",)) for n in range(4)}
+    log = Log(chat_with(CHAT, 1, enabled=("sentiment",)), others)
+    top = service(log, MIDNIGHT, {}).top_chats("sentiment", DAY, limit=10)
+    assert (top.active_chats, top.folded, top.truncated, len(top.items)) == (5, 2, True, 2)
+    with pytest.raises(ExtensionNotFoundError):
+        service(log, MIDNIGHT, {}).top_chats("nobody", DAY, limit=10)

@@ -26,6 +26,7 @@ from parley_client.models import (
     Envelope,
     EventData,
     EventPage,
+    ExtensionChatsUsage,
     ExtensionChatUsage,
     ExtensionDocument,
     ExtensionUsage,
@@ -249,6 +250,12 @@ class Client:
         """An extension's usage in one chat on a UTC day (default today), from its log (operators)."""
         return self._run(routes.extension_chat_usage(extension_id, chat_id, day))
 
+    def extension_chats_usage(
+        self, extension_id: str, *, day: date | None = None, limit: int = 20
+    ) -> ExtensionChatsUsage:
+        """The chats where an extension cost most on a UTC day (default today) (operators)."""
+        return self._run(routes.extension_chats_usage(extension_id, day, limit))
+
     def ticket(self) -> Ticket:
         return self._run(routes.create_ticket())
 
@@ -460,6 +467,12 @@ class AsyncClient:
     ) -> ExtensionChatUsage:
         """An extension's usage in one chat on a UTC day (default today), from its log (operators)."""
         return await self._run(routes.extension_chat_usage(extension_id, chat_id, day))
+
+    async def extension_chats_usage(
+        self, extension_id: str, *, day: date | None = None, limit: int = 20
+    ) -> ExtensionChatsUsage:
+        """The chats where an extension cost most on a UTC day (default today) (operators)."""
+        return await self._run(routes.extension_chats_usage(extension_id, day, limit))
 
     async def ticket(self) -> Ticket:
         return await self._run(routes.create_ticket())

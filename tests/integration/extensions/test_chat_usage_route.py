@@ -98,3 +98,31 @@ def test_the_calendars_first_and_last_days_are_refused_not_a_crash(api: Api, ali
         assert_error(api.get(path, OLGA, query={"day": day}), 422, "validation_error")
     ok = api.get(f"/extensions/sentiment/usage/chats/{chat_id}", OLGA, query={"day": "9999-12-30"})
     assert ok.status == 200, ok.text
+
+
+def test_an_operator_lists_the_chats_an_extension_cost_most_today(api: Api, alice: User) -> None:
+    # Given two chats with sentiment enabled (one post and three) and one without it
+    counts = {}
+    for posts in (1, 3, 0):
+        chat_id = api.create_chat(alice)["chat_id"]
+        if posts:
+            body = {"enabled": True, "config": {}}
+            assert api.put(f"/chats/{chat_id}/extensions/sentiment", alice, body=body).status == 201
+        for n in range(max(posts, 1)):
+            assert api.send(alice, chat_id, f"post {n}").status == 201
+        counts[chat_id] = posts + 2 if posts else 0  # its install and activation, then the posts
+
+    # When an operator lists today's costliest chats of sentiment
+    today = datetime.now(UTC).date().isoformat()
+    answer = api.get("/extensions/sentiment/usage/chats", OLGA, query={"day": today, "limit": 5})
+
+    # Then the two chats that enabled it, the busier first, each with its own figures
+    assert answer.status == 200, answer.text
+    listed = [(item["chat_id"], item["events"]) for item in answer.json["items"]]
+    expected = sorted(((c, n) for c, n in counts.items() if n), key=lambda pair: -pair[1])
+    assert listed == expected
+    assert answer.json["active_chats"] >= 3
+    assert_error(api.get("/extensions/sentiment/usage/chats", alice), 403, "forbidden")
+    assert_error(
+        api.get("/extensions/sentiment/usage/chats", OLGA, query={"limit": 0}), 422, "validation_error"
+    )

@@ -71,3 +71,22 @@ class ExtensionChatUsage(BaseModel):
     final: bool = Field(
         description="The day is over (and 5 minutes past, for clocks' skew): these figures no longer change."
     )
+
+
+class ExtensionChatsUsage(BaseModel):
+    """The chats where an extension cost most on a UTC day, each folded from its log."""
+
+    model_config = ConfigDict(frozen=True)
+
+    extension_id: str
+    day: date
+    items: list[ExtensionChatUsage] = Field(
+        description="The chats it was handed an event or wrote in, highest `estimated_usd` first (then by "
+        "chat id), at most `limit`."
+    )
+    active_chats: int = Field(
+        description="Chats that stored a message that day (the active-day index): a chat with events "
+        "but no message that day is not among them; ask for it by id."
+    )
+    folded: int = Field(description="How many of them were folded (by chat id, at most 100).")
+    truncated: bool = Field(description="More chats were active than were folded: the list may miss some.")

@@ -7,11 +7,13 @@ read is bounded: the day's first sequence is found by bisecting the log on ``occ
 single-item Query per step), then the day is read in pages of ``LOG_PAGE``, at most
 ``MAX_LOG_ENTRIES`` entries an answer (``truncated`` past that). A finished day's answer is kept in
 one row of the extension's table (``<extension id>#_usage#<day>``, key the chat id), read first.
+The day's costliest chats are those of the active-day index folded the same way, a bounded number.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -19,7 +21,7 @@ from parley.clock import utc_now
 from parley.domain.extension_usage import DayTally, occurred_at
 from parley.errors import ChatNotFoundError, ExtensionNotFoundError
 from parley.extensions.manifest import ExtensionDocument
-from parley.extensions.usage import USAGE_USD, ExtensionChatUsage
+from parley.extensions.usage import USAGE_USD, ExtensionChatsUsage, ExtensionChatUsage
 from parley.routing import extension_route
 
 if TYPE_CHECKING:
@@ -32,6 +34,8 @@ MAX_LOG_ENTRIES = 10_000
 DAY_SKEW = timedelta(seconds=300)
 """Clocks' skew allowed between writers (as the analytics fold's): the read starts this long before
 the day and goes this far past it, and a day is final this long after its end."""
+MAX_CHATS = 100
+"""Chats one list of the day's costliest folds at most (by chat id; ``truncated`` past that)."""
 CACHE_PARTITION = "_usage"
 CACHE_TTL_SECONDS = 90 * 86_400
 
@@ -42,6 +46,10 @@ class EventLog(Protocol):
     def events(self, chat_id: str, *, after: int | None, limit: int) -> tuple[list[dict[str, Any]], bool]: ...
 
     def load(self, chat_id: str) -> LoadedChat | None: ...
+
+    def active_chats(self, day: str) -> dict[str, int]:
+        """The chats a message was stored in on a UTC day (the active-day index)."""
+        ...
 
 
 class Cache(Protocol):
@@ -58,28 +66,62 @@ class ChatUsageService:
         cache: Callable[[str, str], Cache],
         *,
         clock: Callable[[], datetime] = utc_now,
+        read_concurrency: int = 8,
     ) -> None:
         self._registry = registry
         self._log = log
         self._cache = cache
         self._clock = clock
+        self._read_concurrency = read_concurrency
 
     def chat_daily(self, extension_id: str, chat_id: str, day: date | None) -> ExtensionChatUsage:
         """A registered extension's figures in one chat for the day (default today, UTC); the caller
         has checked that an operator asks."""
+        document = self._document(extension_id)
+        usage = self._fold(document, chat_id, day or self._clock().date())
+        if usage is None:
+            raise ChatNotFoundError(f"no chat {chat_id!r}", chat_id=chat_id)
+        return usage
+
+    def top_chats(self, extension_id: str, day: date | None, limit: int) -> ExtensionChatsUsage:
+        """The chats of the day's active-day index (those that stored a message that day) where the
+        extension cost most, at most ``MAX_CHATS`` of them folded (by chat id), ``read_concurrency``
+        at a time."""
+        document = self._document(extension_id)
+        day = day or self._clock().date()
+        active = sorted(self._log.active_chats(day.isoformat()))
+        chosen = active[:MAX_CHATS]
+        with ThreadPoolExecutor(max_workers=self._read_concurrency) as pool:
+            folded = [u for u in pool.map(lambda c: self._fold(document, c, day), chosen) if u is not None]
+        costly = sorted(
+            (u for u in folded if u.events or u.writes), key=lambda u: (-u.estimated_usd, u.chat_id)
+        )
+        return ExtensionChatsUsage(
+            extension_id=extension_id,
+            day=day,
+            items=costly[:limit],
+            active_chats=len(active),
+            folded=len(chosen),
+            truncated=len(active) > len(chosen),
+        )
+
+    def _document(self, extension_id: str) -> ExtensionDocument:
         document = self._registry().get(extension_id)
         if document is None:
             raise ExtensionNotFoundError(f"no extension {extension_id!r} is registered")
-        day = day or self._clock().date()
-        cache = self._cache(extension_id, f"{CACHE_PARTITION}#{day.isoformat()}")
+        return document
+
+    def _fold(self, document: ExtensionDocument, chat_id: str, day: date) -> ExtensionChatUsage | None:
+        """The chat's figures of the day (None: no such chat), a finished day's from its cache."""
+        cache = self._cache(document.id, f"{CACHE_PARTITION}#{day.isoformat()}")
         cached = cache.get(chat_id)
         if cached is not None:
             return ExtensionChatUsage.model_validate(cached)
         loaded = self._log.load(chat_id)
         if loaded is None:
-            raise ChatNotFoundError(f"no chat {chat_id!r}", chat_id=chat_id)
+            return None
         start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        tally = DayTally(extension_id, extension_route(document).pattern, start, start + timedelta(days=1))
+        tally = DayTally(document.id, extension_route(document).pattern, start, start + timedelta(days=1))
         truncated = self._read(tally, chat_id, loaded.chat.last_event_sequence)
         final = self._clock() >= tally.end + DAY_SKEW
         usage = _answer(tally, chat_id, day, truncated=truncated, final=final)

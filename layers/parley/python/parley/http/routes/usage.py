@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import AfterValidator, BeforeValidator
 
-from parley.extensions.usage import ExtensionChatUsage, ExtensionUsage
+from parley.extensions.usage import ExtensionChatsUsage, ExtensionChatUsage, ExtensionUsage
 from parley.http.context import GROUPS_CLAIM, OPERATORS_GROUP, require_operator
 from parley.http.contract import SIGNED_IN, ChatId, ExtensionId, ok, responses
 from parley.root import chat_usage_service, usage_service
@@ -63,6 +63,36 @@ def extension_usage(
 ) -> ExtensionUsage:
     require_operator(router.current_event.raw_event, to="see an extension's usage")
     return usage_service().daily(extension_id, day)
+
+
+@router.get(
+    "/extensions/<extension_id>/usage/chats",
+    summary="The chats where an extension cost most on a UTC day, each folded from its log (operators)",
+    description="The chats that stored a message that day (the active-day index), at most 100 of them "
+    "(by chat id; `truncated` past that), each folded as `GET /extensions/{extension_id}/usage/chats/"
+    "{chat_id}` folds it; those it was handed an event or wrote in, highest estimated $ first. A "
+    "finished day's chats are cached. Only members of the "
+    f"`{OPERATORS_GROUP}` group (`{GROUPS_CLAIM}` claim) may call it: 403 for others.",
+    operation_id="extension_chats_usage",
+    security=SIGNED_IN,
+    responses=responses(
+        ok(200, "The day's costliest chats"),
+        {
+            403: f"The caller is not in the `{OPERATORS_GROUP}` group (`forbidden`).",
+            404: "No extension of that id is registered (`extension_not_found`).",
+            422: "`day` is not a UTC day, YYYY-MM-DD, `limit` is not 1 to 100, or the id is malformed "
+            "(`validation_error`).",
+            503: "A chat's log was too busy to read right now (`contention`); try again.",
+        },
+    ),
+)
+def extension_chats_usage(
+    extension_id: ExtensionId,
+    day: Annotated[Day | None, Query(description="The UTC day, YYYY-MM-DD (default: today).")] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="Chats in the list.")] = 20,
+) -> ExtensionChatsUsage:
+    require_operator(router.current_event.raw_event, to="see an extension's usage")
+    return chat_usage_service().top_chats(extension_id, day, limit)
 
 
 @router.get(
