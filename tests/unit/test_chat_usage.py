@@ -291,3 +291,18 @@ def test_the_list_folds_a_bounded_number_of_chats(monkeypatch: pytest.MonkeyPatc
     assert (top.active_chats, top.folded, top.truncated, len(top.items)) == (5, 2, True, 2)
     with pytest.raises(ExtensionNotFoundError):
         service(log, MIDNIGHT, {}).top_chats("nobody", DAY, limit=10)
+
+
+def test_the_list_reads_less_of_each_chat_and_keeps_no_short_fold(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a finished day of 30 posts in a chat, and a list that reads 10 entries of each chat
+    monkeypatch.setattr(chat_usage, "LIST_LOG_ENTRIES", 10)
+    log = Log(chat_with(CHAT, 30, enabled=("sentiment",)))
+    usage = service(log, MIDNIGHT + timedelta(days=2), {})
+
+    # When the list is asked for, then the chat by id
+    [listed] = usage.top_chats("sentiment", DAY, limit=5).items
+    alone = usage.chat_daily("sentiment", CHAT, DAY)
+
+    # Then the list's fold is short and says so, and was not kept for the chat's own answer
+    assert (listed.events, listed.truncated) == (10, True)
+    assert (alone.events, alone.truncated) == (30, False)

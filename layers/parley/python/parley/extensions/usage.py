@@ -64,8 +64,8 @@ class ExtensionChatUsage(BaseModel):
         "more); duration, reads and its private store's writes left out."
     )
     truncated: bool = Field(
-        description="The day's log was longer than one answer reads: the figures stop at "
-        "`last_sequence` and are a lower bound."
+        description="The day's log was longer than one answer reads (10,000 entries; 1,000 for each chat "
+        "of the day's list): the figures stop at `last_sequence` and are a lower bound."
     )
     last_sequence: int = Field(description="The last sequence of the chat's log that was read (0: none).")
     final: bool = Field(

@@ -36,6 +36,9 @@ DAY_SKEW = timedelta(seconds=300)
 the day and goes this far past it, and a day is final this long after its end."""
 MAX_CHATS = 100
 """Chats one list of the day's costliest folds at most (by chat id; ``truncated`` past that)."""
+LIST_LOG_ENTRIES = 1_000
+"""Log entries the list reads of each chat (the api's 10 s bound for 100 chats): a busier chat is
+listed ``truncated`` and not cached; asked for by id, it is read up to ``MAX_LOG_ENTRIES``."""
 CACHE_PARTITION = "_usage"
 CACHE_TTL_SECONDS = 90 * 86_400
 
@@ -78,7 +81,7 @@ class ChatUsageService:
         """A registered extension's figures in one chat for the day (default today, UTC); the caller
         has checked that an operator asks."""
         document = self._document(extension_id)
-        usage = self._fold(document, chat_id, day or self._clock().date())
+        usage = self._fold(document, chat_id, day or self._clock().date(), cap=MAX_LOG_ENTRIES)
         if usage is None:
             raise ChatNotFoundError(f"no chat {chat_id!r}", chat_id=chat_id)
         return usage
@@ -92,7 +95,8 @@ class ChatUsageService:
         active = sorted(self._log.active_chats(day.isoformat()))
         chosen = active[:MAX_CHATS]
         with ThreadPoolExecutor(max_workers=self._read_concurrency) as pool:
-            folded = [u for u in pool.map(lambda c: self._fold(document, c, day), chosen) if u is not None]
+            folds = pool.map(lambda c: self._fold(document, c, day, cap=LIST_LOG_ENTRIES), chosen)
+            folded = [u for u in folds if u is not None]
         costly = sorted(
             (u for u in folded if u.events or u.writes), key=lambda u: (-u.estimated_usd, u.chat_id)
         )
@@ -111,8 +115,11 @@ class ChatUsageService:
             raise ExtensionNotFoundError(f"no extension {extension_id!r} is registered")
         return document
 
-    def _fold(self, document: ExtensionDocument, chat_id: str, day: date) -> ExtensionChatUsage | None:
-        """The chat's figures of the day (None: no such chat), a finished day's from its cache."""
+    def _fold(
+        self, document: ExtensionDocument, chat_id: str, day: date, *, cap: int
+    ) -> ExtensionChatUsage | None:
+        """The chat's figures of the day (None: no such chat), reading at most ``cap`` log entries; a
+        finished day's from its cache (where a fold cut short of ``MAX_LOG_ENTRIES`` is not kept)."""
         cache = self._cache(document.id, f"{CACHE_PARTITION}#{day.isoformat()}")
         cached = cache.get(chat_id)
         if cached is not None:
@@ -122,18 +129,18 @@ class ChatUsageService:
             return None
         start = datetime(day.year, day.month, day.day, tzinfo=UTC)
         tally = DayTally(document.id, extension_route(document).pattern, start, start + timedelta(days=1))
-        truncated = self._read(tally, chat_id, loaded.chat.last_event_sequence)
+        truncated = self._read(tally, chat_id, loaded.chat.last_event_sequence, cap)
         final = self._clock() >= tally.end + DAY_SKEW
         usage = _answer(tally, chat_id, day, truncated=truncated, final=final)
-        if final:
+        if final and not (truncated and cap < MAX_LOG_ENTRIES):
             cache.put(chat_id, usage.model_dump(mode="json"), ttl_seconds=CACHE_TTL_SECONDS)
         return usage
 
-    def _read(self, tally: DayTally, chat_id: str, last: int) -> bool:
+    def _read(self, tally: DayTally, chat_id: str, last: int, cap: int) -> bool:
         """Folds the day's entries into ``tally``; True if it stopped at the cap with more to read."""
         after = self._first(chat_id, last, tally.start - DAY_SKEW) - 1
-        while tally.read < MAX_LOG_ENTRIES:
-            limit = min(LOG_PAGE, MAX_LOG_ENTRIES - tally.read)
+        while tally.read < cap:
+            limit = min(LOG_PAGE, cap - tally.read)
             details, more = self._log.events(chat_id, after=after, limit=limit)
             tally.add(details)
             if not more or not details or occurred_at(details[-1]) >= tally.end + DAY_SKEW:

@@ -70,8 +70,9 @@ def extension_usage(
     summary="The chats where an extension cost most on a UTC day, each folded from its log (operators)",
     description="The chats that stored a message that day (the active-day index), at most 100 of them "
     "(by chat id; `truncated` past that), each folded as `GET /extensions/{extension_id}/usage/chats/"
-    "{chat_id}` folds it; those it was handed an event or wrote in, highest estimated $ first. A "
-    "finished day's chats are cached. Only members of the "
+    "{chat_id}` folds it, reading at most 1,000 log entries of each (a busier chat is listed "
+    "`truncated`: ask for it by id); those it was handed an event or wrote in, highest estimated $ "
+    "first. A finished day's chats are cached. Only members of the "
     f"`{OPERATORS_GROUP}` group (`{GROUPS_CLAIM}` claim) may call it: 403 for others.",
     operation_id="extension_chats_usage",
     security=SIGNED_IN,
