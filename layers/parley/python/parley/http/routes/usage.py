@@ -52,7 +52,8 @@ Day = Annotated[date, BeforeValidator(_iso_day), AfterValidator(_inside_the_cale
         {
             403: f"The caller is not in the `{OPERATORS_GROUP}` group (`forbidden`).",
             404: "No extension of that id is registered (`extension_not_found`).",
-            422: "`day` is not a UTC day, YYYY-MM-DD (`validation_error`).",
+            422: "`day` is not a UTC day, YYYY-MM-DD, or is the calendar's first or last "
+            "(`validation_error`).",
             503: "CloudWatch did not answer (`metrics_unavailable`); try again.",
         },
     ),
@@ -81,7 +82,8 @@ def extension_usage(
         {
             403: f"The caller is not in the `{OPERATORS_GROUP}` group (`forbidden`).",
             404: "No extension of that id is registered (`extension_not_found`).",
-            422: "`day` is not a UTC day, YYYY-MM-DD, `limit` is not 1 to 100, or the id is malformed "
+            422: "`day` is not a UTC day, YYYY-MM-DD (or is the calendar's first or last), `limit` is "
+            "not 1 to 100, or the id is malformed "
             "(`validation_error`).",
             503: "A chat's log was too busy to read right now (`contention`); try again.",
         },
@@ -114,7 +116,8 @@ def extension_chats_usage(
             403: f"The caller is not in the `{OPERATORS_GROUP}` group (`forbidden`).",
             404: "No extension of that id is registered (`extension_not_found`), or no chat of that id "
             "(`chat_not_found`).",
-            422: "`day` is not a UTC day, YYYY-MM-DD, or an id is malformed (`validation_error`).",
+            422: "`day` is not a UTC day, YYYY-MM-DD (or is the calendar's first or last), or an id is "
+            "malformed (`validation_error`).",
             503: "The chat's log was too busy to read right now (`contention`); try again.",
         },
     ),
