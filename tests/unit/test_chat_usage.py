@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bench.cost import load_prices
 from parley.adapters.dynamodb import LoadedChat
 from parley.adapters.memory import InMemoryStore
 from parley.catalog import (
@@ -19,8 +20,11 @@ from parley.catalog import (
     ExtensionActivated,
     ExtensionEventRejected,
     ExtensionInstalled,
+    ExtensionShadowOutput,
+    MessageModerated,
     MessageStored,
     MessageView,
+    TurnValidationRequested,
     UserJoined,
     new_event,
 )
@@ -30,7 +34,7 @@ from parley.errors import ChatNotFoundError, ExtensionNotFoundError
 from parley.extensions.builtin.sentiment import extension as sentiment
 from parley.extensions.builtin.welcome import extension as welcome
 from parley.extensions.manifest import ExtensionDocument
-from parley.extensions.usage import USAGE_USD
+from parley.extensions.usage import HOOK_CALL_USD, USAGE_USD
 from parley.http.app import openapi_json
 from parley.routing import extension_route
 from parley.services import chat_usage
@@ -306,3 +310,52 @@ def test_the_list_reads_less_of_each_chat_and_keeps_no_short_fold(monkeypatch: p
     # Then the list's fold is short and says so, and was not kept for the chat's own answer
     assert (listed.events, listed.truncated) == (10, True)
     assert (alone.events, alone.truncated) == (30, False)
+
+
+def test_its_hooks_rulings_are_calls_and_writes_even_stored_with_a_members_post() -> None:
+    # Given a post ruled on by moderation's hook (live), by its shadow config, and by a turn policy,
+    # and another extension's ruling
+    at = MIDNIGHT + timedelta(hours=10)
+    ruled = MessageModerated(
+        message_id="m1", sender_id="user-alice", extension_id="moderation", action="allow", elapsed_ms=3
+    )
+    others = ruled.model_copy(update={"extension_id": "other"})
+    shadow = ExtensionShadowOutput(extension_id="moderation", output_type="MessageModerated", output={})
+    bot = ExtensionShadowOutput(extension_id="moderation", output_type="ExtensionMessageRequested", output={})
+    turn = TurnValidationRequested(
+        message_id="m1", sender_id="user-alice", turn_number=1, extension_id="moderation", allowed=True
+    )
+    log = [
+        entry(data, n, at, enabled=("moderation",))
+        for n, data in enumerate((ruled, others, shadow, turn, post(5)), 1)
+    ]
+    log.append(entry(bot, 6, at, enabled=("moderation",), actor=GATEWAY))
+    moderation = DayTally(
+        "moderation", {"detail-type": ["ExtensionInstalled"]}, MIDNIGHT, MIDNIGHT + timedelta(days=1)
+    )
+
+    # When the day is folded for moderation
+    moderation.add(log)
+
+    # Then three hook calls (recorded with Alice's post, as she acted), each a write, and the shadow
+    # bot message its write too
+    assert moderation.hook_calls == 3
+    assert dict(moderation.writes) == {
+        "MessageModerated": 1,
+        "ExtensionShadowOutput": 2,
+        "TurnValidationRequested": 1,
+    }
+
+
+def test_a_cached_row_of_another_shape_is_folded_again() -> None:
+    log = busy_log(1, 4)
+    caches: dict[tuple[str, str], InMemoryStore] = {}
+    usage = service(log, MIDNIGHT + timedelta(days=2), caches)
+    caches[("sentiment", f"_usage#{DAY.isoformat()}")] = stale = InMemoryStore()
+    stale.put(CHAT, {"events": "many"})
+    assert usage.chat_daily("sentiment", CHAT, DAY).events == 4
+
+
+def test_a_hook_call_is_priced_as_one_lambda_request() -> None:
+    prices = load_prices()["aws"]
+    assert pytest.approx(prices["lambda_request"]["usd"] / prices["lambda_request"]["per"]) == HOOK_CALL_USD

@@ -126,3 +126,19 @@ def test_an_operator_lists_the_chats_an_extension_cost_most_today(api: Api, alic
     assert_error(
         api.get("/extensions/sentiment/usage/chats", OLGA, query={"limit": 0}), 422, "validation_error"
     )
+
+
+def test_its_moderation_hooks_calls_count_as_invocations(api: Api, alice: User) -> None:
+    # Given a chat with moderation enabled, whose hook rules on each of two posts
+    chat_id = api.create_chat(alice)["chat_id"]
+    body = {"enabled": True, "config": {}}
+    assert api.put(f"/chats/{chat_id}/extensions/moderation", alice, body=body).status == 201
+    for text in ("one", "two"):
+        assert api.send(alice, chat_id, text).status == 201
+
+    # When an operator asks for moderation's usage there
+    figures = usage(api, "moderation", chat_id)
+
+    # Then its install and activation reached its rule, its hook ran twice, and each ruling is a row
+    assert (figures["events"], figures["hook_calls"], figures["invocations"]) == (2, 2, 4)
+    assert figures["writes_by_type"] == {"MessageModerated": 2}

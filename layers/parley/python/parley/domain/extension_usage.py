@@ -4,9 +4,11 @@ operator asks: no write, read or metric per post.
 Delivered: an entry of the day that the extension's bus rule matches, checked with the rule's own
 pattern as the relay checks it (``parley.patterns``) against the event as it was put on the bus, so
 ``metadata.extensions`` (the installs enabled on the chat when the event was built) decides, as it
-does for the rule. Its writes are the entries the log records on its behalf: its bot's messages and
-their updates, the changes the gateway applied as its bot, its moderation verdicts and refusals of its
-requests (by the event's ``extension_id``), never a member's action on its install.
+does for the rule. Its hook calls are the rulings the log records (``MessageModerated``,
+``TurnValidationRequested``, live or in shadow), one synchronous invocation each. Its writes are the
+entries the log records on its behalf: its bot's messages and their updates, the changes the gateway
+applied as its bot, its hooks' rulings and refusals of its requests (by the event's
+``extension_id``), never a member's action on its install.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from parley.catalog import CORE_SOURCE, EXTENSION_SOURCE_PREFIX
 from parley.patterns import matches
 
 PEOPLE = frozenset({"user", "ai"})
-"""Actor kinds whose events are never an extension's writes (installing or enabling it, say)."""
+"""Actor kinds whose events are never an extension's writes (installing or enabling it, say), but for
+the rulings of its hooks, stored with the post they ruled on."""
+RULINGS = frozenset({"MessageModerated", "TurnValidationRequested"})
+"""Records of a hook's ruling (a moderation hook's, a turn policy's), each naming its extension."""
 
 
 def occurred_at(detail: Mapping[str, Any]) -> datetime:
@@ -35,6 +40,15 @@ def on_bus(detail: Mapping[str, Any]) -> dict[str, Any]:
         f"{EXTENSION_SOURCE_PREFIX}{actor.get('id')}" if actor.get("kind") == "extension" else CORE_SOURCE
     )
     return {"source": source, "detail-type": detail["metadata"]["event_type"], "detail": dict(detail)}
+
+
+def hook_call(extension_id: str, detail: Mapping[str, Any]) -> bool:
+    """Is this entry the record of one of its hooks' rulings (live, or in shadow)?"""
+    data = detail.get("data") or {}
+    if data.get("extension_id") != extension_id:
+        return False
+    kind = detail["metadata"]["event_type"]
+    return kind in RULINGS or (kind == "ExtensionShadowOutput" and data.get("output_type") in RULINGS)
 
 
 def written_by(extension_id: str, detail: Mapping[str, Any]) -> bool:
@@ -58,6 +72,7 @@ class DayTally:
     start: datetime
     end: datetime
     events: int = 0
+    hook_calls: int = 0
     writes: Counter[str] = field(default_factory=Counter)
     read: int = 0
     last_sequence: int = 0
@@ -71,5 +86,7 @@ class DayTally:
                 continue
             if matches(self.pattern, on_bus(detail)):
                 self.events += 1
-            if written_by(self.extension_id, detail):
+            hooked = hook_call(self.extension_id, detail)
+            self.hook_calls += hooked
+            if hooked or written_by(self.extension_id, detail):
                 self.writes[str(detail["metadata"]["event_type"])] += 1

@@ -17,6 +17,8 @@ USAGE_USD = {
 }
 """The estimate of an extension's $: list prices (bench/prices.json, checked by a test) times what
 it reports; Lambda duration and reads are left out."""
+HOOK_CALL_USD = 0.2e-6
+"""One synchronous invocation of a hook (a Lambda request, no queue), at the same list price."""
 
 
 class ExtensionUsage(BaseModel):
@@ -44,12 +46,18 @@ class ExtensionChatUsage(BaseModel):
     events: int = Field(
         description="Events of the day its bus rule was handed: those its rule's pattern matches, as the "
         "relay checks it, so only while it was enabled on the chat (`metadata.extensions`). Not counted: "
-        "what other extensions put on the bus themselves (`ExtensionEvent`), which never enters the "
-        "chat's log, and past events a backfill hands it from the log."
+        "what reaches the bus without a row in the chat's log (the catalog's ephemeral events, such as "
+        "`SlashCommandInvoked`, and `ExtensionEvent`s other extensions put there; a refused post's "
+        "`MessageRejected`; `AIResponseStarted`), and past events a backfill hands it from the log."
+    )
+    hook_calls: int = Field(
+        description="Calls of its hooks the log records (`MessageModerated` and `TurnValidationRequested` "
+        "naming it, and `ExtensionShadowOutput` of such a ruling in shadow): one synchronous invocation "
+        "each. A read filter's calls (`on_read`) are not in the log and not counted."
     )
     invocations: int = Field(
-        description="Invocations of its function for this chat, counted one per delivered event: its queue "
-        "hands up to 10 events to one invocation, so a burst costs fewer (an upper bound)."
+        description="Invocations of its function for this chat: one per delivered event (its queue hands "
+        "up to 10 events to one invocation, so a burst costs fewer: an upper bound) plus `hook_calls`."
     )
     writes: int = Field(
         description="Writes the log records on its behalf that day: its bot's messages and their updates, "
@@ -59,9 +67,10 @@ class ExtensionChatUsage(BaseModel):
     )
     writes_by_type: dict[str, int] = Field(description="`writes`, by the log entry's event type.")
     estimated_usd: float = Field(
-        description="`invocations` at $0.0000014 (a Lambda request and its delivery's three SQS requests) "
-        "plus `writes` at $0.000000625 (one write request unit each: a floor, as a log entry may take "
-        "more); duration, reads and its private store's writes left out."
+        description="`events` at $0.0000014 (a Lambda request and its delivery's three SQS requests), "
+        "`hook_calls` at $0.0000002 (a Lambda request) and `writes` at $0.000000625 (one write request "
+        "unit each: a floor, as a log entry may take more); duration, reads and its private store's "
+        "writes left out."
     )
     truncated: bool = Field(
         description="The day's log was longer than one answer reads (10,000 entries; 1,000 for each chat "

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
+
+from pydantic import ValidationError
 
 from parley.clock import utc_now
 from parley.domain.extension_usage import DayTally, occurred_at
 from parley.errors import ChatNotFoundError, ExtensionNotFoundError
 from parley.extensions.manifest import ExtensionDocument
-from parley.extensions.usage import USAGE_USD, ExtensionChatsUsage, ExtensionChatUsage
+from parley.extensions.usage import HOOK_CALL_USD, USAGE_USD, ExtensionChatsUsage, ExtensionChatUsage
 from parley.routing import extension_route
 
 if TYPE_CHECKING:
@@ -123,7 +126,8 @@ class ChatUsageService:
         cache = self._cache(document.id, f"{CACHE_PARTITION}#{day.isoformat()}")
         cached = cache.get(chat_id)
         if cached is not None:
-            return ExtensionChatUsage.model_validate(cached)
+            with suppress(ValidationError):  # a row of an older shape is folded again
+                return ExtensionChatUsage.model_validate(cached)
         loaded = self._log.load(chat_id)
         if loaded is None:
             return None
@@ -164,13 +168,18 @@ class ChatUsageService:
 
 def _answer(tally: DayTally, chat_id: str, day: date, *, truncated: bool, final: bool) -> ExtensionChatUsage:
     writes = sum(tally.writes.values())
-    usd = tally.events * USAGE_USD["ExtensionInvocations"] + writes * USAGE_USD["ExtensionWrites"]
+    usd = (
+        tally.events * USAGE_USD["ExtensionInvocations"]
+        + tally.hook_calls * HOOK_CALL_USD
+        + writes * USAGE_USD["ExtensionWrites"]
+    )
     return ExtensionChatUsage(
         extension_id=tally.extension_id,
         chat_id=chat_id,
         day=day,
         events=tally.events,
-        invocations=tally.events,
+        hook_calls=tally.hook_calls,
+        invocations=tally.events + tally.hook_calls,
         writes=writes,
         writes_by_type=dict(sorted(tally.writes.items())),
         estimated_usd=round(usd, 6),
