@@ -102,9 +102,10 @@ def extension_chats_usage(
     "/extensions/<extension_id>/usage/chats/<chat_id>",
     summary="What an extension cost one chat on a UTC day, folded from the chat's log (operators)",
     description="The events the extension's bus rule was handed in this chat (its rule's pattern on each "
-    "event of the day, as the relay checks it: only while it was enabled there), its invocations (one "
-    "per event: an upper bound, as its queue batches up to 10), the writes the log records on its behalf "
-    "and their estimated cost. Read from the chat's log when asked, so counting costs a post nothing; at "
+    "event of the day, as the relay checks it: only while it was enabled there), its hooks' calls the "
+    "log records, its invocations (one per event, an upper bound as its queue batches up to 10, plus "
+    "the hook calls), the writes the log records on its behalf and their estimated cost. Read from the "
+    "chat's log when asked, so counting costs a post nothing; at "
     "most 10,000 log entries an answer (`truncated` past that); a finished day's answer is cached. Its "
     "private store's writes are per extension only (`GET /extensions/{extension_id}/usage`). Only "
     f"members of the `{OPERATORS_GROUP}` group (`{GROUPS_CLAIM}` claim) may call it: 403 for others.",
