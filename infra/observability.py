@@ -65,7 +65,9 @@ def usage_widget(extension_id: str) -> cloudwatch.GraphWidget:
         period=day,
     )
     return cloudwatch.GraphWidget(
-        title=f"Extension {extension_id}: usage a day (SDK metrics) and estimated $",
+        # per chat it would take a metric per chat: the operators' API folds a chat's log instead
+        title=f"Extension {extension_id}: usage a day (SDK metrics) and estimated $; "
+        f"per chat: GET /extensions/{extension_id}/usage/chats",
         left=list(counts.values()),
         right=[estimate],
         width=24,

@@ -129,6 +129,7 @@ def test_each_shipped_extension_has_a_usage_row_priced_from_the_price_table(synt
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     for manifest in manifests():
         assert f"Extension {manifest.id}: usage a day" in body, manifest.id
+        assert f"per chat: GET /extensions/{manifest.id}/usage/chats" in body, manifest.id
     for metric in ("ExtensionInvocations", "ExtensionEvents", "ExtensionWrites"):
         assert metric in body
     assert "estimated $ a day" in body

@@ -26,6 +26,8 @@ from parley_client.models import (
     Envelope,
     EventData,
     EventPage,
+    ExtensionChatsUsage,
+    ExtensionChatUsage,
     ExtensionDocument,
     ExtensionUsage,
     Health,
@@ -242,6 +244,18 @@ class Client:
         """An extension's usage on a UTC day (default today) and its estimated cost (operators)."""
         return self._run(routes.extension_usage(extension_id, day))
 
+    def extension_chat_usage(
+        self, extension_id: str, chat_id: str, *, day: date | None = None
+    ) -> ExtensionChatUsage:
+        """An extension's usage in one chat on a UTC day (default today), from its log (operators)."""
+        return self._run(routes.extension_chat_usage(extension_id, chat_id, day))
+
+    def extension_chats_usage(
+        self, extension_id: str, *, day: date | None = None, limit: int = 20
+    ) -> ExtensionChatsUsage:
+        """The chats where an extension cost most on a UTC day (default today) (operators)."""
+        return self._run(routes.extension_chats_usage(extension_id, day, limit))
+
     def ticket(self) -> Ticket:
         return self._run(routes.create_ticket())
 
@@ -447,6 +461,18 @@ class AsyncClient:
     async def extension_usage(self, extension_id: str, *, day: date | None = None) -> ExtensionUsage:
         """An extension's usage on a UTC day (default today) and its estimated cost (operators)."""
         return await self._run(routes.extension_usage(extension_id, day))
+
+    async def extension_chat_usage(
+        self, extension_id: str, chat_id: str, *, day: date | None = None
+    ) -> ExtensionChatUsage:
+        """An extension's usage in one chat on a UTC day (default today), from its log (operators)."""
+        return await self._run(routes.extension_chat_usage(extension_id, chat_id, day))
+
+    async def extension_chats_usage(
+        self, extension_id: str, *, day: date | None = None, limit: int = 20
+    ) -> ExtensionChatsUsage:
+        """The chats where an extension cost most on a UTC day (default today) (operators)."""
+        return await self._run(routes.extension_chats_usage(extension_id, day, limit))
 
     async def ticket(self) -> Ticket:
         return await self._run(routes.create_ticket())

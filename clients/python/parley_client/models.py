@@ -22,7 +22,7 @@ from parley.catalog import (
 from parley.domain.model import ChatSettings
 from parley.extensions.builtin._analytics_model import AnalyticsSummary, ChatAnalytics
 from parley.extensions.manifest import ExtensionDocument
-from parley.extensions.usage import ExtensionUsage
+from parley.extensions.usage import ExtensionChatsUsage, ExtensionChatUsage, ExtensionUsage
 from parley.http.models import (
     AcceptedCommand,
     AIParticipantIn,
@@ -62,6 +62,8 @@ __all__ = [
     "EventData",
     "EventItem",
     "EventPage",
+    "ExtensionChatUsage",
+    "ExtensionChatsUsage",
     "ExtensionDocument",
     "ExtensionList",
     "ExtensionUsage",

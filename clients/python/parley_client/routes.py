@@ -25,6 +25,8 @@ from parley_client.models import (
     ChatOut,
     CommandList,
     EventPage,
+    ExtensionChatsUsage,
+    ExtensionChatUsage,
     ExtensionDocument,
     ExtensionList,
     ExtensionUsage,
@@ -67,6 +69,8 @@ OPERATIONS: dict[str, str] = {
     "chat_analytics": "analytics",
     "analytics_summary": "analytics_summary",
     "extension_usage": "extension_usage",
+    "extension_chat_usage": "extension_chat_usage",
+    "extension_chats_usage": "extension_chats_usage",
     "create_ticket": "ticket",
     "list_commands": "commands",
 }
@@ -300,6 +304,18 @@ def analytics_summary_csv(first: date | None, last: date | None) -> Call[str]:
 def extension_usage(extension_id: str, day: date | None) -> Call[ExtensionUsage]:
     query = {"day": day.isoformat() if day else None}
     return Call(Request("GET", f"/extensions/{extension_id}/usage", query=query), _model(ExtensionUsage))
+
+
+def extension_chats_usage(extension_id: str, day: date | None, limit: int) -> Call[ExtensionChatsUsage]:
+    query = {"day": day.isoformat() if day else None, "limit": limit}
+    path = f"/extensions/{extension_id}/usage/chats"
+    return Call(Request("GET", path, query=query), _model(ExtensionChatsUsage))
+
+
+def extension_chat_usage(extension_id: str, chat_id: str, day: date | None) -> Call[ExtensionChatUsage]:
+    query = {"day": day.isoformat() if day else None}
+    path = f"/extensions/{extension_id}/usage/chats/{chat_id}"
+    return Call(Request("GET", path, query=query), _model(ExtensionChatUsage))
 
 
 def create_ticket() -> Call[Ticket]:

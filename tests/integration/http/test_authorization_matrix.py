@@ -8,7 +8,7 @@ server must own (sender, sequence, role, owner). For each cell where the answer 
 
 - outsiders get 404 ``chat_not_found`` (or a refusal identical to the one for a chat that does not
   exist), with no data of the chat in it;
-- members get 403 on owner and moderator operations, and on the operators' summary;
+- members get 403 on owner and moderator operations, and on the operators' summary and usage;
 - client-supplied sender, sequence, role or owner ids are refused, for every caller;
 - and nothing is written: every table, the event sink and every socket are as they were.
 """
@@ -44,6 +44,8 @@ HTTP_OPERATIONS = sorted(
 WS_ACTIONS = ("subscribe", "unsubscribe", "typing", "sendMessage", "submitAction")
 JOIN = ("POST", "/chats/{chat_id}/members")
 SUMMARY = ("GET", "/analytics/summary")
+OPERATORS_ONLY = {SUMMARY, ("GET", "/extensions/{extension_id}/usage/chats/{chat_id}")}
+"""Operators' reads: 403 for everyone in the matrix, whether the chat exists or not."""
 MODERATOR_ONLY = {
     ("PATCH", "/chats/{chat_id}/settings"),
     ("POST", "/chats/{chat_id}/complete"),
@@ -100,7 +102,7 @@ def refused(cell: Cell) -> bool:
     }
     if cell.forged:
         return takes_body  # for every caller
-    if cell.operation == SUMMARY:
+    if cell.operation in OPERATORS_ONLY:
         return True  # nobody in the matrix is an operator
     if cell.kind in OUTSIDERS:
         return cell.operation != JOIN or cell.kind == "ai_impersonator"  # anyone else may join
@@ -214,9 +216,9 @@ def _without(text: str, chat_id: str) -> str:
 
 def test_the_matrix_is_what_the_report_says() -> None:
     # Every chat operation of the document and every chat action of the socket is in it
-    assert len(HTTP_OPERATIONS) == 17
+    assert len(HTTP_OPERATIONS) == 18
     assert {c.operation for c in CELLS} >= {*HTTP_OPERATIONS, *(("WS", a) for a in WS_ACTIONS)}
-    assert len(CELLS) == 342
+    assert len(CELLS) == 357
 
 
 @settings(
@@ -259,7 +261,7 @@ def test_no_caller_reads_or_writes_a_chat_beyond_their_role(
         if cell.kind in OUTSIDERS and not cell.websocket:
             expected |= {"chat_not_found"}
         assert code in expected, text
-    elif cell.operation == SUMMARY:
+    elif cell.operation in OPERATORS_ONLY:
         assert_error(response, 403, "forbidden")
     elif cell.kind in OUTSIDERS and cell.operation == JOIN:
         assert_error(response, 403, "forbidden")  # an AI participant's id cannot join as a human

@@ -22,7 +22,9 @@ OPERATIONS: list[tuple[str, str]] = sorted(
 PUBLIC: set[tuple[str, str]] = {("GET", "/health"), ("GET", "/workflows/schema")}
 UNDOCUMENTED_PUBLIC: list[str] = ["/openapi.json", "/docs"]
 JOIN = ("POST", "/chats/{chat_id}/members")
-CHAT_ROUTES = [op for op in OPERATIONS if "{chat_id}" in op[1] and op != JOIN]
+CHAT_USAGE = ("GET", "/extensions/{extension_id}/usage/chats/{chat_id}")
+"""Operators' only, for any chat: everyone else gets the same 403 whether the chat exists or not."""
+CHAT_ROUTES = [op for op in OPERATIONS if "{chat_id}" in op[1] and op not in (JOIN, CHAT_USAGE)]
 SIGNED_IN_ROUTES = [op for op in OPERATIONS if op not in PUBLIC]
 
 VALID_BODIES: dict[tuple[str, str], Any] = {
@@ -151,6 +153,24 @@ def test_outsiders_get_404_and_learn_nothing_on_every_chat_route(
 
     # And nothing changed
     assert snapshot(api, alice, chat_id) == before
+
+
+@pytest.mark.parametrize("kind", ["member", *OUTSIDERS])
+def test_only_operators_read_an_extensions_usage_in_a_chat(
+    api: Api, alice: User, bob: User, carol: User, chat_id: str, kind: str
+) -> None:
+    # Given Alice's chat and a caller who is a member of it or not, but no operator
+    assert CHAT_USAGE in OPERATIONS
+    who = bob if kind == "member" else outsider(kind, api, chat_id, carol)
+    method, path = CHAT_USAGE
+
+    # When they ask for an extension's usage in it, and in a chat that does not exist
+    response = api.call(method, path.format(extension_id="welcome", chat_id=chat_id), who)
+    unknown = api.call(method, path.format(extension_id="welcome", chat_id=UNKNOWN_CHAT_ID), who)
+
+    # Then both are the same refusal: it tells nobody whether the chat exists
+    assert_error(response, 403, "forbidden")
+    assert response.text == unknown.text
 
 
 @pytest.mark.parametrize("kind", OUTSIDERS)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from parley.realtime.service import RealtimeService
     from parley.services.analytics import AnalyticsService
     from parley.services.backfill import BackfillService
+    from parley.services.chat_usage import ChatUsageService
     from parley.services.chats import ChatService
     from parley.services.ephemeral import EphemeralService
     from parley.services.extensions import ExtensionService
@@ -230,6 +231,14 @@ def usage_service() -> UsageService:
     from parley.services.usage import UsageService  # the api's alone
 
     return UsageService(registry().all, UsageMetrics(USAGE_METRICS))
+
+
+@component
+def chat_usage_service() -> ChatUsageService:
+    from parley.adapters.extensions import ExtensionState
+    from parley.services.chat_usage import ChatUsageService  # the api's alone
+
+    return ChatUsageService(registry().all, chat_repository(), ExtensionState)
 
 
 @component

@@ -1,4 +1,5 @@
-"""Per-extension usage for operators: invocations, events, writes and estimated $ of a UTC day."""
+"""Per-extension usage for operators: invocations, events, writes and estimated $ of a UTC day, in all
+chats (the SDK's metrics) or in one (folded from its log)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
 
-from parley.extensions.usage import ExtensionUsage
+from parley.extensions.usage import ExtensionChatsUsage, ExtensionChatUsage, ExtensionUsage
 from parley.http.context import GROUPS_CLAIM, OPERATORS_GROUP, require_operator
-from parley.http.contract import SIGNED_IN, ok, responses
-from parley.root import usage_service
+from parley.http.contract import SIGNED_IN, ChatId, ExtensionId, ok, responses
+from parley.root import chat_usage_service, usage_service
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 
@@ -27,7 +28,14 @@ def _iso_day(value: object) -> object:
     return value
 
 
-Day = Annotated[date, BeforeValidator(_iso_day)]
+def _inside_the_calendar(value: date) -> date:
+    """A day with a day on each side: its window (and the clocks' skew around it) stays a datetime."""
+    if not date.min < value < date.max:
+        raise ValueError(f"a day after {date.min} and before {date.max}")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_iso_day), AfterValidator(_inside_the_calendar)]
 
 
 @router.get(
@@ -44,7 +52,8 @@ Day = Annotated[date, BeforeValidator(_iso_day)]
         {
             403: f"The caller is not in the `{OPERATORS_GROUP}` group (`forbidden`).",
             404: "No extension of that id is registered (`extension_not_found`).",
-            422: "`day` is not a UTC day, YYYY-MM-DD (`validation_error`).",
+            422: "`day` is not a UTC day, YYYY-MM-DD, or is the calendar's first or last "
+            "(`validation_error`).",
             503: "CloudWatch did not answer (`metrics_unavailable`); try again.",
         },
     ),
@@ -55,3 +64,69 @@ def extension_usage(
 ) -> ExtensionUsage:
     require_operator(router.current_event.raw_event, to="see an extension's usage")
     return usage_service().daily(extension_id, day)
+
+
+@router.get(
+    "/extensions/<extension_id>/usage/chats",
+    summary="The chats where an extension cost most on a UTC day, each folded from its log (operators)",
+    description="The chats that stored a message that day (the active-day index), at most 100 of them "
+    "(by chat id; `truncated` past that), each folded as `GET /extensions/{extension_id}/usage/chats/"
+    "{chat_id}` folds it, reading at most 1,000 log entries of each (a busier chat is listed "
+    "`truncated`: ask for it by id); those it was handed an event or wrote in, highest estimated $ "
+    "first. A finished day's chats are cached. Only members of the "
+    f"`{OPERATORS_GROUP}` group (`{GROUPS_CLAIM}` claim) may call it: 403 for others.",
+    operation_id="extension_chats_usage",
+    security=SIGNED_IN,
+    responses=responses(
+        ok(200, "The day's costliest chats"),
+        {
+            403: f"The caller is not in the `{OPERATORS_GROUP}` group (`forbidden`).",
+            404: "No extension of that id is registered (`extension_not_found`).",
+            422: "`day` is not a UTC day, YYYY-MM-DD (or is the calendar's first or last), `limit` is "
+            "not 1 to 100, or the id is malformed "
+            "(`validation_error`).",
+            503: "A chat's log was too busy to read right now (`contention`); try again.",
+        },
+    ),
+)
+def extension_chats_usage(
+    extension_id: ExtensionId,
+    day: Annotated[Day | None, Query(description="The UTC day, YYYY-MM-DD (default: today).")] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="Chats in the list.")] = 20,
+) -> ExtensionChatsUsage:
+    require_operator(router.current_event.raw_event, to="see an extension's usage")
+    return chat_usage_service().top_chats(extension_id, day, limit)
+
+
+@router.get(
+    "/extensions/<extension_id>/usage/chats/<chat_id>",
+    summary="What an extension cost one chat on a UTC day, folded from the chat's log (operators)",
+    description="The events the extension's bus rule was handed in this chat (its rule's pattern on each "
+    "event of the day, as the relay checks it: only while it was enabled there), its hooks' calls the "
+    "log records, its invocations (one per event, an upper bound as its queue batches up to 10, plus "
+    "the hook calls), the writes the log records on its behalf and their estimated cost. Read from the "
+    "chat's log when asked, so counting costs a post nothing; at "
+    "most 10,000 log entries an answer (`truncated` past that); a finished day's answer is cached. Its "
+    "private store's writes are per extension only (`GET /extensions/{extension_id}/usage`). Only "
+    f"members of the `{OPERATORS_GROUP}` group (`{GROUPS_CLAIM}` claim) may call it: 403 for others.",
+    operation_id="extension_chat_usage",
+    security=SIGNED_IN,
+    responses=responses(
+        ok(200, "The chat's figures of the day"),
+        {
+            403: f"The caller is not in the `{OPERATORS_GROUP}` group (`forbidden`).",
+            404: "No extension of that id is registered (`extension_not_found`), or no chat of that id "
+            "(`chat_not_found`).",
+            422: "`day` is not a UTC day, YYYY-MM-DD (or is the calendar's first or last), or an id is "
+            "malformed (`validation_error`).",
+            503: "The chat's log was too busy to read right now (`contention`); try again.",
+        },
+    ),
+)
+def extension_chat_usage(
+    extension_id: ExtensionId,
+    chat_id: ChatId,
+    day: Annotated[Day | None, Query(description="The UTC day, YYYY-MM-DD (default: today).")] = None,
+) -> ExtensionChatUsage:
+    require_operator(router.current_event.raw_event, to="see an extension's usage")
+    return chat_usage_service().chat_daily(extension_id, chat_id, day)
