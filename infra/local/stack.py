@@ -24,6 +24,7 @@ from aiohttp import web
 
 from infra.local import request_state
 from infra.local.auth import LocalIdentityProvider
+from infra.local.aws_clients import skip_signing
 from infra.local.clock import LocalClock
 from infra.local.dispatch import LambdaContext
 from infra.local.dispatcher import Dispatcher
@@ -106,6 +107,7 @@ class LocalStack:
             self.faults, self._published, self._written, watched=frozenset({settings().events_table})
         )
         install_model_faults(self.faults)
+        skip_signing()
         armed = ", ".join(f"{r['point']}@{r['rate']:g}" for r in self.faults.snapshot()["rules"]) or "none"
         progress(f"      faults: seed {self.faults.seed}, armed: {armed} (GET /local/faults)")
 
