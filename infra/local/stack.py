@@ -26,6 +26,7 @@ from infra.local import request_state
 from infra.local.auth import LocalIdentityProvider
 from infra.local.aws_clients import skip_signing
 from infra.local.clock import LocalClock
+from infra.local.cpu import cpu_seconds
 from infra.local.dispatch import LambdaContext
 from infra.local.dispatcher import Dispatcher
 from infra.local.extensions import Reloader, configured, load_all
@@ -151,6 +152,7 @@ class LocalStack:
             events=self.feed.query,
             aws_endpoint=self.environment()["AWS_ENDPOINT_URL"],
             clock=self.clock,
+            cpu=self.cpu_seconds,
         )
 
         progress(f"[5/5] gateway on {self.base_url}")
@@ -247,6 +249,10 @@ class LocalStack:
                 if time.monotonic() > deadline:
                     raise RuntimeError("moto did not start within 30 s") from None
                 time.sleep(0.1)
+
+    def cpu_seconds(self) -> dict[str, float | None]:
+        """CPU seconds used so far by this process (gateway, dispatcher, handlers) and moto's."""
+        return {"stack": cpu_seconds(), "moto": cpu_seconds(self._moto.pid) if self._moto else None}
 
     def _published(self, entries: list[dict[str, Any]]) -> None:
         """PutEvents accepted ``entries``: count them for /local/stats, keep them for /local/events."""
