@@ -315,14 +315,16 @@ class Gateway:
         )
 
     async def post_to_connection(self, request: web.Request) -> web.Response:
-        connection_id = request.match_info["connection_id"]
+        return await self.push(request.match_info["connection_id"], await request.read())
+
+    async def push(self, connection_id: str, data: bytes) -> web.Response:
+        """PostToConnection's answer, over HTTP or handed over in this process (``aws_clients``)."""
         socket = self.sockets.get(connection_id)
         if socket is None or socket.ws.closed:
             return self._gone(connection_id)
         if self.faults.fire("push.gone"):  # the client vanished: it reconnects and resumes
             await socket.ws.close(code=1001, message=b"gone (injected fault push.gone)")
             return self._gone(connection_id)
-        data = await request.read()
         if len(data) > MAX_MESSAGE_BYTES:
             return _json(
                 413, {"message": "payload too large"}, {"x-amzn-ErrorType": "PayloadTooLargeException"}

@@ -1,4 +1,5 @@
-"""The local stack's AWS clients send SigV4's credential scope (what moto routes by) without signing."""
+"""The local stack's AWS clients send SigV4's credential scope (what moto routes by) without signing,
+and hand their pushes to the gateway in-process, under botocore's hooks."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.config import Config
+from botocore.exceptions import ClientError, EndpointConnectionError
 
-from infra.local.aws_clients import skip_signing
+from infra.local.aws_clients import RawBody, push_in_process, skip_signing
 
 
 class _Sent(Exception):
@@ -54,3 +58,66 @@ def test_once_undone_new_clients_sign_again(credentials: None) -> None:
     assert "/eu-west-1/sqs/aws4_request" in header
     assert "Signature=unsigned" not in header
     assert len(header.rsplit("Signature=", 1)[1]) == 64  # a real HMAC-SHA256, hex
+
+
+PUSHED = "http://127.0.0.1:9/@connections/"
+"""A management API endpoint nothing listens on: a request that goes over HTTP fails to connect."""
+
+
+def _pusher(answer: tuple[int, dict[str, str], bytes] | None, pushed: list[tuple[str, bytes]]) -> Any:
+    def push(connection_id: str, data: bytes) -> tuple[int, dict[str, str], bytes] | None:
+        pushed.append((connection_id, data))
+        return answer
+
+    uninstall = push_in_process(push)
+    try:
+        return boto3.session.Session().client(
+            "apigatewaymanagementapi",
+            region_name="us-east-1",
+            endpoint_url=PUSHED.removesuffix("/@connections/"),
+            config=Config(retries={"total_max_attempts": 1}),
+        )
+    finally:
+        uninstall()
+
+
+def test_a_push_is_handed_to_the_gateway_in_process_and_its_answer_read(credentials: None) -> None:
+    pushed: list[tuple[str, bytes]] = []
+    client = _pusher((200, {}, b""), pushed)
+
+    client.post_to_connection(ConnectionId="abc=", Data=b'{"type":"x"}')
+
+    assert pushed == [("abc=", b'{"type":"x"}')]
+
+
+def test_a_410_in_process_is_still_a_gone_exception(credentials: None) -> None:
+    gone = (410, {"x-amzn-ErrorType": "GoneException"}, b'{"message": "connection abc is gone"}')
+    client = _pusher(gone, [])
+
+    with pytest.raises(client.exceptions.GoneException):
+        client.post_to_connection(ConnectionId="abc", Data=b"{}")
+
+
+def test_a_push_the_gateway_cannot_take_now_goes_over_http(credentials: None) -> None:
+    pushed: list[tuple[str, bytes]] = []
+    client = _pusher(None, pushed)
+
+    with pytest.raises(EndpointConnectionError):
+        client.post_to_connection(ConnectionId="abc", Data=b"{}")
+    assert pushed == [("abc", b"{}")]
+
+
+def test_a_fault_hooks_answer_wins_and_nothing_is_pushed(credentials: None) -> None:
+    # Given a before-send hook answering 500, as the push.error fault point does
+    pushed: list[tuple[str, bytes]] = []
+    client = _pusher((200, {}, b""), pushed)
+    client.meta.events.register_first(
+        "before-send.apigatewaymanagementapi.PostToConnection",
+        lambda request, **_: AWSResponse(request.url, 500, {}, RawBody(b"{}")),
+    )
+
+    # When a push is made; Then the client sees the 500 and the socket never got the frame
+    with pytest.raises(ClientError) as failed:
+        client.post_to_connection(ConnectionId="abc", Data=b"{}")
+    assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert pushed == []
