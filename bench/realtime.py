@@ -32,6 +32,8 @@ TARGET_RATE = 25.0
 PACED_BACKLOG = 50
 """Paced posts a chat may have waiting for their push before its poster holds off (a guard: when
 the stack cannot keep up, the rate achieved falls short of the one offered and says so)."""
+CPU_POSTS = 300
+"""Posts of the fixed workload whose CPU time per post ``cpu_per_post`` reports."""
 
 
 def is_message(text: str) -> Callable[[dict[str, Any]], bool]:
@@ -290,6 +292,64 @@ def _summary(load: _Load, rate: float | None, duration: float, expected: int) ->
     }
 
 
+# -- CPU per post -------------------------------------------------------------------------------------
+
+
+def _cpu_seconds(base: str) -> dict[str, float | None]:
+    with urllib.request.urlopen(f"{base}/local/cpu", timeout=10) as response:
+        answer: dict[str, float | None] = json.loads(response.read())["cpu_seconds"]
+        return answer
+
+
+async def _cpu_per_post(base: str, posts: int, progress: Callable[[str], None]) -> dict[str, Any]:
+    """CPU ms per post of each of the stack's processes over a fixed workload: ``posts`` posts over
+    SUSTAINED_CHATS chats, closed loop (IN_FLIGHT each), until every push arrived. CPU time, unlike
+    wall time, barely moves with what else the machine runs."""
+    load = await _open_load(base)
+    readers = [asyncio.create_task(_receive(load, i)) for i in range(len(load.sockets))]
+    before = await asyncio.to_thread(_cpu_seconds, base)
+    each = max(1, posts // SUSTAINED_CHATS)
+    threads = [
+        threading.Thread(target=_post_some, args=(chat, load.prefix, each), daemon=True)
+        for chat in load.chats
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        await asyncio.to_thread(thread.join)
+    sent = sum(len(c.sent) for c in load.chats)
+    await _drain(load, sum(len(chat.sent) for chat, _ in load.sockets))
+    after = await asyncio.to_thread(_cpu_seconds, base)
+    for _, connection in load.sockets:
+        await connection.close()
+    await asyncio.gather(*readers, return_exceptions=True)
+    per_post = {name: _per_post(start, after.get(name), sent) for name, start in before.items()}
+    shown = ", ".join(f"{name} {ms} ms" for name, ms in per_post.items())
+    progress(f"  local CPU per post over {sent} posts: {shown}")
+    return {"posts": sent, "chats": SUSTAINED_CHATS, "in_flight_per_chat": IN_FLIGHT, **per_post}
+
+
+def _per_post(before: float | None, after: float | None, posts: int) -> float | None:
+    """CPU ms per post between two readings (None when a process could not be read)."""
+    if before is None or after is None or not posts:
+        return None
+    return round((after - before) * 1000 / posts, 1)
+
+
+def _post_some(chat: _Chat, prefix: str, count: int) -> None:
+    """Post ``count`` times to one chat, never with more than IN_FLIGHT posts waiting for their push."""
+    for n in range(count):
+        while len(chat.sent) - len(chat.seen) >= IN_FLIGHT:
+            time.sleep(0.002)
+        text = f"{prefix}{chat.chat_id[:8]}-{n}"
+        sent_at = time.perf_counter()
+        status = _post(chat.poster, chat.chat_id, text)
+        if status == 201:
+            chat.sent[text] = sent_at
+        else:
+            chat.refused[status] = chat.refused.get(status, 0) + 1
+
+
 # -- fan-out ------------------------------------------------------------------------------------------
 
 
@@ -331,12 +391,14 @@ def run(
     sustain_seconds: float = 60.0,
     rate: float = TARGET_RATE,
     fanout: tuple[int, ...] = (100, 1000),
+    cpu_posts: int = CPU_POSTS,
     progress: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """The ``local`` section of results.json."""
     with running_stack() as base:
         progress(f"  local stack at {base}")
         latency = post_to_push_latency(base, messages, progress) if messages else []
+        cpu = asyncio.run(_cpu_per_post(base, cpu_posts, progress)) if cpu_posts else None
         sustained = asyncio.run(_sustained(base, sustain_seconds, progress)) if sustain_seconds else None
         paced = (
             asyncio.run(_sustained(base, sustain_seconds, progress, rate))
@@ -357,6 +419,8 @@ def run(
         local["sustained"] = sustained
     if paced:
         local["paced"] = paced
+    if cpu:
+        local["cpu_ms_per_post"] = cpu
     local["fanout_ms"] = fanout_ms
     return local
 

@@ -66,6 +66,7 @@ class Gateway:
         delivered: Callable[[], dict[str, list[str]]] = dict,
         events: Callable[[Mapping[str, str]], dict[str, Any]] | None = None,
         clock: LocalClock | None = None,
+        cpu: Callable[[], dict[str, float | None]] | None = None,
     ) -> None:
         self.identity = identity
         self.sockets: dict[str, Socket] = {}
@@ -77,6 +78,7 @@ class Gateway:
         self._delivered = delivered
         self._events = events
         self.clock = clock or LocalClock()
+        self._cpu = cpu or (lambda: {})
 
     def app(self) -> web.Application:
         # Lambda's 6 MB payload limit, as in AWS: the api function refuses bodies over its own (smaller)
@@ -93,6 +95,7 @@ class Gateway:
         app.router.add_delete("/local/faults", self.clear_faults)
         app.router.add_get("/local/clock", self.read_clock)
         app.router.add_post("/local/clock", self.advance_clock)
+        app.router.add_get("/local/cpu", self.cpu)
         app.router.add_get("/ws", self.websocket)
         app.router.add_post("/@connections/{connection_id}", self.post_to_connection)
         app.router.add_get("/@connections/{connection_id}", self.get_connection)
@@ -187,6 +190,10 @@ class Gateway:
     async def clear_faults(self, request: web.Request) -> web.Response:
         self.faults.clear()
         return _json(200, self.faults.snapshot())
+
+    async def cpu(self, request: web.Request) -> web.Response:
+        """CPU seconds each of the stack's processes used so far (``infra/local/cpu.py``)."""
+        return _json(200, {"cpu_seconds": self._cpu()})
 
     async def read_clock(self, request: web.Request) -> web.Response:
         return _json(200, self.clock.snapshot())
@@ -308,14 +315,16 @@ class Gateway:
         )
 
     async def post_to_connection(self, request: web.Request) -> web.Response:
-        connection_id = request.match_info["connection_id"]
+        return await self.push(request.match_info["connection_id"], await request.read())
+
+    async def push(self, connection_id: str, data: bytes) -> web.Response:
+        """PostToConnection's answer, over HTTP or handed over in this process (``aws_clients``)."""
         socket = self.sockets.get(connection_id)
         if socket is None or socket.ws.closed:
             return self._gone(connection_id)
         if self.faults.fire("push.gone"):  # the client vanished: it reconnects and resumes
             await socket.ws.close(code=1001, message=b"gone (injected fault push.gone)")
             return self._gone(connection_id)
-        data = await request.read()
         if len(data) > MAX_MESSAGE_BYTES:
             return _json(
                 413, {"message": "payload too large"}, {"x-amzn-ErrorType": "PayloadTooLargeException"}

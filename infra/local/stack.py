@@ -21,10 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from botocore.exceptions import ReadTimeoutError
 
 from infra.local import request_state
 from infra.local.auth import LocalIdentityProvider
+from infra.local.aws_clients import push_in_process, skip_signing
 from infra.local.clock import LocalClock
+from infra.local.cpu import cpu_seconds
 from infra.local.dispatch import LambdaContext
 from infra.local.dispatcher import Dispatcher
 from infra.local.extensions import Reloader, configured, load_all
@@ -48,6 +51,9 @@ TICK_EVERY_SECONDS = 5.0
 """AWS ticks extensions once a minute; here more often, so an advanced clock is seen at once (a tick
 for a minute already ticked finds its slots claimed and runs nothing)."""
 ROOT = Path(__file__).resolve().parents[2]
+PUSH_TIMEOUT_SECONDS = 3.0
+"""The pusher's read timeout (``parley.adapters.websocket.PUSH_CONFIG``), for pushes handed over
+in-process."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -70,6 +76,8 @@ class LocalStack:
         self._dispatcher: Dispatcher | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
+        self._gateway: Gateway | None = None
+        self._loop_thread: int | None = None
         self._threads: list[threading.Thread] = []
         self.feed = Feed()  # GET /local/events, `make tail`
         self.clock = LocalClock()  # what extensions' ticks are for: POST /local/clock moves it
@@ -106,6 +114,8 @@ class LocalStack:
             self.faults, self._published, self._written, watched=frozenset({settings().events_table})
         )
         install_model_faults(self.faults)
+        skip_signing()
+        push_in_process(self._push_in_process)
         armed = ", ".join(f"{r['point']}@{r['rate']:g}" for r in self.faults.snapshot()["rules"]) or "none"
         progress(f"      faults: seed {self.faults.seed}, armed: {armed} (GET /local/faults)")
 
@@ -149,8 +159,10 @@ class LocalStack:
             events=self.feed.query,
             aws_endpoint=self.environment()["AWS_ENDPOINT_URL"],
             clock=self.clock,
+            cpu=self.cpu_seconds,
         )
 
+        self._gateway = gateway
         progress(f"[5/5] gateway on {self.base_url}")
         server_up = threading.Event()
         failures: list[BaseException] = []
@@ -171,6 +183,7 @@ class LocalStack:
     def _serve(self, gateway: Gateway, server_up: threading.Event, failures: list[BaseException]) -> None:
         loop = asyncio.new_event_loop()
         self._loop = loop
+        self._loop_thread = threading.get_ident()
         asyncio.set_event_loop(loop)
         # handlers run in threads, as concurrent Lambda invocations would
         loop.set_default_executor(ThreadPoolExecutor(max_workers=32, thread_name_prefix="lambda"))
@@ -245,6 +258,25 @@ class LocalStack:
                 if time.monotonic() > deadline:
                     raise RuntimeError("moto did not start within 30 s") from None
                 time.sleep(0.1)
+
+    def cpu_seconds(self) -> dict[str, float | None]:
+        """CPU seconds used so far by this process (gateway, dispatcher, handlers) and moto's."""
+        return {"stack": cpu_seconds(), "moto": cpu_seconds(self._moto.pid) if self._moto else None}
+
+    def _push_in_process(self, connection_id: str, data: bytes) -> tuple[int, dict[str, str], bytes] | None:
+        """A handler thread's push, run on the gateway's loop (``aws_clients.InProcessPushes``); None
+        before the gateway serves, or from the loop's own thread (it would wait on itself)."""
+        loop, gateway = self._loop, self._gateway
+        if loop is None or gateway is None or threading.get_ident() == self._loop_thread:
+            return None
+        future = asyncio.run_coroutine_threadsafe(gateway.push(connection_id, data), loop)
+        try:
+            response = future.result(timeout=PUSH_TIMEOUT_SECONDS)
+        except TimeoutError as exc:
+            future.cancel()
+            raise ReadTimeoutError(endpoint_url=f"{self.base_url}/@connections/{connection_id}") from exc
+        body = response.body if isinstance(response.body, bytes) else b""
+        return response.status, dict(response.headers), body
 
     def _published(self, entries: list[dict[str, Any]]) -> None:
         """PutEvents accepted ``entries``: count them for /local/stats, keep them for /local/events."""

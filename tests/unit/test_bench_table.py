@@ -53,6 +53,27 @@ def test_the_paced_run_is_met_only_when_it_delivers_the_offered_rate_fast_enough
     assert _rows(unmeasured, ["local"])[0][3] == "**no** (24.0/s, p50 None ms)"
 
 
+def test_cpu_per_post_is_met_only_when_each_process_is_within_its_share() -> None:
+    # Given the fixed workload's CPU per post: both processes within 28 ms, then moto over it,
+    # then moto not measured (no /proc)
+    cpu = {"posts": 300, "chats": 10, "in_flight_per_chat": 4, "stack": 21.0}
+    within = {"local": {"cpu_ms_per_post": cpu | {"moto": 15.2}}}
+    over = {"local": {"cpu_ms_per_post": cpu | {"moto": 30.5}}}
+    unmeasured = {"local": {"cpu_ms_per_post": cpu | {"moto": None}}}
+
+    # When they are tabled
+    # Then the row names both processes, and only both measured and within their share is met
+    row = _rows(within, ["local"])[0]
+    assert row == [
+        "local: CPU per post (300 posts, 10 chats, closed loop)",
+        "stack 21.0 ms; moto 15.2 ms",
+        "<= 28 ms each",
+        "yes",
+    ]
+    assert _rows(over, ["local"])[0][3] == "**no** (stack 21.0 ms, moto 30.5 ms)"
+    assert _rows(unmeasured, ["local"])[0][1:4:2] == ["stack 21.0 ms", "**no** (stack 21.0 ms)"]
+
+
 def test_sections_not_run_and_failed_measures_show_as_such() -> None:
     # Given a cold start that failed, a layer that was not measured, and cost figures
     results = {
