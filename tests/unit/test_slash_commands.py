@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from parley.adapters.dynamodb import Claim, DuplicateClientMessageError
 from parley.adapters.memory import InMemoryPublisher, failing
 from parley.catalog import SYSTEM
 from parley.domain import extensions as ext
@@ -165,15 +166,32 @@ class Members:
     def __init__(self, chat: Chat) -> None:
         self.chat = chat
         self.reads = 0
+        self.claims: dict[str, dict[str, Any]] = {}
 
     def get_chat(self, who: Identity, chat_id: str) -> Chat:
         self.reads += 1
         return self.chat
 
-    def execute_as(self, who: Identity, chat_id: str, decide: Any, *, correlation_id: str | None) -> Outcome:
+    def execute_as(
+        self,
+        who: Identity,
+        chat_id: str,
+        decide: Any,
+        *,
+        correlation_id: str | None,
+        claim: Claim | None = None,
+    ) -> Outcome:
+        """Decided, then committed with its claim in one step, as the unit of work does."""
         outcome: Outcome = decide(self.chat, at(5))
+        if claim is not None:
+            if claim.key in self.claims:
+                raise DuplicateClientMessageError()
+            self.claims[claim.key] = claim.data
         self.chat = outcome.chat
         return outcome
+
+    def claimed(self, key: str) -> dict[str, Any] | None:
+        return self.claims.get(key)
 
 
 def test_a_command_the_bus_refuses_is_a_contention_error_and_a_retry_is_the_same_command() -> None:
@@ -197,6 +215,30 @@ def test_a_command_the_bus_refuses_is_a_contention_error_and_a_retry_is_the_same
     reads = members.reads
     assert commands.invoke(who, chat.chat_id, text="hello /poll") is None
     assert (members.reads, len(bus.published)) == (reads, 1)
+
+
+def test_a_command_retried_after_the_bus_refused_it_is_charged_once() -> None:
+    # Given a chat that takes one post per window, and a bus that refuses the first put
+    chat = with_install(new_chat("free"), "poll")
+    limited = chat.model_copy(
+        update={"settings": chat.settings.model_copy(update={"rate_limit_messages": 1})}
+    )
+    bus = InMemoryPublisher()
+    bus.fail_next = failing()
+    commands = SlashCommands(Members(limited), lambda: REGISTRY, bus)  # type: ignore[arg-type]
+    who = Identity(OWNER, "Owner")
+    with pytest.raises(ContentionError):
+        commands.invoke(who, chat.chat_id, text="/poll a b c", client_message_id="k-1")
+    # When the member retries it (twice), Then it is sent: it was charged when first tried
+    for _ in range(2):
+        assert commands.invoke(who, chat.chat_id, text="/poll a b c", client_message_id="k-1")
+    # And another command is over the limit the first one used
+    with pytest.raises(RateLimitedError):
+        commands.invoke(who, chat.chat_id, text="/poll x y z", client_message_id="k-2")
+    # And without a client id no two commands are the same: each is charged
+    with pytest.raises(RateLimitedError):
+        commands.invoke(who, chat.chat_id, text="/poll a b c")
+    assert len(bus.published) == 2
 
 
 def test_a_command_counts_toward_the_members_rate_limit_like_a_post() -> None:

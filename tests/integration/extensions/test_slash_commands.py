@@ -17,6 +17,7 @@ from parley.topology import queue_routes
 from tests.support.api import Api, User, assert_error
 from tests.support.bus import Bus
 from tests.support.extensions import deliver, registered
+from tests.support.faults import fault, put_events_failing
 from tests.support.sockets import MANAGEMENT_URL, WEBSOCKET_URL, Gateway, Sockets
 
 
@@ -253,3 +254,32 @@ def test_a_command_is_outside_the_turn_order_but_counts_toward_the_rate_limit(
         # And the next is over his rate limit, which commands share with posts: refused, never sent
         assert_error(api.send(bob, chat_id, "/ask 1"), 429, "rate_limited")
     assert len(invoked(bus)) == 1
+
+
+def test_a_command_retried_after_a_503_counts_once_toward_the_rate_limit(
+    api: Api, bus: Bus, alice: User
+) -> None:
+    extension, calls = asker()
+    with fault("events.PutEvents") as put_events:
+        root.reset()  # the publisher's client is built inside the fault, so the hook reaches it
+        with registered(extension):
+            # Given a chat with a rate limit of two messages a minute
+            settings = {"rate_limit_messages": 2, "rate_limit_window_seconds": 60}
+            chat_id = api.create_chat(alice, settings=settings)["chat_id"]
+            enable(api, alice, chat_id, "asker")
+            # When the bus refuses Alice's command: 503, retry with the same client_message_id
+            put_events.arm(put_events_failing())
+            refused = api.send(alice, chat_id, "/ask 0", client_message_id="c-0")
+            assert (refused.status, refused.json["error"]["code"]) == (503, "contention")
+            put_events.disarm()
+            # And she retries it twice (the first retry's answer was lost too)
+            retries = [api.send(alice, chat_id, "/ask 0", client_message_id="c-0") for _ in range(2)]
+            assert [r.status for r in retries] == [202, 202]
+            # Then it counted once: another command still fits in the limit, the one after is over it
+            assert api.send(alice, chat_id, "/ask 1", client_message_id="c-1").status == 202
+            assert_error(api.send(alice, chat_id, "/ask 2", client_message_id="c-2"), 429, "rate_limited")
+            # And a retry of a counted command is still taken at the limit (it was charged already)
+            assert api.send(alice, chat_id, "/ask 0", client_message_id="c-0").status == 202
+            # And the retried command is handled once (four sent: three of them the same command)
+            assert sorted(deliver(extension, invoked(bus))) == [False, False, True, True]
+    assert sorted(c.positional for c in calls) == [("0",), ("1",)]

@@ -415,9 +415,15 @@ class ChatService(ChatQueries):
         decide: Callable[[Chat, datetime], Outcome],
         *,
         correlation_id: str | None = None,
+        claim: Claim | None = None,
     ) -> Outcome:
-        """A member's command decided outside this service (extension installs)."""
-        return self._uow.execute(chat_id, who, decide, correlation_id)
+        """A member's command decided outside this service (extension installs, a slash command's
+        charge); ``claim`` makes it once per key (a repeat raises ``DuplicateClientMessageError``)."""
+        return self._uow.execute(chat_id, who, decide, correlation_id, claim=claim)
+
+    def claimed(self, key: str) -> dict[str, Any] | None:
+        """What a ``Claim`` recorded, if the change that took it was committed."""
+        return self._repo.claimed(key)
 
     def post_extension_message(
         self,
