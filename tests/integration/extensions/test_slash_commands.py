@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from parley import root
+from parley.adapters.dynamodb import ChatRepository
 from parley.extensions.manifest import Manifest, SlashCommand
 from parley.extensions.sdk import CommandCall, Context, Extension
 from parley.topology import queue_routes
@@ -283,3 +284,35 @@ def test_a_command_retried_after_a_503_counts_once_toward_the_rate_limit(
             # And the retried command is handled once (four sent: three of them the same command)
             assert sorted(deliver(extension, invoked(bus))) == [False, False, True, True]
     assert sorted(c.positional for c in calls) == [("0",), ("1",)]
+
+
+def test_a_post_that_starts_with_a_slash_reads_the_chat_once(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    extension, _ = asker()
+    with registered(extension):
+        # Given a chat with the asker enabled, and Alice's socket on it
+        chat_id = api.create_chat(alice)["chat_id"]
+        enable(api, alice, chat_id, "asker")
+        connection = sockets.open(alice, "alice-1")
+        sockets.subscribe(connection, chat_id)
+        loads: list[str] = []
+        load = ChatRepository.load
+
+        def counted(self: ChatRepository, loaded_id: str) -> Any:
+            loads.append(loaded_id)
+            return load(self, loaded_id)
+
+        monkeypatch.setattr(ChatRepository, "load", counted)
+        # When Alice posts a /word no extension declares, over HTTP and over her socket
+        assert api.send(alice, chat_id, "/shrug it happens").status == 201
+        ack = sockets.send(
+            connection, action="sendMessage", chat_id=chat_id, text="/shrug again", client_message_id="w-1"
+        )
+        # Then each is a message whose post read the chat once: the command check's read is the post's
+        assert ack["type"] == "Ack"
+        assert ack["data"]["message"]["text"] == "/shrug again"
+        assert loads == [chat_id, chat_id]
+        # And a command reads it once too: the check's read is its charge's
+        assert api.send(alice, chat_id, "/ask once", client_message_id="c-1").status == 202
+        assert loads == [chat_id] * 3
