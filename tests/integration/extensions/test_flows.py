@@ -34,14 +34,7 @@ from parley.services.chats import Identity
 from parley.settings import settings
 from tests.support.api import Api, User, assert_error, expire_idempotency_records
 from tests.support.bus import Bus
-from tests.support.extensions import deliver, registered
-
-
-def install(api: Api, user: User, chat_id: str, extension_id: str, **config: Any) -> None:
-    response = api.put(
-        f"/chats/{chat_id}/extensions/{extension_id}", user, body={"enabled": True, "config": config}
-    )
-    assert response.status in (200, 201), response.text
+from tests.support.extensions import deliver, install, registered
 
 
 def messages(api: Api, user: User, chat_id: str) -> list[dict[str, Any]]:

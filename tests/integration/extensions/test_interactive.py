@@ -20,11 +20,11 @@ from parley.domain.model import Outcome
 from parley.errors import ConcurrentWriteError
 from parley.extensions.manifest import Manifest
 from parley.extensions.sdk import Context, Extension
-from tests.integration.extensions.test_readme_example import example
 from tests.support.api import Api, User, assert_error
 from tests.support.bus import Bus
 from tests.support.extensions import deliver, registered
 from tests.support.interactive import POLL, act, chat_with, lunch_bot, post_the_poll, spy
+from tests.support.readme import example
 from tests.support.sockets import MANAGEMENT_URL, WEBSOCKET_URL, Gateway, Sockets
 
 

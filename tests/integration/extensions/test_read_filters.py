@@ -25,11 +25,10 @@ from parley.extensions.manifest import EmptyConfig, Hooks, Manifest
 from parley.extensions.sdk import Context, Extension
 from parley.realtime.fanout import Broadcaster
 from parley.services.read_filters import VERDICT_TTL, ReadFilters
-from tests.integration.extensions.test_flows import install
-from tests.integration.extensions.test_readme_example import example
 from tests.support.api import Api, User
 from tests.support.bus import Bus
-from tests.support.extensions import deliver, registered
+from tests.support.extensions import deliver, install, registered
+from tests.support.readme import example
 from tests.support.sockets import MANAGEMENT_URL, WEBSOCKET_URL, Gateway, Sockets
 
 SPOILER = "the butler ||did it||"
