@@ -12,7 +12,7 @@ from pathlib import Path
 from parley.catalog import MessageView
 from parley_client import Client, local_token
 from parley_client.models import AcceptedCommand
-from tests.e2e.test_cli import User as CliUser
+from tests.support.cli import User as CliUser
 
 
 def client(stack: str, name: str) -> Client:

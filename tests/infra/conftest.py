@@ -61,6 +61,10 @@ class Synth:
         found: dict[str, Any] = self.template["Resources"][logical_id]
         return found
 
+    def function(self, name: str) -> dict[str, Any]:
+        """A Lambda's resource, by its spec name (``infra.specs``)."""
+        return self.resource(self.logical_id(self.stack.lambdas[name]))
+
     def logical_id(self, construct: cdk.CfnElement | Any) -> str:
         element = construct if isinstance(construct, cdk.CfnElement) else construct.node.default_child
         resolved: str = self.stack.resolve(element.logical_id)

@@ -13,10 +13,6 @@ from parley.topology import route
 from tests.infra.conftest import Synth
 
 
-def _function(synth: Synth, name: str) -> dict[str, Any]:
-    return synth.resource(synth.logical_id(synth.stack.lambdas[name]))
-
-
 def test_every_handler_folder_is_deployed_or_deferred_with_a_reason() -> None:
     folders = {p.parent.name for p in FUNCTIONS_DIR.glob("*/handler.py")}
     specs = {f.name for f in FUNCTIONS}
@@ -49,13 +45,13 @@ def test_one_lambda_per_spec_on_arm64_python_313_with_json_logs(synth: Synth) ->
 
 def test_memory_and_timeout_come_from_the_spec(synth: Synth) -> None:
     for spec in FUNCTIONS:
-        props = _function(synth, spec.name)["Properties"]
+        props = synth.function(spec.name)["Properties"]
         assert (props["MemorySize"], props["Timeout"]) == (spec.memory_mb, spec.timeout_seconds)
 
 
 def test_environment_is_settings_aliases_and_powertools_wiring_only(synth: Synth) -> None:
     for spec in FUNCTIONS:
-        env = _function(synth, spec.name)["Properties"]["Environment"]["Variables"]
+        env = synth.function(spec.name)["Properties"]["Environment"]["Variables"]
         assert set(env) <= KNOWN_SETTINGS | {k for k in env if k.startswith("POWERTOOLS_")}
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Parley"
         assert env["POWERTOOLS_SERVICE_NAME"] == f"parley-{spec.name}"
@@ -177,12 +173,12 @@ def test_only_the_http_apis_logs_are_in_the_infrequent_access_class(synth: Synth
         return str(groups[logical_id]["Properties"].get("LogGroupClass", "STANDARD"))
 
     for spec in FUNCTIONS:
-        group = _function(synth, spec.name)["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        group = synth.function(spec.name)["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
         assert class_of(group) == spec.log_class, spec.name
     # the api's (it emits no embedded metrics) and the HTTP API's access log; every group whose
     # lines are metrics (analytics, the SDK's usage, the consumers' counters) stays Standard
     infrequent = {k for k in groups if class_of(k) == "INFREQUENT_ACCESS"}
     access_log = synth.logical_id(synth.stack.http.node.find_child("AccessLogs"))
-    api_logs = _function(synth, "api")["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+    api_logs = synth.function("api")["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
     assert infrequent == {api_logs, access_log}
     assert [s.name for s in FUNCTIONS if s.log_class == "INFREQUENT_ACCESS"] == ["api"]

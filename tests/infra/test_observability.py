@@ -12,7 +12,6 @@ from infra.specs import FUNCTIONS, Consumes, Http, WebSocket, deployed_routes
 from parley.extensions.builtin import manifests
 from parley.extensions.usage import USAGE_USD
 from tests.infra.conftest import Synth
-from tests.infra.test_functions import _function
 
 
 def test_any_message_in_any_dlq_raises_an_alarm_to_the_topic(synth: Synth) -> None:
@@ -98,7 +97,7 @@ def test_the_dashboard_shows_websocket_traffic_and_ai_reply_time(synth: Synth) -
 def test_only_the_api_is_traced_and_consumers_log_at_warn(synth: Synth) -> None:
     # Given every function as deployed
     for spec in FUNCTIONS:
-        props = _function(synth, spec.name)["Properties"]
+        props = synth.function(spec.name)["Properties"]
         env = props["Environment"]["Variables"]
         levels = (props["LoggingConfig"]["SystemLogLevel"], props["LoggingConfig"]["ApplicationLogLevel"])
         # Then X-Ray is active on the api alone, and Powertools' tracer is off where it is not

@@ -13,8 +13,8 @@ from infra.application import STACK_NAME
 from infra.config import StackConfig
 from infra.nag import MIN_REASON
 from infra.web_hosting import hosted_csp
+from tests.infra.checkov import baseline, failed, scan
 from tests.infra.conftest import CONTEXT, ROOT, Synth, synthesize
-from tests.infra.test_checkov import baseline, failed, scan
 
 WEB: dict[str, Any] = {
     **CONTEXT,

@@ -22,6 +22,8 @@ from parley.services.inbox import InboxService
 from parley.services.unit_of_work import Identity
 from tests.support.api import Api, User
 from tests.support.bus import Bus
+from tests.support.extensions import deliver, registered
+from tests.support.interactive import act, chat_with, lunch_bot, post_the_poll
 
 
 def _inbox(api: Api, user: User, **query: Any) -> dict[str, Any]:
@@ -197,9 +199,6 @@ def test_read_marker_moved_goes_to_the_callers_own_sockets_only(
 def test_the_preview_follows_an_update_of_the_latest_message_only(
     api: Api, bus: Bus, alice: User, bob: User
 ) -> None:
-    from tests.integration.extensions.test_interactive import act, chat_with, lunch_bot, post_the_poll
-    from tests.support.extensions import deliver, registered
-
     bot = lunch_bot()
     with registered(bot):
         # Given a chat whose latest message is the lunch bot's poll

@@ -35,6 +35,7 @@ from parley.realtime.service import RealtimeService, TicketRejectedError
 from parley.services.chats import Identity
 from tests.support.api import Api, User
 from tests.support.bus import Bus
+from tests.support.chats import chat_of
 from tests.support.sockets import (
     MANAGEMENT_URL,
     WEBSOCKET_URL,
@@ -44,31 +45,6 @@ from tests.support.sockets import (
     effect,
     subscribed,
 )
-
-
-@pytest.fixture
-def gateway(api: Api, monkeypatch: pytest.MonkeyPatch) -> Gateway:
-    """Point the pusher at an endpoint moto serves, and hook its client before anything pushes."""
-    monkeypatch.setenv("PARLEY_WEBSOCKET_MANAGEMENT_URL", MANAGEMENT_URL)
-    monkeypatch.setenv("PARLEY_WEBSOCKET_URL", WEBSOCKET_URL)
-    root.reset()
-    injected = Gateway()
-    injected.install(root.pusher().client)
-    return injected
-
-
-@pytest.fixture
-def sockets(api: Api, gateway: Gateway) -> Sockets:
-    return Sockets(api, gateway)
-
-
-def chat_of(api: Api, bus: Bus, owner: User, *members: User, turn_mode: str = "free") -> str:
-    """A chat whose creation and joins have all been delivered (so later frames are only what follows)."""
-    chat_id: str = api.create_chat(owner, turn_mode=turn_mode)["chat_id"]
-    for member in members:
-        assert api.post(f"/chats/{chat_id}/members", member).status == 200
-    bus.pump()
-    return chat_id
 
 
 def event_log(api: Api, user: User, chat_id: str) -> list[dict[str, Any]]:

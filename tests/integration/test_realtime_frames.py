@@ -16,15 +16,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.integration import test_realtime
-from tests.integration.test_realtime import chat_of
 from tests.support.api import Api, User
 from tests.support.bus import Bus
+from tests.support.chats import chat_of
 from tests.support.frame_strategies import frames, with_chats
 from tests.support.frames import conforms
 from tests.support.sockets import Sockets
-
-gateway, sockets = test_realtime.gateway, test_realtime.sockets  # fixtures shared with those tests
 
 _connection_ids = itertools.count()
 

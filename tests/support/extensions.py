@@ -10,6 +10,7 @@ from infra.local.functions import load_handler
 from parley import root
 from parley.extensions import builtin, hooks
 from parley.extensions.sdk import Extension
+from tests.support.api import Api, User
 
 
 @contextmanager
@@ -40,3 +41,10 @@ def bind_shipped() -> None:
     test may have left others), so a test may call ``extension.deliver`` directly."""
     for extension_id in builtin.BUILTIN:
         builtin.extension(extension_id).use(root.extension_runtime)
+
+
+def install(api: Api, user: User, chat_id: str, extension_id: str, **config: Any) -> None:
+    response = api.put(
+        f"/chats/{chat_id}/extensions/{extension_id}", user, body={"enabled": True, "config": config}
+    )
+    assert response.status in (200, 201), response.text

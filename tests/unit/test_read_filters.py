@@ -4,6 +4,8 @@ shipped spoilers filter."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +22,7 @@ from parley.extensions.builtin import spoilers
 from parley.extensions.hooks import HookRunner, ReadFilterAnswer, ReadFilterRequest, ReadMessage, ReadVerdict
 from parley.extensions.manifest import ExtensionDocument, Hooks, Manifest
 from parley.extensions.sdk import Extension
-from parley.services.read_filters import ReadFilters
+from parley.services.read_filters import VERDICT_TTL, ReadFilters
 from tests.unit.chats import T0, new_chat, with_members
 
 BOB, CAROL = "user-bob", "user-carol"
@@ -94,7 +96,8 @@ def service(
     invoker = CallingInvoker(*extensions, late=late)
     cache = InMemoryVerdictCache()
     registry = {e.id: e.manifest.document() for e in extensions}
-    return ReadFilters(cache, lambda: registry, HookRunner(invoker, budget_ms=100)), invoker, cache
+    filters = ReadFilters(cache, lambda: registry, HookRunner(invoker, budget_ms=100), clock=lambda: T0)
+    return filters, invoker, cache
 
 
 def spoilers_message() -> ReadMessage:
@@ -189,6 +192,21 @@ def test_verdicts_are_ruled_once_for_every_member_then_read_from_the_cache() -> 
     [(_, request)] = invoker.calls
     assert sorted(request["viewers"]) == sorted(["user-alice", BOB, CAROL])
     assert set(cache.rows) == {("chat-1", 1, 1), ("chat-1", 2, 1)}
+
+
+def test_cached_verdicts_expire_so_they_only_bound_storage() -> None:
+    # Given a ruling at T0
+    filters, invoker, cache = service(spoilers.extension)
+    chat = chat_with(("spoilers", {"hide_for": [BOB]}))
+    filters.messages_for(chat, BOB, [message(1, "||x||"), message(2, "plain")])
+    # Then each message's verdicts expire VERDICT_TTL later, the figure README gives
+    assert set(cache.expires.values()) == {T0 + VERDICT_TTL}
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert f"Each item expires {VERDICT_TTL // timedelta(days=1)} days after its ruling" in readme
+    # And once expired (gone), the next read rules again and shows the same
+    cache.rows.clear()
+    [seen, _] = filters.messages_for(chat, BOB, [message(1, "||x||"), message(2, "plain")])
+    assert (seen.text, len(invoker.calls)) == ("[spoiler]", 2)
 
 
 def test_a_viewer_the_cache_does_not_cover_is_ruled_again() -> None:
@@ -327,7 +345,7 @@ def test_a_v1_verdict_saved_after_the_update_is_not_read_for_v2() -> None:
     late = filters.verdicts(chat, [message(1, "plain")], [BOB])
     cache.rows.clear()
     for (sequence, _), verdicts in late.by_version.items():
-        cache.save_read_verdicts("chat-1", sequence, verdicts)
+        cache.save_read_verdicts("chat-1", sequence, verdicts, expires_at=T0 + VERDICT_TTL)
 
     # When v2 is read, Then it is ruled on, not shown by v1's verdict
     [seen] = filters.messages_for(chat, BOB, [updated(1, "||x||", 2)])
@@ -432,7 +450,9 @@ def test_spoilers_can_hide_the_whole_message_and_leaves_plain_text_alone() -> No
 
 
 class UnwritableCache(InMemoryVerdictCache):
-    def save_read_verdicts(self, chat_id: str, sequence: int, verdicts: MessageVerdicts) -> None:
+    def save_read_verdicts(
+        self, chat_id: str, sequence: int, verdicts: MessageVerdicts, *, expires_at: datetime
+    ) -> None:
         raise StoreError("throttled")
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from parley.adapters.dynamodb import Claim, DuplicateClientMessageError, LoadedChat
 from parley.adapters.memory import InMemoryPublisher, failing
 from parley.catalog import SYSTEM
 from parley.domain import extensions as ext
@@ -14,7 +15,7 @@ from parley.domain.model import Chat, Outcome
 from parley.errors import ContentionError, InvalidRequestError, RateLimitedError
 from parley.extensions.manifest import ExtensionDocument, Manifest, SlashCommand
 from parley.extensions.sdk import CommandCall
-from parley.services.slash import SlashCommands
+from parley.services.slash import CommandAccepted, NotACommand, SlashCommands
 from parley.services.unit_of_work import Identity
 from tests.unit.chats import OWNER, at, new_chat
 
@@ -165,15 +166,33 @@ class Members:
     def __init__(self, chat: Chat) -> None:
         self.chat = chat
         self.reads = 0
+        self.claims: dict[str, dict[str, Any]] = {}
 
-    def get_chat(self, who: Identity, chat_id: str) -> Chat:
+    def read_as_member(self, who: Identity, chat_id: str) -> LoadedChat:
         self.reads += 1
-        return self.chat
+        return LoadedChat(self.chat, self.reads)
 
-    def execute_as(self, who: Identity, chat_id: str, decide: Any, *, correlation_id: str | None) -> Outcome:
+    def execute_as(
+        self,
+        who: Identity,
+        chat_id: str,
+        decide: Any,
+        *,
+        correlation_id: str | None,
+        claim: Claim | None = None,
+        preloaded: LoadedChat | None = None,
+    ) -> Outcome:
+        """Decided, then committed with its claim in one step, as the unit of work does."""
         outcome: Outcome = decide(self.chat, at(5))
+        if claim is not None:
+            if claim.key in self.claims:
+                raise DuplicateClientMessageError()
+            self.claims[claim.key] = claim.data
         self.chat = outcome.chat
         return outcome
+
+    def claimed(self, key: str) -> dict[str, Any] | None:
+        return self.claims.get(key)
 
 
 def test_a_command_the_bus_refuses_is_a_contention_error_and_a_retry_is_the_same_command() -> None:
@@ -190,13 +209,44 @@ def test_a_command_the_bus_refuses_is_a_contention_error_and_a_retry_is_the_same
     assert bus.published == []
     # And the retry with the same client id is the same command, once on the bus
     accepted = commands.invoke(who, chat.chat_id, text="/poll a b c", client_message_id="k-1")
-    assert accepted is not None
+    assert isinstance(accepted, CommandAccepted)
     assert accepted.command_id == slash.command_id(chat.chat_id, OWNER, "k-1")
     assert [e.data.command_id for e in bus.published] == [accepted.command_id]
     # And a text that is no command costs nothing: no read, no publish
     reads = members.reads
-    assert commands.invoke(who, chat.chat_id, text="hello /poll") is None
+    assert commands.invoke(who, chat.chat_id, text="hello /poll") == NotACommand()
     assert (members.reads, len(bus.published)) == (reads, 1)
+    # And a /word that is no command reads the chat once, and hands that read to the post
+    not_one = commands.invoke(who, chat.chat_id, text="/shrug it happens")
+    assert isinstance(not_one, NotACommand)
+    assert not_one.read is not None
+    assert not_one.read.chat == members.chat
+    assert (members.reads, len(bus.published)) == (reads + 1, 1)
+
+
+def test_a_command_retried_after_the_bus_refused_it_is_charged_once() -> None:
+    # Given a chat that takes one post per window, and a bus that refuses the first put
+    chat = with_install(new_chat("free"), "poll")
+    limited = chat.model_copy(
+        update={"settings": chat.settings.model_copy(update={"rate_limit_messages": 1})}
+    )
+    bus = InMemoryPublisher()
+    bus.fail_next = failing()
+    commands = SlashCommands(Members(limited), lambda: REGISTRY, bus)  # type: ignore[arg-type]
+    who = Identity(OWNER, "Owner")
+    with pytest.raises(ContentionError):
+        commands.invoke(who, chat.chat_id, text="/poll a b c", client_message_id="k-1")
+    # When the member retries it (twice), Then it is sent: it was charged when first tried
+    for _ in range(2):
+        accepted = commands.invoke(who, chat.chat_id, text="/poll a b c", client_message_id="k-1")
+        assert isinstance(accepted, CommandAccepted)
+    # And another command is over the limit the first one used
+    with pytest.raises(RateLimitedError):
+        commands.invoke(who, chat.chat_id, text="/poll x y z", client_message_id="k-2")
+    # And without a client id no two commands are the same: each is charged
+    with pytest.raises(RateLimitedError):
+        commands.invoke(who, chat.chat_id, text="/poll a b c")
+    assert len(bus.published) == 2
 
 
 def test_a_command_counts_toward_the_members_rate_limit_like_a_post() -> None:
@@ -208,7 +258,8 @@ def test_a_command_counts_toward_the_members_rate_limit_like_a_post() -> None:
     commands = SlashCommands(Members(limited), lambda: REGISTRY, bus)  # type: ignore[arg-type]
     who = Identity(OWNER, "Owner")
     for n in range(2):
-        assert commands.invoke(who, chat.chat_id, text=f"/poll q{n} a b", client_message_id=f"k{n}")
+        accepted = commands.invoke(who, chat.chat_id, text=f"/poll q{n} a b", client_message_id=f"k{n}")
+        assert isinstance(accepted, CommandAccepted)
     # When the member loops the command past the chat's limit, Then it is refused and never sent
     with pytest.raises(RateLimitedError):
         commands.invoke(who, chat.chat_id, text="/poll q a b", client_message_id="k3")

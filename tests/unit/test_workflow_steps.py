@@ -27,7 +27,7 @@ from parley.errors import ChatCompletedError, InvalidRequestError
 from parley.extensions.builtin import webhook, workflows
 from parley.extensions.policy import SHADOW, refusal
 from tests.unit.chats import OWNER, at, new_chat, with_members
-from tests.unit.test_workflows import World, joined, runs, workflow
+from tests.unit.workflow_world import World, joined, runs, workflow
 
 FLOOR = {"do": "give_floor"}
 MODERATED = {"do": "change_setting", "settings": {"turn_mode": "moderated"}}

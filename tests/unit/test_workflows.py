@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
-from parley.adapters.memory import InMemoryPublisher, InMemoryStore
 from parley.catalog import (
     CORE_SOURCE,
     Actor,
@@ -20,8 +19,6 @@ from parley.catalog import (
     ExtensionConfigChanged,
     MessageStored,
     MessageView,
-    ParticipantView,
-    UserJoined,
     WorkflowRun,
     WorkflowRunReported,
     new_event,
@@ -32,21 +29,11 @@ from parley.domain.model import Chat
 from parley.extensions.builtin import webhook, welcome, workflows
 from parley.extensions.manifest import Manifest
 from parley.extensions.policy import refusal
-from parley.extensions.sdk import SHARED_SCOPE, TICK_KEY, Extension, Runtime, TickFailedError
-from tests.unit.chats import OWNER, at, new_chat, with_members
+from parley.extensions.sdk import SHARED_SCOPE, TICK_KEY, Extension, TickFailedError
+from tests.unit.chats import OWNER, at, new_chat
+from tests.unit.workflow_world import World, joined, runs, workflow
 
 SECRET = "s" * 20
-
-
-def workflow(
-    event: str | None = "UserJoined", *steps: Any, conditions: Any = (), **extra: Any
-) -> dict[str, Any]:
-    return {
-        "id": extra.pop("id", "w1"),
-        "trigger": {"event": event, "conditions": list(conditions)},
-        "steps": list(steps) or [{"do": "post", "text": "Hi {actor.name}"}],
-        **extra,
-    }
 
 
 def fields(config: Mapping[str, Any]) -> list[str]:
@@ -229,46 +216,6 @@ def test_the_workflows_extension_publishes_the_same_schema_as_its_config() -> No
 # -- the extension on in-memory ports --------------------------------------------------------------------
 
 
-class World:
-    """One chat with Bob as a member and the given extensions installed with their configs."""
-
-    def __init__(self, configs: Mapping[str, dict[str, Any]], *extensions: Extension[Any]) -> None:
-        chat = with_members(new_chat("free"), "user-bob")
-        for extension_id, config in configs.items():
-            chat = installs.put_install(
-                chat,
-                user_id=OWNER,
-                extension_id=extension_id,
-                version="1",
-                enabled=True,
-                config=config,
-                now=at(1),
-            ).chat
-        self.chat = chat
-        self.bus = InMemoryPublisher()
-        self.stores: dict[tuple[str, str], InMemoryStore] = {}
-        documents = {e.id: e.manifest.document() for e in extensions}
-        self.runtime = Runtime(
-            load_chat=lambda chat_id: self.chat,
-            registry=lambda: documents,
-            publish=self.bus.publish,
-            state=lambda ext, chat_id: self.stores.setdefault((ext, chat_id), InMemoryStore()),
-        )
-        for extension in extensions:
-            extension.use(self.runtime)
-
-
-def joined(chat: Chat, name: str = "Bob", kind: str = "human", sequence: int = 9) -> dict[str, Any]:
-    participant = ParticipantView(id=f"user-{name.lower()}", name=name, kind=kind, role="member")
-    data = UserJoined(participant=participant, turn_mode="free")
-    envelope = new_event(data, chat_id=chat.chat_id, actor=Actor(id=participant.id, kind="user", name=name))
-    return {
-        "source": CORE_SOURCE,
-        "detail-type": "UserJoined",
-        "detail": envelope.with_sequence(sequence).to_detail(),
-    }
-
-
 def said(outputs: list[Envelope[Any]]) -> list[tuple[str, str, str | None, Any]]:
     """What reached members, whichever extension said it: (type, text, for whom, audience)."""
     return [
@@ -276,10 +223,6 @@ def said(outputs: list[Envelope[Any]]) -> list[tuple[str, str, str | None, Any]]
         for o in outputs
         if o.event_type in ("ExtensionMessageRequested", "ExtensionEphemeralRequested")
     ]
-
-
-def runs(outputs: list[Envelope[Any]]) -> list[WorkflowRunReported]:
-    return [o.data for o in outputs if isinstance(o.data, WorkflowRunReported)]
 
 
 WELCOME_AS_WORKFLOW = {

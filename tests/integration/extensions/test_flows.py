@@ -15,7 +15,15 @@ from infra.local.dispatch import LambdaContext, sqs_event
 from infra.local.functions import load_handler
 from parley import root
 from parley.adapters.tables import ChatRecord
-from parley.catalog import SYSTEM, Actor, Envelope, ExtensionMessageRequested, UserJoined, new_event
+from parley.catalog import (
+    SYSTEM,
+    Actor,
+    Envelope,
+    ExtensionMessageRequested,
+    UserJoined,
+    new_event,
+    parse_detail,
+)
 from parley.consumers import sqs_consumer
 from parley.extensions.builtin import welcome
 from parley.extensions.hooks import ModerationDecision, ModerationRequest, TurnDecision, TurnRequest
@@ -26,14 +34,7 @@ from parley.services.chats import Identity
 from parley.settings import settings
 from tests.support.api import Api, User, assert_error, expire_idempotency_records
 from tests.support.bus import Bus
-from tests.support.extensions import deliver, registered
-
-
-def install(api: Api, user: User, chat_id: str, extension_id: str, **config: Any) -> None:
-    response = api.put(
-        f"/chats/{chat_id}/extensions/{extension_id}", user, body={"enabled": True, "config": config}
-    )
-    assert response.status in (200, 201), response.text
+from tests.support.extensions import deliver, install, registered
 
 
 def messages(api: Api, user: User, chat_id: str) -> list[dict[str, Any]]:
@@ -515,6 +516,24 @@ def test_a_success_after_failures_resets_the_count(api: Api, bus: Bus, alice: Us
 
     assert api.get(f"/chats/{chat_id}/extensions/flaky", alice).json["consecutive_failures"] == 0
     assert len(of_type(bus, "ExtensionRecovered", chat_id)) == 1
+
+
+def test_a_failure_report_delivered_twice_counts_once(api: Api, bus: Bus, alice: User) -> None:
+    flaky = _failing_extension([True])
+    with registered(flaky):
+        # Given one failure of the extension, reported and counted
+        chat_id = api.create_chat(alice)["chat_id"]
+        install(api, alice, chat_id, "flaky")
+        api.send(alice, chat_id, "one")
+        with pytest.raises(RuntimeError):
+            deliver(flaky, of_type(bus, "MessageStored", chat_id)[-1:])
+        bus.pump()
+        assert api.get(f"/chats/{chat_id}/extensions/flaky", alice).json["consecutive_failures"] == 1
+        # When the gateway gets the same report again (its queue delivers at least once)
+        [report] = of_type(bus, "ExtensionFailed", chat_id)
+        assert root.extension_service().accept(parse_detail(report["detail"]), report["source"]) is None
+    # Then the failure still counts once toward the circuit
+    assert api.get(f"/chats/{chat_id}/extensions/flaky", alice).json["consecutive_failures"] == 1
 
 
 def test_a_raising_extension_never_blocks_the_core_flow(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,17 +18,17 @@ from parley.adapters.history import verdicts_key
 from parley.adapters.memory import InMemoryPusher
 from parley.adapters.tables import IdempotencyRecord
 from parley.catalog import parse_detail
+from parley.clock import utc_now
 from parley.domain.read_filters import MessageKey, MessageVerdicts
 from parley.extensions.hooks import ReadFilterAnswer, ReadFilterRequest, ReadVerdict
 from parley.extensions.manifest import EmptyConfig, Hooks, Manifest
 from parley.extensions.sdk import Context, Extension
 from parley.realtime.fanout import Broadcaster
-from parley.services.read_filters import ReadFilters
-from tests.integration.extensions.test_flows import install
-from tests.integration.extensions.test_readme_example import example
+from parley.services.read_filters import VERDICT_TTL, ReadFilters
 from tests.support.api import Api, User
 from tests.support.bus import Bus
-from tests.support.extensions import deliver, registered
+from tests.support.extensions import deliver, install, registered
+from tests.support.readme import example
 from tests.support.sockets import MANAGEMENT_URL, WEBSOCKET_URL, Gateway, Sockets
 
 SPOILER = "the butler ||did it||"
@@ -346,8 +346,12 @@ def test_the_hook_is_asked_once_per_message_however_many_reads(
     ]
     assert texts(api, bob, chat_id) == [("ONE", "rewritten"), ("TWO", "rewritten"), ("THREE", "rewritten")]
     assert texts(api, alice, chat_id) == [("one", None), ("two", None), ("three", None)]
-    # and the verdicts are cached, one item per message
+    # and the verdicts are cached, one item per message, expiring VERDICT_TTL after their ruling
     assert all(cached(chat_id, sequence) for sequence in (1, 2, 3))
+    for sequence in (1, 2, 3):
+        expires = IdempotencyRecord.get(verdicts_key(chat_id, sequence)).expiration
+        assert expires is not None
+        assert abs(expires - (utc_now() + VERDICT_TTL)) < timedelta(minutes=5)
 
 
 def cached(chat_id: str, sequence: int) -> bool:

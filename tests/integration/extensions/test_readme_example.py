@@ -5,11 +5,9 @@ Each block is marked in README.md with ``<!-- example: <name> -->`` before its f
 
 from __future__ import annotations
 
-import re
 import sys
 import types
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,15 +17,7 @@ from parley.extensions.sdk import Extension
 from tests.support.api import Api, User, assert_error
 from tests.support.bus import Bus
 from tests.support.extensions import deliver, registered
-
-README = Path(__file__).resolve().parents[3] / "README.md"
-EXAMPLE = re.compile(r"<!-- example: (?P<name>[\w-]+) -->\n```python\n(?P<code>.*?)```", re.DOTALL)
-
-
-def example(name: str) -> str:
-    found = {m["name"]: m["code"] for m in EXAMPLE.finditer(README.read_text(encoding="utf-8"))}
-    assert name in found, f"README.md has no `<!-- example: {name} -->` python block (has {sorted(found)})"
-    return found[name]
+from tests.support.readme import example
 
 
 @pytest.fixture

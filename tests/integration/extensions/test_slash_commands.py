@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 
 from parley import root
+from parley.adapters.dynamodb import ChatRepository
 from parley.extensions.manifest import Manifest, SlashCommand
 from parley.extensions.sdk import CommandCall, Context, Extension
 from parley.topology import queue_routes
 from tests.support.api import Api, User, assert_error
 from tests.support.bus import Bus
 from tests.support.extensions import deliver, registered
+from tests.support.faults import fault, put_events_failing
 from tests.support.sockets import MANAGEMENT_URL, WEBSOCKET_URL, Gateway, Sockets
 
 
@@ -253,3 +255,64 @@ def test_a_command_is_outside_the_turn_order_but_counts_toward_the_rate_limit(
         # And the next is over his rate limit, which commands share with posts: refused, never sent
         assert_error(api.send(bob, chat_id, "/ask 1"), 429, "rate_limited")
     assert len(invoked(bus)) == 1
+
+
+def test_a_command_retried_after_a_503_counts_once_toward_the_rate_limit(
+    api: Api, bus: Bus, alice: User
+) -> None:
+    extension, calls = asker()
+    with fault("events.PutEvents") as put_events:
+        root.reset()  # the publisher's client is built inside the fault, so the hook reaches it
+        with registered(extension):
+            # Given a chat with a rate limit of two messages a minute
+            settings = {"rate_limit_messages": 2, "rate_limit_window_seconds": 60}
+            chat_id = api.create_chat(alice, settings=settings)["chat_id"]
+            enable(api, alice, chat_id, "asker")
+            # When the bus refuses Alice's command: 503, retry with the same client_message_id
+            put_events.arm(put_events_failing())
+            refused = api.send(alice, chat_id, "/ask 0", client_message_id="c-0")
+            assert (refused.status, refused.json["error"]["code"]) == (503, "contention")
+            put_events.disarm()
+            # And she retries it twice (the first retry's answer was lost too)
+            retries = [api.send(alice, chat_id, "/ask 0", client_message_id="c-0") for _ in range(2)]
+            assert [r.status for r in retries] == [202, 202]
+            # Then it counted once: another command still fits in the limit, the one after is over it
+            assert api.send(alice, chat_id, "/ask 1", client_message_id="c-1").status == 202
+            assert_error(api.send(alice, chat_id, "/ask 2", client_message_id="c-2"), 429, "rate_limited")
+            # And a retry of a counted command is still taken at the limit (it was charged already)
+            assert api.send(alice, chat_id, "/ask 0", client_message_id="c-0").status == 202
+            # And the retried command is handled once (four sent: three of them the same command)
+            assert sorted(deliver(extension, invoked(bus))) == [False, False, True, True]
+    assert sorted(c.positional for c in calls) == [("0",), ("1",)]
+
+
+def test_a_post_that_starts_with_a_slash_reads_the_chat_once(
+    api: Api, bus: Bus, sockets: Sockets, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    extension, _ = asker()
+    with registered(extension):
+        # Given a chat with the asker enabled, and Alice's socket on it
+        chat_id = api.create_chat(alice)["chat_id"]
+        enable(api, alice, chat_id, "asker")
+        connection = sockets.open(alice, "alice-1")
+        sockets.subscribe(connection, chat_id)
+        loads: list[str] = []
+        load = ChatRepository.load
+
+        def counted(self: ChatRepository, loaded_id: str) -> Any:
+            loads.append(loaded_id)
+            return load(self, loaded_id)
+
+        monkeypatch.setattr(ChatRepository, "load", counted)
+        # When Alice posts a /word no extension declares, over HTTP and over her socket
+        assert api.send(alice, chat_id, "/shrug it happens").status == 201
+        ack = sockets.send(
+            connection, action="sendMessage", chat_id=chat_id, text="/shrug again", client_message_id="w-1"
+        )
+        # Then each is a message whose post read the chat once: the command check's read is the post's
+        assert ack["type"] == "Ack"
+        assert ack["data"]["message"]["text"] == "/shrug again"
+        assert loads == [chat_id, chat_id]
+        # And a command reads it once too: the check's read is its charge's
+        assert api.send(alice, chat_id, "/ask once", client_message_id="c-1").status == 202
+        assert loads == [chat_id] * 3

@@ -14,9 +14,9 @@ from parley.clock import utc_now
 from parley.extensions.builtin import workflows
 from parley.extensions.sdk import SHARED_SCOPE
 from parley.root import extension_runtime
-from tests.integration.extensions.test_workflows import log, runs, save, texts
 from tests.support.api import Api, User
 from tests.support.bus import Bus
+from tests.support.workflows import log, runs, save, texts
 
 HOURLY = {
     "id": "hourly",

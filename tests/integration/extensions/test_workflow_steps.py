@@ -135,6 +135,45 @@ def test_a_step_the_chat_refuses_is_reported_in_the_run(api: Api, bus: Bus, alic
 
 
 @pytest.mark.parametrize(
+    ("data", "later"),
+    [
+        (
+            ExtensionSettingsRequested(
+                extension_id="workflows", request_id="same", changes={"turn_mode": "moderated"}
+            ),
+            {"turn_mode": "free"},
+        ),
+        (
+            ExtensionFloorRequested(extension_id="workflows", request_id="same", participant_id="user-alice"),
+            None,
+        ),
+    ],
+)
+def test_a_request_that_changed_nothing_is_still_applied_once(
+    api: Api, bus: Bus, alice: User, bob: User, data: EventData, later: dict[str, Any] | None
+) -> None:
+    # Given a moderated chat where Alice, the chair, holds the floor, with the workflows extension
+    chat_id = str(api.create_chat(alice, turn_mode="moderated")["chat_id"])
+    api.post(f"/chats/{chat_id}/members", bob)
+    save(api, alice, chat_id)
+    # When a request that changes nothing arrives (the chat is already so): applied, a no-op
+    assert root.extension_service().accept(*sent_by_workflows(chat_id, data)) is None
+    # And the chat then moves (Alice sets it free, or gives Bob the floor)
+    if later is not None:
+        assert api.patch(f"/chats/{chat_id}/settings", alice, body=later).status == 200
+    else:
+        assert api.post(f"/chats/{chat_id}/turn", alice, body={"participant_id": bob.user_id}).status == 200
+    before = api.get(f"/chats/{chat_id}", alice).json
+    # And the same request is delivered again, much later
+    assert root.extension_service().accept(*sent_by_workflows(chat_id, data)) is None
+    # Then it is a no-op: its request id was claimed by the first delivery
+    after = api.get(f"/chats/{chat_id}", alice).json
+    assert {k: after[k] for k in ("turn_mode", "settings", "turn")} == {
+        k: before[k] for k in ("turn_mode", "settings", "turn")
+    }
+
+
+@pytest.mark.parametrize(
     ("turn_mode", "complete", "data", "reason"),
     [
         (

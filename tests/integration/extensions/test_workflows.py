@@ -10,6 +10,7 @@ from parley.catalog import parse_detail
 from parley.extensions.builtin import workflows
 from tests.support.api import Api, User, assert_error
 from tests.support.bus import Bus
+from tests.support.workflows import log, runs, save, texts
 
 GREET = {
     "id": "greet",
@@ -27,29 +28,6 @@ HELP = {
     },
     "steps": [{"do": "post", "text": "{actor.name} asked for help: a moderator is on the way."}],
 }
-
-
-def save(api: Api, user: User, chat_id: str, *definitions: dict[str, Any]) -> Any:
-    return api.put(
-        f"/chats/{chat_id}/extensions/workflows",
-        user,
-        body={"enabled": True, "config": {"workflows": list(definitions)}},
-    )
-
-
-def texts(api: Api, user: User, chat_id: str) -> list[str]:
-    return [m["text"] for m in api.get(f"/chats/{chat_id}/messages", user).json["items"]]
-
-
-def log(api: Api, user: User, chat_id: str) -> list[dict[str, Any]]:
-    response = api.get(f"/chats/{chat_id}/events", user, query={"limit": 200})
-    assert response.status == 200, response.text
-    items: list[dict[str, Any]] = response.json["items"]
-    return items
-
-
-def runs(api: Api, user: User, chat_id: str) -> list[dict[str, Any]]:
-    return [e["data"] for e in log(api, user, chat_id) if e["metadata"]["event_type"] == "WorkflowRun"]
 
 
 def test_a_saved_workflow_runs_on_its_trigger_and_its_run_is_for_moderators_only(

@@ -280,8 +280,10 @@ class ChatRepository:
     ) -> dict[MessageKey, MessageVerdicts]:
         return self._history.read_verdicts(chat_id, versions)
 
-    def save_read_verdicts(self, chat_id: str, sequence: int, verdicts: MessageVerdicts) -> None:
-        self._history.save_read_verdicts(chat_id, sequence, verdicts)
+    def save_read_verdicts(
+        self, chat_id: str, sequence: int, verdicts: MessageVerdicts, *, expires_at: datetime
+    ) -> None:
+        self._history.save_read_verdicts(chat_id, sequence, verdicts, expires_at=expires_at)
 
     def active_chats(self, day: str) -> dict[str, int]:
         """The chats a message was stored in on this UTC day, each with the event sequence its day

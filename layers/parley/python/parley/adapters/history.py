@@ -249,9 +249,11 @@ class History:
             raise StoreError("could not read cached read verdicts") from exc
         return found
 
-    def save_read_verdicts(self, chat_id: str, sequence: int, verdicts: MessageVerdicts) -> None:
+    def save_read_verdicts(
+        self, chat_id: str, sequence: int, verdicts: MessageVerdicts, *, expires_at: datetime
+    ) -> None:
         try:
             key = verdicts_key(chat_id, sequence, verdicts.version)
-            IdempotencyRecord(key, data=verdicts.model_dump_json()).save()
+            IdempotencyRecord(key, expiration=expires_at, data=verdicts.model_dump_json()).save()
         except PynamoDBException as exc:
             raise StoreError("could not cache read verdicts") from exc

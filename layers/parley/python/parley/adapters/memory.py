@@ -6,6 +6,7 @@ import copy
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from parley.catalog import Envelope
@@ -174,6 +175,7 @@ class InMemoryVerdictCache:
 
     def __init__(self) -> None:
         self.rows: dict[tuple[str, int, int], MessageVerdicts] = {}
+        self.expires: dict[tuple[str, int, int], datetime] = {}
         self.reads = 0
 
     def read_verdicts(
@@ -182,5 +184,8 @@ class InMemoryVerdictCache:
         self.reads += 1
         return {k: self.rows[(chat_id, *k)] for k in versions if (chat_id, *k) in self.rows}
 
-    def save_read_verdicts(self, chat_id: str, sequence: int, verdicts: MessageVerdicts) -> None:
+    def save_read_verdicts(
+        self, chat_id: str, sequence: int, verdicts: MessageVerdicts, *, expires_at: datetime
+    ) -> None:
         self.rows[(chat_id, sequence, verdicts.version)] = verdicts
+        self.expires[(chat_id, sequence, verdicts.version)] = expires_at

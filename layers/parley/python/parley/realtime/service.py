@@ -40,7 +40,7 @@ from parley.realtime.frames import (
 from parley.realtime.presence import Presence
 from parley.services.chats import ChatService, Identity
 from parley.services.outbox import Outbox
-from parley.services.slash import SlashCommands
+from parley.services.slash import NotACommand, SlashCommands
 
 _ACTION = TypeAdapter[ClientAction](ClientAction)
 REPLAY_PAGE = 200
@@ -189,9 +189,9 @@ class RealtimeService:
             case SubmitAction():
                 return self._submit(action, who, correlation_id)
             case SendMessage():
-                accepted = self._command(action, who, correlation_id)
-                if accepted is not None:
-                    return accepted
+                routed = self._command(action, who, correlation_id)
+                if isinstance(routed, Frame):
+                    return routed
                 result = self._chat_service.post_message(
                     who,
                     action.chat_id,
@@ -199,6 +199,7 @@ class RealtimeService:
                     client_message_id=action.client_message_id,
                     correlation_id=correlation_id,
                     to=action.to,
+                    preloaded=routed.read,
                 )
                 return Frame(
                     type="Ack",
@@ -210,10 +211,11 @@ class RealtimeService:
                     },
                 )
 
-    def _command(self, action: SendMessage, who: Identity, correlation_id: str | None) -> Frame | None:
-        """A slash command sent over the socket, as over HTTP: acknowledged with its command id."""
+    def _command(self, action: SendMessage, who: Identity, correlation_id: str | None) -> Frame | NotACommand:
+        """A slash command sent over the socket, as over HTTP: acknowledged with its command id; or a
+        message, with the chat the check read (if it read it)."""
         if self._commands is None or action.to is not None:
-            return None
+            return NotACommand()
         accepted = self._commands.invoke(
             who,
             action.chat_id,
@@ -221,8 +223,8 @@ class RealtimeService:
             client_message_id=action.client_message_id,
             correlation_id=correlation_id,
         )
-        if accepted is None:
-            return None
+        if isinstance(accepted, NotACommand):
+            return accepted
         return Frame(
             type="Ack",
             chat_id=action.chat_id,

@@ -29,6 +29,11 @@ class ChatQueries:
     def get_chat(self, who: Identity, chat_id: str) -> Chat:
         return self._require_member(chat_id, who).chat
 
+    def read_as_member(self, who: Identity, chat_id: str) -> LoadedChat:
+        """The chat as read for a member (404 otherwise), for a change that follows to reuse as its
+        first read (``post_message``'s ``preloaded``)."""
+        return self._require_member(chat_id, who)
+
     def list_messages(
         self, who: Identity, chat_id: str, *, after: int | None, before: int | None, limit: int
     ) -> Page[MessageView]:

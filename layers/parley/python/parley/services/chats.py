@@ -176,14 +176,17 @@ class ChatService(ChatQueries):
         correlation_id: str | None = None,
         to: Sequence[str] | None = None,
         origin_connection_id: str | None = None,
+        preloaded: LoadedChat | None = None,
     ) -> PostResult:
-        """``to``: a whisper to those members (the sender implied); None posts to everyone."""
+        """``to``: a whisper to those members (the sender implied); None posts to everyone.
+        ``preloaded``: the caller's fresh member read (``read_as_member``), the first attempt's."""
         message_id = self._new_id()
         read: list[LoadedChat] = []
 
         def post() -> Outcome:
-            for _ in range(RULING_ATTEMPTS):
-                loaded = self._require_member(chat_id, who)
+            for attempt in range(RULING_ATTEMPTS):
+                fresh = preloaded if attempt == 0 and preloaded is not None else None
+                loaded = fresh or self._require_member(chat_id, who)
                 read[:] = [loaded]
                 rulings = (
                     self._rulings.rule(loaded.chat, who, text, message_id, correlation_id, to)
@@ -415,9 +418,17 @@ class ChatService(ChatQueries):
         decide: Callable[[Chat, datetime], Outcome],
         *,
         correlation_id: str | None = None,
+        claim: Claim | None = None,
+        preloaded: LoadedChat | None = None,
     ) -> Outcome:
-        """A member's command decided outside this service (extension installs)."""
-        return self._uow.execute(chat_id, who, decide, correlation_id)
+        """A member's command decided outside this service (extension installs, a slash command's
+        charge); ``claim`` makes it once per key (a repeat raises ``DuplicateClientMessageError``);
+        ``preloaded``: the caller's fresh read, the first attempt's."""
+        return self._uow.execute(chat_id, who, decide, correlation_id, claim=claim, preloaded=preloaded)
+
+    def claimed(self, key: str) -> dict[str, Any] | None:
+        """What a ``Claim`` recorded, if the change that took it was committed."""
+        return self._repo.claimed(key)
 
     def post_extension_message(
         self,

@@ -267,11 +267,13 @@ class ExtensionService:
                     lambda c, _: installs.set_ai_context(c, extension_id=document.id, text=data.text),
                 )
             case "ExtensionFailed":
+                # a report delivered twice counts once toward the circuit (keyed on its event id)
                 self._trusted(
                     envelope,
                     lambda c, _: installs.record_failure(
                         c, extension_id=document.id, threshold=self._threshold, error=data.error
                     ),
+                    once=request_key(chat_id, document.id, "failure", envelope.metadata.event_id),
                 )
             case "ExtensionRecovered":
                 self._trusted(envelope, lambda c, _: installs.record_recovery(c, extension_id=document.id))

@@ -13,7 +13,9 @@ message's verdicts stay a few KB; they are written once and read with one BatchG
 An extension's update (MessageUpdated) is a new version: read-filtered like the message as posted,
 ruled on afresh (a verdict on another version, even one saved late, never applies to it).
 The cache entry names the filters and their configs (``filter_key``), so a config change rules
-again on the next read; so does a member who joined after the ruling.
+again on the next read; so does a member who joined after the ruling. An entry expires
+``VERDICT_TTL`` after its ruling (DynamoDB's TTL): a missing entry is ruled on again, so the expiry
+only bounds storage (history read a month later costs one hook call per page again).
 
 On a hook's timeout, error or malformed answer the chat's ``hook_fallback`` applies to that call's
 messages: ``allow`` keeps them as stored, ``reject`` hides them from every viewer. A fallback is never
@@ -25,10 +27,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from parley.blocks import visible_text
 from parley.catalog import Envelope, MessageView
+from parley.clock import utc_now
 from parley.domain import audience
 from parley.domain.model import Chat
 from parley.domain.read_filters import Action, MessageKey, MessageVerdicts, filter_key, readers, stronger
@@ -44,6 +48,8 @@ if TYPE_CHECKING:
 MESSAGE_EVENTS = frozenset({"MessageStored", "MessageUpdated"})
 """The events that carry a message (as posted, or an extension's update of it): read-filtered alike."""
 Ruling = tuple[Action, str | None]
+VERDICT_TTL = timedelta(days=30)
+"""A cached ruling's lifetime: the messages read again later are few, and a missing one is ruled again."""
 
 
 class VerdictCache(Protocol):
@@ -51,7 +57,9 @@ class VerdictCache(Protocol):
         self, chat_id: str, versions: Sequence[MessageKey]
     ) -> dict[MessageKey, MessageVerdicts]: ...
 
-    def save_read_verdicts(self, chat_id: str, sequence: int, verdicts: MessageVerdicts) -> None: ...
+    def save_read_verdicts(
+        self, chat_id: str, sequence: int, verdicts: MessageVerdicts, *, expires_at: datetime
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -88,9 +96,12 @@ class ReadFilters:
         cache: VerdictCache,
         registry: Callable[[], Mapping[str, ExtensionDocument]],
         hooks: HookRunner | Callable[[], HookRunner],
+        *,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         """``hooks`` may be a factory (``parley.root.hook_runner``): built on the first ruling."""
         self._cache = cache
+        self._clock = clock
         self._registry = registry
         self._hooks_of = hooks if callable(hooks) else lambda: hooks
 
@@ -170,9 +181,10 @@ class ReadFilters:
 
     def _save(self, chat_id: str, ruled: Mapping[MessageKey, MessageVerdicts]) -> None:
         """The cache only saves later calls: a write that fails leaves the read (or push) as ruled."""
+        expires_at = self._clock() + VERDICT_TTL
         try:
             for (sequence, _), verdicts in ruled.items():
-                self._cache.save_read_verdicts(chat_id, sequence, verdicts)
+                self._cache.save_read_verdicts(chat_id, sequence, verdicts, expires_at=expires_at)
         except StoreError:
             logger.warning("read verdicts not cached", extra={"chat_id": chat_id}, exc_info=True)
 

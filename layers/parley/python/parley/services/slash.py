@@ -6,7 +6,9 @@ the event id) derive from the caller and the post's ``client_message_id``, so a 
 post whose answer it lost sends the same command again, and the extension's delivery claim (keyed on
 the event id) runs it once. A post without a client id is a new command each time, like a message.
 A publish the bus refuses is an error (503): the client retries with the same id. A command counts
-toward the member's rate limit like a post (429 past it), written to the chat before it is sent.
+toward the member's rate limit like a post (429 past it), written to the chat before it is sent,
+once per command id: the count claims the id in its transaction, so a retry is not charged again
+(and is taken even at the limit, since it was charged when first sent).
 """
 
 from __future__ import annotations
@@ -14,14 +16,27 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
+from parley.adapters.dynamodb import Claim, DuplicateClientMessageError, LoadedChat
 from parley.catalog import Envelope, SlashCommandInvoked, new_event
 from parley.domain import slash
 from parley.domain.model import Chat
-from parley.errors import ChatCompletedError, ContentionError, PublishError
+from parley.errors import ChatCompletedError, ContentionError, PublishError, RateLimitedError
 from parley.extensions.manifest import ExtensionDocument
 from parley.ports import EventPublisher
 from parley.services.chats import ChatService, Identity
+
+COMMAND_KEY_TTL = timedelta(days=1)
+"""A command's charge is remembered as a post's client id is: a person's retry comes within hours."""
+
+
+@dataclass(frozen=True)
+class NotACommand:
+    """The post is a message. ``read``: the chat as the check read it, which the post reuses as its
+    first read; None when the text cannot be a command (nothing was read)."""
+
+    read: LoadedChat | None = None
 
 
 @dataclass(frozen=True)
@@ -58,21 +73,22 @@ class SlashCommands:
         text: str,
         client_message_id: str | None = None,
         correlation_id: str | None = None,
-    ) -> CommandAccepted | None:
-        """Send the post to its command's extension, or None: it is a message (post it unescaped).
-        Only text that looks like ``/name`` reads the chat; any other post costs nothing here."""
+    ) -> CommandAccepted | NotACommand:
+        """Send the post to its command's extension, or not: it is a message (post it unescaped, with
+        ``NotACommand.read`` as its first read). Only text that looks like ``/name`` reads the chat."""
         if slash.name_of(text) is None:
-            return None
-        chat = self._chats.get_chat(who, chat_id)
+            return NotACommand()
+        loaded = self._chats.read_as_member(who, chat_id)
+        chat = loaded.chat
         found = slash.invocation(text, slash.available(chat, self._registry()))
         if found is None:
-            return None
+            return NotACommand(loaded)
         if chat.status == "completed":
             raise ChatCompletedError("the chat is completed and accepts no changes")
-        self._chats.execute_as(
-            who, chat_id, lambda c, now: slash.counted(c, who.user_id, now), correlation_id=correlation_id
-        )
         command_id = slash.command_id(chat_id, who.user_id, client_message_id)
+        self._charge(
+            who, loaded, command_id, retriable=client_message_id is not None, correlation_id=correlation_id
+        )
         envelope = _invoked(chat, who, found, command_id, text, client_message_id, correlation_id)
         try:
             self._publisher.publish([envelope])
@@ -82,6 +98,39 @@ class SlashCommands:
                 chat_id=chat_id,
             ) from exc
         return CommandAccepted(command_id, found.command, found.extension_id, found.args)
+
+    def _charge(
+        self,
+        who: Identity,
+        loaded: LoadedChat,
+        command_id: str,
+        *,
+        retriable: bool,
+        correlation_id: str | None,
+    ) -> None:
+        """One post of the member's rate limit per command: a retry of it (same id) is not charged again.
+        ``loaded`` (the command check's read) is the charge's first read."""
+        chat_id = loaded.chat.chat_id
+        claim = Claim(command_key(chat_id, command_id), {"command_id": command_id}, COMMAND_KEY_TTL)
+        try:
+            self._chats.execute_as(
+                who,
+                chat_id,
+                lambda c, now: slash.counted(c, who.user_id, now),
+                correlation_id=correlation_id,
+                claim=claim if retriable else None,
+                preloaded=loaded,
+            )
+        except DuplicateClientMessageError:
+            return  # charged when it was first sent
+        except RateLimitedError:
+            if not retriable or self._chats.claimed(claim.key) is None:
+                raise
+
+
+def command_key(chat_id: str, command_id: str) -> str:
+    """Where a command's charge to its member's rate limit is claimed (its id names the member)."""
+    return f"slash-command#{chat_id}#{command_id}"
 
 
 def _invoked(

@@ -99,14 +99,15 @@ class UnitOfWork:
 
         ``preloaded`` is the caller's fresh read, used for the first attempt instead of a second one;
         ``origin_connection_id`` the socket the post came from (its MessageStored is not pushed there);
-        ``claim`` an idempotency key taken in the same transaction (``DuplicateClientMessageError``)."""
+        ``claim`` an idempotency key taken in the same transaction (``DuplicateClientMessageError``),
+        also when the decision changed nothing: a later repeat of the key must not apply it then."""
         for attempt in range(1, self._max_attempts + 1):
             loaded = preloaded if attempt == 1 and preloaded is not None else self._repo.load(chat_id)
             if loaded is None or (members_only and who is not None and not loaded.chat.human(who.user_id)):
                 raise not_a_member(chat_id)
             now = self._clock()
             outcome = decide(loaded.chat, now)
-            if outcome.chat == loaded.chat and not outcome.events:
+            if outcome.chat == loaded.chat and not outcome.events and claim is None:
                 return outcome
             outcome, envelopes = sequence(
                 outcome,

@@ -23,6 +23,7 @@ from parley.http.models import (
 )
 from parley.realtime.frames import frame_of
 from parley.root import chat_service, slash_commands
+from parley.services.slash import CommandAccepted, NotACommand
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 
@@ -86,8 +87,9 @@ POSTED = ok(
 )
 def post_message(chat_id: ChatId, body: PostMessageRequest) -> Response[PostedMessage | AcceptedCommand]:
     raw = router.current_event.raw_event
-    command = _command(chat_id, body, raw)
-    if command is not None:
+    routed = _command(chat_id, body, raw)
+    if isinstance(routed, CommandAccepted):
+        command = AcceptedCommand(**vars(routed))
         return Response(status_code=202, body=command, content_type="application/json")
     result = chat_service().post_message(
         identity_of(raw),
@@ -97,6 +99,7 @@ def post_message(chat_id: ChatId, body: PostMessageRequest) -> Response[PostedMe
         correlation_id=correlation_id_of(raw),
         to=body.to,
         origin_connection_id=body.origin_connection_id,
+        preloaded=routed.read,
     )
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
     frame = frame_of(result.stored) if result.stored is not None else None
@@ -106,19 +109,18 @@ def post_message(chat_id: ChatId, body: PostMessageRequest) -> Response[PostedMe
     )
 
 
-def _command(chat_id: str, body: PostMessageRequest, raw: dict[str, Any]) -> AcceptedCommand | None:
-    """The post as a slash command handed to its extension, or None: it is a message. A whisper is a
-    message whatever it starts with."""
+def _command(chat_id: str, body: PostMessageRequest, raw: dict[str, Any]) -> CommandAccepted | NotACommand:
+    """The post as a slash command handed to its extension, or a message (with the chat the check
+    read, if it read it). A whisper is a message whatever it starts with."""
     if body.to is not None:
-        return None
-    accepted = slash_commands().invoke(
+        return NotACommand()
+    return slash_commands().invoke(
         identity_of(raw),
         chat_id,
         text=body.text,
         client_message_id=body.client_message_id,
         correlation_id=correlation_id_of(raw),
     )
-    return None if accepted is None else AcceptedCommand(**vars(accepted))
 
 
 @router.get(
