@@ -20,7 +20,7 @@ it reports; Lambda duration and reads are left out."""
 
 
 class ExtensionUsage(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     extension_id: str
     day: date = Field(description="The UTC day the figures cover.")
