@@ -309,11 +309,12 @@ def _seed_poll_and_workflows(api: Any, owner: Any, rounds: int, ok: Callable[...
     round), seeded after the others, so no other function's probe takes its events first."""
     from tests.support.api import User
 
-    chat_id = ok(api.post("/chats", owner, body={"title": "Extras", "turn_mode": "free"}), 201)["chat_id"]
+    unlimited = {"rate_limit_messages": 10_000, "rate_limit_window_seconds": 1}
+    body = {"title": "Extras", "turn_mode": "free", "settings": unlimited}
+    chat_id = ok(api.post("/chats", owner, body=body), 201)["chat_id"]
     ok(api.call("PUT", f"/chats/{chat_id}/extensions/poll", owner, body={"enabled": True}), 200, 201)
-    config = {"workflows": [WORKFLOW]}
-    body = {"enabled": True, "config": config}
-    ok(api.call("PUT", f"/chats/{chat_id}/extensions/workflows", owner, body=body), 200, 201)
+    install = {"enabled": True, "config": {"workflows": [WORKFLOW]}}
+    ok(api.call("PUT", f"/chats/{chat_id}/extensions/workflows", owner, body=install), 200, 201)
     for n in range(rounds):
         ok(api.post(f"/chats/{chat_id}/members", User(f"bench-x{n}", f"X{n}")), 200)
         ok(
