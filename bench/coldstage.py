@@ -205,7 +205,6 @@ def running(rounds: int, progress: Callable[[str], None] = print) -> Iterator[St
 
 def _seed(stage: Stage, rounds: int, receiver_port: int, progress: Callable[[str], None]) -> None:
     from infra.local.dispatch import LambdaContext
-    from infra.local.events import websocket_event
     from infra.local.functions import load_handler
     from infra.local.provision import provision
     from parley import root
@@ -239,19 +238,7 @@ def _seed(stage: Stage, rounds: int, receiver_port: int, progress: Callable[[str
     for extension, config in (("welcome", None), ("sentiment", None), ("webhook", webhook)):
         body: dict[str, Any] = {"enabled": True, **({"config": config} if config else {})}
         ok(api.call("PUT", f"/chats/{free}/extensions/{extension}", alice, body=body), 200, 201)
-    realtime = load_handler("realtime")
-    for who in (alice, bob):
-        connection = f"bench-{who.user_id}"
-        authorizer = {"principalId": who.user_id, "user_id": who.user_id, "name": who.name}
-        realtime(
-            websocket_event("$connect", connection, authorizer=authorizer),
-            LambdaContext.for_function("realtime"),
-        )
-        frame = json.dumps({"action": "subscribe", "chat_id": free})
-        realtime(
-            websocket_event("subscribe", connection, body=frame, authorizer=authorizer),
-            LambdaContext.for_function("realtime"),
-        )
+    _subscribe(free, alice, bob)
     stage.chat_id, stage.posters = free, [alice.claims, bob.claims]
     stage.issue_ticket = lambda: str(ok(api.post("/realtime/tickets", alice), 200, 201)["ticket"])
     progress(f"  cold start: seeding {rounds} rounds of events on moto")
@@ -265,6 +252,7 @@ def _seed(stage: Stage, rounds: int, receiver_port: int, progress: Callable[[str
         for hooked in ("moderation", "spoilers"):
             toggle = {"enabled": n % 2 == 0}
             ok(api.call("PUT", f"/chats/{strict_id}/extensions/{hooked}", alice, body=toggle), 200, 201)
+    _seed_poll_and_workflows(api, alice, rounds, ok)
     # what the events table's stream holds, per stream route (its own filter), as Lambda hands it;
     # the relay's records are then put on the bus by the relay itself, which fills the queues
     stage.pools = _stream_pools(provisioned.stream_arn)
@@ -282,6 +270,57 @@ def _seed(stage: Stage, rounds: int, receiver_port: int, progress: Callable[[str
     load_handler("ext_welcome")(_sqs_event(handled, "ext_welcome"), LambdaContext.for_function("ext_welcome"))
     stage.pools["extension_gateway"] = _drain({"g": provisioned.queue_urls["extension_gateway"]})["g"]
     root.reset()
+
+
+def _subscribe(chat_id: str, *users: Any) -> None:
+    """Each user's socket connects and subscribes to the chat (so posts there have pushes)."""
+    from infra.local.dispatch import LambdaContext
+    from infra.local.events import websocket_event
+    from infra.local.functions import load_handler
+
+    realtime = load_handler("realtime")
+    for who in users:
+        connection = f"bench-{who.user_id}"
+        authorizer = {"principalId": who.user_id, "user_id": who.user_id, "name": who.name}
+        realtime(
+            websocket_event("$connect", connection, authorizer=authorizer),
+            LambdaContext.for_function("realtime"),
+        )
+        frame = json.dumps({"action": "subscribe", "chat_id": chat_id})
+        realtime(
+            websocket_event("subscribe", connection, body=frame, authorizer=authorizer),
+            LambdaContext.for_function("realtime"),
+        )
+
+
+WORKFLOW = {
+    "id": "greet",
+    "trigger": {
+        "event": "UserJoined",
+        "conditions": [{"var": "actor.kind", "op": "equals", "value": "human"}],
+    },
+    "steps": [{"do": "post", "text": "Welcome {actor.name} to {chat.title}!"}],
+}
+"""The workflows probe's chat greets each joiner (the example README gives)."""
+
+
+def _seed_poll_and_workflows(api: Any, owner: Any, rounds: int, ok: Callable[..., Any]) -> None:
+    """A chat of its own for the poll (a /poll command a round) and workflows (a greeted join a
+    round), seeded after the others, so no other function's probe takes its events first."""
+    from tests.support.api import User
+
+    unlimited = {"rate_limit_messages": 10_000, "rate_limit_window_seconds": 1}
+    body = {"title": "Extras", "turn_mode": "free", "settings": unlimited}
+    chat_id = ok(api.post("/chats", owner, body=body), 201)["chat_id"]
+    ok(api.call("PUT", f"/chats/{chat_id}/extensions/poll", owner, body={"enabled": True}), 200, 201)
+    install = {"enabled": True, "config": {"workflows": [WORKFLOW]}}
+    ok(api.call("PUT", f"/chats/{chat_id}/extensions/workflows", owner, body=install), 200, 201)
+    for n in range(rounds):
+        ok(api.post(f"/chats/{chat_id}/members", User(f"bench-x{n}", f"X{n}")), 200)
+        ok(
+            api.post(f"/chats/{chat_id}/messages", owner, body={"text": f'/poll "Round {n}?" "Yes" "No"'}),
+            202,
+        )
 
 
 def _stream_pools(arn: str) -> dict[str, list[dict[str, Any]]]:

@@ -62,7 +62,7 @@ class BlocksError(InvalidRequestError):
 
 
 class _Block(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True)
 
 
 class Section(_Block):
@@ -161,7 +161,7 @@ class Poll(_Block):
 
 Block = Annotated[Section | Buttons | Select | Form | Poll, Field(discriminator="type")]
 Actionable = Button | Select | Form | Poll
-_BLOCKS: TypeAdapter[tuple[Block, ...]] = TypeAdapter(tuple[Block, ...])
+_BLOCKS: TypeAdapter[tuple[Block, ...]] = TypeAdapter(tuple[Block, ...], config=ConfigDict(defer_build=True))
 
 
 def actions(blocks: Iterable[BaseModel]) -> dict[str, Actionable]:

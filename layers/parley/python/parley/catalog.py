@@ -42,7 +42,7 @@ class EventParseError(CatalogError):
 
 class _Frozen(BaseModel):
     # inf and NaN are not JSON: an event that validates must always serialize to strict JSON
-    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False, defer_build=True)
 
 
 class Actor(_Frozen):

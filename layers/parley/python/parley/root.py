@@ -158,6 +158,16 @@ def hook_runner() -> HookRunner:
 
 
 @component
+def turn_deadlines() -> Callable[..., list[str]]:
+    """The turn-deadline index alone (``due_turns(now=, limit=)``): the sweeper reads it before it
+    builds the chat service, which it needs only when some turn is due."""
+    from parley.adapters.turn_deadlines import due_turns
+
+    bound_settings()
+    return due_turns
+
+
+@component
 def chat_service() -> ChatService:
     from parley.services.chats import ChatService, ExtensionPlatform
 

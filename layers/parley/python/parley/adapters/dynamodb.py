@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,6 +12,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from parley.adapters import turn_deadlines
 from parley.adapters.chat_items import (
     COLD_SUFFIX,
     ColdCache,
@@ -34,6 +34,8 @@ from parley.adapters.tables import (
     IdempotencyRecord,
     MembershipRecord,
 )
+from parley.adapters.turn_deadlines import TURN_SHARDS as TURN_SHARDS  # still imported from here
+from parley.adapters.turn_deadlines import turn_shard
 from parley.catalog import Envelope, MessageView
 from parley.domain.contexts import changed_contexts
 from parley.domain.inbox import ChatLine, advance
@@ -57,13 +59,6 @@ WRITE_UNIT = 1024
 """Bytes of an item one write unit covers."""
 HEAD_KEYS_BYTES = 400
 """More than a head's attributes other than ``state`` and ``inbox`` take (names and values)."""
-
-TURN_SHARDS = 16
-"""Turn deadlines spread over this many index partitions, so no single key takes every write."""
-
-
-def turn_shard(chat_id: str) -> str:
-    return f"due#{zlib.crc32(chat_id.encode()) % TURN_SHARDS:02d}"
 
 
 class DuplicateClientMessageError(Exception):
@@ -300,16 +295,7 @@ class ChatRepository:
 
     def due_turns(self, *, now: datetime, limit: int) -> list[str]:
         """Chats whose turn deadline has passed, earliest first within each shard."""
-        cutoff = now.astimezone(UTC).isoformat()
-        found: list[str] = []
-        for shard in range(TURN_SHARDS):
-            if len(found) >= limit:
-                break
-            records = ChatRecord.turn_deadline_index.query(
-                f"due#{shard:02d}", ChatRecord.turn_deadline <= cutoff, limit=limit - len(found)
-            )
-            found.extend(r.chat_id for r in records)
-        return found
+        return turn_deadlines.due_turns(now=now, limit=limit)
 
     # -- writes ------------------------------------------------------------------------------------
 

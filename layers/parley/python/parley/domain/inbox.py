@@ -18,7 +18,7 @@ PREVIEW_LENGTH = 140
 class LastMessage(BaseModel):
     """A chat's latest message as the chat list shows it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     message_id: str
     sender_id: str
@@ -61,7 +61,7 @@ def own_marker(message: MessageView) -> str | None:
 class PrivateMessage(BaseModel):
     """A whisper as the inbox keeps it: counted and previewed for its audience only."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     audience: tuple[str, ...]
     last: LastMessage

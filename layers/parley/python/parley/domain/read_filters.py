@@ -25,7 +25,7 @@ STRENGTH: dict[str, int] = {"keep": 0, "rewrite": 1, "hide": 2}
 
 
 class Rewrite(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     text: str
     viewers: tuple[str, ...]
@@ -34,7 +34,7 @@ class Rewrite(BaseModel):
 class MessageVerdicts(BaseModel):
     """One message's verdicts for the viewers in ``viewers``; those not hidden nor rewritten keep it."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     key: str = Field(description="The filters (ids, versions, configs) that ruled: see ``filter_key``.")
     version: int = Field(1, ge=1, description="The message version they ruled on (``MessageView.version``).")

@@ -68,7 +68,7 @@ PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
 def _frozen() -> ConfigDict:
-    return ConfigDict(extra="forbid", frozen=True)
+    return ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Condition(BaseModel):
@@ -247,7 +247,7 @@ class Workflow(BaseModel):
 class WorkflowsConfig(BaseModel):
     """The `workflows` extension's config on one chat: its workflows, and the key webhook steps sign with."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     workflows: list[Workflow] = Field(default_factory=list, max_length=MAX_WORKFLOWS)
     webhook_secret: SecretStr | None = Field(

@@ -38,7 +38,7 @@ class HookInvoker(Protocol):
 class ModerationRequest(BaseModel):
     """What a moderation hook sees: the post and this chat's config of the extension."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     chat_id: str
     message_id: str
@@ -49,7 +49,7 @@ class ModerationRequest(BaseModel):
 
 
 class ModerationDecision(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     action: Literal["allow", "reject", "rewrite"]
     reason: str = Field("", max_length=500)
@@ -57,7 +57,7 @@ class ModerationDecision(BaseModel):
 
 
 class TurnRequest(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     chat_id: str
     message_id: str
@@ -70,7 +70,7 @@ class TurnRequest(BaseModel):
 
 
 class TurnDecision(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     allow: bool
     reason: str = Field("", max_length=500)
@@ -83,7 +83,7 @@ MAX_FILTERED_MESSAGES = 50
 class ReadMessage(BaseModel):
     """A stored message as a read filter sees it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     message_id: str
     sequence: int
@@ -98,7 +98,7 @@ class ReadFilterRequest(BaseModel):
     """What a read filter (`on_read`) sees: stored messages, the chat's members who may read them, and
     this chat's config of the extension. It answers for every (message, viewer) pair at once."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     chat_id: str
     messages: list[ReadMessage] = Field(max_length=MAX_FILTERED_MESSAGES)
@@ -109,7 +109,7 @@ class ReadFilterRequest(BaseModel):
 class ReadVerdict(BaseModel):
     """One message, for some viewers: `hide` it (they get a marker without its text) or `rewrite` it."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     message_id: str
     viewers: list[str] = Field(min_length=1)
@@ -122,7 +122,7 @@ class ReadVerdict(BaseModel):
 class ReadFilterAnswer(BaseModel):
     """A read filter's answer: every (message, viewer) pair it names no verdict for is kept as stored."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     verdicts: list[ReadVerdict] = Field(default_factory=list)
 
@@ -156,7 +156,7 @@ class BackfillRequest(BaseModel):
     ``through`` is the last sequence before it was enabled; ``last`` marks the final page, after which
     the SDK lets live events of that chat through."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     chat_id: str
     through: int = Field(ge=1)
@@ -165,7 +165,7 @@ class BackfillRequest(BaseModel):
 
 
 class BackfillAnswer(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     handled: int = Field(ge=0, description="Events a handler ran on (others it has no handler for).")
 

@@ -96,14 +96,14 @@ def subscribed(events: tuple[str, ...], extension_events: tuple[str, ...]) -> tu
 class EmptyConfig(BaseModel):
     """The config of an extension that takes none."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class Hooks(BaseModel):
     """Synchronous hooks: the core calls them before a message is stored (or, `on_read`, before a viewer
     sees it), within a time budget."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     moderate: bool = Field(False, description="Rules on each post (needs `messages:moderate`).")
     validate_turn: bool = Field(False, description="Rules whether a post is in turn (needs `turns:control`).")
@@ -126,7 +126,7 @@ class SlashCommand(BaseModel):
     """A command members type in the composer (``/poll "Lunch?" Pizza Sushi``): the post becomes a
     SlashCommandInvoked for the declaring extension instead of a message (see ``parley.domain.slash``)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: str = Field(
         pattern=r"^[a-z][a-z0-9_-]{0,31}$", description="Typed after the slash: `poll` is `/poll`."
@@ -140,7 +140,7 @@ class SlashCommand(BaseModel):
 class Manifest(BaseModel):
     """An extension's declaration. ``config_model`` is a pydantic model; its JSON Schema is published."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True, defer_build=True)
 
     id: str = Field(pattern=ID_PATTERN, description="Stable id; the bus source is `parley.ext.<id>`.")
     version: str = Field(pattern=r"^\d+\.\d+\.\d+$")
@@ -274,7 +274,7 @@ class Target(BaseModel):
     """Where the extension runs: a Lambda (by function name, which hooks are invoked by), a queue, or
     an HTTPS endpoint reached through an EventBridge API destination."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     kind: Literal["lambda", "queue", "https"] = "lambda"
     function: str | None = Field(None, description="Function name (local: folder under functions/).")
@@ -284,7 +284,7 @@ class Target(BaseModel):
 class ExtensionDocument(BaseModel):
     """A registered extension as the API lists it and the core checks it: plain data, no code."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     id: str
     version: str

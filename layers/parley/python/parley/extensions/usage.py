@@ -22,7 +22,7 @@ HOOK_CALL_USD = 0.2e-6
 
 
 class ExtensionUsage(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     extension_id: str
     day: date = Field(description="The UTC day the figures cover.")
@@ -38,7 +38,7 @@ class ExtensionUsage(BaseModel):
 class ExtensionChatUsage(BaseModel):
     """What an extension cost one chat on a UTC day, folded from that chat's event log."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     extension_id: str
     chat_id: str
@@ -85,7 +85,7 @@ class ExtensionChatUsage(BaseModel):
 class ExtensionChatsUsage(BaseModel):
     """The chats where an extension cost most on a UTC day, each folded from its log."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     extension_id: str
     day: date

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from parley.extensions.manifest import ID_PATTERN
 from parley.http.edge import MAX_BODY_BYTES, MAX_JSON_DEPTH
@@ -44,6 +44,8 @@ ExtensionId = Annotated[
 
 class GatewayMessage(BaseModel):
     """What API Gateway itself answers before the function runs (the authorizer's 401, throttling's 429)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     message: str = Field(examples=["Unauthorized"])
 

@@ -24,8 +24,13 @@ from parley.extensions.manifest import ExtensionDocument
 from parley.realtime.frames import ActionValue, Frame
 
 
+class _Out(BaseModel):
+    # a model's validator is built when a route first uses it, not for all of them at import
+    model_config = ConfigDict(defer_build=True)
+
+
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class AIParticipantIn(_Request):
@@ -112,7 +117,7 @@ class PostedMessage(MessageView):
     )
 
 
-class AcceptedCommand(BaseModel):
+class AcceptedCommand(_Out):
     """A post that was a slash command (202): nothing was stored; its extension handles it."""
 
     command_id: str = Field(
@@ -124,7 +129,7 @@ class AcceptedCommand(BaseModel):
     args: tuple[str, ...] = Field(description="The arguments as split (quoted strings kept whole).")
 
 
-class CommandInfo(BaseModel):
+class CommandInfo(_Out):
     """A command members of the chat may type (the composer's autocomplete)."""
 
     name: str = Field(description="Typed after the slash.")
@@ -133,7 +138,7 @@ class CommandInfo(BaseModel):
     extension_id: str = Field(description="The enabled extension that answers it.")
 
 
-class CommandList(BaseModel):
+class CommandList(_Out):
     items: list[CommandInfo]
 
 
@@ -154,7 +159,7 @@ class SubmitActionRequest(_Request):
     )
 
 
-class SubmittedAction(BaseModel):
+class SubmittedAction(_Out):
     submission_id: str = Field(description="The InteractionSubmitted's `submission_id`.")
     replayed: bool = Field(description="True when this answers a retried `client_action_id`.")
 
@@ -177,7 +182,7 @@ class SettingsPatch(_Request):
         return self.model_dump(exclude_none=True)
 
 
-class ParticipantOut(BaseModel):
+class ParticipantOut(_Out):
     id: str
     name: str
     kind: ParticipantKind
@@ -186,13 +191,13 @@ class ParticipantOut(BaseModel):
     ai: AIProfile | None = None
 
 
-class TurnOut(BaseModel):
+class TurnOut(_Out):
     holder_id: str | None
     turn_number: int
     since: datetime | None
 
 
-class ChatOut(BaseModel):
+class ChatOut(_Out):
     chat_id: str
     title: str
     status: Literal["active", "completed"]
@@ -234,7 +239,7 @@ class ChatListItem(ChatOut):
     )
 
 
-class ChatList(BaseModel):
+class ChatList(_Out):
     items: list[ChatListItem]
     next: str | None = Field(None, description="Pass as `cursor` to get the next page; null at the end.")
 
@@ -251,19 +256,19 @@ class ReadRequest(_Request):
         return value
 
 
-class ReadOut(BaseModel):
+class ReadOut(_Out):
     chat_id: str
     last_read_sequence: int = Field(ge=0, description="The caller's marker after the call.")
     unread: int = Field(ge=0, description="Messages after it.")
     moved: bool = Field(description="The marker moved forward (false when it was already there or past).")
 
 
-class MessagePage(BaseModel):
+class MessagePage(_Out):
     items: list[MessageView]
     next: str | None = Field(description="Pass as `after` to get the next page; null at the end.")
 
 
-class EventItem(BaseModel):
+class EventItem(_Out):
     """One event of the log; a `Withheld` item (an event this member may not see) carries only its
     `event_type`, `sequence` and the chat id in `metadata`: the other fields are null."""
 
@@ -289,12 +294,12 @@ class EventItem(BaseModel):
         )
 
 
-class EventPage(BaseModel):
+class EventPage(_Out):
     items: list[EventItem]
     next: str | None
 
 
-class ExtensionList(BaseModel):
+class ExtensionList(_Out):
     items: list[ExtensionDocument] = Field(description="Every registered extension with its config schema.")
 
 
@@ -315,7 +320,7 @@ class PutInstallRequest(_Request):
     )
 
 
-class InstallOut(BaseModel):
+class InstallOut(_Out):
     extension_id: str
     version: str
     enabled: bool
@@ -349,20 +354,20 @@ class InstallOut(BaseModel):
         )
 
 
-class InstallList(BaseModel):
+class InstallList(_Out):
     items: list[InstallOut]
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(_Out):
     code: str
     message: str
     details: dict[str, Any] = Field(default_factory=dict)
     fields: list[dict[str, Any]] = Field(default_factory=list)
 
 
-class ErrorResponse(BaseModel):
+class ErrorResponse(_Out):
     error: ErrorBody
 
 
-class Health(BaseModel):
+class Health(_Out):
     status: Literal["ok"] = "ok"

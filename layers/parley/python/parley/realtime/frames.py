@@ -23,7 +23,7 @@ MAX_SEQUENCE = 2**53 - 1
 
 
 class _Action(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Subscribe(_Action):
@@ -97,6 +97,8 @@ MAX_REPLAY_EVENTS = 1000
 class SubscribedData(BaseModel):
     """The Subscribed reply's ``data``: what the replay of ``after_sequence`` covered."""
 
+    model_config = ConfigDict(defer_build=True)
+
     replayed: int = Field(description="Frames pushed by the replay (client-visible events only).")
     last_message_sequence: int = Field(description="The chat's latest message sequence.")
     replayed_through: int | None = Field(
@@ -125,7 +127,7 @@ class Frame(BaseModel):
     """Every server-to-client message. Event frames carry the event-log `sequence` (none for
     ephemeral ones), so a client detects a gap and resumes with `subscribe {after_sequence}`."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     type: FrameType
     chat_id: str | None = None

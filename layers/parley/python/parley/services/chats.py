@@ -269,14 +269,15 @@ class ChatService(ChatQueries):
             correlation_id,
         ).chat
 
-    def expire_turns(self, *, now: datetime, limit: int = 100) -> int:
+    def expire_turns(self, *, now: datetime, limit: int = 100, due: Sequence[str] | None = None) -> int:
         """Turn sweeper: move every turn whose deadline has passed; returns how many moved.
 
         Each chat is decided again under its version condition, so a post that beat the sweeper
-        wins, and two sweepers never move the same turn twice.
+        wins, and two sweepers never move the same turn twice. ``due``: the chats the sweeper already
+        found due (it reads the index before it loads this service), else the index is read here.
         """
         moved = 0
-        for chat_id in self._repo.due_turns(now=now, limit=limit):
+        for chat_id in self._repo.due_turns(now=now, limit=limit) if due is None else due[:limit]:
             try:
                 outcome = self._uow.execute(
                     chat_id,

@@ -20,7 +20,7 @@ fits on the bus (and in the chat's item)."""
 
 
 class ModerationConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     blocked_terms: list[Annotated[str, StringConstraints(min_length=1, max_length=MAX_TERM_LENGTH)]] = Field(
         default_factory=list,

@@ -36,7 +36,7 @@ OPEN_KEY = "open"
 
 
 class PollConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     default_close_minutes: int | None = Field(
         None,
@@ -54,7 +54,7 @@ class PollUsageError(ValueError):
 class PollState(BaseModel):
     """One poll as the store keeps it: what it asks, who asked, and each member's current vote."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     message_id: str
     question: str

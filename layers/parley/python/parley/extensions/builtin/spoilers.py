@@ -18,7 +18,7 @@ SPOILER = re.compile(r"\|\|(.+?)\|\|", re.DOTALL)
 
 
 class SpoilersConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     hide_for: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
         default_factory=list,

@@ -59,7 +59,7 @@ EXTENSION_EVENTS = tuple(name for name in FORWARDED if "." in name)
 
 
 class WebhookConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     url: str = Field(
         pattern=r"^https?://\S+$",

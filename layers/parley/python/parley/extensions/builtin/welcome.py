@@ -13,7 +13,7 @@ from parley.extensions.sdk import Context, Extension
 
 
 class WelcomeConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     template: str = Field(
         "Welcome {name}!", min_length=1, max_length=500, description="`{name}` becomes the joiner's name."

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from parley.http.context import identity_of
 from parley.http.contract import SIGNED_IN, ok, responses
@@ -16,6 +16,8 @@ router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 
 
 class TicketOut(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     ticket: str = Field(description="Single use, valid for 60 s.")
     url: str = Field(description="The WebSocket URL with the ticket: connect to it as it is.")
     expires_at: datetime

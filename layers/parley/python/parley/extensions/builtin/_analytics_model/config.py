@@ -16,7 +16,7 @@ Status = Literal["enabled", "disabled", "circuit_open", "not_installed"]
 
 
 class AnalyticsConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     retention_days: int = Field(
         90,

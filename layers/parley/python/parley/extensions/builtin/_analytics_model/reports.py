@@ -19,7 +19,7 @@ SENDER_KINDS: tuple[SenderKind, ...] = ("human", "ai", "extension")
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
 
 class Period(Frozen):
