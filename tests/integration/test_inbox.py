@@ -142,7 +142,7 @@ def test_a_head_without_a_preview_reads_the_rows_the_relay_used_to_write(
 
 
 def test_a_preview_whose_text_the_head_left_out_is_read_from_the_message(
-    api: Api, chat: str, alice: User, bob: User
+    api: Api, chat: str, alice: User, bob: User, carol: User
 ) -> None:
     # Given the head's line without its preview's text, as a post writes it when that text alone
     # would cost the post one more write unit (tests/unit/test_chat_item_budget.py: a bot's long name)
@@ -161,6 +161,52 @@ def test_a_preview_whose_text_the_head_left_out_is_read_from_the_message(
     # Then the chat list shows the same preview, its text read from the message
     assert _entry(api, bob, chat) == before
     assert before["last_message"]["text"] == "x" * 140
+    # And a commit with no public message (Carol joins) keeps the text left out, not blanked
+    assert api.post(f"/chats/{chat}/members", carol).status == 200
+    assert _entry(api, bob, chat)["last_message"]["text"] == "x" * 140
+
+
+def test_an_update_of_an_older_message_never_takes_a_head_without_a_preview(
+    api: Api, bus: Bus, alice: User, bob: User
+) -> None:
+    bot = lunch_bot()
+    with registered(bot):
+        chat_id = chat_with(api, bus, alice, bob, extensions=("lunch",))
+        poll = post_the_poll(api, bus, bot, chat_id, alice)
+        for text in ("a1", "a2", "a3"):
+            assert api.send(alice, chat_id, text).status == 201
+        bus.pump()
+        # Given a chat as it was before heads carried the line: the relay's rows, no line on the head
+        assert rebuild_inbox([chat_id], out=io.StringIO()) == 0
+        ChatRecord.get(chat_id).update(actions=[ChatRecord.inbox.remove()])
+        before = _entry(api, bob, chat_id)
+        assert before["last_message"]["text"] == "a3"
+        # When Bob votes on the older poll and the bot updates it
+        assert act(api, bob, chat_id, poll["message_id"], "vote", "v-1", option="sushi").status == 202
+        assert deliver(bot, bus.emitted(), **{"detail-type": "InteractionSubmitted"}) == [True]
+        bus.pump()
+        # Then the chat list still shows the latest message and the same count
+        after = _entry(api, bob, chat_id)
+        assert (after["last_message"]["text"], after["unread"]) == ("a3", before["unread"])
+
+
+def test_a_member_who_leaves_and_rejoins_has_still_read_their_own_posts(
+    api: Api, bus: Bus, alice: User, bob: User
+) -> None:
+    chat_id = api.create_chat(alice)["chat_id"]
+    assert api.post(f"/chats/{chat_id}/members", bob).status == 200
+    for text in ("b1", "b2", "b3"):
+        assert api.send(bob, chat_id, text).status == 201
+    assert api.send(alice, chat_id, "a1").status == 201
+    bus.pump()
+    before = _entry(api, bob, chat_id)
+    assert (before["unread"], before["last_read_sequence"]) == (1, 3)
+    # the head's line forgets a leaver; their latest post moves their own marker as they leave
+    assert api.delete(f"/chats/{chat_id}/members/me", bob).status == 204
+    assert api.post(f"/chats/{chat_id}/members", bob).status == 200
+    bus.pump()
+    after = _entry(api, bob, chat_id)
+    assert (after["unread"], after["last_read_sequence"]) == (1, 3)
 
 
 def test_get_chats_pages_with_limit_and_cursor(api: Api, bus: Bus, alice: User) -> None:

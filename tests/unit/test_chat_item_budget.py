@@ -17,7 +17,7 @@ from parley.adapters.chat_line import decode_line
 from parley.adapters.dynamodb import LoadedChat, chat_records
 from parley.domain import extensions as ext
 from parley.domain.commands import create_chat, join, post_message
-from parley.domain.inbox import PREVIEW_LENGTH, ChatLine, LastMessage, preview
+from parley.domain.inbox import PREVIEW_LENGTH, ChatLine, LastMessage, advance, preview
 from parley.domain.model import (
     CHAT_ITEM_BUDGET,
     MAX_AI_CONTEXT_BYTES,
@@ -414,3 +414,20 @@ def test_a_display_name_keeps_printable_characters_only() -> None:
         "requestContext": {"authorizer": {"jwt": {"claims": {"sub": "u-1", "name": "Al\x01ice" + "e" * 80}}}}
     }
     assert identity_of(event).name == "Alice" + "e" * 59
+
+
+def test_a_preview_left_out_of_the_head_stays_left_out_through_a_commit_with_no_message() -> None:
+    before = _ten_members(name="N" * 64)
+    chat, line = _everyone_posts_twice(before)
+    assert line.last is not None
+    long_bot = {"sender_id": "ext:" + "b" * 40, "sender_name": "B" * 64, "sender_kind": "extension"}
+    last = line.last.model_copy(update={"text": "y" * 140, "truncated": True, **long_bot})
+    head, _ = chat_records(chat, _loaded(before), LATE, line=ChatLine(last, 3, line.posted))
+    spilled = decode_line(head.inbox, chat.participants)
+    assert spilled is not None
+    assert spilled.spilled
+    # a join, a setting, a whisper: the line is carried over as the head holds it
+    again, _ = chat_records(chat, _loaded(chat), LATE, line=advance(spilled, []))
+    carried = decode_line(again.inbox, chat.participants)
+    assert carried is not None
+    assert carried.spilled  # read from the message, never blank

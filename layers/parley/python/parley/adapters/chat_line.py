@@ -76,7 +76,7 @@ def encode_line(line: ChatLine | None, roster: Sequence[Participant], *, text: b
         posted.pop()
     data: dict[str, Any] = {}
     if line.last is not None:
-        data["m"] = _preview(line.last, line.version, roster, text)
+        data["m"] = _preview(line.last, line.version, roster, text and not line.spilled)
     if posted:
         data["p"] = posted
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")) if data else None

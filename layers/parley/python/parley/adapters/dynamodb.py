@@ -357,6 +357,8 @@ class ChatRepository:
                 tx.save(context_record(context, now))
         if cold is not None and head.cold_version is not None:
             self._cold.put(chat.chat_id, int(head.cold_version), cold.state)
+        if outcome.left is not None and loaded is not None:
+            _keep_own_posts_read(chat.chat_id, outcome.left, loaded.line)
 
     def _save_message(
         self,
@@ -490,6 +492,21 @@ class _Transaction:
             ):
                 raise ConcurrentWriteError("the chat changed during the write", reasons=codes) from error
             raise
+
+
+def _keep_own_posts_read(chat_id: str, user_id: str, line: ChatLine | None) -> None:
+    """The head's line forgets a person who leaves (it is bounded by the roster): their latest post
+    moves their explicit marker, forward only, so a rejoin does not count their own posts unread.
+    After the commit and best effort: a failure costs a stale unread count, never the leave."""
+    posted = line.posted.get(user_id, 0) if line is not None else 0
+    if not posted:
+        return
+    from parley.adapters.inbox import InboxStore  # a leave's path alone
+
+    try:
+        InboxStore().move_marker(user_id, chat_id, posted)
+    except StoreError:
+        logger.warning("could not keep a leaver's marker", extra={"chat_id": chat_id, "user_id": user_id})
 
 
 def _save_claim(tx: _Transaction, claim: Claim | None, now: datetime) -> None:

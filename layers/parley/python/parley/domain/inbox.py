@@ -119,12 +119,19 @@ class InboxFold:
             if newer(at, message.version, (at, self.versions[at]) if at in self.private else None):
                 self.private[at] = PrivateMessage(audience=scope, last=preview(message))
                 self.versions[at] = message.version
-        elif scope == audience.EVERYONE and newer(at, message.version, self._shown()):
+        elif scope == audience.EVERYONE and self._moves_preview(envelope, at, message.version):
             self.last = preview(message)
             self.versions[at] = message.version
         poster = own_marker(message) if isinstance(envelope.data, MessageStored) else None
         if poster is not None:
             self.markers[poster] = max(self.markers.get(poster, 0), at)
+
+    def _moves_preview(self, envelope: Envelope[Any], at: int, version: int) -> bool:
+        """A post, or a later version of the message shown; an update never starts a preview (a head
+        with none yet reads the older rows, whose latest message an old message's update must not hide)."""
+        if self.last is None and not isinstance(envelope.data, MessageStored):
+            return False
+        return newer(at, version, self._shown())
 
     def _shown(self) -> tuple[int, int] | None:
         last = self.last
@@ -166,7 +173,8 @@ def advance(line: ChatLine | None, events: Iterable[Envelope[Any]]) -> ChatLine:
         folded.apply(envelope)
     last = folded.last
     version = folded.version(last.sequence) if last is not None else 1
-    return ChatLine(last, version, folded.markers)
+    # a preview whose text the head left out stays left out until another message replaces it
+    return ChatLine(last, version, folded.markers, spilled=line.spilled and last is line.last)
 
 
 def read_up_to(marker: int, line: ChatLine | None, viewer: str) -> int:

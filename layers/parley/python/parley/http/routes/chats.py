@@ -82,8 +82,9 @@ def create_chat(body: CreateChatRequest) -> Response[ChatOut]:
     "/chats",
     summary="The caller's chats, with unread counts and each chat's latest message, paged",
     description="In chat id order, `limit` at a time; pass `next` as `cursor` for the next page. "
-    "`unread`, `last_message` and `last_read_sequence` come from the inbox read model, which events "
-    "feed a moment after each post: a message just posted may not be counted yet.",
+    "`unread`, `last_message` and `last_read_sequence` come from the chat head, which each public "
+    "post's own write moves (counted once the post answers); a whisper is counted by the relay a "
+    "moment after it is posted.",
     operation_id="list_chats",
     security=SIGNED_IN,
     responses=responses(
