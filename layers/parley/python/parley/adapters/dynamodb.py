@@ -137,9 +137,11 @@ class ChatRepository:
                 head = ChatRecord.get(chat_id, consistent_read=True)
             except ChatRecord.DoesNotExist:
                 return None
-            if head.cold_version is not None and self._cold.get(chat_id, int(head.cold_version)) is None:
-                self._read_cold(chat_id, int(head.cold_version))
-            loaded = self._assembled(head)
+            cold = None
+            if head.cold_version is not None:  # as read, even when the cache keeps a newer version
+                version = int(head.cold_version)
+                cold = self._cold.get(chat_id, version) or self._read_cold(chat_id, version)
+            loaded = self._assembled(head, cold)
             if loaded is not None:
                 return loaded
         raise ContentionError(f"chat {chat_id} kept changing while it was read", chat_id=chat_id)
@@ -161,13 +163,13 @@ class ChatRepository:
         found = [self._assembled(heads[c]) or self.load(c) for c in chat_ids if c in heads]
         return [loaded for loaded in found if loaded is not None]
 
-    def _assembled(self, head: ChatRecord) -> LoadedChat | None:
-        """The chat from its head and the cached cold part it names (None: not cached)."""
+    def _assembled(self, head: ChatRecord, cold: str | None = None) -> LoadedChat | None:
+        """The chat from its head and the cold part it names, given or cached (None: neither)."""
         if head.cold_version is None:  # the older one-item form, until its next write
             chat = Chat.model_validate_json(head.state)
             return LoadedChat(chat=chat, version=head.version, active_day=head.active_day)
         version = int(head.cold_version)
-        cold = self._cold.get(head.chat_id, version)
+        cold = cold or self._cold.get(head.chat_id, version)
         if cold is None:
             return None
         chat = assemble(head.chat_id, head.state, cold)
