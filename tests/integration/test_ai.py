@@ -25,7 +25,7 @@ from parley.routing import route
 from parley.services.chats import ChatService
 from tests.support.api import Api, User, expire_idempotency_records
 from tests.support.bus import Bus
-from tests.support.sockets import MANAGEMENT_URL, WEBSOCKET_URL, Gateway, Sockets
+from tests.support.sockets import Gateway, Sockets
 
 ORACLE = {"id": "oracle", "name": "Oracle", "persona": "You answer riddles."}
 
@@ -36,17 +36,6 @@ def _fast_ai(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PARLEY_LOCAL_AI_CHUNK_DELAY_MS", "0")
     monkeypatch.setenv("PARLEY_AI_CANCEL_CHECK_SECONDS", "0")
     root.reset()
-
-
-@pytest.fixture
-def gateway(api: Api, monkeypatch: pytest.MonkeyPatch) -> Gateway:
-    """Pushes go to moto's management API, which keeps every frame per connection."""
-    monkeypatch.setenv("PARLEY_WEBSOCKET_MANAGEMENT_URL", MANAGEMENT_URL)
-    monkeypatch.setenv("PARLEY_WEBSOCKET_URL", WEBSOCKET_URL)
-    root.reset()
-    injected = Gateway()
-    injected.install(root.pusher().client)
-    return injected
 
 
 def data_of(bus: Bus, event_type: str) -> list[dict[str, Any]]:
